@@ -1,0 +1,1 @@
+//! Inventory loading, name resolution, type checking, lints and lowering to the IR.

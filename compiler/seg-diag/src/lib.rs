@@ -1,0 +1,15 @@
+//! Spans, the source map and diagnostics shared by every stage of seg.
+//!
+//! Every stage reports problems as [`Diagnostic`] values collected in a
+//! [`Diagnostics`] list; nothing here prints or exits. The driver renders the
+//! list at the edge (human text through codespan-reporting, JSON or SARIF).
+
+mod code;
+mod diagnostic;
+mod render;
+mod source;
+
+pub use code::{Code, LintLevel};
+pub use diagnostic::{did_you_mean, Diagnostic, Diagnostics, Label, Severity};
+pub use render::{render_human, ColorChoice, LocatedDiagnostic, Location};
+pub use source::{FileId, SourceFile, SourceMap, Span};

@@ -1,0 +1,126 @@
+//! The interface every target implements, and the data it is driven by.
+//!
+//! Capabilities are plain data: one shared pass (`capability`) compares the
+//! program with them and makes every fail-closed choice before `emit` runs,
+//! so a backend only lowers what it can express.
+
+use crate::program::{ConditionClass, Identity, Program};
+use seg_diag::Diagnostics;
+use serde::Serialize;
+
+/// What a target can enforce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Capabilities {
+    /// Native deny rules; without them denies are compiled into the allow sets.
+    pub deny: bool,
+    /// Time windows and day ranges.
+    pub time: bool,
+    pub mtls: bool,
+    pub request: bool,
+    pub context: bool,
+    /// Conditions declared `layered` in `seg.toml` count as satisfied here
+    /// (true for L3/L4 targets; the application layer enforces them).
+    pub honours_layered: bool,
+}
+
+impl Capabilities {
+    pub fn supports(&self, class: ConditionClass) -> bool {
+        match class {
+            ConditionClass::Time => self.time,
+            ConditionClass::Mtls => self.mtls,
+            ConditionClass::Request => self.request,
+            ConditionClass::Context => self.context,
+        }
+    }
+}
+
+/// One output file, relative to the target's folder under `--out`
+/// (`/`-separated, never absolute, never `..`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Artifact {
+    pub path: String,
+    pub contents: Vec<u8>,
+}
+
+/// What a backend produced.
+#[derive(Clone, Debug, Default)]
+pub struct Emission {
+    pub artifacts: Vec<Artifact>,
+    /// Rules (or rule-like objects) emitted, for the summary.
+    pub rules: usize,
+    /// One-line facts for the report (e.g. "3 ipsets").
+    pub notes: Vec<String>,
+}
+
+/// Options from `seg.toml [targets.*]`, one variant per target.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TargetOptions {
+    Iptables(IptablesOptions),
+    Kubernetes(KubernetesOptions),
+    Aws(AwsOptions),
+    Gcp(GcpOptions),
+    Opa(OpaOptions),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct IptablesOptions {
+    /// Address groups with at least this many CIDRs go into an ipset.
+    pub ipset_threshold: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct KubernetesOptions {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AwsFormat {
+    Terraform,
+    CloudFormation,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AwsOptions {
+    pub formats: Vec<AwsFormat>,
+    /// Per group, per direction, per address family.
+    pub max_rules_per_group: usize,
+    pub max_groups_per_interface: usize,
+    /// VPC the created groups belong to (a Terraform variable when absent).
+    pub vpc_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct GcpOptions {
+    pub network: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpaOptions {
+    pub signing: Option<SigningKey>,
+}
+
+/// A bundle signing key, read by the driver from the file `seg.toml` names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SigningKey {
+    /// JWS algorithm, e.g. `RS256`, `ES256`, `HS256`.
+    pub algorithm: String,
+    /// PEM for RSA/EC keys, raw bytes for HMAC secrets.
+    pub key: Vec<u8>,
+    pub key_id: Option<String>,
+}
+
+pub trait Backend {
+    /// The target's name in `seg.toml` and `--target`: `iptables`, `kubernetes`, `aws`, `gcp`, `opa`.
+    fn name(&self) -> &'static str;
+
+    fn capabilities(&self) -> Capabilities;
+
+    /// Whether this target enforces rules on this identity (it is a host, a pod, a group...).
+    fn manages(&self, identity: &Identity) -> bool;
+
+    /// How the target refers to an identity as a peer: `Err` names what is missing
+    /// ("no addresses and no `kubernetes` binding").
+    fn representable(&self, identity: &Identity) -> Result<(), String>;
+
+    /// Lower a program that has been through the capability pass for this target.
+    /// Target-specific problems (quotas, invalid values) are reported in `diags`.
+    fn emit(&self, program: &Program, options: &TargetOptions, diags: &mut Diagnostics) -> Emission;
+}

@@ -1,0 +1,15 @@
+//! The checked intermediate representation of a seg program, the set
+//! operations it is built from, the reference evaluator every backend is
+//! checked against, and the backend interface.
+
+pub mod backend;
+pub mod net;
+pub mod ports;
+pub mod program;
+pub mod time;
+
+pub use backend::{Artifact, Backend, Capabilities, Emission, TargetOptions};
+pub use net::CidrSet;
+pub use ports::{PortRanges, PortSet};
+pub use program::*;
+pub use time::{Date, TimeOfDay, Timestamp, Weekday};

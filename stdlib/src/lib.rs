@@ -1,0 +1,1 @@
+//! The `.seg` standard library (`std::services`, `std::segments`), embedded in the binary.
