@@ -239,9 +239,9 @@ pub enum Atom {
     /// The connection is mutually authenticated with the source's SPIFFE ID.
     Mtls,
     /// An L7 request attribute.
-    Request { field: RequestField, test: Test1 },
+    Request { field: RequestField, test: ValueTest },
     /// A declared `context` input.
-    Context { name: String, test: Test1 },
+    Context { name: String, test: ValueTest },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -254,7 +254,7 @@ pub enum RequestField {
 /// One test of a runtime value. A missing value fails every test.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Test1 {
+pub enum ValueTest {
     /// Equal to one of these (one value for `==`).
     In(Vec<Value>),
     /// Matches a glob where `*` is any run of characters (including `/`).
