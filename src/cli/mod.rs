@@ -1,0 +1,147 @@
+//! The command line (clap derive): one file per subcommand, each with its
+//! `Args` struct and a `run` returning an [`Exit`].
+
+mod build;
+mod check;
+mod explain;
+pub mod explain_code;
+mod targets;
+mod test;
+
+use crate::driver::{self, Compilation, Input};
+use crate::output::{self, Color, Format};
+use clap::{Args, Parser, Subcommand};
+use seg_diag::{Diagnostic, SourceMap};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes (CLI.md): 0 success, 1 policy errors or failing tests, 2 usage or
+/// I/O error, 3 internal error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    Policy = 1,
+    Usage = 2,
+    Internal = 3,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "seg",
+    version,
+    about = "Compile identity-based segmentation policy to iptables, Kubernetes, cloud security groups and OPA",
+    after_help = "Examples:\n  seg check examples/bank\n  seg build examples/bank --out out\n  seg test examples/bank\n  seg explain payments-api ledger-postgres tcp/5432 --mtls\n\nExit codes: 0 success, 1 policy errors or failing tests, 2 usage or I/O error, 3 internal error."
+)]
+pub struct Cli {
+    /// When to colour diagnostics (never when NO_COLOR is set, under `auto`).
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    pub color: Color,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse, resolve and type-check against the inventory, run lints; writes nothing.
+    Check(check::CheckArgs),
+    /// Check, then emit every target of seg.toml (or those named) atomically into --out.
+    Build(build::BuildArgs),
+    /// Evaluate every `test` block against the reference semantics.
+    Test(test::TestArgs),
+    /// The decision for one flow and every rule that matched, with file:line.
+    Explain(explain::ExplainArgs),
+    /// Print the documentation of a diagnostic code, e.g. `seg explain-code E0201`.
+    ExplainCode(explain_code::ExplainCodeArgs),
+    /// List the targets and what each can enforce.
+    Targets,
+}
+
+/// What every compiling command takes.
+#[derive(Args, Debug, Clone)]
+pub struct InputArgs {
+    /// Project folder holding seg.toml, or one .seg file with --inventory [default: .]
+    pub path: Option<PathBuf>,
+    /// Inventory file(s) for a single .seg file.
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Vec<PathBuf>,
+    /// Fix "today" (RFC 3339 time or date) for expiry, review and rotation checks; defaults to SOURCE_DATE_EPOCH, then the clock.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+    /// Turn warnings into errors (the CI mode).
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// How to print diagnostics and results.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { Exit::Usage } else { Exit::Ok };
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    let exit = match &cli.command {
+        Command::Check(a) => check::run(a, cli.color),
+        Command::Build(a) => build::run(a, cli.color),
+        Command::Test(a) => test::run(a, cli.color),
+        Command::Explain(a) => explain::run(a, cli.color),
+        Command::ExplainCode(a) => explain_code::run(a),
+        Command::Targets => targets::run(),
+    };
+    ExitCode::from(exit as u8)
+}
+
+/// Resolve the input and "now", then compile. `Err` is a usage problem already printed.
+fn compile(args: &InputArgs, color: Color) -> Result<Compilation, Exit> {
+    let usage = |d: Diagnostic| {
+        report(&SourceMap::new(), &[d], args.format, color);
+        Exit::Usage
+    };
+    let now = driver::resolve_now(args.now.as_deref()).map_err(usage)?;
+    let input = Input::from_args(args.path.as_deref(), &args.inventory).map_err(usage)?;
+    Ok(driver::compile(&input, now))
+}
+
+/// Print diagnostics in the chosen format.
+fn report(map: &SourceMap, diags: &[Diagnostic], format: Format, color: Color) {
+    match format {
+        Format::Human => eprint!("{}", output::human(map, diags, color)),
+        Format::Json => println!("{}", output::json_value(map, diags)),
+        Format::Sarif => println!("{}", output::sarif(map, diags)),
+    }
+}
+
+/// Apply lint levels and --deny-warnings, sort, and print; the exit code that follows.
+fn finish(comp: &mut Compilation, args: &InputArgs, color: Color) -> Exit {
+    let diags = settle(comp, args);
+    report(&comp.map, &diags, args.format, color);
+    exit_for(comp)
+}
+
+/// Apply lint levels and --deny-warnings and sort; the diagnostics to print.
+fn settle(comp: &mut Compilation, args: &InputArgs) -> Vec<Diagnostic> {
+    let levels = comp.manifest.as_ref().map(|m| m.lints.clone()).unwrap_or_default();
+    comp.diags.apply_levels(&levels, args.deny_warnings);
+    comp.diags.sort();
+    comp.diags.iter().cloned().collect()
+}
+
+fn exit_for(comp: &Compilation) -> Exit {
+    if comp.diags.iter().any(|d| d.severity == seg_diag::Severity::Bug) {
+        Exit::Internal
+    } else if comp.has_io_errors() {
+        Exit::Usage
+    } else if comp.diags.has_errors() {
+        Exit::Policy
+    } else {
+        Exit::Ok
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
+}

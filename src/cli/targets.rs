@@ -1,0 +1,28 @@
+//! `seg targets`: the targets and what each can enforce.
+
+use super::Exit;
+use crate::driver::{backend_for, TARGETS};
+
+pub fn run() -> Exit {
+    println!("{:<12} {:<6} {:<6} {:<6} {:<8} {:<8} {:<8}", "target", "deny", "time", "mtls", "request", "context", "layered");
+    for name in TARGETS {
+        let Some(b) = backend_for(name) else {
+            println!("{name:<12} (the checked IR as JSON)");
+            continue;
+        };
+        let c = b.capabilities();
+        let yn = |v: bool| if v { "yes" } else { "no" };
+        let deny = if c.deny { "native" } else { "carved" };
+        println!(
+            "{:<12} {:<6} {:<6} {:<6} {:<8} {:<8} {:<8}",
+            name,
+            deny,
+            yn(c.time),
+            yn(c.mtls),
+            yn(c.request),
+            yn(c.context),
+            yn(c.honours_layered)
+        );
+    }
+    Exit::Ok
+}

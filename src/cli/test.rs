@@ -1,0 +1,133 @@
+//! `seg test [PATH]`: every `test` block against the reference semantics.
+
+use super::{compile, exit_for, report, settle, Exit, InputArgs};
+use crate::output::{self, Color, Format};
+use clap::Args;
+use seg_diag::SourceMap;
+use seg_ir::eval::{decide, Decision};
+use seg_ir::{Action, Expectation, Program};
+use serde_json::json;
+
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+struct Outcome<'a> {
+    test: &'a str,
+    expectation: &'a Expectation,
+    decision: Decision,
+}
+
+impl Outcome<'_> {
+    fn passed(&self) -> bool {
+        self.decision.allowed == (self.expectation.decision == Action::Allow)
+    }
+}
+
+pub fn run(args: &TestArgs, color: Color) -> Exit {
+    let mut comp = match compile(&args.input, color) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let diags = settle(&mut comp, &args.input);
+    let exit = exit_for(&comp);
+    let program = match (&comp.program, exit) {
+        (Some(p), Exit::Ok) => p,
+        _ => {
+            report(&comp.map, &diags, args.input.format, color);
+            return exit;
+        }
+    };
+    let outcomes: Vec<Outcome> = program
+        .tests
+        .iter()
+        .flat_map(|t| t.expectations.iter().map(move |e| (t.name.as_str(), e)))
+        .map(|(test, expectation)| Outcome { test, expectation, decision: decide(program, &expectation.flow) })
+        .collect();
+    let failed = outcomes.iter().filter(|o| !o.passed()).count();
+    match args.input.format {
+        Format::Human => {
+            report(&comp.map, &diags, Format::Human, color);
+            print!("{}", human(&comp.map, program, &outcomes));
+            println!("{} passed, {} failed", outcomes.len() - failed, failed);
+        }
+        Format::Json | Format::Sarif => {
+            let results: Vec<_> = outcomes.iter().map(|o| as_json(program, o)).collect();
+            let doc = json!({
+                "tests": results,
+                "passed": outcomes.len() - failed,
+                "failed": failed,
+                "diagnostics": output::json_value(&comp.map, &diags)["diagnostics"],
+            });
+            println!("{doc}");
+        }
+    }
+    if failed > 0 { Exit::Policy } else { Exit::Ok }
+}
+
+fn verdict(allowed: bool) -> &'static str {
+    if allowed { "allow" } else { "deny" }
+}
+
+fn rules_text(program: &Program, ids: &[seg_ir::RuleId]) -> String {
+    ids.iter()
+        .map(|id| {
+            let p = &program.rules[id.0 as usize].provenance;
+            format!("{} ({})", p.label, p.location())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn human(map: &SourceMap, program: &Program, outcomes: &[Outcome]) -> String {
+    let mut s = String::new();
+    let mut current = None;
+    for o in outcomes {
+        if current != Some(o.test) {
+            s.push_str(&format!("test \"{}\"\n", o.test.escape_debug()));
+            current = Some(o.test);
+        }
+        let e = o.expectation;
+        let line = map.snippet(e.origin).lines().next().unwrap_or("").trim().to_string();
+        if o.passed() {
+            s.push_str(&format!("  ok    {}:{}  {line}\n", e.file, e.line));
+            continue;
+        }
+        s.push_str(&format!("  FAIL  {}:{}  {line}\n", e.file, e.line));
+        s.push_str(&format!(
+            "        expected {}, the policy decided {}\n",
+            verdict(e.decision == Action::Allow),
+            verdict(o.decision.allowed)
+        ));
+        if o.decision.deciding.is_empty() {
+            s.push_str("        no rule matched: denied by default\n");
+        } else {
+            let how = if o.decision.allowed { "allowed by" } else { "denied by" };
+            s.push_str(&format!("        {how} {}\n", rules_text(program, &o.decision.deciding)));
+        }
+    }
+    s
+}
+
+fn as_json(program: &Program, o: &Outcome) -> serde_json::Value {
+    let rules = |ids: &[seg_ir::RuleId]| -> Vec<serde_json::Value> {
+        ids.iter()
+            .map(|id| {
+                let p = &program.rules[id.0 as usize].provenance;
+                json!({ "rule": p.label, "file": p.file, "line": p.line })
+            })
+            .collect()
+    };
+    json!({
+        "test": o.test,
+        "file": o.expectation.file,
+        "line": o.expectation.line,
+        "expected": verdict(o.expectation.decision == Action::Allow),
+        "decided": verdict(o.decision.allowed),
+        "passed": o.passed(),
+        "deciding": rules(&o.decision.deciding),
+        "matched": rules(&o.decision.matched),
+    })
+}

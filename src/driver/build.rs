@@ -1,0 +1,233 @@
+//! `seg build`: per target, the shared capability pass, then the backend's
+//! emit; collects every artifact in memory plus `report.json`. Nothing is
+//! written here (see `write.rs`).
+
+use super::targets::{backend_for, default_options, TARGETS};
+use seg_check::manifest::Manifest;
+use seg_diag::{Code, Diagnostic, Diagnostics};
+use seg_ir::backend::{SigningKey, TargetOptions};
+use seg_ir::capability::{self, Approximation};
+use seg_ir::Program;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetReport {
+    pub target: String,
+    pub files: Vec<String>,
+    pub rules: usize,
+    pub omitted: usize,
+    pub relaxations: usize,
+    pub notes: Vec<String>,
+    pub approximations: Vec<Approximation>,
+}
+
+#[derive(Clone, Debug)]
+pub struct BuildOutcome {
+    pub reports: Vec<TargetReport>,
+    /// Every output file, path relative to `--out`, sorted.
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+#[derive(Serialize)]
+struct ReportJson<'a> {
+    tool: &'static str,
+    version: &'static str,
+    project: &'a str,
+    source_hash: &'a str,
+    now: String,
+    rules: usize,
+    expired_rules: Vec<ExpiredJson>,
+    targets: &'a [TargetReport],
+}
+
+#[derive(Serialize)]
+struct ExpiredJson {
+    rule: String,
+    location: String,
+    reason: String,
+}
+
+/// Lower `program` to every requested target (or every target of `seg.toml`).
+pub fn build(
+    program: &Program,
+    manifest: &Manifest,
+    root: &Path,
+    requested: &[String],
+    diags: &mut Diagnostics,
+) -> Option<BuildOutcome> {
+    let names = target_list(manifest, requested, diags)?;
+    let mut reports = Vec::new();
+    let mut files = BTreeMap::new();
+    for name in &names {
+        if name == "ir" {
+            let json = ir_json(program);
+            files.insert("ir/program.json".to_string(), json.into_bytes());
+            reports.push(TargetReport {
+                target: "ir".into(),
+                files: vec!["ir/program.json".into()],
+                rules: program.rules.len(),
+                omitted: 0,
+                relaxations: 0,
+                notes: Vec::new(),
+                approximations: Vec::new(),
+            });
+            continue;
+        }
+        let Some(backend) = backend_for(name) else { continue };
+        let Some(options) = target_options(name, manifest, root, diags) else { continue };
+        let prepared = capability::prepare(program, backend, &manifest.layered, diags);
+        let emission = backend.emit(&prepared.program, &options, diags);
+        let mut report = TargetReport {
+            target: name.clone(),
+            files: Vec::new(),
+            rules: emission.rules,
+            omitted: prepared.approximations.iter().filter(|a| a.is_omission()).count(),
+            relaxations: prepared.approximations.iter().filter(|a| a.is_relaxation()).count(),
+            notes: emission.notes,
+            approximations: prepared.approximations,
+        };
+        for artifact in emission.artifacts {
+            let path = format!("{name}/{}", artifact.path);
+            if !is_safe_relative(&artifact.path) {
+                diags.push(Diagnostic::bug(format!("target `{name}` produced an unsafe file name `{}`", artifact.path.escape_debug())));
+                continue;
+            }
+            if files.insert(path.clone(), artifact.contents).is_some() {
+                diags.push(Diagnostic::bug(format!("target `{name}` produced `{path}` twice")));
+            }
+            report.files.push(path);
+        }
+        report.files.sort();
+        reports.push(report);
+    }
+    if diags.has_errors() {
+        return None;
+    }
+    let report = ReportJson {
+        tool: "seg",
+        version: env!("CARGO_PKG_VERSION"),
+        project: &program.project,
+        source_hash: &program.source_hash,
+        now: program.now.to_string(),
+        rules: program.rules.len(),
+        expired_rules: program
+            .omitted
+            .iter()
+            .map(|o| ExpiredJson { rule: o.provenance.label.clone(), location: o.provenance.location(), reason: o.reason.clone() })
+            .collect(),
+        targets: &reports,
+    };
+    let mut json = serde_json::to_string_pretty(&report).unwrap_or_default();
+    json.push('\n');
+    files.insert("report.json".to_string(), json.into_bytes());
+    Some(BuildOutcome { reports, files })
+}
+
+fn target_list(manifest: &Manifest, requested: &[String], diags: &mut Diagnostics) -> Option<Vec<String>> {
+    let names: Vec<String> = if requested.is_empty() {
+        manifest.targets.keys().cloned().collect()
+    } else {
+        requested.to_vec()
+    };
+    if names.is_empty() {
+        diags.push(
+            Diagnostic::plain("no target to build")
+                .with_help("add `[targets.<name>]` to seg.toml or pass `--target` (one of ir, iptables, kubernetes, aws, gcp, opa)"),
+        );
+        return None;
+    }
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        if !TARGETS.contains(&n.as_str()) {
+            let mut d = Diagnostic::plain(format!("unknown target `{n}`"))
+                .with_note(format!("targets are {}", super::target_names()));
+            if let Some(s) = seg_diag::did_you_mean(&n, TARGETS.iter().copied()) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            }
+            diags.push(d);
+            return None;
+        }
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    // A fixed order, whatever order they were asked in.
+    out.sort_by_key(|n| TARGETS.iter().position(|t| t == n));
+    Some(out)
+}
+
+fn target_options(name: &str, manifest: &Manifest, root: &Path, diags: &mut Diagnostics) -> Option<TargetOptions> {
+    let mut options = match manifest.targets.get(name).cloned().or_else(|| default_options(name)) {
+        Some(o) => o,
+        None => {
+            diags.push(
+                Diagnostic::plain(format!("target `{name}` needs settings in seg.toml"))
+                    .with_help(format!("add `[targets.{name}]` with its required keys (see docs/manifest.md)")),
+            );
+            return None;
+        }
+    };
+    if let (TargetOptions::Opa(opa), Some(signing)) = (&mut options, &manifest.opa_signing) {
+        match std::fs::read(root.join(&signing.key_path)) {
+            Ok(key) => {
+                opa.signing = Some(SigningKey { algorithm: signing.algorithm.clone(), key, key_id: signing.key_id.clone() })
+            }
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error(Code::InvalidTargetOption, format!("cannot read the bundle signing key `{}`", signing.key_path))
+                        .with_primary(signing.span, "signing key named here")
+                        .with_note(e.to_string()),
+                );
+                return None;
+            }
+        }
+    }
+    Some(options)
+}
+
+/// `--target ir`: the program as JSON, wrapped with a header.
+pub fn ir_json(program: &Program) -> String {
+    #[derive(Serialize)]
+    struct IrFile<'a> {
+        #[serde(rename = "//")]
+        header: String,
+        schema: &'static str,
+        program: &'a Program,
+    }
+    let file = IrFile {
+        header: format!(
+            "generated by seg {} from sources {}: do not edit",
+            env!("CARGO_PKG_VERSION"),
+            program.source_hash
+        ),
+        schema: "seg-ir/1",
+        program,
+    };
+    let mut s = serde_json::to_string_pretty(&file).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// A relative path of plain components: no root, no `..`, no `.`, no empty parts,
+/// no backslashes or control characters.
+pub fn is_safe_relative(path: &str) -> bool {
+    !path.is_empty()
+        && path.len() < 4096
+        && !path.chars().any(|c| c == '\\' || c.is_control())
+        && path.split('/').all(|part| !part.is_empty() && part != "." && part != ".." && part.len() <= 255)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_safe_relative;
+
+    #[test]
+    fn artifact_paths_cannot_escape_the_output_folder() {
+        assert!(is_safe_relative("payments/np-allow.yaml"));
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a\\b", "a\nb", "a\0b"] {
+            assert!(!is_safe_relative(bad), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The pipeline, top to bottom: load → parse → inventory → check (resolve,
+//! typeck, lints, lower to IR) → per target: capability pass → emit → write.
+#![doc = include_str!("../../docs/ARCHITECTURE.md")]
+
+mod build;
+mod project;
+mod targets;
+mod write;
+
+pub use build::{build, BuildOutcome, TargetReport};
+pub use project::{Input, MAX_FILE_BYTES};
+pub use targets::{backend_for, target_names, TARGETS};
+pub use write::write_atomically;
+
+use seg_check::manifest::Manifest;
+use seg_check::{CheckInput, Unit};
+use seg_diag::{Diagnostic, Diagnostics, SourceMap, Span};
+use seg_ir::{Program, Timestamp};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Everything one compilation produced, successful or not.
+pub struct Compilation {
+    pub root: PathBuf,
+    pub map: SourceMap,
+    pub manifest: Option<Manifest>,
+    pub program: Option<Program>,
+    pub diags: Diagnostics,
+}
+
+impl Compilation {
+    /// Errors without a code are I/O or usage problems (exit 2), not policy errors.
+    pub fn has_io_errors(&self) -> bool {
+        self.diags.iter().any(|d| d.is_error() && d.code.is_none())
+    }
+}
+
+/// Run the front end and the checker on a project or a single file.
+pub fn compile(input: &Input, now: Timestamp) -> Compilation {
+    let root = input.root();
+    let mut map = SourceMap::new();
+    let mut diags = Diagnostics::new();
+    let manifest = load_manifest(input, &root, &mut map, &mut diags);
+    let mut comp = Compilation { root, map, manifest: None, program: None, diags: Diagnostics::new() };
+    let Some(manifest) = manifest else {
+        comp.diags = diags;
+        return comp;
+    };
+    let program = compile_with(&comp.root, &manifest, &mut comp.map, now, &mut diags);
+    comp.manifest = Some(manifest);
+    comp.program = program;
+    comp.diags = diags;
+    comp
+}
+
+/// Convenience for tests and tools: compile a project folder, `Err` with the
+/// rendered diagnostics when it has errors.
+pub fn compile_project(dir: &Path, now: Option<Timestamp>) -> Result<(SourceMap, Program), String> {
+    let input = Input::from_args(Some(dir), &[]).map_err(|d| d.message)?;
+    let now = now.unwrap_or_else(clock_now);
+    let comp = compile(&input, now);
+    let errors: Vec<Diagnostic> = comp.diags.iter().filter(|d| d.is_error()).cloned().collect();
+    match comp.program {
+        Some(p) if errors.is_empty() => Ok((comp.map, p)),
+        _ => Err(seg_diag::render_human(&comp.map, &errors, seg_diag::ColorChoice::Never)),
+    }
+}
+
+fn load_manifest(input: &Input, root: &Path, map: &mut SourceMap, diags: &mut Diagnostics) -> Option<Manifest> {
+    match input {
+        Input::Project(_) => {
+            let loaded = project::read(map, root, "seg.toml", diags)?;
+            seg_check::manifest::parse(loaded.file, map.text(loaded.file), diags)
+        }
+        Input::File { source, inventory } => {
+            let rel = |p: &PathBuf| {
+                project::relative(root, p)
+                    .or_else(|| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .unwrap_or_default()
+            };
+            let inventory: Vec<String> = inventory
+                .iter()
+                .map(|p| match p.canonicalize().ok().zip(root.canonicalize().ok()) {
+                    Some((p, r)) => project::relative(&r, &p).unwrap_or_else(|| p.to_string_lossy().into_owned()),
+                    None => rel(p),
+                })
+                .collect();
+            let file = map.add("<command line>", "");
+            Some(project::single_file_manifest(&rel(source), inventory, Span::new(file, 0, 0)))
+        }
+    }
+}
+
+fn compile_with(root: &Path, manifest: &Manifest, map: &mut SourceMap, now: Timestamp, diags: &mut Diagnostics) -> Option<Program> {
+    // Sources: the globs, then every file they import, until closed.
+    let sources = match project::expand_globs(root, &manifest.sources, &[]) {
+        Ok(s) => s,
+        Err(e) => {
+            diags.push(Diagnostic::plain(e));
+            return None;
+        }
+    };
+    if sources.is_empty() {
+        diags.push(
+            Diagnostic::plain(format!("no `.seg` file matches `{}`", manifest.sources.join("`, `")))
+                .with_help("check `[project] sources` in seg.toml"),
+        );
+        return None;
+    }
+    let mut units = Vec::new();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut queue: Vec<String> = sources;
+    while let Some(path) = queue.pop() {
+        if !seen.insert(path.clone()) {
+            continue;
+        }
+        let Some(loaded) = project::read(map, root, &path, diags) else { continue };
+        match seg_syntax::parse(loaded.file, map.text(loaded.file)) {
+            Ok(ast) => {
+                for import in file_imports(&ast) {
+                    match project::resolve_import(&path, &import) {
+                        Some(p) if root.join(&p).is_file() => queue.push(p),
+                        // A missing or escaping import is reported by the checker (E0204).
+                        _ => {}
+                    }
+                }
+                units.push(Unit { file: loaded.file, path, module: None, ast });
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+    units.sort_by(|a, b| a.path.cmp(&b.path));
+    for module in seg_stdlib::MODULES {
+        let file = map.add(module.file_name, module.source);
+        match seg_syntax::parse(file, module.source) {
+            Ok(ast) => units.push(Unit { file, path: module.file_name.to_string(), module: Some(module.path.to_string()), ast }),
+            Err(d) => diags.push(Diagnostic::bug(format!("the standard library module `{}` does not parse", module.path)).with_note(d.message)),
+        }
+    }
+
+    let inventory_files = match project::expand_globs(root, &manifest.inventory, &[]) {
+        Ok(f) => f,
+        Err(e) => {
+            diags.push(Diagnostic::plain(e));
+            return None;
+        }
+    };
+    if inventory_files.is_empty() {
+        diags.push(
+            Diagnostic::error(seg_diag::Code::InventoryNotFound, format!("no inventory file matches `{}`", manifest.inventory.join("`, `")))
+                .with_primary(manifest.span, "inventory configured here")
+                .with_help("check `[project] inventory` in seg.toml"),
+        );
+        return None;
+    }
+    let loaded: Vec<_> = inventory_files.iter().filter_map(|p| project::read(map, root, p, diags)).collect();
+    let texts: Vec<(seg_diag::FileId, &str)> = loaded.iter().map(|l| (l.file, map.text(l.file))).collect();
+    let inventory = seg_check::inventory::load(&texts, now, diags);
+
+    let source_hash = source_hash(map);
+    let inventory = inventory?;
+    if diags.has_errors() {
+        return None;
+    }
+    let input = CheckInput { units: &units, inventory: &inventory, map, project: &manifest.name, source_hash: &source_hash, now };
+    seg_check::check(&input, diags)
+}
+
+fn file_imports(ast: &seg_syntax::ast::File) -> Vec<String> {
+    use seg_syntax::ast::{Item, UsePath};
+    ast.items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Use(u) => match &u.path.node {
+                UsePath::File(p) => Some(p.clone()),
+                UsePath::Module(_) => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// SHA-256 over every input file (name and text), in source-map order.
+fn source_hash(map: &SourceMap) -> String {
+    let mut h = Sha256::new();
+    for (_, f) in map.iter() {
+        h.update((f.name.len() as u64).to_le_bytes());
+        h.update(f.name.as_bytes());
+        h.update((f.text.len() as u64).to_le_bytes());
+        h.update(f.text.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// "Now" from the system clock.
+pub fn clock_now() -> Timestamp {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+/// "Now" for a run: `--now` (RFC 3339 or a date), else `SOURCE_DATE_EPOCH`, else the clock.
+pub fn resolve_now(flag: Option<&str>) -> Result<Timestamp, Diagnostic> {
+    if let Some(s) = flag {
+        return Timestamp::parse(s)
+            .or_else(|| seg_ir::Date::parse(s).map(seg_ir::Date::start))
+            .ok_or_else(|| {
+                Diagnostic::plain(format!("`--now {s}` is not a time"))
+                    .with_help("write a date such as `2026-11-24` or a time such as `2026-11-24T09:00:00Z`")
+            });
+    }
+    if let Ok(s) = std::env::var("SOURCE_DATE_EPOCH") {
+        return s.trim().parse::<i64>().map(Timestamp).map_err(|_| {
+            Diagnostic::plain(format!("`SOURCE_DATE_EPOCH={s}` is not a number of seconds"))
+        });
+    }
+    Ok(clock_now())
+}
