@@ -3,6 +3,9 @@
 //! checked against, and the backend interface.
 
 pub mod backend;
+pub mod capability;
+pub mod eval;
+pub mod grants;
 pub mod net;
 pub mod ports;
 pub mod program;

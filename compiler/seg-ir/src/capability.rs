@@ -1,0 +1,607 @@
+//! The one shared fail-closed pass: makes a program fit what one target can
+//! enforce, before that target's `emit` runs.
+//!
+//! Input: a checked [`Program`], the target ([`Backend`]) and the condition
+//! classes `seg.toml [enforcement] layered` declares. Output: a [`Prepared`]
+//! program for that target and the list of every approximation made, with
+//! W04xx/E0401 diagnostics.
+//!
+//! Per rule, with its condition in negation normal form:
+//! - a literal (an atom or a negated atom) of a class the target enforces is kept;
+//! - else, if the class is layered and the target honours layered classes, the
+//!   literal becomes `True` (W0404, both actions);
+//! - else it becomes `False` in an `allow` and `True` in a `deny` (fail closed).
+//!
+//! After simplification an allow that became `False` is left out (W0401), an
+//! allow whose condition got narrower is W0402, a deny whose condition got
+//! broader is W0403. On a target without native deny every deny is made
+//! unconditional (so the grant computation of [`crate::grants`] can carve it).
+//! Identities the target cannot represent are an error (E0401) when a rule
+//! names them explicitly, else they are left out of the rule's sets.
+//!
+//! Invariants of the output: `rules[i].id == RuleId(i)`; every condition is in
+//! simplified NNF and holds only atoms the target enforces; the output never
+//! allows a flow that the input denies, with layered literals counted as
+//! satisfied (see docs/semantics.md, "Verification reference").
+
+use crate::backend::{Backend, Capabilities};
+use crate::net::CidrSet;
+use crate::program::{
+    Action, Atom, Condition, ConditionClass, EndpointSet, IdentityId, Program, Rule, RuleId,
+};
+use seg_diag::{Code, Diagnostic, Diagnostics};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// A program fitted to one target.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prepared {
+    pub program: Program,
+    pub approximations: Vec<Approximation>,
+}
+
+/// One fail-closed choice or declared relaxation, for the build report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Approximation {
+    pub target: String,
+    /// The rule's label (`ledger-access/2`).
+    pub rule: String,
+    /// `file:line` of the rule.
+    pub location: String,
+    pub kind: ApproximationKind,
+    pub reason: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApproximationKind {
+    /// An allow left out: its condition cannot hold on the target (W0401).
+    Omitted,
+    /// An allow emitted with a narrower condition (W0402).
+    Narrowed,
+    /// A deny emitted with a broader condition, often unconditionally (W0403).
+    DenyWidened,
+    /// A layered condition assumed satisfied (W0404).
+    Layered,
+    /// Identities the target cannot represent, left out of a rule's sets.
+    IdentityDropped,
+}
+
+impl ApproximationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApproximationKind::Omitted => "omitted",
+            ApproximationKind::Narrowed => "narrowed",
+            ApproximationKind::DenyWidened => "deny_widened",
+            ApproximationKind::Layered => "layered",
+            ApproximationKind::IdentityDropped => "identity_dropped",
+        }
+    }
+}
+
+/// Fit `program` to `backend` (see the module docs).
+pub fn prepare(
+    program: &Program,
+    backend: &dyn Backend,
+    layered: &[ConditionClass],
+    diags: &mut Diagnostics,
+) -> Prepared {
+    let target = backend.name();
+    let caps = backend.capabilities();
+    if !program.identities.iter().any(|i| backend.manages(i)) {
+        diags.push(nothing_managed(target));
+    }
+    let representable: Vec<Result<(), String>> = program
+        .identities
+        .iter()
+        .map(|i| backend.representable(i))
+        .collect();
+    let mut pass = Pass {
+        program,
+        target,
+        caps,
+        layered,
+        representable,
+        approximations: Vec::new(),
+        diags,
+    };
+    let mut rules = Vec::new();
+    for rule in &program.rules {
+        if let Some(mut kept) = pass.rule(rule) {
+            kept.id = RuleId(rules.len() as u32);
+            rules.push(kept);
+        }
+    }
+    let approximations = pass.approximations;
+    Prepared {
+        program: Program {
+            rules,
+            ..program.clone()
+        },
+        approximations,
+    }
+}
+
+struct Pass<'a> {
+    program: &'a Program,
+    target: &'static str,
+    caps: Capabilities,
+    layered: &'a [ConditionClass],
+    representable: Vec<Result<(), String>>,
+    approximations: Vec<Approximation>,
+    diags: &'a mut Diagnostics,
+}
+
+impl Pass<'_> {
+    fn approximate(&mut self, rule: &Rule, kind: ApproximationKind, reason: String) {
+        self.approximations.push(Approximation {
+            target: self.target.to_string(),
+            rule: rule.provenance.label.clone(),
+            location: rule.provenance.location(),
+            kind,
+            reason,
+        });
+    }
+
+    /// The rule as emitted on this target, or `None` when it is left out.
+    fn rule(&mut self, rule: &Rule) -> Option<Rule> {
+        let original = simplify(nnf(&rule.condition));
+        if original == Condition::False {
+            // Matches nothing anywhere: leaving it out changes no decision.
+            return None;
+        }
+        let (caps, layered) = (self.caps, self.layered);
+        let mut relaxed = BTreeSet::new();
+        let reference = simplify(substitute(&original, &mut |atom: &Atom| {
+            let class = atom.class();
+            if caps.supports(class) || !(caps.honours_layered && layered.contains(&class)) {
+                return None;
+            }
+            relaxed.insert(class);
+            Some(Condition::True)
+        }));
+        let mut failed = BTreeSet::new();
+        let fail_to = if rule.action == Action::Allow {
+            Condition::False
+        } else {
+            Condition::True
+        };
+        let mut condition = simplify(substitute(&reference, &mut |atom: &Atom| {
+            if caps.supports(atom.class()) {
+                return None;
+            }
+            failed.insert(atom.class());
+            Some(fail_to.clone())
+        }));
+        let mut widened = None;
+        let narrowed = match rule.action {
+            Action::Allow if condition == Condition::False => {
+                self.omitted(rule, &failed);
+                return None;
+            }
+            Action::Allow => !equivalent(&reference, &condition),
+            Action::Deny => {
+                let no_deny = !self.caps.deny && condition != Condition::True;
+                if no_deny {
+                    condition = Condition::True;
+                }
+                if !equivalent(&reference, &condition) {
+                    widened = Some((no_deny, condition == Condition::True));
+                }
+                false
+            }
+        };
+        let mut kept = rule.clone();
+        kept.condition = condition;
+        let mut dropped = BTreeSet::new();
+        self.restrict(rule, &mut kept.src, &mut dropped);
+        self.restrict(rule, &mut kept.dst, &mut dropped);
+        let empty = |s: &EndpointSet| s.identities.is_empty() && s.networks.is_empty();
+        let matches_nothing = empty(&kept.src) || empty(&kept.dst) || kept.services.is_empty();
+        if !dropped.is_empty() {
+            self.dropped(rule, &dropped, matches_nothing);
+        }
+        if matches_nothing {
+            return None;
+        }
+        if narrowed {
+            self.narrowed(rule, &failed);
+        }
+        if let Some((no_deny, always)) = widened {
+            self.widened(rule, &failed, no_deny, always);
+        }
+        for class in relaxed {
+            self.relaxed(rule, class);
+        }
+        Some(kept)
+    }
+
+    /// Leave out of `set` the identities the target cannot represent; report
+    /// E0401 for those the rule names explicitly.
+    fn restrict(&mut self, rule: &Rule, set: &mut EndpointSet, dropped: &mut BTreeSet<IdentityId>) {
+        let mut gone = Vec::new();
+        for &id in &set.identities {
+            let Some(Err(missing)) = self.representable.get(id.0 as usize) else {
+                continue;
+            };
+            if set.explicit.contains(&id) {
+                let d = unrepresentable(self.program, rule, id, self.target, missing);
+                if !self.diags.iter().any(|x| *x == d) {
+                    self.diags.push(d);
+                }
+            } else {
+                gone.push(id);
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        for id in &gone {
+            set.identities.remove(id);
+            dropped.insert(*id);
+        }
+        if rule.action == Action::Deny {
+            // A deny must keep covering the dropped identities' addresses, so
+            // that address flows it denied stay denied (fail closed).
+            let addrs = CidrSet::from_nets(
+                gone.iter()
+                    .flat_map(|id| &self.program.identity(*id).addresses),
+            );
+            if !addrs.is_empty() {
+                set.networks = set.networks.union(&addrs);
+                for identity in &self.program.identities {
+                    let ok = matches!(self.representable.get(identity.id.0 as usize), Some(Ok(())));
+                    if ok && CidrSet::from_nets(&identity.addresses).overlaps(&addrs) {
+                        set.identities.insert(identity.id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn omitted(&mut self, rule: &Rule, failed: &BTreeSet<ConditionClass>) {
+        let (t, classes) = (self.target, list(failed));
+        self.diags.push(
+            Diagnostic::warning(Code::RuleOmitted, format!("rule omitted on `{t}`: cannot enforce {classes}"))
+                .with_primary(rule.provenance.origin, format!("omitted on `{t}`"))
+                .with_note(format!(
+                    "`{t}` cannot enforce {classes}; an `allow` whose condition a target cannot enforce \
+                     is left out there (fail closed), so `{t}` denies this traffic"
+                ))
+                .with_help(layered_help(failed, t)),
+        );
+        self.approximate(
+            rule,
+            ApproximationKind::Omitted,
+            format!("`{t}` cannot enforce {classes}"),
+        );
+    }
+
+    fn narrowed(&mut self, rule: &Rule, failed: &BTreeSet<ConditionClass>) {
+        let (t, classes) = (self.target, list(failed));
+        self.diags.push(
+            Diagnostic::warning(
+                Code::RuleNarrowed,
+                format!("rule narrowed on `{t}`: cannot enforce {classes}"),
+            )
+            .with_primary(rule.provenance.origin, format!("narrowed on `{t}`"))
+            .with_note(format!(
+                "the parts of the condition that need {classes} never hold on `{t}` (fail closed), \
+                     so the rule allows only what the rest of its condition allows"
+            ))
+            .with_help(layered_help(failed, t)),
+        );
+        let reason =
+            format!("`{t}` cannot enforce {classes}: the alternatives that need it are left out");
+        self.approximate(rule, ApproximationKind::Narrowed, reason);
+    }
+
+    fn widened(
+        &mut self,
+        rule: &Rule,
+        failed: &BTreeSet<ConditionClass>,
+        no_deny: bool,
+        always: bool,
+    ) {
+        let t = self.target;
+        let why = match (failed.is_empty(), no_deny) {
+            (false, false) => format!("cannot enforce {}", list(failed)),
+            (false, true) => format!("cannot enforce {} and has no deny rules", list(failed)),
+            (true, _) => "has no deny rules to hold a condition".to_string(),
+        };
+        let scope = if always {
+            "unconditionally"
+        } else {
+            "with a broader condition"
+        };
+        self.diags.push(
+            Diagnostic::warning(Code::DenyWidened, format!("deny applied {scope} on `{t}`: {why}"))
+                .with_primary(rule.provenance.origin, format!("widened on `{t}`"))
+                .with_note(format!(
+                    "a `deny` whose condition a target cannot enforce applies as if that part held \
+                     (fail closed), so `{t}` denies more than the policy says"
+                ))
+                .with_help(format!(
+                    "narrow the deny's sources, destinations or services if `{t}` should not block this traffic"
+                )),
+        );
+        self.approximate(
+            rule,
+            ApproximationKind::DenyWidened,
+            format!("`{t}` {why}: the deny applies {scope}"),
+        );
+    }
+
+    fn relaxed(&mut self, rule: &Rule, class: ConditionClass) {
+        let (t, c) = (self.target, class.as_str());
+        self.diags.push(
+            Diagnostic::warning(
+                Code::LayeredRelaxation,
+                format!("`{c}` assumed enforced by another layer on `{t}`"),
+            )
+            .with_primary(rule.provenance.origin, format!("`{c}` relaxed on `{t}`"))
+            .with_note(format!(
+                "seg.toml `[enforcement] layered` lists `{c}`: `{t}` treats that part of the \
+                     condition as satisfied"
+            ))
+            .with_help(format!(
+                "make sure an application layer (the `opa` target) enforces `{c}` for this traffic"
+            )),
+        );
+        let reason = format!("`{c}` is declared layered: `{t}` treats it as satisfied");
+        self.approximate(rule, ApproximationKind::Layered, reason);
+    }
+
+    fn dropped(&mut self, rule: &Rule, dropped: &BTreeSet<IdentityId>, matches_nothing: bool) {
+        const SHOWN: usize = 5;
+        let t = self.target;
+        let mut parts: Vec<String> = dropped
+            .iter()
+            .take(SHOWN)
+            .map(|id| {
+                let missing = match self.representable.get(id.0 as usize) {
+                    Some(Err(m)) => m.as_str(),
+                    _ => "not representable",
+                };
+                format!("`{}` ({missing})", self.program.identity(*id).name)
+            })
+            .collect();
+        if dropped.len() > SHOWN {
+            parts.push(format!("and {} more", dropped.len() - SHOWN));
+        }
+        let mut reason = format!("not representable on `{t}`, left out: {}", parts.join(", "));
+        if matches_nothing {
+            reason.push_str(&format!(
+                "; the rule matches nothing on `{t}` and is left out"
+            ));
+        }
+        self.approximate(rule, ApproximationKind::IdentityDropped, reason);
+    }
+}
+
+fn list(classes: &BTreeSet<ConditionClass>) -> String {
+    classes
+        .iter()
+        .map(|c| format!("`{}`", c.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn layered_help(failed: &BTreeSet<ConditionClass>, target: &str) -> String {
+    let classes = list(failed);
+    format!(
+        "add {classes} to `[enforcement] layered` in seg.toml if an application layer enforces it, \
+         or accept that `{target}` denies this traffic"
+    )
+}
+
+fn nothing_managed(target: &str) -> Diagnostic {
+    Diagnostic::warning(Code::NothingManaged, format!("`{target}` manages no identity of this project"))
+        .with_note(format!("a target enforces rules only on the identities it manages; `{target}` writes no rules"))
+        .with_help(format!(
+            "add the bindings `{target}` needs to the inventory, or remove `[targets.{target}]` from seg.toml"
+        ))
+}
+
+fn unrepresentable(
+    program: &Program,
+    rule: &Rule,
+    id: IdentityId,
+    target: &str,
+    missing: &str,
+) -> Diagnostic {
+    let identity = program.identity(id);
+    let name = &identity.name;
+    Diagnostic::error(
+        Code::UnrepresentableIdentity,
+        format!("`{name}` cannot be represented on `{target}`"),
+    )
+    .with_primary(rule.provenance.origin, format!("names `{name}`"))
+    .with_secondary(identity.origin, format!("`{name}` declared here"))
+    .with_note(format!("`{target}` needs what `{name}` lacks: {missing}"))
+    .with_help(format!(
+        "add what is missing to `{name}` in the inventory, or remove `{name}` from this rule"
+    ))
+}
+
+// ---- conditions -----------------------------------------------------------
+
+/// The condition in negation normal form: `Not` only directly around atoms.
+pub fn nnf(condition: &Condition) -> Condition {
+    fn go(c: &Condition, negate: bool) -> Condition {
+        match (c, negate) {
+            (Condition::True, false) | (Condition::False, true) => Condition::True,
+            (Condition::True, true) | (Condition::False, false) => Condition::False,
+            (Condition::And(cs), false) | (Condition::Or(cs), true) => {
+                Condition::And(cs.iter().map(|c| go(c, negate)).collect())
+            }
+            (Condition::Or(cs), false) | (Condition::And(cs), true) => {
+                Condition::Or(cs.iter().map(|c| go(c, negate)).collect())
+            }
+            (Condition::Not(c), _) => go(c, !negate),
+            (Condition::Atom(a), false) => Condition::Atom(a.clone()),
+            (Condition::Atom(a), true) => Condition::Not(Box::new(Condition::Atom(a.clone()))),
+        }
+    }
+    go(condition, false)
+}
+
+/// Replace literals of an NNF condition: `f` gets the literal's atom (for a
+/// negated atom too) and returns the replacement, or `None` to keep it.
+pub fn substitute(
+    condition: &Condition,
+    f: &mut dyn FnMut(&Atom) -> Option<Condition>,
+) -> Condition {
+    match condition {
+        Condition::And(cs) => Condition::And(cs.iter().map(|c| substitute(c, f)).collect()),
+        Condition::Or(cs) => Condition::Or(cs.iter().map(|c| substitute(c, f)).collect()),
+        Condition::Atom(a) => f(a).unwrap_or_else(|| condition.clone()),
+        Condition::Not(inner) => match inner.as_ref() {
+            Condition::Atom(a) => f(a).unwrap_or_else(|| condition.clone()),
+            other => Condition::Not(Box::new(substitute(other, f))),
+        },
+        Condition::True | Condition::False => condition.clone(),
+    }
+}
+
+/// Fold constants, flatten nested `and`/`or`, drop duplicates and detect
+/// `x and not x` / `x or not x`. Keeps the order of what remains.
+pub fn simplify(condition: Condition) -> Condition {
+    match condition {
+        Condition::And(cs) => junction(cs, true),
+        Condition::Or(cs) => junction(cs, false),
+        Condition::Not(inner) => match simplify(*inner) {
+            Condition::True => Condition::False,
+            Condition::False => Condition::True,
+            Condition::Not(x) => *x,
+            x => Condition::Not(Box::new(x)),
+        },
+        other => other,
+    }
+}
+
+fn junction(cs: Vec<Condition>, and: bool) -> Condition {
+    let (unit, zero) = if and {
+        (Condition::True, Condition::False)
+    } else {
+        (Condition::False, Condition::True)
+    };
+    let mut out: Vec<Condition> = Vec::new();
+    let push = |c: Condition, out: &mut Vec<Condition>| {
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    };
+    for c in cs {
+        match simplify(c) {
+            c if c == unit => {}
+            c if c == zero => return zero,
+            Condition::And(inner) if and => inner.into_iter().for_each(|c| push(c, &mut out)),
+            Condition::Or(inner) if !and => inner.into_iter().for_each(|c| push(c, &mut out)),
+            c => push(c, &mut out),
+        }
+    }
+    let complement = out.iter().any(|c| match c {
+        Condition::Not(x) => out.contains(x),
+        _ => false,
+    });
+    if complement {
+        return zero;
+    }
+    match out.len() {
+        0 => unit,
+        1 => out.pop().unwrap_or(unit),
+        _ if and => Condition::And(out),
+        _ => Condition::Or(out),
+    }
+}
+
+/// Whether two conditions agree for every assignment of their atoms, taken
+/// as independent truth values. With more than 12 distinct atoms this falls
+/// back to comparing the simplified trees (it may then say "different" for
+/// equivalent conditions, never the reverse).
+pub fn equivalent(a: &Condition, b: &Condition) -> bool {
+    let mut atoms: Vec<&Atom> = Vec::new();
+    collect_atoms(a, &mut atoms);
+    collect_atoms(b, &mut atoms);
+    if atoms.len() > 12 {
+        return simplify(a.clone()) == simplify(b.clone());
+    }
+    (0u32..1 << atoms.len()).all(|bits| assign(a, &atoms, bits) == assign(b, &atoms, bits))
+}
+
+fn collect_atoms<'c>(c: &'c Condition, out: &mut Vec<&'c Atom>) {
+    match c {
+        Condition::And(cs) | Condition::Or(cs) => cs.iter().for_each(|c| collect_atoms(c, out)),
+        Condition::Not(c) => collect_atoms(c, out),
+        Condition::Atom(a) if !out.contains(&a) => out.push(a),
+        _ => {}
+    }
+}
+
+fn assign(c: &Condition, atoms: &[&Atom], bits: u32) -> bool {
+    match c {
+        Condition::True => true,
+        Condition::False => false,
+        Condition::And(cs) => cs.iter().all(|c| assign(c, atoms, bits)),
+        Condition::Or(cs) => cs.iter().any(|c| assign(c, atoms, bits)),
+        Condition::Not(c) => !assign(c, atoms, bits),
+        Condition::Atom(a) => atoms
+            .iter()
+            .position(|x| *x == a)
+            .is_some_and(|i| bits & (1 << i) != 0),
+    }
+}
+
+/// A literal of a condition in disjunctive normal form.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Literal {
+    pub positive: bool,
+    pub atom: Atom,
+}
+
+/// The condition as a disjunction of conjunctions of literals (for targets
+/// that emit one rule per alternative). `True` is `[[]]`, `False` is `[]`.
+pub fn disjuncts(condition: &Condition) -> Vec<Vec<Literal>> {
+    fn go(c: &Condition) -> Vec<Vec<Literal>> {
+        match c {
+            Condition::True => vec![Vec::new()],
+            Condition::False => Vec::new(),
+            Condition::Atom(a) => vec![vec![Literal {
+                positive: true,
+                atom: a.clone(),
+            }]],
+            Condition::Not(inner) => match inner.as_ref() {
+                Condition::Atom(a) => vec![vec![Literal {
+                    positive: false,
+                    atom: a.clone(),
+                }]],
+                other => go(&nnf(&Condition::Not(Box::new(other.clone())))),
+            },
+            Condition::Or(cs) => cs.iter().flat_map(go).collect(),
+            Condition::And(cs) => cs.iter().fold(vec![Vec::new()], |acc, c| {
+                let right = go(c);
+                let mut out = Vec::new();
+                for l in &acc {
+                    for r in &right {
+                        let mut conj = l.clone();
+                        for lit in r {
+                            if !conj.contains(lit) {
+                                conj.push(lit.clone());
+                            }
+                        }
+                        let contradiction = conj.iter().any(|x| {
+                            conj.iter()
+                                .any(|y| x.atom == y.atom && x.positive != y.positive)
+                        });
+                        if !contradiction && !out.contains(&conj) {
+                            out.push(conj);
+                        }
+                    }
+                }
+                out
+            }),
+        }
+    }
+    go(&nnf(condition))
+}
