@@ -1,0 +1,139 @@
+//! Every diagnostic code has a case: `tests/cases/<CODE>-<name>/` is a small
+//! project whose `seg.toml` starts with `# expect: CODE[, CODE...]` (and
+//! optionally `# command: build` and `# targets: a, b`). Each case is compiled by
+//! the real driver and snapshotted with its sources and rendered diagnostics.
+
+use seg::driver::{self, Input};
+use seg_diag::{Code, ColorChoice, Diagnostic};
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const NOW: &str = "2026-11-24T00:00:00Z";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn cases() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(repo().join("tests/cases"))
+        .expect("tests/cases exists")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("seg.toml").is_file())
+        .collect();
+    v.sort();
+    v
+}
+
+struct Directives {
+    expect: Vec<String>,
+    build: bool,
+    targets: Vec<String>,
+}
+
+fn directives(case: &Path) -> Directives {
+    let text = fs::read_to_string(case.join("seg.toml")).unwrap_or_default();
+    let mut d = Directives { expect: Vec::new(), build: false, targets: Vec::new() };
+    for line in text.lines().take_while(|l| l.starts_with('#')) {
+        let list = |rest: &str| rest.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        if let Some(rest) = line.strip_prefix("# expect:") {
+            d.expect = list(rest);
+        } else if let Some(rest) = line.strip_prefix("# command:") {
+            d.build = rest.trim() == "build";
+        } else if let Some(rest) = line.strip_prefix("# targets:") {
+            d.targets = list(rest);
+        }
+    }
+    d
+}
+
+/// Compile (and build, if asked) a case; the diagnostics as the CLI would print them.
+fn run(case: &Path) -> (String, Vec<Diagnostic>) {
+    let d = directives(case);
+    let now = seg_ir::Timestamp::parse(NOW).expect("now");
+    let input = Input::from_args(Some(case), &[]).expect("case is a project");
+    let mut comp = driver::compile(&input, now);
+    if d.build
+        && let (Some(program), Some(manifest)) = (&comp.program, &comp.manifest)
+        && !comp.diags.has_errors()
+    {
+        let _ = driver::build(program, manifest, &comp.root, &d.targets, &mut comp.diags);
+    }
+    let levels = comp.manifest.as_ref().map(|m| m.lints.clone()).unwrap_or_default();
+    comp.diags.apply_levels(&levels, false);
+    comp.diags.sort();
+    let diags: Vec<Diagnostic> = comp.diags.iter().cloned().collect();
+    (seg_diag::render_human(&comp.map, &diags, ColorChoice::Never), diags)
+}
+
+fn sources(case: &Path) -> String {
+    let mut files = Vec::new();
+    let mut stack = vec![case.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).expect("read_dir").flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                files.push(e.path());
+            }
+        }
+    }
+    files.sort();
+    let mut out = String::new();
+    for f in files {
+        let rel = f.strip_prefix(case).expect("prefix").to_string_lossy().replace('\\', "/");
+        let bytes = fs::read(&f).expect("read");
+        let text = match String::from_utf8(bytes) {
+            Ok(t) if t.len() <= 4000 => t,
+            Ok(t) => format!("<{} bytes of text>\n", t.len()),
+            Err(e) => format!("<{} bytes, not UTF-8>\n", e.as_bytes().len()),
+        };
+        out.push_str(&format!("//// {rel}\n{text}"));
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn every_case_reports_its_codes() {
+    let mut failures = Vec::new();
+    for case in cases() {
+        let name = case.file_name().expect("name").to_string_lossy().into_owned();
+        let d = directives(&case);
+        assert!(!d.expect.is_empty(), "{name}: seg.toml must start with `# expect: CODE`");
+        let (rendered, diags) = run(&case);
+        let got: BTreeSet<&str> = diags.iter().filter_map(|d| d.code.map(Code::as_str)).collect();
+        for want in &d.expect {
+            if !got.contains(want.as_str()) {
+                failures.push(format!("{name}: expected {want}, got {got:?}\n{rendered}"));
+            }
+        }
+        insta::with_settings!({ snapshot_path => repo().join("tests/cases/snapshots"), prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!(name.clone(), format!("{}----- DIAGNOSTICS\n{rendered}", sources(&case)));
+        });
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn every_code_has_a_case_and_a_documentation_page() {
+    let mut covered = BTreeSet::new();
+    for case in cases() {
+        covered.extend(directives(&case).expect);
+    }
+    let mut missing = Vec::new();
+    for code in Code::ALL {
+        let c = code.as_str();
+        // E9001 marks a bug in seg itself: no valid input may produce it.
+        if *code != Code::InternalError && !covered.contains(c) {
+            missing.push(format!("{c}: no case in tests/cases"));
+        }
+        if !repo().join(format!("docs/diagnostics/{c}.md")).is_file() {
+            missing.push(format!("{c}: no docs/diagnostics/{c}.md"));
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
