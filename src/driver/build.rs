@@ -6,7 +6,7 @@ use super::targets::{backend_for, default_options, TARGETS};
 use seg_check::manifest::Manifest;
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::backend::{SigningKey, TargetOptions};
-use seg_ir::capability::{self, Approximation};
+use seg_ir::capability::{self, Approximation, ApproximationKind};
 use seg_ir::Program;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -83,8 +83,8 @@ pub fn build(
             target: name.clone(),
             files: Vec::new(),
             rules: emission.rules,
-            omitted: prepared.approximations.iter().filter(|a| a.is_omission()).count(),
-            relaxations: prepared.approximations.iter().filter(|a| a.is_relaxation()).count(),
+            omitted: count(&prepared.approximations, ApproximationKind::Omitted),
+            relaxations: count(&prepared.approximations, ApproximationKind::Layered),
             notes: emission.notes,
             approximations: prepared.approximations,
         };
@@ -123,6 +123,10 @@ pub fn build(
     json.push('\n');
     files.insert("report.json".to_string(), json.into_bytes());
     Some(BuildOutcome { reports, files })
+}
+
+fn count(approximations: &[Approximation], kind: ApproximationKind) -> usize {
+    approximations.iter().filter(|a| a.kind == kind).count()
 }
 
 fn target_list(manifest: &Manifest, requested: &[String], diags: &mut Diagnostics) -> Option<Vec<String>> {
