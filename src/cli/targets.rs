@@ -4,7 +4,14 @@ use super::Exit;
 use crate::driver::{backend_for, TARGETS};
 
 pub fn run() -> Exit {
-    println!("{:<12} {:<6} {:<6} {:<6} {:<8} {:<8} {:<8}", "target", "deny", "time", "mtls", "request", "context", "layered");
+    let row = |cells: [&str; 7]| {
+        let line = format!(
+            "{:<12} {:<6} {:<6} {:<6} {:<8} {:<8} {}",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6]
+        );
+        println!("{}", line.trim_end());
+    };
+    row(["target", "deny", "time", "mtls", "request", "context", "layered"]);
     for name in TARGETS {
         let Some(b) = backend_for(name) else {
             println!("{name:<12} (the checked IR as JSON)");
@@ -13,16 +20,7 @@ pub fn run() -> Exit {
         let c = b.capabilities();
         let yn = |v: bool| if v { "yes" } else { "no" };
         let deny = if c.deny { "native" } else { "carved" };
-        println!(
-            "{:<12} {:<6} {:<6} {:<6} {:<8} {:<8} {:<8}",
-            name,
-            deny,
-            yn(c.time),
-            yn(c.mtls),
-            yn(c.request),
-            yn(c.context),
-            yn(c.honours_layered)
-        );
+        row([name, deny, yn(c.time), yn(c.mtls), yn(c.request), yn(c.context), yn(c.honours_layered)]);
     }
     Exit::Ok
 }
