@@ -1,4 +1,115 @@
 //! Inventory loading, name resolution, type checking, lints and lowering to the IR.
+//!
+//! [`check`] runs, in order: scopes and imports ([`resolve`]), services and
+//! segments in dependency order ([`sets`]), policies ([`lower`]: typing of
+//! conditions in [`typeck`], the static/dynamic split in [`cond`]), tests
+//! ([`lower::expect`]) and the project-wide lints ([`lints`]). Every problem
+//! is collected; the program is returned only when none is an error.
+//! Lint levels from `seg.toml` are applied later by the driver.
 
 pub mod inventory;
 pub mod manifest;
+
+mod cond;
+mod idset;
+mod index;
+mod lints;
+mod lower;
+mod pred;
+mod problems;
+mod resolve;
+mod sets;
+mod typeck;
+
+use seg_diag::{Diagnostics, FileId, SourceMap};
+use seg_ir::{ContextType, Identity, IdentityId, Program};
+use std::collections::BTreeMap;
+
+/// One parsed `.seg` file.
+#[derive(Clone, Debug)]
+pub struct Unit {
+    pub file: FileId,
+    /// Project-relative with `/` (`policy/payments.seg`); for the standard
+    /// library the file name (`<std>/services.seg`).
+    pub path: String,
+    /// `Some("std::services")` for standard-library modules.
+    pub module: Option<String>,
+    pub ast: seg_syntax::ast::File,
+}
+
+pub struct CheckInput<'a> {
+    pub units: &'a [Unit],
+    pub inventory: &'a inventory::Inventory,
+    pub map: &'a SourceMap,
+    pub project: &'a str,
+    pub source_hash: &'a str,
+    pub now: seg_ir::Timestamp,
+}
+
+/// Resolve names, type-check, lint and lower to the IR. `None` when any
+/// error was recorded (warnings do not stop it).
+pub fn check(input: &CheckInput, diags: &mut Diagnostics) -> Option<Program> {
+    let index = index::InvIndex::new(input.inventory, input.now);
+    let resolved = resolve::resolve(input.units, diags);
+    let mut env = sets::Env::new(input.units, &index, resolved);
+    env.eval_services(diags);
+    let deferred = env.eval_segments(diags);
+    let lowered = lower::policies(&env, input, diags);
+    let tests = lower::expect::tests(&env, input, diags);
+    // Problems inside a standard-library segment matter only if it is used.
+    for (i, d) in deferred.into_iter().enumerate() {
+        if env.res.seg_used[i].get() {
+            diags.extend(d);
+        }
+    }
+    lints::names(&env, diags);
+    if diags.has_errors() {
+        return None;
+    }
+    lints::coverage::check(&lowered, &index, diags);
+    let contexts = env
+        .res
+        .contexts
+        .iter()
+        .map(|(name, input)| {
+            let ty = match &input.ty.node {
+                seg_syntax::ast::ContextType::String => ContextType::String,
+                seg_syntax::ast::ContextType::Int => ContextType::Int,
+                seg_syntax::ast::ContextType::Bool => ContextType::Bool,
+                seg_syntax::ast::ContextType::Enum(v) => ContextType::Enum(v.clone()),
+            };
+            (name.clone(), ty)
+        })
+        .collect::<BTreeMap<_, _>>();
+    Some(Program {
+        project: input.project.to_string(),
+        source_hash: input.source_hash.to_string(),
+        now: input.now,
+        identities: identities(input.inventory),
+        rules: lowered.rules,
+        omitted: lowered.omitted,
+        contexts,
+        tests,
+    })
+}
+
+fn identities(inv: &inventory::Inventory) -> Vec<Identity> {
+    inv.identities
+        .iter()
+        .enumerate()
+        .map(|(i, x)| Identity {
+            id: IdentityId(i as u32),
+            name: x.name.clone(),
+            kind: x.kind,
+            owner: x.owner.clone(),
+            attributes: x.attributes.clone(),
+            labels: x.labels.clone(),
+            addresses: x.addresses.clone(),
+            kubernetes: x.kubernetes.clone(),
+            aws: x.aws.clone(),
+            gcp: x.gcp.clone(),
+            spiffe: x.spiffe.clone(),
+            origin: x.name_span,
+        })
+        .collect()
+}

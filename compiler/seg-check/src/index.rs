@@ -1,0 +1,283 @@
+//! Indexes over the inventory so that name lookups, attribute predicates and
+//! network-overlap membership cost time in the size of the answer, not in the
+//! number of identities times the number of rules.
+//!
+//! Input: the validated [`Inventory`] and "now". Output: lookups by name,
+//! attribute value, address range; status facts. Attribute indexes are built
+//! lazily, once per attribute a policy actually uses.
+
+use crate::idset::IdSet;
+use crate::inventory::{InvIdentity, Inventory, Status};
+use ipnet::IpNet;
+use seg_ir::{CidrSet, Timestamp, Value};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::rc::Rc;
+
+/// An identity attribute as the checker addresses it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum AttrKey {
+    Name,
+    Kind,
+    Owner,
+    /// A declared attribute of the inventory.
+    Attr(String),
+    /// `labels.KEY`.
+    Label(String),
+}
+
+/// Identities by value of one attribute.
+#[derive(Debug, Default)]
+pub(crate) struct AttrIndex {
+    pub(crate) values: BTreeMap<Value, IdSet>,
+    /// Identities that have the attribute at all.
+    pub(crate) present: IdSet,
+}
+
+/// Blocks of one size (one prefix length), sorted by their first address.
+struct Group<T> {
+    /// Block size minus one.
+    span: T,
+    items: Vec<(T, u32)>,
+}
+
+pub(crate) struct InvIndex<'a> {
+    pub(crate) inv: &'a Inventory,
+    pub(crate) n: u32,
+    by_name: HashMap<&'a str, u32>,
+    /// Identities with no network presence (cannot be destinations).
+    pub(crate) absent: IdSet,
+    attr_cache: RefCell<HashMap<AttrKey, Rc<AttrIndex>>>,
+    v4: Vec<Group<u32>>,
+    v6: Vec<Group<u128>>,
+    now: Timestamp,
+}
+
+impl<'a> InvIndex<'a> {
+    pub(crate) fn new(inv: &'a Inventory, now: Timestamp) -> InvIndex<'a> {
+        let n = u32::try_from(inv.identities.len()).unwrap_or(u32::MAX);
+        let mut by_name = HashMap::with_capacity(inv.identities.len());
+        let mut absent = Vec::new();
+        let mut v4: BTreeMap<u8, Vec<(u32, u32)>> = BTreeMap::new();
+        let mut v6: BTreeMap<u8, Vec<(u128, u32)>> = BTreeMap::new();
+        for (i, ident) in inv.identities.iter().enumerate().take(n as usize) {
+            let i = i as u32;
+            by_name.entry(ident.name.as_str()).or_insert(i);
+            if !ident.has_network_presence() {
+                absent.push(i);
+            }
+            for net in &ident.addresses {
+                match net.trunc() {
+                    IpNet::V4(v) => v4
+                        .entry(v.prefix_len())
+                        .or_default()
+                        .push((u32::from(v.network()), i)),
+                    IpNet::V6(v) => v6
+                        .entry(v.prefix_len())
+                        .or_default()
+                        .push((u128::from(v.network()), i)),
+                }
+            }
+        }
+        let v4 = v4
+            .into_iter()
+            .map(|(len, mut items)| {
+                items.sort_unstable();
+                Group {
+                    span: u32::MAX.checked_shr(u32::from(len)).unwrap_or(0),
+                    items,
+                }
+            })
+            .collect();
+        let v6 = v6
+            .into_iter()
+            .map(|(len, mut items)| {
+                items.sort_unstable();
+                Group {
+                    span: u128::MAX.checked_shr(u32::from(len)).unwrap_or(0),
+                    items,
+                }
+            })
+            .collect();
+        InvIndex {
+            inv,
+            n,
+            by_name,
+            absent: IdSet::from_sorted(absent),
+            attr_cache: RefCell::default(),
+            v4,
+            v6,
+            now,
+        }
+    }
+
+    pub(crate) fn lookup(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).copied()
+    }
+
+    pub(crate) fn identity(&self, id: u32) -> &'a InvIdentity {
+        &self.inv.identities[id as usize]
+    }
+
+    pub(crate) fn names(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.inv.identities.iter().map(|i| i.name.as_str())
+    }
+
+    pub(crate) fn is_disabled(&self, id: u32) -> bool {
+        self.identity(id).status == Status::Disabled
+    }
+
+    /// Past its own `expires` date (live up to and including that day).
+    pub(crate) fn is_expired(&self, id: u32) -> bool {
+        self.identity(id)
+            .expires
+            .is_some_and(|d| self.now >= d.end())
+    }
+
+    pub(crate) fn value_of(&self, id: u32, key: &AttrKey) -> Option<Value> {
+        let i = self.identity(id);
+        match key {
+            AttrKey::Name => Some(Value::String(i.name.clone())),
+            AttrKey::Kind => Some(Value::String(i.kind.as_str().to_string())),
+            AttrKey::Owner => i.owner.clone().map(Value::String),
+            AttrKey::Attr(a) => i.attributes.get(a).cloned(),
+            AttrKey::Label(k) => i.labels.get(k).cloned().map(Value::String),
+        }
+    }
+
+    /// The value index of one attribute, built on first use.
+    pub(crate) fn attr(&self, key: &AttrKey) -> Rc<AttrIndex> {
+        if let Some(ix) = self.attr_cache.borrow().get(key) {
+            return ix.clone();
+        }
+        let mut values: BTreeMap<Value, Vec<u32>> = BTreeMap::new();
+        let mut present = Vec::new();
+        for id in 0..self.n {
+            if let Some(v) = self.value_of(id, key) {
+                present.push(id);
+                values.entry(v).or_default().push(id);
+            }
+        }
+        let ix = Rc::new(AttrIndex {
+            values: values
+                .into_iter()
+                .map(|(v, ids)| (v, IdSet::from_sorted(ids)))
+                .collect(),
+            present: IdSet::from_sorted(present),
+        });
+        self.attr_cache.borrow_mut().insert(key.clone(), ix.clone());
+        ix
+    }
+
+    /// Identities one of whose addresses overlaps `nets` (the membership rule).
+    pub(crate) fn overlapping(&self, nets: &CidrSet) -> IdSet {
+        if nets.is_empty() {
+            return IdSet::empty();
+        }
+        let mut out = Vec::new();
+        for (lo, hi) in nets.ranges() {
+            match (lo, hi) {
+                (IpAddr::V4(lo), IpAddr::V4(hi)) => {
+                    scan(&self.v4, u32::from(lo), u32::from(hi), &mut out)
+                }
+                (IpAddr::V6(lo), IpAddr::V6(hi)) => {
+                    scan(&self.v6, u128::from(lo), u128::from(hi), &mut out)
+                }
+                _ => {}
+            }
+        }
+        IdSet::from_unsorted(out)
+    }
+
+    /// Every address of the given identities.
+    pub(crate) fn addresses_of(&self, ids: &IdSet) -> CidrSet {
+        CidrSet::from_nets(ids.iter().flat_map(|id| self.identity(id).addresses.iter()))
+    }
+}
+
+trait Addr: Copy + Ord {
+    fn minus(self, o: Self) -> Self;
+}
+impl Addr for u32 {
+    fn minus(self, o: u32) -> u32 {
+        self.saturating_sub(o)
+    }
+}
+impl Addr for u128 {
+    fn minus(self, o: u128) -> u128 {
+        self.saturating_sub(o)
+    }
+}
+
+/// Blocks `[l, l + span]` overlapping `[lo, hi]` have `lo - span <= l <= hi`.
+fn scan<T: Addr>(groups: &[Group<T>], lo: T, hi: T, out: &mut Vec<u32>) {
+    for g in groups {
+        let from = lo.minus(g.span);
+        let start = g.items.partition_point(|&(l, _)| l < from);
+        let end = g.items.partition_point(|&(l, _)| l <= hi);
+        if start < end {
+            out.extend(g.items[start..end].iter().map(|&(_, id)| id));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{InvIdentity, Status};
+    use seg_diag::{FileId, Span};
+    use seg_ir::IdentityKind;
+
+    pub(crate) fn ident(name: &str, addrs: &[&str]) -> InvIdentity {
+        InvIdentity {
+            name: name.into(),
+            name_span: Span::new(FileId(0), 0, 0),
+            span: Span::new(FileId(0), 0, 0),
+            kind: IdentityKind::Workload,
+            owner: None,
+            attributes: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            addresses: addrs
+                .iter()
+                .map(|a| a.parse().expect("test cidr"))
+                .collect(),
+            kubernetes: None,
+            aws: None,
+            gcp: None,
+            spiffe: None,
+            credential: None,
+            status: Status::Active,
+            expires: None,
+        }
+    }
+
+    #[test]
+    fn overlap_finds_blocks_of_every_size() {
+        let inv = Inventory {
+            attributes: Default::default(),
+            identities: vec![
+                ident("a", &["10.0.0.5/32"]),
+                ident("b", &["10.0.1.0/24"]),
+                ident("c", &["10.0.0.0/8"]),
+                ident("d", &["192.168.0.1/32", "fd00::1/128"]),
+                ident("e", &[]),
+            ],
+        };
+        let ix = InvIndex::new(&inv, Timestamp(0));
+        let q = |s: &str| {
+            let nets: Vec<IpNet> = s.split(',').map(|n| n.parse().expect("cidr")).collect();
+            ix.overlapping(&CidrSet::from_nets(&nets))
+                .iter()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(q("10.0.0.5/32"), [0, 2]);
+        assert_eq!(q("10.0.1.200/32"), [1, 2]);
+        assert_eq!(q("10.0.0.0/16"), [0, 1, 2]);
+        assert_eq!(q("11.0.0.0/8"), Vec::<u32>::new());
+        assert_eq!(q("fd00::/64"), [3]);
+        assert_eq!(q("0.0.0.0/0"), [0, 1, 2, 3]);
+        assert_eq!(ix.absent.iter().collect::<Vec<_>>(), [4]);
+        assert_eq!(ix.lookup("d"), Some(3));
+    }
+}

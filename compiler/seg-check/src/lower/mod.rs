@@ -1,0 +1,373 @@
+//! Lowering of policies to IR rules.
+//!
+//! Input: the evaluated environment (segments, services) and the policies of
+//! every unit. Output: live IR rules (with facts the lints need), omitted
+//! rules, and per-rule diagnostics (E0303, E0304, E0305, W0301–W0305).
+//!
+//! Per source rule: the source and destination sets are evaluated; `<->`
+//! gives two directions; the `when` condition is split into disjuncts
+//! (static literals narrow the sets, the dynamic rest becomes the rule's
+//! condition); each (direction, disjunct) becomes one IR rule labelled
+//! `<policy>/<n>` plus `.<k>` when there is more than one. Identities without
+//! network presence are left out of destination sets; naming one explicitly
+//! as a destination is E0303. Rules past `expires` are omitted (W0304).
+//! An IR rule whose source, destination or services are empty is dropped;
+//! a source rule that leaves no IR rule is listed in `omitted`.
+
+pub(crate) mod expect;
+
+use crate::CheckInput;
+use crate::cond::{self, Literal};
+use crate::idset::IdSet;
+use crate::problems;
+use crate::sets::{Env, Members, Mention};
+use crate::typeck::{CondUses, RCond, Side};
+use seg_diag::{Diagnostics, Span};
+use seg_ir::{Action, CidrSet, EndpointSet, OmittedRule, PortSet, Provenance, Rule, RuleId};
+use seg_syntax::ast::{self, Arrow, Item};
+
+/// Most IR rules one `when` may expand to.
+pub(crate) const MAX_DISJUNCTS: usize = 64;
+/// A rule expiring within this many days gets W0303.
+const EXPIRY_WARNING_DAYS: i64 = 14;
+
+/// Facts about one IR rule that the lints need, parallel to `Lowered::rules`.
+pub(crate) struct RuleFacts {
+    pub(crate) src: IdSet,
+    pub(crate) dst: IdSet,
+    /// Index into `Lowered::sources`.
+    pub(crate) source: usize,
+}
+
+/// A source rule that produced at least one IR rule.
+pub(crate) struct SourceRule {
+    /// `allow a -> b`: where lints point.
+    pub(crate) head: Span,
+    pub(crate) label: String,
+}
+
+#[derive(Default)]
+pub(crate) struct Lowered {
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) facts: Vec<RuleFacts>,
+    pub(crate) sources: Vec<SourceRule>,
+    pub(crate) omitted: Vec<OmittedRule>,
+}
+
+struct Sides {
+    src: Members,
+    dst: Members,
+    src_mentions: Vec<Mention>,
+    dst_mentions: Vec<Mention>,
+}
+
+pub(crate) fn policies(env: &Env, input: &CheckInput, diags: &mut Diagnostics) -> Lowered {
+    let mut out = Lowered::default();
+    for (u, unit) in input.units.iter().enumerate() {
+        for item in &unit.ast.items {
+            let Item::Policy(p) = item else { continue };
+            if let Some(review) = &p.review_by
+                && input.now >= review.node.end()
+            {
+                let today = input.now.date().to_string();
+                diags.push(problems::review_overdue(
+                    review.span,
+                    &p.name.node.text,
+                    &review.node.to_string(),
+                    &today,
+                ));
+            }
+            for (n, rule) in p.rules.iter().enumerate() {
+                let label = format!("{}/{}", p.name.node.text, n + 1);
+                lower_rule(env, input, u, p, rule, label, &mut out, diags);
+            }
+        }
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn lower_rule(
+    env: &Env,
+    input: &CheckInput,
+    u: usize,
+    policy: &ast::PolicyDef,
+    rule: &ast::RuleDef,
+    label: String,
+    out: &mut Lowered,
+    diags: &mut Diagnostics,
+) {
+    let head = rule.action.span.to(rule.dst.span);
+    let errors = diags.error_count();
+    if rule.owner.is_none() && policy.owner.is_none() {
+        diags.push(problems::missing_owner(
+            head,
+            &policy.name.node.text,
+            policy.name.span,
+        ));
+    }
+    let mut sides = Sides {
+        src: Members::default(),
+        dst: Members::default(),
+        src_mentions: Vec::new(),
+        dst_mentions: Vec::new(),
+    };
+    sides.src = env.eval(u, &rule.src, &mut sides.src_mentions, diags);
+    sides.dst = env.eval(u, &rule.dst, &mut sides.dst_mentions, diags);
+    env.check_mentions(&sides.src_mentions, diags);
+    env.check_mentions(&sides.dst_mentions, diags);
+    let ports = env.ports(u, &rule.services, diags);
+    let both = rule.arrow.node == Arrow::Both;
+    let mut uses = CondUses::default();
+    let when: Option<RCond> = match &rule.when {
+        Some(c) => env.typer().cond(c, 0, &mut uses, diags),
+        None => Some(RCond::And(Vec::new())),
+    };
+    identity_requirements(rule, &sides, uses, both, diags);
+    no_presence_destinations(env, &sides, both, diags);
+    let (Some(ports), Some(when)) = (ports, when) else {
+        return;
+    };
+    if diags.error_count() > errors {
+        return;
+    }
+    let provenance = provenance(input, u, policy, rule, label.clone());
+    if let Some(expires) = &rule.expires {
+        let end = expires.node.end();
+        if input.now >= end {
+            diags.push(problems::expired_rule(
+                head,
+                expires.span,
+                &expires.node.to_string(),
+            ));
+            out.omitted.push(OmittedRule {
+                provenance,
+                reason: format!("expired on {}", expires.node),
+            });
+            return;
+        }
+        // Days from today to the rule's last live day (0: today is the last).
+        let days_left = expires.node.days_since_epoch() - input.now.date().days_since_epoch();
+        if days_left <= EXPIRY_WARNING_DAYS {
+            diags.push(problems::expiring_soon(
+                expires.span,
+                &expires.node.to_string(),
+                days_left,
+            ));
+        }
+    }
+    if rule.action.node == ast::Action::Allow {
+        over_broad(rule, &sides, &ports, both, diags);
+    }
+    let disjuncts = match cond::split(&when, MAX_DISJUNCTS) {
+        Ok(d) => d,
+        Err(n) => {
+            let span = rule.when.as_ref().map_or(head, |c| c.span);
+            diags.push(problems::condition_too_complex(span, n, MAX_DISJUNCTS));
+            return;
+        }
+    };
+    let mut directions = vec![(&sides.src, &sides.dst)];
+    if both {
+        directions.push((&sides.dst, &sides.src));
+    }
+    let expansions = directions.len() * disjuncts.len();
+    let action = match rule.action.node {
+        ast::Action::Allow => Action::Allow,
+        ast::Action::Deny => Action::Deny,
+    };
+    let source = out.sources.len();
+    let mut k = 0;
+    for (src, dst) in directions {
+        let dst_ids = dst.ids.difference(&env.index.absent);
+        let dst = Members {
+            ids: dst_ids,
+            ..dst.clone()
+        };
+        for d in &disjuncts {
+            k += 1;
+            let (s_ids, s_nets) = narrow(env, src, Side::Source, &d.statics);
+            let (d_ids, d_nets) = narrow(env, &dst, Side::Destination, &d.statics);
+            if (s_ids.is_empty() && s_nets.is_empty())
+                || (d_ids.is_empty() && d_nets.is_empty())
+                || ports.is_empty()
+            {
+                continue;
+            }
+            let mut prov = provenance.clone();
+            if expansions > 1 {
+                prov.label = format!("{label}.{k}");
+            }
+            out.rules.push(Rule {
+                id: RuleId(out.rules.len() as u32),
+                action,
+                src: endpoint(&s_ids, &src.explicit, s_nets),
+                dst: endpoint(&d_ids, &dst.explicit, d_nets),
+                services: ports.clone(),
+                condition: d.dynamic.clone(),
+                expires: rule.expires.as_ref().map(|e| e.node),
+                provenance: prov,
+            });
+            out.facts.push(RuleFacts {
+                src: s_ids,
+                dst: d_ids,
+                source,
+            });
+        }
+    }
+    if out.facts.last().is_some_and(|f| f.source == source) {
+        out.sources.push(SourceRule { head, label });
+    } else {
+        out.omitted.push(OmittedRule {
+            provenance,
+            reason: "matches no flow: its source, destination or services are empty".into(),
+        });
+    }
+}
+
+fn endpoint(ids: &IdSet, explicit: &IdSet, nets: CidrSet) -> EndpointSet {
+    EndpointSet {
+        identities: ids.to_btree(),
+        explicit: explicit.intersect(ids).to_btree(),
+        networks: nets,
+    }
+}
+
+/// Apply the static literals of one side. A network member fails every
+/// comparison, so a positive literal drops the networks; a negated one keeps
+/// them minus the addresses of the identities it removes (an identity's
+/// address stands for the identity).
+fn narrow(env: &Env, m: &Members, side: Side, statics: &[Literal]) -> (IdSet, CidrSet) {
+    let mut ids = m.ids.clone();
+    let mut nets = m.nets.clone();
+    for lit in statics.iter().filter(|l| l.side == side) {
+        let sat = env.preds.eval(&lit.pred);
+        if lit.negated {
+            let removed = ids.intersect(&sat);
+            ids = ids.difference(&sat);
+            if !nets.is_empty() && !removed.is_empty() {
+                nets = nets.difference(&env.index.addresses_of(&removed));
+            }
+        } else {
+            ids = ids.intersect(&sat);
+            nets = CidrSet::empty();
+        }
+    }
+    (ids, nets)
+}
+
+fn provenance(
+    input: &CheckInput,
+    u: usize,
+    policy: &ast::PolicyDef,
+    rule: &ast::RuleDef,
+    label: String,
+) -> Provenance {
+    let (line, column) = input.map.line_col(rule.span);
+    Provenance {
+        label,
+        file: input.units[u].path.clone(),
+        line: line as u32,
+        column: column as u32,
+        policy: policy.name.node.text.clone(),
+        owner: rule
+            .owner
+            .as_ref()
+            .or(policy.owner.as_ref())
+            .map(|o| o.node.clone()),
+        doc: rule.doc.as_ref().map(|d| d.node.clone()),
+        reason: rule.reason.as_ref().map(|r| r.node.clone()),
+        origin: rule.span,
+    }
+}
+
+/// E0304: `mtls` and `source.ATTR` need identity sources, `destination.ATTR`
+/// identity destinations (with `<->` each side is both).
+fn identity_requirements(
+    rule: &ast::RuleDef,
+    s: &Sides,
+    uses: CondUses,
+    both: bool,
+    diags: &mut Diagnostics,
+) {
+    let network_only = |m: &Members| !m.has_identities;
+    let src_side: Vec<(&Members, Span)> = if both {
+        vec![(&s.src, rule.src.span), (&s.dst, rule.dst.span)]
+    } else {
+        vec![(&s.src, rule.src.span)]
+    };
+    let dst_side: Vec<(&Members, Span)> = if both {
+        vec![(&s.dst, rule.dst.span), (&s.src, rule.src.span)]
+    } else {
+        vec![(&s.dst, rule.dst.span)]
+    };
+    let checks = [
+        (uses.mtls, "`mtls`", &src_side, "source"),
+        (uses.source, "a `source.` test", &src_side, "source"),
+        (
+            uses.destination,
+            "a `destination.` test",
+            &dst_side,
+            "destination",
+        ),
+    ];
+    for (used, what, sets, side) in checks {
+        let Some(at) = used else { continue };
+        if let Some((_, set_span)) = sets.iter().find(|(m, _)| network_only(m)) {
+            diags.push(problems::network_not_identity(at, what, side, *set_span));
+        }
+    }
+}
+
+/// E0303 for identities named as destinations that cannot be reached.
+fn no_presence_destinations(env: &Env, s: &Sides, both: bool, diags: &mut Diagnostics) {
+    let mut targets = vec![(&s.dst, &s.dst_mentions)];
+    if both {
+        targets.push((&s.src, &s.src_mentions));
+    }
+    for (m, mentions) in targets {
+        let mut seen = IdSet::empty();
+        for mention in mentions.iter() {
+            if m.explicit.contains(mention.id)
+                && env.index.absent.contains(mention.id)
+                && !seen.contains(mention.id)
+            {
+                seen = seen.union(&IdSet::one(mention.id));
+                let ident = env.index.identity(mention.id);
+                diags.push(problems::no_network_presence(
+                    mention.span,
+                    &ident.name,
+                    ident.kind.as_str(),
+                ));
+            }
+        }
+    }
+}
+
+fn over_broad(
+    rule: &ast::RuleDef,
+    s: &Sides,
+    ports: &PortSet,
+    both: bool,
+    diags: &mut Diagnostics,
+) {
+    if s.src.broad {
+        diags.push(problems::over_broad(
+            rule.src.span,
+            "traffic from any source",
+        ));
+    } else if both && s.dst.broad {
+        diags.push(problems::over_broad(
+            rule.dst.span,
+            "traffic from any source",
+        ));
+    }
+    if ports.is_any()
+        && let (Some(first), Some(last)) = (rule.services.first(), rule.services.last())
+    {
+        diags.push(problems::over_broad(
+            first.span.to(last.span),
+            "every protocol and port",
+        ));
+    }
+}
