@@ -1,4 +1,34 @@
 //! The `.seg` language front end: a pest grammar lowered into a span-carrying
 //! AST. Only [`parse`] and [`ast`] are public, so the parser stays swappable.
+//!
+//! Input: one file's text and its [`FileId`]. Output: an [`ast::File`], or the
+//! first problem found as a [`Diagnostic`] (a PEG parser has no recovery):
+//! E0001 syntax error, E0002 malformed literal, E0003 nesting too deep or file
+//! too large. Parsing never panics and never recurses deeper than
+//! a fixed bound, whatever the input.
 
 pub mod ast;
+mod cursor;
+mod exprs;
+mod grammar;
+mod items;
+mod literal;
+mod prescan;
+mod syntax_error;
+
+use cursor::Ctx;
+use grammar::{Rule, SegParser};
+use pest::Parser;
+use seg_diag::{Diagnostic, FileId};
+
+/// Parse one `.seg` file.
+pub fn parse(file: FileId, text: &str) -> Result<ast::File, Diagnostic> {
+    prescan::check(file, text)?;
+    let mut pairs =
+        SegParser::parse(Rule::file, text).map_err(|e| syntax_error::diagnostic(file, text, e))?;
+    let ctx = Ctx { file };
+    match pairs.next() {
+        Some(pair) => items::file(ctx, &pair),
+        None => Err(ctx.bug(seg_diag::Span::new(file, 0, 0), "no file node")),
+    }
+}
