@@ -23,6 +23,7 @@ mod values;
 
 pub use identity::{SHARED_CREDENTIAL_REFERENCES, STALE_CREDENTIAL_REFERENCES};
 pub use model::*;
+pub use overlap::MAX_REPORTED as MAX_OVERLAP_WARNINGS;
 pub use tree::{MAX_DEPTH, MAX_FILE_BYTES};
 
 use indexmap::IndexMap;
