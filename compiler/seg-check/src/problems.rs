@@ -5,6 +5,12 @@
 
 use seg_diag::{Code, Diagnostic, Span};
 
+/// `an api_key`, `a workload`.
+pub(crate) fn article(word: &str) -> String {
+    let an = word.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} `{word}`", if an { "an" } else { "a" })
+}
+
 fn help_or(suggestion: Option<&str>, fallback: String) -> String {
     suggestion.map_or(fallback, |s| format!("did you mean `{s}`?"))
 }

@@ -383,6 +383,15 @@ fn order_services(r: &Resolved, diags: &mut Diagnostics) -> Vec<u32> {
     order("service", &edges, &names, diags)
 }
 
+/// A definition another one refers to is used (even when a cycle stops its evaluation).
+fn mark_used(edges: &[Vec<(u32, Span)>], used: &[Cell<bool>]) {
+    for (target, _) in edges.iter().flatten() {
+        if let Some(c) = used.get(*target as usize) {
+            c.set(true);
+        }
+    }
+}
+
 /// Dependency order of the acyclic definitions; one E0206 per cycle. Members
 /// of a cycle, and definitions that depend on one, are left out of the order.
 fn order(

@@ -49,12 +49,17 @@ fn expectation(
         && env.index.absent.contains(id.0)
     {
         let ident = env.index.identity(id.0);
-        diags.push(problems::invalid_expectation(
+        let d = problems::invalid_expectation(
             e.dst.span,
             format!("no flow can reach `{}`", ident.name),
             "has no network presence",
-            format!("test flows toward identities with `addresses` or a `kubernetes` binding; `{}` is a {}", ident.name, ident.kind.as_str()),
-        ));
+            "test a destination that has `addresses` or a `kubernetes` binding".into(),
+        );
+        let kind = problems::article(ident.kind.as_str());
+        diags.push(d.with_note(format!(
+            "`{}` is {kind} with neither `addresses` nor a `kubernetes` binding",
+            ident.name
+        )));
     }
     let port = port(&e.port, diags);
     let mut flow_mtls = false;

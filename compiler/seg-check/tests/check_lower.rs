@@ -1,0 +1,194 @@
+//! Lowering to the IR: membership, set algebra, the static/dynamic split,
+//! `<->`, expiry, services, provenance, contexts and test expectations.
+
+mod check_util;
+
+use check_util::{INVENTORY, lowered, run};
+use insta::assert_snapshot;
+
+#[test]
+fn identities_whose_addresses_overlap_a_network_are_members() {
+    assert_snapshot!(lowered(
+        INVENTORY,
+        r#"segment office = network 10.0.0.0/22
+policy main {
+  owner "team-net"
+  allow office -> db on tcp/5432
+}"#
+    ));
+}
+
+#[test]
+fn difference_removes_identities_and_carves_their_addresses() {
+    assert_snapshot!(lowered(
+        INVENTORY,
+        r#"policy main {
+  owner "team-net"
+  allow (network 10.0.0.0/30 - [api]) -> db on tcp/5432
+  allow (any - network 10.0.0.0/8) -> web on tcp/443
+}"#
+    ));
+}
+
+#[test]
+fn static_alternatives_become_one_rule_each() {
+    assert_snapshot!(lowered(
+        INVENTORY,
+        r#"policy main {
+  owner "team-payments"
+  allow [api, worker] -> db on tcp/5432
+    when (source.env == "prod" and mtls) or (source.env == "dev" and time 09:00..17:00)
+  allow [api, worker] -> db on tcp/6432 when source.pci or mtls
+}"#
+    ));
+}
+
+#[test]
+fn a_negated_static_test_keeps_networks_minus_removed_identities() {
+    assert_snapshot!(lowered(
+        INVENTORY,
+        r#"policy main {
+  owner "team-net"
+  allow network 10.0.0.0/30 | [web] -> db on tcp/5432 when not source.team == "payments"
+  allow network 10.0.0.0/30 | [web] -> db on tcp/5433 when source.team == "payments"
+  allow [api, worker, db] -> web on tcp/80 when source.team != "payments" and destination.tier == 1
+}"#
+    ));
+}
+
+#[test]
+fn both_directions_give_two_rules() {
+    assert_snapshot!(lowered(
+        INVENTORY,
+        r#"policy main {
+  owner "team-payments"
+  /// Replication both ways.
+  allow api <-> db on tcp/5432 reason "ticket OPS-1"
+}"#
+    ));
+}
+
+#[test]
+fn expired_rules_are_omitted_and_live_ones_keep_their_date() {
+    assert_snapshot!(lowered(
+        INVENTORY,
+        r#"policy main {
+  owner "team-payments"
+  allow api -> db on tcp/5432 expires 2026-11-23
+  allow api -> db on tcp/5433 expires 2026-11-24
+  allow api -> db on tcp/5434 expires 2027-06-30 owner "team-data"
+}"#
+    ));
+}
+
+#[test]
+fn unreachable_identities_leave_implied_destinations_quietly() {
+    assert_snapshot!(lowered(
+        INVENTORY,
+        r#"segment finance = identities where team == "finance"
+policy main {
+  owner "team-payments"
+  allow api -> finance | [db] on tcp/443
+  allow api -> finance on tcp/444
+  allow report-key -> any on tcp/8443
+}"#
+    ));
+}
+
+#[test]
+fn services_resolve_to_port_sets() {
+    assert_snapshot!(lowered(
+        INVENTORY,
+        r#"use std::services::{dns}
+service web-alt = tcp/8080-8089
+service web-ports = tcp/80, tcp/443, web-alt
+policy main {
+  owner "team-web"
+  allow web -> api on web-ports, dns, icmp, sctp/9000
+}"#
+    ));
+}
+
+#[test]
+fn dynamic_conditions_lower_to_atoms() {
+    assert_snapshot!(lowered(
+        INVENTORY,
+        r#"context {
+  region: enum[eu, us],
+  break_glass: bool,
+  tenant: string,
+}
+policy main {
+  owner "team-web"
+  allow web -> api on tcp/443
+    when request.method in ["GET", "HEAD"] and request.path matches "/api/*"
+  allow web -> api on tcp/444 when request.method != "DELETE" and days fri..mon
+  allow web -> api on tcp/445 when context.region == "eu" or context.break_glass
+  allow web -> api on tcp/446 when has(context.tenant) and not time 22:00..02:00
+}"#
+    ));
+}
+
+#[test]
+fn tests_become_concrete_flows() {
+    assert_snapshot!(lowered(
+        INVENTORY,
+        r#"context { region: enum[eu, us], tier: int }
+policy main {
+  owner "team-web"
+  allow web -> api on tcp/443
+}
+test "web reaches the api" {
+  expect allow web -> api on tcp/443
+  expect deny 203.0.113.7 -> api on tcp/443 at 2026-11-23T01:30:00Z
+  expect deny web -> api on icmp with mtls, request.method = "GET", request.path = "/x", context.region = "eu", context.tier = 3
+}"#
+    ));
+}
+
+#[test]
+fn any_destination_is_every_reachable_identity_and_address() {
+    let out = run(
+        INVENTORY,
+        &[(
+            "policy/main.seg",
+            "policy main {\n  owner \"o\"\n  deny web -> any on tcp/22\n}\n",
+        )],
+    );
+    let p = out.program();
+    let dst = &p.rules[0].dst;
+    let names: Vec<&str> = dst
+        .identities
+        .iter()
+        .map(|i| p.identity(*i).name.as_str())
+        .collect();
+    // api_key and ci_job without addresses are not destinations.
+    assert!(
+        !names.contains(&"report-key") && !names.contains(&"ci-runner"),
+        "{names:?}"
+    );
+    assert!(names.contains(&"db"));
+    assert_eq!(dst.networks, seg_ir::CidrSet::all());
+    assert!(dst.explicit.is_empty());
+}
+
+#[test]
+fn program_invariants_hold() {
+    let out = run(
+        INVENTORY,
+        &[(
+            "policy/main.seg",
+            "policy main {\n  owner \"o\"\n  allow [api] -> db on tcp/1\n  allow web -> db on tcp/2\n}\n",
+        )],
+    );
+    let p = out.program();
+    for (i, ident) in p.identities.iter().enumerate() {
+        assert_eq!(ident.id.0 as usize, i);
+    }
+    for (i, r) in p.rules.iter().enumerate() {
+        assert_eq!(r.id.0 as usize, i);
+        assert!(r.src.explicit.is_subset(&r.src.identities));
+    }
+    assert_eq!(p.now, check_util::now());
+    assert_eq!(p.project, "test");
+}
