@@ -139,19 +139,22 @@ fn compile_with(root: &Path, manifest: &Manifest, map: &mut SourceMap, now: Time
         }
     }
 
-    let inventory_files = match project::expand_globs(root, &manifest.inventory, &[]) {
-        Ok(f) => f,
-        Err(e) => {
-            diags.push(Diagnostic::plain(e));
-            return None;
+    // Each inventory glob must match something: a typo must not silently drop identities.
+    let mut inventory_files: Vec<String> = Vec::new();
+    for (index, glob) in manifest.inventory.iter().enumerate() {
+        match project::expand_globs(root, std::slice::from_ref(glob), &[]) {
+            Ok(found) if found.is_empty() => diags.push(manifest.inventory_not_found(index)),
+            Ok(found) => {
+                for f in found {
+                    if !inventory_files.contains(&f) {
+                        inventory_files.push(f);
+                    }
+                }
+            }
+            Err(e) => diags.push(Diagnostic::plain(e)),
         }
-    };
+    }
     if inventory_files.is_empty() {
-        diags.push(
-            Diagnostic::error(seg_diag::Code::InventoryNotFound, format!("no inventory file matches `{}`", manifest.inventory.join("`, `")))
-                .with_primary(manifest.span, "inventory configured here")
-                .with_help("check `[project] inventory` in seg.toml"),
-        );
         return None;
     }
     let loaded: Vec<_> = inventory_files.iter().filter_map(|p| project::read(map, root, p, diags)).collect();

@@ -2,7 +2,7 @@
 //! `use ./file.seg` imports), the stdlib and the inventory files. All file I/O
 //! of a compilation happens here; the core crates only see text.
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::{GlobSet, GlobSetBuilder};
 use seg_check::manifest::Manifest;
 use seg_diag::{Code, Diagnostic, Diagnostics, FileId, SourceMap};
 use std::path::{Component, Path, PathBuf};
@@ -56,8 +56,6 @@ impl Input {
 #[derive(Clone, Debug)]
 pub struct Loaded {
     pub file: FileId,
-    /// Project-relative, `/`-separated.
-    pub path: String,
 }
 
 /// Read a file into the source map. Problems are diagnostics (I/O errors have no code
@@ -80,7 +78,7 @@ pub fn read(map: &mut SourceMap, root: &Path, rel: &str, diags: &mut Diagnostics
     }
     match std::fs::read(&full) {
         Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => Some(Loaded { file: map.add(rel, text), path: rel.to_string() }),
+            Ok(text) => Some(Loaded { file: map.add(rel, text) }),
             Err(e) => {
                 let at = e.utf8_error().valid_up_to();
                 diags.push(
@@ -190,6 +188,7 @@ pub fn single_file_manifest(source: &str, inventory: Vec<String>, span: seg_diag
         opa_signing: None,
         layered: Vec::new(),
         lints: Default::default(),
+        inventory_spans: Vec::new(),
         span,
     }
 }

@@ -1,7 +1,7 @@
 //! The target registry: a closed list of names, each mapped to its backend.
 
 use seg_ir::backend::{
-    AwsFormat, AwsOptions, GcpOptions, IptablesOptions, KubernetesOptions, OpaOptions, TargetOptions,
+    AwsFormat, AwsOptions, IptablesOptions, KubernetesOptions, OpaOptions, TargetOptions,
 };
 use seg_ir::Backend;
 
