@@ -1,1 +1,78 @@
-//! The iptables backend.
+//! The iptables backend: host-mode filter tables.
+//!
+//! Input: a [`Program`] prepared by the shared capability pass for this target.
+//! Output: per identity with addresses (a host), an `iptables-restore` file
+//! (`<stem>.rules`), an `ip6tables-restore` file (`<stem>.ip6.rules`) and, when
+//! its rules use address sets, an `ipset restore` file (`<stem>.ipset`).
+//! See `docs/backends/iptables.md` for the lowering of each construct.
+//!
+//! Invariants: output is a function of the program and the options only
+//! (deterministic); file names stay inside the target folder and are injective
+//! in the identity name ([`names::file_stem`]); no user text reaches a file
+//! except escaped inside a comment.
+
+mod model;
+mod names;
+mod render;
+mod schedule;
+
+#[cfg(test)]
+mod tests;
+
+pub use names::file_stem;
+
+use seg_diag::{Diagnostic, Diagnostics};
+use seg_ir::{Backend, Capabilities, Emission, Identity, Program, TargetOptions};
+
+/// The threshold used when the options are not iptables options.
+pub const DEFAULT_IPSET_THRESHOLD: usize = 8;
+
+/// Host firewalls for `iptables-restore` and `ipset`.
+pub struct Iptables;
+
+impl Backend for Iptables {
+    fn name(&self) -> &'static str {
+        "iptables"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            deny: true,
+            time: true,
+            mtls: false,
+            request: false,
+            context: false,
+            honours_layered: true,
+        }
+    }
+
+    fn manages(&self, identity: &Identity) -> bool {
+        !identity.addresses.is_empty()
+    }
+
+    fn representable(&self, identity: &Identity) -> Result<(), String> {
+        if identity.addresses.is_empty() {
+            Err("no `addresses`".to_string())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn emit(
+        &self,
+        program: &Program,
+        options: &TargetOptions,
+        diags: &mut Diagnostics,
+    ) -> Emission {
+        let threshold = match options {
+            TargetOptions::Iptables(o) => o.ipset_threshold,
+            _ => {
+                diags.push(Diagnostic::bug(
+                    "the iptables backend was given another target's options",
+                ));
+                DEFAULT_IPSET_THRESHOLD
+            }
+        };
+        render::render(program, threshold, diags)
+    }
+}

@@ -1,0 +1,782 @@
+//! IR → one filter table per host and address family, plus the host's ipsets.
+//!
+//! Input: a program prepared by the capability pass for this target (conditions
+//! hold only `Time`/`Days` atoms). Output: for every identity with addresses
+//! (a *host*), `<stem>.rules` (IPv4), `<stem>.ip6.rules` (IPv6) and, when its
+//! rules use sets, `<stem>.ipset`.
+//!
+//! Lowering of one rule `SRC -> DST on SERVICES when C expires D`:
+//! - on every host in DST: INPUT lines matching the addresses of SRC
+//!   (member identities' addresses ∪ networks; no `-s` when that is a whole family);
+//! - on every host in SRC: OUTPUT lines matching the addresses of DST;
+//! - × one line per protocol/port group (multiport packs ≤ 15 port slots),
+//!   × one line per `-m time` window of C (see [`crate::schedule`]), each with
+//!   `--datestop D` when the rule expires;
+//! - address groups of at least `ipset_threshold` CIDRs become one set match.
+//!
+//! The lines of one rule do not depend on the host, so they are built once
+//! and shared. Every deny chain is jumped to before every allow chain, so a
+//! deny in any policy wins over an allow in any other (order is irrelevant in
+//! the semantics). Denied packets are dropped (`-j DROP`), like the default.
+//!
+//! Fail closed, with a diagnostic, when something cannot be expressed: an
+//! allow loses what iptables cannot match (never gains), a deny gains.
+
+use crate::model::{
+    Chain, Family, IpSet, IpsetFile, Line, Match, Proto, RulesFile, SafeText, Side, Target,
+    TimeMatch, UserChain,
+};
+use crate::names;
+use crate::schedule::{self, Schedule, Unsupported};
+use ipnet::IpNet;
+use seg_diag::{Code, Diagnostic, Diagnostics};
+use seg_ir::{
+    Action, Artifact, CidrSet, Condition, Date, Emission, EndpointSet, IdentityId, PortSet,
+    Program, Rule,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
+
+/// `multiport` takes at most 15 ports, a range counting as two.
+const MULTIPORT_SLOTS: usize = 15;
+
+/// The last date `iptables` accepts in `--datestop`.
+const LAST_DATESTOP: &str = "2038-12-31T23:59:59";
+
+const FAMILIES: [Family; 2] = [Family::V4, Family::V6];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Dir {
+    In,
+    Out,
+}
+
+/// The lines of one rule for one direction and family, shared by every host.
+struct Block {
+    policy: usize,
+    action: Action,
+    lines: Vec<Line>,
+    sets: Vec<String>,
+}
+
+struct Host {
+    id: IdentityId,
+    stem: String,
+    /// Indexed by family, then direction.
+    blocks: [[Vec<Rc<Block>>; 2]; 2],
+}
+
+/// The addresses a rule's peer set stands for in one family.
+#[derive(Clone)]
+enum Peer {
+    Any,
+    Nets(Vec<IpNet>),
+    Set(String),
+}
+
+struct Ctx<'p> {
+    program: &'p Program,
+    threshold: usize,
+    addr_cache: HashMap<(&'p BTreeSet<IdentityId>, &'p CidrSet), Rc<CidrSet>>,
+    sched_cache: HashMap<&'p Condition, Result<Schedule, Unsupported>>,
+    /// Every set, by name: family, members and the rules that use it.
+    sets: BTreeMap<String, (Family, Vec<IpNet>, Vec<String>)>,
+    policies: Vec<String>,
+    chain_names: Vec<[String; 4]>,
+}
+
+pub fn render(program: &Program, threshold: usize, diags: &mut Diagnostics) -> Emission {
+    let mut hosts = hosts(program, diags);
+    let mut host_of: Vec<Option<usize>> = vec![None; program.identities.len()];
+    for (i, h) in hosts.iter().enumerate() {
+        if let Some(slot) = host_of.get_mut(h.id.0 as usize) {
+            *slot = Some(i);
+        }
+    }
+    let policies = policy_names(program);
+    let chain_names = chain_names(&policies);
+    let mut cx = Ctx {
+        program,
+        threshold: threshold.max(1),
+        addr_cache: HashMap::new(),
+        sched_cache: HashMap::new(),
+        sets: BTreeMap::new(),
+        policies,
+        chain_names,
+    };
+    for rule in &program.rules {
+        let Some(shape) = cx.shape(rule, diags) else {
+            continue;
+        };
+        for (dir, local, peer, side) in [
+            (Dir::In, &rule.dst, &rule.src, Side::Src),
+            (Dir::Out, &rule.src, &rule.dst, Side::Dst),
+        ] {
+            let on: Vec<usize> = local
+                .identities
+                .iter()
+                .filter_map(|id| host_of.get(id.0 as usize).copied().flatten())
+                .collect();
+            if on.is_empty() {
+                continue;
+            }
+            let addrs = cx.addresses(peer);
+            for (f, family) in FAMILIES.into_iter().enumerate() {
+                let Some(block) = cx.block(rule, &shape, &addrs, family, side) else {
+                    continue;
+                };
+                let block = Rc::new(block);
+                for &h in &on {
+                    hosts[h].blocks[f][dir as usize].push(Rc::clone(&block));
+                }
+            }
+        }
+    }
+    let mut emission = Emission::default();
+    for host in &mut hosts {
+        emit_host(&cx, host, &mut emission);
+    }
+    emission.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    let set_count = cx.sets.len();
+    emission.notes.push(format!(
+        "{} host(s), {} rule line(s), {} ipset(s) (threshold {} CIDRs)",
+        hosts.len(),
+        emission.rules,
+        set_count,
+        cx.threshold
+    ));
+    emission
+}
+
+/// Every identity with addresses, with its file stem.
+fn hosts(program: &Program, diags: &mut Diagnostics) -> Vec<Host> {
+    let mut out = Vec::new();
+    let mut taken: BTreeMap<String, IdentityId> = BTreeMap::new();
+    for identity in program
+        .identities
+        .iter()
+        .filter(|i| !i.addresses.is_empty())
+    {
+        let Some(stem) = names::file_stem(&identity.name) else {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidTargetValue,
+                    "an identity with an empty name cannot be a host on `iptables`",
+                )
+                .with_primary(identity.origin, "empty name")
+                .with_note("each host's files are named after its identity")
+                .with_help("give the identity a name"),
+            );
+            continue;
+        };
+        if let Some(other) = taken.get(&stem) {
+            // Unreachable for distinct names (stems are injective); checked anyway.
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidTargetValue,
+                    format!(
+                        "identities `{}` and `{}` get the same `iptables` file name",
+                        program.identity(*other).name.escape_debug(),
+                        identity.name.escape_debug()
+                    ),
+                )
+                .with_primary(identity.origin, "file name taken")
+                .with_help("rename one of the identities"),
+            );
+            continue;
+        }
+        taken.insert(stem.clone(), identity.id);
+        out.push(Host {
+            id: identity.id,
+            stem,
+            blocks: Default::default(),
+        });
+    }
+    out
+}
+
+/// Policy names in order of first appearance.
+fn policy_names(program: &Program) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for r in &program.rules {
+        if seen.insert(r.provenance.policy.as_str()) {
+            out.push(r.provenance.policy.clone());
+        }
+    }
+    out
+}
+
+const PREFIXES: [&str; 4] = ["in-allow", "in-deny", "out-allow", "out-deny"];
+
+fn prefix_index(dir: Dir, action: Action) -> usize {
+    match (dir, action) {
+        (Dir::In, Action::Allow) => 0,
+        (Dir::In, Action::Deny) => 1,
+        (Dir::Out, Action::Allow) => 2,
+        (Dir::Out, Action::Deny) => 3,
+    }
+}
+
+/// Four chain names per policy, unique across the program: the hash grows
+/// until no two policies share a name (8 hex digits virtually always suffice).
+fn chain_names(policies: &[String]) -> Vec<[String; 4]> {
+    for hash_len in [8, 12, 16] {
+        let names: Vec<[String; 4]> = policies
+            .iter()
+            .map(|p| PREFIXES.map(|prefix| names::chain_name(prefix, p, hash_len)))
+            .collect();
+        let distinct: BTreeSet<&String> = names.iter().flatten().collect();
+        if distinct.len() == names.len() * 4 {
+            return names;
+        }
+    }
+    // Still colliding: number the chains, which is unique by construction.
+    (0..policies.len())
+        .map(|i| PREFIXES.map(|prefix| format!("{prefix}-{i}")))
+        .collect()
+}
+
+/// What a rule lowers to, independent of hosts and addresses.
+struct Shape {
+    /// Protocol/port matches per family; an empty inner list matches every protocol.
+    protos: [Vec<Vec<Match>>; 2],
+    times: Vec<Option<TimeMatch>>,
+    notes: Vec<SafeText>,
+    comment: SafeText,
+}
+
+impl<'p> Ctx<'p> {
+    /// The protocol and time parts of a rule; `None` when it emits nothing.
+    fn shape(&mut self, rule: &'p Rule, diags: &mut Diagnostics) -> Option<Shape> {
+        let p = &rule.provenance;
+        let schedule = match self
+            .sched_cache
+            .entry(&rule.condition)
+            .or_insert_with(|| schedule::schedule(&rule.condition))
+        {
+            Ok(s) => s.clone(),
+            Err(Unsupported(class)) => {
+                let class = class.clone();
+                if rule.action == Action::Allow {
+                    diags.push(
+                        Diagnostic::warning(
+                            Code::RuleOmitted,
+                            format!(
+                                "rule `{}` omitted on `iptables`: cannot enforce `{class}`",
+                                p.label
+                            ),
+                        )
+                        .with_primary(p.origin, "omitted on iptables")
+                        .with_note("iptables matches addresses, ports and the kernel clock only")
+                        .with_help(format!(
+                            "declare `{class}` layered in seg.toml if another layer enforces it"
+                        )),
+                    );
+                    return None;
+                }
+                diags.push(
+                    Diagnostic::warning(
+                        Code::DenyWidened,
+                        format!(
+                            "deny `{}` applied unconditionally on `iptables`: cannot see `{class}`",
+                            p.label
+                        ),
+                    )
+                    .with_primary(p.origin, "unconditional on iptables")
+                    .with_help("this is the fail-closed choice; nothing to do if it is intended"),
+                );
+                Schedule::Always
+            }
+        };
+        let datestop = match rule.expires {
+            None => None,
+            Some(d) if d.year < 1970 => return None,
+            Some(d) if d.year > 2038 => {
+                let (code, what) = match rule.action {
+                    Action::Allow => (Code::RuleNarrowed, "ends on 2038-12-31 on `iptables`"),
+                    Action::Deny => (Code::DenyWidened, "never expires on `iptables`"),
+                };
+                diags.push(
+                    Diagnostic::warning(code, format!("rule `{}` {what}", p.label))
+                        .with_primary(p.origin, "expiry not representable")
+                        .with_note(format!(
+                            "`--datestop` accepts dates up to {LAST_DATESTOP}; the rule expires {d}"
+                        ))
+                        .with_help("choose an earlier `expires` date"),
+                );
+                (rule.action == Action::Allow).then(|| LAST_DATESTOP.to_string())
+            }
+            Some(d) => Some(datestop(d)),
+        };
+        let times: Vec<Option<TimeMatch>> = match schedule {
+            Schedule::Never => return None,
+            Schedule::Always => vec![datestop.clone().map(|d| TimeMatch {
+                window: None,
+                weekdays: None,
+                datestop: Some(d),
+            })],
+            Schedule::Windows(ws) => ws
+                .iter()
+                .map(|w| {
+                    Some(TimeMatch {
+                        window: (!w.whole_day()).then(|| (w.timestart(), w.timestop())),
+                        weekdays: w.weekdays(),
+                        datestop: datestop.clone(),
+                    })
+                })
+                .collect(),
+        };
+        let mut services = rule.services.clone();
+        if services.other && !services.is_any() {
+            if rule.action == Action::Allow {
+                services.other = false;
+                diags.push(
+                    Diagnostic::warning(Code::RuleNarrowed, format!("rule `{}` narrowed on `iptables`: other protocols left out", p.label))
+                        .with_primary(p.origin, "narrowed on iptables")
+                        .with_note("a rule matches one protocol or every protocol; `other` means all but tcp, udp, sctp and icmp")
+                        .with_help("name the ports the rule needs, or allow `any`"),
+                );
+            } else {
+                services = PortSet::any();
+                diags.push(
+                    Diagnostic::warning(Code::DenyWidened, format!("deny `{}` widened to every protocol on `iptables`", p.label))
+                        .with_primary(p.origin, "every protocol on iptables")
+                        .with_note("a rule matches one protocol or every protocol; `other` means all but tcp, udp, sctp and icmp")
+                        .with_help("this is the fail-closed choice; name the protocols to deny to avoid it"),
+                );
+            }
+        }
+        let protos = [
+            proto_matches(&services, Family::V4),
+            proto_matches(&services, Family::V6),
+        ];
+        if protos[0].is_empty() {
+            return None;
+        }
+        Some(Shape {
+            protos,
+            times,
+            notes: rule_notes(rule),
+            comment: SafeText::new(&format!("{} {}", p.label, p.location())),
+        })
+    }
+
+    /// Every address the set stands for: its networks and its identities' addresses.
+    fn addresses(&mut self, set: &'p EndpointSet) -> Rc<CidrSet> {
+        let program = self.program;
+        let cached = self
+            .addr_cache
+            .entry((&set.identities, &set.networks))
+            .or_insert_with(|| {
+                if set.networks == CidrSet::all() {
+                    return Rc::new(CidrSet::all());
+                }
+                let nets: Vec<&IpNet> = set
+                    .identities
+                    .iter()
+                    .filter_map(|id| program.identities.get(id.0 as usize))
+                    .flat_map(|i| i.addresses.iter())
+                    .collect();
+                Rc::new(CidrSet::from_nets(nets).union(&set.networks))
+            });
+        Rc::clone(cached)
+    }
+
+    fn peer(&mut self, addrs: &CidrSet, family: Family, label: &str) -> Option<Peer> {
+        let whole: IpNet = match family {
+            Family::V4 => IpNet::V4(Default::default()),
+            Family::V6 => IpNet::V6(Default::default()),
+        };
+        if addrs.contains_net(&whole) {
+            return Some(Peer::Any);
+        }
+        let nets: Vec<IpNet> = addrs
+            .to_cidrs()
+            .into_iter()
+            .filter(|n| (family == Family::V6) == n.addr().is_ipv6())
+            .collect();
+        if nets.is_empty() {
+            return None;
+        }
+        if nets.len() < self.threshold {
+            return Some(Peer::Nets(nets));
+        }
+        let texts: Vec<String> = nets.iter().map(ToString::to_string).collect();
+        let name = names::set_name(family == Family::V6, &texts);
+        let entry = self
+            .sets
+            .entry(name.clone())
+            .or_insert_with(|| (family, nets, Vec::new()));
+        if entry.2.last().map(String::as_str) != Some(label) {
+            entry.2.push(label.to_string());
+        }
+        Some(Peer::Set(name))
+    }
+
+    fn block(
+        &mut self,
+        rule: &Rule,
+        shape: &Shape,
+        addrs: &CidrSet,
+        family: Family,
+        side: Side,
+    ) -> Option<Block> {
+        let peer = self.peer(addrs, family, &rule.provenance.label)?;
+        let (peer_matches, sets): (Vec<Vec<Match>>, Vec<String>) = match peer {
+            Peer::Any => (vec![vec![]], vec![]),
+            Peer::Nets(nets) => (
+                nets.into_iter()
+                    .map(|n| vec![Match::Addr(side, n)])
+                    .collect(),
+                vec![],
+            ),
+            Peer::Set(name) => (vec![vec![Match::Set(side, name.clone())]], vec![name]),
+        };
+        let target = match rule.action {
+            Action::Allow => Target::Accept,
+            Action::Deny => Target::Drop,
+        };
+        let mut lines = Vec::new();
+        for pm in &peer_matches {
+            for proto in &shape.protos[family as usize] {
+                for time in &shape.times {
+                    let mut matches = pm.clone();
+                    matches.extend(proto.iter().cloned());
+                    matches.extend(time.clone().map(Match::Time));
+                    let notes = if lines.is_empty() {
+                        shape.notes.clone()
+                    } else {
+                        Vec::new()
+                    };
+                    lines.push(Line {
+                        notes,
+                        matches,
+                        comment: shape.comment.clone(),
+                        target: target.clone(),
+                    });
+                }
+            }
+        }
+        let policy = self
+            .policies
+            .iter()
+            .position(|p| *p == rule.provenance.policy)
+            .unwrap_or(0);
+        Some(Block {
+            policy,
+            action: rule.action,
+            lines,
+            sets,
+        })
+    }
+}
+
+fn datestop(d: Date) -> String {
+    format!("{d}T23:59:59")
+}
+
+/// `#` lines a reviewer reads above a rule's lines.
+fn rule_notes(rule: &Rule) -> Vec<SafeText> {
+    let p = &rule.provenance;
+    let action = match rule.action {
+        Action::Allow => "allow",
+        Action::Deny => "deny",
+    };
+    let mut head = format!(
+        "{} {action} on {} at {}",
+        p.label,
+        rule.services,
+        p.location()
+    );
+    if let Some(owner) = &p.owner {
+        head.push_str(&format!(", owner {owner}"));
+    }
+    if let Some(d) = rule.expires {
+        head.push_str(&format!(", expires {d}"));
+    }
+    let mut out = vec![SafeText::new(&head)];
+    if let Some(doc) = &p.doc {
+        out.extend(doc.lines().map(|l| SafeText::new(&format!("/// {l}"))));
+    }
+    if let Some(reason) = &p.reason {
+        out.push(SafeText::new(&format!("reason: {reason}")));
+    }
+    out
+}
+
+/// Protocol/port matches of a port set for one family, in a fixed order.
+fn proto_matches(services: &PortSet, family: Family) -> Vec<Vec<Match>> {
+    if services.is_any() {
+        return vec![vec![]];
+    }
+    let mut out = Vec::new();
+    for (protocol, ranges) in services.by_protocol() {
+        let proto = match protocol {
+            seg_ir::Protocol::Tcp => Proto::Tcp,
+            seg_ir::Protocol::Udp => Proto::Udp,
+            _ => Proto::Sctp,
+        };
+        if ranges.is_empty() {
+            continue;
+        }
+        if ranges.is_all() {
+            out.push(vec![Match::Proto(proto)]);
+            continue;
+        }
+        for chunk in port_chunks(ranges.ranges()) {
+            let ports = match chunk.as_slice() {
+                [(lo, hi)] => Match::Port(*lo, *hi),
+                _ => Match::Ports(chunk),
+            };
+            out.push(vec![Match::Proto(proto), ports]);
+        }
+    }
+    if services.icmp {
+        out.push(vec![Match::Proto(match family {
+            Family::V4 => Proto::Icmp,
+            Family::V6 => Proto::Icmpv6,
+        })]);
+    }
+    out
+}
+
+/// Pack ranges greedily into groups of at most [`MULTIPORT_SLOTS`] slots.
+fn port_chunks(ranges: &[(u16, u16)]) -> Vec<Vec<(u16, u16)>> {
+    let mut out: Vec<Vec<(u16, u16)>> = Vec::new();
+    let mut used = 0;
+    for &(lo, hi) in ranges {
+        let cost = if lo == hi { 1 } else { 2 };
+        if out.is_empty() || used + cost > MULTIPORT_SLOTS {
+            out.push(Vec::new());
+            used = 0;
+        }
+        if let Some(last) = out.last_mut() {
+            last.push((lo, hi));
+        }
+        used += cost;
+    }
+    out
+}
+
+fn base_line(matches: Vec<Match>, comment: &str, notes: &[&str]) -> Line {
+    Line {
+        notes: notes.iter().map(|n| SafeText::new(n)).collect(),
+        matches,
+        comment: SafeText::new(comment),
+        target: Target::Accept,
+    }
+}
+
+/// Loopback, replies and (IPv6) neighbour discovery, before any policy.
+fn base_lines(family: Family) -> Vec<(Chain, Line)> {
+    let mut out = vec![
+        (
+            Chain::Input,
+            base_line(
+                vec![Match::InLoopback],
+                "seg: loopback",
+                &["the host talking to itself"],
+            ),
+        ),
+        (
+            Chain::Input,
+            base_line(
+                vec![Match::Replies],
+                "seg: replies and related errors",
+                &[
+                    "packets of connections an allow rule let through (stateful: replies, not new flows)",
+                ],
+            ),
+        ),
+        (
+            Chain::Output,
+            base_line(vec![Match::OutLoopback], "seg: loopback", &[]),
+        ),
+        (
+            Chain::Output,
+            base_line(vec![Match::Replies], "seg: replies and related errors", &[]),
+        ),
+    ];
+    if family == Family::V6 {
+        let nd_note = [
+            "neighbour discovery: IPv6's ARP. Without it no IPv6 address on the link resolves",
+            "and no flow works; conntrack does not track these messages, so ESTABLISHED does not",
+            "cover them. Hop limit 255 (RFC 4861) means they came from the link, not routed;",
+            "MLD (hop limit 1) keeps multicast-snooping switches forwarding solicitations.",
+        ];
+        // (chain, ICMPv6 type, hop limit)
+        let nd: [(Chain, u8, u8, &str); 9] = [
+            (Chain::Input, 133, 255, "router solicitation"),
+            (Chain::Input, 134, 255, "router advertisement"),
+            (Chain::Input, 135, 255, "neighbour solicitation"),
+            (Chain::Input, 136, 255, "neighbour advertisement"),
+            (Chain::Input, 130, 1, "multicast listener query"),
+            (Chain::Output, 133, 255, "router solicitation"),
+            (Chain::Output, 135, 255, "neighbour solicitation"),
+            (Chain::Output, 136, 255, "neighbour advertisement"),
+            (Chain::Output, 143, 1, "multicast listener report v2"),
+        ];
+        for (i, (chain, ty, hl, what)) in nd.into_iter().enumerate() {
+            let notes: &[&str] = if i == 0 { &nd_note } else { &[] };
+            let matches = vec![
+                Match::Proto(Proto::Icmpv6),
+                Match::Icmpv6Type(ty),
+                Match::HopLimit(hl),
+            ];
+            out.push((chain, base_line(matches, &format!("seg: {what}"), notes)));
+        }
+    }
+    out
+}
+
+fn emit_host(cx: &Ctx<'_>, host: &Host, emission: &mut Emission) {
+    let identity = cx.program.identity(host.id);
+    let addresses: Vec<String> = identity.addresses.iter().map(ToString::to_string).collect();
+    let mut used_sets: Vec<&String> = Vec::new();
+    for (f, family) in FAMILIES.into_iter().enumerate() {
+        let (file, tool) = match family {
+            Family::V4 => (format!("{}.rules", host.stem), "iptables-restore"),
+            Family::V6 => (format!("{}.ip6.rules", host.stem), "ip6tables-restore"),
+        };
+        let mut builtin = base_lines(family);
+        let mut chains: Vec<UserChain> = Vec::new();
+        for (d, dir) in [Dir::In, Dir::Out].into_iter().enumerate() {
+            let blocks = &host.blocks[f][d];
+            // (action, policy) → chain index, deny chains first.
+            let mut order: Vec<(Action, usize)> = Vec::new();
+            for action in [Action::Deny, Action::Allow] {
+                for b in blocks.iter().filter(|b| b.action == action) {
+                    if !order.contains(&(action, b.policy)) {
+                        order.push((action, b.policy));
+                    }
+                }
+            }
+            for (action, policy) in order {
+                let name = Chain::User(cx.chain_names[policy][prefix_index(dir, action)].clone());
+                let policy_name = &cx.policies[policy];
+                let (verb, builtin_chain) = match dir {
+                    Dir::In => ("to", Chain::Input),
+                    Dir::Out => ("from", Chain::Output),
+                };
+                let act = if action == Action::Deny {
+                    "deny"
+                } else {
+                    "allow"
+                };
+                let mut lines = Vec::new();
+                for b in blocks
+                    .iter()
+                    .filter(|b| b.action == action && b.policy == policy)
+                {
+                    lines.extend(b.lines.iter().cloned());
+                    used_sets.extend(b.sets.iter());
+                }
+                emission.rules += lines.len();
+                let jump_comment = format!("seg: policy {policy_name} {act}");
+                builtin.push((
+                    builtin_chain,
+                    Line {
+                        notes: Vec::new(),
+                        matches: Vec::new(),
+                        comment: SafeText::new(&jump_comment),
+                        target: Target::Jump(name.clone()),
+                    },
+                ));
+                chains.push(UserChain {
+                    notes: vec![SafeText::new(&format!(
+                        "policy {policy_name}: {act} rules for traffic {verb} this host"
+                    ))],
+                    name,
+                    lines,
+                });
+            }
+        }
+        // INPUT lines first, then OUTPUT, each in the order built.
+        builtin.sort_by_key(|(c, _)| *c == Chain::Output);
+        let header = header(
+            cx,
+            &identity.name,
+            &addresses,
+            &host.stem,
+            family,
+            tool,
+            &file,
+        );
+        let text = RulesFile {
+            header,
+            family,
+            builtin,
+            chains,
+        }
+        .print();
+        emission.artifacts.push(Artifact {
+            path: file,
+            contents: text.into_bytes(),
+        });
+    }
+    let mut seen = BTreeSet::new();
+    used_sets.retain(|n| seen.insert(*n));
+    if used_sets.is_empty() {
+        return;
+    }
+    let sets = used_sets
+        .into_iter()
+        .filter_map(|name| {
+            let (family, members, users) = cx.sets.get(name)?;
+            Some(IpSet {
+                name: name.clone(),
+                family: *family,
+                notes: vec![SafeText::new(&format!(
+                    "{} CIDRs, used by {}",
+                    members.len(),
+                    users.join(", ")
+                ))],
+                members: members.clone(),
+            })
+        })
+        .collect();
+    let header = vec![
+        SafeText::new(&format!(
+            "seg {}: generated: do not edit",
+            env!("CARGO_PKG_VERSION")
+        )),
+        SafeText::new(&format!("source: sha256 {}", cx.program.source_hash)),
+        SafeText::new(&format!("host: {}", identity.name)),
+        SafeText::new(&format!(
+            "address sets for {0}.rules and {0}.ip6.rules; load first: ipset restore -exist < {0}.ipset",
+            host.stem
+        )),
+    ];
+    let text = IpsetFile { header, sets }.print();
+    emission.artifacts.push(Artifact {
+        path: format!("{}.ipset", host.stem),
+        contents: text.into_bytes(),
+    });
+}
+
+fn header(
+    cx: &Ctx<'_>,
+    name: &str,
+    addresses: &[String],
+    stem: &str,
+    family: Family,
+    tool: &str,
+    file: &str,
+) -> Vec<SafeText> {
+    vec![
+        SafeText::new(&format!(
+            "seg {}: generated: do not edit",
+            env!("CARGO_PKG_VERSION")
+        )),
+        SafeText::new(&format!("source: sha256 {}", cx.program.source_hash)),
+        SafeText::new(&format!("host: {name} ({})", addresses.join(", "))),
+        SafeText::new(&format!(
+            "{}: {tool} < {file} (after ipset restore -exist < {stem}.ipset if present)",
+            family.label()
+        )),
+        SafeText::new(
+            "default DROP in INPUT, FORWARD and OUTPUT; every deny chain runs before every allow chain",
+        ),
+    ]
+}
