@@ -301,7 +301,8 @@ pub(crate) fn no_network_presence(span: Span, name: &str, kind: &str) -> Diagnos
     )
     .with_primary(span, "has no network presence")
     .with_note(format!(
-        "`{name}` is a {kind} with neither `addresses` nor a `kubernetes` binding"
+        "`{name}` is {} with neither `addresses` nor a `kubernetes` binding",
+        article(kind)
     ))
     .with_help("give it `addresses` or a `kubernetes` binding, or remove it from the destination")
 }

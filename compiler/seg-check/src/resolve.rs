@@ -229,7 +229,14 @@ fn import(
             let key = (u, is_seg, text.clone());
             if let Some(first) = first_span.get(&key) {
                 let kind = if is_seg { "segment" } else { "service" };
-                diags.push(problems::duplicate(kind, text, name.span, *first));
+                // Point at whichever comes later in the file as the repeat.
+                let (again, before) =
+                    if name.span.start < first.start && name.span.file == first.file {
+                        (*first, name.span)
+                    } else {
+                        (name.span, *first)
+                    };
+                diags.push(problems::duplicate(kind, text, again, before));
                 continue;
             }
             first_span.insert(key, name.span);
@@ -261,6 +268,28 @@ pub(crate) fn join_path(from: &str, rel: &str) -> String {
         }
     }
     parts.join("/")
+}
+
+/// The path that `use` in `from` writes to reach `to` (inverse of [`join_path`]).
+pub(crate) fn relative_path(from: &str, to: &str) -> String {
+    let mut dirs: Vec<&str> = from.split('/').collect();
+    dirs.pop();
+    let target: Vec<&str> = to.split('/').collect();
+    let (target_dirs, file) = target.split_at(target.len().saturating_sub(1));
+    let common = dirs
+        .iter()
+        .zip(target_dirs)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut parts = vec![".."; dirs.len() - common];
+    let ups = parts.len();
+    parts.extend(&target_dirs[common..]);
+    parts.extend(file);
+    if ups == 0 {
+        format!("./{}", parts.join("/"))
+    } else {
+        parts.join("/")
+    }
 }
 
 /// Context inputs, policy and test names: global, each defined once.
@@ -355,6 +384,7 @@ fn order_segments(r: &Resolved, diags: &mut Diagnostics) -> Vec<u32> {
         .iter()
         .map(|s| (s.def.name.node.text.as_str(), s.def.name.span))
         .collect();
+    mark_used(&edges, &r.seg_used);
     order("segment", &edges, &names, diags)
 }
 
@@ -380,6 +410,7 @@ fn order_services(r: &Resolved, diags: &mut Diagnostics) -> Vec<u32> {
         .iter()
         .map(|s| (s.def.name.node.text.as_str(), s.def.name.span))
         .collect();
+    mark_used(&edges, &r.svc_used);
     order("service", &edges, &names, diags)
 }
 
@@ -544,6 +575,23 @@ mod tests {
         );
         assert_eq!(join_path("policy/a/b.seg", "../c.seg"), "policy/c.seg");
         assert_eq!(join_path("main.seg", "../c.seg"), "../c.seg");
+        for (from, to) in [
+            ("policy/sub/b.seg", "policy/a.seg"),
+            ("policy/main.seg", "policy/common.seg"),
+            ("a.seg", "x/y/b.seg"),
+            ("x/y/a.seg", "z/b.seg"),
+        ] {
+            let rel = relative_path(from, to);
+            assert_eq!(join_path(from, &rel), to, "{from} -> {to} via {rel}");
+        }
+        assert_eq!(
+            relative_path("policy/sub/b.seg", "policy/a.seg"),
+            "../a.seg"
+        );
+        assert_eq!(
+            relative_path("policy/main.seg", "policy/common.seg"),
+            "./common.seg"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::idset::IdSet;
 use crate::index::InvIndex;
 use crate::pred::PredEval;
 use crate::problems;
-use crate::resolve::Resolved;
+use crate::resolve::{Resolved, relative_path};
 use crate::typeck::{MAX_DEPTH, Typer};
 use seg_diag::{Diagnostics, Span, did_you_mean};
 use seg_ir::{CidrSet, PortSet};
@@ -64,9 +64,9 @@ pub(crate) struct Env<'a> {
     /// Evaluated segments (`None`: in a cycle or not evaluated).
     pub(crate) segs: Vec<Option<Rc<Members>>>,
     pub(crate) svcs: Vec<Option<PortSet>>,
-    /// Standard-library definitions by name, for "import it" hints.
-    stdlib_segments: HashMap<&'a str, &'a str>,
-    stdlib_services: HashMap<&'a str, &'a str>,
+    /// The unit defining each segment and service name, for "import it" hints.
+    seg_homes: HashMap<&'a str, usize>,
+    svc_homes: HashMap<&'a str, usize>,
 }
 
 enum Op {
@@ -77,21 +77,17 @@ enum Op {
 
 impl<'a> Env<'a> {
     pub(crate) fn new(units: &'a [Unit], index: &'a InvIndex<'a>, res: Resolved<'a>) -> Env<'a> {
-        let mut stdlib_segments = HashMap::new();
-        let mut stdlib_services = HashMap::new();
+        let mut seg_homes = HashMap::new();
+        let mut svc_homes = HashMap::new();
         for s in &res.segs {
-            if let Some(m) = units[s.unit].module.as_deref() {
-                stdlib_segments
-                    .entry(s.def.name.node.text.as_str())
-                    .or_insert(m);
-            }
+            seg_homes
+                .entry(s.def.name.node.text.as_str())
+                .or_insert(s.unit);
         }
         for s in &res.svcs {
-            if let Some(m) = units[s.unit].module.as_deref() {
-                stdlib_services
-                    .entry(s.def.name.node.text.as_str())
-                    .or_insert(m);
-            }
+            svc_homes
+                .entry(s.def.name.node.text.as_str())
+                .or_insert(s.unit);
         }
         let segs = vec![None; res.segs.len()];
         let svcs = vec![None; res.svcs.len()];
@@ -102,8 +98,8 @@ impl<'a> Env<'a> {
             res,
             segs,
             svcs,
-            stdlib_segments,
-            stdlib_services,
+            seg_homes,
+            svc_homes,
         }
     }
 
@@ -313,15 +309,25 @@ impl<'a> Env<'a> {
             .map(String::as_str)
             .chain(self.index.names());
         let suggestion = did_you_mean(name, candidates);
-        let import = self.stdlib_segments.get(name).copied();
+        let import = self.import_hint(unit, self.seg_homes.get(name).copied());
         diags.push(problems::unknown_name(
             span,
             name,
             suggestion,
-            import,
+            import.as_deref(),
             self.index.n as usize,
         ));
         Members::poisoned()
+    }
+
+    /// What `unit` would write to import a name that `home` defines.
+    fn import_hint(&self, unit: usize, home: Option<usize>) -> Option<String> {
+        let home = home.filter(|h| *h != unit)?;
+        let target = &self.units[home];
+        Some(match &target.module {
+            Some(m) => m.clone(),
+            None => relative_path(&self.units[unit].path, &target.path),
+        })
     }
 
     fn combine(&self, op: Op, a: Members, b: Members) -> Members {
@@ -382,9 +388,13 @@ impl<'a> Env<'a> {
                         let scope = &self.res.scopes[unit];
                         let suggestion =
                             did_you_mean(&n.text, scope.services.keys().map(String::as_str));
-                        let import = self.stdlib_services.get(n.text.as_str()).copied();
+                        let import =
+                            self.import_hint(unit, self.svc_homes.get(n.text.as_str()).copied());
                         diags.push(problems::unknown_service(
-                            r.span, &n.text, suggestion, import,
+                            r.span,
+                            &n.text,
+                            suggestion,
+                            import.as_deref(),
                         ));
                         ok = false;
                     }

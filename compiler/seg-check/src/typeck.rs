@@ -19,7 +19,7 @@ use seg_diag::{Diagnostic, Diagnostics, Span, did_you_mean};
 use seg_ir::{Atom, Condition, IdentityKind, RequestField, Value, ValueTest};
 use seg_syntax::ast::{self, CmpOp, CondKind, PredKind, Spanned};
 
-pub(crate) const MAX_DEPTH: usize = 200;
+pub(crate) const MAX_DEPTH: usize = 300;
 
 /// The type of an attribute or context input.
 #[derive(Clone, Debug, PartialEq, Eq)]
