@@ -27,8 +27,8 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub method: Option<String>,
     /// HTTP path of the request.
-    #[arg(long)]
-    pub path: Option<String>,
+    #[arg(long = "path", value_name = "PATH")]
+    pub http_path: Option<String>,
     /// A declared context input, as NAME=VALUE (repeatable).
     #[arg(long, value_name = "NAME=VALUE")]
     pub context: Vec<String>,
@@ -138,5 +138,5 @@ fn flow(args: &ExplainArgs, program: &Program) -> Result<Flow, Diagnostic> {
         .ok_or_else(|| Diagnostic::plain(format!("`{v}` is not a valid value for context input `{k}`")))?;
         context.insert(k.to_string(), value);
     }
-    Ok(Flow { src, dst, protocol, port, at, mtls: args.mtls, method: args.method.clone(), path: args.path.clone(), context })
+    Ok(Flow { src, dst, protocol, port, at, mtls: args.mtls, method: args.method.clone(), path: args.http_path.clone(), context })
 }
