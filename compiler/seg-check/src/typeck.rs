@@ -146,7 +146,16 @@ impl<'a> Typer<'a> {
     fn unknown_attr(&self, span: Span, attr: &str) -> Diagnostic {
         let declared: Vec<&str> = self.inv.attributes.keys().map(String::as_str).collect();
         let candidates = declared.iter().copied().chain(["name", "kind", "owner"]);
-        problems::unknown_attribute(span, attr, did_you_mean(attr, candidates), &declared)
+        let d = problems::unknown_attribute(span, attr, did_you_mean(attr, candidates), &declared);
+        if attr == "labels" || attr.starts_with("labels.") {
+            return d.with_help("name one label: `labels.KEY`");
+        }
+        if attr.contains('.') {
+            return d.with_help(
+                "identity attributes have no fields: use a declared attribute or `labels.KEY`",
+            );
+        }
+        d
     }
 
     /// A literal checked against the attribute's type.
