@@ -217,7 +217,8 @@ impl Pass<'_> {
     }
 
     /// Leave out of `set` the identities the target cannot represent; report
-    /// E0401 for those the rule names explicitly.
+    /// E0401 for those the rule names explicitly (they are left out too, so
+    /// the output stays fail closed even though the build fails).
     fn restrict(&mut self, rule: &Rule, set: &mut EndpointSet, dropped: &mut BTreeSet<IdentityId>) {
         let mut gone = Vec::new();
         for &id in &set.identities {
@@ -230,15 +231,16 @@ impl Pass<'_> {
                     self.diags.push(d);
                 }
             } else {
-                gone.push(id);
+                dropped.insert(id);
             }
+            gone.push(id);
         }
         if gone.is_empty() {
             return;
         }
         for id in &gone {
             set.identities.remove(id);
-            dropped.insert(*id);
+            set.explicit.remove(id);
         }
         if rule.action == Action::Deny {
             // A deny must keep covering the dropped identities' addresses, so

@@ -12,10 +12,12 @@
 //!   treated as unconditional, which denies more (fail closed). Likewise a
 //!   deny's `expires` is ignored: its hole stays after it expires.
 //! - Membership is exact (see [`crate::eval`]): the grants allow exactly the
-//!   flows that "some allow ∧ no deny" allows, provided no two identities'
-//!   addresses overlap (W0101). When they do, an identity whose addresses
-//!   overlap a carved set is left out of the piece outside that set (fail
-//!   closed: it loses flows the policy allows, never the reverse).
+//!   flows that "some allow ∧ no deny" allows, except flows whose endpoint is
+//!   an identity with addresses overlapping another identity's (W0101) or a
+//!   network the identity is not a member of. Such an identity cannot stay in
+//!   a piece outside a carved set without bringing the carved addresses back
+//!   with it, so it stays there only as its other addresses: its identity
+//!   flows are lost (fail closed), its address flows stay exact.
 //! - Every grant has non-empty sources, destinations and services.
 
 use crate::eval::{holds, live, member};
@@ -87,7 +89,7 @@ pub fn subtract_denies(program: &Program) -> Vec<Grant> {
                 .flat_map(|p| carver.carve(p, hole))
                 .collect();
         }
-        grants.extend(pieces.into_iter().map(|p| Grant {
+        grants.extend(pieces.into_iter().filter(Piece::is_live).map(|p| Grant {
             rule: rule.id,
             src: p.src,
             dst: p.dst,
@@ -118,6 +120,13 @@ struct Piece {
     src: EndpointSet,
     dst: EndpointSet,
     services: PortSet,
+}
+
+impl Piece {
+    /// Whether some flow is in the piece.
+    fn is_live(&self) -> bool {
+        !is_empty(&self.src) && !is_empty(&self.dst) && !self.services.is_empty()
+    }
 }
 
 impl Carver<'_> {
@@ -158,29 +167,30 @@ impl Carver<'_> {
             .collect()
     }
 
-    fn overlaps(&self, id: IdentityId, addrs: &CidrSet) -> bool {
-        self.addrs
-            .get(id.0 as usize)
-            .is_some_and(|a| !a.is_empty() && a.overlaps(addrs))
-    }
-
     /// Members of `a` that are not members of `b` (`b_addrs`: the addresses `b` covers).
     fn difference(&self, a: &EndpointSet, b: &EndpointSet, b_addrs: &CidrSet) -> EndpointSet {
         if is_subset(a, b, b_addrs) {
             return EndpointSet::default();
         }
-        // An identity whose addresses meet `b` would bring those addresses back.
-        let identities: std::collections::BTreeSet<IdentityId> = a
-            .identities
-            .difference(&b.identities)
-            .copied()
-            .filter(|id| !self.overlaps(*id, b_addrs))
-            .collect();
+        // An identity whose addresses meet `b` would bring those addresses
+        // back: it stays only as its other addresses.
+        let mut identities = std::collections::BTreeSet::new();
+        let mut networks = a.networks.difference(b_addrs);
+        for &id in a.identities.difference(&b.identities) {
+            match self.addrs.get(id.0 as usize) {
+                Some(own) if !own.is_empty() && own.overlaps(b_addrs) => {
+                    networks = networks.union(&own.difference(b_addrs));
+                }
+                _ => {
+                    identities.insert(id);
+                }
+            }
+        }
         let explicit = a.explicit.intersection(&identities).copied().collect();
         EndpointSet {
             identities,
             explicit,
-            networks: a.networks.difference(b_addrs),
+            networks,
         }
     }
 
