@@ -144,8 +144,27 @@ pub(crate) fn resolve<'a>(units: &'a [Unit], diags: &mut Diagnostics) -> Resolve
         }
     }
     let contexts = global_names(units, diags);
-    let seg_used = (0..segs.len()).map(|_| Cell::new(false)).collect();
-    let svc_used = (0..svcs.len()).map(|_| Cell::new(false)).collect();
+    let seg_used: Vec<Cell<bool>> = (0..segs.len()).map(|_| Cell::new(false)).collect();
+    let svc_used: Vec<Cell<bool>> = (0..svcs.len()).map(|_| Cell::new(false)).collect();
+    // An imported definition counts as used: the importing file answers for it.
+    for (u, scope) in scopes.iter().enumerate() {
+        for b in scope.segments.values() {
+            if segs
+                .get(b.id as usize)
+                .is_some_and(|s: &SegInfo| s.unit != u)
+            {
+                seg_used[b.id as usize].set(true);
+            }
+        }
+        for b in scope.services.values() {
+            if svcs
+                .get(b.id as usize)
+                .is_some_and(|s: &SvcInfo| s.unit != u)
+            {
+                svc_used[b.id as usize].set(true);
+            }
+        }
+    }
     let mut r = Resolved {
         segs,
         svcs,

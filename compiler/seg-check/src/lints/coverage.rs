@@ -115,6 +115,17 @@ impl Cx<'_> {
                 .is_subset(&eb.networks.union(self.addresses(b, e)))
     }
 
+    /// Can rules `a` and `b` match a common flow (ignoring ports and conditions)?
+    fn ends_overlap(&self, a: usize, b: usize) -> bool {
+        [End::Src, End::Dst].into_iter().all(|e| {
+            let ((ea, ia), (eb, ib)) = (self.end(a, e), self.end(b, e));
+            !ia.intersect(ib).is_empty()
+                || ea.networks.overlaps(&eb.networks)
+                || ea.networks.overlaps(self.addresses(b, e))
+                || eb.networks.overlaps(self.addresses(a, e))
+        })
+    }
+
     fn candidates(&self, r: usize, action: Action) -> &[u32] {
         let a = slot(action);
         let bucket = match self.low.facts[r].dst.first() {
@@ -210,7 +221,13 @@ fn cancelling_denies(cx: &Cx, r: usize) -> Option<Vec<usize>> {
     let cands: Vec<usize> = cands
         .into_iter()
         .map(|c| c as usize)
-        .filter(|&d| rules[d].condition == Condition::True && lives_as_long(&rules[d], allow))
+        .filter(|&d| {
+            let deny = &rules[d];
+            deny.condition == Condition::True
+                && lives_as_long(deny, allow)
+                && !deny.services.intersect(&allow.services).is_empty()
+                && cx.ends_overlap(r, d)
+        })
         .collect();
     let ports_ok = |d: usize| allow.services.is_subset(&rules[d].services);
     let (src_ok, dst_ok) = (
