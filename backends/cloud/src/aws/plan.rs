@@ -1,0 +1,343 @@
+//! AWS lowering: grants (allows with every deny carved out) → the inbound and
+//! outbound rules of each managed identity's security group.
+//!
+//! Input: the prepared program. Output: per managed identity, sorted,
+//! duplicate-free [`SgRule`]s with their provenance. An inbound rule sits on
+//! the destination's group, an outbound rule on the source's group; a rule
+//! is emitted for an identity only when the identity itself (not just some of
+//! its addresses) is a member of the grant's set, because a group's rules
+//! apply to every address of the instances in it.
+//!
+//! Invariants: every [`Proto`] is one AWS can hold (`-1` only for `any`, SCTP
+//! only with every port, other protocols never); a rule covered by another
+//! rule of the same group and direction is left out (AWS rejects exact
+//! duplicates); CIDRs are canonical.
+
+use crate::common::{Narrowings, Peers, covered, families, lowered, peers};
+use ipnet::IpNet;
+use seg_diag::Diagnostics;
+use seg_ir::grants::subtract_denies;
+use seg_ir::net::CidrSet;
+use seg_ir::ports::PortSet;
+use seg_ir::program::{Action, Identity, IdentityId, Program, RuleId};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A protocol and port range as one AWS rule holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Proto {
+    /// `-1`: every protocol and port.
+    All,
+    Tcp(u16, u16),
+    Udp(u16, u16),
+    /// Protocol number 132, every port (AWS ignores ports for numbered protocols).
+    Sctp,
+    /// Every ICMP type and code (IPv4).
+    Icmp,
+    /// Every ICMPv6 type and code.
+    Icmpv6,
+}
+
+impl Proto {
+    /// The `IpProtocol` / `ip_protocol` value.
+    pub fn ip_protocol(self) -> &'static str {
+        match self {
+            Proto::All => "-1",
+            Proto::Tcp(..) => "tcp",
+            Proto::Udp(..) => "udp",
+            Proto::Sctp => "132",
+            Proto::Icmp => "icmp",
+            Proto::Icmpv6 => "icmpv6",
+        }
+    }
+
+    /// `FromPort`/`ToPort` (ICMP type and code `-1` = all); none for `-1` and numbered protocols.
+    pub fn ports(self) -> Option<(i32, i32)> {
+        match self {
+            Proto::Tcp(lo, hi) | Proto::Udp(lo, hi) => Some((i32::from(lo), i32::from(hi))),
+            Proto::Icmp | Proto::Icmpv6 => Some((-1, -1)),
+            Proto::All | Proto::Sctp => None,
+        }
+    }
+}
+
+/// Who a rule admits (inbound) or reaches (outbound).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Peer {
+    /// The (first) security group of a managed identity.
+    Group(IdentityId),
+    Cidr(IpNet),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SgRule {
+    pub peer: Peer,
+    pub proto: Proto,
+    /// The allow rules it comes from, ascending.
+    pub rules: Vec<RuleId>,
+}
+
+impl SgRule {
+    /// Rules it counts against the quota: (IPv4, IPv6). A group reference counts for both.
+    pub fn weight(&self) -> (usize, usize) {
+        match self.peer {
+            Peer::Group(_) => (1, 1),
+            Peer::Cidr(IpNet::V4(_)) => (1, 0),
+            Peer::Cidr(IpNet::V6(_)) => (0, 1),
+        }
+    }
+}
+
+/// Inbound and outbound rules of one managed identity.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdentityRules {
+    pub ingress: Vec<SgRule>,
+    pub egress: Vec<SgRule>,
+}
+
+/// Services before the ICMP family split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    All,
+    Tcp(u16, u16),
+    Udp(u16, u16),
+    Sctp,
+    Icmp,
+}
+
+impl Key {
+    /// Whether every flow `other` admits, `self` admits.
+    fn covers(self, other: Key) -> bool {
+        match (self, other) {
+            (Key::All, _) => true,
+            (Key::Tcp(a, b), Key::Tcp(c, d)) | (Key::Udp(a, b), Key::Udp(c, d)) => a <= c && d <= b,
+            (x, y) => x == y,
+        }
+    }
+
+    fn proto(self, v6: bool) -> Proto {
+        match self {
+            Key::All => Proto::All,
+            Key::Tcp(a, b) => Proto::Tcp(a, b),
+            Key::Udp(a, b) => Proto::Udp(a, b),
+            Key::Sctp => Proto::Sctp,
+            Key::Icmp if v6 => Proto::Icmpv6,
+            Key::Icmp => Proto::Icmp,
+        }
+    }
+}
+
+/// The keys of a port set, and what of it AWS cannot hold.
+fn keys(services: &PortSet) -> (Vec<Key>, Vec<&'static str>) {
+    if services.is_any() {
+        return (vec![Key::All], Vec::new());
+    }
+    let mut keys: Vec<Key> = services
+        .tcp
+        .ranges()
+        .iter()
+        .map(|&(a, b)| Key::Tcp(a, b))
+        .collect();
+    keys.extend(services.udp.ranges().iter().map(|&(a, b)| Key::Udp(a, b)));
+    let mut lost = Vec::new();
+    if services.sctp.is_all() {
+        keys.push(Key::Sctp);
+    } else if !services.sctp.is_empty() {
+        lost.push("sctp port ranges (a numbered protocol opens every port)");
+    }
+    if services.icmp {
+        keys.push(Key::Icmp);
+    }
+    if services.other {
+        lost.push(
+            "the other IP protocols without `any` (only `-1` opens them, with everything else)",
+        );
+    }
+    (keys, lost)
+}
+
+/// What one direction of one group collects before it becomes rules.
+#[derive(Default)]
+struct Acc {
+    cidrs: BTreeMap<Key, Vec<(CidrSet, RuleId)>>,
+    groups: BTreeMap<(IdentityId, Key), BTreeSet<RuleId>>,
+}
+
+impl Acc {
+    fn add(&mut self, peers: &Peers, keys: &[Key], rule: RuleId) {
+        for &k in keys {
+            if !peers.cidrs.is_empty() {
+                self.cidrs
+                    .entry(k)
+                    .or_default()
+                    .push((peers.cidrs.clone(), rule));
+            }
+            for &m in &peers.managed {
+                self.groups.entry((m, k)).or_default().insert(rule);
+            }
+        }
+    }
+
+    /// Sorted rules with covered ones left out (see the module docs).
+    fn finish(self, program: &Program, owner: &Identity) -> Vec<SgRule> {
+        let unions: BTreeMap<Key, CidrSet> = self
+            .cidrs
+            .iter()
+            .map(|(k, parts)| {
+                (
+                    *k,
+                    parts
+                        .iter()
+                        .fold(CidrSet::empty(), |acc, (s, _)| acc.union(s)),
+                )
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (&k, union) in &unions {
+            for net in union.to_cidrs() {
+                let subsumed = unions
+                    .iter()
+                    .any(|(&k2, u2)| k2 != k && k2.covers(k) && u2.contains_net(&net));
+                if subsumed {
+                    continue;
+                }
+                let one = CidrSet::from_net(net);
+                let rules: BTreeSet<RuleId> = self.cidrs[&k]
+                    .iter()
+                    .filter(|(s, _)| s.overlaps(&one))
+                    .map(|(_, r)| *r)
+                    .collect();
+                out.push(SgRule {
+                    peer: Peer::Cidr(net),
+                    proto: k.proto(net.addr().is_ipv6()),
+                    rules: rules.into_iter().collect(),
+                });
+            }
+        }
+        let (own4, own6) = families(owner);
+        for (&(id, k), rules) in &self.groups {
+            let Some(peer) = program.identities.get(id.0 as usize) else {
+                continue;
+            };
+            let by_cidr = unions
+                .iter()
+                .any(|(&k2, u2)| k2.covers(k) && covered(peer, u2));
+            let by_group = self
+                .groups
+                .keys()
+                .any(|&(id2, k2)| id2 == id && k2 != k && k2.covers(k));
+            if by_cidr || by_group {
+                continue;
+            }
+            let rules: Vec<RuleId> = rules.iter().copied().collect();
+            if k == Key::Icmp {
+                // One rule per address family the two ends can share.
+                let (p4, p6) = families(peer);
+                for (v6, ok) in [(false, p4 && own4), (true, p6 && own6)] {
+                    if ok {
+                        out.push(SgRule {
+                            peer: Peer::Group(id),
+                            proto: k.proto(v6),
+                            rules: rules.clone(),
+                        });
+                    }
+                }
+            } else {
+                out.push(SgRule {
+                    peer: Peer::Group(id),
+                    proto: k.proto(false),
+                    rules,
+                });
+            }
+        }
+        out.sort_by_key(|r| (r.peer, r.proto));
+        out
+    }
+}
+
+/// The rules of every managed identity (identities without rules included),
+/// keyed by identity in inventory order.
+pub fn lower(program: &Program, diags: &mut Diagnostics) -> BTreeMap<IdentityId, IdentityRules> {
+    let managed = |i: &Identity| i.aws.is_some();
+    let mut keep = vec![false; program.rules.len()];
+    for rule in &program.rules {
+        let ok = lowered(rule, "aws", diags);
+        if let Some(k) = keep.get_mut(rule.id.0 as usize) {
+            *k = ok && rule.action == Action::Allow;
+        }
+    }
+    let mut inbound: BTreeMap<IdentityId, Acc> = BTreeMap::new();
+    let mut outbound: BTreeMap<IdentityId, Acc> = BTreeMap::new();
+    let mut narrowings = Narrowings::default();
+    for grant in subtract_denies(program) {
+        if !keep.get(grant.rule.0 as usize).copied().unwrap_or(false) {
+            continue;
+        }
+        let (keys, lost) = keys(&grant.services);
+        for what in lost {
+            narrowings.allow(program, grant.rule, "aws", what, diags);
+        }
+        if keys.is_empty() {
+            continue;
+        }
+        let src = peers(program, &grant.src, managed);
+        let dst = peers(program, &grant.dst, managed);
+        for id in &dst.managed {
+            inbound.entry(*id).or_default().add(&src, &keys, grant.rule);
+        }
+        for id in &src.managed {
+            outbound
+                .entry(*id)
+                .or_default()
+                .add(&dst, &keys, grant.rule);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for identity in program.identities.iter().filter(|i| managed(i)) {
+        let ingress = inbound
+            .remove(&identity.id)
+            .map(|a| a.finish(program, identity))
+            .unwrap_or_default();
+        let egress = outbound
+            .remove(&identity.id)
+            .map(|a| a.finish(program, identity))
+            .unwrap_or_default();
+        out.insert(identity.id, IdentityRules { ingress, egress });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_hold_only_what_aws_can() {
+        let (k, lost) = keys(&PortSet::any());
+        assert_eq!((k, lost.len()), (vec![Key::All], 0));
+        let any_but_ssh = PortSet::any().difference(&PortSet::ports(seg_ir::Protocol::Tcp, 22, 22));
+        let (k, lost) = keys(&any_but_ssh);
+        assert_eq!(
+            k,
+            vec![
+                Key::Tcp(0, 21),
+                Key::Tcp(23, 65535),
+                Key::Udp(0, 65535),
+                Key::Sctp,
+                Key::Icmp
+            ]
+        );
+        assert_eq!(lost.len(), 1, "other protocols are lost");
+        let sctp = PortSet::ports(seg_ir::Protocol::Sctp, 5000, 5001);
+        assert_eq!(keys(&sctp).0, vec![]);
+        assert_eq!(keys(&sctp).1.len(), 1);
+    }
+
+    #[test]
+    fn coverage_between_keys() {
+        assert!(Key::All.covers(Key::Icmp));
+        assert!(Key::Tcp(0, 100).covers(Key::Tcp(5, 5)));
+        assert!(!Key::Tcp(0, 100).covers(Key::Udp(5, 5)));
+        assert!(!Key::Tcp(6, 100).covers(Key::Tcp(5, 5)));
+        assert!(!Key::Icmp.covers(Key::All));
+    }
+}

@@ -1,0 +1,364 @@
+//! What the AWS and GCP dialects share: which rules reach the lowering, how a
+//! set of endpoints becomes peers, provenance text, stable hashes, the file
+//! header and the fail-closed reports.
+//!
+//! Peers: an identity the provider manages is named by its group or service
+//! account; every other member identity and every network is named by
+//! addresses (canonical CIDRs, from [`CidrSet::to_cidrs`]). Hence a peer set is
+//! exact for identity flows and address flows alike as long as no two
+//! identities share an address (W0101).
+
+use seg_diag::{Code, Diagnostic, Diagnostics};
+use seg_ir::net::CidrSet;
+use seg_ir::program::{
+    Action, Condition, EndpointSet, Identity, IdentityId, Program, Rule, RuleId,
+};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// `seg 0.1.0`.
+pub const TOOL: &str = concat!("seg ", env!("CARGO_PKG_VERSION"));
+
+/// The one-line header every output file carries.
+pub fn header(program: &Program) -> String {
+    format!(
+        "{TOOL} | source sha256:{} | generated: do not edit",
+        program.source_hash
+    )
+}
+
+/// The first `len` hex digits of the SHA-256 of `parts` (each length-prefixed,
+/// so `["ab", "c"]` and `["a", "bc"]` differ).
+pub fn hash_hex(parts: &[&str], len: usize) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p.as_bytes());
+    }
+    let digest = h.finalize();
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out.truncate(len.min(64));
+    out
+}
+
+/// How one endpoint set is named on a provider.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Peers {
+    /// Member identities the provider manages (named by group / service account).
+    pub managed: BTreeSet<IdentityId>,
+    /// The set's networks and the addresses of its other member identities.
+    pub cidrs: CidrSet,
+}
+
+/// Split `set` into managed identities and addresses (see the module docs).
+pub fn peers(program: &Program, set: &EndpointSet, managed: impl Fn(&Identity) -> bool) -> Peers {
+    let mut out = Peers {
+        managed: BTreeSet::new(),
+        cidrs: set.networks.clone(),
+    };
+    let mut addrs = Vec::new();
+    for &id in &set.identities {
+        let Some(identity) = program.identities.get(id.0 as usize) else {
+            continue;
+        };
+        if managed(identity) {
+            out.managed.insert(id);
+        } else {
+            addrs.extend(identity.addresses.iter());
+        }
+    }
+    if !addrs.is_empty() {
+        out.cidrs = out.cidrs.union(&CidrSet::from_nets(addrs));
+    }
+    out
+}
+
+/// The cloud instance metadata addresses (AWS IMDS over IPv4 and IPv6; GCP's
+/// metadata server is the IPv4 one): no security group or VPC firewall rule
+/// filters traffic to them.
+pub fn metadata_service() -> CidrSet {
+    let nets = [
+        ipnet::IpNet::V4(std::net::Ipv4Addr::new(169, 254, 169, 254).into()),
+        ipnet::IpNet::V6(std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254).into()),
+    ];
+    CidrSet::from_nets(&nets)
+}
+
+/// Whether some deny names the metadata service as a destination.
+pub fn denies_metadata(program: &Program) -> bool {
+    let metadata = metadata_service();
+    program.rules.iter().any(|r| {
+        r.action == Action::Deny
+            && (r.dst.networks.overlaps(&metadata)
+                || r.dst.identities.iter().any(|i| {
+                    program
+                        .identities
+                        .get(i.0 as usize)
+                        .is_some_and(|i| covered(i, &metadata))
+                }))
+    })
+}
+
+/// Whether every address of the identity lies in `cidrs` (false without addresses).
+pub fn covered(identity: &Identity, cidrs: &CidrSet) -> bool {
+    !identity.addresses.is_empty() && identity.addresses.iter().all(|n| cidrs.contains_net(n))
+}
+
+/// Address families an identity's traffic can use: those of its addresses,
+/// both when it has none (its addresses are unknown).
+pub fn families(identity: &Identity) -> (bool, bool) {
+    if identity.addresses.is_empty() {
+        return (true, true);
+    }
+    let v4 = identity
+        .addresses
+        .iter()
+        .any(|n| matches!(n, ipnet::IpNet::V4(_)));
+    let v6 = identity
+        .addresses
+        .iter()
+        .any(|n| matches!(n, ipnet::IpNet::V6(_)));
+    (v4, v6)
+}
+
+/// Whether the rule is lowered, as an unconditional rule. The capability pass
+/// leaves only unconditional rules for these targets; anything else is met
+/// fail closed: an allow is left out, a deny applies unconditionally.
+pub fn lowered(rule: &Rule, target: &str, diags: &mut Diagnostics) -> bool {
+    if rule.condition == Condition::True {
+        return true;
+    }
+    let label = &rule.provenance.label;
+    match rule.action {
+        Action::Allow => {
+            diags.push(
+                Diagnostic::warning(Code::RuleOmitted, format!("rule omitted on `{target}`: it has a runtime condition"))
+                    .with_primary(rule.provenance.origin, format!("omitted on `{target}`"))
+                    .with_note(format!("`{target}` enforces no runtime condition; rule `{label}` is left out (fail closed)")),
+            );
+            false
+        }
+        Action::Deny => {
+            diags.push(
+                Diagnostic::warning(Code::DenyWidened, format!("deny applied unconditionally on `{target}`"))
+                    .with_primary(rule.provenance.origin, format!("widened on `{target}`"))
+                    .with_note(format!("`{target}` enforces no runtime condition; deny `{label}` holds always (fail closed)")),
+            );
+            true
+        }
+    }
+}
+
+/// Reports of parts of rules a provider cannot express, one per rule and reason.
+#[derive(Default)]
+pub struct Narrowings {
+    seen: BTreeMap<(RuleId, String), ()>,
+}
+
+impl Narrowings {
+    /// An allow loses the flows `what` (e.g. "sctp port ranges"): W0402.
+    pub fn allow(
+        &mut self,
+        program: &Program,
+        rule: RuleId,
+        target: &str,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) {
+        if self.seen.insert((rule, what.to_string()), ()).is_some() {
+            return;
+        }
+        let Some(rule) = program.rules.get(rule.0 as usize) else {
+            return;
+        };
+        diags.push(
+            Diagnostic::warning(Code::RuleNarrowed, format!("rule narrowed on `{target}`: cannot express {what}"))
+                .with_primary(rule.provenance.origin, format!("narrowed on `{target}`"))
+                .with_note(format!("`{target}` has no way to allow {what}; rule `{}` allows the rest (fail closed)", rule.provenance.label))
+                .with_help("list the protocols and ports the rule needs instead of a range the provider cannot hold"),
+        );
+    }
+
+    /// A deny covers more than written (`what`): W0403.
+    pub fn deny(
+        &mut self,
+        program: &Program,
+        rule: RuleId,
+        target: &str,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) {
+        if self.seen.insert((rule, what.to_string()), ()).is_some() {
+            return;
+        }
+        let Some(rule) = program.rules.get(rule.0 as usize) else {
+            return;
+        };
+        diags.push(
+            Diagnostic::warning(
+                Code::DenyWidened,
+                format!("deny widened on `{target}`: {what}"),
+            )
+            .with_primary(rule.provenance.origin, format!("widened on `{target}`"))
+            .with_note(format!(
+                "deny `{}` covers more on `{target}` than written (fail closed)",
+                rule.provenance.label
+            ))
+            .with_help("narrow the deny's services if this traffic must stay open"),
+        );
+    }
+}
+
+/// `label file:line`, then the doc comment or reason of a lone rule; each
+/// item passed through `clean`, joined with `; `, cut to `limit` characters
+/// with a `(+N more)` tail when rules had to be left out of the text.
+pub fn provenance_text(
+    program: &Program,
+    rules: &[RuleId],
+    limit: usize,
+    clean: impl Fn(&str) -> String,
+) -> String {
+    let items: Vec<String> = rules
+        .iter()
+        .filter_map(|r| program.rules.get(r.0 as usize))
+        .map(|r| {
+            clean(&format!(
+                "{} {}",
+                r.provenance.label,
+                r.provenance.location()
+            ))
+        })
+        .collect();
+    let mut text = String::from("seg:");
+    let mut used = 0;
+    for (i, item) in items.iter().enumerate() {
+        let rest = items.len() - i - 1;
+        let tail = if rest > 0 {
+            format!(" (+{rest} more)").len()
+        } else {
+            0
+        };
+        let sep = if i == 0 { " " } else { "; " };
+        if text.chars().count() + sep.len() + item.chars().count() + tail > limit {
+            break;
+        }
+        text.push_str(sep);
+        text.push_str(item);
+        used += 1;
+    }
+    if used < items.len() {
+        let more = format!(" (+{} more)", items.len() - used);
+        truncate_chars(&mut text, limit.saturating_sub(more.len()));
+        text.push_str(&more);
+    } else if let [one] = rules
+        && let Some(rule) = program.rules.get(one.0 as usize)
+        && let Some(note) = rule
+            .provenance
+            .doc
+            .as_deref()
+            .or(rule.provenance.reason.as_deref())
+    {
+        let note = clean(note);
+        let room = limit.saturating_sub(text.chars().count() + 3);
+        if room >= 8 && !note.trim().is_empty() {
+            text.push_str(" - ");
+            let mut note = note.trim().to_string();
+            if note.chars().count() > room {
+                truncate_chars(&mut note, room.saturating_sub(3));
+                note.push_str("...");
+            }
+            text.push_str(&note);
+        }
+    }
+    truncate_chars(&mut text, limit);
+    text
+}
+
+/// Keep at most `n` characters.
+pub fn truncate_chars(s: &mut String, n: usize) {
+    if let Some((i, _)) = s.char_indices().nth(n) {
+        s.truncate(i);
+    }
+}
+
+/// Terraform template escapes (`${` → `$${`, `%{` → `%%{`): the text stays
+/// literal, so no input can become an interpolation or a directive.
+pub fn tf_literal(s: &str) -> String {
+    s.replace("${", "$${").replace("%{", "%%{")
+}
+
+/// Replace every character `ok` rejects: whitespace by a space, anything else
+/// by `_`; runs of spaces collapse to one.
+pub fn restrict_chars(s: &str, ok: impl Fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let c = if ok(c) {
+            c
+        } else if c.is_whitespace() {
+            ' '
+        } else {
+            '_'
+        };
+        if c == ' ' && out.ends_with(' ') {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Lowercase ASCII letters, digits and single `sep`s from `s`, at most `max`
+/// characters, trimmed of `sep` at both ends.
+pub fn slug(s: &str, sep: char, max: usize) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with(sep) {
+            out.push(sep);
+        }
+        if out.len() >= max {
+            break;
+        }
+    }
+    out.truncate(max);
+    out.trim_matches(sep).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_length_prefixed_and_stable() {
+        assert_ne!(hash_hex(&["ab", "c"], 16), hash_hex(&["a", "bc"], 16));
+        assert_eq!(hash_hex(&["x"], 8).len(), 8);
+        assert_eq!(hash_hex(&["x"], 8), hash_hex(&["x"], 8));
+    }
+
+    #[test]
+    fn terraform_templates_stay_literal() {
+        assert_eq!(tf_literal("a${b}"), "a$${b}");
+        assert_eq!(tf_literal("%{if x}"), "%%{if x}");
+        assert_eq!(tf_literal("$${x"), "$$${x");
+        assert_eq!(tf_literal("plain $ { %"), "plain $ { %");
+    }
+
+    #[test]
+    fn slugs_and_restricted_text() {
+        assert_eq!(slug("Payments API/../x\n", '-', 63), "payments-api-x");
+        assert_eq!(slug("---", '-', 10), "");
+        assert_eq!(slug("ab\u{430}cd", '-', 10), "ab-cd");
+        assert_eq!(
+            restrict_chars("a ->\"b\"\n\tc", |c| c.is_ascii_alphanumeric() || c == ' '),
+            "a ___b_ c"
+        );
+        let mut s = "héllo".to_string();
+        truncate_chars(&mut s, 2);
+        assert_eq!(s, "hé");
+    }
+}
