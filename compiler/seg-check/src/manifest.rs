@@ -11,13 +11,12 @@
 use indexmap::IndexMap;
 use seg_diag::{Code, Diagnostic, Diagnostics, FileId, LintLevel, Span, did_you_mean};
 use seg_ir::ConditionClass;
-use seg_ir::backend::{
-    AwsFormat, AwsOptions, GcpOptions, IptablesOptions, KubernetesOptions, OpaOptions,
-    TargetOptions,
-};
+use seg_ir::backend::TargetOptions;
 use std::collections::BTreeMap;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
+
+mod targets;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
@@ -65,15 +64,6 @@ pub const TARGET_NAMES: &[&str] = &["iptables", "kubernetes", "aws", "gcp", "opa
 
 const TOP_TABLES: &[&str] = &["project", "targets", "enforcement", "lints"];
 const PROJECT_KEYS: &[&str] = &["name", "inventory", "sources"];
-const IPTABLES_KEYS: &[&str] = &["ipset-threshold"];
-const AWS_KEYS: &[&str] = &[
-    "formats",
-    "max-rules-per-group",
-    "max-groups-per-interface",
-    "vpc-id",
-];
-const GCP_KEYS: &[&str] = &["network"];
-const OPA_KEYS: &[&str] = &["signing-key", "signing-algorithm", "signing-key-id"];
 const ENFORCEMENT_KEYS: &[&str] = &["layered"];
 const LEVELS: &[&str] = &["allow", "warn", "deny"];
 
@@ -118,6 +108,7 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Option<Manife
         file,
         diags,
         errors: 0,
+        name_written: false,
     };
     let (root, syntax) = DeTable::parse_recoverable(text);
     if !syntax.is_empty() {
@@ -170,7 +161,7 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Option<Manife
             "no `[project]` table",
             "add `[project]` with `name = \"...\"` at the top of `seg.toml`",
         );
-    } else if m.name.is_empty() && p.errors == 0 {
+    } else if !p.name_written {
         p.report(
             m.span,
             "missing `name` in `[project]`",
@@ -188,20 +179,32 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Option<Manife
     (p.errors == 0).then_some(m)
 }
 
+/// A TOML type with its article, for messages: "an integer".
+fn a_type(v: &DeValue<'_>) -> String {
+    let t = v.type_str();
+    if t.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {t}")
+    } else {
+        format!("a {t}")
+    }
+}
+
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s).trim_end()
 }
 
-type Table<'i> = DeTable<'i>;
-type Entry<'t, 'i> = (
+pub(crate) type Table<'i> = DeTable<'i>;
+pub(crate) type Entry<'t, 'i> = (
     &'t Spanned<std::borrow::Cow<'i, str>>,
     &'t Spanned<DeValue<'i>>,
 );
 
-struct ManifestParser<'d> {
+pub(crate) struct ManifestParser<'d> {
     file: FileId,
     diags: &'d mut Diagnostics,
     errors: usize,
+    /// `[project] name` is present (valid or not), so its absence is reported once.
+    name_written: bool,
 }
 
 impl ManifestParser<'_> {
@@ -245,10 +248,15 @@ impl ManifestParser<'_> {
                 None => format!("the keys of {context} are: {}", known.join(", ")),
             };
             let span = self.span(k);
+            let noun = if context == "`seg.toml`" {
+                "table"
+            } else {
+                "key"
+            };
             self.report(
                 span,
-                format!("unknown key `{name}` in {context}"),
-                "unknown key",
+                format!("unknown {noun} `{name}` in {context}"),
+                &format!("unknown {noun}"),
                 help,
             );
             false
@@ -267,7 +275,7 @@ impl ManifestParser<'_> {
                 let span = self.span(v);
                 self.report(
                     span,
-                    format!("{context} must be a table, found {}", other.type_str()),
+                    format!("{context} must be a table, found {}", a_type(other)),
                     "expected a table",
                     format!("write it as a table: {context} on its own line"),
                 );
@@ -293,7 +301,7 @@ impl ManifestParser<'_> {
                 let span = self.span(v);
                 self.report(
                     span,
-                    format!("{context} must be a string, found {}", other.type_str()),
+                    format!("{context} must be a string, found {}", a_type(other)),
                     "expected a string",
                     "write the value in double quotes",
                 );
@@ -309,7 +317,7 @@ impl ManifestParser<'_> {
                 span,
                 format!(
                     "{context} must be an array of strings, found {}",
-                    v.get_ref().type_str()
+                    a_type(v.get_ref())
                 ),
                 "expected an array",
                 "write a list in brackets: `[\"a\", \"b\"]`",
@@ -339,7 +347,7 @@ impl ManifestParser<'_> {
                 let span = self.span(v);
                 self.report(
                     span,
-                    format!("{context} must be an integer, found {}", other.type_str()),
+                    format!("{context} must be an integer, found {}", a_type(other)),
                     "expected an integer",
                     "write a whole number without quotes",
                 );
@@ -384,6 +392,7 @@ impl ManifestParser<'_> {
         for (key, value) in self.ordered(table, PROJECT_KEYS, "`[project]`") {
             match key.get_ref().as_ref() {
                 "name" => {
+                    self.name_written = true;
                     if let Some(name) = self.string(value, "`name`") {
                         if name.chars().any(char::is_control) {
                             let span = self.span(value);
@@ -420,245 +429,9 @@ impl ManifestParser<'_> {
             }
         }
     }
+}
 
-    fn targets(&mut self, table: &Table<'_>, m: &mut Manifest) {
-        let mut entries: Vec<Entry<'_, '_>> = table.iter().collect();
-        entries.sort_by_key(|(k, _)| k.span().start);
-        for (key, value) in entries {
-            let name = key.get_ref().as_ref();
-            if !TARGET_NAMES.contains(&name) {
-                let suggestion = match name {
-                    "k8s" | "kube" | "networkpolicy" => Some("kubernetes"),
-                    "cloud.aws" | "ec2" => Some("aws"),
-                    "cloud.gcp" | "gce" => Some("gcp"),
-                    "rego" => Some("opa"),
-                    _ => did_you_mean(name, TARGET_NAMES.iter().copied()),
-                };
-                let help = suggestion.map_or_else(
-                    || format!("the targets are: {}", TARGET_NAMES.join(", ")),
-                    |s| format!("did you mean `{s}`?"),
-                );
-                let span = self.span(key);
-                self.report(
-                    span,
-                    format!("unknown target `{name}`"),
-                    "unknown target",
-                    help,
-                );
-                continue;
-            }
-            let context = format!("`[targets.{name}]`");
-            let Some(t) = self.table(value, &context) else {
-                continue;
-            };
-            let options = match name {
-                "iptables" => self.iptables(t, &context),
-                "kubernetes" => {
-                    self.ordered(t, &[], &context);
-                    Some(TargetOptions::Kubernetes(KubernetesOptions {}))
-                }
-                "aws" => self.aws(t, &context),
-                "gcp" => self.gcp(t, &context, self.span(key)),
-                _ => self.opa(t, &context, self.span(key), m),
-            };
-            if let Some(o) = options {
-                m.targets.insert(name.to_string(), o);
-            }
-        }
-    }
-
-    fn iptables(&mut self, t: &Table<'_>, context: &str) -> Option<TargetOptions> {
-        let mut ipset_threshold = DEFAULT_IPSET_THRESHOLD;
-        for (_, value) in self.ordered(t, IPTABLES_KEYS, context) {
-            ipset_threshold = self.count(value, "`ipset-threshold`", 1, 65_536)?;
-        }
-        Some(TargetOptions::Iptables(IptablesOptions { ipset_threshold }))
-    }
-
-    fn aws(&mut self, t: &Table<'_>, context: &str) -> Option<TargetOptions> {
-        let mut o = AwsOptions {
-            formats: vec![AwsFormat::Terraform, AwsFormat::CloudFormation],
-            max_rules_per_group: DEFAULT_AWS_MAX_RULES_PER_GROUP,
-            max_groups_per_interface: DEFAULT_AWS_MAX_GROUPS_PER_INTERFACE,
-            vpc_id: None,
-        };
-        let errors = self.errors;
-        for (key, value) in self.ordered(t, AWS_KEYS, context) {
-            match key.get_ref().as_ref() {
-                "formats" => {
-                    if let Some(f) = self.aws_formats(value) {
-                        o.formats = f;
-                    }
-                }
-                "max-rules-per-group" => {
-                    o.max_rules_per_group = self
-                        .count(value, "`max-rules-per-group`", 1, 1000)
-                        .unwrap_or(0)
-                }
-                "max-groups-per-interface" => {
-                    o.max_groups_per_interface = self
-                        .count(value, "`max-groups-per-interface`", 1, 16)
-                        .unwrap_or(0)
-                }
-                _ => o.vpc_id = self.vpc_id(value),
-            }
-        }
-        (self.errors == errors).then_some(TargetOptions::Aws(o))
-    }
-
-    fn aws_formats(&mut self, value: &Spanned<DeValue<'_>>) -> Option<Vec<AwsFormat>> {
-        let names = ["terraform", "cloudformation"];
-        let mut formats = Vec::new();
-        for (f, span) in self.strings(value, "`formats`")? {
-            let format = match f.as_str() {
-                "terraform" => AwsFormat::Terraform,
-                "cloudformation" => AwsFormat::CloudFormation,
-                other => {
-                    let help = did_you_mean(&other.to_ascii_lowercase(), names).map_or_else(
-                        || "use `terraform` or `cloudformation`".to_string(),
-                        |s| format!("did you mean `{s}`?"),
-                    );
-                    self.report(
-                        span,
-                        format!("unknown AWS output format `{other}`"),
-                        "unknown format",
-                        help,
-                    );
-                    continue;
-                }
-            };
-            if formats.contains(&format) {
-                self.report(
-                    span,
-                    format!("format `{f}` listed twice"),
-                    "listed twice",
-                    "list each format once",
-                );
-            }
-            formats.push(format);
-        }
-        if formats.is_empty() {
-            let span = self.span(value);
-            self.report(
-                span,
-                "`formats` is empty",
-                "no formats",
-                "list `terraform`, `cloudformation` or both",
-            );
-        }
-        Some(formats)
-    }
-
-    fn vpc_id(&mut self, value: &Spanned<DeValue<'_>>) -> Option<String> {
-        let id = self.string(value, "`vpc-id`")?;
-        let ok = id.strip_prefix("vpc-").is_some_and(|h| {
-            (h.len() == 8 || h.len() == 17)
-                && h.bytes()
-                    .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-        });
-        if !ok {
-            let span = self.span(value);
-            self.report(
-                span,
-                format!("invalid VPC id `{id}`"),
-                "not a VPC id",
-                "write the id as `vpc-` and 8 or 17 lowercase hex digits, or remove the key",
-            );
-            return None;
-        }
-        Some(id)
-    }
-
-    fn gcp(&mut self, t: &Table<'_>, context: &str, header: Span) -> Option<TargetOptions> {
-        let mut network = None;
-        for (_, value) in self.ordered(t, GCP_KEYS, context) {
-            let name = self.string(value, "`network`")?;
-            let b = name.as_bytes();
-            let ok = b.len() <= 63
-                && b.first().is_some_and(u8::is_ascii_lowercase)
-                && b.iter()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-                && b.last() != Some(&b'-');
-            if !ok {
-                let span = self.span(value);
-                self.report(span, format!("invalid GCP network name `{name}`"), "not a network name", "use lowercase letters, digits and `-`, starting with a letter, at most 63 characters");
-                return None;
-            }
-            network = Some(name);
-        }
-        let Some(network) = network else {
-            self.report(
-                header,
-                format!("missing `network` in {context}"),
-                "no `network` here",
-                "add the VPC network the firewall rules belong to: `network = \"my-vpc\"`",
-            );
-            return None;
-        };
-        Some(TargetOptions::Gcp(GcpOptions { network }))
-    }
-
-    fn opa(
-        &mut self,
-        t: &Table<'_>,
-        context: &str,
-        header: Span,
-        m: &mut Manifest,
-    ) -> Option<TargetOptions> {
-        let (mut key_path, mut algorithm, mut key_id) = (None, None, None);
-        let mut algorithm_span = header;
-        for (key, value) in self.ordered(t, OPA_KEYS, context) {
-            match key.get_ref().as_ref() {
-                "signing-key" => key_path = Some(self.string(value, "`signing-key`")?),
-                "signing-key-id" => key_id = Some(self.string(value, "`signing-key-id`")?),
-                _ => {
-                    let alg = self.string(value, "`signing-algorithm`")?;
-                    algorithm_span = self.span(value);
-                    if !SIGNING_ALGORITHMS.contains(&alg.as_str()) {
-                        let help = did_you_mean(
-                            &alg.to_ascii_uppercase(),
-                            SIGNING_ALGORITHMS.iter().copied(),
-                        )
-                        .map_or_else(
-                            || format!("use one of {}", SIGNING_ALGORITHMS.join(", ")),
-                            |s| format!("did you mean `{s}`?"),
-                        );
-                        self.report(
-                            algorithm_span,
-                            format!("unknown signing algorithm `{alg}`"),
-                            "unknown algorithm",
-                            help,
-                        );
-                        return None;
-                    }
-                    algorithm = Some(alg);
-                }
-            }
-        }
-        match key_path {
-            Some(key_path) => {
-                let algorithm = algorithm.unwrap_or_else(|| DEFAULT_SIGNING_ALGORITHM.to_string());
-                m.opa_signing = Some(SigningConfig {
-                    key_path,
-                    algorithm,
-                    key_id,
-                    span: header,
-                });
-            }
-            None if algorithm.is_some() || key_id.is_some() => {
-                self.report(
-                    algorithm_span,
-                    format!("signing settings without `signing-key` in {context}"),
-                    "no key to sign with",
-                    "add `signing-key = \"path/to/key.pem\"` or remove the signing settings",
-                );
-                return None;
-            }
-            None => {}
-        }
-        Some(TargetOptions::Opa(OpaOptions { signing: None }))
-    }
-
+impl ManifestParser<'_> {
     fn enforcement(&mut self, table: &Table<'_>, m: &mut Manifest) {
         for (_, value) in self.ordered(table, ENFORCEMENT_KEYS, "`[enforcement]`") {
             let Some(items) = self.strings(value, "`layered`") else {
@@ -675,10 +448,11 @@ impl ManifestParser<'_> {
                     ),
                     Some(c) => m.layered.push(c),
                     None => {
-                        let help = did_you_mean(&s, names.iter().copied()).map_or_else(
-                            || format!("the condition classes are: {}", names.join(", ")),
-                            |n| format!("did you mean `{n}`?"),
-                        );
+                        let help = did_you_mean(&s.to_ascii_lowercase(), names.iter().copied())
+                            .map_or_else(
+                                || format!("the condition classes are: {}", names.join(", ")),
+                                |n| format!("did you mean `{n}`?"),
+                            );
                         self.report(
                             span,
                             format!("unknown condition class `{s}`"),
@@ -717,7 +491,13 @@ impl ManifestParser<'_> {
                 "warn" => LintLevel::Warn,
                 "deny" => LintLevel::Deny,
                 other => {
-                    let help = did_you_mean(other, LEVELS.iter().copied()).map_or_else(
+                    let alias = match other {
+                        "error" | "forbid" => Some("deny"),
+                        "warning" => Some("warn"),
+                        "off" | "ignore" | "none" => Some("allow"),
+                        _ => did_you_mean(other, LEVELS.iter().copied()),
+                    };
+                    let help = alias.map_or_else(
                         || "use `allow`, `warn` or `deny`".to_string(),
                         |s| format!("did you mean `{s}`?"),
                     );

@@ -317,12 +317,12 @@ pub fn top_level<'n>(
         declarations(r, attrs, decls);
     }
     let identities = fields.get("identities");
-    if let Some(ids) = identities {
-        if !matches!(ids.value, Value::Seq(_)) {
-            let d = r.mismatch(ids, "a list", "`identities`");
-            r.report(d);
-            return Some(TopLevel { identities: None });
-        }
+    if let Some(ids) = identities
+        && !matches!(ids.value, Value::Seq(_))
+    {
+        let d = r.mismatch(ids, "a list", "`identities`");
+        r.report(d);
+        return Some(TopLevel { identities: None });
     }
     Some(TopLevel { identities })
 }

@@ -82,14 +82,14 @@ pub fn parse(file: FileId, text: &str) -> Result<Node, Diagnostic> {
         );
     }
     let offsets = Offsets::new(text);
-    if looks_like_json(text) {
-        if let Err(json_err) = check_json(text) {
-            return match build(file, text, &offsets) {
-                Ok(node) => Ok(node),
-                Err(limit) if limit.code == Some(Code::InputTooLarge) => Err(limit),
-                Err(_) => Err(json_diagnostic(file, text, &json_err)),
-            };
-        }
+    if looks_like_json(text)
+        && let Err(json_err) = check_json(text)
+    {
+        return match build(file, text, &offsets) {
+            Ok(node) => Ok(node),
+            Err(limit) if limit.code == Some(Code::InputTooLarge) => Err(limit),
+            Err(_) => Err(json_diagnostic(file, text, &json_err)),
+        };
     }
     build(file, text, &offsets)
 }
