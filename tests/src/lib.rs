@@ -1,1 +1,4 @@
 //! Shared helpers for the end-to-end and oracle tests (see `tests/*.rs`).
+
+/// proptest strategies: random small programs and flows aimed at their edges.
+pub mod r#gen;
