@@ -725,10 +725,14 @@ fn edge_endpoints(program: &Program, set: &EndpointSet) -> Vec<FlowEndpoint> {
         .copied()
         .filter(|i| !program.identity(*i).addresses.is_empty())
         .collect();
-    for i in [with_addr.first(), with_addr.last()].into_iter().flatten() {
-        if !out.contains(&FlowEndpoint::Identity(*i)) {
-            out.push(FlowEndpoint::Identity(*i));
-        }
+    // Up to four members, spread over the set.
+    let n = with_addr.len();
+    let picks: BTreeSet<usize> = [0, 1, n / 2, n.saturating_sub(1)]
+        .into_iter()
+        .filter(|&i| i < n)
+        .collect();
+    for i in picks {
+        out.push(FlowEndpoint::Identity(with_addr[i]));
     }
     for (lo, hi) in set.networks.ranges().into_iter().take(4) {
         let mut picks = vec![lo, hi, mid(lo, hi), third(lo, hi)];

@@ -175,13 +175,30 @@ pub fn plan(program: &Program, candidates: &[Candidate], t0: Timestamp, t1: Time
         let srcs = endpoints(program, &node_of, external, c.flow.src);
         let dsts = endpoints(program, &node_of, external, c.flow.dst);
         let mut placed = false;
+        let mut why = BTreeSet::new();
+        if srcs.is_empty() {
+            why.insert("the source has no address on any host");
+        }
+        if dsts.is_empty() {
+            why.insert("the destination has no address on any host");
+        }
         for &(sn, sip) in &srcs {
             for &(dn, dip) in &dsts {
-                if sn == dn || sip.is_ipv4() != dip.is_ipv4() || (sn == external && dn == external)
-                {
-                    continue;
-                }
-                if !assignable(sip) || !assignable(dip) {
+                let reason = if sn == dn {
+                    Some("both ends on one host")
+                } else if sip.is_ipv4() != dip.is_ipv4() {
+                    Some("the ends have no address family in common")
+                } else if sn == external && dn == external {
+                    Some("neither end is a host iptables manages")
+                } else if !assignable(sip) || !assignable(dip) {
+                    Some(
+                        "an address no interface can hold (0/8, loopback, multicast, broadcast, link-local v6)",
+                    )
+                } else {
+                    None
+                };
+                if let Some(r) = reason {
+                    why.insert(r);
                     continue;
                 }
                 if !seen.insert((
@@ -211,7 +228,8 @@ pub fn plan(program: &Program, candidates: &[Candidate], t0: Timestamp, t1: Time
             }
         }
         if !placed {
-            skipped.push(format!("{}: no pair of addresses to probe it on (no addresses, same host, or no managed end)", c.origin));
+            let why: Vec<&str> = why.into_iter().collect();
+            skipped.push(format!("{}: {}", c.origin, why.join("; ")));
         }
     }
     Plan {
