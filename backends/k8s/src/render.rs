@@ -1,0 +1,360 @@
+//! Access → NetworkPolicy objects.
+//!
+//! Input: the program, the [`Estate`] and the [`Access`]. Output: per managed
+//! namespace a default-deny policy (`seg-default-deny`, every pod, ingress and
+//! egress) and per pod with grants one allow policy (`seg-allow-<identity>`)
+//! with its ingress and egress rules, plus what could not be expressed.
+//!
+//! Invariants: a `from`/`to` list is never empty and `ports` is either absent
+//! (only when every protocol and port is allowed) or non-empty, because in a
+//! NetworkPolicy an empty list means "all". ICMP and other protocols can only
+//! be allowed together with everything else; when they are not, they are
+//! dropped (fail closed) and the allows that lose them are reported.
+
+use crate::access::{Access, Entry, Piece};
+use crate::blocks::cover;
+use crate::model::{
+    BlockPeer, EgressRule, IngressRule, IpBlock, LabelSelector, NetworkPolicy, NetworkPolicySpec,
+    ObjectMeta, Peer, PodPeer, Port,
+};
+use crate::names::object_name;
+use crate::select::{Estate, Role};
+use indexmap::IndexMap;
+use seg_ir::{Action, CidrSet, IdentityId, PortRanges, PortSet, Program, Protocol, Rule, RuleId};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "seg");
+pub const NAMESPACE_LABEL: &str = "kubernetes.io/metadata.name";
+pub const DEFAULT_DENY: &str = "seg-default-deny";
+pub const ALLOW_PREFIX: &str = "seg-allow-";
+
+#[derive(Debug, Default)]
+pub struct Rendered {
+    /// Per namespace: the default deny first, then the pods' policies in
+    /// inventory order.
+    pub policies: Vec<NetworkPolicy>,
+    /// Ingress and egress rules written.
+    pub rules: usize,
+    /// Allows that lost ICMP or other protocols somewhere.
+    pub narrowed: BTreeSet<RuleId>,
+    /// Allows that appear in some policy.
+    pub emitted: BTreeSet<RuleId>,
+}
+
+/// One ingress or egress rule being assembled: ports → peers.
+#[derive(Default)]
+struct Group {
+    pods: Vec<IdentityId>,
+    region: CidrSet,
+    rules: BTreeSet<RuleId>,
+}
+
+pub fn render(program: &Program, estate: &Estate, access: &Access) -> Rendered {
+    let mut out = Rendered::default();
+    let mut ingress_by_pod: BTreeMap<IdentityId, Vec<(IdentityId, &Entry)>> = BTreeMap::new();
+    let mut egress_by_pod: BTreeMap<IdentityId, Vec<(IdentityId, &Entry)>> = BTreeMap::new();
+    for (&(s, d), e) in &access.pairs {
+        ingress_by_pod.entry(d).or_default().push((s, e));
+        egress_by_pod.entry(s).or_default().push((d, e));
+    }
+    let denies = denies_by_pod(program, estate);
+    let none_pairs = Vec::new();
+    let none_pieces = Vec::new();
+    for (namespace, pods) in &estate.namespaces {
+        out.policies.push(default_deny(program, namespace));
+        for &pod in pods {
+            let Role::Pod { selector, .. } = estate.role(pod) else {
+                continue;
+            };
+            let ingress = groups(
+                program,
+                ingress_by_pod.get(&pod).unwrap_or(&none_pairs),
+                access.ingress_blocks.get(&pod).unwrap_or(&none_pieces),
+                &mut out,
+            );
+            let egress = groups(
+                program,
+                egress_by_pod.get(&pod).unwrap_or(&none_pairs),
+                access.egress_blocks.get(&pod).unwrap_or(&none_pieces),
+                &mut out,
+            );
+            if ingress.is_empty() && egress.is_empty() {
+                continue;
+            }
+            let mut annotations = base_annotations(program);
+            let identity = program.identity(pod);
+            annotations.insert("seg.dev/identity".into(), identity.name.clone());
+            let mut cited: BTreeSet<RuleId> = BTreeSet::new();
+            let mut spec = NetworkPolicySpec {
+                pod_selector: selector.clone(),
+                policy_types: vec!["Ingress", "Egress"],
+                ingress: Vec::new(),
+                egress: Vec::new(),
+            };
+            for (i, (ports, group)) in ingress.into_iter().enumerate() {
+                annotations.insert(
+                    format!("seg.dev/ingress-{i}"),
+                    labels(program, &group.rules),
+                );
+                cited.extend(&group.rules);
+                spec.ingress.push(IngressRule {
+                    from: peers(estate, &group),
+                    ports: k8s_ports(&ports),
+                });
+            }
+            for (i, (ports, group)) in egress.into_iter().enumerate() {
+                annotations.insert(format!("seg.dev/egress-{i}"), labels(program, &group.rules));
+                cited.extend(&group.rules);
+                spec.egress.push(EgressRule {
+                    to: peers(estate, &group),
+                    ports: k8s_ports(&ports),
+                });
+            }
+            out.rules += spec.ingress.len() + spec.egress.len();
+            out.emitted.extend(&cited);
+            cited.extend(denies.get(&pod).into_iter().flatten());
+            annotations.insert("seg.dev/rules".into(), provenance(program, &cited));
+            out.policies.push(NetworkPolicy {
+                api_version: "networking.k8s.io/v1",
+                kind: "NetworkPolicy",
+                metadata: ObjectMeta {
+                    name: object_name(ALLOW_PREFIX, &identity.name),
+                    namespace: namespace.clone(),
+                    labels: managed_labels(),
+                    annotations,
+                },
+                spec,
+            });
+        }
+    }
+    out
+}
+
+fn default_deny(program: &Program, namespace: &str) -> NetworkPolicy {
+    let mut annotations = base_annotations(program);
+    annotations.insert(
+        "seg.dev/description".into(),
+        "every pod of the namespace: no ingress and no egress unless a seg-allow policy grants it"
+            .into(),
+    );
+    NetworkPolicy {
+        api_version: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: ObjectMeta {
+            name: DEFAULT_DENY.into(),
+            namespace: namespace.into(),
+            labels: managed_labels(),
+            annotations,
+        },
+        spec: NetworkPolicySpec {
+            pod_selector: LabelSelector::default(),
+            policy_types: vec!["Ingress", "Egress"],
+            ingress: Vec::new(),
+            egress: Vec::new(),
+        },
+    }
+}
+
+fn managed_labels() -> BTreeMap<String, String> {
+    BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())])
+}
+
+fn base_annotations(program: &Program) -> BTreeMap<String, String> {
+    BTreeMap::from([(
+        "seg.dev/source-hash".to_string(),
+        program.source_hash.clone(),
+    )])
+}
+
+/// Group a pod's entries and address pieces by the ports NetworkPolicy can
+/// express; record what had to be dropped.
+fn groups(
+    program: &Program,
+    pairs: &[(IdentityId, &Entry)],
+    pieces: &[Piece],
+    out: &mut Rendered,
+) -> IndexMap<PortSet, Group> {
+    let mut groups: IndexMap<PortSet, Group> = IndexMap::new();
+    for (peer, entry) in pairs {
+        if let Some(ports) = fit(program, &entry.ports, &entry.rules, out) {
+            let g = groups.entry(ports).or_default();
+            g.pods.push(*peer);
+            g.rules.extend(&entry.rules);
+        }
+    }
+    for piece in pieces {
+        if let Some(ports) = fit(program, &piece.ports, &piece.rules, out) {
+            let g = groups.entry(ports).or_default();
+            g.region = g.region.union(&piece.region);
+            g.rules.extend(&piece.rules);
+        }
+    }
+    groups
+}
+
+/// The part of `ports` a NetworkPolicy can express (`None` when nothing is
+/// left); marks the rules that lost ICMP or other protocols.
+fn fit(
+    program: &Program,
+    ports: &PortSet,
+    rules: &BTreeSet<RuleId>,
+    out: &mut Rendered,
+) -> Option<PortSet> {
+    let fitted = expressible(ports);
+    if (ports.icmp && !fitted.icmp) || (ports.other && !fitted.other) {
+        for &r in rules {
+            if program
+                .rules
+                .get(r.0 as usize)
+                .is_some_and(|rule| rule.services.icmp || rule.services.other)
+            {
+                out.narrowed.insert(r);
+            }
+        }
+    }
+    (!fitted.is_empty()).then_some(fitted)
+}
+
+/// ICMP and other protocols only with everything else; no port 0 (not a
+/// destination port; NetworkPolicy ports start at 1) unless all ports.
+pub fn expressible(p: &PortSet) -> PortSet {
+    if p.is_any() {
+        return p.clone();
+    }
+    let real = |r: &PortRanges| {
+        if r.is_all() {
+            r.clone()
+        } else {
+            r.difference(&PortRanges::range(0, 0))
+        }
+    };
+    PortSet {
+        tcp: real(&p.tcp),
+        udp: real(&p.udp),
+        sctp: real(&p.sctp),
+        icmp: false,
+        other: false,
+    }
+}
+
+/// `None` = every protocol and port (the `ports` field left out).
+fn k8s_ports(p: &PortSet) -> Option<Vec<Port>> {
+    if p.is_any() {
+        return None;
+    }
+    let mut out = Vec::new();
+    for (protocol, ranges) in p.by_protocol() {
+        let name = match protocol {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+            _ => "SCTP",
+        };
+        if ranges.is_all() {
+            out.push(Port {
+                protocol: name,
+                port: None,
+                end_port: None,
+            });
+            continue;
+        }
+        for &(lo, hi) in ranges.ranges() {
+            let lo = lo.max(1);
+            if lo > hi {
+                continue;
+            }
+            out.push(Port {
+                protocol: name,
+                port: Some(lo),
+                end_port: (hi > lo).then_some(hi),
+            });
+        }
+    }
+    // `fit` never yields an empty set, and an empty list would mean "all".
+    (!out.is_empty()).then_some(out)
+}
+
+fn peers(estate: &Estate, group: &Group) -> Vec<Peer> {
+    let mut out = Vec::new();
+    for &pod in &group.pods {
+        if let Role::Pod {
+            namespace,
+            selector,
+        } = estate.role(pod)
+        {
+            out.push(Peer::Pods(PodPeer {
+                namespace_selector: LabelSelector {
+                    match_labels: BTreeMap::from([(
+                        NAMESPACE_LABEL.to_string(),
+                        namespace.clone(),
+                    )]),
+                    match_expressions: Vec::new(),
+                },
+                pod_selector: selector.clone(),
+            }));
+        }
+    }
+    for block in cover(&group.region) {
+        out.push(Peer::Block(BlockPeer {
+            ip_block: IpBlock {
+                cidr: block.cidr.to_string(),
+                except: block.except.iter().map(ToString::to_string).collect(),
+            },
+        }));
+    }
+    out
+}
+
+/// Per pod, the denies that name it as source or destination.
+fn denies_by_pod(program: &Program, estate: &Estate) -> BTreeMap<IdentityId, BTreeSet<RuleId>> {
+    let mut out: BTreeMap<IdentityId, BTreeSet<RuleId>> = BTreeMap::new();
+    for rule in program.rules.iter().filter(|r| r.action == Action::Deny) {
+        for &id in rule.src.identities.iter().chain(&rule.dst.identities) {
+            if estate.is_pod(id) {
+                out.entry(id).or_default().insert(rule.id);
+            }
+        }
+    }
+    out
+}
+
+fn rule(program: &Program, id: RuleId) -> Option<&Rule> {
+    program.rules.get(id.0 as usize).filter(|r| r.id == id)
+}
+
+/// `ledger-access/1, ledger-access/4`.
+fn labels(program: &Program, rules: &BTreeSet<RuleId>) -> String {
+    let names: Vec<&str> = rules
+        .iter()
+        .filter_map(|&r| rule(program, r))
+        .map(|r| r.provenance.label.as_str())
+        .collect();
+    names.join(", ")
+}
+
+/// One line per rule: `label action file:line[, expires D][: doc][ (reason: r)]`.
+fn provenance(program: &Program, rules: &BTreeSet<RuleId>) -> String {
+    let mut lines = Vec::new();
+    for r in rules.iter().filter_map(|&r| rule(program, r)) {
+        let p = &r.provenance;
+        let action = match r.action {
+            Action::Allow => "allow",
+            Action::Deny => "deny",
+        };
+        let mut line = format!("{} {action} {}", p.label, p.location());
+        if let Some(d) = r.expires {
+            line.push_str(&format!(", expires {d}"));
+        }
+        if let Some(doc) = &p.doc {
+            line.push_str(&format!(": {}", one_line(doc)));
+        }
+        if let Some(reason) = &p.reason {
+            line.push_str(&format!(" (reason: {})", one_line(reason)));
+        }
+        lines.push(line);
+    }
+    lines.join("\n")
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
