@@ -1,0 +1,289 @@
+//! Decision latency of the bundle in regorus on a synthetic estate:
+//! 2,000 identities, 200 segments, 10,000 rules (a tenth with runtime
+//! conditions, one in twenty a deny, one in twenty from an external network).
+//!
+//! `cargo bench -p seg-opa --bench decide` prints the median, p90 and p99 of
+//! `data.seg.authz.allow` for identity flows that some rule covers, identity
+//! pairs drawn at random, and flows from external addresses. A decision is
+//! `set_input` plus `eval_rule`, with the input already parsed (as OPA's
+//! server parses it before evaluating). `SEG_BENCH_RULES` changes the size.
+
+use ipnet::IpNet;
+use seg_diag::{Diagnostics, FileId, Span};
+use seg_ir::backend::OpaOptions;
+use seg_ir::time::{Date, TimeOfDay, Timestamp};
+use seg_ir::{
+    Action, Atom, Backend, CidrSet, Condition, EndpointSet, Identity, IdentityId, IdentityKind,
+    PortSet, Program, Protocol, Provenance, RequestField, Rule, RuleId, TargetOptions, Value,
+    ValueTest,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+const IDENTITIES: usize = 2_000;
+const SEGMENT: usize = 10;
+
+/// A small deterministic generator (no dependency, same estate every run).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn identity(i: usize) -> Identity {
+    let addr: IpNet = format!("10.{}.{}.{}/32", i / 65536, (i / 256) % 256, i % 256)
+        .parse()
+        .expect("address");
+    Identity {
+        id: IdentityId(i as u32),
+        name: format!("svc-{i:04}"),
+        kind: IdentityKind::Workload,
+        owner: Some(format!("team-{}", i / 100)),
+        attributes: BTreeMap::new(),
+        labels: BTreeMap::new(),
+        addresses: vec![addr],
+        kubernetes: None,
+        aws: None,
+        gcp: None,
+        spiffe: Some(format!(
+            "spiffe://bench.example/ns/team-{}/sa/svc-{i:04}",
+            i / 100
+        )),
+        origin: Span::new(FileId(0), 0, 0),
+    }
+}
+
+fn segment(s: usize) -> EndpointSet {
+    let ids: BTreeSet<IdentityId> = (s * SEGMENT..(s + 1) * SEGMENT)
+        .map(|i| IdentityId(i as u32))
+        .collect();
+    EndpointSet {
+        identities: ids.clone(),
+        explicit: ids,
+        networks: CidrSet::empty(),
+    }
+}
+
+fn condition(rng: &mut Lcg) -> Condition {
+    match rng.below(4) {
+        0 => Condition::Atom(Atom::Time {
+            start: TimeOfDay(60 * rng.below(24) as u16),
+            end: TimeOfDay(60 * rng.below(24) as u16),
+        }),
+        1 => Condition::Atom(Atom::Mtls),
+        2 => Condition::And(vec![
+            Condition::Atom(Atom::Mtls),
+            Condition::Atom(Atom::Request {
+                field: RequestField::Method,
+                test: ValueTest::In(vec![
+                    Value::String("GET".into()),
+                    Value::String("HEAD".into()),
+                ]),
+            }),
+        ]),
+        _ => Condition::Atom(Atom::Request {
+            field: RequestField::Path,
+            test: ValueTest::Glob("/api/*/items/*".into()),
+        }),
+    }
+}
+
+fn program(rules: usize) -> Program {
+    let mut rng = Lcg(7);
+    let segments = IDENTITIES / SEGMENT;
+    let identities: Vec<Identity> = (0..IDENTITIES).map(identity).collect();
+    let mut out = Vec::with_capacity(rules);
+    for k in 0..rules {
+        let external = k % 20 == 7;
+        let src = if external {
+            let net: IpNet = format!("203.0.{}.0/24", k % 256).parse().expect("network");
+            EndpointSet {
+                networks: CidrSet::from_net(net),
+                ..EndpointSet::default()
+            }
+        } else {
+            segment(rng.below(segments))
+        };
+        let dst = segment(rng.below(segments));
+        let port = 8000 + rng.below(100) as u16;
+        let action = if k % 20 == 3 {
+            Action::Deny
+        } else {
+            Action::Allow
+        };
+        let condition = if k % 10 == 1 {
+            condition(&mut rng)
+        } else {
+            Condition::True
+        };
+        let expires = (k % 50 == 9).then(|| Date::new(2030, 1, 1 + (k % 28) as u8).expect("date"));
+        out.push(Rule {
+            id: RuleId(k as u32),
+            action,
+            src,
+            dst,
+            services: PortSet::ports(Protocol::Tcp, port, port),
+            condition,
+            expires,
+            provenance: Provenance {
+                label: format!("bench/{}", k + 1),
+                file: "policy/bench.seg".into(),
+                line: k as u32 + 1,
+                column: 3,
+                policy: "bench".into(),
+                owner: None,
+                doc: None,
+                reason: None,
+                origin: Span::new(FileId(0), 0, 0),
+            },
+        });
+    }
+    Program {
+        project: "bench".into(),
+        source_hash: "0".repeat(64),
+        now: Timestamp(Date::new(2026, 11, 20).expect("date").start().0),
+        identities,
+        rules: out,
+        omitted: Vec::new(),
+        contexts: BTreeMap::new(),
+        tests: Vec::new(),
+    }
+}
+
+fn engine(program: &Program) -> regorus::Engine {
+    let mut diags = Diagnostics::new();
+    let emission = seg_opa::Opa.emit(
+        program,
+        &TargetOptions::Opa(OpaOptions { signing: None }),
+        &mut diags,
+    );
+    assert!(
+        !diags.has_errors(),
+        "emit failed: {:?}",
+        diags.iter().collect::<Vec<_>>()
+    );
+    let mut engine = regorus::Engine::new();
+    for a in &emission.artifacts {
+        let text = || String::from_utf8(a.contents.clone()).expect("utf-8");
+        match a.path.as_str() {
+            "bundle/seg/data.json" => {
+                let data = format!("{{\"seg\":{}}}", text());
+                engine
+                    .add_data(regorus::Value::from_json_str(&data).expect("data"))
+                    .expect("add data");
+            }
+            "bundle/seg/authz.rego" => {
+                engine.add_policy(a.path.clone(), text()).expect("policy");
+            }
+            _ => {}
+        }
+    }
+    engine
+}
+
+fn flow(program: &Program, src: usize, dst: usize, port: u16) -> regorus::Value {
+    let json = serde_json::json!({
+        "source": {"principal": program.identities[src].principal()},
+        "destination": {"principal": program.identities[dst].principal()},
+        "protocol": "tcp",
+        "port": port,
+        "mtls": true,
+        "request": {"method": "GET", "path": "/api/v1/items/42"},
+    });
+    regorus::Value::from_json_str(&json.to_string()).expect("input")
+}
+
+fn external(program: &Program, k: usize, dst: usize, port: u16) -> regorus::Value {
+    let json = serde_json::json!({
+        "source": {"address": format!("203.0.{}.9", k % 256)},
+        "destination": {"principal": program.identities[dst].principal()},
+        "protocol": "tcp",
+        "port": port,
+    });
+    regorus::Value::from_json_str(&json.to_string()).expect("input")
+}
+
+fn measure(name: &str, engine: &mut regorus::Engine, inputs: &[regorus::Value]) {
+    let mut times: Vec<Duration> = Vec::with_capacity(inputs.len());
+    let mut allowed = 0;
+    for (round, input) in inputs.iter().cycle().take(inputs.len() * 3).enumerate() {
+        let start = Instant::now();
+        engine.set_input(input.clone());
+        let v = engine
+            .eval_rule("data.seg.authz.allow".to_string())
+            .expect("evaluation");
+        let took = start.elapsed();
+        // The first round warms caches.
+        if round >= inputs.len() {
+            times.push(took);
+            allowed += usize::from(v == regorus::Value::Bool(true));
+        }
+    }
+    times.sort_unstable();
+    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    println!(
+        "{name:<36} n={:<6} median {:>7.1} µs   p90 {:>7.1} µs   p99 {:>7.1} µs   allowed {:.0}%",
+        times.len(),
+        at(0.5).as_secs_f64() * 1e6,
+        at(0.9).as_secs_f64() * 1e6,
+        at(0.99).as_secs_f64() * 1e6,
+        100.0 * allowed as f64 / times.len() as f64,
+    );
+}
+
+fn main() {
+    let rules: usize = std::env::var("SEG_BENCH_RULES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let program = program(rules);
+    let start = Instant::now();
+    let mut engine = engine(&program);
+    println!(
+        "{rules} rules: emitted and loaded in {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
+
+    let mut rng = Lcg(11);
+    let mut covered = Vec::new();
+    let mut random = Vec::new();
+    let mut externals = Vec::new();
+    for _ in 0..2_000 {
+        let rule = &program.rules[rng.below(program.rules.len())];
+        let port = rule.services.tcp.ranges()[0].0;
+        let dst = rule
+            .dst
+            .identities
+            .iter()
+            .next()
+            .map_or(0, |i| i.0 as usize);
+        match rule.src.identities.iter().next() {
+            Some(src) => covered.push(flow(&program, src.0 as usize, dst, port)),
+            None => externals.push(external(
+                &program,
+                rule.provenance.line as usize - 1,
+                dst,
+                port,
+            )),
+        }
+        random.push(flow(
+            &program,
+            rng.below(IDENTITIES),
+            rng.below(IDENTITIES),
+            8000 + rng.below(100) as u16,
+        ));
+    }
+    measure("identity flows a rule covers", &mut engine, &covered);
+    measure("random identity pairs", &mut engine, &random);
+    measure("external address sources", &mut engine, &externals);
+}

@@ -1,0 +1,173 @@
+//! The documents of the bundle as serde types. They are turned into
+//! `serde_json::Value` and written by [`crate::canonical`] (sorted keys,
+//! compact), which is what OPA hashes when it verifies a signed bundle.
+//!
+//! `data.seg` (from `seg/data.json`) is documented field by field in
+//! docs/backends/opa.md; the policy in `seg/authz.rego` reads it.
+
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// `seg/data.json`, loaded by OPA at `data.seg`.
+#[derive(Debug, Serialize)]
+pub struct SegData {
+    #[serde(rename = "//")]
+    pub header: String,
+    pub meta: Meta,
+    /// Identity name → facts about it.
+    pub identities: BTreeMap<String, IdentityDoc>,
+    /// Principal (SPIFFE ID, else name) → identity name.
+    pub principals: BTreeMap<String, String>,
+    /// Declared `context` inputs and their types.
+    pub contexts: BTreeMap<String, ContextDoc>,
+    pub addresses: AddressesDoc,
+    /// Endpoint sets: endpoint key (`id:<name>` or `net:<n>`) → `true`.
+    pub sets: Vec<BTreeMap<String, bool>>,
+    /// Every rule of the program, at its rule id.
+    pub rules: Vec<RuleDoc>,
+    pub index: BTreeMap<&'static str, IndexDoc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Meta {
+    pub generator: String,
+    pub project: String,
+    pub source_hash: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IdentityDoc {
+    pub kind: &'static str,
+    pub principal: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spiffe: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    pub addresses: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ContextDoc {
+    #[serde(rename = "type")]
+    pub ty: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AddressesDoc {
+    /// Canonical decimal octet → two hex digits (anything else is no address).
+    pub octets: BTreeMap<String, String>,
+    /// Hex prefix of an IPv4 address → class key.
+    pub v4: BTreeMap<String, String>,
+    pub v4_lengths: Vec<usize>,
+    pub v6: BTreeMap<String, String>,
+    pub v6_lengths: Vec<usize>,
+    /// Class key → the CIDRs it covers.
+    pub classes: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RuleDoc {
+    pub label: String,
+    pub action: &'static str,
+    pub policy: String,
+    pub file: String,
+    pub line: u32,
+    /// `file:line`, as decisions quote it.
+    pub location: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Positions in `sets`.
+    pub src: usize,
+    pub dst: usize,
+    pub services: ServicesDoc,
+    /// Last day the rule is live (`YYYY-MM-DD`), for people.
+    pub expires: Option<String>,
+    /// First instant (ns since the epoch) the rule is no longer live,
+    /// saturated at the largest 64-bit value (beyond any clock reading).
+    pub not_after: Option<i64>,
+    /// Disjunction of conjunctions of literals; `null` = unconditional.
+    pub when: Value,
+}
+
+/// Inclusive port ranges per protocol; `icmp`/`other` are flags.
+#[derive(Debug, Default, Serialize)]
+pub struct ServicesDoc {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tcp: Vec<[u16; 2]>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub udp: Vec<[u16; 2]>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sctp: Vec<[u16; 2]>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub icmp: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub other: bool,
+}
+
+/// Where the rules of one action are found for a (source, destination) pair.
+#[derive(Debug, Default, Serialize)]
+pub struct IndexDoc {
+    /// Source key → destination key → rule ids (small rules, every pair listed).
+    pub pairs: BTreeMap<String, BTreeMap<String, Vec<u32>>>,
+    /// Source key → rule ids whose destination set must still be checked.
+    pub by_src: BTreeMap<String, Vec<u32>>,
+    /// Destination key → rule ids whose source set must still be checked.
+    pub by_dst: BTreeMap<String, Vec<u32>>,
+}
+
+/// `seg/tests/data.json`, at `data.seg.tests`.
+#[derive(Debug, Serialize)]
+pub struct TestsData {
+    #[serde(rename = "//")]
+    pub header: String,
+    pub cases: Vec<TestCase>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TestCase {
+    /// The generated Rego rule that checks this case.
+    pub rule: String,
+    pub test: String,
+    pub file: String,
+    pub line: u32,
+    pub expect: &'static str,
+    pub input: Value,
+}
+
+/// `.manifest`.
+#[derive(Debug, Serialize)]
+pub struct Manifest {
+    pub revision: String,
+    pub roots: Vec<&'static str>,
+    pub rego_version: u8,
+    pub metadata: BTreeMap<&'static str, String>,
+}
+
+/// `.signatures.json`.
+#[derive(Debug, Serialize)]
+pub struct Signatures {
+    pub signatures: Vec<String>,
+}
+
+/// The JWS payload OPA's bundle verification reads.
+#[derive(Debug, Serialize)]
+pub struct SignedFiles {
+    pub files: Vec<FileHash>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyid: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FileHash {
+    pub name: String,
+    pub hash: String,
+    /// Spelled exactly `SHA-256`: OPA rejects other spellings.
+    pub algorithm: &'static str,
+}

@@ -1,0 +1,329 @@
+//! IR → the data documents of the bundle (`data.seg`, `data.seg.tests`).
+//!
+//! Input: a program prepared for `opa` by the capability pass. Output:
+//! [`SegData`] with every rule at its rule id, the distinct endpoint sets as
+//! key sets, and an index per action so that a decision touches only rules
+//! whose sets hold both endpoints:
+//! - a rule with at most [`PAIR_LIMIT`] (source, destination) key pairs is
+//!   listed under each pair (`pairs[src][dst]`);
+//! - a larger rule is listed under each key of its smaller side (`by_src` or
+//!   `by_dst`), and the policy checks the other side in `sets`.
+//!
+//! So the index grows with the rules' smaller sides, never with the product
+//! of large sets, and a decision costs a few lookups plus the matching rules.
+//!
+//! Problems: two identities with one principal (E0402: OPA could not tell
+//! them apart), a condition that expands too far (E0403).
+
+use crate::addresses;
+use crate::condition;
+use crate::input;
+use crate::model::{
+    AddressesDoc, ContextDoc, IdentityDoc, IndexDoc, Meta, RuleDoc, SegData, ServicesDoc, TestCase,
+    TestsData,
+};
+use crate::rego;
+use seg_diag::{Code, Diagnostic, Diagnostics};
+use seg_ir::{
+    Action, CidrSet, ContextType, EndpointSet, IdentityId, PortRanges, PortSet, Program, Rule,
+};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Rules with at most this many key pairs are indexed pair by pair.
+pub const PAIR_LIMIT: usize = 64;
+
+pub struct Rendered {
+    pub data: SegData,
+    pub tests: TestsData,
+    /// The most middle pieces of any glob (sizes the Rego glob matcher).
+    pub glob_pieces: usize,
+    /// Rules reachable through the index.
+    pub indexed_rules: usize,
+}
+
+pub fn render(program: &Program, header: &str, diags: &mut Diagnostics) -> Rendered {
+    let (identities, principals) = identities(program, diags);
+    let mut sets = SetTable::default();
+    let rule_sets: Vec<(usize, usize)> = program
+        .rules
+        .iter()
+        .map(|r| (sets.intern(program, &r.src), sets.intern(program, &r.dst)))
+        .collect();
+    let classes = addresses::classes(&sets.coverage);
+    let keys: Vec<Vec<String>> = sets
+        .members
+        .iter()
+        .zip(&classes.members)
+        .map(|(ids, nets)| {
+            ids.iter()
+                .map(|&id| identity_key(program, id))
+                .chain(nets.iter().cloned())
+                .collect()
+        })
+        .collect();
+
+    let mut rules = Vec::with_capacity(program.rules.len());
+    let mut index: BTreeMap<&'static str, IndexDoc> = BTreeMap::from([
+        ("allow", IndexDoc::default()),
+        ("deny", IndexDoc::default()),
+    ]);
+    let mut indexed_rules = 0;
+    for (rule, &(src, dst)) in program.rules.iter().zip(&rule_sets) {
+        let when = match condition::encode(&rule.condition) {
+            Ok(w) => w,
+            Err(n) => {
+                // An error stops the build; the rule still fails closed here.
+                diags.push(too_large(rule, n));
+                match rule.action {
+                    Action::Allow => Value::Array(Vec::new()),
+                    Action::Deny => Value::Null,
+                }
+            }
+        };
+        let never = when.as_array().is_some_and(Vec::is_empty);
+        let id = rules.len() as u32;
+        rules.push(rule_doc(rule, src, dst, when));
+        if never || keys[src].is_empty() || keys[dst].is_empty() || rule.services.is_empty() {
+            continue;
+        }
+        indexed_rules += 1;
+        let ix = index.entry(action(rule.action)).or_default();
+        add_to_index(ix, id, &keys[src], &keys[dst]);
+    }
+
+    let set_docs = keys
+        .iter()
+        .map(|ks| ks.iter().map(|k| (k.clone(), true)).collect())
+        .collect();
+    let data = SegData {
+        header: header.to_string(),
+        meta: Meta {
+            generator: format!("seg {}", env!("CARGO_PKG_VERSION")),
+            project: program.project.clone(),
+            source_hash: program.source_hash.clone(),
+        },
+        identities,
+        principals,
+        contexts: program
+            .contexts
+            .iter()
+            .map(|(n, t)| (n.clone(), context_doc(t)))
+            .collect(),
+        addresses: AddressesDoc {
+            octets: (0..=255u16)
+                .map(|o| (o.to_string(), format!("{o:02x}")))
+                .collect(),
+            v4: classes.v4.keys,
+            v4_lengths: classes.v4.lengths.into_iter().collect(),
+            v6: classes.v6.keys,
+            v6_lengths: classes.v6.lengths.into_iter().collect(),
+            classes: classes.cidrs,
+        },
+        sets: set_docs,
+        rules,
+        index,
+    };
+    let glob_pieces = condition::max_glob_pieces(program.rules.iter().map(|r| &r.condition));
+    Rendered {
+        data,
+        tests: tests(program, header),
+        glob_pieces,
+        indexed_rules,
+    }
+}
+
+fn action(a: Action) -> &'static str {
+    match a {
+        Action::Allow => "allow",
+        Action::Deny => "deny",
+    }
+}
+
+fn identity_key(program: &Program, id: IdentityId) -> String {
+    format!("id:{}", program.identity(id).name)
+}
+
+fn identities(
+    program: &Program,
+    diags: &mut Diagnostics,
+) -> (BTreeMap<String, IdentityDoc>, BTreeMap<String, String>) {
+    let mut docs = BTreeMap::new();
+    let mut principals: BTreeMap<String, String> = BTreeMap::new();
+    let mut first: HashMap<&str, &seg_ir::Identity> = HashMap::new();
+    for identity in &program.identities {
+        let principal = identity.principal();
+        if let Some(other) = first.get(principal) {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidTargetValue,
+                    format!(
+                        "identities `{}` and `{}` have the same opa principal",
+                        other.name, identity.name
+                    ),
+                )
+                .with_primary(identity.origin, "same principal as another")
+                .with_secondary(other.origin, "first identity with it")
+                .with_note(format!(
+                    "the principal is `{principal}`: the SPIFFE ID, else the name"
+                ))
+                .with_note("the opa bundle identifies a caller by its principal alone")
+                .with_help("give each identity its own `spiffe` id"),
+            );
+            continue;
+        }
+        first.insert(principal, identity);
+        principals.insert(principal.to_string(), identity.name.clone());
+        docs.insert(
+            identity.name.clone(),
+            IdentityDoc {
+                kind: identity.kind.as_str(),
+                principal: principal.to_string(),
+                spiffe: identity.spiffe.clone(),
+                owner: identity.owner.clone(),
+                addresses: identity.addresses.iter().map(|a| a.to_string()).collect(),
+            },
+        );
+    }
+    (docs, principals)
+}
+
+fn context_doc(t: &ContextType) -> ContextDoc {
+    match t {
+        ContextType::String => ContextDoc {
+            ty: "string",
+            values: None,
+        },
+        ContextType::Int => ContextDoc {
+            ty: "int",
+            values: None,
+        },
+        ContextType::Bool => ContextDoc {
+            ty: "bool",
+            values: None,
+        },
+        ContextType::Enum(v) => ContextDoc {
+            ty: "enum",
+            values: Some(v.clone()),
+        },
+    }
+}
+
+/// The distinct endpoint sets of the rules, with what the policy needs of each.
+#[derive(Default)]
+struct SetTable<'p> {
+    ids: HashMap<(&'p BTreeSet<IdentityId>, &'p CidrSet), usize>,
+    /// Member identities of each set.
+    members: Vec<&'p BTreeSet<IdentityId>>,
+    /// Addresses in each set: its networks and its identities' addresses.
+    coverage: Vec<CidrSet>,
+}
+
+impl<'p> SetTable<'p> {
+    fn intern(&mut self, program: &Program, set: &'p EndpointSet) -> usize {
+        let key = (&set.identities, &set.networks);
+        if let Some(&i) = self.ids.get(&key) {
+            return i;
+        }
+        let own = set
+            .identities
+            .iter()
+            .filter_map(|id| program.identities.get(id.0 as usize))
+            .flat_map(|i| i.addresses.iter());
+        let coverage = set.networks.union(&CidrSet::from_nets(own));
+        let i = self.members.len();
+        self.ids.insert(key, i);
+        self.members.push(&set.identities);
+        self.coverage.push(coverage);
+        i
+    }
+}
+
+fn add_to_index(ix: &mut IndexDoc, id: u32, src: &[String], dst: &[String]) {
+    if src.len().saturating_mul(dst.len()) <= PAIR_LIMIT {
+        for s in src {
+            let row = ix.pairs.entry(s.clone()).or_default();
+            for d in dst {
+                row.entry(d.clone()).or_default().push(id);
+            }
+        }
+    } else if src.len() <= dst.len() {
+        for s in src {
+            ix.by_src.entry(s.clone()).or_default().push(id);
+        }
+    } else {
+        for d in dst {
+            ix.by_dst.entry(d.clone()).or_default().push(id);
+        }
+    }
+}
+
+fn rule_doc(rule: &Rule, src: usize, dst: usize, when: Value) -> RuleDoc {
+    let p = &rule.provenance;
+    RuleDoc {
+        label: p.label.clone(),
+        action: action(rule.action),
+        policy: p.policy.clone(),
+        file: p.file.clone(),
+        line: p.line,
+        location: p.location(),
+        owner: p.owner.clone(),
+        doc: p.doc.clone(),
+        reason: p.reason.clone(),
+        src,
+        dst,
+        services: services(&rule.services),
+        expires: rule.expires.map(|d| d.to_string()),
+        not_after: rule
+            .expires
+            .map(|d| d.end().0.saturating_mul(1_000_000_000)),
+        when,
+    }
+}
+
+fn services(s: &PortSet) -> ServicesDoc {
+    let ranges = |r: &PortRanges| r.ranges().iter().map(|&(lo, hi)| [lo, hi]).collect();
+    ServicesDoc {
+        tcp: ranges(&s.tcp),
+        udp: ranges(&s.udp),
+        sctp: ranges(&s.sctp),
+        icmp: s.icmp,
+        other: s.other,
+    }
+}
+
+fn too_large(rule: &Rule, clauses: usize) -> Diagnostic {
+    Diagnostic::error(
+        Code::TargetQuotaExceeded,
+        format!(
+            "the condition of `{}` is too large for the opa bundle",
+            rule.provenance.label
+        ),
+    )
+    .with_primary(rule.provenance.origin, "condition too large")
+    .with_note(format!(
+        "it expands to at least {clauses} alternatives; the bundle allows {}",
+        condition::MAX_CLAUSES
+    ))
+    .with_help("split the rule into several rules with smaller conditions")
+}
+
+fn tests(program: &Program, header: &str) -> TestsData {
+    let mut cases = Vec::new();
+    for test in &program.tests {
+        for e in &test.expectations {
+            cases.push(TestCase {
+                rule: rego::test_rule_name(cases.len() + 1, &test.name),
+                test: test.name.clone(),
+                file: e.file.clone(),
+                line: e.line,
+                expect: action(e.decision),
+                input: input::for_flow(program, &e.flow),
+            });
+        }
+    }
+    TestsData {
+        header: header.to_string(),
+        cases,
+    }
+}
