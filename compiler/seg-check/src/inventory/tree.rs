@@ -270,14 +270,25 @@ impl Builder<'_> {
     fn scan_error(&self, e: &ScanError) -> Diagnostic {
         let at = self.at(*e.marker());
         let info = e.info();
-        let label = if info.contains("recursion limit") {
+        if info.contains("recursion limit") {
             return depth_diagnostic(self.file, self.text, at);
-        } else {
-            "YAML syntax error here"
-        };
+        }
         let mut d = Diagnostic::error(Code::InventorySyntax, format!("invalid YAML: {info}"))
-            .with_primary(one_char(self.file, self.text, at), label);
-        if self.text[..at].contains('\t') && info.contains("tab") {
+            .with_primary(one_char(self.file, self.text, at), "YAML syntax error here");
+        // Inside `[` or `{`, an unclosed bracket is the usual cause: show where it opened.
+        let open = self.stack.last().map(|f| match f {
+            Frame::Seq { start, .. } | Frame::Map { start, .. } => *start,
+        });
+        if let Some(start) = open
+            && let Some(c @ ('[' | '{')) = self.text[start..].chars().next()
+        {
+            let what = if c == '[' { "list" } else { "mapping" };
+            d = d.with_secondary(
+                one_char(self.file, self.text, start),
+                format!("inside the {what} opened here"),
+            );
+        }
+        if info.contains("tab") {
             d = d.with_help("indent with spaces: YAML does not allow tabs for indentation");
         } else {
             d = d.with_help(
@@ -491,6 +502,29 @@ mod tests {
         assert_eq!(slice(text, &entries[4].0), "é");
         assert_eq!(slice(text, &entries[4].1), "ünïcode");
         assert_eq!(slice(text, &entries[2].1), "2026-01-01");
+    }
+
+    #[test]
+    fn spans_survive_crlf_and_a_byte_order_mark() {
+        for text in [
+            "\u{feff}a: x\r\nbb: wrkload\r\n",
+            "a: x\r\nbb: wrkload\r\n",
+            "\u{feff}{\"a\": \"x\", \"bb\": \"wrkload\"}",
+        ] {
+            let Value::Map(entries) = parse_ok(text).value else {
+                panic!("not a map: {text:?}")
+            };
+            assert_eq!(
+                slice(text, &entries[1].0).trim_matches('"'),
+                "bb",
+                "{text:?}"
+            );
+            assert_eq!(
+                slice(text, &entries[1].1).trim_matches('"'),
+                "wrkload",
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
