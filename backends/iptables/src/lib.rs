@@ -11,6 +11,7 @@
 //! in the identity name ([`names::file_stem`]); no user text reaches a file
 //! except escaped inside a comment.
 
+mod host;
 mod model;
 mod names;
 mod render;

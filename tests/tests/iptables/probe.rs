@@ -128,11 +128,13 @@ pub fn plan(program: &Program, candidates: &[Candidate], t0: Timestamp, t1: Time
         .filter(|i| !i.addresses.is_empty())
     {
         node_of.insert(identity.id, nodes.len());
+        // Only addresses no other identity claims: one address on two hosts
+        // would make the wire ambiguous (inventory warning W0101).
         let ips = identity
             .addresses
             .iter()
             .map(representative)
-            .filter(|ip| assignable(*ip))
+            .filter(|ip| assignable(*ip) && sole_owner(program, *ip) == Some(identity.id))
             .collect();
         nodes.push(Node {
             name: format!("h{}", nodes.len()),
@@ -239,6 +241,18 @@ pub fn plan(program: &Program, candidates: &[Candidate], t0: Timestamp, t1: Time
     }
 }
 
+/// The one identity whose addresses contain `ip`, if exactly one does.
+fn sole_owner(program: &Program, ip: IpAddr) -> Option<IdentityId> {
+    let mut owners = program
+        .identities
+        .iter()
+        .filter(|i| i.addresses.iter().any(|n| n.contains(&ip)));
+    match (owners.next(), owners.next()) {
+        (Some(one), None) => Some(one.id),
+        _ => None,
+    }
+}
+
 /// Concrete (node, address) pairs for one flow endpoint.
 fn endpoints(
     program: &Program,
@@ -251,17 +265,20 @@ fn endpoints(
             let Some(&node) = node_of.get(&id) else {
                 return Vec::new();
             };
+            // The first address of each family that is this identity's alone.
             let addrs = &program.identity(id).addresses;
-            // The first address of each family.
-            let v4 = addrs
-                .iter()
-                .find(|n| n.addr().is_ipv4())
-                .map(representative);
-            let v6 = addrs
-                .iter()
-                .find(|n| n.addr().is_ipv6())
-                .map(representative);
-            v4.into_iter().chain(v6).map(|ip| (node, ip)).collect()
+            let mine = |v4: bool| {
+                addrs
+                    .iter()
+                    .filter(|n| n.addr().is_ipv4() == v4)
+                    .map(representative)
+                    .find(|ip| sole_owner(program, *ip) == Some(id))
+            };
+            [mine(true), mine(false)]
+                .into_iter()
+                .flatten()
+                .map(|ip| (node, ip))
+                .collect()
         }
         FlowEndpoint::Address(ip) => {
             let owners: Vec<usize> = program

@@ -1,0 +1,350 @@
+//! Hosts and their files: which identities are hosts (and their file stems),
+//! chain names per policy, and the assembly of one host's rules files and
+//! ipset file from the rule blocks [`crate::render`] built.
+//!
+//! Invariants: every host gets `<stem>.rules` and `<stem>.ip6.rules`, and
+//! `<stem>.ipset` exactly when its rules use a set; INPUT and OUTPUT accept
+//! loopback and replies first (and IPv6 neighbour discovery), then jump to
+//! every deny chain, then to every allow chain.
+
+use crate::model::{
+    Chain, Family, IpSet, IpsetFile, Line, Match, Proto, RulesFile, SafeText, Target, UserChain,
+};
+use crate::names;
+use crate::render::{Ctx, FAMILIES};
+use seg_diag::{Code, Diagnostic, Diagnostics};
+use seg_ir::{Action, Artifact, Emission, IdentityId, Program};
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Dir {
+    In,
+    Out,
+}
+
+/// The lines of one rule for one direction and family, shared by every host.
+pub(crate) struct Block {
+    pub policy: usize,
+    pub action: Action,
+    pub lines: Vec<Line>,
+    pub sets: Vec<String>,
+}
+
+pub(crate) struct Host {
+    pub id: IdentityId,
+    pub stem: String,
+    /// Indexed by family, then direction.
+    pub blocks: [[Vec<Rc<Block>>; 2]; 2],
+}
+
+/// Every identity with addresses, with its file stem.
+pub(crate) fn hosts(program: &Program, diags: &mut Diagnostics) -> Vec<Host> {
+    let mut out = Vec::new();
+    let mut taken: BTreeMap<String, IdentityId> = BTreeMap::new();
+    for identity in program
+        .identities
+        .iter()
+        .filter(|i| !i.addresses.is_empty())
+    {
+        let Some(stem) = names::file_stem(&identity.name) else {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidTargetValue,
+                    "an identity with an empty name cannot be a host on `iptables`",
+                )
+                .with_primary(identity.origin, "empty name")
+                .with_note("each host's files are named after its identity")
+                .with_help("give the identity a name"),
+            );
+            continue;
+        };
+        if let Some(other) = taken.get(&stem) {
+            // Unreachable for distinct names (stems are injective); checked anyway.
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidTargetValue,
+                    format!(
+                        "identities `{}` and `{}` get the same `iptables` file name",
+                        program.identity(*other).name.escape_debug(),
+                        identity.name.escape_debug()
+                    ),
+                )
+                .with_primary(identity.origin, "file name taken")
+                .with_help("rename one of the identities"),
+            );
+            continue;
+        }
+        taken.insert(stem.clone(), identity.id);
+        out.push(Host {
+            id: identity.id,
+            stem,
+            blocks: Default::default(),
+        });
+    }
+    out
+}
+
+/// Policy names in order of first appearance.
+pub(crate) fn policy_names(program: &Program) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for r in &program.rules {
+        if seen.insert(r.provenance.policy.as_str()) {
+            out.push(r.provenance.policy.clone());
+        }
+    }
+    out
+}
+
+const PREFIXES: [&str; 4] = ["in-allow", "in-deny", "out-allow", "out-deny"];
+
+pub(crate) fn prefix_index(dir: Dir, action: Action) -> usize {
+    match (dir, action) {
+        (Dir::In, Action::Allow) => 0,
+        (Dir::In, Action::Deny) => 1,
+        (Dir::Out, Action::Allow) => 2,
+        (Dir::Out, Action::Deny) => 3,
+    }
+}
+
+/// Four chain names per policy, unique across the program: the hash grows
+/// until no two policies share a name (8 hex digits virtually always suffice).
+pub(crate) fn chain_names(policies: &[String]) -> Vec<[String; 4]> {
+    for hash_len in [8, 12, 16] {
+        let names: Vec<[String; 4]> = policies
+            .iter()
+            .map(|p| PREFIXES.map(|prefix| names::chain_name(prefix, p, hash_len)))
+            .collect();
+        let distinct: BTreeSet<&String> = names.iter().flatten().collect();
+        if distinct.len() == names.len() * 4 {
+            return names;
+        }
+    }
+    // Still colliding: number the chains, which is unique by construction.
+    (0..policies.len())
+        .map(|i| PREFIXES.map(|prefix| format!("{prefix}-{i}")))
+        .collect()
+}
+
+fn base_line(matches: Vec<Match>, comment: &str, notes: &[&str]) -> Line {
+    Line {
+        notes: notes.iter().map(|n| SafeText::new(n)).collect(),
+        matches,
+        comment: SafeText::new(comment),
+        target: Target::Accept,
+    }
+}
+
+/// Loopback, replies and (IPv6) neighbour discovery, before any policy.
+fn base_lines(family: Family) -> Vec<(Chain, Line)> {
+    let mut out = vec![
+        (
+            Chain::Input,
+            base_line(
+                vec![Match::InLoopback],
+                "seg: loopback",
+                &["the host talking to itself"],
+            ),
+        ),
+        (
+            Chain::Input,
+            base_line(
+                vec![Match::Replies],
+                "seg: replies and related errors",
+                &[
+                    "packets of connections an allow rule let through (stateful: replies, not new flows)",
+                ],
+            ),
+        ),
+        (
+            Chain::Output,
+            base_line(vec![Match::OutLoopback], "seg: loopback", &[]),
+        ),
+        (
+            Chain::Output,
+            base_line(vec![Match::Replies], "seg: replies and related errors", &[]),
+        ),
+    ];
+    if family == Family::V6 {
+        let nd_note = [
+            "neighbour discovery: IPv6's ARP. Without it no IPv6 address on the link resolves",
+            "and no flow works; conntrack does not track these messages, so ESTABLISHED does not",
+            "cover them. Hop limit 255 (RFC 4861) means they came from the link, not routed;",
+            "MLD (hop limit 1) keeps multicast-snooping switches forwarding solicitations.",
+        ];
+        // (chain, ICMPv6 type, hop limit)
+        let nd: [(Chain, u8, u8, &str); 9] = [
+            (Chain::Input, 133, 255, "router solicitation"),
+            (Chain::Input, 134, 255, "router advertisement"),
+            (Chain::Input, 135, 255, "neighbour solicitation"),
+            (Chain::Input, 136, 255, "neighbour advertisement"),
+            (Chain::Input, 130, 1, "multicast listener query"),
+            (Chain::Output, 133, 255, "router solicitation"),
+            (Chain::Output, 135, 255, "neighbour solicitation"),
+            (Chain::Output, 136, 255, "neighbour advertisement"),
+            (Chain::Output, 143, 1, "multicast listener report v2"),
+        ];
+        for (i, (chain, ty, hl, what)) in nd.into_iter().enumerate() {
+            let notes: &[&str] = if i == 0 { &nd_note } else { &[] };
+            let matches = vec![
+                Match::Proto(Proto::Icmpv6),
+                Match::Icmpv6Type(ty),
+                Match::HopLimit(hl),
+            ];
+            out.push((chain, base_line(matches, &format!("seg: {what}"), notes)));
+        }
+    }
+    out
+}
+
+pub(crate) fn emit_host(cx: &Ctx<'_>, host: &Host, emission: &mut Emission) {
+    let identity = cx.program.identity(host.id);
+    let addresses: Vec<String> = identity.addresses.iter().map(ToString::to_string).collect();
+    let mut used_sets: Vec<&String> = Vec::new();
+    for (f, family) in FAMILIES.into_iter().enumerate() {
+        let (file, tool) = match family {
+            Family::V4 => (format!("{}.rules", host.stem), "iptables-restore"),
+            Family::V6 => (format!("{}.ip6.rules", host.stem), "ip6tables-restore"),
+        };
+        let mut builtin = base_lines(family);
+        let mut chains: Vec<UserChain> = Vec::new();
+        for (d, dir) in [Dir::In, Dir::Out].into_iter().enumerate() {
+            let blocks = &host.blocks[f][d];
+            // (action, policy) → chain index, deny chains first.
+            let mut order: Vec<(Action, usize)> = Vec::new();
+            for action in [Action::Deny, Action::Allow] {
+                for b in blocks.iter().filter(|b| b.action == action) {
+                    if !order.contains(&(action, b.policy)) {
+                        order.push((action, b.policy));
+                    }
+                }
+            }
+            for (action, policy) in order {
+                let name = Chain::User(cx.chain_names[policy][prefix_index(dir, action)].clone());
+                let policy_name = &cx.policies[policy];
+                let (verb, builtin_chain) = match dir {
+                    Dir::In => ("to", Chain::Input),
+                    Dir::Out => ("from", Chain::Output),
+                };
+                let act = if action == Action::Deny {
+                    "deny"
+                } else {
+                    "allow"
+                };
+                let mut lines = Vec::new();
+                for b in blocks
+                    .iter()
+                    .filter(|b| b.action == action && b.policy == policy)
+                {
+                    lines.extend(b.lines.iter().cloned());
+                    used_sets.extend(b.sets.iter());
+                }
+                emission.rules += lines.len();
+                let jump_comment = format!("seg: policy {policy_name} {act}");
+                builtin.push((
+                    builtin_chain,
+                    Line {
+                        notes: Vec::new(),
+                        matches: Vec::new(),
+                        comment: SafeText::new(&jump_comment),
+                        target: Target::Jump(name.clone()),
+                    },
+                ));
+                chains.push(UserChain {
+                    notes: vec![SafeText::new(&format!(
+                        "policy {policy_name}: {act} rules for traffic {verb} this host"
+                    ))],
+                    name,
+                    lines,
+                });
+            }
+        }
+        // INPUT lines first, then OUTPUT, each in the order built.
+        builtin.sort_by_key(|(c, _)| *c == Chain::Output);
+        let header = header(
+            cx,
+            &identity.name,
+            &addresses,
+            &host.stem,
+            family,
+            tool,
+            &file,
+        );
+        let text = RulesFile {
+            header,
+            family,
+            builtin,
+            chains,
+        }
+        .print();
+        emission.artifacts.push(Artifact {
+            path: file,
+            contents: text.into_bytes(),
+        });
+    }
+    let mut seen = BTreeSet::new();
+    used_sets.retain(|n| seen.insert(*n));
+    if used_sets.is_empty() {
+        return;
+    }
+    let sets = used_sets
+        .into_iter()
+        .filter_map(|name| {
+            let (family, members, users) = cx.sets.get(name)?;
+            Some(IpSet {
+                name: name.clone(),
+                family: *family,
+                notes: vec![SafeText::new(&format!(
+                    "{} CIDRs, used by {}",
+                    members.len(),
+                    users.join(", ")
+                ))],
+                members: members.clone(),
+            })
+        })
+        .collect();
+    let header = vec![
+        SafeText::new(&format!(
+            "seg {}: generated: do not edit",
+            env!("CARGO_PKG_VERSION")
+        )),
+        SafeText::new(&format!("source: sha256 {}", cx.program.source_hash)),
+        SafeText::new(&format!("host: {}", identity.name)),
+        SafeText::new(&format!(
+            "address sets for {0}.rules and {0}.ip6.rules; load first: ipset restore -exist < {0}.ipset",
+            host.stem
+        )),
+    ];
+    let text = IpsetFile { header, sets }.print();
+    emission.artifacts.push(Artifact {
+        path: format!("{}.ipset", host.stem),
+        contents: text.into_bytes(),
+    });
+}
+
+fn header(
+    cx: &Ctx<'_>,
+    name: &str,
+    addresses: &[String],
+    stem: &str,
+    family: Family,
+    tool: &str,
+    file: &str,
+) -> Vec<SafeText> {
+    vec![
+        SafeText::new(&format!(
+            "seg {}: generated: do not edit",
+            env!("CARGO_PKG_VERSION")
+        )),
+        SafeText::new(&format!("source: sha256 {}", cx.program.source_hash)),
+        SafeText::new(&format!("host: {name} ({})", addresses.join(", "))),
+        SafeText::new(&format!(
+            "{}: {tool} < {file} (after ipset restore -exist < {stem}.ipset if present)",
+            family.label()
+        )),
+        SafeText::new(
+            "default DROP in INPUT, FORWARD and OUTPUT; every deny chain runs before every allow chain",
+        ),
+    ]
+}
