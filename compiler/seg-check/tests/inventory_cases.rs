@@ -157,3 +157,16 @@ fn inventory_facts_reach_the_model() {
     assert_eq!(batch.status, seg_check::inventory::Status::Disabled);
     assert!(!batch.has_network_presence());
 }
+
+#[test]
+fn a_broken_declaration_is_reported_once() {
+    let text = "version: 1\nattributes:\n  tier: integer\n  Team: string\nidentities:\n  - name: a\n    kind: workload\n    attributes: { tier: 1, Team: x }\n  - name: b\n    kind: workload\n    attributes: { tier: 2 }\n";
+    let loaded = common::load(&[("inv.yaml", text)]);
+    let codes: Vec<&str> = loaded
+        .diags
+        .iter()
+        .filter_map(|d| d.code)
+        .map(|c| c.as_str())
+        .collect();
+    assert_eq!(codes, ["E0109", "E0107"]);
+}

@@ -3,10 +3,9 @@
 //! (W0102 shared, W0103 overdue rotation) raised where the credential is written.
 
 use super::model::{AttrDecl, AttrType, Credential, InvIdentity, Status};
-use super::schema::{Fields, Reader};
+use super::schema::{Decls, Fields, Reader};
 use super::tree::{Node, Value};
 use super::values;
-use indexmap::IndexMap;
 use ipnet::IpNet;
 use seg_diag::{Code, Diagnostic, Span, did_you_mean};
 use seg_ir::time::parse_duration;
@@ -49,7 +48,7 @@ pub type Names = std::collections::HashMap<String, Span>;
 pub fn identity(
     r: &mut Reader<'_>,
     node: &Node,
-    decls: &IndexMap<String, AttrDecl>,
+    decls: &Decls,
     names: &mut Names,
     now: Timestamp,
 ) -> Option<Read> {
@@ -178,23 +177,22 @@ fn identity_name(
     Some(name.to_string())
 }
 
-fn attributes(
-    r: &mut Reader<'_>,
-    node: &Node,
-    decls: &IndexMap<String, AttrDecl>,
-) -> BTreeMap<String, seg_ir::Value> {
+fn attributes(r: &mut Reader<'_>, node: &Node, decls: &Decls) -> BTreeMap<String, seg_ir::Value> {
     let mut out = BTreeMap::new();
     let Some(fields) = r.entries(node, "`attributes`") else {
         return out;
     };
     for (name, key, value) in fields.iter() {
-        let Some(decl) = decls.get(name) else {
+        if decls.broken.contains(name) {
+            continue;
+        }
+        let Some(decl) = decls.types.get(name) else {
             let mut d = Diagnostic::error(
                 Code::UndeclaredAttribute,
                 format!("undeclared attribute `{name}`"),
             )
             .with_primary(key.span, "not declared under `attributes:`");
-            d = match did_you_mean(name, decls.keys().map(String::as_str)) {
+            d = match did_you_mean(name, decls.types.keys().map(String::as_str)) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
                 None => d.with_help(format!(
                     "declare it at the top level: `attributes: {{ {name}: string }}`"

@@ -26,7 +26,6 @@ pub use model::*;
 pub use overlap::MAX_REPORTED as MAX_OVERLAP_WARNINGS;
 pub use tree::{MAX_DEPTH, MAX_FILE_BYTES};
 
-use indexmap::IndexMap;
 use schema::Reader;
 use seg_diag::{Diagnostics, FileId};
 use seg_ir::Timestamp;
@@ -50,7 +49,7 @@ pub fn load(
         }
     }
 
-    let mut attributes = IndexMap::new();
+    let mut attributes = schema::Decls::default();
     let mut tops = Vec::with_capacity(docs.len());
     for (file, text, doc) in &docs {
         let mut r = Reader {
@@ -105,7 +104,7 @@ pub fn load(
     overlap::check(entries, diags);
 
     (errors == 0).then_some(Inventory {
-        attributes,
+        attributes: attributes.types,
         identities,
     })
 }

@@ -11,7 +11,7 @@ use super::tree::{Node, Value};
 use super::values::{self, Problem};
 use indexmap::IndexMap;
 use seg_diag::{Code, Diagnostic, Diagnostics, FileId, Span, did_you_mean};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 pub const TOP_FIELDS: &[&str] = &["version", "attributes", "identities"];
 const SUPPORTED_VERSION: i64 = 1;
@@ -254,17 +254,22 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The attribute declarations of every file.
+#[derive(Debug, Default)]
+pub struct Decls {
+    pub types: IndexMap<String, AttrDecl>,
+    /// Names whose declaration is itself an error: values of these are not
+    /// checked, so one bad declaration is reported once, not once per identity.
+    pub broken: BTreeSet<String>,
+}
+
 /// One file's top level, after reading `version` and `attributes`.
 pub struct TopLevel<'n> {
     pub identities: Option<&'n Node>,
 }
 
 /// Check the top level of one document and merge its attribute declarations into `decls`.
-pub fn top_level<'n>(
-    r: &mut Reader<'_>,
-    doc: &'n Node,
-    decls: &mut IndexMap<String, AttrDecl>,
-) -> Option<TopLevel<'n>> {
+pub fn top_level<'n>(r: &mut Reader<'_>, doc: &'n Node, decls: &mut Decls) -> Option<TopLevel<'n>> {
     if let Value::Null = doc.value {
         r.report(
             Diagnostic::error(Code::MissingField, "inventory file is empty")
@@ -327,18 +332,20 @@ pub fn top_level<'n>(
     Some(TopLevel { identities })
 }
 
-fn declarations(r: &mut Reader<'_>, node: &Node, decls: &mut IndexMap<String, AttrDecl>) {
+fn declarations(r: &mut Reader<'_>, node: &Node, decls: &mut Decls) {
     let Some(fields) = r.entries(node, "`attributes`") else {
         return;
     };
     for (name, key, value) in fields.iter() {
         if r.check(key, values::attribute_name(name)).is_none() {
+            decls.broken.insert(name.to_string());
             continue;
         }
         let Some(ty) = attr_type(r, value) else {
+            decls.broken.insert(name.to_string());
             continue;
         };
-        match decls.get(name) {
+        match decls.types.get(name) {
             Some(first) if first.ty != ty => r.report(
                 Diagnostic::error(
                     Code::InvalidAttributeType,
@@ -353,7 +360,7 @@ fn declarations(r: &mut Reader<'_>, node: &Node, decls: &mut IndexMap<String, At
             ),
             Some(_) => {}
             None => {
-                decls.insert(
+                decls.types.insert(
                     name.to_string(),
                     AttrDecl {
                         ty,
@@ -478,7 +485,7 @@ mod tests {
     fn read(text: &str) -> (Option<IndexMap<String, AttrDecl>>, Vec<Diagnostic>) {
         let mut diags = Diagnostics::new();
         let doc = tree::parse(FileId(0), text).expect("yaml");
-        let mut decls = IndexMap::new();
+        let mut decls = Decls::default();
         let mut r = Reader {
             file: FileId(0),
             text,
@@ -486,7 +493,7 @@ mod tests {
             errors: 0,
         };
         let top = top_level(&mut r, &doc, &mut decls);
-        (top.map(|_| decls), diags.into_vec())
+        (top.map(|_| decls.types), diags.into_vec())
     }
 
     #[test]
