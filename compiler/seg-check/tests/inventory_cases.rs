@@ -169,4 +169,15 @@ fn a_broken_declaration_is_reported_once() {
         .map(|c| c.as_str())
         .collect();
     assert_eq!(codes, ["E0109", "E0107"]);
+    let loaded = common::load(&[(
+        "inv.yaml",
+        "version: 1\nattributes: [tier]\nidentities:\n  - name: a\n    kind: workload\n    attributes: { tier: 1 }\n",
+    )]);
+    let codes: Vec<&str> = loaded
+        .diags
+        .iter()
+        .filter_map(|d| d.code)
+        .map(|c| c.as_str())
+        .collect();
+    assert_eq!(codes, ["E0106"]);
 }

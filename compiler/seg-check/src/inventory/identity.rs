@@ -183,7 +183,7 @@ fn attributes(r: &mut Reader<'_>, node: &Node, decls: &Decls) -> BTreeMap<String
         return out;
     };
     for (name, key, value) in fields.iter() {
-        if decls.broken.contains(name) {
+        if decls.unreadable || decls.broken.contains(name) {
             continue;
         }
         let Some(decl) = decls.types.get(name) else {

@@ -261,6 +261,8 @@ pub struct Decls {
     /// Names whose declaration is itself an error: values of these are not
     /// checked, so one bad declaration is reported once, not once per identity.
     pub broken: BTreeSet<String>,
+    /// An `attributes:` that is not a mapping: no value can be checked.
+    pub unreadable: bool,
 }
 
 /// One file's top level, after reading `version` and `attributes`.
@@ -319,6 +321,7 @@ pub fn top_level<'n>(r: &mut Reader<'_>, doc: &'n Node, decls: &mut Decls) -> Op
         },
     }
     if let Some(attrs) = fields.get("attributes") {
+        decls.unreadable |= !matches!(attrs.value, Value::Map(_));
         declarations(r, attrs, decls);
     }
     let identities = fields.get("identities");
