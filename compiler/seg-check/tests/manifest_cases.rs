@@ -241,3 +241,88 @@ mistakes! {
     signing_settings_without_a_key: "[project]\nname = \"bank\"\n[targets.opa]\nsigning-key-id = \"k1\"\n";
     enforcement_and_lints: "[project]\nname = \"bank\"\n\n[enforcement]\nlayered = [\"mtls\", \"time\", \"mTLS\", \"mtls\", \"l7\"]\n\n[lints]\nmissing-owners = \"deny\"\nW0305 = \"allow\"\nover-broad = \"error\"\n";
 }
+
+#[test]
+fn integers_may_use_underscores_and_other_bases() {
+    let (m, diags, _) = parse(
+        "[project]\nname = \"x\"\n[targets.iptables]\nipset-threshold = 1_0\n[targets.aws]\nmax-rules-per-group = 0x10\n",
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    let m = m.expect("parsed");
+    let TargetOptions::Iptables(ipt) = &m.targets["iptables"] else {
+        panic!("iptables")
+    };
+    assert_eq!(ipt.ipset_threshold, 10);
+    let TargetOptions::Aws(aws) = &m.targets["aws"] else {
+        panic!("aws")
+    };
+    assert_eq!(aws.max_rules_per_group, 16);
+}
+
+const TOKENS: &[&str] = &[
+    "[",
+    "]",
+    "[[",
+    "]]",
+    "project",
+    "targets",
+    ".",
+    "aws",
+    "gcp",
+    "opa",
+    "lints",
+    "enforcement",
+    "name",
+    "=",
+    " ",
+    "\n",
+    "\"",
+    "'",
+    "\"x\"",
+    "1",
+    "-1",
+    "0x1f",
+    "1_000",
+    "true",
+    "{",
+    "}",
+    ",",
+    "#",
+    "formats",
+    "layered",
+    "\"mtls\"",
+    "\"deny\"",
+    "missing-owner",
+    "network",
+    "signing-key",
+    "inventory",
+    "[\"*.yaml\"]",
+    "é",
+    "\u{0}",
+    "\r\n",
+    "\"\"\"",
+    "1979-05-27",
+    "inf",
+    "nan",
+];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 300, failure_persistence: None, ..Default::default() })]
+
+    #[test]
+    fn manifest_parsing_never_panics(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        tokens in proptest::collection::vec(proptest::sample::select(TOKENS), 0..80),
+    ) {
+        for text in [String::from_utf8_lossy(&bytes).into_owned(), tokens.concat()] {
+            let (_, diags, map) = parse(&text);
+            for d in diags.iter() {
+                proptest::prop_assert_eq!(d.code, Some(Code::InvalidManifest));
+                for l in &d.labels {
+                    proptest::prop_assert!(l.span.end as usize <= text.len());
+                }
+            }
+            let _ = render_human(&map, &diags.into_vec(), ColorChoice::Never);
+        }
+    }
+}
