@@ -192,6 +192,12 @@ fn push_match(out: &mut String, m: &Match) {
         Match::HopLimit(h) => {
             let _ = write!(out, " -m hl --hl-eq {h}");
         }
+        // A time match with no option would match always: print nothing.
+        Match::Time(TimeMatch {
+            window: None,
+            weekdays: None,
+            datestop: None,
+        }) => {}
         Match::Time(t) => {
             out.push_str(" -m time");
             if let Some((start, stop)) = &t.window {
@@ -323,6 +329,23 @@ mod tests {
             out,
             "# doc%0Aline\n-A in-allow-p-1234abcd -s 10.0.0.0/8 -p tcp -m multiport --dports 80,8000:8099 -m time --timestart 01:00:00 --timestop 02:59:59 --weekdays Mon,Tue --datestop 2026-12-31T23:59:59 -m comment --comment \"p/1 %22x%22 a.seg:3\" -j ACCEPT\n"
         );
+    }
+
+    #[test]
+    fn an_empty_time_match_prints_nothing() {
+        let line = Line {
+            notes: vec![],
+            matches: vec![Match::Time(TimeMatch {
+                window: None,
+                weekdays: None,
+                datestop: None,
+            })],
+            comment: SafeText::new("c"),
+            target: Target::Drop,
+        };
+        let mut out = String::new();
+        push_line(&mut out, &Chain::Input, &line);
+        assert_eq!(out, "-A INPUT -m comment --comment \"c\" -j DROP\n");
     }
 
     #[test]

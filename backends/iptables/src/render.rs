@@ -19,6 +19,8 @@
 //! deny in any policy wins over an allow in any other (order is irrelevant in
 //! the semantics). Denied packets are dropped (`-j DROP`), like the default.
 //!
+//! [`crate::host`] then assembles each host's files from the shared blocks.
+//!
 //! Fail closed, with a diagnostic, when something cannot be expressed: an
 //! allow loses what iptables cannot match (never gains), a deny gains.
 
