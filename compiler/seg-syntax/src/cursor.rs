@@ -53,8 +53,7 @@ impl Ctx {
     pub fn children<'i>(self, pair: &Pair<'i, Rule>) -> Cursor<'i> {
         Cursor {
             ctx: self,
-            parent: pair.as_rule(),
-            span: self.span(pair),
+            parent: pair.clone(),
             inner: pair.clone().into_inner().peekable(),
         }
     }
@@ -77,36 +76,36 @@ fn token_end(pair: &Pair<'_, Rule>) -> usize {
 /// The children of one pair, read in order.
 pub(crate) struct Cursor<'i> {
     ctx: Ctx,
-    parent: Rule,
-    span: Span,
+    parent: Pair<'i, Rule>,
     inner: Peekable<Pairs<'i, Rule>>,
 }
 
 impl<'i> Cursor<'i> {
-    /// The next child, which must be a `rule`.
+    /// The internal error for a parent that does not have the children it should.
+    fn malformed(&self, at: Option<&Pair<'i, Rule>>, what: String) -> Diagnostic {
+        let span = self.ctx.span(at.unwrap_or(&self.parent));
+        self.ctx
+            .bug(span, format!("{what} in {:?}", self.parent.as_rule()))
+    }
+
+    /// The next child, which must be a `want`.
     pub fn next(&mut self, want: Rule) -> Result<Pair<'i, Rule>, Diagnostic> {
         match self.inner.next() {
             Some(p) if p.as_rule() == want => Ok(p),
-            Some(p) => Err(self.ctx.bug(
-                self.ctx.span(&p),
-                format!(
-                    "{:?} where {want:?} belongs in {:?}",
-                    p.as_rule(),
-                    self.parent
-                ),
+            Some(p) => Err(self.malformed(
+                Some(&p),
+                format!("{:?} where {want:?} belongs", p.as_rule()),
             )),
-            None => Err(self
-                .ctx
-                .bug(self.span, format!("{:?} is missing {want:?}", self.parent))),
+            None => Err(self.malformed(None, format!("missing {want:?}"))),
         }
     }
 
     /// The next child, whatever its rule.
     pub fn next_any(&mut self) -> Result<Pair<'i, Rule>, Diagnostic> {
-        self.inner.next().ok_or_else(|| {
-            self.ctx
-                .bug(self.span, format!("{:?} ends early", self.parent))
-        })
+        match self.inner.next() {
+            Some(p) => Ok(p),
+            None => Err(self.malformed(None, "a missing child".to_string())),
+        }
     }
 
     /// The next child if it is a `rule`.
@@ -133,10 +132,7 @@ impl<'i> Cursor<'i> {
     pub fn done(mut self) -> Result<(), Diagnostic> {
         match self.inner.next() {
             None => Ok(()),
-            Some(p) => Err(self.ctx.bug(
-                self.ctx.span(&p),
-                format!("unread {:?} in {:?}", p.as_rule(), self.parent),
-            )),
+            Some(p) => Err(self.malformed(Some(&p), format!("unread {:?}", p.as_rule()))),
         }
     }
 }

@@ -106,20 +106,58 @@ fn set_expr_deep(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Deep<SetExpr>> {
         .parse(pair.clone().into_inner())
 }
 
-fn set_operand(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Deep<SetExpr>> {
+/// The one child of an operand wrapper (`set_operand`, `pred_operand`, `cond_operand`).
+fn only_child<'i>(ctx: Ctx, pair: &Pair<'i, Rule>) -> Result<Pair<'i, Rule>> {
     let mut c = ctx.children(pair);
     let inner = c.next_any()?;
     c.done()?;
-    let span = ctx.span(&inner);
-    let mut c = ctx.children(&inner);
-    let kind = match inner.as_rule() {
-        Rule::set_paren => {
-            c.next(Rule::lparen)?;
-            let (e, depth) = set_expr_deep(ctx, &c.next(Rule::set_expr)?)?;
-            c.next(Rule::rparen)?;
-            c.done()?;
-            return Ok((Spanned::new(e.node, span), deeper(depth + 1, span)?));
-        }
+    Ok(inner)
+}
+
+/// A leaf operand: depth 0 (each operator and parenthesis above it adds one).
+fn leaf<T>(ctx: Ctx, pair: &Pair<'_, Rule>, kind: Result<T>) -> Result<Deep<Spanned<T>>> {
+    Ok((Spanned::new(kind?, ctx.span(pair)), 0))
+}
+
+// The recursive path (operand -> parenthesis -> expression -> operand) goes
+// through small functions only: in debug builds every local of a function
+// takes stack space, and nesting must fit in a test thread's stack.
+fn set_operand(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Deep<SetExpr>> {
+    let inner = only_child(ctx, pair)?;
+    match inner.as_rule() {
+        Rule::set_paren => set_paren(ctx, &inner),
+        Rule::set_where => set_where(ctx, &inner),
+        _ => leaf(ctx, &inner, set_leaf(ctx, &inner)),
+    }
+}
+
+fn set_paren(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Deep<SetExpr>> {
+    let span = ctx.span(pair);
+    let mut c = ctx.children(pair);
+    c.next(Rule::lparen)?;
+    let (e, depth) = set_expr_deep(ctx, &c.next(Rule::set_expr)?)?;
+    c.next(Rule::rparen)?;
+    c.done()?;
+    Ok((Spanned::new(e.node, span), deeper(depth + 1, span)?))
+}
+
+fn set_where(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Deep<SetExpr>> {
+    let span = ctx.span(pair);
+    let mut c = ctx.children(pair);
+    c.next(Rule::kw_identities)?;
+    c.next(Rule::kw_where)?;
+    let (p, depth) = pred_deep(ctx, &c.next(Rule::pred)?)?;
+    c.done()?;
+    Ok((
+        Spanned::new(SetExprKind::Where(p), span),
+        deeper(depth + 1, span)?,
+    ))
+}
+
+/// Operands that contain no expression.
+fn set_leaf(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<SetExprKind> {
+    let mut c = ctx.children(pair);
+    let kind = match pair.as_rule() {
         Rule::set_list => {
             c.next(Rule::lbracket)?;
             let mut names = Vec::new();
@@ -129,16 +167,6 @@ fn set_operand(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Deep<SetExpr>> {
             }
             c.next(Rule::rbracket)?;
             SetExprKind::List(names)
-        }
-        Rule::set_where => {
-            c.next(Rule::kw_identities)?;
-            c.next(Rule::kw_where)?;
-            let (p, depth) = pred_deep(ctx, &c.next(Rule::pred)?)?;
-            c.done()?;
-            return Ok((
-                Spanned::new(SetExprKind::Where(p), span),
-                deeper(depth + 1, span)?,
-            ));
         }
         Rule::set_network => {
             c.next(Rule::kw_network)?;
@@ -157,10 +185,10 @@ fn set_operand(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Deep<SetExpr>> {
             SetExprKind::Any
         }
         Rule::set_name => SetExprKind::Name(name(ctx, &c.next(Rule::name)?)?.node),
-        other => return Err(ctx.bug(span, format!("{other:?} as a set operand"))),
+        other => return Err(ctx.bug(ctx.span(pair), format!("{other:?} as a set operand"))),
     };
     c.done()?;
-    Ok((Spanned::new(kind, span), 1))
+    Ok(kind)
 }
 
 // ---- predicates and conditions ---------------------------------------------
@@ -217,19 +245,26 @@ fn pred_deep(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Deep<Pred>> {
 }
 
 fn pred_operand(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Deep<Pred>> {
+    let inner = only_child(ctx, pair)?;
+    match inner.as_rule() {
+        Rule::pred_paren => pred_paren(ctx, &inner),
+        _ => leaf(ctx, &inner, pred_leaf(ctx, &inner)),
+    }
+}
+
+fn pred_paren(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Deep<Pred>> {
+    let span = ctx.span(pair);
     let mut c = ctx.children(pair);
-    let inner = c.next_any()?;
+    c.next(Rule::lparen)?;
+    let (p, depth) = pred_deep(ctx, &c.next(Rule::pred)?)?;
+    c.next(Rule::rparen)?;
     c.done()?;
-    let span = ctx.span(&inner);
-    let mut c = ctx.children(&inner);
-    let kind = match inner.as_rule() {
-        Rule::pred_paren => {
-            c.next(Rule::lparen)?;
-            let (p, depth) = pred_deep(ctx, &c.next(Rule::pred)?)?;
-            c.next(Rule::rparen)?;
-            c.done()?;
-            return Ok((Spanned::new(p.node, span), deeper(depth + 1, span)?));
-        }
+    Ok((Spanned::new(p.node, span), deeper(depth + 1, span)?))
+}
+
+fn pred_leaf(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<PredKind> {
+    let mut c = ctx.children(pair);
+    let kind = match pair.as_rule() {
         Rule::pred_has => PredKind::Has(has_call(ctx, &mut c)?),
         Rule::pred_atom => {
             let attr = attr_path(ctx, &c.next(Rule::attr_path)?)?;
@@ -240,13 +275,17 @@ fn pred_operand(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Deep<Pred>> {
                 AttrTest::Matches(pattern) => PredKind::Matches { attr, pattern },
             }
         }
-        other => return Err(ctx.bug(span, format!("{other:?} as a predicate operand"))),
+        other => return Err(ctx.bug(ctx.span(pair), format!("{other:?} as a predicate operand"))),
     };
     c.done()?;
-    Ok((Spanned::new(kind, span), 1))
+    Ok(kind)
 }
 
 pub(crate) fn cond(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Cond> {
+    cond_deep(ctx, pair).map(|(c, _)| c)
+}
+
+fn cond_deep(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Deep<Cond>> {
     boolean(
         ctx,
         pair,
@@ -255,30 +294,29 @@ pub(crate) fn cond(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Cond> {
         CondKind::And,
         CondKind::Or,
     )
-    .map(|(c, _)| c)
 }
 
 fn cond_operand(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Deep<Cond>> {
+    let inner = only_child(ctx, pair)?;
+    match inner.as_rule() {
+        Rule::cond_paren => cond_paren(ctx, &inner),
+        _ => leaf(ctx, &inner, cond_leaf(ctx, &inner)),
+    }
+}
+
+fn cond_paren(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Deep<Cond>> {
+    let span = ctx.span(pair);
     let mut c = ctx.children(pair);
-    let inner = c.next_any()?;
+    c.next(Rule::lparen)?;
+    let (e, depth) = cond_deep(ctx, &c.next(Rule::cond)?)?;
+    c.next(Rule::rparen)?;
     c.done()?;
-    let span = ctx.span(&inner);
-    let mut c = ctx.children(&inner);
-    let kind = match inner.as_rule() {
-        Rule::cond_paren => {
-            c.next(Rule::lparen)?;
-            let (e, depth) = boolean(
-                ctx,
-                &c.next(Rule::cond)?,
-                |p| cond_operand(ctx, p),
-                CondKind::Not,
-                CondKind::And,
-                CondKind::Or,
-            )?;
-            c.next(Rule::rparen)?;
-            c.done()?;
-            return Ok((Spanned::new(e.node, span), deeper(depth + 1, span)?));
-        }
+    Ok((Spanned::new(e.node, span), deeper(depth + 1, span)?))
+}
+
+fn cond_leaf(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<CondKind> {
+    let mut c = ctx.children(pair);
+    let kind = match pair.as_rule() {
         Rule::cond_mtls => {
             c.next(Rule::kw_mtls)?;
             CondKind::Mtls
@@ -314,10 +352,10 @@ fn cond_operand(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Deep<Cond>> {
                 AttrTest::Matches(pattern) => CondKind::Matches { attr, pattern },
             }
         }
-        other => return Err(ctx.bug(span, format!("{other:?} as a condition operand"))),
+        other => return Err(ctx.bug(ctx.span(pair), format!("{other:?} as a condition operand"))),
     };
     c.done()?;
-    Ok((Spanned::new(kind, span), 1))
+    Ok(kind)
 }
 
 fn has_call(ctx: Ctx, c: &mut crate::cursor::Cursor<'_>) -> Result<AttrRef> {

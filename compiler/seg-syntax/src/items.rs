@@ -33,14 +33,15 @@ pub(crate) fn file(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<File> {
 
 fn item(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Item> {
     let mut c = ctx.children(pair);
+    let doc = optional_docs(ctx, &mut c)?;
     let inner = c.next_any()?;
     c.done()?;
     Ok(match inner.as_rule() {
         Rule::use_item => Item::Use(use_item(ctx, &inner)?),
-        Rule::segment => Item::Segment(segment(ctx, &inner)?),
-        Rule::service => Item::Service(service(ctx, &inner)?),
-        Rule::policy => Item::Policy(policy(ctx, &inner)?),
-        Rule::context => Item::Context(context(ctx, &inner)?),
+        Rule::segment => Item::Segment(segment(ctx, &inner, doc)?),
+        Rule::service => Item::Service(service(ctx, &inner, doc)?),
+        Rule::policy => Item::Policy(policy(ctx, &inner, doc)?),
+        Rule::context => Item::Context(context(ctx, &inner, doc)?),
         Rule::test => Item::Test(test(ctx, &inner)?),
         other => return Err(ctx.bug(ctx.span(&inner), format!("{other:?} as an item"))),
     })
@@ -80,7 +81,6 @@ fn optional_docs(ctx: Ctx, c: &mut Cursor<'_>) -> Result<Option<Doc>> {
 
 fn use_item(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Use> {
     let mut c = ctx.children(pair);
-    optional_docs(ctx, &mut c)?;
     c.next(Rule::kw_use)?;
     let path_pair = c.next(Rule::use_path)?;
     let mut pc = ctx.children(&path_pair);
@@ -113,9 +113,8 @@ fn use_item(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Use> {
     })
 }
 
-fn segment(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<SegmentDef> {
+fn segment(ctx: Ctx, pair: &Pair<'_, Rule>, doc: Option<Doc>) -> Result<SegmentDef> {
     let mut c = ctx.children(pair);
-    let doc = optional_docs(ctx, &mut c)?;
     c.next(Rule::kw_segment)?;
     let name = name(ctx, &c.next(Rule::name)?)?;
     c.next(Rule::assign)?;
@@ -129,9 +128,8 @@ fn segment(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<SegmentDef> {
     })
 }
 
-fn service(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<ServiceDef> {
+fn service(ctx: Ctx, pair: &Pair<'_, Rule>, doc: Option<Doc>) -> Result<ServiceDef> {
     let mut c = ctx.children(pair);
-    let doc = optional_docs(ctx, &mut c)?;
     c.next(Rule::kw_service)?;
     let name = name(ctx, &c.next(Rule::name)?)?;
     c.next(Rule::assign)?;
@@ -182,9 +180,8 @@ fn once<T>(slot: &mut Option<(T, Span)>, what: &str, value: T, span: Span) -> Re
     Ok(())
 }
 
-fn policy(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<PolicyDef> {
+fn policy(ctx: Ctx, pair: &Pair<'_, Rule>, doc: Option<Doc>) -> Result<PolicyDef> {
     let mut c = ctx.children(pair);
-    let doc = optional_docs(ctx, &mut c)?;
     c.next(Rule::kw_policy)?;
     let name = name(ctx, &c.next(Rule::name)?)?;
     c.next(Rule::lbrace)?;
@@ -325,9 +322,8 @@ fn rule(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<RuleDef> {
     })
 }
 
-fn context(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<ContextDef> {
+fn context(ctx: Ctx, pair: &Pair<'_, Rule>, doc: Option<Doc>) -> Result<ContextDef> {
     let mut c = ctx.children(pair);
-    let doc = optional_docs(ctx, &mut c)?;
     c.next(Rule::kw_context)?;
     c.next(Rule::lbrace)?;
     let mut inputs = Vec::new();
@@ -387,7 +383,6 @@ fn context_input(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<ContextInput> {
 
 fn test(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<TestDef> {
     let mut c = ctx.children(pair);
-    optional_docs(ctx, &mut c)?;
     c.next(Rule::kw_test)?;
     let name_pair = c.next(Rule::string)?;
     let name = Spanned::new(literal::string(ctx, &name_pair)?, ctx.span(&name_pair));

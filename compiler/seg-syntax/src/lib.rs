@@ -21,8 +21,18 @@ use grammar::{Rule, SegParser};
 use pest::Parser;
 use seg_diag::{Diagnostic, FileId};
 
+/// Stack that parsing may need at the deepest nesting allowed, with a margin
+/// (debug builds use several KiB per level). When the caller's thread has less
+/// left, parsing runs on a fresh segment of [`PARSE_STACK`] bytes.
+const STACK_NEEDED: usize = 4 * 1024 * 1024;
+const PARSE_STACK: usize = 8 * 1024 * 1024;
+
 /// Parse one `.seg` file.
 pub fn parse(file: FileId, text: &str) -> Result<ast::File, Diagnostic> {
+    stacker::maybe_grow(STACK_NEEDED, PARSE_STACK, || parse_here(file, text))
+}
+
+fn parse_here(file: FileId, text: &str) -> Result<ast::File, Diagnostic> {
     prescan::check(file, text)?;
     let mut pairs =
         SegParser::parse(Rule::file, text).map_err(|e| syntax_error::diagnostic(file, text, e))?;

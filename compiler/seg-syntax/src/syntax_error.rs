@@ -72,6 +72,15 @@ fn canonical(positives: &[Rule]) -> Vec<Rule> {
     }
     // "end of file" reads best last.
     out.sort_by_key(|r| *r == Rule::EOI);
+    // `not` may start any predicate or condition: naming it adds nothing.
+    if out.iter().any(|r| {
+        matches!(
+            r,
+            Rule::pred | Rule::pred_operand | Rule::cond | Rule::cond_operand
+        )
+    }) {
+        out.retain(|r| *r != Rule::kw_not);
+    }
     if out.is_empty() && positives.contains(&Rule::docs) {
         out.push(Rule::docs);
     }
@@ -115,7 +124,7 @@ pub(crate) fn describe(r: Rule) -> &'static str {
         kw_expect | expect => "`expect`",
         kw_allow => "`allow`",
         kw_deny => "`deny`",
-        action => "`allow` or `deny`",
+        action => "an action (`allow`, `deny`)",
         kw_on => "`on`",
         kw_when => "`when`",
         kw_expires => "`expires`",
@@ -274,6 +283,15 @@ fn hint(positives: &[Rule], token: &Token<'_>, before: &str) -> Option<String> {
     ])
     .any(expects);
     let t = token.text;
+    let last_line = prev.rsplit('\n').next().unwrap_or("").trim_start();
+    if last_line.starts_with("///") && !last_line.starts_with("////") {
+        return Some("a doc comment (`///`) must be followed by the item or rule it documents; use `//` here".into());
+    }
+    if t == "/" && expects(Rule::arrow_one) && prev.ends_with(|c: char| c.is_ascii_hexdigit()) {
+        return Some(
+            "a test flow goes from one address to another: write an address, not a network".into(),
+        );
+    }
     if t.starts_with("///") {
         return Some(
             "doc comments (`///`) go on their own lines before an item or rule; use `//` here"
