@@ -89,17 +89,12 @@ fn bank_example() {
     insta::assert_snapshot!(common::ast_snapshot(&src));
 }
 
-/// Every fenced ```seg block of the language reference parses, so the
-/// reference cannot drift from the grammar. Blocks fenced as ```seg,error
-/// must fail.
-#[test]
-fn language_reference_examples() {
-    let doc = repo_file("docs/language.md");
-    let mut blocks = 0;
+/// The fenced ```seg blocks of a Markdown file: (line, source, marked `error`).
+fn seg_blocks(doc: &str) -> Vec<(usize, String, bool)> {
+    let mut blocks = Vec::new();
     let mut lines = doc.lines().enumerate();
     while let Some((n, line)) = lines.next() {
-        let fence = line.trim_start();
-        let Some(info) = fence.strip_prefix("```seg") else {
+        let Some(info) = line.trim_start().strip_prefix("```seg") else {
             continue;
         };
         let want_error = info.trim() == ",error";
@@ -108,20 +103,53 @@ fn language_reference_examples() {
             .map(|(_, l)| l)
             .take_while(|l| !l.trim_start().starts_with("```"))
             .collect();
-        let src = body.join("\n");
-        blocks += 1;
-        match (common::parse(&src), want_error) {
+        blocks.push((n + 1, body.join("\n"), want_error));
+    }
+    blocks
+}
+
+fn check_blocks(rel: &str) -> usize {
+    let blocks = seg_blocks(&repo_file(rel));
+    for (line, src, want_error) in &blocks {
+        match (common::parse(src), want_error) {
             (Ok(_), false) | (Err(_), true) => {}
             (Err(d), false) => panic!(
-                "docs/language.md:{}: example does not parse\n{}",
-                n + 1,
-                common::render(&src, &d)
+                "{rel}:{line}: example does not parse\n{}",
+                common::render(src, &d)
             ),
-            (Ok(_), true) => panic!("docs/language.md:{}: example marked `error` parses", n + 1),
+            (Ok(_), true) => panic!("{rel}:{line}: example marked `error` parses"),
         }
     }
+    blocks.len()
+}
+
+/// Every fenced ```seg block of the language reference parses, so the
+/// reference cannot drift from the grammar. Blocks fenced as ```seg,error
+/// must fail.
+#[test]
+fn language_reference_examples() {
+    let blocks = check_blocks("docs/language.md");
     assert!(
         blocks >= 12,
         "expected the reference to have many examples, found {blocks}"
     );
+}
+
+/// The examples of the parser's diagnostic pages fail as they say.
+#[test]
+fn parser_diagnostic_page_examples() {
+    for code in ["E0001", "E0002", "E0003"] {
+        let rel = format!("docs/diagnostics/{code}.md");
+        let blocks = seg_blocks(&repo_file(&rel));
+        assert!(!blocks.is_empty(), "{rel} has an example");
+        for (line, src, _) in blocks {
+            let d = common::parse(&src).expect_err(&format!("{rel}:{line} should not parse"));
+            assert_eq!(
+                d.code.map(|c| c.as_str()),
+                Some(code),
+                "{rel}:{line}: {}",
+                d.message
+            );
+        }
+    }
 }
