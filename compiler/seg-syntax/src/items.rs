@@ -109,7 +109,7 @@ fn use_item(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Use> {
     Ok(Use {
         path: Spanned::new(path, ctx.span(&path_pair)),
         names,
-        span: ctx.span_after_docs(pair),
+        span: ctx.span(pair),
     })
 }
 
@@ -124,7 +124,7 @@ fn segment(ctx: Ctx, pair: &Pair<'_, Rule>, doc: Option<Doc>) -> Result<SegmentD
         doc,
         name,
         expr,
-        span: ctx.span_after_docs(pair),
+        span: ctx.span(pair),
     })
 }
 
@@ -139,7 +139,7 @@ fn service(ctx: Ctx, pair: &Pair<'_, Rule>, doc: Option<Doc>) -> Result<ServiceD
         doc,
         name,
         ports,
-        span: ctx.span_after_docs(pair),
+        span: ctx.span(pair),
     })
 }
 
@@ -226,7 +226,7 @@ fn policy(ctx: Ctx, pair: &Pair<'_, Rule>, doc: Option<Doc>) -> Result<PolicyDef
         owner: owner.map(|(v, _)| v),
         review_by: review_by.map(|(v, _)| v),
         rules,
-        span: ctx.span_after_docs(pair),
+        span: ctx.span(pair),
     })
 }
 
@@ -336,7 +336,7 @@ fn context(ctx: Ctx, pair: &Pair<'_, Rule>, doc: Option<Doc>) -> Result<ContextD
     Ok(ContextDef {
         doc,
         inputs,
-        span: ctx.span_after_docs(pair),
+        span: ctx.span(pair),
     })
 }
 
@@ -398,7 +398,7 @@ fn test(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<TestDef> {
     Ok(TestDef {
         name,
         expects,
-        span: ctx.span_after_docs(pair),
+        span: ctx.span(pair),
     })
 }
 
