@@ -414,7 +414,7 @@ fn icmp_per_family_and_minus_one_for_any() {
         vec![
             ("192.0.2.0/24".into(), "icmp".into(), -1, -1),
             ("198.51.100.0/24".into(), "-1".into(), -9, -9),
-            ("2001:db8::/32".into(), "icmpv6".into(), -1, -1),
+            ("2001:db8::/32".into(), "icmpv6".into(), -9, -9),
         ]
     );
 }

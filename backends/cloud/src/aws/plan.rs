@@ -50,12 +50,14 @@ impl Proto {
         }
     }
 
-    /// `FromPort`/`ToPort` (ICMP type and code `-1` = all); none for `-1` and numbered protocols.
+    /// `FromPort`/`ToPort`: the range for tcp/udp, ICMP type and code `-1`
+    /// (all) for icmp; none for `-1`, numbered protocols and icmpv6, where
+    /// AWS ignores them (no range means every ICMPv6 type and code).
     pub fn ports(self) -> Option<(i32, i32)> {
         match self {
             Proto::Tcp(lo, hi) | Proto::Udp(lo, hi) => Some((i32::from(lo), i32::from(hi))),
-            Proto::Icmp | Proto::Icmpv6 => Some((-1, -1)),
-            Proto::All | Proto::Sctp => None,
+            Proto::Icmp => Some((-1, -1)),
+            Proto::All | Proto::Sctp | Proto::Icmpv6 => None,
         }
     }
 }
