@@ -14,7 +14,7 @@ use crate::names;
 use crate::render::{Ctx, FAMILIES};
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::{Action, Artifact, Emission, IdentityId, Program};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -27,7 +27,7 @@ pub(crate) enum Dir {
 pub(crate) struct Block {
     pub policy: usize,
     pub action: Action,
-    pub lines: Vec<Line>,
+    pub lines: Rc<[Line]>,
     pub sets: Vec<String>,
 }
 
@@ -211,16 +211,19 @@ pub(crate) fn emit_host(cx: &Ctx<'_>, host: &Host, emission: &mut Emission) {
         let mut chains: Vec<UserChain> = Vec::new();
         for (d, dir) in [Dir::In, Dir::Out].into_iter().enumerate() {
             let blocks = &host.blocks[f][d];
-            // (action, policy) → chain index, deny chains first.
-            let mut order: Vec<(Action, usize)> = Vec::new();
+            // Blocks grouped by (action, policy) in one pass, deny chains first.
+            let mut groups: Vec<(Action, usize, Vec<&Rc<Block>>)> = Vec::new();
+            let mut index: HashMap<(Action, usize), usize> = HashMap::new();
             for action in [Action::Deny, Action::Allow] {
                 for b in blocks.iter().filter(|b| b.action == action) {
-                    if !order.contains(&(action, b.policy)) {
-                        order.push((action, b.policy));
-                    }
+                    let i = *index.entry((action, b.policy)).or_insert_with(|| {
+                        groups.push((action, b.policy, Vec::new()));
+                        groups.len() - 1
+                    });
+                    groups[i].2.push(b);
                 }
             }
-            for (action, policy) in order {
+            for (action, policy, members) in groups {
                 let name = Chain::User(cx.chain_names[policy][prefix_index(dir, action)].clone());
                 let policy_name = &cx.policies[policy];
                 let (verb, builtin_chain) = match dir {
@@ -233,14 +236,11 @@ pub(crate) fn emit_host(cx: &Ctx<'_>, host: &Host, emission: &mut Emission) {
                     "allow"
                 };
                 let mut lines = Vec::new();
-                for b in blocks
-                    .iter()
-                    .filter(|b| b.action == action && b.policy == policy)
-                {
-                    lines.extend(b.lines.iter().cloned());
+                for b in members {
+                    emission.rules += b.lines.len();
+                    lines.push(Rc::clone(&b.lines));
                     used_sets.extend(b.sets.iter());
                 }
-                emission.rules += lines.len();
                 let jump_comment = format!("seg: policy {policy_name} {act}");
                 builtin.push((
                     builtin_chain,

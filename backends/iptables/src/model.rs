@@ -11,6 +11,7 @@
 use crate::names;
 use ipnet::IpNet;
 use std::fmt::Write;
+use std::rc::Rc;
 
 /// Text safe on a `#` line and inside a double-quoted argument.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -129,12 +130,12 @@ pub struct Line {
     pub target: Target,
 }
 
-/// A user chain and its lines.
+/// A user chain and its lines, in groups that several hosts' chains share.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserChain {
     pub name: Chain,
     pub notes: Vec<SafeText>,
-    pub lines: Vec<Line>,
+    pub lines: Vec<Rc<[Line]>>,
 }
 
 /// The filter table of one host for one address family.
@@ -250,7 +251,7 @@ impl RulesFile {
         for c in &self.chains {
             out.push('\n');
             push_notes(&mut out, &c.notes);
-            for line in &c.lines {
+            for line in c.lines.iter().flat_map(|group| group.iter()) {
                 push_line(&mut out, &c.name, line);
             }
         }

@@ -355,7 +355,7 @@ impl<'p> Ctx<'p> {
         Some(Block {
             policy,
             action: rule.action,
-            lines,
+            lines: lines.into(),
             sets,
         })
     }
