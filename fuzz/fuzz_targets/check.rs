@@ -28,7 +28,12 @@ fn stdlib() -> &'static [Unit] {
             .filter_map(|(i, m)| {
                 let file = FileId(u32::try_from(i).ok()?);
                 let ast = seg_syntax::parse(file, m.source).ok()?;
-                Some(Unit { file, path: m.file_name.to_string(), module: Some(m.path.to_string()), ast })
+                Some(Unit {
+                    file,
+                    path: m.file_name.to_string(),
+                    module: Some(m.path.to_string()),
+                    ast,
+                })
             })
             .collect()
     })
@@ -44,7 +49,11 @@ fuzz_target!(|data: &[u8]| {
         map.add(m.file_name, m.source);
     }
     let std_units = stdlib();
-    assert_eq!(std_units.len(), seg_stdlib::MODULES.len(), "a stdlib module does not parse");
+    assert_eq!(
+        std_units.len(),
+        seg_stdlib::MODULES.len(),
+        "a stdlib module does not parse"
+    );
     let policy_file = map.add("policy/fuzz.seg", policy);
     let inventory_file = map.add("inventory.yaml", inventory);
 
@@ -57,7 +66,8 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
-    let Some(inv) = seg_check::inventory::load(&[(inventory_file, inventory)], NOW, &mut diags) else {
+    let Some(inv) = seg_check::inventory::load(&[(inventory_file, inventory)], NOW, &mut diags)
+    else {
         assert_all(&map, &diags, true);
         return;
     };
@@ -65,9 +75,21 @@ fuzz_target!(|data: &[u8]| {
         assert_all(&map, &diags, true);
         return;
     }
-    let mut units = vec![Unit { file: policy_file, path: "policy/fuzz.seg".to_string(), module: None, ast }];
+    let mut units = vec![Unit {
+        file: policy_file,
+        path: "policy/fuzz.seg".to_string(),
+        module: None,
+        ast,
+    }];
     units.extend(std_units.iter().cloned());
-    let input = CheckInput { units: &units, inventory: &inv, map: &map, project: "fuzz", source_hash: "0", now: NOW };
+    let input = CheckInput {
+        units: &units,
+        inventory: &inv,
+        map: &map,
+        project: "fuzz",
+        source_hash: "0",
+        now: NOW,
+    };
     let program = seg_check::check(&input, &mut diags);
     assert_all(&map, &diags, program.is_none());
 });

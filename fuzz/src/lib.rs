@@ -44,7 +44,10 @@ pub fn assert_diagnostics(map: &SourceMap, diags: &[Diagnostic], failed: bool) {
         );
     }
     for d in diags {
-        assert!(d.severity != Severity::Bug, "internal error reached from user input: {d:#?}");
+        assert!(
+            d.severity != Severity::Bug,
+            "internal error reached from user input: {d:#?}"
+        );
         for label in &d.labels {
             let span = label.span;
             let Some(file) = map.get(span.file) else {
@@ -62,7 +65,10 @@ pub fn assert_diagnostics(map: &SourceMap, diags: &[Diagnostic], failed: bool) {
         }
     }
     let rendered = seg_diag::render_human(map, diags, ColorChoice::Never);
-    assert!(diags.is_empty() || !rendered.is_empty(), "diagnostics rendered to nothing");
+    assert!(
+        diags.is_empty() || !rendered.is_empty(),
+        "diagnostics rendered to nothing"
+    );
 }
 
 /// [`assert_diagnostics`] on a [`Diagnostics`] list.
