@@ -39,9 +39,9 @@ reason := concat("", ["malformed input: ", concat("; ", sort(input_errors))]) if
 	count(blocking) > 0
 } else := concat("", ["allowed by ", _names(allowing)]) if {
 	count(allowing) > 0
-} else := "denied by default: the source is not in the inventory" if {
+} else := "denied by default: no rule covers the source" if {
 	not src_key
-} else := "denied by default: the destination is not in the inventory" if {
+} else := "denied by default: no rule covers the destination" if {
 	not dst_key
 } else := "denied by default: no allow rule matched"
 
@@ -114,6 +114,7 @@ _expired(r) if {
 _holds(w) if w == null
 
 _holds(w) if {
+	is_array(w)
 	some clause in w
 	every lit in clause {
 		_lit_holds(lit)
