@@ -23,6 +23,13 @@ pub fn check(program: &Program, estate: &Estate, access: &Access, diags: &mut Di
             resolving.insert(pod);
         }
     }
+    // The cluster's DNS service, if the inventory has it, for the help line.
+    let dns_service = program.identities.iter().find(|i| {
+        i.name == "kube-dns"
+            || i.kubernetes
+                .as_ref()
+                .is_some_and(|k| k.labels.get("k8s-app").is_some_and(|v| v == "kube-dns"))
+    });
     for (namespace, pods) in &estate.namespaces {
         let lacking: Vec<IdentityId> = pods
             .iter()
@@ -63,9 +70,12 @@ pub fn check(program: &Program, estate: &Estate, access: &Access, diags: &mut Di
                 "no rule lets {} send udp/53, so name resolution fails",
                 names.join(", ")
             ))
-            .with_help(format!(
-                "add `allow {source} -> kube-dns on dns` (or to your DNS servers' network)"
-            )),
+            .with_help(match dns_service {
+                Some(dns) if !lacking.contains(&dns.id) => {
+                    format!("add `allow {source} -> {} on dns`", seg_name(&dns.name))
+                }
+                _ => format!("add `allow {source} -> network <resolver addresses> on dns`"),
+            }),
         );
     }
 }
