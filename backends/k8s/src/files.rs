@@ -8,20 +8,23 @@
 //! never change the structure.
 
 use crate::model::{Kustomization, NetworkPolicy};
-use seg_diag::{Diagnostic, Diagnostics};
+use crate::names::shown;
+use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::{Artifact, Program};
 use serde::Serialize;
+use std::collections::BTreeSet;
 
 pub const KUSTOMIZATION: &str = "kustomization.yaml";
 
 pub fn artifacts(
     program: &Program,
-    policies: &[NetworkPolicy],
+    mut policies: Vec<NetworkPolicy>,
     diags: &mut Diagnostics,
 ) -> Vec<Artifact> {
+    unique_names(program, &mut policies, diags);
     let mut out: Vec<Artifact> = Vec::new();
     let mut resources = Vec::new();
-    for policy in policies {
+    for policy in &policies {
         // Namespace and name are DNS-1123 labels (checked before), so the path
         // has exactly two plain components.
         let path = format!(
@@ -69,4 +72,40 @@ fn yaml<T: Serialize>(program: &Program, value: &T, diags: &mut Diagnostics) -> 
             None
         }
     }
+}
+
+/// Two identities whose sanitised names meet in one namespace: keep the
+/// first, report the second (distinct names get distinct hashes, so this
+/// takes a deliberate collision).
+fn unique_names(program: &Program, policies: &mut Vec<NetworkPolicy>, diags: &mut Diagnostics) {
+    let mut seen = BTreeSet::new();
+    policies.retain(|p| {
+        let key = (p.metadata.namespace.clone(), p.metadata.name.clone());
+        if seen.insert(key) {
+            return true;
+        }
+        let who = p
+            .metadata
+            .annotations
+            .get("seg.dev/identity")
+            .cloned()
+            .unwrap_or_default();
+        let mut d = Diagnostic::error(
+            Code::InvalidTargetValue,
+            format!(
+                "NetworkPolicy name `{}` is taken twice in namespace `{}`",
+                p.metadata.name, p.metadata.namespace
+            ),
+        )
+        .with_note(format!(
+            "`{}` maps to a name another identity already uses",
+            shown(&who)
+        ))
+        .with_help("rename one of the identities in the inventory");
+        if let Some(i) = program.identity_by_name(&who) {
+            d = d.with_primary(i.origin, "name collides on kubernetes");
+        }
+        diags.push(d);
+        false
+    });
 }

@@ -22,10 +22,11 @@ mod render;
 mod select;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_yaml;
 
-use seg_diag::{Code, Diagnostic, Diagnostics};
+use seg_diag::Diagnostics;
 use seg_ir::{Backend, Capabilities, Emission, Identity, Program, TargetOptions};
-use std::collections::BTreeSet;
 
 pub use render::expressible;
 
@@ -75,94 +76,18 @@ impl Backend for Kubernetes {
         }
         let access = access::compute(program, &estate, diags);
         dns::check(program, &estate, &access, diags);
-        let mut rendered = render::render(program, &estate, &access);
-        unique_names(program, &mut rendered.policies, diags);
-        for &r in &rendered.narrowed {
-            diags.push(narrowed(program, r, rendered.emitted.contains(&r)));
-        }
+        let rendered = render::render(program, &estate, &access, diags);
+        let artifacts = files::artifacts(program, rendered.policies, diags);
         let mut notes = vec![format!(
             "{} NetworkPolicies in {} namespaces",
-            rendered.policies.len(),
+            artifacts.len().saturating_sub(1),
             estate.namespaces.len()
         )];
         notes.extend(estate.notes);
         Emission {
-            artifacts: files::artifacts(program, &rendered.policies, diags),
+            artifacts,
             rules: rendered.rules,
             notes,
         }
     }
 }
-
-/// Two identities whose sanitised names meet in one namespace: keep the
-/// first, report the second (distinct names get distinct hashes, so this
-/// takes a deliberate collision).
-fn unique_names(
-    program: &Program,
-    policies: &mut Vec<model::NetworkPolicy>,
-    diags: &mut Diagnostics,
-) {
-    let mut seen = BTreeSet::new();
-    policies.retain(|p| {
-        let key = (p.metadata.namespace.clone(), p.metadata.name.clone());
-        if seen.insert(key) {
-            return true;
-        }
-        let who = p
-            .metadata
-            .annotations
-            .get("seg.dev/identity")
-            .cloned()
-            .unwrap_or_default();
-        let mut d = Diagnostic::error(
-            Code::InvalidTargetValue,
-            format!(
-                "NetworkPolicy name `{}` is taken twice in namespace `{}`",
-                p.metadata.name, p.metadata.namespace
-            ),
-        )
-        .with_note(format!(
-            "`{}` maps to a name another identity already uses",
-            names::shown(&who)
-        ))
-        .with_help("rename one of the identities in the inventory");
-        if let Some(i) = program.identity_by_name(&who) {
-            d = d.with_primary(i.origin, "name collides on kubernetes");
-        }
-        diags.push(d);
-        false
-    });
-}
-
-fn narrowed(program: &Program, rule: seg_ir::RuleId, emitted: bool) -> Diagnostic {
-    let Some(r) = program.rules.get(rule.0 as usize) else {
-        return Diagnostic::bug(format!("narrowed rule {rule:?} is not in the program"));
-    };
-    let lost = match (r.services.icmp, r.services.other) {
-        (true, true) => "`icmp` and other protocols",
-        (true, false) => "`icmp`",
-        _ => "other protocols",
-    };
-    let (code, message, label) = if emitted {
-        (
-            Code::RuleNarrowed,
-            format!("rule `{}` loses {lost} on `kubernetes`", r.provenance.label),
-            "narrowed on kubernetes",
-        )
-    } else {
-        (
-            Code::RuleOmitted,
-            format!(
-                "rule `{}` omitted on `kubernetes`: it allows only {lost}",
-                r.provenance.label
-            ),
-            "omitted on kubernetes",
-        )
-    };
-    Diagnostic::of(code, message)
-        .with_primary(r.provenance.origin, label)
-        .with_note("NetworkPolicy ports name only TCP, UDP and SCTP; other protocols are allowed only by a rule without ports, which allows every protocol")
-        .with_help("allow the flow `on any` if every protocol is meant, or enforce it on another target")
-}
-#[cfg(test)]
-mod tests_yaml;

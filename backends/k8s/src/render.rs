@@ -20,6 +20,7 @@ use crate::model::{
 use crate::names::object_name;
 use crate::select::{Estate, Role};
 use indexmap::IndexMap;
+use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::{Action, CidrSet, IdentityId, PortRanges, PortSet, Program, Protocol, Rule, RuleId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -49,7 +50,12 @@ struct Group {
     rules: BTreeSet<RuleId>,
 }
 
-pub fn render(program: &Program, estate: &Estate, access: &Access) -> Rendered {
+pub fn render(
+    program: &Program,
+    estate: &Estate,
+    access: &Access,
+    diags: &mut Diagnostics,
+) -> Rendered {
     let mut out = Rendered::default();
     let mut ingress_by_pod: BTreeMap<IdentityId, Vec<(IdentityId, &Entry)>> = BTreeMap::new();
     let mut egress_by_pod: BTreeMap<IdentityId, Vec<(IdentityId, &Entry)>> = BTreeMap::new();
@@ -126,6 +132,9 @@ pub fn render(program: &Program, estate: &Estate, access: &Access) -> Rendered {
                 spec,
             });
         }
+    }
+    for &r in &out.narrowed {
+        diags.push(narrowed(program, r, out.emitted.contains(&r)));
     }
     out
 }
@@ -357,4 +366,36 @@ fn provenance(program: &Program, rules: &BTreeSet<RuleId>) -> String {
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// W0401/W0402 for an allow that lost ICMP or other protocols.
+fn narrowed(program: &Program, rule: seg_ir::RuleId, emitted: bool) -> Diagnostic {
+    let Some(r) = program.rules.get(rule.0 as usize) else {
+        return Diagnostic::bug(format!("narrowed rule {rule:?} is not in the program"));
+    };
+    let lost = match (r.services.icmp, r.services.other) {
+        (true, true) => "`icmp` and other protocols",
+        (true, false) => "`icmp`",
+        _ => "other protocols",
+    };
+    let (code, message, label) = if emitted {
+        (
+            Code::RuleNarrowed,
+            format!("rule `{}` loses {lost} on `kubernetes`", r.provenance.label),
+            "narrowed on kubernetes",
+        )
+    } else {
+        (
+            Code::RuleOmitted,
+            format!(
+                "rule `{}` omitted on `kubernetes`: it allows only {lost}",
+                r.provenance.label
+            ),
+            "omitted on kubernetes",
+        )
+    };
+    Diagnostic::of(code, message)
+        .with_primary(r.provenance.origin, label)
+        .with_note("NetworkPolicy ports name only TCP, UDP and SCTP; other protocols are allowed only by a rule without ports, which allows every protocol")
+        .with_help("allow the flow `on any` if every protocol is meant, or enforce it on another target")
 }

@@ -648,3 +648,52 @@ fn ten_thousand_rules_emit_quickly() {
     assert!(took.as_secs_f64() < 15.0, "{took:?}");
     eprintln!("10k rules: {took:?}");
 }
+
+#[test]
+fn an_identity_without_labels_is_the_rest_of_its_namespace() {
+    use M::*;
+    let mut f = Fx::new();
+    f.pod("rest", "shop", &[]);
+    f.pod("web", "shop", &[("app", "web")]);
+    f.pod("db", "shop", &[("app", "db"), ("tier", "data")]);
+    let rest = f.set(&[Id("rest")]);
+    let web = f.set(&[Id("web")]);
+    f.rule(Action::Allow, rest, web, tcp(80, 80));
+    let (e, d) = f.emit();
+    assert!(!d.has_errors());
+    let rest = file(&e, "shop/seg-allow-rest.yaml");
+    // Its selector excludes both other identities' pods.
+    assert!(rest.contains("podSelector:\n    matchExpressions:\n    - key: app\n      operator: NotIn\n      values:\n      - db\n      - web\n"), "{rest}");
+}
+
+#[test]
+fn a_deliberate_name_collision_is_reported() {
+    use M::*;
+    let mut f = Fx::new();
+    let sanitised = crate::names::object_name("seg-allow-", "Foo");
+    let twin = sanitised.trim_start_matches("seg-allow-").to_string();
+    f.pod("Foo", "shop", &[("app", "a")]);
+    f.pod(&twin, "shop", &[("app", "b")]);
+    let (a, b) = (f.set(&[Id("Foo")]), f.set(&[Id(&twin)]));
+    f.rule(Action::Allow, a.clone(), b.clone(), tcp(80, 80));
+    f.rule(Action::Allow, b, a, tcp(80, 80));
+    let (e, d) = f.emit();
+    let errors: Vec<&str> = d
+        .iter()
+        .filter(|x| x.is_error())
+        .map(|x| x.message.as_str())
+        .collect();
+    assert_eq!(
+        errors,
+        [format!(
+            "NetworkPolicy name `{sanitised}` is taken twice in namespace `shop`"
+        )]
+    );
+    assert_eq!(
+        paths(&e)
+            .iter()
+            .filter(|p| **p == format!("shop/{sanitised}.yaml"))
+            .count(),
+        1
+    );
+}
