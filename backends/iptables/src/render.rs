@@ -111,7 +111,7 @@ pub fn render(program: &Program, threshold: usize, diags: &mut Diagnostics) -> E
         }
     }
     let mut emission = Emission::default();
-    for host in &mut hosts {
+    for host in &hosts {
         emit_host(&cx, host, &mut emission);
     }
     emission.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
