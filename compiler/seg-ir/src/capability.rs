@@ -420,7 +420,9 @@ fn unrepresentable(
     )
     .with_primary(rule.provenance.origin, format!("names `{name}`"))
     .with_secondary(identity.origin, format!("`{name}` declared here"))
-    .with_note(format!("`{target}` needs what `{name}` lacks: {missing}"))
+    .with_note(format!(
+        "`{name}` has {missing}, so `{target}` has no way to refer to it"
+    ))
     .with_help(format!(
         "add what is missing to `{name}` in the inventory, or remove `{name}` from this rule"
     ))

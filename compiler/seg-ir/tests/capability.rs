@@ -308,7 +308,7 @@ fn unrepresentable_identities_are_an_error_when_named_and_dropped_otherwise() {
     );
     assert_eq!(
         e.notes,
-        ["`kubernetes` needs what `job` lacks: no addresses and no `test` binding"]
+        ["`job` has no addresses and no `test` binding, so `kubernetes` has no way to refer to it"]
     );
     assert!(e.help.is_some());
     // The implied one is dropped; a rule left with no source is left out.
