@@ -43,6 +43,18 @@ type Expansion = Vec<(Vec<Literal>, Vec<Condition>)>;
 /// Split `c` into at most `cap` disjuncts; `Err(n)` when it needs `n > cap`.
 pub(crate) fn split(c: &RCond, cap: usize) -> Result<Vec<Disjunct>, usize> {
     let n = nnf(c, false);
+    if !has_static(&n) {
+        let dynamic = simplify(to_condition(&n));
+        let none = dynamic == Condition::False;
+        return Ok(if none {
+            Vec::new()
+        } else {
+            vec![Disjunct {
+                statics: Vec::new(),
+                dynamic,
+            }]
+        });
+    }
     let expanded = dnf(&n, cap)?;
     let mut merged: IndexMap<Vec<Literal>, Vec<Condition>> = IndexMap::new();
     for (mut statics, dyns) in expanded {

@@ -95,6 +95,9 @@ impl IdSet {
         } else {
             (o, self)
         };
+        if small.is_empty() {
+            return IdSet::empty();
+        }
         if skewed(small.len(), large.len()) {
             return IdSet(
                 small
@@ -162,6 +165,28 @@ impl IdSet {
         true
     }
 
+    /// Do the sets share an element? (No allocation.)
+    pub(crate) fn overlaps(&self, o: &IdSet) -> bool {
+        let (small, large) = if self.len() <= o.len() {
+            (self, o)
+        } else {
+            (o, self)
+        };
+        if skewed(small.len(), large.len()) {
+            return small.0.iter().any(|x| large.contains(*x));
+        }
+        let (a, b) = (&small.0, &large.0);
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            match a[i].cmp(&b[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => return true,
+            }
+        }
+        false
+    }
+
     pub(crate) fn to_btree(&self) -> BTreeSet<IdentityId> {
         self.0.iter().map(|&i| IdentityId(i)).collect()
     }
@@ -220,6 +245,7 @@ mod tests {
                     bp.difference(bq).copied().collect::<Vec<_>>()
                 );
                 assert_eq!(p.is_subset(q), bp.is_subset(bq));
+                assert_eq!(p.overlaps(q), !bp.is_disjoint(bq));
             }
         }
         assert_eq!(IdSet::all(3).to_btree().len(), 3);

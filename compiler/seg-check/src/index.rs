@@ -35,6 +35,57 @@ pub(crate) struct AttrIndex {
     pub(crate) present: IdSet,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum ValueRef<'a> {
+    Bool(bool),
+    Int(i64),
+    Str(&'a str),
+}
+
+/// Identities grouped by a borrowed value while an index is built.
+#[derive(Default)]
+struct Grouping<'a> {
+    groups: HashMap<ValueRef<'a>, Vec<u32>>,
+    present: Vec<u32>,
+}
+
+impl<'a> Grouping<'a> {
+    /// Ids must be added in increasing order.
+    fn add(&mut self, id: u32, v: ValueRef<'a>) {
+        self.present.push(id);
+        self.groups.entry(v).or_default().push(id);
+    }
+
+    fn finish(self) -> AttrIndex {
+        AttrIndex {
+            values: self
+                .groups
+                .into_iter()
+                .map(|(v, ids)| (v.to_value(), IdSet::from_sorted(ids)))
+                .collect(),
+            present: IdSet::from_sorted(self.present),
+        }
+    }
+}
+
+impl<'a> ValueRef<'a> {
+    fn of(v: &'a Value) -> ValueRef<'a> {
+        match v {
+            Value::Bool(b) => ValueRef::Bool(*b),
+            Value::Int(n) => ValueRef::Int(*n),
+            Value::String(s) => ValueRef::Str(s),
+        }
+    }
+
+    fn to_value(self) -> Value {
+        match self {
+            ValueRef::Bool(b) => Value::Bool(b),
+            ValueRef::Int(n) => Value::Int(n),
+            ValueRef::Str(s) => Value::String(s.to_string()),
+        }
+    }
+}
+
 /// Blocks of one size (one prefix length), sorted by their first address.
 struct Group<T> {
     /// Block size minus one.
@@ -48,6 +99,8 @@ pub(crate) struct InvIndex<'a> {
     by_name: HashMap<&'a str, u32>,
     /// Identities with no network presence (cannot be destinations).
     pub(crate) absent: IdSet,
+    /// `present[i]`: identity `i` has network presence.
+    present: Vec<bool>,
     attr_cache: RefCell<HashMap<AttrKey, Rc<AttrIndex>>>,
     v4: Vec<Group<u32>>,
     v6: Vec<Group<u128>>,
@@ -59,11 +112,13 @@ impl<'a> InvIndex<'a> {
         let n = u32::try_from(inv.identities.len()).unwrap_or(u32::MAX);
         let mut by_name = HashMap::with_capacity(inv.identities.len());
         let mut absent = Vec::new();
+        let mut present = Vec::with_capacity(inv.identities.len());
         let mut v4: BTreeMap<u8, Vec<(u32, u32)>> = BTreeMap::new();
         let mut v6: BTreeMap<u8, Vec<(u128, u32)>> = BTreeMap::new();
         for (i, ident) in inv.identities.iter().enumerate().take(n as usize) {
             let i = i as u32;
             by_name.entry(ident.name.as_str()).or_insert(i);
+            present.push(ident.has_network_presence());
             if !ident.has_network_presence() {
                 absent.push(i);
             }
@@ -105,6 +160,7 @@ impl<'a> InvIndex<'a> {
             n,
             by_name,
             absent: IdSet::from_sorted(absent),
+            present,
             attr_cache: RefCell::default(),
             v4,
             v6,
@@ -124,6 +180,18 @@ impl<'a> InvIndex<'a> {
         self.inv.identities.iter().map(|i| i.name.as_str())
     }
 
+    /// The members of `ids` that can be reached over the network.
+    pub(crate) fn reachable(&self, ids: &IdSet) -> IdSet {
+        if self.absent.is_empty() {
+            return ids.clone();
+        }
+        IdSet::from_sorted(
+            ids.iter()
+                .filter(|&i| self.present.get(i as usize).copied().unwrap_or(false))
+                .collect(),
+        )
+    }
+
     pub(crate) fn is_disabled(&self, id: u32) -> bool {
         self.identity(id).status == Status::Disabled
     }
@@ -135,39 +203,86 @@ impl<'a> InvIndex<'a> {
             .is_some_and(|d| self.now >= d.end())
     }
 
-    pub(crate) fn value_of(&self, id: u32, key: &AttrKey) -> Option<Value> {
+    /// The value of an attribute, borrowed from the inventory.
+    fn value_ref(&self, id: u32, key: &AttrKey) -> Option<ValueRef<'a>> {
         let i = self.identity(id);
         match key {
-            AttrKey::Name => Some(Value::String(i.name.clone())),
-            AttrKey::Kind => Some(Value::String(i.kind.as_str().to_string())),
-            AttrKey::Owner => i.owner.clone().map(Value::String),
-            AttrKey::Attr(a) => i.attributes.get(a).cloned(),
-            AttrKey::Label(k) => i.labels.get(k).cloned().map(Value::String),
+            AttrKey::Name => Some(ValueRef::Str(&i.name)),
+            AttrKey::Kind => Some(ValueRef::Str(i.kind.as_str())),
+            AttrKey::Owner => i.owner.as_deref().map(ValueRef::Str),
+            AttrKey::Attr(a) => i.attributes.get(a).map(ValueRef::of),
+            AttrKey::Label(k) => i.labels.get(k).map(|v| ValueRef::Str(v)),
         }
     }
 
-    /// The value index of one attribute, built on first use.
+    /// The value index of one attribute, built on first use. The declared
+    /// attributes, `kind` and `owner` are indexed together in one pass over
+    /// the inventory; labels and names one key at a time.
     pub(crate) fn attr(&self, key: &AttrKey) -> Rc<AttrIndex> {
         if let Some(ix) = self.attr_cache.borrow().get(key) {
             return ix.clone();
         }
-        let mut values: BTreeMap<Value, Vec<u32>> = BTreeMap::new();
-        let mut present = Vec::new();
+        let built: Vec<(AttrKey, AttrIndex)> = match key {
+            AttrKey::Attr(_) | AttrKey::Kind | AttrKey::Owner => self.columns(),
+            AttrKey::Name | AttrKey::Label(_) => {
+                let mut g = Grouping::default();
+                for id in 0..self.n {
+                    if let Some(v) = self.value_ref(id, key) {
+                        g.add(id, v);
+                    }
+                }
+                vec![(key.clone(), g.finish())]
+            }
+        };
+        let mut cache = self.attr_cache.borrow_mut();
+        for (k, ix) in built {
+            cache.insert(k, Rc::new(ix));
+        }
+        let found = cache.get(key).cloned();
+        // A declared attribute no identity sets still gets an (empty) index.
+        found.unwrap_or_else(|| {
+            let empty = Rc::new(AttrIndex::default());
+            cache.insert(key.clone(), empty.clone());
+            empty
+        })
+    }
+
+    /// Indexes of every declared attribute plus `kind` and `owner`.
+    fn columns(&self) -> Vec<(AttrKey, AttrIndex)> {
+        let declared: HashMap<&str, usize> = self
+            .inv
+            .attributes
+            .keys()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        let (kind, owner) = (declared.len(), declared.len() + 1);
+        let mut groups: Vec<Grouping<'a>> = (0..declared.len() + 2)
+            .map(|_| Grouping::default())
+            .collect();
         for id in 0..self.n {
-            if let Some(v) = self.value_of(id, key) {
-                present.push(id);
-                values.entry(v).or_default().push(id);
+            let ident = self.identity(id);
+            for (k, v) in &ident.attributes {
+                if let Some(&col) = declared.get(k.as_str()) {
+                    groups[col].add(id, ValueRef::of(v));
+                }
+            }
+            groups[kind].add(id, ValueRef::Str(ident.kind.as_str()));
+            if let Some(o) = &ident.owner {
+                groups[owner].add(id, ValueRef::Str(o));
             }
         }
-        let ix = Rc::new(AttrIndex {
-            values: values
-                .into_iter()
-                .map(|(v, ids)| (v, IdSet::from_sorted(ids)))
-                .collect(),
-            present: IdSet::from_sorted(present),
-        });
-        self.attr_cache.borrow_mut().insert(key.clone(), ix.clone());
-        ix
+        let mut keys: Vec<AttrKey> = self
+            .inv
+            .attributes
+            .keys()
+            .map(|k| AttrKey::Attr(k.clone()))
+            .collect();
+        keys.extend([AttrKey::Kind, AttrKey::Owner]);
+        keys.into_iter()
+            .zip(groups)
+            .map(|(k, g)| (k, g.finish()))
+            .collect()
     }
 
     /// Identities one of whose addresses overlaps `nets` (the membership rule).

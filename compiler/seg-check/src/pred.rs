@@ -8,7 +8,7 @@
 use crate::idset::IdSet;
 use crate::index::{AttrKey, InvIndex};
 use seg_ir::Value;
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -26,7 +26,44 @@ pub(crate) enum RPred {
 
 pub(crate) struct PredEval<'a> {
     pub(crate) index: &'a InvIndex<'a>,
-    memo: RefCell<HashMap<RPred, Rc<IdSet>>>,
+    memo: RefCell<HashMap<RPred, Rc<Evaluated>>>,
+}
+
+/// A predicate's identities, plus a bitmap of them built when a large set is
+/// intersected with a small one (membership in O(1) instead of a search).
+#[derive(Debug, Default)]
+pub(crate) struct Evaluated {
+    pub(crate) ids: IdSet,
+    bits: OnceCell<Vec<u64>>,
+}
+
+impl std::ops::Deref for Evaluated {
+    type Target = IdSet;
+    fn deref(&self) -> &IdSet {
+        &self.ids
+    }
+}
+
+impl Evaluated {
+    fn new(ids: IdSet) -> Evaluated {
+        Evaluated {
+            ids,
+            bits: OnceCell::new(),
+        }
+    }
+
+    fn has(&self, id: u32) -> bool {
+        let bits = self.bits.get_or_init(|| {
+            let words = self.ids.iter().last().map_or(0, |m| m as usize / 64 + 1);
+            let mut b = vec![0u64; words];
+            for i in self.ids.iter() {
+                b[i as usize / 64] |= 1 << (i % 64);
+            }
+            b
+        });
+        bits.get(id as usize / 64)
+            .is_some_and(|w| w & (1 << (id % 64)) != 0)
+    }
 }
 
 impl<'a> PredEval<'a> {
@@ -38,11 +75,11 @@ impl<'a> PredEval<'a> {
     }
 
     /// The identities for which `p` holds.
-    pub(crate) fn eval(&self, p: &RPred) -> Rc<IdSet> {
+    pub(crate) fn eval(&self, p: &RPred) -> Rc<Evaluated> {
         if let Some(hit) = self.memo.borrow().get(p) {
             return hit.clone();
         }
-        let out = Rc::new(self.compute(p));
+        let out = Rc::new(Evaluated::new(self.compute(p)));
         self.memo.borrow_mut().insert(p.clone(), out.clone());
         out
     }
@@ -51,13 +88,19 @@ impl<'a> PredEval<'a> {
         let ix = self.index;
         match p {
             RPred::And(ps) => {
-                let mut sets: Vec<Rc<IdSet>> = ps.iter().map(|p| self.eval(p)).collect();
+                let mut sets: Vec<Rc<Evaluated>> = ps.iter().map(|p| self.eval(p)).collect();
                 sets.sort_by_key(|s| s.len());
                 let mut it = sets.into_iter();
                 let Some(first) = it.next() else {
                     return IdSet::all(ix.n);
                 };
-                it.fold((*first).clone(), |acc, s| acc.intersect(&s))
+                it.fold(first.ids.clone(), |acc, s| {
+                    if acc.len().saturating_mul(8) < s.len() {
+                        IdSet::from_sorted(acc.iter().filter(|&i| s.has(i)).collect())
+                    } else {
+                        acc.intersect(&s)
+                    }
+                })
             }
             RPred::Or(ps) => ps
                 .iter()

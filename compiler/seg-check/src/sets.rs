@@ -251,7 +251,7 @@ impl<'a> Env<'a> {
             }
             SetExprKind::Where(p) => match self.typer().pred(p, depth + 1, diags) {
                 Some(rp) => Members {
-                    ids: (*self.preds.eval(&rp)).clone(),
+                    ids: self.preds.eval(&rp).ids.clone(),
                     has_identities: true,
                     ..Members::default()
                 },

@@ -23,16 +23,16 @@ pub(crate) const MAX_DEPTH: usize = 300;
 
 /// The type of an attribute or context input.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum AttrTy {
+pub(crate) enum AttrTy<'a> {
     String,
     Int,
     Bool,
-    Enum(Vec<String>),
+    Enum(&'a [String]),
     /// The built-in `kind`: an identity kind, written bare.
     Kind,
 }
 
-impl AttrTy {
+impl AttrTy<'_> {
     fn describe(&self) -> String {
         match self {
             AttrTy::String => "a string".into(),
@@ -48,13 +48,13 @@ impl AttrTy {
     }
 }
 
-impl From<&ast::ContextType> for AttrTy {
-    fn from(t: &ast::ContextType) -> AttrTy {
+impl<'a> From<&'a ast::ContextType> for AttrTy<'a> {
+    fn from(t: &'a ast::ContextType) -> AttrTy<'a> {
         match t {
             ast::ContextType::String => AttrTy::String,
             ast::ContextType::Int => AttrTy::Int,
             ast::ContextType::Bool => AttrTy::Bool,
-            ast::ContextType::Enum(v) => AttrTy::Enum(v.clone()),
+            ast::ContextType::Enum(v) => AttrTy::Enum(v),
         }
     }
 }
@@ -124,7 +124,7 @@ impl<'a> Typer<'a> {
         &self,
         path: &[String],
         span: Span,
-    ) -> Result<(AttrKey, AttrTy), Diagnostic> {
+    ) -> Result<(AttrKey, AttrTy<'_>), Diagnostic> {
         let joined = path.join(".");
         match path {
             [one] => match one.as_str() {
@@ -426,13 +426,13 @@ impl<'a> Typer<'a> {
         }
     }
 
-    fn typed_test(
+    fn typed_test<'t>(
         &self,
-        target: &Target,
+        target: &Target<'t>,
         attr: &ast::AttrRef,
         values: &[Spanned<ast::Value>],
         diags: &mut Diagnostics,
-    ) -> Option<Test> {
+    ) -> Option<Test<'t>> {
         let text = attr.node.join(".");
         let vs = self.values(&text, &target.ty(), values, diags)?;
         Some(match target {
@@ -442,7 +442,11 @@ impl<'a> Typer<'a> {
     }
 
     /// What a condition attribute path refers to.
-    fn cond_attr(&self, attr: &ast::AttrRef, uses: &mut CondUses) -> Result<Target, Diagnostic> {
+    fn cond_attr(
+        &self,
+        attr: &ast::AttrRef,
+        uses: &mut CondUses,
+    ) -> Result<Target<'_>, Diagnostic> {
         let path = &attr.node;
         let (root, rest) = match path.split_first() {
             Some((r, rest)) => (r.as_str(), rest),
@@ -509,19 +513,19 @@ impl<'a> Typer<'a> {
     }
 }
 
-enum Target {
-    Static(Side, AttrKey, AttrTy),
-    Dynamic(DynTarget),
+enum Target<'a> {
+    Static(Side, AttrKey, AttrTy<'a>),
+    Dynamic(DynTarget<'a>),
 }
 
 /// A runtime value: an L7 request field or a declared context input.
 #[derive(Clone)]
-enum DynTarget {
+enum DynTarget<'a> {
     Request(RequestField),
-    Context(String, AttrTy),
+    Context(String, AttrTy<'a>),
 }
 
-impl DynTarget {
+impl DynTarget<'_> {
     fn atom(&self, test: ValueTest) -> Atom {
         match self {
             DynTarget::Request(field) => Atom::Request {
@@ -536,8 +540,8 @@ impl DynTarget {
     }
 }
 
-impl Target {
-    fn ty(&self) -> AttrTy {
+impl<'a> Target<'a> {
+    fn ty(&self) -> AttrTy<'a> {
         match self {
             Target::Static(_, _, t) | Target::Dynamic(DynTarget::Context(_, t)) => t.clone(),
             Target::Dynamic(DynTarget::Request(_)) => AttrTy::String,
@@ -545,17 +549,17 @@ impl Target {
     }
 }
 
-enum Test {
+enum Test<'a> {
     Static(Side, AttrKey, Vec<Value>),
-    Dynamic(DynTarget, Vec<Value>),
+    Dynamic(DynTarget<'a>, Vec<Value>),
 }
 
-fn attr_ty(t: &AttrType) -> AttrTy {
+fn attr_ty(t: &AttrType) -> AttrTy<'_> {
     match t {
         AttrType::String => AttrTy::String,
         AttrType::Int => AttrTy::Int,
         AttrType::Bool => AttrTy::Bool,
-        AttrType::Enum(v) => AttrTy::Enum(v.clone()),
+        AttrType::Enum(v) => AttrTy::Enum(v),
     }
 }
 

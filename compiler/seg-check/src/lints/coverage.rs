@@ -12,30 +12,31 @@
 //! one dimension (ports, destinations or sources) while each covers the other
 //! two. Coverage split along several dimensions at once is not detected.
 //!
-//! Work is bounded: candidates come from an index by destination identity
-//! (a covering rule must contain R's first destination identity), and at most
-//! [`MAX_CANDIDATES`] are examined per rule.
+//! Work is bounded: a rule that covers R contains R's first destination
+//! identity, so candidates come from an index by destination identity, and at
+//! most [`MAX_CANDIDATES`] are examined per rule. The cheap, selective tests
+//! (ports, condition, identity sets) run before any address arithmetic.
 
 use crate::idset::IdSet;
 use crate::index::InvIndex;
 use crate::lower::Lowered;
 use crate::problems;
 use seg_diag::{Diagnostics, Span};
-use seg_ir::{Action, CidrSet, Condition, EndpointSet, PortSet, Rule};
+use seg_ir::{Action, CidrSet, Condition, EndpointSet, PortRanges, PortSet, Rule};
 use std::cell::OnceCell;
-use std::collections::HashMap;
 
 const MAX_CANDIDATES: usize = 128;
-/// Destination identities whose buckets are searched for union coverage.
-const MAX_UNION_BUCKETS: usize = 64;
+/// Destinations up to which union coverage along destinations is looked for.
+const MAX_UNION_DESTINATIONS: usize = 16;
 
 struct Cx<'l> {
     low: &'l Lowered,
     index: &'l InvIndex<'l>,
     /// Per rule: addresses of its source and destination identities (lazy).
     addrs: Vec<[OnceCell<CidrSet>; 2]>,
-    /// Per action: rules by destination identity, and rules with destination networks.
-    by_dst: [HashMap<u32, Vec<u32>>; 2],
+    /// Per action, per destination identity: the rules whose destinations hold it.
+    by_dst: [Buckets; 2],
+    /// Per action: the rules with destination networks.
     net_dst: [Vec<u32>; 2],
 }
 
@@ -52,18 +53,63 @@ fn slot(a: Action) -> usize {
     }
 }
 
+/// Rule indexes per identity, in one flat array (counting sort), at most
+/// [`MAX_CANDIDATES`] per identity.
+struct Buckets {
+    starts: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl Buckets {
+    fn build(n: usize, rules: &[(u32, &IdSet)]) -> Buckets {
+        let mut starts = vec![0u32; n + 1];
+        for (_, ids) in rules {
+            for id in ids.iter() {
+                let c = &mut starts[id as usize + 1];
+                *c = (*c + 1).min(MAX_CANDIDATES as u32);
+            }
+        }
+        for i in 0..n {
+            starts[i + 1] += starts[i];
+        }
+        let mut fill: Vec<u32> = starts[..n].to_vec();
+        let mut items = vec![0u32; starts[n] as usize];
+        for (r, ids) in rules {
+            for id in ids.iter() {
+                let id = id as usize;
+                if fill[id] < starts[id + 1] {
+                    items[fill[id] as usize] = *r;
+                    fill[id] += 1;
+                }
+            }
+        }
+        Buckets { starts, items }
+    }
+
+    fn get(&self, id: u32) -> &[u32] {
+        let i = id as usize;
+        match (self.starts.get(i), self.starts.get(i + 1)) {
+            (Some(&a), Some(&b)) => &self.items[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+}
+
 pub(crate) fn check(low: &Lowered, index: &InvIndex, diags: &mut Diagnostics) {
-    let mut by_dst: [HashMap<u32, Vec<u32>>; 2] = [HashMap::new(), HashMap::new()];
+    let n = index.n as usize;
+    let mut per_action: [Vec<(u32, &IdSet)>; 2] = [Vec::new(), Vec::new()];
     let mut net_dst: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
     for (i, (r, f)) in low.rules.iter().zip(&low.facts).enumerate() {
         let a = slot(r.action);
-        for id in f.dst.iter() {
-            by_dst[a].entry(id).or_default().push(i as u32);
-        }
-        if !r.dst.networks.is_empty() {
+        per_action[a].push((i as u32, &f.dst));
+        if !r.dst.networks.is_empty() && net_dst[a].len() < MAX_CANDIDATES {
             net_dst[a].push(i as u32);
         }
     }
+    let by_dst = [
+        Buckets::build(n, &per_action[0]),
+        Buckets::build(n, &per_action[1]),
+    ];
     let addrs = low
         .rules
         .iter()
@@ -119,30 +165,31 @@ impl Cx<'_> {
     fn ends_overlap(&self, a: usize, b: usize) -> bool {
         [End::Src, End::Dst].into_iter().all(|e| {
             let ((ea, ia), (eb, ib)) = (self.end(a, e), self.end(b, e));
-            !ia.intersect(ib).is_empty()
-                || ea.networks.overlaps(&eb.networks)
-                || ea.networks.overlaps(self.addresses(b, e))
-                || eb.networks.overlaps(self.addresses(a, e))
+            ia.overlaps(ib)
+                || (!ea.networks.is_empty()
+                    && (ea.networks.overlaps(&eb.networks)
+                        || ea.networks.overlaps(self.addresses(b, e))))
+                || (!eb.networks.is_empty() && eb.networks.overlaps(self.addresses(a, e)))
         })
     }
 
+    /// Rules of `action` that may cover rule `r`: they hold its first destination.
     fn candidates(&self, r: usize, action: Action) -> &[u32] {
         let a = slot(action);
-        let bucket = match self.low.facts[r].dst.first() {
-            Some(id) => self.by_dst[a].get(&id).map_or(&[][..], Vec::as_slice),
+        match self.low.facts[r].dst.first() {
+            Some(id) => self.by_dst[a].get(id),
             None => &self.net_dst[a],
-        };
-        &bucket[..bucket.len().min(MAX_CANDIDATES)]
+        }
     }
 
     /// Does rule `s` cover rule `r` (same action; see the module docs)?
     fn covers(&self, s: usize, r: usize) -> bool {
         let (rs, rr) = (&self.low.rules[s], &self.low.rules[r]);
-        (rs.condition == Condition::True || rs.condition == rr.condition)
+        ports_subset(&rr.services, &rs.services)
+            && (rs.condition == Condition::True || rs.condition == rr.condition)
             && lives_as_long(rs, rr)
             && self.end_covered(r, s, End::Dst)
             && self.end_covered(r, s, End::Src)
-            && rr.services.is_subset(&rs.services)
     }
 }
 
@@ -152,6 +199,50 @@ fn lives_as_long(s: &Rule, r: &Rule) -> bool {
         (Some(_), None) => false,
         (Some(a), Some(b)) => a >= b,
     }
+}
+
+/// Every range of `a` lies inside one range of `b` (both sorted, disjoint, merged).
+fn ranges_subset(a: &PortRanges, b: &PortRanges) -> bool {
+    let b = b.ranges();
+    let mut j = 0;
+    a.ranges().iter().all(|&(lo, hi)| {
+        while j < b.len() && b[j].1 < lo {
+            j += 1;
+        }
+        j < b.len() && b[j].0 <= lo && hi <= b[j].1
+    })
+}
+
+fn ranges_overlap(a: &PortRanges, b: &PortRanges) -> bool {
+    let (a, b) = (a.ranges(), b.ranges());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].1 < b[j].0 {
+            i += 1;
+        } else if b[j].1 < a[i].0 {
+            j += 1;
+        } else {
+            return true;
+        }
+    }
+    false
+}
+
+/// `PortSet::is_subset` without allocating.
+fn ports_subset(a: &PortSet, b: &PortSet) -> bool {
+    (!a.icmp || b.icmp)
+        && (!a.other || b.other)
+        && ranges_subset(&a.tcp, &b.tcp)
+        && ranges_subset(&a.udp, &b.udp)
+        && ranges_subset(&a.sctp, &b.sctp)
+}
+
+fn ports_overlap(a: &PortSet, b: &PortSet) -> bool {
+    (a.icmp && b.icmp)
+        || (a.other && b.other)
+        || ranges_overlap(&a.tcp, &b.tcp)
+        || ranges_overlap(&a.udp, &b.udp)
+        || ranges_overlap(&a.sctp, &b.sctp)
 }
 
 fn shadowed(cx: &Cx, s: usize, rules: &[usize], diags: &mut Diagnostics) {
@@ -206,41 +297,30 @@ fn cancelled(cx: &Cx, s: usize, rules: &[usize], diags: &mut Diagnostics) {
 fn cancelling_denies(cx: &Cx, r: usize) -> Option<Vec<usize>> {
     let rules = &cx.low.rules;
     let allow = &rules[r];
-    let mut cands: Vec<u32> = Vec::new();
-    for id in cx.low.facts[r].dst.iter().take(MAX_UNION_BUCKETS) {
-        if let Some(b) = cx.by_dst[1].get(&id) {
-            cands.extend(b.iter().take(MAX_CANDIDATES));
-        }
-    }
-    if !allow.dst.networks.is_empty() {
-        cands.extend(cx.net_dst[1].iter().take(MAX_CANDIDATES));
-    }
-    cands.sort_unstable();
-    cands.dedup();
-    cands.truncate(MAX_CANDIDATES);
-    let cands: Vec<usize> = cands
-        .into_iter()
-        .map(|c| c as usize)
-        .filter(|&d| {
-            let deny = &rules[d];
-            deny.condition == Condition::True
-                && lives_as_long(deny, allow)
-                && !deny.services.intersect(&allow.services).is_empty()
-                && cx.ends_overlap(r, d)
-        })
+    let usable = |d: usize| {
+        let deny = &rules[d];
+        deny.condition == Condition::True
+            && lives_as_long(deny, allow)
+            && ports_overlap(&deny.services, &allow.services)
+            && cx.ends_overlap(r, d)
+    };
+    let ports_ok = |d: usize| ports_subset(&allow.services, &rules[d].services);
+    let src_ok = |d: usize| cx.end_covered(r, d, End::Src);
+    let dst_ok = |d: usize| cx.end_covered(r, d, End::Dst);
+    // A deny covering all of r's destinations holds its first one.
+    let cands: Vec<usize> = cx
+        .candidates(r, Action::Deny)
+        .iter()
+        .map(|&d| d as usize)
+        .filter(|&d| usable(d))
         .collect();
-    let ports_ok = |d: usize| allow.services.is_subset(&rules[d].services);
-    let (src_ok, dst_ok) = (
-        |d: usize| cx.end_covered(r, d, End::Src),
-        |d: usize| cx.end_covered(r, d, End::Dst),
-    );
     if let Some(&d) = cands
         .iter()
         .find(|&&d| ports_ok(d) && src_ok(d) && dst_ok(d))
     {
         return Some(vec![d]);
     }
-    // Union along the ports.
+    // Union along the ports, then along the sources.
     let along: Vec<usize> = cands
         .iter()
         .copied()
@@ -249,30 +329,46 @@ fn cancelling_denies(cx: &Cx, r: usize) -> Option<Vec<usize>> {
     let ports = along
         .iter()
         .fold(PortSet::empty(), |acc, &d| acc.union(&rules[d].services));
-    if !along.is_empty() && allow.services.is_subset(&ports) {
+    if !along.is_empty() && ports_subset(&allow.services, &ports) {
         return Some(along);
     }
-    // Union along destinations, then along sources.
-    for (e, other) in [(End::Dst, End::Src), (End::Src, End::Dst)] {
-        let along: Vec<usize> = cands
-            .iter()
-            .copied()
-            .filter(|&d| ports_ok(d) && cx.end_covered(r, d, other))
-            .collect();
-        if along.is_empty() {
-            continue;
-        }
-        let mut ids = IdSet::empty();
-        let mut nets = CidrSet::empty();
-        for &d in &along {
-            let (ep, f) = cx.end(d, e);
-            ids = ids.union(f);
-            nets = nets.union(&ep.networks).union(cx.addresses(d, e));
-        }
-        let (ep, f) = cx.end(r, e);
-        if f.is_subset(&ids) && ep.networks.is_subset(&nets) {
-            return Some(along);
+    let along: Vec<usize> = cands
+        .iter()
+        .copied()
+        .filter(|&d| ports_ok(d) && dst_ok(d))
+        .collect();
+    if union_covers(cx, r, &along, End::Src) {
+        return Some(along);
+    }
+    // Union along the destinations: each deny holds some of them.
+    let dst = &cx.low.facts[r].dst;
+    if dst.len() > MAX_UNION_DESTINATIONS || !allow.dst.networks.is_empty() {
+        return None;
+    }
+    let mut along: Vec<usize> = dst
+        .iter()
+        .flat_map(|id| cx.by_dst[1].get(id).iter().map(|&d| d as usize))
+        .filter(|&d| usable(d) && ports_ok(d) && src_ok(d))
+        .collect();
+    along.sort_unstable();
+    along.dedup();
+    union_covers(cx, r, &along, End::Dst).then_some(along)
+}
+
+/// Do the given rules' ends `e` together hold all of rule `r`'s end `e`?
+fn union_covers(cx: &Cx, r: usize, rules: &[usize], e: End) -> bool {
+    if rules.is_empty() {
+        return false;
+    }
+    let mut ids = IdSet::empty();
+    let mut nets = CidrSet::empty();
+    let (ep, f) = cx.end(r, e);
+    for &d in rules {
+        let (dep, df) = cx.end(d, e);
+        ids = ids.union(df);
+        if !ep.networks.is_empty() {
+            nets = nets.union(&dep.networks).union(cx.addresses(d, e));
         }
     }
-    None
+    f.is_subset(&ids) && (ep.networks.is_empty() || ep.networks.is_subset(&nets))
 }

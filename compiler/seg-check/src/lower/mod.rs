@@ -179,7 +179,7 @@ fn lower_rule(
     let source = out.sources.len();
     let mut k = 0;
     for (src, dst) in directions {
-        let dst_ids = dst.ids.difference(&env.index.absent);
+        let dst_ids = env.index.reachable(&dst.ids);
         let dst = Members {
             ids: dst_ids,
             ..dst.clone()
