@@ -14,22 +14,18 @@ pub fn now() -> Timestamp {
     Timestamp::parse(NOW).expect("valid timestamp")
 }
 
-/// Standard-library modules for tests: `(module, file name, source)`.
+/// Standard-library modules: `(module, file name, source)`.
 pub fn stdlib() -> Vec<(String, String, String)> {
-    let services = "service postgres = tcp/5432\nservice https = tcp/443\nservice http = tcp/80\nservice dns = udp/53, tcp/53\n";
-    let segments = "segment cloud-metadata = network 169.254.169.254/32, fd00:ec2::254/128\n";
-    vec![
-        (
-            "std::services".into(),
-            "<std>/services.seg".into(),
-            services.into(),
-        ),
-        (
-            "std::segments".into(),
-            "<std>/segments.seg".into(),
-            segments.into(),
-        ),
-    ]
+    seg_stdlib::MODULES
+        .iter()
+        .map(|m| {
+            (
+                m.path.to_string(),
+                m.file_name.to_string(),
+                m.source.to_string(),
+            )
+        })
+        .collect()
 }
 
 pub struct Outcome {
