@@ -84,6 +84,11 @@ impl Backend for Kubernetes {
             estate.namespaces.len()
         )];
         notes.extend(estate.notes);
+        for ns in estate.namespaces.keys().filter(|n| n.starts_with("kube-")) {
+            notes.push(format!(
+                "system namespace `{ns}` is managed: its default deny isolates every pod in it, not only the inventory's"
+            ));
+        }
         Emission {
             artifacts,
             rules: rendered.rules,

@@ -157,7 +157,10 @@ fn parse_conn(s: &str) -> Result<Conn, String> {
     while !rest.is_empty() {
         let open = rest.find('{').ok_or("no `{`")?;
         let close = rest.find('}').ok_or("no `}`")?;
-        if rest[..open].trim_matches(|c: char| c == ',' || c.is_whitespace()) != "" || close < open
+        if !rest[..open]
+            .trim_matches(|c: char| c == ',' || c.is_whitespace())
+            .is_empty()
+            || close < open
         {
             return Err(format!("unexpected text in `{rest}`"));
         }
