@@ -164,3 +164,48 @@ fn fifty_thousand_identities_are_quick() {
     let limit = if cfg!(debug_assertions) { 10.0 } else { 1.0 };
     assert!(took.as_secs_f64() < limit, "took {took:?}");
 }
+
+#[test]
+fn the_command_line_writes_what_generate_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("estate");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_seg-gen"))
+        .args([
+            "--identities",
+            "300",
+            "--rules",
+            "40",
+            "--seed",
+            "5",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let e = generate(&Spec {
+        identities: 300,
+        rules: 40,
+        seed: 5,
+    });
+    assert_eq!(
+        std::fs::read_to_string(out.join("inventory.yaml")).unwrap(),
+        e.inventory_yaml
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("seg.toml")).unwrap(),
+        e.seg_toml
+    );
+    for (path, text) in &e.policies {
+        assert_eq!(
+            &std::fs::read_to_string(out.join(path)).unwrap(),
+            text,
+            "{path}"
+        );
+    }
+    assert!(String::from_utf8_lossy(&status.stdout).starts_with("wrote "));
+}
