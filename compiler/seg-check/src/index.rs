@@ -6,12 +6,13 @@
 //! attribute value, address range; status facts. Attribute indexes are built
 //! lazily, once per attribute a policy actually uses.
 
+use crate::fasthash::FastMap;
 use crate::idset::IdSet;
 use crate::inventory::{InvIdentity, Inventory, Status};
 use ipnet::IpNet;
 use seg_ir::{CidrSet, Timestamp, Value};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::rc::Rc;
 
@@ -45,7 +46,7 @@ enum ValueRef<'a> {
 /// Identities grouped by a borrowed value while an index is built.
 #[derive(Default)]
 struct Grouping<'a> {
-    groups: HashMap<ValueRef<'a>, Vec<u32>>,
+    groups: FastMap<ValueRef<'a>, Vec<u32>>,
     present: Vec<u32>,
 }
 
@@ -96,12 +97,12 @@ struct Group<T> {
 pub(crate) struct InvIndex<'a> {
     pub(crate) inv: &'a Inventory,
     pub(crate) n: u32,
-    by_name: HashMap<&'a str, u32>,
+    by_name: FastMap<&'a str, u32>,
     /// Identities with no network presence (cannot be destinations).
     pub(crate) absent: IdSet,
     /// `present[i]`: identity `i` has network presence.
     present: Vec<bool>,
-    attr_cache: RefCell<HashMap<AttrKey, Rc<AttrIndex>>>,
+    attr_cache: RefCell<FastMap<AttrKey, Rc<AttrIndex>>>,
     v4: Vec<Group<u32>>,
     v6: Vec<Group<u128>>,
     now: Timestamp,
@@ -110,11 +111,19 @@ pub(crate) struct InvIndex<'a> {
 impl<'a> InvIndex<'a> {
     pub(crate) fn new(inv: &'a Inventory, now: Timestamp) -> InvIndex<'a> {
         let n = u32::try_from(inv.identities.len()).unwrap_or(u32::MAX);
-        let mut by_name = HashMap::with_capacity(inv.identities.len());
+        let mut by_name =
+            FastMap::with_capacity_and_hasher(inv.identities.len(), Default::default());
         let mut absent = Vec::new();
         let mut present = Vec::with_capacity(inv.identities.len());
-        let mut v4: BTreeMap<u8, Vec<(u32, u32)>> = BTreeMap::new();
-        let mut v6: BTreeMap<u8, Vec<(u128, u32)>> = BTreeMap::new();
+        let count = |v6: bool| {
+            inv.identities
+                .iter()
+                .flat_map(|x| &x.addresses)
+                .filter(|a| a.addr().is_ipv6() == v6)
+                .count()
+        };
+        let mut v4: Vec<(u8, u32, u32)> = Vec::with_capacity(count(false));
+        let mut v6: Vec<(u8, u128, u32)> = Vec::with_capacity(count(true));
         for (i, ident) in inv.identities.iter().enumerate().take(n as usize) {
             let i = i as u32;
             by_name.entry(ident.name.as_str()).or_insert(i);
@@ -123,38 +132,19 @@ impl<'a> InvIndex<'a> {
                 absent.push(i);
             }
             for net in &ident.addresses {
-                match net.trunc() {
-                    IpNet::V4(v) => v4
-                        .entry(v.prefix_len())
-                        .or_default()
-                        .push((u32::from(v.network()), i)),
-                    IpNet::V6(v) => v6
-                        .entry(v.prefix_len())
-                        .or_default()
-                        .push((u128::from(v.network()), i)),
+                // `network()` masks the host bits, so every block starts aligned.
+                match net {
+                    IpNet::V4(v) => v4.push((v.prefix_len(), u32::from(v.network()), i)),
+                    IpNet::V6(v) => v6.push((v.prefix_len(), u128::from(v.network()), i)),
                 }
             }
         }
-        let v4 = v4
-            .into_iter()
-            .map(|(len, mut items)| {
-                items.sort_unstable();
-                Group {
-                    span: u32::MAX.checked_shr(u32::from(len)).unwrap_or(0),
-                    items,
-                }
-            })
-            .collect();
-        let v6 = v6
-            .into_iter()
-            .map(|(len, mut items)| {
-                items.sort_unstable();
-                Group {
-                    span: u128::MAX.checked_shr(u32::from(len)).unwrap_or(0),
-                    items,
-                }
-            })
-            .collect();
+        v4.sort_unstable();
+        v6.sort_unstable();
+        let v4 = groups(&v4, |len| u32::MAX.checked_shr(u32::from(len)).unwrap_or(0));
+        let v6 = groups(&v6, |len| {
+            u128::MAX.checked_shr(u32::from(len)).unwrap_or(0)
+        });
         InvIndex {
             inv,
             n,
@@ -249,7 +239,7 @@ impl<'a> InvIndex<'a> {
 
     /// Indexes of every declared attribute plus `kind` and `owner`.
     fn columns(&self) -> Vec<(AttrKey, AttrIndex)> {
-        let declared: HashMap<&str, usize> = self
+        let declared: FastMap<&str, usize> = self
             .inv
             .attributes
             .keys()
@@ -309,6 +299,17 @@ impl<'a> InvIndex<'a> {
     pub(crate) fn addresses_of(&self, ids: &IdSet) -> CidrSet {
         CidrSet::from_nets(ids.iter().flat_map(|id| self.identity(id).addresses.iter()))
     }
+}
+
+/// Split `(prefix length, first address, id)` triples, sorted, into one group per length.
+fn groups<T: Copy>(items: &[(u8, T, u32)], span: impl Fn(u8) -> T) -> Vec<Group<T>> {
+    items
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|chunk| Group {
+            span: span(chunk[0].0),
+            items: chunk.iter().map(|&(_, lo, id)| (lo, id)).collect(),
+        })
+        .collect()
 }
 
 trait Addr: Copy + Ord {

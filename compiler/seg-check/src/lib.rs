@@ -11,6 +11,7 @@ pub mod inventory;
 pub mod manifest;
 
 mod cond;
+mod fasthash;
 mod idset;
 mod index;
 mod lints;

@@ -5,11 +5,11 @@
 //! Semantics: a comparison with an absent attribute is false (so `!=` needs
 //! the attribute to be present); `not` is boolean negation.
 
+use crate::fasthash::FastMap;
 use crate::idset::IdSet;
 use crate::index::{AttrKey, InvIndex};
 use seg_ir::Value;
 use std::cell::{OnceCell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -26,7 +26,7 @@ pub(crate) enum RPred {
 
 pub(crate) struct PredEval<'a> {
     pub(crate) index: &'a InvIndex<'a>,
-    memo: RefCell<HashMap<RPred, Rc<Evaluated>>>,
+    memo: RefCell<FastMap<RPred, Rc<Evaluated>>>,
 }
 
 /// A predicate's identities, plus a bitmap of them built when a large set is

@@ -175,7 +175,7 @@ pub(crate) fn resolve<'a>(units: &'a [Unit], diags: &mut Diagnostics) -> Resolve
         seg_order: Vec::new(),
         svc_order: Vec::new(),
     };
-    r.seg_order = order_segments(&r, diags);
+    r.seg_order = order_segments(units, &r, diags);
     r.svc_order = order_services(&r, diags);
     r
 }
@@ -386,7 +386,10 @@ pub(crate) fn segment_refs<'e>(expr: &'e ast::SetExpr, out: &mut Vec<(&'e str, S
     }
 }
 
-fn order_segments(r: &Resolved, diags: &mut Diagnostics) -> Vec<u32> {
+/// Segments in dependency order, limited to those that matter: every segment
+/// of a project file and what rules and those segments refer to (standard
+/// library segments nobody uses are never evaluated).
+fn order_segments(units: &[Unit], r: &Resolved, diags: &mut Diagnostics) -> Vec<u32> {
     let mut edges: Vec<Vec<(u32, Span)>> = Vec::with_capacity(r.segs.len());
     for s in &r.segs {
         let mut refs = Vec::new();
@@ -404,7 +407,37 @@ fn order_segments(r: &Resolved, diags: &mut Diagnostics) -> Vec<u32> {
         .map(|s| (s.def.name.node.text.as_str(), s.def.name.span))
         .collect();
     mark_used(&edges, &r.seg_used);
-    order("segment", &edges, &names, diags)
+    let needed = needed_segments(units, r, &edges);
+    let mut order = order("segment", &edges, &names, diags);
+    order.retain(|&i| needed[i as usize]);
+    order
+}
+
+fn needed_segments(units: &[Unit], r: &Resolved, edges: &[Vec<(u32, Span)>]) -> Vec<bool> {
+    let mut needed = vec![false; r.segs.len()];
+    let mut stack: Vec<u32> = (0..r.segs.len() as u32)
+        .filter(|&i| units[r.segs[i as usize].unit].module.is_none())
+        .collect();
+    for (u, unit) in units.iter().enumerate() {
+        for item in &unit.ast.items {
+            let Item::Policy(p) = item else { continue };
+            for rule in &p.rules {
+                let mut refs = Vec::new();
+                segment_refs(&rule.src, &mut refs);
+                segment_refs(&rule.dst, &mut refs);
+                stack.extend(
+                    refs.into_iter()
+                        .filter_map(|(n, _)| r.scopes[u].segments.get(n).map(|b| b.id)),
+                );
+            }
+        }
+    }
+    while let Some(i) = stack.pop() {
+        if !std::mem::replace(&mut needed[i as usize], true) {
+            stack.extend(edges[i as usize].iter().map(|(t, _)| *t));
+        }
+    }
+    needed
 }
 
 fn order_services(r: &Resolved, diags: &mut Diagnostics) -> Vec<u32> {

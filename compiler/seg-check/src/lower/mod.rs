@@ -344,6 +344,11 @@ fn no_presence_destinations(env: &Env, s: &Sides, both: bool, diags: &mut Diagno
     }
 }
 
+/// `PortSet::is_any` without building the `any` set to compare with.
+fn is_any(p: &PortSet) -> bool {
+    p.icmp && p.other && p.tcp.is_all() && p.udp.is_all() && p.sctp.is_all()
+}
+
 fn over_broad(
     rule: &ast::RuleDef,
     s: &Sides,
@@ -362,7 +367,7 @@ fn over_broad(
             "traffic from any source",
         ));
     }
-    if ports.is_any()
+    if is_any(ports)
         && let (Some(first), Some(last)) = (rule.services.first(), rule.services.last())
     {
         diags.push(problems::over_broad(
