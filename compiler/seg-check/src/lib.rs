@@ -50,6 +50,41 @@ pub struct CheckInput<'a> {
 /// Resolve names, type-check, lint and lower to the IR. `None` when any
 /// error was recorded (warnings do not stop it).
 pub fn check(input: &CheckInput, diags: &mut Diagnostics) -> Option<Program> {
+    let inventory = input.inventory;
+    // Copying the identities into the IR depends on nothing else the checker
+    // does and is a large share of its work: run it on a second core.
+    std::thread::scope(|s| {
+        let copy = std::thread::Builder::new()
+            .name("seg-identities".into())
+            .spawn_scoped(s, || identities(inventory));
+        let checked = check_rules(input, diags);
+        let identities = match copy {
+            Ok(handle) => handle.join().unwrap_or_else(|_| identities(inventory)),
+            Err(_) => identities(inventory),
+        };
+        let (rules, omitted, contexts, tests) = checked?;
+        Some(Program {
+            project: input.project.to_string(),
+            source_hash: input.source_hash.to_string(),
+            now: input.now,
+            identities,
+            rules,
+            omitted,
+            contexts,
+            tests,
+        })
+    })
+}
+
+type Checked = (
+    Vec<seg_ir::Rule>,
+    Vec<seg_ir::OmittedRule>,
+    BTreeMap<String, ContextType>,
+    Vec<seg_ir::Test>,
+);
+
+/// Everything but the identities; `None` when an error was recorded.
+fn check_rules(input: &CheckInput, diags: &mut Diagnostics) -> Option<Checked> {
     let index = index::InvIndex::new(input.inventory, input.now);
     let resolved = resolve::resolve(input.units, diags);
     let mut env = sets::Env::new(input.units, &index, resolved);
@@ -81,17 +116,8 @@ pub fn check(input: &CheckInput, diags: &mut Diagnostics) -> Option<Program> {
             };
             (name.clone(), ty)
         })
-        .collect::<BTreeMap<_, _>>();
-    Some(Program {
-        project: input.project.to_string(),
-        source_hash: input.source_hash.to_string(),
-        now: input.now,
-        identities: identities(input.inventory),
-        rules: lowered.rules,
-        omitted: lowered.omitted,
-        contexts,
-        tests,
-    })
+        .collect();
+    Some((lowered.rules, lowered.omitted, contexts, tests))
 }
 
 fn identities(inv: &inventory::Inventory) -> Vec<Identity> {

@@ -131,7 +131,8 @@ fn lower_rule(
     if diags.error_count() > errors {
         return;
     }
-    let provenance = provenance(input, u, policy, rule, label.clone());
+    // Built per IR rule rather than cloned from a template: most rules lower to one.
+    let provenance = |label: String| provenance(input, u, policy, rule, label);
     if let Some(expires) = &rule.expires {
         let end = expires.node.end();
         if input.now >= end {
@@ -141,7 +142,7 @@ fn lower_rule(
                 &expires.node.to_string(),
             ));
             out.omitted.push(OmittedRule {
-                provenance,
+                provenance: provenance(label),
                 reason: format!("expired on {}", expires.node),
             });
             return;
@@ -194,10 +195,11 @@ fn lower_rule(
             {
                 continue;
             }
-            let mut prov = provenance.clone();
-            if expansions > 1 {
-                prov.label = format!("{label}.{k}");
-            }
+            let prov = provenance(if expansions > 1 {
+                format!("{label}.{k}")
+            } else {
+                label.clone()
+            });
             out.rules.push(Rule {
                 id: RuleId(out.rules.len() as u32),
                 action,
@@ -219,7 +221,7 @@ fn lower_rule(
         out.sources.push(SourceRule { head, label });
     } else {
         out.omitted.push(OmittedRule {
-            provenance,
+            provenance: provenance(label),
             reason: "matches no flow: its source, destination or services are empty".into(),
         });
     }
