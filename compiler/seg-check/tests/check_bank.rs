@@ -43,3 +43,20 @@ fn bank_ir() {
     assert_eq!(p.tests[0].expectations.len(), 8);
     insta::assert_yaml_snapshot!(p);
 }
+
+#[test]
+fn bank_expectations_hold_in_the_reference_evaluator() {
+    let out = bank();
+    let p = out.program();
+    for t in &p.tests {
+        for e in &t.expectations {
+            let d = seg_ir::eval::decide(p, &e.flow);
+            let want = e.decision == seg_ir::Action::Allow;
+            assert_eq!(
+                d.allowed, want,
+                "{}:{} in test {:?}: {:?}",
+                e.file, e.line, t.name, d
+            );
+        }
+    }
+}

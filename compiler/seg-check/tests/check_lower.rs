@@ -192,3 +192,46 @@ fn program_invariants_hold() {
     assert_eq!(p.now, check_util::now());
     assert_eq!(p.project, "test");
 }
+
+/// Decisions of the reference evaluator on the lowered program, for flows
+/// whose expected answer follows from the source conditions.
+#[test]
+fn lowered_conditions_decide_as_written() {
+    let src = r#"policy main {
+  owner "o"
+  allow [api, worker] -> db on tcp/5432
+    when (source.env == "prod" and mtls) or (source.env == "dev" and time 09:00..17:00)
+  allow network 10.0.0.0/30 | [web] -> db on tcp/6000 when not source.team == "payments"
+  allow api <-> db on tcp/7000 when source.tier == 1
+  deny web -> db on tcp/6000 when days sat..sun
+}
+test "flows" {
+  expect allow api -> db on tcp/5432 with mtls
+  expect deny api -> db on tcp/5432
+  expect allow worker -> db on tcp/5432 at 2026-11-24T10:00:00Z
+  expect deny worker -> db on tcp/5432 at 2026-11-24T20:00:00Z
+  expect deny worker -> db on tcp/5432 with mtls at 2026-11-24T20:00:00Z
+  expect allow 10.0.0.3 -> db on tcp/6000
+  expect deny 10.0.0.1 -> db on tcp/6000
+  expect deny api -> db on tcp/6000
+  expect allow web -> db on tcp/6000 at 2026-11-24T10:00:00Z
+  expect deny web -> db on tcp/6000 at 2026-11-28T10:00:00Z
+  expect allow api -> db on tcp/7000
+  expect allow db -> api on tcp/7000
+}"#;
+    let out = run(INVENTORY, &[("policy/main.seg", src)]);
+    let p = out.program();
+    let mut checked = 0;
+    for e in p.tests.iter().flat_map(|t| &t.expectations) {
+        let d = seg_ir::eval::decide(p, &e.flow);
+        assert_eq!(
+            d.allowed,
+            e.decision == seg_ir::Action::Allow,
+            "line {}: {d:?}\n{}",
+            e.line,
+            check_util::dump(p)
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 12);
+}
