@@ -275,7 +275,7 @@ pub(crate) fn glob_on_non_string(span: Span, attr: &str, ty: &str) -> Diagnostic
         format!("`matches` needs a string, `{attr}` is {ty}"),
     )
     .with_primary(span, "not a string attribute")
-    .with_help(format!("compare it with `==` or `in` instead"))
+    .with_help("compare it with `==` or `in` instead")
 }
 
 pub(crate) fn unknown_enum_value(
@@ -312,7 +312,7 @@ pub(crate) fn network_not_identity(span: Span, what: &str, side: &str, set: Span
         Code::NetworkNotIdentity,
         format!("{what} needs an identity {side}, not a network"),
     )
-    .with_primary(span, format!("requires inventory identities"))
+    .with_primary(span, "requires inventory identities")
     .with_secondary(set, format!("this {side} holds only networks"))
     .with_note("network members have no attributes and no SPIFFE ID")
     .with_help(format!(

@@ -101,7 +101,7 @@ policy main {
 #[test]
 fn static_alternatives_are_capped() {
     let pair = r#"(source.env == "prod" or destination.env == "dev")"#;
-    let cond = vec![pair; 7].join(" and ");
+    let cond = [pair; 7].join(" and ");
     let src =
         format!("policy main {{\n  owner \"o\"\n  allow api -> db on tcp/1 when {cond}\n}}\n");
     let out = run(INVENTORY, &[("policy/main.seg", &src)]);
@@ -113,7 +113,7 @@ fn static_alternatives_are_capped() {
         out.rendered()
     );
     // Six pairs expand to 64 alternatives: accepted.
-    let cond = vec![pair; 6].join(" and ");
+    let cond = [pair; 6].join(" and ");
     let src =
         format!("policy main {{\n  owner \"o\"\n  allow api -> db on tcp/1 when {cond}\n}}\n");
     let out = run(INVENTORY, &[("policy/main.seg", &src)]);
