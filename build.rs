@@ -23,6 +23,7 @@ fn main() {
         let _ = writeln!(out, "    ({code:?}, include_str!({path:?})),");
     }
     out.push_str("];\n");
-    let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap_or_default()).join("diagnostic_pages.rs");
+    let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap_or_default())
+        .join("diagnostic_pages.rs");
     std::fs::write(dest, out).unwrap_or_else(|e| panic!("cannot write diagnostic_pages.rs: {e}"));
 }

@@ -1,7 +1,7 @@
 //! Diagnostics out: rustc-style text on stderr, or JSON / SARIF 2.1.0 on stdout.
 
 use seg_diag::{Code, ColorChoice, Diagnostic, LocatedDiagnostic, Location, Severity, SourceMap};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::io::IsTerminal;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -24,7 +24,10 @@ impl Color {
         match self {
             Color::Always => ColorChoice::Always,
             Color::Never => ColorChoice::Never,
-            Color::Auto if std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal() => {
+            Color::Auto
+                if std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stderr().is_terminal() =>
+            {
                 ColorChoice::Always
             }
             Color::Auto => ColorChoice::Never,
@@ -37,7 +40,10 @@ pub fn human(map: &SourceMap, diags: &[Diagnostic], color: Color) -> String {
 }
 
 pub fn json_value(map: &SourceMap, diags: &[Diagnostic]) -> Value {
-    let located: Vec<LocatedDiagnostic> = diags.iter().map(|d| LocatedDiagnostic::of(map, d)).collect();
+    let located: Vec<LocatedDiagnostic> = diags
+        .iter()
+        .map(|d| LocatedDiagnostic::of(map, d))
+        .collect();
     json!({
         "diagnostics": located,
         "errors": diags.iter().filter(|d| d.is_error()).count(),
@@ -49,10 +55,22 @@ pub fn json_value(map: &SourceMap, diags: &[Diagnostic]) -> Value {
 fn taxonomy(code: Code) -> &'static [&'static str] {
     match code {
         Code::SharedCredential => &["security", "OWASP-NHI9:NHI-Reuse", "NIST-CSF-2.0:PR.AA-01"],
-        Code::StaleCredential => &["security", "OWASP-NHI7:Long-Lived-Secrets", "NIST-CSF-2.0:PR.AA-01"],
-        Code::OverBroad => &["security", "OWASP-NHI5:Overprivileged-NHI", "NIST-CSF-2.0:PR.AA-05"],
-        Code::ExpiredRule | Code::ExpiringSoon | Code::ReviewOverdue => &["maintainability", "NIST-CSF-2.0:PR.AA-05"],
-        Code::DisabledIdentity | Code::ExpiredIdentity => &["security", "OWASP-NHI1:Improper-Offboarding"],
+        Code::StaleCredential => &[
+            "security",
+            "OWASP-NHI7:Long-Lived-Secrets",
+            "NIST-CSF-2.0:PR.AA-01",
+        ],
+        Code::OverBroad => &[
+            "security",
+            "OWASP-NHI5:Overprivileged-NHI",
+            "NIST-CSF-2.0:PR.AA-05",
+        ],
+        Code::ExpiredRule | Code::ExpiringSoon | Code::ReviewOverdue => {
+            &["maintainability", "NIST-CSF-2.0:PR.AA-05"]
+        }
+        Code::DisabledIdentity | Code::ExpiredIdentity => {
+            &["security", "OWASP-NHI1:Improper-Offboarding"]
+        }
         _ => &[],
     }
 }

@@ -37,7 +37,11 @@ fn stdout(o: &Output) -> String {
 fn project(policy: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let bank = repo().join("examples/bank");
-    fs::copy(bank.join("inventory.yaml"), dir.path().join("inventory.yaml")).expect("copy inventory");
+    fs::copy(
+        bank.join("inventory.yaml"),
+        dir.path().join("inventory.yaml"),
+    )
+    .expect("copy inventory");
     fs::copy(bank.join("seg.toml"), dir.path().join("seg.toml")).expect("copy seg.toml");
     fs::create_dir(dir.path().join("policy")).expect("mkdir");
     fs::write(dir.path().join("policy/main.seg"), policy).expect("write policy");
@@ -53,7 +57,11 @@ fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                let rel = p.strip_prefix(dir).expect("prefix").to_string_lossy().into_owned();
+                let rel = p
+                    .strip_prefix(dir)
+                    .expect("prefix")
+                    .to_string_lossy()
+                    .into_owned();
                 out.push((rel, fs::read(&p).expect("read")));
             }
         }
@@ -93,28 +101,65 @@ fn a_failing_expectation_names_the_line_and_the_deciding_rule() {
     assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("FAIL  policy/main.seg:7"), "{out}");
-    assert!(out.contains("expected deny, the policy decided allow"), "{out}");
+    assert!(
+        out.contains("expected deny, the policy decided allow"),
+        "{out}"
+    );
     assert!(out.contains("allowed by p/1 (policy/main.seg:4)"), "{out}");
     assert!(out.contains("0 passed, 1 failed"), "{out}");
 }
 
 #[test]
 fn explain_prints_the_decision_and_matching_rules() {
-    let o = seg(&["explain", "payments-api", "ledger-postgres", "tcp/5432", "examples/bank", "--mtls", "--now", NOW]);
+    let o = seg(&[
+        "explain",
+        "payments-api",
+        "ledger-postgres",
+        "tcp/5432",
+        "examples/bank",
+        "--mtls",
+        "--now",
+        NOW,
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.starts_with("allow: payments-api -> ledger-postgres on tcp/5432"), "{out}");
+    assert!(
+        out.starts_with("allow: payments-api -> ledger-postgres on tcp/5432"),
+        "{out}"
+    );
     assert!(out.contains("policy/payments.seg:18"), "{out}");
-    let o = seg(&["explain", "payments-api", "ledger-postgres", "tcp/5432", "examples/bank", "--now", NOW]);
+    let o = seg(&[
+        "explain",
+        "payments-api",
+        "ledger-postgres",
+        "tcp/5432",
+        "examples/bank",
+        "--now",
+        NOW,
+    ]);
     assert!(stdout(&o).starts_with("deny:"), "{}", stdout(&o));
-    let o = seg(&["explain", "payment-api", "ledger-postgres", "tcp/5432", "examples/bank", "--now", NOW]);
+    let o = seg(&[
+        "explain",
+        "payment-api",
+        "ledger-postgres",
+        "tcp/5432",
+        "examples/bank",
+        "--now",
+        NOW,
+    ]);
     assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("did you mean `payments-api`?"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("did you mean `payments-api`?"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn unknown_name_is_a_policy_error_with_a_suggestion() {
-    let dir = project("policy p {\n  owner \"x\"\n  allow payment-api -> ledger-postgres on tcp/5432\n}\n");
+    let dir = project(
+        "policy p {\n  owner \"x\"\n  allow payment-api -> ledger-postgres on tcp/5432\n}\n",
+    );
     let o = seg(&["check", dir.path().to_str().expect("utf8"), "--now", NOW]);
     assert_eq!(code(&o), 1);
     let err = stderr(&o);
@@ -125,14 +170,19 @@ fn unknown_name_is_a_policy_error_with_a_suggestion() {
 
 #[test]
 fn json_and_sarif_are_well_formed() {
-    let dir = project("policy p {\n  owner \"x\"\n  allow payment-api -> ledger-postgres on tcp/5432\n}\n");
+    let dir = project(
+        "policy p {\n  owner \"x\"\n  allow payment-api -> ledger-postgres on tcp/5432\n}\n",
+    );
     let path = dir.path().to_str().expect("utf8");
     let o = seg(&["check", path, "--now", NOW, "--format", "json"]);
     assert_eq!(code(&o), 1);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json output");
     assert_eq!(v["errors"], 1);
     let diags = v["diagnostics"].as_array().expect("diagnostics");
-    let e = diags.iter().find(|d| d["severity"] == "error").expect("an error");
+    let e = diags
+        .iter()
+        .find(|d| d["severity"] == "error")
+        .expect("an error");
     assert_eq!(e["code"], "E0201");
     assert_eq!(e["location"]["file"], "policy/main.seg");
     assert_eq!(e["location"]["line"], 3);
@@ -141,12 +191,23 @@ fn json_and_sarif_are_well_formed() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("sarif output");
     assert_eq!(v["version"], "2.1.0");
     let results = v["runs"][0]["results"].as_array().expect("results");
-    let result = results.iter().find(|r| r["level"] == "error").expect("an error result");
+    let result = results
+        .iter()
+        .find(|r| r["level"] == "error")
+        .expect("an error result");
     assert_eq!(result["ruleId"], "E0201");
     assert_eq!(result["level"], "error");
-    assert_eq!(result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "policy/main.seg");
-    assert_eq!(result["locations"][0]["physicalLocation"]["region"]["startLine"], 3);
-    let rules = v["runs"][0]["tool"]["driver"]["rules"].as_array().expect("rules");
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "policy/main.seg"
+    );
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["region"]["startLine"],
+        3
+    );
+    let rules = v["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .expect("rules");
     assert!(rules.iter().any(|r| r["id"] == "E0201"), "{rules:?}");
 }
 
@@ -154,17 +215,30 @@ fn json_and_sarif_are_well_formed() {
 fn sarif_maps_credential_lints_to_security_frameworks() {
     let o = seg(&["check", "examples/bank", "--now", NOW, "--format", "sarif"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("sarif output");
-    let rules = v["runs"][0]["tool"]["driver"]["rules"].as_array().expect("rules").clone();
-    let shared = rules.iter().find(|r| r["id"] == "W0102").expect("shared credential lint on the bank inventory");
+    let rules = v["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .expect("rules")
+        .clone();
+    let shared = rules
+        .iter()
+        .find(|r| r["id"] == "W0102")
+        .expect("shared credential lint on the bank inventory");
     let tags = shared["properties"]["tags"].to_string();
-    assert!(tags.contains("OWASP-NHI") && tags.contains("PR.AA"), "{tags}");
+    assert!(
+        tags.contains("OWASP-NHI") && tags.contains("PR.AA"),
+        "{tags}"
+    );
 }
 
 #[test]
 fn deny_warnings_turns_warnings_into_errors() {
     let o = seg(&["check", "examples/bank", "--now", NOW]);
     assert_eq!(code(&o), 0);
-    assert!(stderr(&o).contains("warning"), "the bank example has warnings: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning"),
+        "the bank example has warnings: {}",
+        stderr(&o)
+    );
     let o = seg(&["check", "examples/bank", "--now", NOW, "--deny-warnings"]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
 }
@@ -185,9 +259,22 @@ fn source_date_epoch_fixes_now() {
 #[test]
 fn usage_and_io_errors_exit_2() {
     assert_eq!(code(&seg(&["check", "does/not/exist"])), 2);
-    assert_eq!(code(&seg(&["check", "examples/bank", "--now", "yesterday"])), 2);
+    assert_eq!(
+        code(&seg(&["check", "examples/bank", "--now", "yesterday"])),
+        2
+    );
     assert_eq!(code(&seg(&["frobnicate"])), 2);
-    assert_eq!(code(&seg(&["build", "examples/bank", "--target", "nope", "--now", NOW])), 2);
+    assert_eq!(
+        code(&seg(&[
+            "build",
+            "examples/bank",
+            "--target",
+            "nope",
+            "--now",
+            NOW
+        ])),
+        2
+    );
 }
 
 #[test]
@@ -195,32 +282,65 @@ fn build_is_byte_identical_and_atomic() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     for out in [&a, &b] {
-        let o = seg(&["build", "examples/bank", "--now", NOW, "--out", out.to_str().expect("utf8")]);
+        let o = seg(&[
+            "build",
+            "examples/bank",
+            "--now",
+            NOW,
+            "--out",
+            out.to_str().expect("utf8"),
+        ]);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
     }
     let (fa, fb) = (files_under(&a), files_under(&b));
-    assert!(fa.len() > 5, "expected output files: {:?}", fa.iter().map(|f| &f.0).collect::<Vec<_>>());
+    assert!(
+        fa.len() > 5,
+        "expected output files: {:?}",
+        fa.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
     assert_eq!(fa, fb, "two builds of the same input differ");
     for (path, bytes) in &fa {
         let text = String::from_utf8_lossy(bytes);
         let binary = path.ends_with(".tar.gz");
-        assert!(binary || text.contains("generated") && text.contains("do not edit"), "{path} has no header");
+        assert!(
+            binary || text.contains("generated") && text.contains("do not edit"),
+            "{path} has no header"
+        );
     }
-    let report: serde_json::Value = serde_json::from_slice(&fs::read(a.join("report.json")).expect("report")).expect("json");
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(a.join("report.json")).expect("report")).expect("json");
     assert_eq!(report["tool"], "seg");
 
     // A failing build leaves the previous output untouched and no temporary folder.
-    let broken = project("policy p {\n  owner \"x\"\n  allow nobody -> ledger-postgres on tcp/5432\n}\n");
-    let o = seg(&["build", broken.path().to_str().expect("utf8"), "--now", NOW, "--out", a.to_str().expect("utf8")]);
+    let broken =
+        project("policy p {\n  owner \"x\"\n  allow nobody -> ledger-postgres on tcp/5432\n}\n");
+    let o = seg(&[
+        "build",
+        broken.path().to_str().expect("utf8"),
+        "--now",
+        NOW,
+        "--out",
+        a.to_str().expect("utf8"),
+    ]);
     assert_eq!(code(&o), 1);
-    assert_eq!(files_under(&a), fa, "a failed build changed the previous output");
-    let names: Vec<String> = fs::read_dir(dir.path()).expect("ls").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(
+        files_under(&a),
+        fa,
+        "a failed build changed the previous output"
+    );
+    let names: Vec<String> = fs::read_dir(dir.path())
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(names.len(), 2, "leftover temporary folders: {names:?}");
 }
 
 #[test]
 fn build_refuses_to_replace_a_folder_it_did_not_write() {
-    let dir = project("policy p {\n  owner \"x\"\n  allow payments-api -> ledger-postgres on tcp/5432\n}\n");
+    let dir = project(
+        "policy p {\n  owner \"x\"\n  allow payments-api -> ledger-postgres on tcp/5432\n}\n",
+    );
     let path = dir.path().to_str().expect("utf8");
     let o = seg(&["build", path, "--now", NOW, "--target", "ir", "--out", path]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
@@ -231,18 +351,33 @@ fn build_refuses_to_replace_a_folder_it_did_not_write() {
 fn ir_target_writes_the_program_as_json() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let o = seg(&["build", "examples/bank", "--now", NOW, "--target", "ir", "--out", out.to_str().expect("utf8")]);
+    let o = seg(&[
+        "build",
+        "examples/bank",
+        "--now",
+        NOW,
+        "--target",
+        "ir",
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&fs::read(out.join("ir/program.json")).expect("ir")).expect("json");
+    let v: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("ir/program.json")).expect("ir")).expect("json");
     assert_eq!(v["schema"], "seg-ir/1");
     assert_eq!(v["program"]["project"], "bank");
-    let program: seg_ir::Program = serde_json::from_value(v["program"].clone()).expect("the IR round-trips");
+    let program: seg_ir::Program =
+        serde_json::from_value(v["program"].clone()).expect("the IR round-trips");
     assert!(!program.rules.is_empty());
 }
 
 #[test]
 fn deeply_nested_input_is_a_diagnostic_not_a_crash() {
-    let deep = format!("segment s = {}payments-api{}\n", "(".repeat(20_000), ")".repeat(20_000));
+    let deep = format!(
+        "segment s = {}payments-api{}\n",
+        "(".repeat(20_000),
+        ")".repeat(20_000)
+    );
     let dir = project(&deep);
     let o = seg(&["check", dir.path().to_str().expect("utf8"), "--now", NOW]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
@@ -251,23 +386,64 @@ fn deeply_nested_input_is_a_diagnostic_not_a_crash() {
 
 #[test]
 fn binary_garbage_as_policy_or_inventory_is_a_diagnostic() {
-    let garbage: Vec<u8> = (0..20_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let garbage: Vec<u8> = (0..20_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let dir = project("");
     fs::write(dir.path().join("policy/main.seg"), &garbage).expect("write");
     let o = seg(&["check", dir.path().to_str().expect("utf8"), "--now", NOW]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
-    assert!(stderr(&o).contains("E0004") || stderr(&o).contains("E0001"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("E0004") || stderr(&o).contains("E0001"),
+        "{}",
+        stderr(&o)
+    );
 
-    let dir = project("policy p {\n  owner \"x\"\n  allow payments-api -> ledger-postgres on tcp/5432\n}\n");
+    let dir = project(
+        "policy p {\n  owner \"x\"\n  allow payments-api -> ledger-postgres on tcp/5432\n}\n",
+    );
     fs::write(dir.path().join("inventory.yaml"), &garbage).expect("write");
     let o = seg(&["check", dir.path().to_str().expect("utf8"), "--now", NOW]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
-    assert!(stderr(&o).contains("E0004") || stderr(&o).contains("E0101"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("E0004") || stderr(&o).contains("E0101"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn ten_megabytes_of_random_tokens_is_a_diagnostic() {
-    let tokens = ["allow", "deny", "->", "<->", "{", "}", "(", ")", "[", "]", "segment", "policy", "on", "when", "payments", "tcp/443", "\"s\"", ",", "=", "|", "&", "-", "10.0.0.0/8", "mtls", "and", "not", "test", "expect"];
+    let tokens = [
+        "allow",
+        "deny",
+        "->",
+        "<->",
+        "{",
+        "}",
+        "(",
+        ")",
+        "[",
+        "]",
+        "segment",
+        "policy",
+        "on",
+        "when",
+        "payments",
+        "tcp/443",
+        "\"s\"",
+        ",",
+        "=",
+        "|",
+        "&",
+        "-",
+        "10.0.0.0/8",
+        "mtls",
+        "and",
+        "not",
+        "test",
+        "expect",
+    ];
     let mut text = String::with_capacity(10_500_000);
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     while text.len() < 10_000_000 {

@@ -1,7 +1,7 @@
 //! `seg build [PATH] [--target T,...] [--out DIR]`: check, lower to every
 //! target, write everything atomically, print a one-screen summary.
 
-use super::{compile, finish, Exit, InputArgs};
+use super::{Exit, InputArgs, compile, finish};
 use crate::driver::{self, BuildOutcome};
 use crate::output::{Color, Format};
 use clap::Args;
@@ -64,9 +64,19 @@ fn summary(outcome: &BuildOutcome, out: &Path, program: Option<&seg_ir::Program>
             &p.source_hash[..p.source_hash.len().min(12)]
         ));
     }
-    s.push_str(&format!("  {:<12} {:>6} {:>7} {:>8} {:>8}\n", "target", "files", "rules", "omitted", "relaxed"));
+    s.push_str(&format!(
+        "  {:<12} {:>6} {:>7} {:>8} {:>8}\n",
+        "target", "files", "rules", "omitted", "relaxed"
+    ));
     for r in &outcome.reports {
-        s.push_str(&format!("  {:<12} {:>6} {:>7} {:>8} {:>8}\n", r.target, r.files.len(), r.rules, r.omitted, r.relaxations));
+        s.push_str(&format!(
+            "  {:<12} {:>6} {:>7} {:>8} {:>8}\n",
+            r.target,
+            r.files.len(),
+            r.rules,
+            r.omitted,
+            r.relaxations
+        ));
         for note in &r.notes {
             s.push_str(&format!("  {:<12} note: {note}\n", ""));
         }
@@ -74,8 +84,14 @@ fn summary(outcome: &BuildOutcome, out: &Path, program: Option<&seg_ir::Program>
     if let Some(p) = program
         && !p.omitted.is_empty()
     {
-        s.push_str(&format!("  {} expired rule(s) left out of every target\n", p.omitted.len()));
+        s.push_str(&format!(
+            "  {} expired rule(s) left out of every target\n",
+            p.omitted.len()
+        ));
     }
-    s.push_str(&format!("every approximation is listed in {}\n", out.join("report.json").display()));
+    s.push_str(&format!(
+        "every approximation is listed in {}\n",
+        out.join("report.json").display()
+    ));
     s
 }

@@ -1,6 +1,6 @@
 //! `seg explain SRC DST PORTSPEC`: the decision for one flow and every rule that matched.
 
-use super::{compile, exit_for, report, settle, Exit, InputArgs};
+use super::{Exit, InputArgs, compile, exit_for, report, settle};
 use crate::output::{Color, Format};
 use clap::Args;
 use seg_diag::{Diagnostic, SourceMap};
@@ -58,17 +58,47 @@ pub fn run(args: &ExplainArgs, color: Color) -> Exit {
         }
     };
     let decision = decide(program, &flow);
-    let matched: Vec<_> = decision.matched.iter().map(|id| &program.rules[id.0 as usize]).collect();
+    let matched: Vec<_> = decision
+        .matched
+        .iter()
+        .map(|id| &program.rules[id.0 as usize])
+        .collect();
     if args.input.format == Format::Human {
-        println!("{}: {} -> {} on {} at {}", if decision.allowed { "allow" } else { "deny" }, args.src, args.dst, args.port, flow.at);
+        println!(
+            "{}: {} -> {} on {} at {}",
+            if decision.allowed { "allow" } else { "deny" },
+            args.src,
+            args.dst,
+            args.port,
+            flow.at
+        );
         if matched.is_empty() {
             println!("  no rule matched: denied by default");
         }
         for r in &matched {
-            let action = if r.action == seg_ir::Action::Allow { "allow" } else { "deny" };
-            let text = comp.map.snippet(r.provenance.origin).lines().next().unwrap_or("").trim().to_string();
-            let deciding = if decision.deciding.contains(&r.id) { "*" } else { " " };
-            println!("  {deciding} {action:<5} {:<24} {:<28} {text}", r.provenance.label, r.provenance.location());
+            let action = if r.action == seg_ir::Action::Allow {
+                "allow"
+            } else {
+                "deny"
+            };
+            let text = comp
+                .map
+                .snippet(r.provenance.origin)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            let deciding = if decision.deciding.contains(&r.id) {
+                "*"
+            } else {
+                " "
+            };
+            println!(
+                "  {deciding} {action:<5} {:<24} {:<28} {text}",
+                r.provenance.label,
+                r.provenance.location()
+            );
         }
         if !matched.is_empty() {
             println!("  (* decided the flow)");
@@ -79,7 +109,10 @@ pub fn run(args: &ExplainArgs, color: Color) -> Exit {
             .map(|r| json!({ "rule": r.provenance.label, "file": r.provenance.file, "line": r.provenance.line,
                              "action": r.action, "deciding": decision.deciding.contains(&r.id) }))
             .collect();
-        println!("{}", json!({ "allow": decision.allowed, "flow": flow, "matched": rules }));
+        println!(
+            "{}",
+            json!({ "allow": decision.allowed, "flow": flow, "matched": rules })
+        );
     }
     Exit::Ok
 }
@@ -91,8 +124,12 @@ fn endpoint(text: &str, program: &Program) -> Result<FlowEndpoint, Diagnostic> {
     if let Ok(addr) = text.parse() {
         return Ok(FlowEndpoint::Address(addr));
     }
-    let mut d = Diagnostic::plain(format!("`{text}` is neither an inventory identity nor an IP address"));
-    if let Some(s) = seg_diag::did_you_mean(text, program.identities.iter().map(|i| i.name.as_str())) {
+    let mut d = Diagnostic::plain(format!(
+        "`{text}` is neither an inventory identity nor an IP address"
+    ));
+    if let Some(s) =
+        seg_diag::did_you_mean(text, program.identities.iter().map(|i| i.name.as_str()))
+    {
         d = d.with_help(format!("did you mean `{s}`?"));
     }
     Err(d)
@@ -117,10 +154,12 @@ fn flow(args: &ExplainArgs, program: &Program) -> Result<Flow, Diagnostic> {
     let src = endpoint(&args.src, program)?;
     let dst = endpoint(&args.dst, program)?;
     let (protocol, port) = port_spec(&args.port).ok_or_else(|| {
-        Diagnostic::plain(format!("`{}` is not a port spec", args.port)).with_help("write one protocol and port: `tcp/5432`, `udp/53` or `icmp`")
+        Diagnostic::plain(format!("`{}` is not a port spec", args.port))
+            .with_help("write one protocol and port: `tcp/5432`, `udp/53` or `icmp`")
     })?;
     let at = match &args.at {
-        Some(t) => Timestamp::parse(t).ok_or_else(|| Diagnostic::plain(format!("`--at {t}` is not an RFC 3339 time")))?,
+        Some(t) => Timestamp::parse(t)
+            .ok_or_else(|| Diagnostic::plain(format!("`--at {t}` is not an RFC 3339 time")))?,
         None => program.now,
     };
     let mut context = BTreeMap::new();
@@ -128,15 +167,35 @@ fn flow(args: &ExplainArgs, program: &Program) -> Result<Flow, Diagnostic> {
         let (k, v) = kv
             .split_once('=')
             .ok_or_else(|| Diagnostic::plain(format!("`--context {kv}` is not NAME=VALUE")))?;
-        let ty = program.contexts.get(k).ok_or_else(|| Diagnostic::plain(format!("`{k}` is not a declared context input")))?;
+        let ty = program
+            .contexts
+            .get(k)
+            .ok_or_else(|| Diagnostic::plain(format!("`{k}` is not a declared context input")))?;
         let value = match ty {
             ContextType::Bool => v.parse().map(Value::Bool).ok(),
             ContextType::Int => v.parse().map(Value::Int).ok(),
             ContextType::String => Some(Value::String(v.to_string())),
-            ContextType::Enum(values) => values.iter().any(|e| e == v).then(|| Value::String(v.to_string())),
+            ContextType::Enum(values) => values
+                .iter()
+                .any(|e| e == v)
+                .then(|| Value::String(v.to_string())),
         }
-        .ok_or_else(|| Diagnostic::plain(format!("`{v}` is not a valid value for context input `{k}`")))?;
+        .ok_or_else(|| {
+            Diagnostic::plain(format!(
+                "`{v}` is not a valid value for context input `{k}`"
+            ))
+        })?;
         context.insert(k.to_string(), value);
     }
-    Ok(Flow { src, dst, protocol, port, at, mtls: args.mtls, method: args.method.clone(), path: args.http_path.clone(), context })
+    Ok(Flow {
+        src,
+        dst,
+        protocol,
+        port,
+        at,
+        mtls: args.mtls,
+        method: args.method.clone(),
+        path: args.http_path.clone(),
+        context,
+    })
 }

@@ -25,7 +25,10 @@ pub fn run(args: &ExplainCodeArgs) -> Exit {
 
 fn page(code: &str) -> Option<&'static str> {
     let code = Code::parse(code)?;
-    crate::pages::DIAGNOSTIC_PAGES.iter().find(|(c, _)| *c == code.as_str()).map(|(_, text)| *text)
+    crate::pages::DIAGNOSTIC_PAGES
+        .iter()
+        .find(|(c, _)| *c == code.as_str())
+        .map(|(_, text)| *text)
 }
 
 /// The first heading of a code's page, for SARIF rule descriptions.

@@ -79,7 +79,11 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { Exit::Usage } else { Exit::Ok };
+            let code = if e.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Ok
+            };
             let _ = e.print();
             return ExitCode::from(code as u8);
         }
@@ -124,14 +128,22 @@ fn finish(comp: &mut Compilation, args: &InputArgs, color: Color) -> Exit {
 
 /// Apply lint levels and --deny-warnings and sort; the diagnostics to print.
 fn settle(comp: &mut Compilation, args: &InputArgs) -> Vec<Diagnostic> {
-    let levels = comp.manifest.as_ref().map(|m| m.lints.clone()).unwrap_or_default();
+    let levels = comp
+        .manifest
+        .as_ref()
+        .map(|m| m.lints.clone())
+        .unwrap_or_default();
     comp.diags.apply_levels(&levels, args.deny_warnings);
     comp.diags.sort();
     comp.diags.iter().cloned().collect()
 }
 
 fn exit_for(comp: &Compilation) -> Exit {
-    if comp.diags.iter().any(|d| d.severity == seg_diag::Severity::Bug) {
+    if comp
+        .diags
+        .iter()
+        .any(|d| d.severity == seg_diag::Severity::Bug)
+    {
         Exit::Internal
     } else if comp.has_io_errors() {
         Exit::Usage
@@ -143,5 +155,9 @@ fn exit_for(comp: &Compilation) -> Exit {
 }
 
 fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }

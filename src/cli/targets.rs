@@ -1,7 +1,7 @@
 //! `seg targets`: the targets and what each can enforce.
 
 use super::Exit;
-use crate::driver::{backend_for, TARGETS};
+use crate::driver::{TARGETS, backend_for};
 
 pub fn run() -> Exit {
     let row = |cells: [&str; 7]| {
@@ -11,7 +11,9 @@ pub fn run() -> Exit {
         );
         println!("{}", line.trim_end());
     };
-    row(["target", "deny", "time", "mtls", "request", "context", "layered"]);
+    row([
+        "target", "deny", "time", "mtls", "request", "context", "layered",
+    ]);
     for name in TARGETS {
         let Some(b) = backend_for(name) else {
             println!("{name:<12} (the checked IR as JSON)");
@@ -20,7 +22,15 @@ pub fn run() -> Exit {
         let c = b.capabilities();
         let yn = |v: bool| if v { "yes" } else { "no" };
         let deny = if c.deny { "native" } else { "carved" };
-        row([name, deny, yn(c.time), yn(c.mtls), yn(c.request), yn(c.context), yn(c.honours_layered)]);
+        row([
+            name,
+            deny,
+            yn(c.time),
+            yn(c.mtls),
+            yn(c.request),
+            yn(c.context),
+            yn(c.honours_layered),
+        ]);
     }
     Exit::Ok
 }

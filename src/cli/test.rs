@@ -1,10 +1,10 @@
 //! `seg test [PATH]`: every `test` block against the reference semantics.
 
-use super::{compile, exit_for, report, settle, Exit, InputArgs};
+use super::{Exit, InputArgs, compile, exit_for, report, settle};
 use crate::output::{self, Color, Format};
 use clap::Args;
 use seg_diag::SourceMap;
-use seg_ir::eval::{decide, Decision};
+use seg_ir::eval::{Decision, decide};
 use seg_ir::{Action, Expectation, Program};
 use serde_json::json;
 
@@ -44,7 +44,11 @@ pub fn run(args: &TestArgs, color: Color) -> Exit {
         .tests
         .iter()
         .flat_map(|t| t.expectations.iter().map(move |e| (t.name.as_str(), e)))
-        .map(|(test, expectation)| Outcome { test, expectation, decision: decide(program, &expectation.flow) })
+        .map(|(test, expectation)| Outcome {
+            test,
+            expectation,
+            decision: decide(program, &expectation.flow),
+        })
         .collect();
     let failed = outcomes.iter().filter(|o| !o.passed()).count();
     match args.input.format {
@@ -90,7 +94,13 @@ fn human(map: &SourceMap, program: &Program, outcomes: &[Outcome]) -> String {
             current = Some(o.test);
         }
         let e = o.expectation;
-        let line = map.snippet(e.origin).lines().next().unwrap_or("").trim().to_string();
+        let line = map
+            .snippet(e.origin)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
         if o.passed() {
             s.push_str(&format!("  ok    {}:{}  {line}\n", e.file, e.line));
             continue;
@@ -104,8 +114,15 @@ fn human(map: &SourceMap, program: &Program, outcomes: &[Outcome]) -> String {
         if o.decision.deciding.is_empty() {
             s.push_str("        no rule matched: denied by default\n");
         } else {
-            let how = if o.decision.allowed { "allowed by" } else { "denied by" };
-            s.push_str(&format!("        {how} {}\n", rules_text(program, &o.decision.deciding)));
+            let how = if o.decision.allowed {
+                "allowed by"
+            } else {
+                "denied by"
+            };
+            s.push_str(&format!(
+                "        {how} {}\n",
+                rules_text(program, &o.decision.deciding)
+            ));
         }
     }
     s

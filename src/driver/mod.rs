@@ -7,9 +7,9 @@ mod project;
 mod targets;
 mod write;
 
-pub use build::{build, BuildOutcome, TargetReport};
+pub use build::{BuildOutcome, TargetReport, build};
 pub use project::{Input, MAX_FILE_BYTES};
-pub use targets::{backend_for, target_names, TARGETS};
+pub use targets::{TARGETS, backend_for, target_names};
 pub use write::write_atomically;
 
 use seg_check::manifest::Manifest;
@@ -42,7 +42,13 @@ pub fn compile(input: &Input, now: Timestamp) -> Compilation {
     let mut map = SourceMap::new();
     let mut diags = Diagnostics::new();
     let manifest = load_manifest(input, &root, &mut map, &mut diags);
-    let mut comp = Compilation { root, map, manifest: None, program: None, diags: Diagnostics::new() };
+    let mut comp = Compilation {
+        root,
+        map,
+        manifest: None,
+        program: None,
+        diags: Diagnostics::new(),
+    };
     let Some(manifest) = manifest else {
         comp.diags = diags;
         return comp;
@@ -60,14 +66,28 @@ pub fn compile_project(dir: &Path, now: Option<Timestamp>) -> Result<(SourceMap,
     let input = Input::from_args(Some(dir), &[]).map_err(|d| d.message)?;
     let now = now.unwrap_or_else(clock_now);
     let comp = compile(&input, now);
-    let errors: Vec<Diagnostic> = comp.diags.iter().filter(|d| d.is_error()).cloned().collect();
+    let errors: Vec<Diagnostic> = comp
+        .diags
+        .iter()
+        .filter(|d| d.is_error())
+        .cloned()
+        .collect();
     match comp.program {
         Some(p) if errors.is_empty() => Ok((comp.map, p)),
-        _ => Err(seg_diag::render_human(&comp.map, &errors, seg_diag::ColorChoice::Never)),
+        _ => Err(seg_diag::render_human(
+            &comp.map,
+            &errors,
+            seg_diag::ColorChoice::Never,
+        )),
     }
 }
 
-fn load_manifest(input: &Input, root: &Path, map: &mut SourceMap, diags: &mut Diagnostics) -> Option<Manifest> {
+fn load_manifest(
+    input: &Input,
+    root: &Path,
+    map: &mut SourceMap,
+    diags: &mut Diagnostics,
+) -> Option<Manifest> {
     match input {
         Input::Project(_) => {
             let loaded = project::read(map, root, "seg.toml", diags)?;
@@ -81,18 +101,31 @@ fn load_manifest(input: &Input, root: &Path, map: &mut SourceMap, diags: &mut Di
             };
             let inventory: Vec<String> = inventory
                 .iter()
-                .map(|p| match p.canonicalize().ok().zip(root.canonicalize().ok()) {
-                    Some((p, r)) => project::relative(&r, &p).unwrap_or_else(|| p.to_string_lossy().into_owned()),
-                    None => rel(p),
-                })
+                .map(
+                    |p| match p.canonicalize().ok().zip(root.canonicalize().ok()) {
+                        Some((p, r)) => project::relative(&r, &p)
+                            .unwrap_or_else(|| p.to_string_lossy().into_owned()),
+                        None => rel(p),
+                    },
+                )
                 .collect();
             let file = map.add("<command line>", "");
-            Some(project::single_file_manifest(&rel(source), inventory, Span::new(file, 0, 0)))
+            Some(project::single_file_manifest(
+                &rel(source),
+                inventory,
+                Span::new(file, 0, 0),
+            ))
         }
     }
 }
 
-fn compile_with(root: &Path, manifest: &Manifest, map: &mut SourceMap, now: Timestamp, diags: &mut Diagnostics) -> Option<Program> {
+fn compile_with(
+    root: &Path,
+    manifest: &Manifest,
+    map: &mut SourceMap,
+    now: Timestamp,
+    diags: &mut Diagnostics,
+) -> Option<Program> {
     // Sources: the globs, then every file they import, until closed.
     let sources = match project::expand_globs(root, &manifest.sources, &[]) {
         Ok(s) => s,
@@ -103,8 +136,11 @@ fn compile_with(root: &Path, manifest: &Manifest, map: &mut SourceMap, now: Time
     };
     if sources.is_empty() {
         diags.push(
-            Diagnostic::plain(format!("no `.seg` file matches `{}`", manifest.sources.join("`, `")))
-                .with_help("check `[project] sources` in seg.toml"),
+            Diagnostic::plain(format!(
+                "no `.seg` file matches `{}`",
+                manifest.sources.join("`, `")
+            ))
+            .with_help("check `[project] sources` in seg.toml"),
         );
         return None;
     }
@@ -115,7 +151,9 @@ fn compile_with(root: &Path, manifest: &Manifest, map: &mut SourceMap, now: Time
         if !seen.insert(path.clone()) {
             continue;
         }
-        let Some(loaded) = project::read(map, root, &path, diags) else { continue };
+        let Some(loaded) = project::read(map, root, &path, diags) else {
+            continue;
+        };
         match seg_syntax::parse(loaded.file, map.text(loaded.file)) {
             Ok(ast) => {
                 for import in file_imports(&ast) {
@@ -125,7 +163,12 @@ fn compile_with(root: &Path, manifest: &Manifest, map: &mut SourceMap, now: Time
                         _ => {}
                     }
                 }
-                units.push(Unit { file: loaded.file, path, module: None, ast });
+                units.push(Unit {
+                    file: loaded.file,
+                    path,
+                    module: None,
+                    ast,
+                });
             }
             Err(d) => diags.push(d),
         }
@@ -134,8 +177,19 @@ fn compile_with(root: &Path, manifest: &Manifest, map: &mut SourceMap, now: Time
     for module in seg_stdlib::MODULES {
         let file = map.add(module.file_name, module.source);
         match seg_syntax::parse(file, module.source) {
-            Ok(ast) => units.push(Unit { file, path: module.file_name.to_string(), module: Some(module.path.to_string()), ast }),
-            Err(d) => diags.push(Diagnostic::bug(format!("the standard library module `{}` does not parse", module.path)).with_note(d.message)),
+            Ok(ast) => units.push(Unit {
+                file,
+                path: module.file_name.to_string(),
+                module: Some(module.path.to_string()),
+                ast,
+            }),
+            Err(d) => diags.push(
+                Diagnostic::bug(format!(
+                    "the standard library module `{}` does not parse",
+                    module.path
+                ))
+                .with_note(d.message),
+            ),
         }
     }
 
@@ -157,8 +211,12 @@ fn compile_with(root: &Path, manifest: &Manifest, map: &mut SourceMap, now: Time
     if inventory_files.is_empty() {
         return None;
     }
-    let loaded: Vec<_> = inventory_files.iter().filter_map(|p| project::read(map, root, p, diags)).collect();
-    let texts: Vec<(seg_diag::FileId, &str)> = loaded.iter().map(|l| (l.file, map.text(l.file))).collect();
+    let loaded: Vec<_> = inventory_files
+        .iter()
+        .filter_map(|p| project::read(map, root, p, diags))
+        .collect();
+    let texts: Vec<(seg_diag::FileId, &str)> =
+        loaded.iter().map(|l| (l.file, map.text(l.file))).collect();
     let inventory = seg_check::inventory::load(&texts, now, diags);
 
     let source_hash = source_hash(map);
@@ -166,7 +224,14 @@ fn compile_with(root: &Path, manifest: &Manifest, map: &mut SourceMap, now: Time
     if diags.has_errors() {
         return None;
     }
-    let input = CheckInput { units: &units, inventory: &inventory, map, project: &manifest.name, source_hash: &source_hash, now };
+    let input = CheckInput {
+        units: &units,
+        inventory: &inventory,
+        map,
+        project: &manifest.name,
+        source_hash: &source_hash,
+        now,
+    };
     seg_check::check(&input, diags)
 }
 
@@ -210,13 +275,16 @@ pub fn resolve_now(flag: Option<&str>) -> Result<Timestamp, Diagnostic> {
         return Timestamp::parse(s)
             .or_else(|| seg_ir::Date::parse(s).map(seg_ir::Date::start))
             .ok_or_else(|| {
-                Diagnostic::plain(format!("`--now {s}` is not a time"))
-                    .with_help("write a date such as `2026-11-24` or a time such as `2026-11-24T09:00:00Z`")
+                Diagnostic::plain(format!("`--now {s}` is not a time")).with_help(
+                    "write a date such as `2026-11-24` or a time such as `2026-11-24T09:00:00Z`",
+                )
             });
     }
     if let Ok(s) = std::env::var("SOURCE_DATE_EPOCH") {
         return s.trim().parse::<i64>().map(Timestamp).map_err(|_| {
-            Diagnostic::plain(format!("`SOURCE_DATE_EPOCH={s}` is not a number of seconds"))
+            Diagnostic::plain(format!(
+                "`SOURCE_DATE_EPOCH={s}` is not a number of seconds"
+            ))
         });
     }
     Ok(clock_now())

@@ -16,7 +16,10 @@ pub enum Input {
     /// A folder holding `seg.toml`.
     Project(PathBuf),
     /// A single `.seg` file checked against `--inventory` files.
-    File { source: PathBuf, inventory: Vec<PathBuf> },
+    File {
+        source: PathBuf,
+        inventory: Vec<PathBuf>,
+    },
 }
 
 impl Input {
@@ -25,8 +28,10 @@ impl Input {
         let path = path.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         if path.is_dir() {
             if !inventory.is_empty() {
-                return Err(Diagnostic::plain("`--inventory` goes with a single `.seg` file, not a project folder")
-                    .with_help("list inventory files in `seg.toml [project] inventory` instead"));
+                return Err(Diagnostic::plain(
+                    "`--inventory` goes with a single `.seg` file, not a project folder",
+                )
+                .with_help("list inventory files in `seg.toml [project] inventory` instead"));
             }
             if !path.join("seg.toml").is_file() {
                 return Err(Diagnostic::plain(format!("no `seg.toml` in `{}`", path.display()))
@@ -36,18 +41,29 @@ impl Input {
         }
         if path.is_file() {
             if inventory.is_empty() {
-                return Err(Diagnostic::plain(format!("`{}` is a file: it needs `--inventory FILE`", path.display())));
+                return Err(Diagnostic::plain(format!(
+                    "`{}` is a file: it needs `--inventory FILE`",
+                    path.display()
+                )));
             }
-            return Ok(Input::File { source: path, inventory: inventory.to_vec() });
+            return Ok(Input::File {
+                source: path,
+                inventory: inventory.to_vec(),
+            });
         }
-        Err(Diagnostic::plain(format!("`{}` does not exist", path.display())))
+        Err(Diagnostic::plain(format!(
+            "`{}` does not exist",
+            path.display()
+        )))
     }
 
     /// The folder that relative names are taken from.
     pub fn root(&self) -> PathBuf {
         match self {
             Input::Project(dir) => dir.clone(),
-            Input::File { source, .. } => source.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            Input::File { source, .. } => source
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
         }
     }
 }
@@ -60,13 +76,21 @@ pub struct Loaded {
 
 /// Read a file into the source map. Problems are diagnostics (I/O errors have no code
 /// and make the run exit 2; non-text and oversized files are E0004/E0003).
-pub fn read(map: &mut SourceMap, root: &Path, rel: &str, diags: &mut Diagnostics) -> Option<Loaded> {
+pub fn read(
+    map: &mut SourceMap,
+    root: &Path,
+    rel: &str,
+    diags: &mut Diagnostics,
+) -> Option<Loaded> {
     let full = root.join(rel);
     match std::fs::metadata(&full) {
         Ok(m) if m.len() > MAX_FILE_BYTES => {
             diags.push(
-                Diagnostic::error(Code::InputTooLarge, format!("`{rel}` is larger than 64 MiB"))
-                    .with_note(format!("the file has {} bytes", m.len())),
+                Diagnostic::error(
+                    Code::InputTooLarge,
+                    format!("`{rel}` is larger than 64 MiB"),
+                )
+                .with_note(format!("the file has {} bytes", m.len())),
             );
             return None;
         }
@@ -78,7 +102,9 @@ pub fn read(map: &mut SourceMap, root: &Path, rel: &str, diags: &mut Diagnostics
     }
     match std::fs::read(&full) {
         Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => Some(Loaded { file: map.add(rel, text) }),
+            Ok(text) => Some(Loaded {
+                file: map.add(rel, text),
+            }),
             Err(e) => {
                 let at = e.utf8_error().valid_up_to();
                 diags.push(
@@ -97,7 +123,11 @@ pub fn read(map: &mut SourceMap, root: &Path, rel: &str, diags: &mut Diagnostics
 
 /// Files under `root` matching any of `patterns` (relative, `/`-separated, sorted).
 /// Hidden folders, `target` and the build output are never searched.
-pub fn expand_globs(root: &Path, patterns: &[String], skip: &[PathBuf]) -> Result<Vec<String>, String> {
+pub fn expand_globs(
+    root: &Path,
+    patterns: &[String],
+    skip: &[PathBuf],
+) -> Result<Vec<String>, String> {
     let mut builder = GlobSetBuilder::new();
     for p in patterns {
         let glob = globset::GlobBuilder::new(p.trim_start_matches("./"))
@@ -114,11 +144,20 @@ pub fn expand_globs(root: &Path, patterns: &[String], skip: &[PathBuf]) -> Resul
     Ok(out)
 }
 
-fn walk(root: &Path, dir: &Path, set: &GlobSet, skip: &[PathBuf], out: &mut Vec<String>, depth: usize) {
+fn walk(
+    root: &Path,
+    dir: &Path,
+    set: &GlobSet,
+    skip: &[PathBuf],
+    out: &mut Vec<String>,
+    depth: usize,
+) {
     if depth > 32 {
         return;
     }
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<_> = entries.flatten().collect();
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
@@ -126,7 +165,9 @@ fn walk(root: &Path, dir: &Path, set: &GlobSet, skip: &[PathBuf], out: &mut Vec<
         let name = name.to_string_lossy();
         let path = entry.path();
         // Symlinks are not followed: a link loop must not hang a build.
-        let Ok(kind) = entry.file_type() else { continue };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         if kind.is_dir() {
             let hidden = name.starts_with('.') || name == "target" || name == "node_modules";
             if !hidden && !skip.iter().any(|s| same_path(s, &path)) {
@@ -179,9 +220,15 @@ pub fn resolve_import(from: &str, target: &str) -> Option<String> {
 }
 
 /// Defaults for a single-file run (no `seg.toml`).
-pub fn single_file_manifest(source: &str, inventory: Vec<String>, span: seg_diag::Span) -> Manifest {
+pub fn single_file_manifest(
+    source: &str,
+    inventory: Vec<String>,
+    span: seg_diag::Span,
+) -> Manifest {
     Manifest {
-        name: Path::new(source).file_stem().map_or_else(|| "seg".into(), |s| s.to_string_lossy().into_owned()),
+        name: Path::new(source)
+            .file_stem()
+            .map_or_else(|| "seg".into(), |s| s.to_string_lossy().into_owned()),
         inventory,
         sources: vec![source.to_string()],
         targets: Default::default(),
@@ -199,8 +246,14 @@ mod tests {
 
     #[test]
     fn imports_resolve_relative_to_the_importing_file() {
-        assert_eq!(resolve_import("policy/a.seg", "./common.seg").as_deref(), Some("policy/common.seg"));
-        assert_eq!(resolve_import("policy/a.seg", "../shared/x.seg").as_deref(), Some("shared/x.seg"));
+        assert_eq!(
+            resolve_import("policy/a.seg", "./common.seg").as_deref(),
+            Some("policy/common.seg")
+        );
+        assert_eq!(
+            resolve_import("policy/a.seg", "../shared/x.seg").as_deref(),
+            Some("shared/x.seg")
+        );
         assert_eq!(resolve_import("a.seg", "../../etc/passwd"), None);
     }
 }

@@ -1,9 +1,9 @@
 //! The target registry: a closed list of names, each mapped to its backend.
 
+use seg_ir::Backend;
 use seg_ir::backend::{
     AwsFormat, AwsOptions, IptablesOptions, KubernetesOptions, OpaOptions, TargetOptions,
 };
-use seg_ir::Backend;
 
 /// Every target `seg build` knows, in the order builds run them. `ir` writes the IR itself.
 pub const TARGETS: &[&str] = &["ir", "iptables", "kubernetes", "aws", "gcp", "opa"];
@@ -27,7 +27,9 @@ pub fn backend_for(name: &str) -> Option<&'static dyn Backend> {
 /// `seg.toml`; `None` when the target needs settings (GCP's network).
 pub fn default_options(name: &str) -> Option<TargetOptions> {
     match name {
-        "iptables" => Some(TargetOptions::Iptables(IptablesOptions { ipset_threshold: 8 })),
+        "iptables" => Some(TargetOptions::Iptables(IptablesOptions {
+            ipset_threshold: 8,
+        })),
         "kubernetes" => Some(TargetOptions::Kubernetes(KubernetesOptions::default())),
         "aws" => Some(TargetOptions::Aws(AwsOptions {
             formats: vec![AwsFormat::Terraform, AwsFormat::CloudFormation],

@@ -10,8 +10,12 @@ use std::path::{Path, PathBuf};
 /// Replace the folder `out` with exactly `files` (paths relative to `out`).
 pub fn write_atomically(out: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<(), String> {
     let out = absolute(out)?;
-    let parent = out.parent().ok_or_else(|| format!("`{}` has no parent folder", out.display()))?;
-    let name = out.file_name().ok_or_else(|| format!("`{}` is not a folder name", out.display()))?;
+    let parent = out
+        .parent()
+        .ok_or_else(|| format!("`{}` has no parent folder", out.display()))?;
+    let name = out
+        .file_name()
+        .ok_or_else(|| format!("`{}` is not a folder name", out.display()))?;
     guard_existing(&out)?;
     fs::create_dir_all(parent).map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
 
@@ -28,7 +32,8 @@ fn absolute(p: &Path) -> Result<PathBuf, String> {
     if p.is_absolute() {
         return Ok(p.to_path_buf());
     }
-    let cwd = std::env::current_dir().map_err(|e| format!("cannot read the current folder: {e}"))?;
+    let cwd =
+        std::env::current_dir().map_err(|e| format!("cannot read the current folder: {e}"))?;
     Ok(cwd.join(p))
 }
 
@@ -40,8 +45,12 @@ fn guard_existing(out: &Path) -> Result<(), String> {
     if !out.is_dir() {
         return Err(format!("`{}` exists and is not a folder", out.display()));
     }
-    let empty = fs::read_dir(out).map_err(|e| format!("cannot read `{}`: {e}", out.display()))?.next().is_none();
-    let ours = fs::read_to_string(out.join("report.json")).is_ok_and(|r| r.contains("\"tool\": \"seg\""));
+    let empty = fs::read_dir(out)
+        .map_err(|e| format!("cannot read `{}`: {e}", out.display()))?
+        .next()
+        .is_none();
+    let ours =
+        fs::read_to_string(out.join("report.json")).is_ok_and(|r| r.contains("\"tool\": \"seg\""));
     if empty || ours {
         Ok(())
     } else {
@@ -57,32 +66,45 @@ fn write_tree(tmp: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<(), Strin
     for (rel, contents) in files {
         let path = tmp.join(rel);
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+            fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
         }
         let mut f = fs::File::create(&path).map_err(|e| format!("cannot write `{rel}`: {e}"))?;
-        f.write_all(contents).map_err(|e| format!("cannot write `{rel}`: {e}"))?;
-        f.sync_all().map_err(|e| format!("cannot write `{rel}`: {e}"))?;
+        f.write_all(contents)
+            .map_err(|e| format!("cannot write `{rel}`: {e}"))?;
+        f.sync_all()
+            .map_err(|e| format!("cannot write `{rel}`: {e}"))?;
     }
     Ok(())
 }
 
 fn swap_in(tmp: &Path, out: &Path, stamp: &str) -> Result<(), String> {
     if !out.exists() {
-        return fs::rename(tmp, out).map_err(|e| format!("cannot move the output into `{}`: {e}", out.display()));
+        return fs::rename(tmp, out)
+            .map_err(|e| format!("cannot move the output into `{}`: {e}", out.display()));
     }
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let old = out.with_file_name(format!(".{name}.seg-old-{stamp}"));
     fs::rename(out, &old).map_err(|e| format!("cannot move the previous output aside: {e}"))?;
     if let Err(e) = fs::rename(tmp, out) {
         // Put the previous output back: it must survive a failed build.
         let _ = fs::rename(&old, out);
-        return Err(format!("cannot move the output into `{}`: {e}", out.display()));
+        return Err(format!(
+            "cannot move the output into `{}`: {e}",
+            out.display()
+        ));
     }
-    fs::remove_dir_all(&old).map_err(|e| format!("cannot remove the previous output `{}`: {e}", old.display()))
+    fs::remove_dir_all(&old)
+        .map_err(|e| format!("cannot remove the previous output `{}`: {e}", old.display()))
 }
 
 fn unique() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 #[cfg(test)]
@@ -90,11 +112,18 @@ mod tests {
     use super::*;
 
     fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
-        pairs.iter().map(|(p, c)| (p.to_string(), c.as_bytes().to_vec())).collect()
+        pairs
+            .iter()
+            .map(|(p, c)| (p.to_string(), c.as_bytes().to_vec()))
+            .collect()
     }
 
     fn leftovers(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
         v.sort();
         v
     }
@@ -103,9 +132,20 @@ mod tests {
     fn replaces_previous_output_and_leaves_no_temporary_folder() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        write_atomically(&out, &files(&[("report.json", "{\"tool\": \"seg\"}"), ("a/x.txt", "1")])).unwrap();
-        write_atomically(&out, &files(&[("report.json", "{\"tool\": \"seg\"}"), ("b/y.txt", "2")])).unwrap();
-        assert!(!out.join("a/x.txt").exists(), "stale files from the previous build are gone");
+        write_atomically(
+            &out,
+            &files(&[("report.json", "{\"tool\": \"seg\"}"), ("a/x.txt", "1")]),
+        )
+        .unwrap();
+        write_atomically(
+            &out,
+            &files(&[("report.json", "{\"tool\": \"seg\"}"), ("b/y.txt", "2")]),
+        )
+        .unwrap();
+        assert!(
+            !out.join("a/x.txt").exists(),
+            "stale files from the previous build are gone"
+        );
         assert_eq!(fs::read_to_string(out.join("b/y.txt")).unwrap(), "2");
         assert_eq!(leftovers(dir.path()), ["out"]);
     }
@@ -123,7 +163,11 @@ mod tests {
     fn a_failed_write_keeps_the_previous_output() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        write_atomically(&out, &files(&[("report.json", "{\"tool\": \"seg\"}"), ("keep.txt", "old")])).unwrap();
+        write_atomically(
+            &out,
+            &files(&[("report.json", "{\"tool\": \"seg\"}"), ("keep.txt", "old")]),
+        )
+        .unwrap();
         // A file and a folder with the same name cannot both be written.
         let bad = files(&[("report.json", "x"), ("x", "file"), ("x/y", "under a file")]);
         assert!(write_atomically(&out, &bad).is_err());

@@ -34,9 +34,18 @@ struct Directives {
 
 fn directives(case: &Path) -> Directives {
     let text = fs::read_to_string(case.join("seg.toml")).unwrap_or_default();
-    let mut d = Directives { expect: Vec::new(), build: false, targets: Vec::new() };
+    let mut d = Directives {
+        expect: Vec::new(),
+        build: false,
+        targets: Vec::new(),
+    };
     for line in text.lines().take_while(|l| l.starts_with('#')) {
-        let list = |rest: &str| rest.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        let list = |rest: &str| {
+            rest.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
         if let Some(rest) = line.strip_prefix("# expect:") {
             d.expect = list(rest);
         } else if let Some(rest) = line.strip_prefix("# command:") {
@@ -60,11 +69,18 @@ fn run(case: &Path) -> (String, Vec<Diagnostic>) {
     {
         let _ = driver::build(program, manifest, &comp.root, &d.targets, &mut comp.diags);
     }
-    let levels = comp.manifest.as_ref().map(|m| m.lints.clone()).unwrap_or_default();
+    let levels = comp
+        .manifest
+        .as_ref()
+        .map(|m| m.lints.clone())
+        .unwrap_or_default();
     comp.diags.apply_levels(&levels, false);
     comp.diags.sort();
     let diags: Vec<Diagnostic> = comp.diags.iter().cloned().collect();
-    (seg_diag::render_human(&comp.map, &diags, ColorChoice::Never), diags)
+    (
+        seg_diag::render_human(&comp.map, &diags, ColorChoice::Never),
+        diags,
+    )
 }
 
 fn sources(case: &Path) -> String {
@@ -82,7 +98,11 @@ fn sources(case: &Path) -> String {
     files.sort();
     let mut out = String::new();
     for f in files {
-        let rel = f.strip_prefix(case).expect("prefix").to_string_lossy().replace('\\', "/");
+        let rel = f
+            .strip_prefix(case)
+            .expect("prefix")
+            .to_string_lossy()
+            .replace('\\', "/");
         let bytes = fs::read(&f).expect("read");
         let text = match String::from_utf8(bytes) {
             Ok(t) if t.len() <= 4000 => t,
@@ -101,11 +121,21 @@ fn sources(case: &Path) -> String {
 fn every_case_reports_its_codes() {
     let mut failures = Vec::new();
     for case in cases() {
-        let name = case.file_name().expect("name").to_string_lossy().into_owned();
+        let name = case
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         let d = directives(&case);
-        assert!(!d.expect.is_empty(), "{name}: seg.toml must start with `# expect: CODE`");
+        assert!(
+            !d.expect.is_empty(),
+            "{name}: seg.toml must start with `# expect: CODE`"
+        );
         let (rendered, diags) = run(&case);
-        let got: BTreeSet<&str> = diags.iter().filter_map(|d| d.code.map(Code::as_str)).collect();
+        let got: BTreeSet<&str> = diags
+            .iter()
+            .filter_map(|d| d.code.map(Code::as_str))
+            .collect();
         for want in &d.expect {
             if !got.contains(want.as_str()) {
                 failures.push(format!("{name}: expected {want}, got {got:?}\n{rendered}"));

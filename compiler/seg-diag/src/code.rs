@@ -170,7 +170,10 @@ codes! {
 impl Code {
     /// Parse `E0201` or `w0101`.
     pub fn parse(s: &str) -> Option<Code> {
-        Code::ALL.iter().copied().find(|c| c.as_str().eq_ignore_ascii_case(s))
+        Code::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str().eq_ignore_ascii_case(s))
     }
 
     pub fn is_warning(self) -> bool {
@@ -216,7 +219,11 @@ mod tests {
             assert!(seen.insert(s), "code {s} is used twice");
             assert_eq!(s.len(), 5, "{s}");
             assert!(s.starts_with('E') || s.starts_with('W'), "{s}");
-            assert_eq!(c.lint_name().is_some(), c.is_warning(), "{s}: warnings and only warnings are lints");
+            assert_eq!(
+                c.lint_name().is_some(),
+                c.is_warning(),
+                "{s}: warnings and only warnings are lints"
+            );
             assert_eq!(Code::parse(s), Some(*c));
         }
     }

@@ -35,12 +35,23 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(severity: Severity, code: Option<Code>, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity, code, message: message.into(), labels: Vec::new(), notes: Vec::new(), help: None }
+        Diagnostic {
+            severity,
+            code,
+            message: message.into(),
+            labels: Vec::new(),
+            notes: Vec::new(),
+            help: None,
+        }
     }
 
     /// An error, or a warning when `code` is a W-code.
     pub fn of(code: Code, message: impl Into<String>) -> Diagnostic {
-        let severity = if code.is_warning() { Severity::Warning } else { Severity::Error };
+        let severity = if code.is_warning() {
+            Severity::Warning
+        } else {
+            Severity::Error
+        };
         Diagnostic::new(severity, Some(code), message)
     }
 
@@ -64,12 +75,20 @@ impl Diagnostic {
     }
 
     pub fn with_primary(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
-        self.labels.push(Label { span, message: message.into(), primary: true });
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+            primary: true,
+        });
         self
     }
 
     pub fn with_secondary(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
-        self.labels.push(Label { span, message: message.into(), primary: false });
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+            primary: false,
+        });
         self
     }
 
@@ -84,7 +103,11 @@ impl Diagnostic {
     }
 
     pub fn primary_span(&self) -> Option<Span> {
-        self.labels.iter().find(|l| l.primary).or(self.labels.first()).map(|l| l.span)
+        self.labels
+            .iter()
+            .find(|l| l.primary)
+            .or(self.labels.first())
+            .map(|l| l.span)
     }
 
     pub fn is_error(&self) -> bool {
@@ -120,7 +143,10 @@ impl Diagnostics {
     }
 
     pub fn warning_count(&self) -> usize {
-        self.items.iter().filter(|d| d.severity == Severity::Warning).count()
+        self.items
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -143,12 +169,15 @@ impl Diagnostics {
     /// error. `--deny-warnings` then turns every remaining warning into an error.
     pub fn apply_levels(&mut self, levels: &BTreeMap<String, LintLevel>, deny_warnings: bool) {
         self.items.retain_mut(|d| {
-            let Some(lint) = d.code.and_then(Code::lint_name) else { return true };
+            let Some(lint) = d.code.and_then(Code::lint_name) else {
+                return true;
+            };
             match levels.get(lint).copied().unwrap_or(LintLevel::Warn) {
                 LintLevel::Allow => return false,
                 LintLevel::Deny => {
                     d.severity = Severity::Error;
-                    d.notes.push(format!("`{lint}` is set to `deny` in seg.toml"));
+                    d.notes
+                        .push(format!("`{lint}` is set to `deny` in seg.toml"));
                 }
                 LintLevel::Warn => {}
             }
@@ -158,7 +187,8 @@ impl Diagnostics {
             for d in &mut self.items {
                 if d.severity == Severity::Warning {
                     d.severity = Severity::Error;
-                    d.notes.push("warnings are errors under `--deny-warnings`".to_string());
+                    d.notes
+                        .push("warnings are errors under `--deny-warnings`".to_string());
                 }
             }
         }
@@ -166,7 +196,8 @@ impl Diagnostics {
 
     /// Sort by file and position so output is stable whatever the order of stages.
     pub fn sort(&mut self) {
-        self.items.sort_by_key(|d| d.primary_span().map(|s| (s.file, s.start, s.end)));
+        self.items
+            .sort_by_key(|d| d.primary_span().map(|s| (s.file, s.start, s.end)));
     }
 }
 
@@ -179,7 +210,10 @@ impl IntoIterator for Diagnostics {
 }
 
 /// Find the candidate closest to `name` for a "did you mean" help line.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1);
     candidates
         .into_iter()

@@ -10,6 +10,6 @@ mod render;
 mod source;
 
 pub use code::{Code, LintLevel};
-pub use diagnostic::{did_you_mean, Diagnostic, Diagnostics, Label, Severity};
-pub use render::{render_human, ColorChoice, LocatedDiagnostic, Location};
+pub use diagnostic::{Diagnostic, Diagnostics, Label, Severity, did_you_mean};
+pub use render::{ColorChoice, LocatedDiagnostic, Location, render_human};
 pub use source::{FileId, SourceFile, SourceMap, Span};

@@ -24,7 +24,8 @@ pub fn render_human(map: &SourceMap, diagnostics: &[Diagnostic], color: ColorCho
             // A span that does not fit its file: render without labels rather than lose the message.
             let mut bare = to_codespan(d);
             bare.labels.clear();
-            bare.notes.push(format!("(source location unavailable: {e})"));
+            bare.notes
+                .push(format!("(source location unavailable: {e})"));
             let _ = term::emit_to_write_style(&mut buffer, &config, map, &bare);
         }
     }
@@ -42,15 +43,26 @@ fn to_codespan(d: &Diagnostic) -> cs::Diagnostic<crate::FileId> {
         .labels
         .iter()
         .map(|l| {
-            let style = if l.primary { cs::LabelStyle::Primary } else { cs::LabelStyle::Secondary };
+            let style = if l.primary {
+                cs::LabelStyle::Primary
+            } else {
+                cs::LabelStyle::Secondary
+            };
             cs::Label::new(style, l.span.file, l.span.range()).with_message(l.message.clone())
         })
         .collect();
-    let mut notes = d.notes.iter().map(|n| format!("note: {n}")).collect::<Vec<_>>();
+    let mut notes = d
+        .notes
+        .iter()
+        .map(|n| format!("note: {n}"))
+        .collect::<Vec<_>>();
     if let Some(help) = &d.help {
         notes.push(format!("help: {help}"));
     }
-    let mut out = cs::Diagnostic::new(severity).with_message(d.message.clone()).with_labels(labels).with_notes(notes);
+    let mut out = cs::Diagnostic::new(severity)
+        .with_message(d.message.clone())
+        .with_labels(labels)
+        .with_notes(notes);
     if let Some(code) = d.code {
         out = out.with_code(code.as_str());
     }
@@ -73,9 +85,18 @@ pub struct Location {
 impl Location {
     pub fn of(map: &SourceMap, span: Span) -> Location {
         let (line, column) = map.line_col(span);
-        let (end_line, end_column) =
-            map.get(span.file).map_or((line, column), |f| f.line_col(span.end as usize));
-        Location { file: map.name(span.file).to_string(), line, column, end_line, end_column, start: span.start, end: span.end }
+        let (end_line, end_column) = map
+            .get(span.file)
+            .map_or((line, column), |f| f.line_col(span.end as usize));
+        Location {
+            file: map.name(span.file).to_string(),
+            line,
+            column,
+            end_line,
+            end_column,
+            start: span.start,
+            end: span.end,
+        }
     }
 }
 
@@ -108,7 +129,11 @@ impl LocatedDiagnostic {
             labels: d
                 .labels
                 .iter()
-                .map(|l| LocatedLabel { location: Location::of(map, l.span), message: l.message.clone(), primary: l.primary })
+                .map(|l| LocatedLabel {
+                    location: Location::of(map, l.span),
+                    message: l.message.clone(),
+                    primary: l.primary,
+                })
                 .collect(),
             notes: d.notes.clone(),
             help: d.help.clone(),
@@ -130,9 +155,15 @@ mod tests {
             .with_note("the inventory has 9 identities")
             .with_help("did you mean `payments-api`?");
         let text = render_human(&map, &[d], ColorChoice::Never);
-        assert!(text.contains("error[E0201]: unknown name `payment-api`"), "{text}");
+        assert!(
+            text.contains("error[E0201]: unknown name `payment-api`"),
+            "{text}"
+        );
         assert!(text.contains("policy/a.seg:1:7"), "{text}");
-        assert!(text.contains("= help: did you mean `payments-api`?"), "{text}");
+        assert!(
+            text.contains("= help: did you mean `payments-api`?"),
+            "{text}"
+        );
         assert!(!text.contains('\u{1b}'), "no ANSI escapes in plain output");
     }
 }

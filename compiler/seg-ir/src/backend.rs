@@ -122,5 +122,6 @@ pub trait Backend {
 
     /// Lower a program that has been through the capability pass for this target.
     /// Target-specific problems (quotas, invalid values) are reported in `diags`.
-    fn emit(&self, program: &Program, options: &TargetOptions, diags: &mut Diagnostics) -> Emission;
+    fn emit(&self, program: &Program, options: &TargetOptions, diags: &mut Diagnostics)
+    -> Emission;
 }

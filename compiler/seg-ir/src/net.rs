@@ -119,7 +119,11 @@ fn prefixes(lo: u128, hi: u128, bits: u32) -> Vec<(u128, u8)> {
     let mut cur = lo;
     loop {
         // Largest block aligned at `cur` that stays within `hi`.
-        let align = if cur == 0 { bits } else { cur.trailing_zeros().min(bits) };
+        let align = if cur == 0 {
+            bits
+        } else {
+            cur.trailing_zeros().min(bits)
+        };
         let mut size = align;
         while size > 0 && block_end(cur, size).is_none_or(|end| end > hi) {
             size -= 1;
@@ -134,7 +138,11 @@ fn prefixes(lo: u128, hi: u128, bits: u32) -> Vec<(u128, u8)> {
 }
 
 fn block_end(start: u128, size: u32) -> Option<u128> {
-    if size >= 128 { Some(u128::MAX).filter(|_| start == 0) } else { start.checked_add((1u128 << size) - 1) }
+    if size >= 128 {
+        Some(u128::MAX).filter(|_| start == 0)
+    } else {
+        start.checked_add((1u128 << size) - 1)
+    }
 }
 
 impl CidrSet {
@@ -144,7 +152,10 @@ impl CidrSet {
 
     /// Every IPv4 and IPv6 address.
     pub fn all() -> CidrSet {
-        CidrSet { v4: Ranges(vec![(0, u32::MAX)]), v6: Ranges(vec![(0, u128::MAX)]) }
+        CidrSet {
+            v4: Ranges(vec![(0, u32::MAX)]),
+            v6: Ranges(vec![(0, u128::MAX)]),
+        }
     }
 
     pub fn from_nets<'a>(nets: impl IntoIterator<Item = &'a IpNet>) -> CidrSet {
@@ -155,7 +166,10 @@ impl CidrSet {
                 IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.broadcast()))),
             }
         }
-        CidrSet { v4: Ranges::from_unsorted(v4), v6: Ranges::from_unsorted(v6) }
+        CidrSet {
+            v4: Ranges::from_unsorted(v4),
+            v6: Ranges::from_unsorted(v6),
+        }
     }
 
     pub fn from_net(net: IpNet) -> CidrSet {
@@ -175,15 +189,24 @@ impl CidrSet {
     }
 
     pub fn union(&self, o: &CidrSet) -> CidrSet {
-        CidrSet { v4: self.v4.union(&o.v4), v6: self.v6.union(&o.v6) }
+        CidrSet {
+            v4: self.v4.union(&o.v4),
+            v6: self.v6.union(&o.v6),
+        }
     }
 
     pub fn intersect(&self, o: &CidrSet) -> CidrSet {
-        CidrSet { v4: self.v4.intersect(&o.v4), v6: self.v6.intersect(&o.v6) }
+        CidrSet {
+            v4: self.v4.intersect(&o.v4),
+            v6: self.v6.intersect(&o.v6),
+        }
     }
 
     pub fn difference(&self, o: &CidrSet) -> CidrSet {
-        CidrSet { v4: self.v4.difference(&o.v4), v6: self.v6.difference(&o.v6) }
+        CidrSet {
+            v4: self.v4.difference(&o.v4),
+            v6: self.v6.difference(&o.v6),
+        }
     }
 
     pub fn is_subset(&self, o: &CidrSet) -> bool {
@@ -230,8 +253,16 @@ impl CidrSet {
 
     /// Inclusive address ranges (IPv4 first), for targets and tests that think in ranges.
     pub fn ranges(&self) -> Vec<(IpAddr, IpAddr)> {
-        let v4 = self.v4.0.iter().map(|&(a, b)| (IpAddr::V4(a.into()), IpAddr::V4(b.into())));
-        let v6 = self.v6.0.iter().map(|&(a, b)| (IpAddr::V6(a.into()), IpAddr::V6(b.into())));
+        let v4 = self
+            .v4
+            .0
+            .iter()
+            .map(|&(a, b)| (IpAddr::V4(a.into()), IpAddr::V4(b.into())));
+        let v6 = self
+            .v6
+            .0
+            .iter()
+            .map(|&(a, b)| (IpAddr::V6(a.into()), IpAddr::V6(b.into())));
         v4.chain(v6).collect()
     }
 }
@@ -269,8 +300,14 @@ mod tests {
         assert_eq!(
             strs(&d),
             [
-                "10.0.0.0/25", "10.0.0.129/32", "10.0.0.130/31", "10.0.0.132/30", "10.0.0.136/29",
-                "10.0.0.144/28", "10.0.0.160/27", "10.0.0.192/26"
+                "10.0.0.0/25",
+                "10.0.0.129/32",
+                "10.0.0.130/31",
+                "10.0.0.132/30",
+                "10.0.0.136/29",
+                "10.0.0.144/28",
+                "10.0.0.160/27",
+                "10.0.0.192/26"
             ]
         );
         assert!(!d.contains("10.0.0.128".parse().expect("ip")));
@@ -285,7 +322,10 @@ mod tests {
         assert!(!d.contains("fd00:ec2::254".parse().expect("ip")));
         assert!(d.contains("fd00:ec2::255".parse().expect("ip")));
         assert_eq!(strs(&set(&["10.0.0.5/16"])), ["10.0.0.0/16"]);
-        assert_eq!(strs(&set(&["10.0.0.0/25", "10.0.0.128/25"])), ["10.0.0.0/24"]);
+        assert_eq!(
+            strs(&set(&["10.0.0.0/25", "10.0.0.128/25"])),
+            ["10.0.0.0/24"]
+        );
         assert_eq!(strs(&set(&["255.255.255.255/32"])), ["255.255.255.255/32"]);
     }
 

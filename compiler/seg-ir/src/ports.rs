@@ -107,11 +107,20 @@ impl PortSet {
 
     /// `any`: every protocol and port.
     pub fn any() -> PortSet {
-        PortSet { tcp: PortRanges::all(), udp: PortRanges::all(), sctp: PortRanges::all(), icmp: true, other: true }
+        PortSet {
+            tcp: PortRanges::all(),
+            udp: PortRanges::all(),
+            sctp: PortRanges::all(),
+            icmp: true,
+            other: true,
+        }
     }
 
     pub fn icmp() -> PortSet {
-        PortSet { icmp: true, ..PortSet::default() }
+        PortSet {
+            icmp: true,
+            ..PortSet::default()
+        }
     }
 
     /// One protocol with an inclusive port range. `Icmp` ignores the ports;
@@ -129,7 +138,11 @@ impl PortSet {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.tcp.is_empty() && self.udp.is_empty() && self.sctp.is_empty() && !self.icmp && !self.other
+        self.tcp.is_empty()
+            && self.udp.is_empty()
+            && self.sctp.is_empty()
+            && !self.icmp
+            && !self.other
     }
 
     pub fn is_any(&self) -> bool {
@@ -146,7 +159,12 @@ impl PortSet {
         }
     }
 
-    fn zip(&self, o: &PortSet, ranges: impl Fn(&PortRanges, &PortRanges) -> PortRanges, flag: impl Fn(bool, bool) -> bool) -> PortSet {
+    fn zip(
+        &self,
+        o: &PortSet,
+        ranges: impl Fn(&PortRanges, &PortRanges) -> PortRanges,
+        flag: impl Fn(bool, bool) -> bool,
+    ) -> PortSet {
         PortSet {
             tcp: ranges(&self.tcp, &o.tcp),
             udp: ranges(&self.udp, &o.udp),
@@ -174,7 +192,11 @@ impl PortSet {
 
     /// The port-carrying protocols with their ranges, in a fixed order.
     pub fn by_protocol(&self) -> [(Protocol, &PortRanges); 3] {
-        [(Protocol::Tcp, &self.tcp), (Protocol::Udp, &self.udp), (Protocol::Sctp, &self.sctp)]
+        [
+            (Protocol::Tcp, &self.tcp),
+            (Protocol::Udp, &self.udp),
+            (Protocol::Sctp, &self.sctp),
+        ]
     }
 }
 
@@ -192,7 +214,11 @@ impl fmt::Display for PortSet {
                 _ => "sctp",
             };
             for &(lo, hi) in r.ranges() {
-                parts.push(if lo == hi { format!("{name}/{lo}") } else { format!("{name}/{lo}-{hi}") });
+                parts.push(if lo == hi {
+                    format!("{name}/{lo}")
+                } else {
+                    format!("{name}/{lo}-{hi}")
+                });
             }
         }
         if self.icmp {
@@ -217,9 +243,21 @@ mod tests {
         let a = PortSet::ports(Protocol::Tcp, 8000, 8099);
         let b = PortSet::ports(Protocol::Tcp, 8050, 8050);
         assert_eq!(a.difference(&b).to_string(), "tcp/8000-8049, tcp/8051-8099");
-        assert_eq!(PortSet::any().difference(&PortSet::ports(Protocol::Tcp, 0, 65535)).to_string(), "udp/0-65535, sctp/0-65535, icmp, other protocols");
-        assert!(PortSet::ports(Protocol::Tcp, 0, 0).difference(&PortSet::any()).is_empty());
-        assert_eq!(PortRanges::range(0, 10).complement().ranges(), [(11, 65535)]);
+        assert_eq!(
+            PortSet::any()
+                .difference(&PortSet::ports(Protocol::Tcp, 0, 65535))
+                .to_string(),
+            "udp/0-65535, sctp/0-65535, icmp, other protocols"
+        );
+        assert!(
+            PortSet::ports(Protocol::Tcp, 0, 0)
+                .difference(&PortSet::any())
+                .is_empty()
+        );
+        assert_eq!(
+            PortRanges::range(0, 10).complement().ranges(),
+            [(11, 65535)]
+        );
         assert_eq!(PortRanges::all().complement().ranges(), []);
     }
 }

@@ -239,7 +239,10 @@ pub enum Atom {
     /// The connection is mutually authenticated with the source's SPIFFE ID.
     Mtls,
     /// An L7 request attribute.
-    Request { field: RequestField, test: ValueTest },
+    Request {
+        field: RequestField,
+        test: ValueTest,
+    },
     /// A declared `context` input.
     Context { name: String, test: ValueTest },
 }
@@ -277,8 +280,12 @@ pub enum ConditionClass {
 }
 
 impl ConditionClass {
-    pub const ALL: [ConditionClass; 4] =
-        [ConditionClass::Time, ConditionClass::Mtls, ConditionClass::Request, ConditionClass::Context];
+    pub const ALL: [ConditionClass; 4] = [
+        ConditionClass::Time,
+        ConditionClass::Mtls,
+        ConditionClass::Request,
+        ConditionClass::Context,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

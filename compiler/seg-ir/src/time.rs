@@ -159,7 +159,9 @@ impl Timestamp {
         if h > 23 || m > 59 || sec > 60 {
             return None;
         }
-        Some(Timestamp(date.start().0 + h * 3600 + m * 60 + sec.min(59) - offset))
+        Some(Timestamp(
+            date.start().0 + h * 3600 + m * 60 + sec.min(59) - offset,
+        ))
     }
 
     pub fn date(self) -> Date {
@@ -180,7 +182,14 @@ impl fmt::Display for Timestamp {
     /// RFC 3339 in UTC, e.g. `2026-11-23T01:30:00Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.second_of_day();
-        write!(f, "{}T{:02}:{:02}:{:02}Z", self.date(), s / 3600, s / 60 % 60, s % 60)
+        write!(
+            f,
+            "{}T{:02}:{:02}:{:02}Z",
+            self.date(),
+            s / 3600,
+            s / 60 % 60,
+            s % 60
+        )
     }
 }
 
@@ -206,7 +215,10 @@ impl fmt::Display for TimeOfDay {
 impl Weekday {
     /// `mon` … `sun`.
     pub fn parse(s: &str) -> Option<Weekday> {
-        DAY_NAMES.iter().position(|d| *d == s).map(|i| Weekday(i as u8))
+        DAY_NAMES
+            .iter()
+            .position(|d| *d == s)
+            .map(|i| Weekday(i as u8))
     }
 
     pub fn name(self) -> &'static str {
@@ -239,7 +251,10 @@ mod tests {
         }
         let d = Date::parse("2026-11-23").expect("valid date");
         assert_eq!(d.weekday().name(), "mon");
-        assert_eq!(Date::parse("2024-02-29").map(|d| d.to_string()), Some("2024-02-29".into()));
+        assert_eq!(
+            Date::parse("2024-02-29").map(|d| d.to_string()),
+            Some("2024-02-29".into())
+        );
         assert_eq!(Date::parse("2026-02-29"), None);
         assert_eq!(Date::parse("2026-13-01"), None);
         assert_eq!(Date::parse("26-1-1"), None);
@@ -254,7 +269,10 @@ mod tests {
         assert_eq!(Timestamp::parse("2026-11-23T01:30Z"), Some(t));
         assert_eq!(Timestamp::parse("2026-11-23T25:30:00Z"), None);
         assert_eq!(Timestamp::parse("2026-11-23"), None);
-        assert_eq!(Date::parse("2026-12-31").map(|d| d.end().to_string()), Some("2027-01-01T00:00:00Z".into()));
+        assert_eq!(
+            Date::parse("2026-12-31").map(|d| d.end().to_string()),
+            Some("2027-01-01T00:00:00Z".into())
+        );
     }
 
     #[test]

@@ -231,11 +231,21 @@ pub enum PredKind {
     Or(Box<Pred>, Box<Pred>),
     Not(Box<Pred>),
     /// `ATTR == VALUE` / `ATTR != VALUE`.
-    Compare { attr: AttrRef, op: CmpOp, value: Spanned<Value> },
+    Compare {
+        attr: AttrRef,
+        op: CmpOp,
+        value: Spanned<Value>,
+    },
     /// `ATTR in [V, ...]`.
-    In { attr: AttrRef, values: Vec<Spanned<Value>> },
+    In {
+        attr: AttrRef,
+        values: Vec<Spanned<Value>>,
+    },
     /// `ATTR matches "glob*"`.
-    Matches { attr: AttrRef, pattern: Spanned<String> },
+    Matches {
+        attr: AttrRef,
+        pattern: Spanned<String>,
+    },
     /// `has(ATTR)`.
     Has(AttrRef),
     /// A boolean attribute standing alone: `pci` means `pci == true`.
@@ -273,15 +283,29 @@ pub enum CondKind {
     /// `mtls`.
     Mtls,
     /// `time HH:MM..HH:MM [utc]`; a window whose end is before its start crosses midnight.
-    Time { start: Spanned<TimeOfDay>, end: Spanned<TimeOfDay>, utc: bool },
+    Time {
+        start: Spanned<TimeOfDay>,
+        end: Spanned<TimeOfDay>,
+        utc: bool,
+    },
     /// `days mon..fri` or `days sat, sun` (each item a day or a range).
     Days(Vec<Spanned<DayRange>>),
     /// `source.team == "x"`, `request.method != "GET"`, `context.region == "eu"`.
-    Compare { attr: AttrRef, op: CmpOp, value: Spanned<Value> },
+    Compare {
+        attr: AttrRef,
+        op: CmpOp,
+        value: Spanned<Value>,
+    },
     /// `request.method in ["GET", "HEAD"]`.
-    In { attr: AttrRef, values: Vec<Spanned<Value>> },
+    In {
+        attr: AttrRef,
+        values: Vec<Spanned<Value>>,
+    },
     /// `request.path matches "/api/*"`.
-    Matches { attr: AttrRef, pattern: Spanned<String> },
+    Matches {
+        attr: AttrRef,
+        pattern: Spanned<String>,
+    },
     /// `has(source.ATTR)`.
     Has(AttrRef),
     /// A boolean standing alone: `source.pci`, `context.break_glass`.
@@ -305,7 +329,11 @@ pub enum PortSpec {
     /// ICMP (ICMPv6 for IPv6 flows); no ports.
     Icmp,
     /// A protocol with an inclusive port range (`lo == hi` for one port).
-    Ports { protocol: Protocol, lo: u16, hi: u16 },
+    Ports {
+        protocol: Protocol,
+        lo: u16,
+        hi: u16,
+    },
 }
 
 /// `mon..fri` (inclusive; `fri..mon` wraps over the weekend) or one day (`from == to`).

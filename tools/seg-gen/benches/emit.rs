@@ -13,7 +13,8 @@ use criterion::{BenchmarkId, Criterion};
 use seg_diag::Diagnostics;
 use seg_gen::{Spec, generate};
 use seg_ir::backend::{
-    AwsFormat, AwsOptions, GcpOptions, IptablesOptions, KubernetesOptions, OpaOptions, TargetOptions,
+    AwsFormat, AwsOptions, GcpOptions, IptablesOptions, KubernetesOptions, OpaOptions,
+    TargetOptions,
 };
 use seg_ir::capability::prepare;
 use seg_ir::{Backend, ConditionClass, Program};
@@ -22,8 +23,14 @@ use std::time::Duration;
 
 fn targets() -> Vec<(&'static dyn Backend, TargetOptions)> {
     vec![
-        (&seg_iptables::Iptables, TargetOptions::Iptables(IptablesOptions { ipset_threshold: 8 })),
-        (&seg_k8s::Kubernetes, TargetOptions::Kubernetes(KubernetesOptions::default())),
+        (
+            &seg_iptables::Iptables,
+            TargetOptions::Iptables(IptablesOptions { ipset_threshold: 8 }),
+        ),
+        (
+            &seg_k8s::Kubernetes,
+            TargetOptions::Kubernetes(KubernetesOptions::default()),
+        ),
         (
             &seg_cloud::Aws,
             TargetOptions::Aws(AwsOptions {
@@ -34,13 +41,26 @@ fn targets() -> Vec<(&'static dyn Backend, TargetOptions)> {
                 vpc_id: None,
             }),
         ),
-        (&seg_cloud::Gcp, TargetOptions::Gcp(GcpOptions { network: "bench".into() })),
-        (&seg_opa::Opa, TargetOptions::Opa(OpaOptions { signing: None })),
+        (
+            &seg_cloud::Gcp,
+            TargetOptions::Gcp(GcpOptions {
+                network: "bench".into(),
+            }),
+        ),
+        (
+            &seg_opa::Opa,
+            TargetOptions::Opa(OpaOptions { signing: None }),
+        ),
     ]
 }
 
 fn program(identities: usize, rules: usize) -> Option<Program> {
-    stages::compile(&generate(&Spec { identities, rules, seed: 1 })).1
+    stages::compile(&generate(&Spec {
+        identities,
+        rules,
+        seed: 1,
+    }))
+    .1
 }
 
 fn bench_emit(c: &mut Criterion) {
@@ -49,7 +69,9 @@ fn bench_emit(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     for (identities, rules) in [(5_000, 1_000), (5_000, 10_000)] {
         let Some(program) = program(identities, rules) else {
-            eprintln!("{identities} identities / {rules} rules: the estate does not check; skipped");
+            eprintln!(
+                "{identities} identities / {rules} rules: the estate does not check; skipped"
+            );
             continue;
         };
         let size = format!("{}k-ids/{}k-rules", identities / 1000, rules / 1000);
@@ -66,7 +88,12 @@ fn bench_emit(c: &mut Criterion) {
             );
             g.bench_function(BenchmarkId::new(backend.name(), &size), |b| {
                 b.iter(|| {
-                    let prepared = prepare(black_box(&program), backend, &layered, &mut Diagnostics::new());
+                    let prepared = prepare(
+                        black_box(&program),
+                        backend,
+                        &layered,
+                        &mut Diagnostics::new(),
+                    );
                     backend.emit(&prepared.program, &options, &mut Diagnostics::new())
                 })
             });
