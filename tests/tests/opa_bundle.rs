@@ -95,6 +95,7 @@ fn check_expectations(program: &Program, loaded: &Loaded) -> usize {
     let mut n = 0;
     for errors in [Errors::Undefined, Errors::Abort] {
         let mut engine = loaded.engine(errors);
+        let mut vm = loaded.vm();
         for test in &program.tests {
             for e in &test.expectations {
                 let at = format!("{}:{}", e.file, e.line);
@@ -115,6 +116,7 @@ fn check_expectations(program: &Program, loaded: &Loaded) -> usize {
                     Ok(reference.allowed),
                     "{at} ({errors:?}) input {input}"
                 );
+                assert_eq!(vm.allow(&input), Ok(reference.allowed), "{at}: register VM");
                 let d =
                     bundle::eval(&mut engine, &input, "data.seg.authz.decision").expect("decision");
                 assert_eq!(d["allow"], json!(reference.allowed), "{at}");

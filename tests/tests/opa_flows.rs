@@ -47,6 +47,7 @@ fn matched(program: &Program, ids: &[seg_ir::RuleId]) -> Json {
 fn compare(program: &Program, loaded: &Loaded, flows: &[Flow]) -> usize {
     let mut lenient = loaded.engine(Errors::Undefined);
     let mut strict = loaded.engine(Errors::Abort);
+    let mut vm = loaded.vm();
     for (i, flow) in flows.iter().enumerate() {
         let reference = eval::decide(program, flow);
         let input = inputs::authz(program, flow);
@@ -65,6 +66,11 @@ fn compare(program: &Program, loaded: &Loaded, flows: &[Flow]) -> usize {
             d["reason"],
             opa::reason(program, flow, &reference),
             "flow {flow:?}"
+        );
+        assert_eq!(
+            vm.allow(&input),
+            Ok(reference.allowed),
+            "register VM: {input}"
         );
         // Abort on builtin errors: a valid input must not raise one.
         if i % 3 == 0 {
@@ -314,10 +320,22 @@ fn malformed_inputs_are_never_allowed() {
     let base = allowed_input();
     let mut lenient = loaded.engine(Errors::Undefined);
     let mut strict = loaded.engine(Errors::Abort);
+    let mut vm = loaded.vm();
     assert_eq!(
         bundle::allow(&mut lenient, &base),
         Ok(true),
         "the base input must be allowed"
+    );
+    // payments-api by address: lab/9 allows 10.1.0.0/16 -> ledger with mTLS.
+    let by_address = with(
+        base.clone(),
+        "/source",
+        Some(json!({"address": "10.1.2.10"})),
+    );
+    assert_eq!(
+        bundle::allow(&mut lenient, &by_address),
+        Ok(true),
+        "the address input must be allowed"
     );
     let s = |v: &str| Some(json!(v));
     let cases: Vec<(&str, Json)> = vec![
@@ -339,6 +357,10 @@ fn malformed_inputs_are_never_allowed() {
             with(base.clone(), "/source/principal", Some(json!(7))),
         ),
         (
+            "principal is a number next to an address",
+            with(by_address.clone(), "/source/principal", Some(json!(7))),
+        ),
+        (
             "principal is an array",
             with(
                 base.clone(),
@@ -348,19 +370,35 @@ fn malformed_inputs_are_never_allowed() {
         ),
         (
             "address is not an address",
-            with(base.clone(), "/source/address", s("10.1.2.256")),
+            with(by_address.clone(), "/source/address", s("10.1.2.256")),
         ),
         (
             "address has leading zeros",
-            with(base.clone(), "/source/address", s("010.1.2.10")),
+            with(by_address.clone(), "/source/address", s("010.1.2.10")),
         ),
         (
             "address has a zone",
-            with(base.clone(), "/source/address", s("fe80::1%eth0")),
+            with(by_address.clone(), "/source/address", s("fe80::1%eth0")),
         ),
         (
             "address is a CIDR",
-            with(base.clone(), "/source/address", s("10.1.2.10/32")),
+            with(by_address.clone(), "/source/address", s("10.1.2.10/32")),
+        ),
+        (
+            "address is a number",
+            with(
+                by_address.clone(),
+                "/source/address",
+                Some(json!(167903754)),
+            ),
+        ),
+        (
+            "address has nine groups",
+            with(
+                by_address.clone(),
+                "/source/address",
+                s("FD00:1::1:2:3:4:5:6:7"),
+            ),
         ),
         ("no destination", with(base.clone(), "/destination", None)),
         (
@@ -455,12 +493,24 @@ fn malformed_inputs_are_never_allowed() {
         );
         // regorus' default: an error (which any enforcement point treats as a
         // deny) or a deny, never an allow.
+        let vm_result = vm.allow(&input);
+        assert!(
+            matches!(vm_result, Ok(false) | Err(_)),
+            "{what} (register VM): {vm_result:?}"
+        );
         let strict_result = bundle::allow(&mut strict, &input);
         assert!(
             matches!(strict_result, Ok(false) | Err(_)),
             "{what} (strict): {strict_result:?}"
         );
     }
+    // A known principal decides the endpoint; its `address` is then not read.
+    let ignored = with(
+        base.clone(),
+        "/source/address",
+        Some(json!(["not", "read"])),
+    );
+    assert_eq!(bundle::allow(&mut lenient, &ignored), Ok(true));
     // Unknown fields and undeclared context inputs are ignored, not malformed.
     let extra = with(
         with(base.clone(), "/extra", Some(json!({"x": 1}))),
@@ -491,6 +541,7 @@ fn denies_whose_condition_cannot_be_evaluated_still_apply() {
         "now": "2026-11-21T01:10:00Z",
     });
     let mut engine = loaded.engine(Errors::Undefined);
+    let mut vm = loaded.vm();
     let set = |engine: &mut regorus::Engine, input: &Json, rule: &str| {
         bundle::eval(engine, input, &format!("data.seg.authz.{rule}")).expect(rule)
     };
@@ -530,6 +581,11 @@ fn denies_whose_condition_cannot_be_evaluated_still_apply() {
             "now {now}"
         );
         assert_eq!(set(&mut engine, &broken, "allow"), json!(false));
+        let vm_result = vm.allow(&broken);
+        assert!(
+            matches!(vm_result, Ok(false) | Err(_)),
+            "register VM, now {now}: {vm_result:?}"
+        );
     }
     // An unconditional deny is not weakened by broken input either.
     let metadata = json!({"source": {"address": "10.9.9.9"}, "destination": {"address": "169.254.169.254"},

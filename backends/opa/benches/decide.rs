@@ -9,6 +9,7 @@
 //! server parses it before evaluating). `SEG_BENCH_RULES` changes the size.
 
 use ipnet::IpNet;
+use regorus::languages::rego::compiler::Compiler;
 use seg_diag::{Diagnostics, FileId, Span};
 use seg_ir::backend::OpaOptions;
 use seg_ir::time::{Date, TimeOfDay, Timestamp};
@@ -213,32 +214,39 @@ fn external(program: &Program, k: usize, dst: usize, port: u16) -> regorus::Valu
     regorus::Value::from_json_str(&json.to_string()).expect("input")
 }
 
-fn measure(name: &str, engine: &mut regorus::Engine, inputs: &[regorus::Value]) {
-    let mut times: Vec<Duration> = Vec::with_capacity(inputs.len());
-    let mut allowed = 0;
-    for (round, input) in inputs.iter().cycle().take(inputs.len() * 3).enumerate() {
-        let start = Instant::now();
-        engine.set_input(input.clone());
-        let v = engine
-            .eval_rule("data.seg.authz.allow".to_string())
-            .expect("evaluation");
-        let took = start.elapsed();
-        // The first round warms caches.
-        if round >= inputs.len() {
-            times.push(took);
-            allowed += usize::from(v == regorus::Value::Bool(true));
+/// Time `decide` on every input (three rounds, the first one discarded) and
+/// print the quantiles; returns the decisions of the last round.
+fn measure(
+    name: &str,
+    inputs: &[regorus::Value],
+    mut decide: impl FnMut(&regorus::Value) -> regorus::Value,
+) -> Vec<bool> {
+    let mut times: Vec<Duration> = Vec::with_capacity(inputs.len() * 2);
+    let mut decisions = Vec::new();
+    for round in 0..3 {
+        decisions.clear();
+        for input in inputs {
+            let start = Instant::now();
+            let v = decide(input);
+            let took = start.elapsed();
+            if round > 0 {
+                times.push(took);
+            }
+            decisions.push(v == regorus::Value::Bool(true));
         }
     }
     times.sort_unstable();
     let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    let allowed = decisions.iter().filter(|d| **d).count();
     println!(
-        "{name:<36} n={:<6} median {:>7.1} µs   p90 {:>7.1} µs   p99 {:>7.1} µs   allowed {:.0}%",
+        "{name:<46} n={:<6} median {:>7.1} µs   p90 {:>7.1} µs   p99 {:>7.1} µs   allowed {:.0}%",
         times.len(),
         at(0.5).as_secs_f64() * 1e6,
         at(0.9).as_secs_f64() * 1e6,
         at(0.99).as_secs_f64() * 1e6,
-        100.0 * allowed as f64 / times.len() as f64,
+        100.0 * allowed as f64 / decisions.len().max(1) as f64,
     );
+    decisions
 }
 
 fn main() {
@@ -283,7 +291,93 @@ fn main() {
             8000 + rng.below(100) as u16,
         ));
     }
-    measure("identity flows a rule covers", &mut engine, &covered);
-    measure("random identity pairs", &mut engine, &random);
-    measure("external address sources", &mut engine, &externals);
+    if let Some(dir) = std::env::var_os("SEG_BENCH_DUMP") {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::write(
+            dir.join("data.json"),
+            engine.get_data().to_json_str().expect("json"),
+        )
+        .expect("write");
+        std::fs::write(
+            dir.join("input.json"),
+            covered[0].to_json_str().expect("json"),
+        )
+        .expect("write");
+        std::fs::write(
+            dir.join("external.json"),
+            externals[0].to_json_str().expect("json"),
+        )
+        .expect("write");
+        return;
+    }
+    if std::env::var_os("SEG_BENCH_PROBE").is_some() {
+        for rule in [
+            "mtls",
+            "protocol",
+            "port",
+            "_src",
+            "_dst",
+            "_pair_candidates",
+            "_set_candidates",
+            "_candidates",
+            "allowing",
+            "blocking",
+            "_valid",
+            "_request_ok",
+            "_context_ok",
+            "_now_ok",
+            "allow",
+        ] {
+            let mut times = Vec::new();
+            for input in covered.iter().take(300) {
+                let start = Instant::now();
+                engine.set_input(input.clone());
+                let r = engine.eval_rule(format!("data.seg.authz.{rule}"));
+                times.push(start.elapsed());
+                assert!(r.is_ok(), "{rule}");
+            }
+            times.sort_unstable();
+            println!(
+                "probe {rule:<18} median {:>8.1} µs",
+                times[times.len() / 2].as_secs_f64() * 1e6
+            );
+        }
+        return;
+    }
+    let sets = [
+        ("identity flows a rule covers", &covered),
+        ("random identity pairs", &random),
+        ("external address sources", &externals),
+    ];
+    let mut expected = Vec::new();
+    for (name, inputs) in sets {
+        expected.push(measure(&format!("interpreter: {name}"), inputs, |input| {
+            engine.set_input(input.clone());
+            engine
+                .eval_rule("data.seg.authz.allow".to_string())
+                .expect("evaluation")
+        }));
+    }
+    // The same policy compiled for regorus' register VM.
+    let entry: regorus::Rc<str> = "data.seg.authz.allow".into();
+    let compiled = engine.compile_with_entrypoint(&entry).expect("compile");
+    let rvm =
+        Compiler::compile_from_policy(&compiled, &["data.seg.authz.allow"]).expect("rvm program");
+    let mut vm = regorus::rvm::RegoVM::new();
+    vm.load_program(rvm);
+    vm.set_data(engine.get_data()).expect("rvm data");
+    for ((name, inputs), want) in sets.into_iter().zip(expected) {
+        let got = measure(&format!("rvm: {name}"), inputs, |input| {
+            vm.set_input(input.clone());
+            vm.execute_entry_point_by_name("data.seg.authz.allow")
+                .expect("rvm evaluation")
+        });
+        let differ = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+        if differ > 0 {
+            println!(
+                "  ! the VM and the interpreter disagree on {differ} of {} decisions ({name})",
+                want.len()
+            );
+        }
+    }
 }

@@ -23,6 +23,7 @@ mod addresses;
 mod bundle;
 mod canonical;
 mod condition;
+mod index;
 pub mod input;
 mod model;
 mod rego;
@@ -35,7 +36,7 @@ use seg_ir::{Artifact, Backend, Capabilities, Emission, Identity, Program, Targe
 use std::collections::BTreeMap;
 
 pub use bundle::{MANIFEST, SIGNATURES};
-pub use render::PAIR_LIMIT;
+pub use index::PAIR_LIMIT;
 
 /// The `opa` target.
 pub struct Opa;

@@ -17,16 +17,29 @@ pub struct SegData {
     pub meta: Meta,
     /// Identity name → facts about it.
     pub identities: BTreeMap<String, IdentityDoc>,
-    /// Principal (SPIFFE ID, else name) → identity name.
-    pub principals: BTreeMap<String, String>,
+    /// Principal (SPIFFE ID, else name) → the identity as an endpoint.
+    pub principals: BTreeMap<String, EndpointDoc>,
     /// Declared `context` inputs and their types.
     pub contexts: BTreeMap<String, ContextDoc>,
     pub addresses: AddressesDoc,
-    /// Endpoint sets: endpoint key (`id:<name>` or `net:<n>`) → `true`.
-    pub sets: Vec<BTreeMap<String, bool>>,
+    /// The endpoint sets of the rules, as endpoint keys (`id:<name>`,
+    /// `net:<n>`), for people: the policy uses `index`.
+    pub sets: Vec<Vec<String>>,
     /// Every rule of the program, at its rule id.
     pub rules: Vec<RuleDoc>,
-    pub index: BTreeMap<&'static str, IndexDoc>,
+    pub index: IndexDoc,
+}
+
+/// An endpoint as the policy resolves it.
+#[derive(Clone, Debug, Serialize)]
+pub struct EndpointDoc {
+    /// `id:<identity name>` or `net:<class>`.
+    pub key: String,
+    /// The large sets (positions in `sets`, as strings) holding it that are
+    /// the source of some large rule.
+    pub src: Vec<String>,
+    /// Likewise for destinations.
+    pub dst: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -64,6 +77,8 @@ pub struct AddressesDoc {
     pub v4_lengths: Vec<usize>,
     pub v6: BTreeMap<String, String>,
     pub v6_lengths: Vec<usize>,
+    /// Class key → the class as an endpoint.
+    pub endpoints: BTreeMap<String, EndpointDoc>,
     /// Class key → the CIDRs it covers.
     pub classes: BTreeMap<String, Vec<String>>,
 }
@@ -111,15 +126,28 @@ pub struct ServicesDoc {
     pub other: bool,
 }
 
-/// Where the rules of one action are found for a (source, destination) pair.
+/// Where the rules are found for a (source, destination) pair.
 #[derive(Debug, Default, Serialize)]
 pub struct IndexDoc {
-    /// Source key → destination key → rule ids (small rules, every pair listed).
-    pub pairs: BTreeMap<String, BTreeMap<String, Vec<u32>>>,
-    /// Source key → rule ids whose destination set must still be checked.
-    pub by_src: BTreeMap<String, Vec<u32>>,
-    /// Destination key → rule ids whose source set must still be checked.
-    pub by_dst: BTreeMap<String, Vec<u32>>,
+    /// Source key → destination key → match records (rules with few key pairs).
+    pub pairs: BTreeMap<String, BTreeMap<String, Vec<MatchDoc>>>,
+    /// Source set → destination set → match records (the other rules).
+    pub set_pairs: BTreeMap<String, BTreeMap<String, Vec<MatchDoc>>>,
+}
+
+/// What deciding a rule needs, next to the keys that lead to it.
+#[derive(Clone, Debug, Serialize)]
+pub struct MatchDoc {
+    /// The rule id (position in `rules`).
+    pub rule: u32,
+    pub allow: bool,
+    /// Unconditional and never expiring.
+    pub plain: bool,
+    /// Inclusive port ranges per protocol; `icmp` and `other` as `[[0, 0]]`
+    /// (the policy gives them port 0).
+    pub ports: BTreeMap<&'static str, Vec<[u16; 2]>>,
+    pub not_after: Option<i64>,
+    pub when: Value,
 }
 
 /// `seg/tests/data.json`, at `data.seg.tests`.

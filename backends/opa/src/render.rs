@@ -1,26 +1,21 @@
 //! IR → the data documents of the bundle (`data.seg`, `data.seg.tests`).
 //!
 //! Input: a program prepared for `opa` by the capability pass. Output:
-//! [`SegData`] with every rule at its rule id, the distinct endpoint sets as
-//! key sets, and an index per action so that a decision touches only rules
-//! whose sets hold both endpoints:
-//! - a rule with at most [`PAIR_LIMIT`] (source, destination) key pairs is
-//!   listed under each pair (`pairs[src][dst]`);
-//! - a larger rule is listed under each key of its smaller side (`by_src` or
-//!   `by_dst`), and the policy checks the other side in `sets`.
-//!
-//! So the index grows with the rules' smaller sides, never with the product
-//! of large sets, and a decision costs a few lookups plus the matching rules.
+//! [`SegData`]: every rule at its rule id (provenance for decisions), the
+//! distinct endpoint sets, principals and address classes resolved to
+//! endpoints, and the index of [`crate::index`] holding a match record per
+//! rule (action, ports, expiry, condition) next to the keys that lead to it.
 //!
 //! Problems: two identities with one principal (E0402: OPA could not tell
 //! them apart), a condition that expands too far (E0403).
 
 use crate::addresses;
 use crate::condition;
+use crate::index::{self, Entry};
 use crate::input;
 use crate::model::{
-    AddressesDoc, ContextDoc, IdentityDoc, IndexDoc, Meta, RuleDoc, SegData, ServicesDoc, TestCase,
-    TestsData,
+    AddressesDoc, ContextDoc, EndpointDoc, IdentityDoc, MatchDoc, Meta, RuleDoc, SegData,
+    ServicesDoc, TestCase, TestsData,
 };
 use crate::rego;
 use seg_diag::{Code, Diagnostic, Diagnostics};
@@ -29,9 +24,6 @@ use seg_ir::{
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-/// Rules with at most this many key pairs are indexed pair by pair.
-pub const PAIR_LIMIT: usize = 64;
 
 pub struct Rendered {
     pub data: SegData,
@@ -64,11 +56,7 @@ pub fn render(program: &Program, header: &str, diags: &mut Diagnostics) -> Rende
         .collect();
 
     let mut rules = Vec::with_capacity(program.rules.len());
-    let mut index: BTreeMap<&'static str, IndexDoc> = BTreeMap::from([
-        ("allow", IndexDoc::default()),
-        ("deny", IndexDoc::default()),
-    ]);
-    let mut indexed_rules = 0;
+    let mut entries = Vec::new();
     for (rule, &(src, dst)) in program.rules.iter().zip(&rule_sets) {
         let when = match condition::encode(&rule.condition) {
             Ok(w) => w,
@@ -83,19 +71,34 @@ pub fn render(program: &Program, header: &str, diags: &mut Diagnostics) -> Rende
         };
         let never = when.as_array().is_some_and(Vec::is_empty);
         let id = rules.len() as u32;
-        rules.push(rule_doc(rule, src, dst, when));
-        if never || keys[src].is_empty() || keys[dst].is_empty() || rule.services.is_empty() {
-            continue;
+        let can_match =
+            !never && !keys[src].is_empty() && !keys[dst].is_empty() && !rule.services.is_empty();
+        if can_match {
+            entries.push(Entry {
+                src,
+                dst,
+                record: match_doc(id, rule, &when),
+            });
         }
-        indexed_rules += 1;
-        let ix = index.entry(action(rule.action)).or_default();
-        add_to_index(ix, id, &keys[src], &keys[dst]);
+        rules.push(rule_doc(rule, src, dst, when));
     }
-
-    let set_docs = keys
-        .iter()
-        .map(|ks| ks.iter().map(|k| (k.clone(), true)).collect())
+    let indexed_rules = entries.len();
+    let built = index::build(&keys, entries);
+    let endpoint = |key: &str| EndpointDoc {
+        key: key.to_string(),
+        src: built.src_sets.get(key).cloned().unwrap_or_default(),
+        dst: built.dst_sets.get(key).cloned().unwrap_or_default(),
+    };
+    let principals = principals
+        .into_iter()
+        .map(|(p, id)| (p, endpoint(&identity_key(program, id))))
         .collect();
+    let class_endpoints = classes
+        .cidrs
+        .keys()
+        .map(|k| (k.clone(), endpoint(k)))
+        .collect();
+
     let data = SegData {
         header: header.to_string(),
         meta: Meta {
@@ -118,11 +121,12 @@ pub fn render(program: &Program, header: &str, diags: &mut Diagnostics) -> Rende
             v4_lengths: classes.v4.lengths.into_iter().collect(),
             v6: classes.v6.keys,
             v6_lengths: classes.v6.lengths.into_iter().collect(),
+            endpoints: class_endpoints,
             classes: classes.cidrs,
         },
-        sets: set_docs,
+        sets: keys,
         rules,
-        index,
+        index: built.index,
     };
     let glob_pieces = condition::max_glob_pieces(program.rules.iter().map(|r| &r.condition));
     Rendered {
@@ -144,12 +148,13 @@ fn identity_key(program: &Program, id: IdentityId) -> String {
     format!("id:{}", program.identity(id).name)
 }
 
+/// The identities for people, and each principal's identity.
 fn identities(
     program: &Program,
     diags: &mut Diagnostics,
-) -> (BTreeMap<String, IdentityDoc>, BTreeMap<String, String>) {
+) -> (BTreeMap<String, IdentityDoc>, BTreeMap<String, IdentityId>) {
     let mut docs = BTreeMap::new();
-    let mut principals: BTreeMap<String, String> = BTreeMap::new();
+    let mut principals: BTreeMap<String, IdentityId> = BTreeMap::new();
     let mut first: HashMap<&str, &seg_ir::Identity> = HashMap::new();
     for identity in &program.identities {
         let principal = identity.principal();
@@ -173,7 +178,7 @@ fn identities(
             continue;
         }
         first.insert(principal, identity);
-        principals.insert(principal.to_string(), identity.name.clone());
+        principals.insert(principal.to_string(), identity.id);
         docs.insert(
             identity.name.clone(),
             IdentityDoc {
@@ -239,23 +244,41 @@ impl<'p> SetTable<'p> {
     }
 }
 
-fn add_to_index(ix: &mut IndexDoc, id: u32, src: &[String], dst: &[String]) {
-    if src.len().saturating_mul(dst.len()) <= PAIR_LIMIT {
-        for s in src {
-            let row = ix.pairs.entry(s.clone()).or_default();
-            for d in dst {
-                row.entry(d.clone()).or_default().push(id);
-            }
-        }
-    } else if src.len() <= dst.len() {
-        for s in src {
-            ix.by_src.entry(s.clone()).or_default().push(id);
-        }
-    } else {
-        for d in dst {
-            ix.by_dst.entry(d.clone()).or_default().push(id);
+/// The record the policy decides a rule with.
+fn match_doc(id: u32, rule: &Rule, when: &Value) -> MatchDoc {
+    let s = &rule.services;
+    let ranges = |r: &PortRanges| {
+        r.ranges()
+            .iter()
+            .map(|&(lo, hi)| [lo, hi])
+            .collect::<Vec<_>>()
+    };
+    let mut ports = BTreeMap::new();
+    for (name, r) in [("tcp", &s.tcp), ("udp", &s.udp), ("sctp", &s.sctp)] {
+        if !r.is_empty() {
+            ports.insert(name, ranges(r));
         }
     }
+    for (name, on) in [("icmp", s.icmp), ("other", s.other)] {
+        if on {
+            ports.insert(name, vec![[0, 0]]);
+        }
+    }
+    let not_after = not_after(rule);
+    MatchDoc {
+        rule: id,
+        allow: rule.action == Action::Allow,
+        plain: when.is_null() && not_after.is_none(),
+        ports,
+        not_after,
+        when: when.clone(),
+    }
+}
+
+/// The first nanosecond a rule is gone, saturated beyond any clock reading.
+fn not_after(rule: &Rule) -> Option<i64> {
+    rule.expires
+        .map(|d| d.end().0.saturating_mul(1_000_000_000))
 }
 
 fn rule_doc(rule: &Rule, src: usize, dst: usize, when: Value) -> RuleDoc {
@@ -274,9 +297,7 @@ fn rule_doc(rule: &Rule, src: usize, dst: usize, when: Value) -> RuleDoc {
         dst,
         services: services(&rule.services),
         expires: rule.expires.map(|d| d.to_string()),
-        not_after: rule
-            .expires
-            .map(|d| d.end().0.saturating_mul(1_000_000_000)),
+        not_after: not_after(rule),
         when,
     }
 }

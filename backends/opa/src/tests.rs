@@ -325,7 +325,7 @@ fn hostile_names_stay_data() {
     }
     let data: serde_json::Value =
         serde_json::from_str(file(&e, "bundle/seg/data.json")).expect("json");
-    assert_eq!(data["principals"][evil], evil);
+    assert_eq!(data["principals"][evil]["key"], format!("id:{evil}"));
     assert!(data["identities"][&"y".repeat(10_000)].is_object());
 }
 
@@ -345,7 +345,7 @@ fn shared_principals_are_an_error() {
 }
 
 #[test]
-fn large_rules_are_indexed_by_their_smaller_side() {
+fn large_rules_are_indexed_by_set_pair() {
     let mut p = program();
     let many: Vec<u32> = (4..104).collect();
     for &i in &many {
@@ -362,11 +362,23 @@ fn large_rules_are_indexed_by_their_smaller_side() {
     let (e, _) = emit(&p, None);
     let data: serde_json::Value =
         serde_json::from_str(file(&e, "bundle/seg/data.json")).expect("json");
-    let ix = &data["index"]["allow"];
-    assert_eq!(ix["by_src"]["id:api"], serde_json::json!([4]));
-    assert_eq!(ix["by_src"]["id:db"], serde_json::json!([4]));
-    assert!(ix["by_dst"].as_object().expect("object").is_empty());
-    assert_eq!(ix["pairs"]["id:api"]["id:db"], serde_json::json!([0]));
+    let ix = &data["index"];
+    let (src, dst) = (
+        data["rules"][4]["src"].to_string(),
+        data["rules"][4]["dst"].to_string(),
+    );
+    assert_eq!(ix["set_pairs"][&src][&dst][0]["rule"], 4);
+    let api_src = data["principals"]["spiffe://x/api"]["src"]
+        .as_array()
+        .expect("src sets")
+        .clone();
+    assert!(api_src.contains(&serde_json::json!(src)), "{api_src:?}");
+    assert_eq!(data["principals"]["w50"]["dst"], serde_json::json!([dst]));
+    assert_eq!(data["principals"]["w50"]["src"], serde_json::json!([]));
+    // Small rules stay pair by pair.
+    assert_eq!(ix["pairs"]["id:api"]["id:db"][0]["rule"], 0);
+    assert_eq!(ix["pairs"]["id:api"]["id:db"][0]["plain"], false);
+    assert_eq!(ix["pairs"]["net:5"]["id:api"][0]["plain"], true);
 }
 
 #[test]

@@ -105,6 +105,23 @@ impl Loaded {
         e
     }
 
+    /// `data.seg.authz.allow` compiled for regorus' register VM (the fast
+    /// engine of the benchmark), checked here against the interpreter.
+    pub fn vm(&self) -> Vm {
+        let mut engine = self.engine.clone();
+        let entry: regorus::Rc<str> = ALLOW.into();
+        let compiled = engine
+            .compile_with_entrypoint(&entry)
+            .expect("compile allow");
+        let program =
+            regorus::languages::rego::compiler::Compiler::compile_from_policy(&compiled, &[ALLOW])
+                .expect("allow compiles for the register VM");
+        let mut vm = regorus::rvm::RegoVM::new();
+        vm.load_program(program);
+        vm.set_data(engine.get_data()).expect("VM data");
+        Vm(vm)
+    }
+
     pub fn text(&self, path: &str) -> &str {
         std::str::from_utf8(
             self.files
@@ -112,6 +129,26 @@ impl Loaded {
                 .unwrap_or_else(|| panic!("no `{path}` in the bundle")),
         )
         .expect("UTF-8")
+    }
+}
+
+const ALLOW: &str = "data.seg.authz.allow";
+
+pub struct Vm(regorus::rvm::RegoVM);
+
+impl Vm {
+    /// `allow` for `input`: `Err` when execution failed.
+    pub fn allow(&mut self, input: &serde_json::Value) -> Result<bool, String> {
+        self.0
+            .set_input(Value::from_json_str(&input.to_string()).expect("input is JSON"));
+        match self
+            .0
+            .execute_entry_point_by_name(ALLOW)
+            .map_err(|e| e.to_string())?
+        {
+            Value::Bool(b) => Ok(b),
+            other => Err(format!("allow is not a boolean: {other:?}")),
+        }
     }
 }
 

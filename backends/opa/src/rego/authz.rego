@@ -13,12 +13,14 @@ package seg.authz
 #
 # Fail closed: malformed input is never allowed; each condition is decided by
 # two positive tests (holds / fails), so a condition that cannot be evaluated
-# makes an allow not match and a deny still apply.
+# makes an allow not match and a deny still apply. The hot path (`allow`) is
+# kept to few steps: two endpoint lookups, the candidate rules of the pair,
+# and checks on those only.
 
 default allow := false
 
 allow if {
-	count(input_errors) == 0
+	_valid
 	count(allowing) > 0
 	count(blocking) == 0
 }
@@ -40,9 +42,9 @@ reason := concat("", ["malformed input: ", concat("; ", sort(input_errors))]) if
 } else := concat("", ["allowed by ", _names(allowing)]) if {
 	count(allowing) > 0
 } else := "denied by default: no rule covers the source" if {
-	not src_key
+	not _src
 } else := "denied by default: no rule covers the destination" if {
-	not dst_key
+	not _dst
 } else := "denied by default: no allow rule matched"
 
 _names(ids) := concat(", ", [s |
@@ -53,60 +55,60 @@ _names(ids) := concat(", ", [s |
 
 # ---- matching rules -------------------------------------------------------
 
-# Allow rules that match: every test positive.
-allowing contains i if {
-	some i in _candidates(data.seg.index.allow)
-	r := data.seg.rules[i]
-	_service_ok(r.services)
-	_live(r)
-	_holds(r.when)
+# Allow rules that match (ids): every test positive.
+allowing contains c.rule if {
+	some c in _candidates
+	c.allow == true
+	c.plain == true
+	some r in object.get(c.ports, protocol, [])
+	r[0] <= port
+	port <= r[1]
 }
 
-# Deny rules that apply: unless the rule is known to have expired or its
-# condition is known to fail.
-blocking contains i if {
-	some i in _candidates(data.seg.index.deny)
-	r := data.seg.rules[i]
-	_service_ok(r.services)
-	not _expired(r)
-	not _fails(r.when)
+allowing contains c.rule if {
+	some c in _candidates
+	c.allow == true
+	c.plain == false
+	some r in object.get(c.ports, protocol, [])
+	r[0] <= port
+	port <= r[1]
+	_live(c)
+	_holds(c.when)
 }
 
-# Rules whose sets hold both endpoints, by lookups only.
-_candidates(ix) := ((pairs | by_src) | by_dst) if {
-	pairs := {i | some i in ix.pairs[src_key][dst_key]}
-	by_src := {i |
-		some i in ix.by_src[src_key]
-		data.seg.sets[data.seg.rules[i].dst][dst_key]
-	}
-	by_dst := {i |
-		some i in ix.by_dst[dst_key]
-		data.seg.sets[data.seg.rules[i].src][src_key]
-	}
+# Deny rules that apply (ids): unless known to have expired or known to fail.
+blocking contains c.rule if {
+	some c in _candidates
+	c.allow == false
+	some r in object.get(c.ports, protocol, [])
+	r[0] <= port
+	port <= r[1]
+	not _expired(c)
+	not _fails(c.when)
 }
 
-_service_ok(s) if {
-	protocol in {"tcp", "udp", "sctp"}
-	some r in s[protocol]
-	r[0] <= input.port
-	input.port <= r[1]
+# The match records of every rule whose sets hold both endpoints: small rules
+# listed per (source key, destination key), large ones per pair of the large
+# sets the endpoints belong to.
+_candidates := array.concat(
+	object.get(data.seg.index.pairs, [_src.key, _dst.key], []),
+	[c |
+		some a in _src.src
+		some b in _dst.dst
+		some c in object.get(data.seg.index.set_pairs, [a, b], [])
+	],
+)
+
+_live(c) if c.not_after == null
+
+_live(c) if {
+	is_number(c.not_after)
+	now_ns < c.not_after
 }
 
-_service_ok(s) if {
-	protocol in {"icmp", "other"}
-	s[protocol] == true
-}
-
-_live(r) if r.not_after == null
-
-_live(r) if {
-	is_number(r.not_after)
-	now_ns < r.not_after
-}
-
-_expired(r) if {
-	is_number(r.not_after)
-	now_ns >= r.not_after
+_expired(c) if {
+	is_number(c.not_after)
+	now_ns >= c.not_after
 }
 
 # ---- conditions: [[literal, ...], ...], null = unconditional ---------------
@@ -183,27 +185,30 @@ _atom_fails(a) if {
 	mtls == false
 }
 
-# request.* and context.*: a missing value fails every test.
+# request.* and context.*: a missing value fails every test. A null value
+# counts as missing (it is malformed, so `allow` is false anyway); reading it
+# with object.get keeps the test positive even where an undefined lookup is
+# mishandled (regorus' register VM).
 _atom_holds(a) if {
 	a.kind == "value"
-	v := input[a.source][a.name]
+	v := _value(a)
+	v != null
 	_test_holds(a.test, v)
 }
 
 _atom_fails(a) if {
 	a.kind == "value"
-	not _present(a.source, a.name)
+	_value(a) == null
 }
 
 _atom_fails(a) if {
 	a.kind == "value"
-	v := input[a.source][a.name]
+	v := _value(a)
+	v != null
 	_test_fails(a.test, v)
 }
 
-_present(source, name) if {
-	_ = input[source][name]
-}
+_value(a) := object.get(object.get(input, a.source, {}), a.name, null)
 
 _test_holds(t, v) if {
 	t.op == "in"
@@ -258,33 +263,47 @@ _glob(g, v) if {
 
 # ---- the flow -------------------------------------------------------------
 
-# The key of an endpoint in data.seg.sets and data.seg.index: `id:<name>` for
-# an inventory identity (by principal), else `net:<n>` for its address class.
-src_key := _endpoint_key(input.source)
+# An endpoint: {"key", "src", "dst"} — its key (`id:<name>` for an inventory
+# identity, `net:<n>` for an address class) and the large sets it is in as a
+# source and as a destination. A known principal wins; else the address.
+_src := _endpoint(input.source)
 
-dst_key := _endpoint_key(input.destination)
+_dst := _endpoint(input.destination)
 
-_endpoint_key(ep) := k if {
-	k := _identity_key(ep)
-} else := k if {
-	k := _address_key(ep.address)
-}
+src_key := _src.key
 
-_identity_key(ep) := concat("", ["id:", name]) if {
+dst_key := _dst.key
+
+_endpoint(ep) := e if {
 	is_string(ep.principal)
-	name := data.seg.principals[ep.principal]
+	e := data.seg.principals[ep.principal]
 }
 
-_address_key(a) := k if {
+_endpoint(ep) := e if {
+	not _known(ep)
+	is_string(object.get(ep, "principal", ""))
+	e := data.seg.addresses.endpoints[_address_class(ep.address)]
+}
+
+_known(ep) if {
+	is_string(ep.principal)
+	data.seg.principals[ep.principal]
+}
+
+# Lookups that may miss inside an iteration go through object.get: regorus'
+# register VM mishandles an undefined lookup there.
+_address_class(a) := k if {
 	h := _v4_hex(a)
 	some n in data.seg.addresses.v4_lengths
-	k := data.seg.addresses.v4[substring(h, 0, n)]
+	k := object.get(data.seg.addresses.v4, substring(h, 0, n), null)
+	k != null
 }
 
-_address_key(a) := k if {
+_address_class(a) := k if {
 	h := _v6_hex(a)
 	some n in data.seg.addresses.v6_lengths
-	k := data.seg.addresses.v6[substring(h, 0, n)]
+	k := object.get(data.seg.addresses.v6, substring(h, 0, n), null)
+	k != null
 }
 
 _octets := data.seg.addresses.octets
@@ -308,9 +327,10 @@ _v6_hex(a) := h if {
 	h := concat("", padded)
 }
 
-_v6_tail(a) := a if {
-	not contains(a, ".")
-} else := out if {
+_v6_tail(a) := a if not contains(a, ".")
+
+_v6_tail(a) := out if {
+	contains(a, ".")
 	segs := split(a, ":")
 	last := segs[count(segs) - 1]
 	o := split(last, ".")
@@ -350,7 +370,8 @@ protocol := p if {
 }
 
 protocol := p if {
-	_is_int(input.protocol)
+	is_number(input.protocol)
+	floor(input.protocol) == input.protocol
 	input.protocol >= 0
 	input.protocol <= 255
 	p := object.get(_protocol_numbers, format_int(input.protocol, 10), "other")
@@ -361,19 +382,30 @@ _protocol_names := {"tcp": "tcp", "udp": "udp", "sctp": "sctp", "icmp": "icmp"}
 # Numbers of the named protocols count as those protocols (ICMPv6 as icmp).
 _protocol_numbers := {"1": "icmp", "6": "tcp", "17": "udp", "58": "icmp", "132": "sctp"}
 
-mtls := object.get(input, "mtls", false)
-
-_has_now if {
-	_ = input.now
+# The destination port; 0 for protocols without ports.
+port := input.port if {
+	_with_ports[protocol]
+	is_number(input.port)
+	floor(input.port) == input.port
+	input.port >= 0
+	input.port <= 65535
 }
+
+port := 0 if _without_ports[protocol]
+
+_with_ports := {"tcp": true, "udp": true, "sctp": true}
+
+_without_ports := {"icmp": true, "other": true}
+
+mtls := object.get(input, "mtls", false)
 
 # The instant to decide at: input.now when given, else the clock.
 now_ns := time.parse_rfc3339_ns(input.now) if {
-	_has_now
+	_has(input, "now")
 	is_string(input.now)
 }
 
-now_ns := time.now_ns() if not _has_now
+now_ns := time.now_ns() if not _has(input, "now")
 
 # Minute of the UTC day, and UTC weekday with Monday = 0.
 minute := (c[0] * 60) + c[1] if {
@@ -392,111 +424,128 @@ _is_int(x) if {
 	floor(x) == x
 }
 
-# ---- malformed input --------------------------------------------------------
-
-input_errors contains "input must be an object" if not is_object(input)
-
-input_errors contains "`source` must be an object with a `principal` or `address` string" if {
-	not _endpoint_ok(input.source)
-}
-
-input_errors contains "`destination` must be an object with a `principal` or `address` string" if {
-	not _endpoint_ok(input.destination)
-}
-
-input_errors contains "`protocol` must be `tcp`, `udp`, `sctp`, `icmp` or a protocol number" if {
-	not protocol
-}
-
-input_errors contains "`port` must be an integer from 0 to 65535" if {
-	protocol in {"tcp", "udp", "sctp"}
-	not _port_ok
-}
-
-input_errors contains "`mtls` must be a boolean" if {
-	_ = input.mtls
-	not is_boolean(input.mtls)
-}
-
-input_errors contains "`request` must be an object of strings `method` and `path`" if {
-	_ = input.request
-	not _request_ok
-}
-
-input_errors contains "`context` must be an object" if {
-	_ = input.context
-	not is_object(input.context)
-}
-
-input_errors contains msg if {
-	is_object(input.context)
-	some name, v in input.context
-	t := data.seg.contexts[name]
-	not _context_ok(t, v)
-	msg := concat("", ["`context.", name, "` does not have its declared type"])
-}
-
-input_errors contains "`now` must be an RFC 3339 instant after 1970" if {
-	_has_now
-	not _now_ok
-}
-
-_endpoint_ok(ep) if {
-	is_object(ep)
-	_optional_string(ep, "principal")
-	_optional_string(ep, "address")
-	count({k | some k in ["principal", "address"]; _ = ep[k]}) > 0
-	_address_ok(ep)
-}
-
-_address_ok(ep) if not _present_in(ep, "address")
-
-_address_ok(ep) if _v4_hex(ep.address)
-
-_address_ok(ep) if _v6_hex(ep.address)
-
-_optional_string(obj, k) if not _present_in(obj, k)
-
-_optional_string(obj, k) if is_string(obj[k])
-
-_present_in(obj, k) if {
+_has(obj, k) if {
 	_ = obj[k]
 }
 
-_port_ok if {
-	_is_int(input.port)
-	input.port >= 0
-	input.port <= 65535
+# ---- malformed input --------------------------------------------------------
+
+# Every field the decision may read is well formed. Endpoints are checked by
+# resolving them: one that does not resolve matches no rule.
+_valid if {
+	port
+	is_boolean(object.get(input, "mtls", false))
+	_request_ok
+	_context_ok
+	_now_ok
 }
 
 _request_ok if {
-	is_object(input.request)
-	_optional_string(input.request, "method")
-	_optional_string(input.request, "path")
+	r := object.get(input, "request", {})
+	is_object(r)
+	is_string(object.get(r, "method", ""))
+	is_string(object.get(r, "path", ""))
 }
 
-_context_ok(t, v) if {
+_context_ok if {
+	ctx := object.get(input, "context", {})
+	is_object(ctx)
+	every name, v in ctx {
+		_context_value_ok(name, v)
+	}
+}
+
+# Undeclared context inputs are ignored.
+_context_value_ok(name, _) if not _has(data.seg.contexts, name)
+
+_context_value_ok(name, v) if {
+	t := data.seg.contexts[name]
+	_typed(t, v)
+}
+
+_typed(t, v) if {
 	t.type == "string"
 	is_string(v)
 }
 
-_context_ok(t, v) if {
+_typed(t, v) if {
 	t.type == "int"
 	_is_int(v)
 }
 
-_context_ok(t, v) if {
+_typed(t, v) if {
 	t.type == "bool"
 	is_boolean(v)
 }
 
-_context_ok(t, v) if {
+_typed(t, v) if {
 	t.type == "enum"
 	is_string(v)
 	v in t.values
 }
 
+_now_ok if not _has(input, "now")
+
 _now_ok if {
 	is_string(input.now)
 	now_ns >= 0
 }
+
+_mtls_ok if is_boolean(mtls)
+
+# Why an input is malformed (for `decision.reason`); empty exactly when
+# `_valid` holds and both endpoints resolve or are well formed.
+input_errors contains "input must be an object" if not is_object(input)
+
+input_errors contains "`source` must be an object with a `principal` string or an IP `address`" if {
+	not _src
+	not _endpoint_ok(input.source)
+}
+
+input_errors contains "`destination` must be an object with a `principal` string or an IP `address`" if {
+	not _dst
+	not _endpoint_ok(input.destination)
+}
+
+input_errors contains "`protocol` must be `tcp`, `udp`, `sctp`, `icmp` or a protocol number" if not protocol
+
+input_errors contains "`port` must be an integer from 0 to 65535" if {
+	protocol
+	not port
+}
+
+input_errors contains "`mtls` must be a boolean" if not _mtls_ok
+
+input_errors contains "`request` must be an object of strings `method` and `path`" if not _request_ok
+
+input_errors contains msg if {
+	is_object(input.context)
+	some name, v in input.context
+	not _context_value_ok(name, v)
+	msg := concat("", ["`context.", name, "` does not have its declared type"])
+}
+
+input_errors contains "`context` must be an object" if {
+	_has(input, "context")
+	not is_object(input.context)
+}
+
+input_errors contains "`now` must be an RFC 3339 instant after 1970" if not _now_ok
+
+# A well-formed endpoint that resolves to no key is unknown, not malformed.
+_endpoint_ok(ep) if {
+	is_object(ep)
+	is_string(object.get(ep, "principal", ""))
+	_has(ep, "principal")
+	not _has(ep, "address")
+}
+
+_endpoint_ok(ep) if {
+	is_object(ep)
+	is_string(object.get(ep, "principal", ""))
+	_address_ok(ep.address)
+}
+
+_address_ok(a) if _v4_hex(a)
+
+_address_ok(a) if _v6_hex(a)
