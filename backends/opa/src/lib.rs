@@ -23,6 +23,7 @@ mod addresses;
 mod bundle;
 mod canonical;
 mod condition;
+mod emit;
 mod index;
 pub mod input;
 mod model;
@@ -30,10 +31,8 @@ mod rego;
 mod render;
 mod sign;
 
-use seg_diag::{Code, Diagnostic, Diagnostics};
-use seg_ir::backend::SigningKey;
-use seg_ir::{Artifact, Backend, Capabilities, Emission, Identity, Program, TargetOptions};
-use std::collections::BTreeMap;
+use seg_diag::{Diagnostic, Diagnostics};
+use seg_ir::{Backend, Capabilities, Emission, Identity, Program, TargetOptions};
 
 pub use bundle::{MANIFEST, SIGNATURES};
 pub use index::PAIR_LIMIT;
@@ -80,7 +79,7 @@ impl Backend for Opa {
                 return Emission::default();
             }
         };
-        match emit_bundle(program, signing, diags) {
+        match emit::bundle(program, signing, diags) {
             Ok(e) => e,
             Err(d) => {
                 diags.push(d);
@@ -88,96 +87,6 @@ impl Backend for Opa {
             }
         }
     }
-}
-
-fn emit_bundle(
-    program: &Program,
-    signing: Option<&SigningKey>,
-    diags: &mut Diagnostics,
-) -> Result<Emission, Diagnostic> {
-    let version = env!("CARGO_PKG_VERSION");
-    let header = format!(
-        "seg {version} · source {} · generated: do not edit",
-        program.source_hash
-    );
-    let rego_header = rego::header(std::slice::from_ref(&header));
-    let rendered = render::render(program, &header, diags);
-    let classes = rendered.data.addresses.classes.len();
-    let mut files = bundle::Files::new();
-    files.insert("seg/data.json".into(), json(&rendered.data)?);
-    files.insert("seg/tests/data.json".into(), json(&rendered.tests)?);
-    files.insert(
-        "seg/authz.rego".into(),
-        rego::authz(&rego_header, rendered.glob_pieces).into_bytes(),
-    );
-    files.insert(
-        "seg/envoy.rego".into(),
-        rego::envoy(&rego_header).into_bytes(),
-    );
-    files.insert(
-        "seg/authz_test.rego".into(),
-        rego::tests(&rego_header, &rendered.tests.cases).into_bytes(),
-    );
-    let schema = input::schema(&header, program);
-    let schema =
-        serde_json::to_string_pretty(&schema).map_err(|e| Diagnostic::bug(e.to_string()))?;
-    files.insert(
-        "input.schema.json".into(),
-        format!("{schema}\n").into_bytes(),
-    );
-
-    let metadata = BTreeMap::from([
-        ("//", header.clone()),
-        ("generator", format!("seg {version}")),
-        ("project", program.project.clone()),
-        ("source_hash", program.source_hash.clone()),
-    ]);
-    let revision =
-        bundle::seal(&mut files, metadata, signing).map_err(|why| bad_key(signing, &why))?;
-    let tarball = bundle::tarball(&files)
-        .map_err(|e| Diagnostic::bug(format!("cannot write the opa bundle: {e}")))?;
-
-    let mut artifacts = vec![Artifact {
-        path: "bundle.tar.gz".into(),
-        contents: tarball,
-    }];
-    artifacts.extend(files.into_iter().map(|(name, contents)| Artifact {
-        path: format!("bundle/{name}"),
-        contents,
-    }));
-    artifacts.sort_by(|a, b| a.path.cmp(&b.path));
-    let mut notes = vec![
-        format!("bundle revision {revision}"),
-        format!(
-            "{} of {} rules can match",
-            rendered.indexed_rules,
-            rendered.data.rules.len()
-        ),
-        format!("{classes} address classes"),
-    ];
-    if let Some(key) = signing {
-        notes.push(format!("signed with {}", key.algorithm));
-    }
-    Ok(Emission {
-        artifacts,
-        rules: rendered.data.rules.len(),
-        notes,
-    })
-}
-
-fn bad_key(key: Option<&SigningKey>, why: &str) -> Diagnostic {
-    let algorithm = key.map_or("", |k| k.algorithm.as_str());
-    Diagnostic::error(Code::InvalidTargetOption, "cannot sign the opa bundle with the configured key")
-        .with_note(why.to_string())
-        .with_note(format!("`signing-algorithm` is `{algorithm}`: HS* take a secret, RS*/PS* an RSA, ES256/ES384 an EC and EdDSA an Ed25519 private key in PEM"))
-        .with_help("point `[targets.opa] signing-key` at a private key that matches `signing-algorithm`")
-}
-
-/// A document in canonical JSON.
-fn json<T: serde::Serialize>(doc: &T) -> Result<Vec<u8>, Diagnostic> {
-    let value = serde_json::to_value(doc)
-        .map_err(|e| Diagnostic::bug(format!("cannot write the opa bundle: {e}")))?;
-    Ok(canonical::to_string(&value).into_bytes())
 }
 
 #[cfg(test)]

@@ -21,6 +21,10 @@ pub struct SegData {
     pub principals: BTreeMap<String, EndpointDoc>,
     /// Declared `context` inputs and their types.
     pub contexts: BTreeMap<String, ContextDoc>,
+    /// Protocol name → how the policy treats it.
+    pub protocols: BTreeMap<&'static str, ProtocolDoc>,
+    /// IP protocol number of a named protocol → that protocol.
+    pub protocol_numbers: BTreeMap<&'static str, ProtocolDoc>,
     pub addresses: AddressesDoc,
     /// The endpoint sets of the rules, as endpoint keys (`id:<name>`,
     /// `net:<n>`), for people: the policy uses `index`.
@@ -58,6 +62,13 @@ pub struct IdentityDoc {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
     pub addresses: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ProtocolDoc {
+    pub name: &'static str,
+    /// Whether flows carry a destination port (else the port is 0).
+    pub ports: bool,
 }
 
 #[derive(Debug, Serialize)]

@@ -14,8 +14,8 @@ use crate::condition;
 use crate::index::{self, Entry};
 use crate::input;
 use crate::model::{
-    AddressesDoc, ContextDoc, EndpointDoc, IdentityDoc, MatchDoc, Meta, RuleDoc, SegData,
-    ServicesDoc, TestCase, TestsData,
+    AddressesDoc, ContextDoc, EndpointDoc, IdentityDoc, MatchDoc, Meta, ProtocolDoc, RuleDoc,
+    SegData, ServicesDoc, TestCase, TestsData,
 };
 use crate::rego;
 use seg_diag::{Code, Diagnostic, Diagnostics};
@@ -113,6 +113,8 @@ pub fn render(program: &Program, header: &str, diags: &mut Diagnostics) -> Rende
             .iter()
             .map(|(n, t)| (n.clone(), context_doc(t)))
             .collect(),
+        protocols: PROTOCOLS.iter().map(|&(name, p)| (name, p)).collect(),
+        protocol_numbers: PROTOCOL_NUMBERS.iter().map(|&(n, p)| (n, p)).collect(),
         addresses: AddressesDoc {
             octets: (0..=255u16)
                 .map(|o| (o.to_string(), format!("{o:02x}")))
@@ -136,6 +138,27 @@ pub fn render(program: &Program, header: &str, diags: &mut Diagnostics) -> Rende
         indexed_rules,
     }
 }
+
+const fn protocol(name: &'static str, ports: bool) -> ProtocolDoc {
+    ProtocolDoc { name, ports }
+}
+
+const PROTOCOLS: [(&str, ProtocolDoc); 4] = [
+    ("tcp", protocol("tcp", true)),
+    ("udp", protocol("udp", true)),
+    ("sctp", protocol("sctp", true)),
+    ("icmp", protocol("icmp", false)),
+];
+
+/// The named protocols by number (ICMPv6 is `icmp` too), so a flow cannot
+/// escape the port rules of TCP by being written as protocol 6.
+const PROTOCOL_NUMBERS: [(&str, ProtocolDoc); 5] = [
+    ("1", protocol("icmp", false)),
+    ("6", protocol("tcp", true)),
+    ("17", protocol("udp", true)),
+    ("58", protocol("icmp", false)),
+    ("132", protocol("sctp", true)),
+];
 
 fn action(a: Action) -> &'static str {
     match a {

@@ -9,7 +9,9 @@ use seg_ir::{
     Action, Atom, CidrSet, Condition, EndpointSet, Expectation, Flow, FlowEndpoint, IdentityId,
     IdentityKind, PortSet, Protocol, Provenance, Rule, RuleId, Test,
 };
-use std::collections::BTreeSet;
+use seg_diag::Code;
+use seg_ir::backend::SigningKey;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn span() -> Span {
     Span::new(FileId(0), 0, 0)

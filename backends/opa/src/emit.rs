@@ -1,0 +1,101 @@
+//! The emission as a whole: render the data, write the Rego files, the
+//! schema and the manifest, sign when asked, and pack the tarball.
+//!
+//! Output: `bundle.tar.gz` and every file again under `bundle/`, sorted by
+//! path; notes for the build report (revision, matching rules, classes).
+
+use crate::{bundle, canonical, input, rego, render};
+use seg_diag::{Code, Diagnostic, Diagnostics};
+use seg_ir::backend::SigningKey;
+use seg_ir::{Artifact, Emission, Program};
+use std::collections::BTreeMap;
+
+pub fn bundle(
+    program: &Program,
+    signing: Option<&SigningKey>,
+    diags: &mut Diagnostics,
+) -> Result<Emission, Diagnostic> {
+    let version = env!("CARGO_PKG_VERSION");
+    let header = format!(
+        "seg {version} · source {} · generated: do not edit",
+        program.source_hash
+    );
+    let rego_header = rego::header(std::slice::from_ref(&header));
+    let rendered = render::render(program, &header, diags);
+    let classes = rendered.data.addresses.classes.len();
+    let mut files = bundle::Files::new();
+    files.insert("seg/data.json".into(), json(&rendered.data)?);
+    files.insert("seg/tests/data.json".into(), json(&rendered.tests)?);
+    files.insert(
+        "seg/authz.rego".into(),
+        rego::authz(&rego_header, rendered.glob_pieces).into_bytes(),
+    );
+    files.insert(
+        "seg/envoy.rego".into(),
+        rego::envoy(&rego_header).into_bytes(),
+    );
+    files.insert(
+        "seg/authz_test.rego".into(),
+        rego::tests(&rego_header, &rendered.tests.cases).into_bytes(),
+    );
+    let schema = input::schema(&header, program);
+    let schema =
+        serde_json::to_string_pretty(&schema).map_err(|e| Diagnostic::bug(e.to_string()))?;
+    files.insert(
+        "input.schema.json".into(),
+        format!("{schema}\n").into_bytes(),
+    );
+
+    let metadata = BTreeMap::from([
+        ("//", header.clone()),
+        ("generator", format!("seg {version}")),
+        ("project", program.project.clone()),
+        ("source_hash", program.source_hash.clone()),
+    ]);
+    let revision =
+        bundle::seal(&mut files, metadata, signing).map_err(|why| bad_key(signing, &why))?;
+    let tarball = bundle::tarball(&files)
+        .map_err(|e| Diagnostic::bug(format!("cannot write the opa bundle: {e}")))?;
+
+    let mut artifacts = vec![Artifact {
+        path: "bundle.tar.gz".into(),
+        contents: tarball,
+    }];
+    artifacts.extend(files.into_iter().map(|(name, contents)| Artifact {
+        path: format!("bundle/{name}"),
+        contents,
+    }));
+    artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut notes = vec![
+        format!("bundle revision {revision}"),
+        format!(
+            "{} of {} rules can match",
+            rendered.indexed_rules,
+            rendered.data.rules.len()
+        ),
+        format!("{classes} address classes"),
+    ];
+    if let Some(key) = signing {
+        notes.push(format!("signed with {}", key.algorithm));
+    }
+    Ok(Emission {
+        artifacts,
+        rules: rendered.data.rules.len(),
+        notes,
+    })
+}
+
+fn bad_key(key: Option<&SigningKey>, why: &str) -> Diagnostic {
+    let algorithm = key.map_or("", |k| k.algorithm.as_str());
+    Diagnostic::error(Code::InvalidTargetOption, "cannot sign the opa bundle with the configured key")
+        .with_note(why.to_string())
+        .with_note(format!("`signing-algorithm` is `{algorithm}`: HS* take a secret, RS*/PS* an RSA, ES256/ES384 an EC and EdDSA an Ed25519 private key in PEM"))
+        .with_help("point `[targets.opa] signing-key` at a private key that matches `signing-algorithm`")
+}
+
+/// A document in canonical JSON.
+fn json<T: serde::Serialize>(doc: &T) -> Result<Vec<u8>, Diagnostic> {
+    let value = serde_json::to_value(doc)
+        .map_err(|e| Diagnostic::bug(format!("cannot write the opa bundle: {e}")))?;
+    Ok(canonical::to_string(&value).into_bytes())
+}
