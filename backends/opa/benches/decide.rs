@@ -310,11 +310,22 @@ fn main() {
     }
     // The floor: a policy whose only rule is a constant, in the same run.
     let mut floor = regorus::Engine::new();
-    floor.add_policy("floor.rego".into(), "package floor\n\nallow := true\n".into()).expect("floor");
-    measure("interpreter: a constant rule (the floor)", &covered, |input| {
-        floor.set_input(input.clone());
-        floor.eval_rule("data.floor.allow".to_string()).expect("evaluation")
-    });
+    floor
+        .add_policy(
+            "floor.rego".into(),
+            "package floor\n\nallow := true\n".into(),
+        )
+        .expect("floor");
+    measure(
+        "interpreter: a constant rule (the floor)",
+        &covered,
+        |input| {
+            floor.set_input(input.clone());
+            floor
+                .eval_rule("data.floor.allow".to_string())
+                .expect("evaluation")
+        },
+    );
     let sets = [
         ("identity flows a rule covers", &covered),
         ("random identity pairs", &random),

@@ -2,15 +2,15 @@
 
 use super::*;
 use ipnet::IpNet;
+use seg_diag::Code;
 use seg_diag::{FileId, Span};
 use seg_ir::backend::OpaOptions;
+use seg_ir::backend::SigningKey;
 use seg_ir::time::{Date, TimeOfDay, Timestamp};
 use seg_ir::{
     Action, Atom, CidrSet, Condition, EndpointSet, Expectation, Flow, FlowEndpoint, IdentityId,
     IdentityKind, PortSet, Protocol, Provenance, Rule, RuleId, Test,
 };
-use seg_diag::Code;
-use seg_ir::backend::SigningKey;
 use std::collections::{BTreeMap, BTreeSet};
 
 fn span() -> Span {
