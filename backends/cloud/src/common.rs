@@ -90,6 +90,7 @@ pub fn metadata_service() -> CidrSet {
 /// Whether some deny names the metadata service as a destination.
 pub fn denies_metadata(program: &Program) -> bool {
     let metadata = metadata_service();
+    let cover = Cover::new(&metadata);
     program.rules.iter().any(|r| {
         r.action == Action::Deny
             && (r.dst.networks.overlaps(&metadata)
@@ -97,13 +98,50 @@ pub fn denies_metadata(program: &Program) -> bool {
                     program
                         .identities
                         .get(i.0 as usize)
-                        .is_some_and(|i| covered(i, &metadata))
+                        .is_some_and(|i| covered(i, &cover))
                 }))
     })
 }
 
-/// Whether every address of the identity lies in `cidrs` (false without addresses).
-pub fn covered(identity: &Identity, cidrs: &CidrSet) -> bool {
+/// A [`CidrSet`] as sorted disjoint ranges per family, for many membership
+/// questions (a binary search instead of a set operation per question).
+pub struct Cover {
+    /// IPv4 then IPv6 ranges, as numbers.
+    families: [Vec<(u128, u128)>; 2],
+}
+
+/// The family (0 = IPv4) and number of an address.
+fn key(a: std::net::IpAddr) -> (usize, u128) {
+    match a {
+        std::net::IpAddr::V4(v) => (0, u128::from(u32::from(v))),
+        std::net::IpAddr::V6(v) => (1, u128::from(v)),
+    }
+}
+
+impl Cover {
+    pub fn new(set: &CidrSet) -> Cover {
+        let mut families: [Vec<(u128, u128)>; 2] = [Vec::new(), Vec::new()];
+        for (a, b) in set.ranges() {
+            let ((f, lo), (_, hi)) = (key(a), key(b));
+            families[f].push((lo, hi));
+        }
+        for f in &mut families {
+            f.sort_unstable();
+        }
+        Cover { families }
+    }
+
+    /// Whether every address of `net` is in the set.
+    pub fn contains_net(&self, net: &ipnet::IpNet) -> bool {
+        let ((f, lo), (_, hi)) = (key(net.network()), key(net.broadcast()));
+        let ranges = &self.families[f];
+        let i = ranges.partition_point(|&(start, _)| start <= lo);
+        i.checked_sub(1).is_some_and(|i| ranges[i].1 >= hi)
+    }
+}
+
+/// Whether every address of the identity lies in the set (false without addresses).
+pub fn covered(identity: &Identity, cidrs: &Cover) -> bool {
     !identity.addresses.is_empty() && identity.addresses.iter().all(|n| cidrs.contains_net(n))
 }
 
@@ -338,6 +376,42 @@ mod tests {
         assert_ne!(hash_hex(&["ab", "c"], 16), hash_hex(&["a", "bc"], 16));
         assert_eq!(hash_hex(&["x"], 8).len(), 8);
         assert_eq!(hash_hex(&["x"], 8), hash_hex(&["x"], 8));
+    }
+
+    #[test]
+    fn cover_answers_like_the_set() {
+        let nets: Vec<ipnet::IpNet> = [
+            "10.0.0.0/24",
+            "10.0.2.0/23",
+            "fd00::/64",
+            "255.255.255.255/32",
+        ]
+        .iter()
+        .map(|n| n.parse().expect("net"))
+        .collect();
+        let set = CidrSet::from_nets(&nets);
+        let cover = Cover::new(&set);
+        for probe in [
+            "10.0.0.0/24",
+            "10.0.0.128/25",
+            "10.0.1.0/24",
+            "10.0.2.0/23",
+            "10.0.3.255/32",
+            "10.0.0.0/22",
+            "fd00::1/128",
+            "fd00::/63",
+            "0.0.0.0/0",
+            "::/0",
+            "255.255.255.255/32",
+            "::ffff:10.0.0.1/128",
+        ] {
+            let n: ipnet::IpNet = probe.parse().expect("net");
+            assert_eq!(
+                cover.contains_net(&n),
+                set.contains_net(&n),
+                "contains {probe}"
+            );
+        }
     }
 
     #[test]

@@ -33,7 +33,11 @@ pub fn emit(program: &Program, options: &AwsOptions, diags: &mut Diagnostics) ->
     if diags.error_count() > errors {
         return Emission::default();
     }
-    let rules = plan::lower(program, diags);
+    // Past what one identity's groups can hold the build fails; no need for provenance there.
+    let capacity = options
+        .max_rules_per_group
+        .saturating_mul(options.max_groups_per_interface);
+    let rules = plan::lower(program, capacity, diags);
     let groups = groups::build(program, rules, options, diags);
     check_values(program, &groups, diags);
     if diags.error_count() > errors {

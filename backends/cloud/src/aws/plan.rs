@@ -13,7 +13,7 @@
 //! rule of the same group and direction is left out (AWS rejects exact
 //! duplicates); CIDRs are canonical.
 
-use crate::common::{Narrowings, Peers, covered, families, lowered, peers};
+use crate::common::{Cover, Narrowings, covered, families, lowered, peers};
 use ipnet::IpNet;
 use seg_diag::Diagnostics;
 use seg_ir::grants::subtract_denies;
@@ -21,6 +21,7 @@ use seg_ir::net::CidrSet;
 use seg_ir::ports::PortSet;
 use seg_ir::program::{Action, Identity, IdentityId, Program, RuleId};
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
 /// A protocol and port range as one AWS rule holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -96,7 +97,7 @@ pub struct IdentityRules {
     pub egress: Vec<SgRule>,
 }
 
-/// Services before the ICMP family split.
+/// Services before the ICMP family split (`All` sorts first, `Icmp` last).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Key {
     All,
@@ -157,76 +158,132 @@ fn keys(services: &PortSet) -> (Vec<Key>, Vec<&'static str>) {
     (keys, lost)
 }
 
+/// The address sets of peers, each stored once however many groups use it,
+/// with its ranges for provenance lookups.
+#[derive(Default)]
+struct Arena {
+    sets: Vec<(CidrSet, Vec<(IpAddr, IpAddr)>)>,
+}
+
+impl Arena {
+    fn add(&mut self, set: &CidrSet) -> Option<usize> {
+        if set.is_empty() {
+            return None;
+        }
+        self.sets.push((set.clone(), set.ranges()));
+        Some(self.sets.len() - 1)
+    }
+}
+
+/// The union of many sets, merged pairwise so that big sets are not copied
+/// once per small one.
+fn union_all(mut sets: Vec<CidrSet>) -> CidrSet {
+    while sets.len() > 1 {
+        let mut next = Vec::with_capacity(sets.len() / 2 + 1);
+        let mut it = sets.into_iter();
+        while let Some(a) = it.next() {
+            next.push(match it.next() {
+                Some(b) => a.union(&b),
+                None => a,
+            });
+        }
+        sets = next;
+    }
+    sets.pop().unwrap_or_default()
+}
+
 /// What one direction of one group collects before it becomes rules.
 #[derive(Default)]
 struct Acc {
-    cidrs: BTreeMap<Key, Vec<(CidrSet, RuleId)>>,
+    /// Per key: peer address sets (arena indices) and the rule each comes from.
+    cidrs: BTreeMap<Key, Vec<(usize, RuleId)>>,
     groups: BTreeMap<(IdentityId, Key), BTreeSet<RuleId>>,
 }
 
 impl Acc {
-    fn add(&mut self, peers: &Peers, keys: &[Key], rule: RuleId) {
+    fn add(
+        &mut self,
+        managed: &BTreeSet<IdentityId>,
+        cidrs: Option<usize>,
+        keys: &[Key],
+        rule: RuleId,
+    ) {
         for &k in keys {
-            if !peers.cidrs.is_empty() {
-                self.cidrs
-                    .entry(k)
-                    .or_default()
-                    .push((peers.cidrs.clone(), rule));
+            if let Some(i) = cidrs {
+                self.cidrs.entry(k).or_default().push((i, rule));
             }
-            for &m in &peers.managed {
+            for &m in managed {
                 self.groups.entry((m, k)).or_default().insert(rule);
             }
         }
     }
 
     /// Sorted rules with covered ones left out (see the module docs).
-    fn finish(self, program: &Program, owner: &Identity) -> Vec<SgRule> {
+    /// `capacity`: the most rules one identity can hold per address family;
+    /// beyond it the build fails (E0403), so the rules come without provenance.
+    fn finish(
+        self,
+        program: &Program,
+        owner: &Identity,
+        arena: &Arena,
+        capacity: usize,
+    ) -> Vec<SgRule> {
         let unions: BTreeMap<Key, CidrSet> = self
             .cidrs
             .iter()
             .map(|(k, parts)| {
+                let distinct: BTreeSet<usize> = parts.iter().map(|(i, _)| *i).collect();
                 (
                     *k,
-                    parts
-                        .iter()
-                        .fold(CidrSet::empty(), |acc, (s, _)| acc.union(s)),
+                    union_all(
+                        distinct
+                            .into_iter()
+                            .map(|i| arena.sets[i].0.clone())
+                            .collect(),
+                    ),
                 )
             })
             .collect();
+        let covers: BTreeMap<Key, Cover> =
+            unions.iter().map(|(k, u)| (*k, Cover::new(u))).collect();
         let mut out = Vec::new();
+        // Per key: the nets kept, by their position in the key's nets.
+        let mut kept: Vec<(Key, Vec<IpNet>, Vec<usize>, usize)> = Vec::new();
         for (&k, union) in &unions {
-            for net in union.to_cidrs() {
-                let subsumed = unions
-                    .iter()
-                    .any(|(&k2, u2)| k2 != k && k2.covers(k) && u2.contains_net(&net));
-                if subsumed {
-                    continue;
-                }
-                let one = CidrSet::from_net(net);
-                let rules: BTreeSet<RuleId> = self.cidrs[&k]
-                    .iter()
-                    .filter(|(s, _)| s.overlaps(&one))
-                    .map(|(_, r)| *r)
-                    .collect();
-                out.push(SgRule {
-                    peer: Peer::Cidr(net),
-                    proto: k.proto(net.addr().is_ipv6()),
-                    rules: rules.into_iter().collect(),
-                });
-            }
+            let nets = union.to_cidrs();
+            let wider: Vec<&Cover> = covers
+                .iter()
+                .filter(|&(&k2, _)| k2 != k && k2.covers(k))
+                .map(|(_, c)| c)
+                .collect();
+            let keep: Vec<usize> = (0..nets.len())
+                .filter(|&j| !wider.iter().any(|c| c.contains_net(&nets[j])))
+                .collect();
+            let first = out.len();
+            out.extend(keep.iter().map(|&j| SgRule {
+                peer: Peer::Cidr(nets[j]),
+                proto: k.proto(nets[j].addr().is_ipv6()),
+                rules: Vec::new(),
+            }));
+            kept.push((k, nets, keep, first));
         }
         let (own4, own6) = families(owner);
+        // Whether a peer's addresses lie in the CIDR peers of a key, asked once per peer and key.
+        let mut in_cidrs: BTreeMap<(IdentityId, Key), bool> = BTreeMap::new();
         for (&(id, k), rules) in &self.groups {
             let Some(peer) = program.identities.get(id.0 as usize) else {
                 continue;
             };
-            let by_cidr = unions
-                .iter()
-                .any(|(&k2, u2)| k2.covers(k) && covered(peer, u2));
+            let by_cidr = !peer.addresses.is_empty()
+                && covers
+                    .iter()
+                    .filter(|&(&k2, _)| k2.covers(k))
+                    .any(|(&k2, c)| *in_cidrs.entry((id, k2)).or_insert_with(|| covered(peer, c)));
+            // The entries of one identity are adjacent in the map.
             let by_group = self
                 .groups
-                .keys()
-                .any(|&(id2, k2)| id2 == id && k2 != k && k2.covers(k));
+                .range((id, Key::All)..=(id, Key::Icmp))
+                .any(|(&(_, k2), _)| k2 != k && k2.covers(k));
             if by_cidr || by_group {
                 continue;
             }
@@ -251,6 +308,32 @@ impl Acc {
                 });
             }
         }
+        let (v4, v6) = out.iter().fold((0, 0), |(a, b), r| {
+            let (x, y) = r.weight();
+            (a + x, b + y)
+        });
+        if v4.max(v6) > capacity {
+            return out;
+        }
+        // Provenance of the CIDR rules: the rules whose peers overlap each net
+        // (nets are disjoint and ascending, so each range finds its nets by search).
+        for (k, nets, keep, first) in kept {
+            let mut rules: Vec<BTreeSet<RuleId>> = vec![BTreeSet::new(); nets.len()];
+            for &(i, rule) in &self.cidrs[&k] {
+                for &(lo, hi) in &arena.sets[i].1 {
+                    let start = nets.partition_point(|n| n.broadcast() < lo);
+                    for (j, n) in nets.iter().enumerate().skip(start) {
+                        if n.network() > hi {
+                            break;
+                        }
+                        rules[j].insert(rule);
+                    }
+                }
+            }
+            for (slot, j) in keep.into_iter().enumerate() {
+                out[first + slot].rules = std::mem::take(&mut rules[j]).into_iter().collect();
+            }
+        }
         out.sort_by_key(|r| (r.peer, r.proto));
         out
     }
@@ -258,7 +341,11 @@ impl Acc {
 
 /// The rules of every managed identity (identities without rules included),
 /// keyed by identity in inventory order.
-pub fn lower(program: &Program, diags: &mut Diagnostics) -> BTreeMap<IdentityId, IdentityRules> {
+pub fn lower(
+    program: &Program,
+    capacity: usize,
+    diags: &mut Diagnostics,
+) -> BTreeMap<IdentityId, IdentityRules> {
     let managed = |i: &Identity| i.aws.is_some();
     let mut keep = vec![false; program.rules.len()];
     for rule in &program.rules {
@@ -267,6 +354,7 @@ pub fn lower(program: &Program, diags: &mut Diagnostics) -> BTreeMap<IdentityId,
             *k = ok && rule.action == Action::Allow;
         }
     }
+    let mut arena = Arena::default();
     let mut inbound: BTreeMap<IdentityId, Acc> = BTreeMap::new();
     let mut outbound: BTreeMap<IdentityId, Acc> = BTreeMap::new();
     let mut narrowings = Narrowings::default();
@@ -283,26 +371,29 @@ pub fn lower(program: &Program, diags: &mut Diagnostics) -> BTreeMap<IdentityId,
         }
         let src = peers(program, &grant.src, managed);
         let dst = peers(program, &grant.dst, managed);
+        let (src_cidrs, dst_cidrs) = (arena.add(&src.cidrs), arena.add(&dst.cidrs));
         for id in &dst.managed {
-            inbound.entry(*id).or_default().add(&src, &keys, grant.rule);
+            inbound
+                .entry(*id)
+                .or_default()
+                .add(&src.managed, src_cidrs, &keys, grant.rule);
         }
         for id in &src.managed {
             outbound
                 .entry(*id)
                 .or_default()
-                .add(&dst, &keys, grant.rule);
+                .add(&dst.managed, dst_cidrs, &keys, grant.rule);
         }
     }
     let mut out = BTreeMap::new();
     for identity in program.identities.iter().filter(|i| managed(i)) {
-        let ingress = inbound
-            .remove(&identity.id)
-            .map(|a| a.finish(program, identity))
-            .unwrap_or_default();
-        let egress = outbound
-            .remove(&identity.id)
-            .map(|a| a.finish(program, identity))
-            .unwrap_or_default();
+        let finish = |acc: &mut BTreeMap<IdentityId, Acc>| {
+            acc.remove(&identity.id)
+                .map(|a| a.finish(program, identity, &arena, capacity))
+                .unwrap_or_default()
+        };
+        let ingress = finish(&mut inbound);
+        let egress = finish(&mut outbound);
         out.insert(identity.id, IdentityRules { ingress, egress });
     }
     out

@@ -176,23 +176,22 @@ fn check_accounts(program: &Program, diags: &mut Diagnostics) {
     }
 }
 
-fn content_key(fw: &Fw) -> String {
-    let protos: Vec<String> = fw
-        .protocols
-        .iter()
-        .map(|p| format!("{}:{}", p.name, p.ports.join(",")))
-        .collect();
-    let ranges: Vec<String> = fw.ranges.iter().map(ToString::to_string).collect();
-    format!(
-        "{} {} {} t={} s={} r={} p={}",
-        fw.ingress,
-        fw.deny,
-        fw.priority,
-        fw.targets.join(","),
-        fw.source_accounts.join(","),
-        ranges.join(","),
-        protos.join(";")
-    )
+/// SHA-256 (hex) over the rule's label and content, fed part by part.
+fn content_hash(label: &str, fw: &Fw) -> String {
+    let mut parts: Vec<String> = vec![
+        label.to_string(),
+        format!("{} {} {}", fw.ingress, fw.deny, fw.priority),
+    ];
+    parts.push(fw.targets.join(","));
+    parts.push(fw.source_accounts.join(","));
+    parts.extend(fw.ranges.iter().map(ToString::to_string));
+    parts.extend(
+        fw.protocols
+            .iter()
+            .map(|p| format!("{}:{}", p.name, p.ports.join(","))),
+    );
+    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+    hash_hex(&refs, 64)
 }
 
 /// `seg-<rule label>-<i|e><a|d>-<hash>`, at most 63 characters, unique.
@@ -207,15 +206,19 @@ fn names(program: &Program, rules: &[Fw]) -> Vec<String> {
             None => "default-deny".to_string(),
         };
         let base = slug(&label, '-', 36);
-        let key = content_key(fw);
+        let digest = content_hash(&label, fw);
         let mut len = 10;
         let name = loop {
-            let h = hash_hex(&[&label, &key], len);
+            let h = &digest[..len];
+            // The label part gives way when a longer hash is needed (at most 63 characters).
+            let mut base = base.clone();
+            base.truncate(63usize.saturating_sub(len + 8));
+            let base = base.trim_end_matches('-');
             let name = format!(
                 "seg-{base}{}{dir}{act}-{h}",
                 if base.is_empty() { "" } else { "-" }
             );
-            if len >= 40 || !taken.contains(&name) {
+            if len >= 52 || !taken.contains(&name) {
                 break name;
             }
             len += 6;

@@ -17,7 +17,7 @@
 //! rule are split over several rules.
 
 use super::model::ApiProtocol;
-use crate::common::{Narrowings, covered, lowered, peers};
+use crate::common::{Cover, Narrowings, covered, lowered, peers};
 use ipnet::IpNet;
 use seg_diag::Diagnostics;
 use seg_ir::net::CidrSet;
@@ -259,11 +259,12 @@ pub fn lower(program: &Program, diags: &mut Diagnostics) -> Vec<Fw> {
         if !dst.managed.is_empty() {
             let targets = l.accounts(dst.managed.iter().copied());
             // A managed source whose addresses the ranges cover needs no account entry.
+            let cover = Cover::new(&src.cidrs);
             let sources = l.accounts(
                 src.managed
                     .iter()
                     .copied()
-                    .filter(|id| !covered(program.identity(*id), &src.cidrs)),
+                    .filter(|id| !covered(program.identity(*id), &cover)),
             );
             if !sources.is_empty() {
                 l.push(
