@@ -35,13 +35,10 @@ fn json(e: &Emission, path: &str) -> Value {
 fn rules(case: &Case, e: &Emission) -> Vec<Fw> {
     let list = json(e, "firewalls.json");
     structure::gcp_api(&list);
-    let versions = json(e, "versions.tf.json");
-    assert_eq!(
-        versions["terraform"]["required_providers"]["google"]["source"],
-        "hashicorp/google"
-    );
+    let main = json(e, "main.tf.json");
+    structure::gcp_terraform(&main, &json(e, "versions.tf.json"));
     let mut api = gcp_eval::from_api(&list);
-    let mut tf = gcp_eval::from_terraform(&json(e, "main.tf.json"));
+    let mut tf = gcp_eval::from_terraform(&main);
     api.sort();
     tf.sort();
     assert_eq!(api, tf, "{}: API JSON and Terraform JSON differ", case.name);
