@@ -92,11 +92,7 @@ fn owners(program: &Program, e: FlowEndpoint) -> Vec<usize> {
 }
 
 fn exact(cloud: &Cloud, p: Protocol) -> bool {
-    match (cloud, p) {
-        (_, Protocol::Other(_)) => false,
-        (Cloud::Aws(_), Protocol::Sctp) => false,
-        _ => true,
-    }
+    !matches!((cloud, p), (_, Protocol::Other(_)) | (Cloud::Aws(_), Protocol::Sctp))
 }
 
 fn number(p: Protocol, v6: bool) -> u8 {
