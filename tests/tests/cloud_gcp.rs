@@ -6,6 +6,9 @@
 //! reading only the emitted JSON and the inventory's facts) gives the
 //! reference decision on every example expectation and thousands of flows of
 //! random programs.
+//!
+//! `SEG_CLOUD_DUMP=5,12` prints those random programs and their rules, to
+//! investigate a difference.
 
 mod cloud;
 

@@ -15,6 +15,9 @@
 //!   meaning all; any other protocol number opens every port;
 //! - CloudFormation: a group without inline egress rules gets an allow-all
 //!   IPv4 outbound rule.
+//!
+//! Addresses come from the inventory: an end without a known address is
+//! matched by its groups only, never by a CIDR peer.
 
 use ipnet::{IpNet, Ipv4Net};
 use serde_json::Value;

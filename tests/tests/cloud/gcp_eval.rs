@@ -16,6 +16,9 @@
 //!   decide: ingress denied, egress allowed;
 //! - a connection needs the source's egress and the destination's ingress
 //!   (each only if that end is an instance of the network); stateful.
+//!
+//! Addresses come from the inventory: an end without a known address is
+//! matched by its service account only, never by a range.
 
 use ipnet::IpNet;
 use serde_json::Value;
