@@ -482,3 +482,61 @@ fn targets_table_matches_the_documented_capability_matrix() {
     opa          native yes    yes    yes      yes      no
 ");
 }
+
+#[test]
+fn init_scaffolds_a_project_that_checks_tests_and_builds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("shop");
+    let root_s = root.to_str().expect("utf-8 path");
+    let o = seg(&["init", root_s, "--now", NOW]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("created project `shop`"), "{}", stdout(&o));
+    let created: Vec<String> = files_under(&root).into_iter().map(|(p, _)| p).collect();
+    for f in [
+        "seg.toml",
+        "policy/main.seg",
+        "inventory.yaml",
+        ".github/workflows/seg.yml",
+    ] {
+        assert!(created.iter().any(|p| p == f), "{f} missing: {created:?}");
+    }
+    let toml = fs::read_to_string(root.join("seg.toml")).expect("seg.toml");
+    assert!(toml.contains("name = \"shop\""), "{toml}");
+    // The review date lies 180 days after now: no past-review lint.
+    let policy = fs::read_to_string(root.join("policy/main.seg")).expect("policy");
+    assert!(policy.contains("review-by 2027-05-23"), "{policy}");
+
+    let o = seg(&["check", root_s, "--now", NOW, "--deny-warnings"]);
+    assert_eq!(code(&o), 0, "check: {}", stderr(&o));
+    let o = seg(&["test", root_s, "--now", NOW]);
+    assert_eq!(code(&o), 0, "test: {}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("7 passed, 0 failed"), "{}", stdout(&o));
+    let out = dir.path().join("out");
+    let o = seg(&["build", root_s, "--out", out.to_str().expect("utf-8"), "--now", NOW]);
+    assert_eq!(code(&o), 0, "build: {}", stderr(&o));
+    for target in ["iptables", "kubernetes", "opa"] {
+        assert!(out.join(target).is_dir(), "no {target} output");
+    }
+}
+
+#[test]
+fn init_never_overwrites_and_refuses_bad_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("p");
+    let root_s = root.to_str().expect("utf-8 path");
+    fs::create_dir_all(root.join("policy")).expect("mkdir");
+    fs::write(root.join("policy/main.seg"), "// mine\n").expect("write");
+    let o = seg(&["init", root_s, "--now", NOW]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("`policy/main.seg`"), "{}", stderr(&o));
+    // Nothing written, the existing file untouched.
+    let files: Vec<(String, Vec<u8>)> = files_under(&root);
+    assert_eq!(files, vec![("policy/main.seg".to_string(), b"// mine\n".to_vec())]);
+
+    let fresh = dir.path().join("q");
+    for bad in ["a\"b", "x\ny", "../up", "", "9lives"] {
+        let o = seg(&["init", fresh.to_str().expect("utf-8"), "--name", bad]);
+        assert_eq!(code(&o), 2, "{bad:?}: {}", stderr(&o));
+        assert!(!fresh.exists(), "{bad:?} created the folder");
+    }
+}

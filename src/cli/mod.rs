@@ -5,6 +5,7 @@ mod build;
 mod check;
 mod explain;
 pub mod explain_code;
+mod init;
 mod targets;
 mod test;
 
@@ -30,7 +31,7 @@ pub enum Exit {
     name = "seg",
     version,
     about = "Compile identity-based segmentation policy to iptables, Kubernetes, cloud security groups and OPA",
-    after_help = "Examples:\n  seg check examples/bank\n  seg build examples/bank --out out\n  seg test examples/bank\n  seg explain payments-api ledger-postgres tcp/5432 --mtls\n\nExit codes: 0 success, 1 policy errors or failing tests, 2 usage or I/O error, 3 internal error."
+    after_help = "Examples:\n  seg init my-policies\n  seg check examples/bank\n  seg build examples/bank --out out\n  seg test examples/bank\n  seg explain payments-api ledger-postgres tcp/5432 --mtls\n\nExit codes: 0 success, 1 policy errors or failing tests, 2 usage or I/O error, 3 internal error."
 )]
 pub struct Cli {
     /// When to colour diagnostics (never when NO_COLOR is set, under `auto`).
@@ -42,6 +43,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Scaffold a project: seg.toml, policy/main.seg, inventory.yaml and a CI example.
+    Init(init::InitArgs),
     /// Parse, resolve and type-check against the inventory, run lints; writes nothing.
     Check(check::CheckArgs),
     /// Check, then emit every target of seg.toml (or those named) atomically into --out.
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
         }
     };
     let exit = match &cli.command {
+        Command::Init(a) => init::run(a),
         Command::Check(a) => check::run(a, cli.color),
         Command::Build(a) => build::run(a, cli.color),
         Command::Test(a) => test::run(a, cli.color),
