@@ -52,14 +52,14 @@ pub fn run(args: &InitArgs) -> Exit {
     };
     let today = now.date();
     let files = [
-        (
-            "seg.toml",
-            SEG_TOML.replace("{{name}}", &name),
-        ),
+        ("seg.toml", SEG_TOML.replace("{{name}}", &name)),
         (
             "policy/main.seg",
             MAIN_SEG
-                .replace("{{review_by}}", &today.add_days(REVIEW_AFTER_DAYS).to_string())
+                .replace(
+                    "{{review_by}}",
+                    &today.add_days(REVIEW_AFTER_DAYS).to_string(),
+                )
                 .replace("{{night}}", &format!("{today}T01:30:00Z"))
                 .replace("{{noon}}", &format!("{today}T12:00:00Z")),
         ),
@@ -101,7 +101,11 @@ pub fn run(args: &InitArgs) -> Exit {
         println!("  {path}");
     }
     let shown = dir.display().to_string();
-    let arg = if shown == "." { String::new() } else { format!(" {shown}") };
+    let arg = if shown == "." {
+        String::new()
+    } else {
+        format!(" {shown}")
+    };
     println!("next: seg check{arg} && seg test{arg} && seg build{arg} --out out");
     Exit::Ok
 }
@@ -122,7 +126,8 @@ fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
 fn is_project_name(s: &str) -> bool {
     s.len() <= 63
         && s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// The folder's name when it is a valid project name, else `my-project`.
