@@ -772,6 +772,53 @@ fn gcp_splits_accounts_and_families() {
 }
 
 #[test]
+fn gcp_merges_rules_between_the_same_ends() {
+    // One rule per port between the same ends: one firewall rule per direction,
+    // with every port and both rules in its description; a deny stays apart.
+    let mut f = Fx::new();
+    let api = f.id(
+        "api",
+        &["10.0.0.1/32"],
+        None,
+        Some("api@p.iam.gserviceaccount.com"),
+    );
+    let db = f.id(
+        "db",
+        &["10.0.0.2/32"],
+        None,
+        Some("db@p.iam.gserviceaccount.com"),
+    );
+    f.allow(Set::Ids(&[api]), Set::Ids(&[db]), tcp(5432, 5432));
+    f.allow(Set::Ids(&[api]), Set::Ids(&[db]), tcp(5433, 5440));
+    f.allow(Set::Ids(&[api]), Set::Ids(&[db]), PortSet::icmp());
+    f.deny(Set::Ids(&[api]), Set::Ids(&[db]), tcp(5439, 5439));
+    let (e, d) = run(&Gcp, &f.p, &gcp_options());
+    assert!(!d.has_errors());
+    let list = file(&e, "firewalls.json");
+    let items = list["items"].as_array().expect("items");
+    let allows: Vec<_> = items.iter().filter(|i| i["priority"] == 2000).collect();
+    assert_eq!(
+        allows.len(),
+        2,
+        "one ingress and one egress allow: {allows:?}"
+    );
+    for a in &allows {
+        assert_eq!(a["allowed"][0]["IPProtocol"], "tcp");
+        assert_eq!(a["allowed"][0]["ports"], serde_json::json!(["5432-5440"]));
+        assert_eq!(a["allowed"][1]["IPProtocol"], "icmp");
+        let text = a["description"].as_str().expect("description");
+        assert_eq!(text.matches("policy/net.seg").count(), 3, "{text}");
+    }
+    let denies: Vec<_> = items.iter().filter(|i| i["priority"] == 1000).collect();
+    assert_eq!(denies.len(), 2);
+    assert!(
+        denies
+            .iter()
+            .all(|i| i["denied"][0]["ports"] == serde_json::json!(["5439"]))
+    );
+}
+
+#[test]
 fn output_is_deterministic() {
     let f = bank();
     for (b, o) in [

@@ -201,7 +201,11 @@ fn names(program: &Program, rules: &[Fw]) -> Vec<String> {
     for fw in rules {
         let dir = if fw.ingress { 'i' } else { 'e' };
         let act = if fw.deny { 'd' } else { 'a' };
-        let label = match fw.rule.and_then(|r| program.rules.get(r.0 as usize)) {
+        let label = match fw
+            .rules
+            .first()
+            .and_then(|r| program.rules.get(r.0 as usize))
+        {
             Some(rule) => rule.provenance.label.clone(),
             None => "default-deny".to_string(),
         };
@@ -230,11 +234,12 @@ fn names(program: &Program, rules: &[Fw]) -> Vec<String> {
 }
 
 fn firewall(program: &Program, options: &GcpOptions, fw: &Fw, name: &str) -> Firewall {
-    let description = match fw.rule {
-        Some(r) => provenance_text(program, &[r], MAX_DESCRIPTION, |s| {
+    let description = if fw.rules.is_empty() {
+        format!("{TOOL}: default deny of the identities seg manages")
+    } else {
+        provenance_text(program, &fw.rules, MAX_DESCRIPTION, |s| {
             restrict_chars(s, |c| !c.is_control())
-        }),
-        None => format!("{TOOL}: default deny of the identities seg manages"),
+        })
     };
     let ranges: Vec<String> = fw.ranges.iter().map(ToString::to_string).collect();
     let protocols: Vec<ApiProtocol> = fw.protocols.iter().map(|p| p.api()).collect();

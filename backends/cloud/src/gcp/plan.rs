@@ -15,9 +15,16 @@
 //! directions (GCP's implied rules allow all egress). Service accounts and
 //! tags are never mixed: seg uses no tags. Lists longer than GCP accepts in one
 //! rule are split over several rules.
+//!
+//! Rules that name the same targets, sources and ranges with the same action
+//! become one firewall rule whose protocols are the union of theirs (targets ×
+//! sources × P1 ∪ targets × sources × P2 = targets × sources × (P1 ∪ P2)):
+//! estates write one rule per port between the same segments, and each would
+//! otherwise repeat the segments' address lists.
 
 use super::model::ApiProtocol;
 use crate::common::{Cover, Narrowings, covered, lowered, peers};
+use indexmap::IndexMap;
 use ipnet::IpNet;
 use seg_diag::Diagnostics;
 use seg_ir::net::CidrSet;
@@ -47,8 +54,8 @@ pub struct Fw {
     /// Source ranges (inbound) or destination ranges (outbound), one family.
     pub ranges: Vec<IpNet>,
     pub protocols: Vec<Protocol>,
-    /// The rule it comes from; `None` for the default deny.
-    pub rule: Option<RuleId>,
+    /// The rules it comes from, in rule order; empty for the default deny.
+    pub rules: Vec<RuleId>,
 }
 
 /// An `IPProtocol` and its ports (empty: every port).
@@ -67,7 +74,7 @@ impl Protocol {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Family {
     V4,
     V6,
@@ -162,8 +169,23 @@ fn by_family(cidrs: &CidrSet) -> [(Family, Vec<IpNet>); 2] {
     [(Family::V4, v4), (Family::V6, v6)]
 }
 
+/// What a firewall rule names, before its protocols are listed and its lists
+/// chunked: direction, action, targets, source accounts, ranges.
+type PartKey = (bool, bool, Vec<String>, Vec<String>, Vec<IpNet>);
+
+/// The rules that name one [`PartKey`], merged.
+struct Part {
+    family: Family,
+    services: PortSet,
+    /// Every protocol (`all`), whatever `services` says.
+    all: bool,
+    rules: Vec<RuleId>,
+}
+
 struct Lowering<'p> {
     program: &'p Program,
+    /// In the order of each part's first rule.
+    parts: IndexMap<PartKey, Part>,
     out: Vec<Fw>,
 }
 
@@ -175,6 +197,67 @@ impl Lowering<'_> {
             .filter_map(|i| i.gcp.as_ref().map(|g| g.service_account.clone()))
             .collect();
         set.into_iter().collect()
+    }
+
+    /// Allow (or deny) `services` (every protocol when `all`) from `sources`
+    /// and `ranges` to `targets` for `rule`, merged with what other rules
+    /// allow between the same ends (see the module docs).
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        ingress: bool,
+        deny: bool,
+        targets: &[String],
+        sources: &[String],
+        (family, ranges): (Family, &[IpNet]),
+        (services, all): (&PortSet, bool),
+        rule: RuleId,
+    ) {
+        let key = (
+            ingress,
+            deny,
+            targets.to_vec(),
+            sources.to_vec(),
+            ranges.to_vec(),
+        );
+        match self.parts.entry(key) {
+            indexmap::map::Entry::Occupied(mut e) => {
+                let part = e.get_mut();
+                part.all |= all;
+                if !part.all {
+                    part.services = part.services.union(services);
+                }
+                if part.rules.last() != Some(&rule) {
+                    part.rules.push(rule);
+                }
+            }
+            indexmap::map::Entry::Vacant(e) => {
+                e.insert(Part {
+                    family,
+                    services: services.clone(),
+                    all,
+                    rules: vec![rule],
+                });
+            }
+        }
+    }
+
+    /// Every merged part as firewall rules, in the order of their first rule.
+    fn flush(&mut self) {
+        for ((ingress, deny, targets, sources, ranges), part) in std::mem::take(&mut self.parts) {
+            let template = Fw {
+                ingress,
+                deny,
+                priority: if deny { DENY } else { ALLOW },
+                targets: Vec::new(),
+                source_accounts: Vec::new(),
+                ranges: Vec::new(),
+                protocols: Vec::new(),
+                rules: part.rules,
+            };
+            let protos = protocols(&part.services, part.all, part.family);
+            self.push(&template, &targets, &sources, &ranges, &protos);
+        }
     }
 
     /// One rule per chunk of targets × sources × ranges × protocol entries.
@@ -216,6 +299,7 @@ pub fn lower(program: &Program, diags: &mut Diagnostics) -> Vec<Fw> {
     let managed = |i: &seg_ir::Identity| i.gcp.is_some();
     let mut l = Lowering {
         program,
+        parts: IndexMap::new(),
         out: Vec::new(),
     };
     let mut narrowings = Narrowings::default();
@@ -246,16 +330,7 @@ pub fn lower(program: &Program, diags: &mut Diagnostics) -> Vec<Fw> {
         }
         let src = peers(program, &rule.src, managed);
         let dst = peers(program, &rule.dst, managed);
-        let template = Fw {
-            ingress: true,
-            deny,
-            priority: if deny { DENY } else { ALLOW },
-            targets: Vec::new(),
-            source_accounts: Vec::new(),
-            ranges: Vec::new(),
-            protocols: Vec::new(),
-            rule: Some(rule.id),
-        };
+        let what = (&services, all);
         if !dst.managed.is_empty() {
             let targets = l.accounts(dst.managed.iter().copied());
             // A managed source whose addresses the ranges cover needs no account entry.
@@ -267,23 +342,19 @@ pub fn lower(program: &Program, diags: &mut Diagnostics) -> Vec<Fw> {
                     .filter(|id| !covered(program.identity(*id), &cover)),
             );
             if !sources.is_empty() {
-                l.push(
-                    &template,
+                l.add(
+                    true,
+                    deny,
                     &targets,
                     &sources,
-                    &[],
-                    &protocols(&services, all, Family::Both),
+                    (Family::Both, &[]),
+                    what,
+                    rule.id,
                 );
             }
             for (family, nets) in by_family(&src.cidrs) {
                 if !nets.is_empty() {
-                    l.push(
-                        &template,
-                        &targets,
-                        &[],
-                        &nets,
-                        &protocols(&services, all, family),
-                    );
+                    l.add(true, deny, &targets, &[], (family, &nets), what, rule.id);
                 }
             }
         }
@@ -301,23 +372,14 @@ pub fn lower(program: &Program, diags: &mut Diagnostics) -> Vec<Fw> {
                 }
                 dest = dest.union(&CidrSet::from_nets(&identity.addresses));
             }
-            let template = Fw {
-                ingress: false,
-                ..template
-            };
             for (family, nets) in by_family(&dest) {
                 if !nets.is_empty() {
-                    l.push(
-                        &template,
-                        &targets,
-                        &[],
-                        &nets,
-                        &protocols(&services, all, family),
-                    );
+                    l.add(false, deny, &targets, &[], (family, &nets), what, rule.id);
                 }
             }
         }
     }
+    l.flush();
     let all_managed = l.accounts(
         program
             .identities
@@ -340,7 +402,7 @@ pub fn lower(program: &Program, diags: &mut Diagnostics) -> Vec<Fw> {
                     source_accounts: Vec::new(),
                     ranges: Vec::new(),
                     protocols: Vec::new(),
-                    rule: None,
+                    rules: Vec::new(),
                 };
                 l.push(&template, &all_managed, &[], &whole.to_cidrs(), &closed);
             }
