@@ -7,6 +7,10 @@
 //! pairs drawn at random, and flows from external addresses. A decision is
 //! `set_input` plus `eval_rule`, with the input already parsed (as OPA's
 //! server parses it before evaluating). `SEG_BENCH_RULES` changes the size.
+//! `SEG_BENCH_ENGINES` (`interpreter`, `rvm`) picks the engines,
+//! `SEG_BENCH_PARTS` (rule names of `data.seg.authz`, comma-separated) times
+//! parts of the policy alone in the VM, and `SEG_BENCH_POLICY` replaces
+//! `authz.rego` by a file, to compare policy variants on the same data.
 
 use ipnet::IpNet;
 use regorus::languages::rego::compiler::Compiler;
@@ -184,7 +188,12 @@ fn engine(program: &Program) -> regorus::Engine {
                     .expect("add data");
             }
             "bundle/seg/authz.rego" => {
-                engine.add_policy(a.path.clone(), text()).expect("policy");
+                // SEG_BENCH_POLICY: another authz.rego to try on the same data.
+                let text = match std::env::var("SEG_BENCH_POLICY") {
+                    Ok(path) => std::fs::read_to_string(path).expect("SEG_BENCH_POLICY"),
+                    Err(_) => text(),
+                };
+                engine.add_policy(a.path.clone(), text).expect("policy");
             }
             _ => {}
         }
@@ -308,52 +317,79 @@ fn main() {
             8000 + rng.below(100) as u16,
         ));
     }
-    // The floor: a policy whose only rule is a constant, in the same run.
-    let mut floor = regorus::Engine::new();
-    floor
-        .add_policy(
-            "floor.rego".into(),
-            "package floor\n\nallow := true\n".into(),
-        )
-        .expect("floor");
-    measure(
-        "interpreter: a constant rule (the floor)",
-        &covered,
-        |input| {
-            floor.set_input(input.clone());
-            floor
-                .eval_rule("data.floor.allow".to_string())
-                .expect("evaluation")
-        },
-    );
+    // SEG_BENCH_ENGINES: `interpreter`, `rvm` or both (the default).
+    let engines = std::env::var("SEG_BENCH_ENGINES").unwrap_or_else(|_| "interpreter,rvm".into());
     let sets = [
         ("identity flows a rule covers", &covered),
         ("random identity pairs", &random),
         ("external address sources", &externals),
     ];
     let mut expected = Vec::new();
-    for (name, inputs) in sets {
-        expected.push(measure(&format!("interpreter: {name}"), inputs, |input| {
-            engine.set_input(input.clone());
-            engine
-                .eval_rule("data.seg.authz.allow".to_string())
-                .expect("evaluation")
-        }));
+    if engines.contains("interpreter") {
+        // The floor: a policy whose only rule is a constant, in the same run.
+        let mut floor = regorus::Engine::new();
+        floor
+            .add_policy(
+                "floor.rego".into(),
+                "package floor\n\nallow := true\n".into(),
+            )
+            .expect("floor");
+        measure(
+            "interpreter: a constant rule (the floor)",
+            &covered,
+            |input| {
+                floor.set_input(input.clone());
+                floor
+                    .eval_rule("data.floor.allow".to_string())
+                    .expect("evaluation")
+            },
+        );
+        for (name, inputs) in sets {
+            expected.push(measure(&format!("interpreter: {name}"), inputs, |input| {
+                engine.set_input(input.clone());
+                engine
+                    .eval_rule("data.seg.authz.allow".to_string())
+                    .expect("evaluation")
+            }));
+        }
     }
-    // The same policy compiled for regorus' register VM.
+    if !engines.contains("rvm") {
+        return;
+    }
+    // The same policy compiled for regorus' register VM; SEG_BENCH_PARTS
+    // (rule names of `data.seg.authz`, comma-separated) times parts of it.
+    let parts = std::env::var("SEG_BENCH_PARTS").unwrap_or_default();
+    let mut entries = vec!["data.seg.authz.allow".to_string()];
+    entries.extend(
+        parts
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(|p| format!("data.seg.authz.{p}")),
+    );
+    let entry_refs: Vec<&str> = entries.iter().map(String::as_str).collect();
     let entry: regorus::Rc<str> = "data.seg.authz.allow".into();
     let compiled = engine.compile_with_entrypoint(&entry).expect("compile");
-    let rvm =
-        Compiler::compile_from_policy(&compiled, &["data.seg.authz.allow"]).expect("rvm program");
+    let rvm = Compiler::compile_from_policy(&compiled, &entry_refs).expect("rvm program");
     let mut vm = regorus::rvm::RegoVM::new();
     vm.load_program(rvm);
     vm.set_data(engine.get_data()).expect("rvm data");
-    for ((name, inputs), want) in sets.into_iter().zip(expected) {
+    for part in &entries[1..] {
+        measure(&format!("rvm: {part} (covered)"), &covered, |input| {
+            vm.set_input(input.clone());
+            vm.execute_entry_point_by_name(part)
+                .expect("rvm evaluation")
+        });
+    }
+    let mut expected = expected.into_iter();
+    for (name, inputs) in sets {
         let got = measure(&format!("rvm: {name}"), inputs, |input| {
             vm.set_input(input.clone());
             vm.execute_entry_point_by_name("data.seg.authz.allow")
                 .expect("rvm evaluation")
         });
+        let Some(want) = expected.next() else {
+            continue;
+        };
         let differ = got.iter().zip(&want).filter(|(a, b)| a != b).count();
         if differ > 0 {
             println!(
