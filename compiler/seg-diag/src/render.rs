@@ -13,7 +13,27 @@ pub enum ColorChoice {
 }
 
 /// Render diagnostics in rustc style. Plain text when `color` is `Never`.
+///
+/// Text from the user reaches a terminal only in visible form: characters a
+/// terminal would act on ([`hidden`]: ESC, CR, C1 controls, bidirectional
+/// overrides…) are written as Rust escapes (`\u{1b}`) in messages and file
+/// names, and as a visible character of the same UTF-8 length in source
+/// lines, so every span still points where it did.
 pub fn render_human(map: &SourceMap, diagnostics: &[Diagnostic], color: ColorChoice) -> String {
+    let visible_map;
+    let map = if map
+        .iter()
+        .any(|(_, f)| f.name.chars().chain(f.text.chars()).any(hidden))
+    {
+        let mut m = SourceMap::new();
+        for (_, f) in map.iter() {
+            m.add(escaped(&f.name), same_length(&f.text));
+        }
+        visible_map = m;
+        &visible_map
+    } else {
+        map
+    };
     let mut buffer = match color {
         ColorChoice::Always => termcolor::Buffer::ansi(),
         ColorChoice::Never => termcolor::Buffer::no_color(),
@@ -48,23 +68,71 @@ fn to_codespan(d: &Diagnostic) -> cs::Diagnostic<crate::FileId> {
             } else {
                 cs::LabelStyle::Secondary
             };
-            cs::Label::new(style, l.span.file, l.span.range()).with_message(l.message.clone())
+            cs::Label::new(style, l.span.file, l.span.range()).with_message(escaped(&l.message))
         })
         .collect();
     let mut notes = d
         .notes
         .iter()
-        .map(|n| format!("note: {n}"))
+        .map(|n| format!("note: {}", escaped(n)))
         .collect::<Vec<_>>();
     if let Some(help) = &d.help {
-        notes.push(format!("help: {help}"));
+        notes.push(format!("help: {}", escaped(help)));
     }
     let mut out = cs::Diagnostic::new(severity)
-        .with_message(d.message.clone())
+        .with_message(escaped(&d.message))
         .with_labels(labels)
         .with_notes(notes);
     if let Some(code) = d.code {
         out = out.with_code(code.as_str());
+    }
+    out
+}
+
+/// Whether a terminal would act on `c` instead of showing it: control
+/// characters but line feed and tab, the line and paragraph separators, and
+/// the invisible bidirectional marks, embeddings, overrides and isolates
+/// (which make text read differently from what it is).
+pub fn hidden(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
+        )
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// `s` with every [`hidden`] character written as its Rust escape (`\r`, `\u{1b}`).
+fn escaped(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if hidden(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `s` with every [`hidden`] character replaced by a visible one of the same
+/// UTF-8 length (`?`, `¿`, `�`), and the CR of a CRLF by a space, so byte
+/// offsets into it stay valid.
+fn same_length(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if !hidden(c) {
+            out.push(c);
+            continue;
+        }
+        out.push(match c.len_utf8() {
+            _ if c == '\r' && chars.peek() == Some(&'\n') => ' ',
+            1 => '?',
+            2 => '\u{bf}',
+            _ => '\u{fffd}',
+        });
     }
     out
 }
@@ -165,5 +233,28 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains('\u{1b}'), "no ANSI escapes in plain output");
+    }
+
+    #[test]
+    fn user_text_cannot_drive_the_terminal() {
+        let mut map = SourceMap::new();
+        // A value escaped in the input (`"a\u001b[2J"` in YAML) is a raw ESC in
+        // the message; a policy line may hold raw C1 and bidi controls.
+        let id = map.add("policy/x\ry.seg", "a\u{9b}b \"\u{202e}c\" \x07d\r\nnext\n");
+        let d = Diagnostic::error(Code::InvalidValue, "invalid namespace `a\u{1b}[2J\rb`")
+            .with_primary(Span::new(id, 12, 13), "here\u{1b}[0m")
+            .with_note("note\u{85}")
+            .with_help("help\u{2066}");
+        let text = render_human(&map, &[d], ColorChoice::Never);
+        assert!(!text.chars().any(hidden), "{}", text.escape_debug());
+        assert!(
+            text.contains("invalid namespace `a\\u{1b}[2J\\rb`"),
+            "{text}"
+        );
+        assert!(text.contains("policy/x\\ry.seg:1:"), "{text}");
+        assert!(text.contains("a\u{bf}b \"\u{fffd}c\" ?d"), "{text}");
+        // The label still starts at the bell (column 10), now shown as `?`.
+        assert!(text.contains("policy/x\\ry.seg:1:10"), "{text}");
+        assert!(text.contains("= help: help\\u{2066}"), "{text}");
     }
 }
