@@ -8,10 +8,14 @@
 //! Method: walk the prefix tree from `0.0.0.0/0` and `::/0`; at each prefix
 //! choose the cheaper of "split into the two halves" and "this prefix minus
 //! the canonical CIDRs of what is missing" (cost = CIDR strings written; ties
-//! go to the split, which needs no `except`). Large sets skip the search.
+//! go to the split, which needs no `except`). Only prefixes the set partly
+//! covers are visited, and the number of holes is summed up from the halves
+//! (a hole CIDR never straddles them), so the walk is linear in the number of
+//! ranges times the address width, without building sets on the way.
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use seg_ir::CidrSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// One `ipBlock`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,69 +24,222 @@ pub struct Block {
     pub except: Vec<IpNet>,
 }
 
-/// Above this many CIDRs the set is written as plain blocks.
-const SEARCH_LIMIT: usize = 256;
-
 pub fn cover(set: &CidrSet) -> Vec<Block> {
-    if set.cidr_count() > SEARCH_LIMIT {
-        return plain(set);
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    for (lo, hi) in set.ranges() {
+        match (lo, hi) {
+            (IpAddr::V4(lo), IpAddr::V4(hi)) => {
+                v4.push((u128::from(u32::from(lo)), u128::from(u32::from(hi))));
+            }
+            (IpAddr::V6(lo), IpAddr::V6(hi)) => v6.push((u128::from(lo), u128::from(hi))),
+            _ => {}
+        }
     }
-    let roots: [IpNet; 2] = [
-        IpNet::V4(ipnet::Ipv4Net::default()),
-        IpNet::V6(ipnet::Ipv6Net::default()),
-    ];
-    roots.iter().flat_map(|root| best(set, *root)).collect()
+    let mut out = Vec::new();
+    Family::V4.best(&v4, Node { base: 0, size: 32 }, &mut out);
+    Family::V6.best(&v6, Node { base: 0, size: 128 }, &mut out);
+    out
 }
 
-fn plain(set: &CidrSet) -> Vec<Block> {
-    set.to_cidrs()
-        .into_iter()
-        .map(|cidr| Block {
-            cidr,
-            except: Vec::new(),
-        })
-        .collect()
+#[derive(Clone, Copy)]
+enum Family {
+    V4,
+    V6,
 }
 
-fn cost(blocks: &[Block]) -> usize {
-    blocks.iter().map(|b| 1 + b.except.len()).sum()
+/// A prefix: `2^size` addresses from `base`.
+#[derive(Clone, Copy)]
+struct Node {
+    base: u128,
+    size: u32,
 }
 
-fn best(set: &CidrSet, node: IpNet) -> Vec<Block> {
-    let whole = CidrSet::from_net(node);
-    let inside = set.intersect(&whole);
-    if inside.is_empty() {
-        return Vec::new();
+impl Node {
+    fn end(self) -> u128 {
+        if self.size >= 128 {
+            u128::MAX
+        } else {
+            self.base + ((1u128 << self.size) - 1)
+        }
     }
-    if inside == whole {
-        return vec![Block {
-            cidr: node,
-            except: Vec::new(),
-        }];
+
+    /// The two halves (`size > 0`).
+    fn halves(self) -> (Node, Node) {
+        let size = self.size - 1;
+        let mid = self.base + (1u128 << size);
+        (
+            Node {
+                base: self.base,
+                size,
+            },
+            Node { base: mid, size },
+        )
     }
-    let holes = whole.difference(&inside).to_cidrs();
-    let with_except = vec![Block {
-        cidr: node,
-        except: holes,
-    }];
-    let halves: Vec<IpNet> = match node.subnets(node.prefix_len().saturating_add(1)) {
-        Ok(it) => it.collect(),
-        Err(_) => Vec::new(),
-    };
-    if halves.len() != 2 {
-        return with_except;
+}
+
+/// How `ranges` (sorted, disjoint, non-adjacent, each meeting `node`) fill `node`.
+enum Fill {
+    Empty,
+    Full,
+    Part,
+}
+
+fn fill(ranges: &[(u128, u128)], node: Node) -> Fill {
+    match ranges {
+        [] => Fill::Empty,
+        [(lo, hi)] if *lo <= node.base && *hi >= node.end() => Fill::Full,
+        _ => Fill::Part,
     }
-    let split: Vec<Block> = halves.iter().flat_map(|h| best(&inside, *h)).collect();
-    if cost(&split) <= cost(&with_except) {
-        split
-    } else {
-        with_except
+}
+
+/// The ranges that meet each half of `node`.
+fn split(ranges: &[(u128, u128)], node: Node) -> (&[(u128, u128)], &[(u128, u128)]) {
+    let (_, right) = node.halves();
+    let left_end = ranges.partition_point(|r| r.0 < right.base);
+    let right_start = ranges.partition_point(|r| r.1 < right.base);
+    (&ranges[..left_end], &ranges[right_start..])
+}
+
+impl Family {
+    fn net(self, node: Node) -> IpNet {
+        match self {
+            Family::V4 => {
+                let addr = Ipv4Addr::from(node.base as u32);
+                IpNet::V4(Ipv4Net::new(addr, (32 - node.size) as u8).expect("prefix fits"))
+            }
+            Family::V6 => {
+                let addr = Ipv6Addr::from(node.base);
+                IpNet::V6(Ipv6Net::new(addr, (128 - node.size) as u8).expect("prefix fits"))
+            }
+        }
+    }
+
+    /// Append the cheapest blocks for `ranges` within `node`; returns their
+    /// cost and how many CIDRs the holes of `node` take.
+    fn best(self, ranges: &[(u128, u128)], node: Node, out: &mut Vec<Block>) -> (usize, usize) {
+        match fill(ranges, node) {
+            Fill::Empty => (0, 1),
+            Fill::Full => {
+                out.push(Block {
+                    cidr: self.net(node),
+                    except: Vec::new(),
+                });
+                (1, 0)
+            }
+            Fill::Part => {
+                // A partly filled node has more than one address.
+                let (l, r) = node.halves();
+                let (in_l, in_r) = split(ranges, node);
+                let start = out.len();
+                let (cost_l, holes_l) = self.best(in_l, l, out);
+                let (cost_r, holes_r) = self.best(in_r, r, out);
+                let (split_cost, holes) = (cost_l + cost_r, holes_l + holes_r);
+                if 1 + holes < split_cost {
+                    out.truncate(start);
+                    let mut except = Vec::with_capacity(holes);
+                    self.holes(ranges, node, &mut except);
+                    out.push(Block {
+                        cidr: self.net(node),
+                        except,
+                    });
+                    (1 + holes, holes)
+                } else {
+                    (split_cost, holes)
+                }
+            }
+        }
+    }
+
+    /// The canonical CIDRs of `node` minus `ranges`, ascending.
+    fn holes(self, ranges: &[(u128, u128)], node: Node, out: &mut Vec<IpNet>) {
+        match fill(ranges, node) {
+            Fill::Empty => out.push(self.net(node)),
+            Fill::Full => {}
+            Fill::Part => {
+                let (l, r) = node.halves();
+                let (in_l, in_r) = split(ranges, node);
+                self.holes(in_l, l, out);
+                self.holes(in_r, r, out);
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cost(blocks: &[Block]) -> usize {
+        blocks.iter().map(|b| 1 + b.except.len()).sum()
+    }
+
+    /// The search written plainly with set operations at every prefix (the
+    /// former implementation): the fast walk must choose the same blocks.
+    fn reference(set: &CidrSet) -> Vec<Block> {
+        fn best(set: &CidrSet, node: IpNet) -> Vec<Block> {
+            let whole = CidrSet::from_net(node);
+            let inside = set.intersect(&whole);
+            if inside.is_empty() {
+                return Vec::new();
+            }
+            if inside == whole {
+                return vec![Block {
+                    cidr: node,
+                    except: Vec::new(),
+                }];
+            }
+            let with_except = vec![Block {
+                cidr: node,
+                except: whole.difference(&inside).to_cidrs(),
+            }];
+            let halves: Vec<IpNet> = node.subnets(node.prefix_len() + 1).unwrap().collect();
+            let split: Vec<Block> = halves.iter().flat_map(|h| best(&inside, *h)).collect();
+            if cost(&split) <= cost(&with_except) {
+                split
+            } else {
+                with_except
+            }
+        }
+        ["0.0.0.0/0", "::/0"]
+            .iter()
+            .flat_map(|root| best(set, root.parse().unwrap()))
+            .collect()
+    }
+
+    /// Random sets of a few ranges, clustered so that holes and neighbours
+    /// occur at every depth; deterministic.
+    #[test]
+    fn fast_walk_chooses_what_the_plain_search_chooses() {
+        let mut state = 0x5eed_u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state >> 33
+        };
+        for _ in 0..300 {
+            let mut nets = Vec::new();
+            for _ in 0..1 + next() % 8 {
+                let v4 = next() % 3 != 0;
+                let len = next() % 9;
+                let text = if v4 {
+                    format!("10.0.{}.{}/{}", next() % 4, next() % 256, 24 + len.min(8))
+                } else {
+                    format!("fd00::{:x}/{}", next() % 1024, 118 + len)
+                };
+                let net: IpNet = text.parse().unwrap();
+                nets.push(net.trunc());
+            }
+            let mut s = CidrSet::from_nets(&nets);
+            if next() % 2 == 0 {
+                s = set(&["10.0.0.0/22", "fd00::/118"]).difference(&s);
+            }
+            if next() % 4 == 0 {
+                s = CidrSet::all().difference(&s);
+            }
+            assert_eq!(cover(&s), reference(&s), "{:?}", s.to_cidrs());
+        }
+    }
 
     fn set(nets: &[&str]) -> CidrSet {
         let nets: Vec<IpNet> = nets.iter().map(|n| n.parse().unwrap()).collect();
