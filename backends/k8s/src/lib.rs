@@ -77,6 +77,7 @@ impl Backend for Kubernetes {
         let access = access::compute(program, &estate, diags);
         dns::check(program, &estate, &access, diags);
         let rendered = render::render(program, &estate, &access, diags);
+        let shortened = rendered.shortened;
         let artifacts = files::artifacts(program, rendered.policies, diags);
         let mut notes = vec![format!(
             "{} NetworkPolicies in {} namespaces",
@@ -84,6 +85,12 @@ impl Backend for Kubernetes {
             estate.namespaces.len()
         )];
         notes.extend(estate.notes);
+        if shortened > 0 {
+            notes.push(format!(
+                "provenance annotations of {shortened} NetworkPolicies shortened to {} KiB (the API server refuses more than 256 KiB)",
+                render::ANNOTATION_BUDGET / 1024
+            ));
+        }
         for ns in estate.namespaces.keys().filter(|n| n.starts_with("kube-")) {
             notes.push(format!(
                 "system namespace `{ns}` is managed: its default deny isolates every pod in it, not only the inventory's"

@@ -40,6 +40,75 @@ pub struct Rendered {
     pub narrowed: BTreeSet<RuleId>,
     /// Allows that appear in some policy.
     pub emitted: BTreeSet<RuleId>,
+    /// Policies whose provenance annotations were shortened to fit the API
+    /// server's limit.
+    pub shortened: usize,
+}
+
+/// The API server refuses an object whose annotations (keys plus values)
+/// exceed 256 KiB; stay well below it to leave room for `kubectl apply`'s
+/// own `last-applied-configuration` copy of the object's metadata.
+pub const ANNOTATION_BUDGET: usize = 96 * 1024;
+
+/// Shortens the longest annotation values, at entry boundaries, until all of
+/// them fit `budget` bytes; true when anything was cut. Only provenance is
+/// cut: the policy's rules are untouched, and the full provenance stays in the
+/// build's `ir` target and `report.json`.
+pub fn shorten_annotations(annotations: &mut BTreeMap<String, String>, budget: usize) -> bool {
+    let size =
+        |a: &BTreeMap<String, String>| a.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    let mut excess = size(annotations).saturating_sub(budget);
+    if excess == 0 {
+        return false;
+    }
+    let mut cut_any = false;
+    let mut keys: Vec<String> = annotations.keys().cloned().collect();
+    keys.sort_by_key(|k| std::cmp::Reverse(annotations[k].len()));
+    for key in keys {
+        if excess == 0 {
+            break;
+        }
+        let Some(value) = annotations.get_mut(&key) else {
+            continue;
+        };
+        // Room for the "… N more" tail.
+        let keep = value.len().saturating_sub(excess + 64);
+        let cut = shorten(value, keep);
+        if cut.len() >= value.len() {
+            continue;
+        }
+        excess = excess.saturating_sub(value.len() - cut.len());
+        *value = cut;
+        cut_any = true;
+    }
+    cut_any
+}
+
+/// `value` cut to at most `keep` bytes at a line or `, ` boundary, followed by
+/// how many entries were left out.
+fn shorten(value: &str, keep: usize) -> String {
+    let lines = value.contains('\n');
+    let separator = if lines { "\n" } else { ", " };
+    let entries: Vec<&str> = value.split(separator).collect();
+    let mut kept = 0;
+    let mut len = 0;
+    for e in &entries {
+        let next = len + e.len() + if kept > 0 { separator.len() } else { 0 };
+        if next > keep {
+            break;
+        }
+        len = next;
+        kept += 1;
+    }
+    let more = entries.len() - kept;
+    let tail = format!(
+        "… {more} more {} (the full list: `seg build --target ir`)",
+        if more == 1 { "rule" } else { "rules" }
+    );
+    if kept == 0 {
+        return tail;
+    }
+    format!("{}{separator}{tail}", entries[..kept].join(separator))
 }
 
 /// One ingress or egress rule being assembled: ports → peers.
@@ -120,6 +189,9 @@ pub fn render(
             out.emitted.extend(&cited);
             cited.extend(denies.get(&pod).into_iter().flatten());
             annotations.insert("seg.dev/rules".into(), provenance(program, &cited));
+            if shorten_annotations(&mut annotations, ANNOTATION_BUDGET) {
+                out.shortened += 1;
+            }
             out.policies.push(NetworkPolicy {
                 api_version: "networking.k8s.io/v1",
                 kind: "NetworkPolicy",

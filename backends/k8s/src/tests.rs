@@ -695,3 +695,88 @@ fn a_deliberate_name_collision_is_reported() {
         1
     );
 }
+
+#[test]
+fn provenance_annotations_stay_under_the_api_server_limit() {
+    use M::*;
+    let mut f = Fx::new();
+    f.pod("db", "data", &[("app", "db")]);
+    f.pod("api", "web", &[("app", "api")]);
+    for i in 0..400u16 {
+        let r = f.rule(
+            Action::Allow,
+            f.set(&[Id("api")]),
+            f.set(&[Id("db")]),
+            tcp(1000 + i, 1000 + i),
+        );
+        f.p.rules[r.0 as usize].provenance.doc = Some(format!("rule {i}: {}", "why ".repeat(150)));
+    }
+    let (e, _) = f.emit();
+    let text = file(&e, "data/seg-allow-db.yaml");
+    let doc = &saphyr_docs(text)[0];
+    let annotations = doc["metadata"]["annotations"]
+        .as_object()
+        .expect("annotations");
+    let size: usize = annotations
+        .iter()
+        .map(|(k, v)| k.len() + v.as_str().expect("string").len())
+        .sum();
+    assert!(size <= crate::render::ANNOTATION_BUDGET, "{size} bytes");
+    let rules = annotations["seg.dev/rules"].as_str().expect("rules");
+    assert!(
+        rules.starts_with("fx/1 allow policy/fx.seg:10: rule 0:"),
+        "{}",
+        &rules[..80]
+    );
+    assert!(rules.contains(" more rules (the full list: `seg build --target ir`)"));
+    // Every port is still allowed: only provenance was cut.
+    let ports = doc["spec"]["ingress"][0]["ports"]
+        .as_array()
+        .expect("ports");
+    assert_eq!(ports.len(), 1, "{ports:?}");
+    assert_eq!(
+        (ports[0]["port"].as_u64(), ports[0]["endPort"].as_u64()),
+        (Some(1000), Some(1399))
+    );
+    assert!(
+        e.notes.iter().any(|n| n.contains("shortened")),
+        "{:?}",
+        e.notes
+    );
+}
+
+#[test]
+fn shortening_cuts_at_entry_boundaries() {
+    use crate::render::shorten_annotations;
+    let mut a = BTreeMap::from([
+        ("k".to_string(), "aaaa, bbbb, cccc, dddd".to_string()),
+        ("small".to_string(), "x".to_string()),
+    ]);
+    assert!(!shorten_annotations(&mut a, 1000));
+    let mut b = BTreeMap::from([("k".to_string(), "l1\nl2\n".to_string() + &"z".repeat(300))]);
+    assert!(shorten_annotations(&mut b, 200));
+    assert_eq!(
+        b["k"],
+        "l1\nl2\n… 1 more rule (the full list: `seg build --target ir`)"
+    );
+    // Cutting that would not shrink a value leaves it alone.
+    assert!(!shorten_annotations(&mut a, 10));
+    let long = (0..40)
+        .map(|i| format!("entry-{i:02}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut c = BTreeMap::from([
+        ("k".to_string(), long),
+        ("small".to_string(), "x".to_string()),
+    ]);
+    assert!(shorten_annotations(&mut c, 150));
+    assert_eq!(c["small"], "x");
+    let size: usize = c.iter().map(|(k, v)| k.len() + v.len()).sum();
+    assert!(size <= 150, "{size}: {}", c["k"]);
+    assert!(c["k"].starts_with("entry-00, entry-01, "), "{}", c["k"]);
+    assert!(
+        c["k"].ends_with(" more rules (the full list: `seg build --target ir`)"),
+        "{}",
+        c["k"]
+    );
+}
