@@ -1,15 +1,15 @@
 //! Hosts and their files: which identities are hosts (and their file stems),
 //! chain names per policy, and the assembly of one host's rules files and
-//! ipset file from the rule blocks [`crate::render`] built.
+//! ipset file from the rule blocks [`crate::render`] built and the chains
+//! [`crate::chain`] merges and prints.
 //!
 //! Invariants: every host gets `<stem>.rules` and `<stem>.ip6.rules`, and
 //! `<stem>.ipset` exactly when its rules use a set; INPUT and OUTPUT accept
 //! loopback and replies first (and IPv6 neighbour discovery), then jump to
 //! every deny chain, then to every allow chain.
 
-use crate::model::{
-    Chain, Family, IpSet, IpsetFile, Line, Match, Proto, RulesFile, SafeText, Target, UserChain,
-};
+use crate::chain::ChainCache;
+use crate::model::{Chain, Family, IpsetFile, Line, Match, Proto, RulesFile, SafeText, Target};
 use crate::names;
 use crate::render::{Ctx, FAMILIES};
 use seg_diag::{Code, Diagnostic, Diagnostics};
@@ -23,19 +23,11 @@ pub(crate) enum Dir {
     Out,
 }
 
-/// The lines of one rule for one direction and family, shared by every host.
-pub(crate) struct Block {
-    pub policy: usize,
-    pub action: Action,
-    pub lines: Rc<[Line]>,
-    pub sets: Vec<String>,
-}
-
 pub(crate) struct Host {
     pub id: IdentityId,
     pub stem: String,
-    /// Indexed by family, then direction.
-    pub blocks: [[Vec<Rc<Block>>; 2]; 2],
+    /// Indices into [`Ctx::blocks`], by family, then direction, in rule order.
+    pub blocks: [[Vec<u32>; 2]; 2],
 }
 
 /// Every identity with addresses, with its file stem.
@@ -198,66 +190,66 @@ fn base_lines(family: Family) -> Vec<(Chain, Line)> {
     out
 }
 
-pub(crate) fn emit_host(cx: &Ctx<'_>, host: &Host, emission: &mut Emission) {
+pub(crate) fn emit_host(
+    cx: &Ctx<'_>,
+    host: &Host,
+    set_texts: &HashMap<&str, Rc<str>>,
+    cache: &mut ChainCache,
+    emission: &mut Emission,
+) {
     let identity = cx.program.identity(host.id);
     let addresses: Vec<String> = identity.addresses.iter().map(ToString::to_string).collect();
-    let mut used_sets: Vec<&String> = Vec::new();
+    let mut used_sets: Vec<&str> = Vec::new();
     for (f, family) in FAMILIES.into_iter().enumerate() {
         let (file, tool) = match family {
             Family::V4 => (format!("{}.rules", host.stem), "iptables-restore"),
             Family::V6 => (format!("{}.ip6.rules", host.stem), "ip6tables-restore"),
         };
         let mut builtin = base_lines(family);
-        let mut chains: Vec<UserChain> = Vec::new();
+        let mut chains = Vec::new();
         for (d, dir) in [Dir::In, Dir::Out].into_iter().enumerate() {
             let blocks = &host.blocks[f][d];
             // Blocks grouped by (action, policy) in one pass, deny chains first.
-            let mut groups: Vec<(Action, usize, Vec<&Rc<Block>>)> = Vec::new();
+            let mut groups: Vec<(Action, usize, Vec<u32>)> = Vec::new();
             let mut index: HashMap<(Action, usize), usize> = HashMap::new();
             for action in [Action::Deny, Action::Allow] {
-                for b in blocks.iter().filter(|b| b.action == action) {
-                    let i = *index.entry((action, b.policy)).or_insert_with(|| {
-                        groups.push((action, b.policy, Vec::new()));
+                for &b in blocks {
+                    let block = &cx.blocks[b as usize];
+                    if block.action != action {
+                        continue;
+                    }
+                    let i = *index.entry((action, block.policy)).or_insert_with(|| {
+                        groups.push((action, block.policy, Vec::new()));
                         groups.len() - 1
                     });
                     groups[i].2.push(b);
+                    used_sets.extend(block.sets.iter().map(String::as_str));
                 }
             }
             for (action, policy, members) in groups {
                 let name = Chain::User(cx.chain_names[policy][prefix_index(dir, action)].clone());
-                let policy_name = &cx.policies[policy];
-                let (verb, builtin_chain) = match dir {
-                    Dir::In => ("to", Chain::Input),
-                    Dir::Out => ("from", Chain::Output),
+                let builtin_chain = match dir {
+                    Dir::In => Chain::Input,
+                    Dir::Out => Chain::Output,
                 };
                 let act = if action == Action::Deny {
                     "deny"
                 } else {
                     "allow"
                 };
-                let mut lines = Vec::new();
-                for b in members {
-                    emission.rules += b.lines.len();
-                    lines.push(Rc::clone(&b.lines));
-                    used_sets.extend(b.sets.iter());
-                }
-                let jump_comment = format!("seg: policy {policy_name} {act}");
+                let (printed, lines) = cache.get(cx, (f, dir, action, policy, members), &name);
+                emission.rules += lines;
+                let jump_comment = format!("seg: policy {} {act}", cx.policies[policy]);
                 builtin.push((
                     builtin_chain,
                     Line {
                         notes: Vec::new(),
                         matches: Vec::new(),
                         comment: SafeText::new(&jump_comment),
-                        target: Target::Jump(name.clone()),
+                        target: Target::Jump(name),
                     },
                 ));
-                chains.push(UserChain {
-                    notes: vec![SafeText::new(&format!(
-                        "policy {policy_name}: {act} rules for traffic {verb} this host"
-                    ))],
-                    name,
-                    lines,
-                });
+                chains.push(printed);
             }
         }
         // INPUT lines first, then OUTPUT, each in the order built.
@@ -290,19 +282,7 @@ pub(crate) fn emit_host(cx: &Ctx<'_>, host: &Host, emission: &mut Emission) {
     }
     let sets = used_sets
         .into_iter()
-        .filter_map(|name| {
-            let (family, members, users) = cx.sets.get(name)?;
-            Some(IpSet {
-                name: name.clone(),
-                family: *family,
-                notes: vec![SafeText::new(&format!(
-                    "{} CIDRs, used by {}",
-                    members.len(),
-                    users.join(", ")
-                ))],
-                members: members.clone(),
-            })
-        })
+        .filter_map(|name| set_texts.get(name).cloned())
         .collect();
     let header = vec![
         SafeText::new(&format!(

@@ -11,12 +11,15 @@
 //! in the identity name ([`names::file_stem`]); no user text reaches a file
 //! except escaped inside a comment.
 
+mod chain;
 mod host;
 mod model;
 mod names;
 mod render;
 mod schedule;
 
+#[cfg(test)]
+mod merge_tests;
 #[cfg(test)]
 mod tests;
 

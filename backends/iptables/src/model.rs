@@ -130,12 +130,19 @@ pub struct Line {
     pub target: Target,
 }
 
-/// A user chain and its lines, in groups that several hosts' chains share.
+/// A user chain: `#` lines, then its lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserChain {
     pub name: Chain,
     pub notes: Vec<SafeText>,
-    pub lines: Vec<Rc<[Line]>>,
+    pub lines: Vec<Line>,
+}
+
+/// A user chain as printed by [`UserChain::print`]; several hosts' files share it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrintedChain {
+    pub name: Chain,
+    pub text: Rc<str>,
 }
 
 /// The filter table of one host for one address family.
@@ -145,7 +152,7 @@ pub struct RulesFile {
     pub family: Family,
     /// Lines of the built-in chains, in order (their policy is always DROP).
     pub builtin: Vec<(Chain, Line)>,
-    pub chains: Vec<UserChain>,
+    pub chains: Vec<PrintedChain>,
 }
 
 fn push_addr(out: &mut String, side: Side, net: &IpNet) {
@@ -237,9 +244,26 @@ fn push_line(out: &mut String, chain: &Chain, line: &Line) {
     out.push('\n');
 }
 
+impl UserChain {
+    /// The chain's section of a rules file: a blank line, its notes, its lines.
+    pub fn print(&self) -> PrintedChain {
+        let mut out = String::with_capacity(64 + 200 * self.lines.len());
+        out.push('\n');
+        push_notes(&mut out, &self.notes);
+        for line in &self.lines {
+            push_line(&mut out, &self.name, line);
+        }
+        PrintedChain {
+            name: self.name.clone(),
+            text: out.into(),
+        }
+    }
+}
+
 impl RulesFile {
     pub fn print(&self) -> String {
-        let mut out = String::new();
+        let size: usize = self.chains.iter().map(|c| c.text.len() + 40).sum();
+        let mut out = String::with_capacity(2048 + size);
         push_notes(&mut out, &self.header);
         out.push_str("*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT DROP [0:0]\n");
         for c in &self.chains {
@@ -249,11 +273,7 @@ impl RulesFile {
             push_line(&mut out, chain, line);
         }
         for c in &self.chains {
-            out.push('\n');
-            push_notes(&mut out, &c.notes);
-            for line in c.lines.iter().flat_map(|group| group.iter()) {
-                push_line(&mut out, &c.name, line);
-            }
+            out.push_str(&c.text);
         }
         out.push_str("COMMIT\n");
         out
@@ -269,35 +289,46 @@ pub struct IpSet {
     pub members: Vec<IpNet>,
 }
 
-/// The sets one host's rules use, in `ipset restore` format.
+/// The sets one host's rules use, in `ipset restore` format; each set as
+/// printed by [`IpSet::print`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IpsetFile {
     pub header: Vec<SafeText>,
-    pub sets: Vec<IpSet>,
+    pub sets: Vec<Rc<str>>,
 }
 
 /// ipset's default `maxelem`.
 const DEFAULT_MAXELEM: usize = 65_536;
 
+impl IpSet {
+    /// A blank line, the set's notes, `create` and one `add` per member.
+    pub fn print(&self) -> String {
+        let mut out = String::with_capacity(128 + 48 * self.members.len());
+        out.push('\n');
+        push_notes(&mut out, &self.notes);
+        let family = match self.family {
+            Family::V4 => "inet",
+            Family::V6 => "inet6",
+        };
+        let _ = write!(out, "create {} hash:net family {family}", self.name);
+        if self.members.len() > DEFAULT_MAXELEM {
+            let _ = write!(out, " maxelem {}", self.members.len().next_power_of_two());
+        }
+        out.push('\n');
+        for m in &self.members {
+            let _ = writeln!(out, "add {} {m}", self.name);
+        }
+        out
+    }
+}
+
 impl IpsetFile {
     pub fn print(&self) -> String {
-        let mut out = String::new();
+        let size: usize = self.sets.iter().map(|s| s.len()).sum();
+        let mut out = String::with_capacity(512 + size);
         push_notes(&mut out, &self.header);
         for set in &self.sets {
-            out.push('\n');
-            push_notes(&mut out, &set.notes);
-            let family = match set.family {
-                Family::V4 => "inet",
-                Family::V6 => "inet6",
-            };
-            let _ = write!(out, "create {} hash:net family {family}", set.name);
-            if set.members.len() > DEFAULT_MAXELEM {
-                let _ = write!(out, " maxelem {}", set.members.len().next_power_of_two());
-            }
-            out.push('\n');
-            for m in &set.members {
-                let _ = writeln!(out, "add {} {m}", set.name);
-            }
+            out.push_str(set);
         }
         out
     }
@@ -356,17 +387,14 @@ mod tests {
                 IpNet::new(std::net::Ipv4Addr::from(0x0a00_0000 + i * 2).into(), 32).expect("net")
             })
             .collect();
-        let file = IpsetFile {
-            header: vec![],
-            sets: vec![IpSet {
-                name: "seg4-x".into(),
-                family: Family::V4,
-                notes: vec![],
-                members,
-            }],
+        let set = IpSet {
+            name: "seg4-x".into(),
+            family: Family::V4,
+            notes: vec![],
+            members,
         };
         assert!(
-            file.print()
+            set.print()
                 .contains("create seg4-x hash:net family inet maxelem 131072\n")
         );
     }

@@ -129,6 +129,17 @@ pub fn set_name(v6: bool, cidrs: &[String]) -> String {
     name
 }
 
+/// A byte [`comment_text`] keeps as it is.
+fn kept(b: u8) -> bool {
+    (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' && b != b'%'
+}
+
+/// Whether [`comment_text`] keeps all of `text` (nothing cut).
+pub fn comment_fits(text: &str) -> bool {
+    let escaped: usize = text.bytes().map(|b| if kept(b) { 1 } else { 3 }).sum();
+    escaped <= MAX_COMMENT
+}
+
 /// Text safe inside a double-quoted iptables-restore argument and on a `#`
 /// comment line: printable ASCII except `"`, `\` and `%`, which are written as
 /// `%XX` like every other byte; cut to [`MAX_COMMENT`] bytes without splitting
@@ -136,7 +147,7 @@ pub fn set_name(v6: bool, cidrs: &[String]) -> String {
 pub fn comment_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for &b in text.as_bytes() {
-        if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' && b != b'%' {
+        if kept(b) {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("%{b:02X}"));

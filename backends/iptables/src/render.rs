@@ -9,23 +9,26 @@
 //! - on every host in DST: INPUT lines matching the addresses of SRC
 //!   (member identities' addresses ∪ networks; no `-s` when that is a whole family);
 //! - on every host in SRC: OUTPUT lines matching the addresses of DST;
-//! - × one line per protocol/port group (multiport packs ≤ 15 port slots),
+//! - × one line per protocol (with its port ranges),
 //!   × one line per `-m time` window of C (see [`crate::schedule`]), each with
 //!   `--datestop D` when the rule expires;
 //! - address groups of at least `ipset_threshold` CIDRs become one set match.
 //!
-//! The lines of one rule do not depend on the host, so they are built once
-//! and shared. Every deny chain is jumped to before every allow chain, so a
-//! deny in any policy wins over an allow in any other (order is irrelevant in
-//! the semantics). Denied packets are dropped (`-j DROP`), like the default.
-//!
-//! [`crate::host`] then assembles each host's files from the shared blocks.
+//! The lines of one rule do not depend on the host, so they are built once per
+//! rule, direction and family (a [`Block`]) and shared; each line's matches
+//! other than its ports are interned as a [`LineKey`]. [`crate::chain`] then
+//! merges, per host chain, the lines of all its rules that differ only in
+//! ports into `multiport` lines, and [`crate::host`] assembles the files.
+//! Every deny chain is jumped to before every allow chain, so a deny in any
+//! policy wins over an allow in any other (order is irrelevant in the
+//! semantics). Denied packets are dropped (`-j DROP`), like the default.
 //!
 //! Fail closed, with a diagnostic, when something cannot be expressed: an
 //! allow loses what iptables cannot match (never gains), a deny gains.
 
-use crate::host::{Block, Dir, chain_names, emit_host, hosts, policy_names};
-use crate::model::{Family, Line, Match, Proto, SafeText, Side, Target, TimeMatch};
+use crate::chain::ChainCache;
+use crate::host::{Dir, chain_names, emit_host, hosts, policy_names};
+use crate::model::{Family, IpSet, Match, Proto, SafeText, Side, TimeMatch};
 use crate::names;
 use crate::schedule::{self, Schedule, Unsupported};
 use ipnet::IpNet;
@@ -35,9 +38,6 @@ use seg_ir::{
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
-
-/// `multiport` takes at most 15 ports, a range counting as two.
-const MULTIPORT_SLOTS: usize = 15;
 
 /// The last date `iptables` accepts in `--datestop`.
 const LAST_DATESTOP: &str = "2038-12-31T23:59:59";
@@ -52,15 +52,54 @@ enum Peer {
     Set(String),
 }
 
+/// Every match of a line except its destination ports. Lines of one chain
+/// with equal keys differ only in ports, so they can share a line.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct LineKey {
+    /// The peer's address or set match, if any, then the protocol, if any.
+    pub head: Vec<Match>,
+    /// The line matches destination ports (then `head` ends with a protocol).
+    pub ported: bool,
+    pub time: Option<TimeMatch>,
+}
+
+/// One line of one rule: its key and, when the key is `ported`, its port ranges.
+pub(crate) struct RuleLine {
+    pub key: u32,
+    pub ports: Vec<(u16, u16)>,
+}
+
+/// The lines of one rule for one direction and family, shared by every host.
+pub(crate) struct Block {
+    /// Index of the rule in `program.rules`.
+    pub rule: usize,
+    pub policy: usize,
+    pub action: Action,
+    pub lines: Vec<RuleLine>,
+    pub sets: Vec<String>,
+}
+
+/// One address set: family, members and the rules that use it.
+pub(crate) struct SetInfo {
+    pub family: Family,
+    pub members: Vec<IpNet>,
+    pub users: Vec<String>,
+}
+
 pub(crate) struct Ctx<'p> {
     pub program: &'p Program,
     pub threshold: usize,
     addr_cache: HashMap<(&'p BTreeSet<IdentityId>, &'p CidrSet), Rc<CidrSet>>,
     sched_cache: HashMap<&'p Condition, Result<Schedule, Unsupported>>,
-    /// Every set, by name: family, members and the rules that use it.
-    pub sets: BTreeMap<String, (Family, Vec<IpNet>, Vec<String>)>,
+    /// Every set, by name.
+    pub sets: BTreeMap<String, SetInfo>,
     pub policies: Vec<String>,
+    policy_index: HashMap<&'p str, usize>,
     pub chain_names: Vec<[String; 4]>,
+    /// Interned line keys, indexed by [`RuleLine::key`].
+    pub keys: Vec<LineKey>,
+    key_ids: HashMap<LineKey, u32>,
+    pub blocks: Vec<Block>,
 }
 
 pub fn render(program: &Program, threshold: usize, diags: &mut Diagnostics) -> Emission {
@@ -79,10 +118,21 @@ pub fn render(program: &Program, threshold: usize, diags: &mut Diagnostics) -> E
         addr_cache: HashMap::new(),
         sched_cache: HashMap::new(),
         sets: BTreeMap::new(),
+        policy_index: HashMap::new(),
         policies,
         chain_names,
+        keys: Vec::new(),
+        key_ids: HashMap::new(),
+        blocks: Vec::new(),
     };
-    for rule in &program.rules {
+    // The same order as `policy_names`: first appearance.
+    for r in &program.rules {
+        let next = cx.policy_index.len();
+        cx.policy_index
+            .entry(r.provenance.policy.as_str())
+            .or_insert(next);
+    }
+    for (index, rule) in program.rules.iter().enumerate() {
         let Some(shape) = cx.shape(rule, diags) else {
             continue;
         };
@@ -100,39 +150,60 @@ pub fn render(program: &Program, threshold: usize, diags: &mut Diagnostics) -> E
             }
             let addrs = cx.addresses(peer);
             for (f, family) in FAMILIES.into_iter().enumerate() {
-                let Some(block) = cx.block(rule, &shape, &addrs, family, side) else {
+                let Some(block) = cx.block(index, rule, &shape, &addrs, family, side) else {
                     continue;
                 };
-                let block = Rc::new(block);
+                let id = cx.blocks.len() as u32;
+                cx.blocks.push(block);
                 for &h in &on {
-                    hosts[h].blocks[f][dir as usize].push(Rc::clone(&block));
+                    hosts[h].blocks[f][dir as usize].push(id);
                 }
             }
         }
     }
+    // Each set printed once, copied into the files of the hosts using it.
+    let set_texts: HashMap<&str, Rc<str>> = cx
+        .sets
+        .iter()
+        .map(|(name, s)| {
+            let set = IpSet {
+                name: name.clone(),
+                family: s.family,
+                notes: vec![SafeText::new(&format!(
+                    "{} CIDRs, used by {}",
+                    s.members.len(),
+                    s.users.join(", ")
+                ))],
+                members: s.members.clone(),
+            };
+            (name.as_str(), Rc::from(set.print()))
+        })
+        .collect();
     let mut emission = Emission::default();
+    let mut chains = ChainCache::default();
     for host in &hosts {
-        emit_host(&cx, host, &mut emission);
+        emit_host(&cx, host, &set_texts, &mut chains, &mut emission);
     }
     emission.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
-    let set_count = cx.sets.len();
     emission.notes.push(format!(
         "{} host(s), {} rule line(s), {} ipset(s) (threshold {} CIDRs)",
         hosts.len(),
         emission.rules,
-        set_count,
+        cx.sets.len(),
         cx.threshold
     ));
     emission
 }
 
+/// A protocol (`None`: every protocol) and its port ranges (none: every port).
+type ProtoPorts = (Option<Proto>, Vec<(u16, u16)>);
+
 /// What a rule lowers to, independent of hosts and addresses.
 struct Shape {
-    /// Protocol/port matches per family; an empty inner list matches every protocol.
-    protos: [Vec<Vec<Match>>; 2],
+    /// Per family: (protocol, port ranges); `None` is every protocol, no
+    /// ranges every port of the protocol.
+    protos: [Vec<ProtoPorts>; 2],
     times: Vec<Option<TimeMatch>>,
-    notes: Vec<SafeText>,
-    comment: SafeText,
 }
 
 impl<'p> Ctx<'p> {
@@ -243,12 +314,7 @@ impl<'p> Ctx<'p> {
         if protos[0].is_empty() {
             return None;
         }
-        Some(Shape {
-            protos,
-            times,
-            notes: rule_notes(rule),
-            comment: SafeText::new(&format!("{} {}", p.label, p.location())),
-        })
+        Some(Shape { protos, times })
     }
 
     /// Every address the set stands for: its networks and its identities' addresses.
@@ -293,18 +359,20 @@ impl<'p> Ctx<'p> {
         }
         let texts: Vec<String> = nets.iter().map(ToString::to_string).collect();
         let name = names::set_name(family == Family::V6, &texts);
-        let entry = self
-            .sets
-            .entry(name.clone())
-            .or_insert_with(|| (family, nets, Vec::new()));
-        if entry.2.last().map(String::as_str) != Some(label) {
-            entry.2.push(label.to_string());
+        let entry = self.sets.entry(name.clone()).or_insert_with(|| SetInfo {
+            family,
+            members: nets,
+            users: Vec::new(),
+        });
+        if entry.users.last().map(String::as_str) != Some(label) {
+            entry.users.push(label.to_string());
         }
         Some(Peer::Set(name))
     }
 
     fn block(
         &mut self,
+        index: usize,
         rule: &Rule,
         shape: &Shape,
         addrs: &CidrSet,
@@ -312,52 +380,55 @@ impl<'p> Ctx<'p> {
         side: Side,
     ) -> Option<Block> {
         let peer = self.peer(addrs, family, &rule.provenance.label)?;
-        let (peer_matches, sets): (Vec<Vec<Match>>, Vec<String>) = match peer {
-            Peer::Any => (vec![vec![]], vec![]),
+        let (peer_matches, sets): (Vec<Option<Match>>, Vec<String>) = match peer {
+            Peer::Any => (vec![None], vec![]),
             Peer::Nets(nets) => (
                 nets.into_iter()
-                    .map(|n| vec![Match::Addr(side, n)])
+                    .map(|n| Some(Match::Addr(side, n)))
                     .collect(),
                 vec![],
             ),
-            Peer::Set(name) => (vec![vec![Match::Set(side, name.clone())]], vec![name]),
-        };
-        let target = match rule.action {
-            Action::Allow => Target::Accept,
-            Action::Deny => Target::Drop,
+            Peer::Set(name) => (vec![Some(Match::Set(side, name.clone()))], vec![name]),
         };
         let mut lines = Vec::new();
         for pm in &peer_matches {
-            for proto in &shape.protos[family as usize] {
+            for (proto, ports) in &shape.protos[family as usize] {
+                let head: Vec<Match> = pm.iter().cloned().chain(proto.map(Match::Proto)).collect();
                 for time in &shape.times {
-                    let mut matches = pm.clone();
-                    matches.extend(proto.iter().cloned());
-                    matches.extend(time.clone().map(Match::Time));
-                    let notes = if lines.is_empty() {
-                        shape.notes.clone()
-                    } else {
-                        Vec::new()
-                    };
-                    lines.push(Line {
-                        notes,
-                        matches,
-                        comment: shape.comment.clone(),
-                        target: target.clone(),
+                    let key = self.intern(LineKey {
+                        head: head.clone(),
+                        ported: !ports.is_empty(),
+                        time: time.clone(),
+                    });
+                    lines.push(RuleLine {
+                        key,
+                        ports: ports.clone(),
                     });
                 }
             }
         }
         let policy = self
-            .policies
-            .iter()
-            .position(|p| *p == rule.provenance.policy)
+            .policy_index
+            .get(rule.provenance.policy.as_str())
+            .copied()
             .unwrap_or(0);
         Some(Block {
+            rule: index,
             policy,
             action: rule.action,
-            lines: lines.into(),
+            lines,
             sets,
         })
+    }
+
+    fn intern(&mut self, key: LineKey) -> u32 {
+        if let Some(&id) = self.key_ids.get(&key) {
+            return id;
+        }
+        let id = self.keys.len() as u32;
+        self.keys.push(key.clone());
+        self.key_ids.insert(key, id);
+        id
     }
 }
 
@@ -365,8 +436,8 @@ fn datestop(d: Date) -> String {
     format!("{d}T23:59:59")
 }
 
-/// `#` lines a reviewer reads above a rule's lines.
-fn rule_notes(rule: &Rule) -> Vec<SafeText> {
+/// `#` lines with a rule's whole provenance.
+pub(crate) fn rule_notes(rule: &Rule) -> Vec<SafeText> {
     let p = &rule.provenance;
     let action = match rule.action {
         Action::Allow => "allow",
@@ -394,10 +465,10 @@ fn rule_notes(rule: &Rule) -> Vec<SafeText> {
     out
 }
 
-/// Protocol/port matches of a port set for one family, in a fixed order.
-fn proto_matches(services: &PortSet, family: Family) -> Vec<Vec<Match>> {
+/// Protocols and port ranges of a port set for one family, in a fixed order.
+fn proto_matches(services: &PortSet, family: Family) -> Vec<ProtoPorts> {
     if services.is_any() {
-        return vec![vec![]];
+        return vec![(None, vec![])];
     }
     let mut out = Vec::new();
     for (protocol, ranges) in services.by_protocol() {
@@ -410,40 +481,17 @@ fn proto_matches(services: &PortSet, family: Family) -> Vec<Vec<Match>> {
             continue;
         }
         if ranges.is_all() {
-            out.push(vec![Match::Proto(proto)]);
-            continue;
-        }
-        for chunk in port_chunks(ranges.ranges()) {
-            let ports = match chunk.as_slice() {
-                [(lo, hi)] => Match::Port(*lo, *hi),
-                _ => Match::Ports(chunk),
-            };
-            out.push(vec![Match::Proto(proto), ports]);
+            out.push((Some(proto), vec![]));
+        } else {
+            out.push((Some(proto), ranges.ranges().to_vec()));
         }
     }
     if services.icmp {
-        out.push(vec![Match::Proto(match family {
+        let icmp = match family {
             Family::V4 => Proto::Icmp,
             Family::V6 => Proto::Icmpv6,
-        })]);
-    }
-    out
-}
-
-/// Pack ranges greedily into groups of at most [`MULTIPORT_SLOTS`] slots.
-fn port_chunks(ranges: &[(u16, u16)]) -> Vec<Vec<(u16, u16)>> {
-    let mut out: Vec<Vec<(u16, u16)>> = Vec::new();
-    let mut used = 0;
-    for &(lo, hi) in ranges {
-        let cost = if lo == hi { 1 } else { 2 };
-        if out.is_empty() || used + cost > MULTIPORT_SLOTS {
-            out.push(Vec::new());
-            used = 0;
-        }
-        if let Some(last) = out.last_mut() {
-            last.push((lo, hi));
-        }
-        used += cost;
+        };
+        out.push((Some(icmp), vec![]));
     }
     out
 }
