@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p seg-gen --bench emit` runs 5k identities with 1k and 10k
 //! rules. Besides criterion's timings it prints, once per target and size, what
-//! was emitted: files, bytes, rules (iptables: lines per host; kubernetes:
+//! was emitted: files, bytes, rules (iptables: also rule lines per host, median
+//! and maximum, and all lines; kubernetes:
 //! objects; aws/gcp: rules and groups; opa: bundle size).
 
 #[path = "../tests/stages/mod.rs"]
@@ -63,6 +64,36 @@ fn program(identities: usize, rules: usize) -> Option<Program> {
     .1
 }
 
+/// iptables: rule lines (`-A` on a policy chain, both families) per host,
+/// median and maximum, and the lines of all files.
+fn iptables_stats(emission: &seg_ir::Emission) -> String {
+    let mut per_host: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut lines = 0;
+    for a in &emission.artifacts {
+        let text = String::from_utf8_lossy(&a.contents);
+        lines += text.lines().count();
+        let Some(stem) = a.path.strip_suffix(".rules") else {
+            continue;
+        };
+        let stem = stem.strip_suffix(".ip6").unwrap_or(stem);
+        let rules = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("-A ") && !l.starts_with("-A INPUT ") && !l.starts_with("-A OUTPUT ")
+            })
+            .count();
+        *per_host.entry(stem).or_default() += rules;
+    }
+    let mut counts: Vec<usize> = per_host.into_values().collect();
+    counts.sort_unstable();
+    format!(
+        "{} hosts; rule lines per host: median {}, max {}; {lines} lines in all files",
+        counts.len(),
+        counts.get(counts.len() / 2).copied().unwrap_or(0),
+        counts.last().copied().unwrap_or(0)
+    )
+}
+
 fn bench_emit(c: &mut Criterion) {
     let layered = [ConditionClass::Mtls];
     let mut g = c.benchmark_group("emit");
@@ -86,6 +117,9 @@ fn bench_emit(c: &mut Criterion) {
                 emission.rules,
                 emission.notes.join("; ")
             );
+            if backend.name() == "iptables" {
+                eprintln!("  {}", iptables_stats(&emission));
+            }
             g.bench_function(BenchmarkId::new(backend.name(), &size), |b| {
                 b.iter(|| {
                     let prepared = prepare(
