@@ -43,7 +43,7 @@ pub struct Read {
 }
 
 /// Where the names seen so far were defined, for E0104.
-pub type Names = std::collections::HashMap<String, Span>;
+pub type Names = crate::fasthash::FastMap<String, Span>;
 
 pub fn identity(
     r: &mut Reader<'_>,

@@ -65,7 +65,7 @@ pub fn load(
         }
     }
 
-    let mut names = identity::Names::new();
+    let mut names = identity::Names::default();
     let mut identities = Vec::new();
     let mut addresses = Vec::new();
     for (file, text, top) in &tops {

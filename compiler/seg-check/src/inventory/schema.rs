@@ -9,12 +9,15 @@
 use super::model::{AttrDecl, AttrType};
 use super::tree::{Node, Value};
 use super::values::{self, Problem};
+use crate::fasthash::FastMap;
 use indexmap::IndexMap;
 use seg_diag::{Code, Diagnostic, Diagnostics, FileId, Span, did_you_mean};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 pub const TOP_FIELDS: &[&str] = &["version", "attributes", "identities"];
 const SUPPORTED_VERSION: i64 = 1;
+/// Mappings with at most this many entries find duplicate keys by a scan.
+const SMALL_MAP: usize = 16;
 
 /// The reader of one file: its text (for quoting values in help) and the diagnostics.
 pub struct Reader<'a> {
@@ -112,26 +115,37 @@ impl<'a> Reader<'a> {
             return None;
         };
         let mut entries: Vec<(&'n str, &'n Node, &'n Node)> = Vec::with_capacity(map.len());
-        let mut seen: HashMap<&str, Span> = HashMap::new();
+        // Most mappings have a handful of keys: a scan of the kept entries is
+        // cheaper than a hash map per mapping; large ones get the map.
+        let mut seen: Option<FastMap<&str, Span>> = (map.len() > SMALL_MAP).then(FastMap::default);
         for (k, v) in map {
             let Value::Str(name) = &k.value else {
                 let d = self.mismatch(k, "a string", &format!("a field name in {context}"));
                 self.report(d);
                 continue;
             };
-            if let Some(first) = seen.get(name.as_str()) {
+            let first = match &seen {
+                Some(seen) => seen.get(name.as_str()).copied(),
+                None => entries
+                    .iter()
+                    .find(|(n, _, _)| *n == name.as_str())
+                    .map(|(_, key, _)| key.span),
+            };
+            if let Some(first) = first {
                 self.report(
                     Diagnostic::error(
                         Code::InventorySyntax,
                         format!("duplicate key `{name}` in {context}"),
                     )
                     .with_primary(k.span, "duplicate key")
-                    .with_secondary(*first, "first written here")
+                    .with_secondary(first, "first written here")
                     .with_help("keep one of the two entries"),
                 );
                 continue;
             }
-            seen.insert(name, k.span);
+            if let Some(seen) = &mut seen {
+                seen.insert(name, k.span);
+            }
             entries.push((name, k, v));
         }
         Some(Fields { entries })
