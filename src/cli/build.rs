@@ -47,7 +47,9 @@ pub fn run(args: &BuildArgs, color: Color) -> Exit {
         return Exit::Usage;
     }
     if args.input.format == Format::Human {
-        print!("{}", summary(&outcome, &out, comp.program.as_ref()));
+        // Names come from the user: shown, never acted on by the terminal.
+        let text = summary(&outcome, &out, comp.program.as_ref());
+        print!("{}", seg_diag::visible(&text));
     }
     Exit::Ok
 }

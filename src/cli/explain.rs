@@ -94,11 +94,12 @@ pub fn run(args: &ExplainArgs, color: Color) -> Exit {
             } else {
                 " "
             };
-            println!(
+            let line = format!(
                 "  {deciding} {action:<5} {:<24} {:<28} {text}",
                 r.provenance.label,
                 r.provenance.location()
             );
+            println!("{}", seg_diag::visible(&line));
         }
         if !matched.is_empty() {
             println!("  (* decided the flow)");

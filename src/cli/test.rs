@@ -54,7 +54,10 @@ pub fn run(args: &TestArgs, color: Color) -> Exit {
     match args.input.format {
         Format::Human => {
             report(&comp.map, &diags, Format::Human, color);
-            print!("{}", human(&comp.map, program, &outcomes));
+            print!(
+                "{}",
+                seg_diag::visible(&human(&comp.map, program, &outcomes))
+            );
             println!("{} passed, {} failed", outcomes.len() - failed, failed);
         }
         Format::Json | Format::Sarif => {

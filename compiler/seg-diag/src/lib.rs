@@ -11,5 +11,5 @@ mod source;
 
 pub use code::{Code, LintLevel};
 pub use diagnostic::{Diagnostic, Diagnostics, Label, Severity, did_you_mean};
-pub use render::{ColorChoice, LocatedDiagnostic, Location, render_human};
+pub use render::{ColorChoice, LocatedDiagnostic, Location, hidden, render_human, visible};
 pub use source::{FileId, SourceFile, SourceMap, Span};

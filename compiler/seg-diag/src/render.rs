@@ -27,7 +27,7 @@ pub fn render_human(map: &SourceMap, diagnostics: &[Diagnostic], color: ColorCho
     {
         let mut m = SourceMap::new();
         for (_, f) in map.iter() {
-            m.add(escaped(&f.name), same_length(&f.text));
+            m.add(visible(&f.name), same_length(&f.text));
         }
         visible_map = m;
         &visible_map
@@ -68,19 +68,19 @@ fn to_codespan(d: &Diagnostic) -> cs::Diagnostic<crate::FileId> {
             } else {
                 cs::LabelStyle::Secondary
             };
-            cs::Label::new(style, l.span.file, l.span.range()).with_message(escaped(&l.message))
+            cs::Label::new(style, l.span.file, l.span.range()).with_message(visible(&l.message))
         })
         .collect();
     let mut notes = d
         .notes
         .iter()
-        .map(|n| format!("note: {}", escaped(n)))
+        .map(|n| format!("note: {}", visible(n)))
         .collect::<Vec<_>>();
     if let Some(help) = &d.help {
-        notes.push(format!("help: {}", escaped(help)));
+        notes.push(format!("help: {}", visible(help)));
     }
     let mut out = cs::Diagnostic::new(severity)
-        .with_message(escaped(&d.message))
+        .with_message(visible(&d.message))
         .with_labels(labels)
         .with_notes(notes);
     if let Some(code) = d.code {
@@ -103,8 +103,9 @@ pub fn hidden(c: char) -> bool {
         || ('\u{2066}'..='\u{2069}').contains(&c)
 }
 
-/// `s` with every [`hidden`] character written as its Rust escape (`\r`, `\u{1b}`).
-fn escaped(s: &str) -> String {
+/// `s` with every [`hidden`] character written as its Rust escape (`\r`,
+/// `\u{1b}`): user text as it may be shown on a terminal.
+pub fn visible(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if hidden(c) {
@@ -233,6 +234,15 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains('\u{1b}'), "no ANSI escapes in plain output");
+    }
+
+    #[test]
+    fn visible_escapes_only_what_a_terminal_acts_on() {
+        assert_eq!(
+            visible("a\u{1b}[2J\r\u{202e}x\u{9b}"),
+            "a\\u{1b}[2J\\r\\u{202e}x\\u{9b}"
+        );
+        assert_eq!(visible("é → ok\n\tnext"), "é → ok\n\tnext");
     }
 
     #[test]
