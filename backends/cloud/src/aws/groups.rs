@@ -71,24 +71,47 @@ pub struct Group {
     pub egress: Vec<SgRule>,
 }
 
-/// Split `rules` into the fewest bins (first fit, in order) under the limits.
+/// Split `rules` into bins (first fit, in order) under the limits.
+///
+/// Weights are (1, 0), (0, 1) or (1, 1) and bins only fill, so the first bin
+/// with room for a weight never moves back: one cursor per weight makes first
+/// fit linear instead of rules × bins.
 fn pack(rules: Vec<SgRule>, limit4: usize, limit6: usize) -> Vec<Vec<SgRule>> {
     let mut bins: Vec<(usize, usize, Vec<SgRule>)> = Vec::new();
+    let mut first = [0usize; 3];
     for rule in rules {
         let (w4, w6) = rule.weight();
-        match bins
-            .iter_mut()
-            .find(|(a, b, _)| a + w4 <= limit4 && b + w6 <= limit6)
+        let cursor = &mut first[usize::from(w4 > 0) + 2 * usize::from(w6 > 0) - 1];
+        while bins
+            .get(*cursor)
+            .is_some_and(|(a, b, _)| a + w4 > limit4 || b + w6 > limit6)
         {
-            Some(bin) => {
-                bin.0 += w4;
-                bin.1 += w6;
-                bin.2.push(rule);
-            }
-            None => bins.push((w4, w6, vec![rule])),
+            *cursor += 1;
         }
+        if *cursor == bins.len() {
+            bins.push((0, 0, Vec::new()));
+        }
+        let bin = &mut bins[*cursor];
+        bin.0 += w4;
+        bin.1 += w6;
+        bin.2.push(rule);
     }
     bins.into_iter().map(|b| b.2).collect()
+}
+
+/// How the rules of the managed identities fit the quotas, refused ones
+/// included: the facts behind the build report, and behind E0403's summary.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fit {
+    pub identities: usize,
+    /// Groups needed at `max_rules_per_group`, spill-over parts included.
+    pub groups: usize,
+    pub inbound: usize,
+    pub outbound: usize,
+    /// Identities whose rules do not fit one group.
+    pub over_one_group: usize,
+    /// Identities refused with E0403.
+    pub refused: usize,
 }
 
 /// Rules per address family: (IPv4, IPv6).
@@ -99,25 +122,32 @@ fn count(rules: &[SgRule]) -> (usize, usize) {
     })
 }
 
-/// The physical groups of every managed identity, in inventory order.
+/// The physical groups of every managed identity, in inventory order, and
+/// how the rules fit.
 pub fn build(
     program: &Program,
     rules: BTreeMap<IdentityId, IdentityRules>,
     options: &AwsOptions,
     diags: &mut Diagnostics,
-) -> Vec<Group> {
+) -> (Vec<Group>, Fit) {
     let max = options.max_rules_per_group;
     let placeholder = usize::from(options.formats.contains(&AwsFormat::CloudFormation));
     let labels = labels(program, rules.keys().copied());
     let names = group_names(program, rules.keys().copied());
     let mut out = Vec::new();
+    let mut fit = Fit::default();
     for (id, r) in rules {
         let identity = program.identity(id);
+        fit.identities += 1;
+        fit.inbound += r.ingress.len();
+        fit.outbound += r.egress.len();
         let (in4, in6) = count(&r.ingress);
         let (out4, out6) = count(&r.egress);
         let inbound = pack(r.ingress, max, max);
         let outbound = pack(r.egress, max.saturating_sub(placeholder), max);
         let parts = inbound.len().max(outbound.len()).max(1);
+        fit.groups += parts;
+        fit.over_one_group += usize::from(parts > 1);
         let counts = format!(
             "inbound: {in4} IPv4 and {in6} IPv6 rules; outbound: {out4} IPv4 and {out6} IPv6 rules{}",
             if placeholder > 0 {
@@ -137,6 +167,7 @@ pub fn build(
                     .with_note(format!("AWS allows {max} rules per group, direction and address family (`max-rules-per-group`); a group reference counts for IPv4 and IPv6"))
                     .with_help("let seg create the groups (`aws: {}`) so the rules can spread over several groups, or narrow the rules"),
             );
+            fit.refused += 1;
             continue;
         }
         if parts > options.max_groups_per_interface {
@@ -151,6 +182,7 @@ pub fn build(
                     ))
                     .with_help("merge rules into wider networks or port ranges, or raise the quotas in seg.toml after raising them in AWS"),
             );
+            fit.refused += 1;
             continue;
         }
         let l = labels.get(&id).cloned().unwrap_or_else(|| Labels {
@@ -180,7 +212,7 @@ pub fn build(
             });
         }
     }
-    out
+    (out, fit)
 }
 
 fn created(identity: &Identity, base: &str, l: &Labels, part: usize, parts: usize) -> Created {
@@ -367,6 +399,54 @@ mod tests {
             rules: vec![],
         };
         assert_eq!(g.weight(), (1, 1));
+    }
+
+    #[test]
+    fn packing_is_first_fit() {
+        // The cursors must give what scanning every bin gives.
+        fn naive(rules: &[SgRule], l4: usize, l6: usize) -> Vec<Vec<SgRule>> {
+            let mut bins: Vec<(usize, usize, Vec<SgRule>)> = Vec::new();
+            for r in rules {
+                let (w4, w6) = r.weight();
+                match bins
+                    .iter_mut()
+                    .find(|(a, b, _)| a + w4 <= l4 && b + w6 <= l6)
+                {
+                    Some(bin) => {
+                        bin.0 += w4;
+                        bin.1 += w6;
+                        bin.2.push(r.clone());
+                    }
+                    None => bins.push((w4, w6, vec![r.clone()])),
+                }
+            }
+            bins.into_iter().map(|b| b.2).collect()
+        }
+        let mut x: u64 = 7;
+        for case in 0..200u64 {
+            let rules: Vec<SgRule> = (0..(case % 40) * 3)
+                .map(|i| {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    match (x >> 33) % 3 {
+                        0 => rule(&format!("10.0.{}.{}/32", i / 256, i % 256)),
+                        1 => rule(&format!("fd00::{i:x}/128")),
+                        _ => SgRule {
+                            peer: Peer::Group(IdentityId(i as u32)),
+                            proto: Proto::All,
+                            rules: vec![],
+                        },
+                    }
+                })
+                .collect();
+            let (l4, l6) = ((case % 5) as usize, (case / 5 % 4) as usize + 1);
+            assert_eq!(
+                pack(rules.clone(), l4, l6),
+                naive(&rules, l4, l6),
+                "case {case}"
+            );
+        }
     }
 
     #[test]

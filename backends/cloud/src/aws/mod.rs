@@ -38,10 +38,25 @@ pub fn emit(program: &Program, options: &AwsOptions, diags: &mut Diagnostics) ->
         .max_rules_per_group
         .saturating_mul(options.max_groups_per_interface);
     let rules = plan::lower(program, capacity, diags);
-    let groups = groups::build(program, rules, options, diags);
+    let (groups, fit) = groups::build(program, rules, options, diags);
     check_values(program, &groups, diags);
     if diags.error_count() > errors {
-        return Emission::default();
+        // No files; what the quota refused is still a fact for whoever reads the notes.
+        let mut refused = Emission::default();
+        if fit.refused > 0 {
+            refused.notes.push(format!(
+                "refused: {} of {} managed identities exceed {} rules per group (per direction and address family) × {} groups per interface; all together they need {} groups holding {} inbound and {} outbound rules, and {} of them more than one group",
+                fit.refused,
+                fit.identities,
+                options.max_rules_per_group,
+                options.max_groups_per_interface,
+                fit.groups,
+                fit.inbound,
+                fit.outbound,
+                fit.over_one_group
+            ));
+        }
+        return refused;
     }
     let mut emission = Emission::default();
     let vpc = options.vpc_id.as_deref();

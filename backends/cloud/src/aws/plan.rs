@@ -197,7 +197,9 @@ fn union_all(mut sets: Vec<CidrSet>) -> CidrSet {
 struct Acc {
     /// Per key: peer address sets (arena indices) and the rule each comes from.
     cidrs: BTreeMap<Key, Vec<(usize, RuleId)>>,
-    groups: BTreeMap<(IdentityId, Key), BTreeSet<RuleId>>,
+    /// Per group peer and key: the rules, ascending, possibly repeated
+    /// (a vector: one entry per peer and key makes a set per entry costly).
+    groups: BTreeMap<(IdentityId, Key), Vec<RuleId>>,
 }
 
 impl Acc {
@@ -213,7 +215,10 @@ impl Acc {
                 self.cidrs.entry(k).or_default().push((i, rule));
             }
             for &m in managed {
-                self.groups.entry((m, k)).or_default().insert(rule);
+                let rules = self.groups.entry((m, k)).or_default();
+                if rules.last() != Some(&rule) {
+                    rules.push(rule);
+                }
             }
         }
     }
@@ -268,26 +273,40 @@ impl Acc {
             kept.push((k, nets, keep, first));
         }
         let (own4, own6) = families(owner);
+        // Per key of this group and direction, the other keys that cover it:
+        // computed once here rather than for every peer.
+        let keys: BTreeSet<Key> = self
+            .cidrs
+            .keys()
+            .copied()
+            .chain(self.groups.keys().map(|&(_, k)| k))
+            .collect();
+        let wider_keys: BTreeMap<Key, Vec<Key>> = keys
+            .iter()
+            .map(|&k| {
+                let w = keys.iter().copied().filter(|&k2| k2 != k && k2.covers(k));
+                (k, w.collect())
+            })
+            .collect();
         // Whether a peer's addresses lie in the CIDR peers of a key, asked once per peer and key.
         let mut in_cidrs: BTreeMap<(IdentityId, Key), bool> = BTreeMap::new();
         for (&(id, k), rules) in &self.groups {
             let Some(peer) = program.identities.get(id.0 as usize) else {
                 continue;
             };
+            let wider = wider_keys.get(&k).map_or(&[][..], Vec::as_slice);
             let by_cidr = !peer.addresses.is_empty()
-                && covers
-                    .iter()
-                    .filter(|&(&k2, _)| k2.covers(k))
-                    .any(|(&k2, c)| *in_cidrs.entry((id, k2)).or_insert_with(|| covered(peer, c)));
-            // The entries of one identity are adjacent in the map.
-            let by_group = self
-                .groups
-                .range((id, Key::All)..=(id, Key::Icmp))
-                .any(|(&(_, k2), _)| k2 != k && k2.covers(k));
+                && std::iter::once(&k)
+                    .chain(wider)
+                    .filter_map(|k2| covers.get(k2).map(|c| (*k2, c)))
+                    .any(|(k2, c)| *in_cidrs.entry((id, k2)).or_insert_with(|| covered(peer, c)));
+            let by_group = wider.iter().any(|&k2| self.groups.contains_key(&(id, k2)));
             if by_cidr || by_group {
                 continue;
             }
-            let rules: Vec<RuleId> = rules.iter().copied().collect();
+            let mut rules = rules.clone();
+            rules.sort_unstable();
+            rules.dedup();
             if k == Key::Icmp {
                 // One rule per address family the two ends can share.
                 let (p4, p6) = families(peer);
