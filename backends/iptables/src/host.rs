@@ -14,7 +14,7 @@ use crate::names;
 use crate::render::{Ctx, FAMILIES};
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::{Action, Artifact, Emission, IdentityId, Program};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -275,7 +275,7 @@ pub(crate) fn emit_host(
             contents: text.into_bytes(),
         });
     }
-    let mut seen = BTreeSet::new();
+    let mut seen = HashSet::new();
     used_sets.retain(|n| seen.insert(*n));
     if used_sets.is_empty() {
         return;

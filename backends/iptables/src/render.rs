@@ -91,6 +91,7 @@ pub(crate) struct Ctx<'p> {
     pub threshold: usize,
     addr_cache: HashMap<(&'p BTreeSet<IdentityId>, &'p CidrSet), Rc<CidrSet>>,
     sched_cache: HashMap<&'p Condition, Result<Schedule, Unsupported>>,
+    peer_cache: HashMap<(usize, Family), Option<Peer>>,
     /// Every set, by name.
     pub sets: BTreeMap<String, SetInfo>,
     pub policies: Vec<String>,
@@ -117,6 +118,7 @@ pub fn render(program: &Program, threshold: usize, diags: &mut Diagnostics) -> E
         threshold: threshold.max(1),
         addr_cache: HashMap::new(),
         sched_cache: HashMap::new(),
+        peer_cache: HashMap::new(),
         sets: BTreeMap::new(),
         policy_index: HashMap::new(),
         policies,
@@ -338,7 +340,29 @@ impl<'p> Ctx<'p> {
         Rc::clone(cached)
     }
 
-    fn peer(&mut self, addrs: &CidrSet, family: Family, label: &str) -> Option<Peer> {
+    /// [`Ctx::peer_of`], once per address set and family.
+    fn peer(&mut self, addrs: &Rc<CidrSet>, family: Family, label: &str) -> Option<Peer> {
+        // `addr_cache` keeps every set alive, so its address is a stable key.
+        let key = (Rc::as_ptr(addrs) as usize, family);
+        let peer = match self.peer_cache.get(&key) {
+            Some(p) => p.clone(),
+            None => {
+                let p = self.peer_of(addrs, family);
+                self.peer_cache.insert(key, p.clone());
+                p
+            }
+        };
+        if let Some(Peer::Set(name)) = &peer
+            && let Some(set) = self.sets.get_mut(name)
+            && set.users.last().map(String::as_str) != Some(label)
+        {
+            set.users.push(label.to_string());
+        }
+        peer
+    }
+
+    /// How a rule matches the addresses `addrs` of one family.
+    fn peer_of(&mut self, addrs: &CidrSet, family: Family) -> Option<Peer> {
         let whole: IpNet = match family {
             Family::V4 => IpNet::V4(Default::default()),
             Family::V6 => IpNet::V6(Default::default()),
@@ -359,14 +383,11 @@ impl<'p> Ctx<'p> {
         }
         let texts: Vec<String> = nets.iter().map(ToString::to_string).collect();
         let name = names::set_name(family == Family::V6, &texts);
-        let entry = self.sets.entry(name.clone()).or_insert_with(|| SetInfo {
+        self.sets.entry(name.clone()).or_insert_with(|| SetInfo {
             family,
             members: nets,
             users: Vec::new(),
         });
-        if entry.users.last().map(String::as_str) != Some(label) {
-            entry.users.push(label.to_string());
-        }
         Some(Peer::Set(name))
     }
 
@@ -375,7 +396,7 @@ impl<'p> Ctx<'p> {
         index: usize,
         rule: &Rule,
         shape: &Shape,
-        addrs: &CidrSet,
+        addrs: &Rc<CidrSet>,
         family: Family,
         side: Side,
     ) -> Option<Block> {
