@@ -176,21 +176,34 @@ fn edges(nets: &[IpNet]) -> Vec<IpAddr> {
 
 const EXTERNAL: [&str; 4] = ["203.0.113.9", "2001:db8::1", "8.8.8.8", "10.0.250.1"];
 
-fn ports(ranges: &[(Protocol, u16, u16)]) -> Vec<(Protocol, u16)> {
-    let mut out = BTreeSet::new();
+/// Range edges and the ports just outside; with `inside_weight`, the edges
+/// inside come that many times (so aimed flows mostly land in the rule).
+fn ports(ranges: &[(Protocol, u16, u16)], inside_weight: usize) -> Vec<(Protocol, u16)> {
+    let mut inside = BTreeSet::new();
+    let mut outside = BTreeSet::new();
     for &(p, lo, hi) in ranges {
         if matches!(p, Protocol::Icmp | Protocol::Other(_)) {
-            out.insert((p, 0));
+            inside.insert((p, 0));
             continue;
         }
-        for port in [lo.checked_sub(1), Some(lo), Some(hi), hi.checked_add(1)]
-            .into_iter()
-            .flatten()
-        {
-            out.insert((p, port));
-        }
+        inside.extend([(p, lo), (p, hi)]);
+        outside.extend(lo.checked_sub(1).map(|x| (p, x)));
+        outside.extend(hi.checked_add(1).map(|x| (p, x)));
     }
-    out.into_iter().collect()
+    weigh(inside, outside, inside_weight)
+}
+
+fn weigh<T: Clone + Ord>(
+    inside: BTreeSet<T>,
+    outside: BTreeSet<T>,
+    inside_weight: usize,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for _ in 0..inside_weight {
+        out.extend(inside.iter().cloned());
+    }
+    out.extend(outside.into_iter().filter(|x| !inside.contains(x)));
+    out
 }
 
 /// Instants: "now", window edges on Fri..Mon, expiry days' edges.
@@ -222,13 +235,19 @@ struct Pools {
     instants: Vec<Timestamp>,
 }
 
+/// Endpoints of a set: its names and the first and last address of its
+/// networks (three times each), and the addresses just outside.
 fn members(m: &super::render::Members, pools: &Pools) -> Vec<Endpoint> {
     if m.any {
         return pools.endpoints.clone();
     }
-    let mut out: Vec<Endpoint> = m.names.iter().cloned().map(Endpoint::Name).collect();
-    out.extend(edges(&m.nets).into_iter().map(Endpoint::Address));
-    out
+    let mut inside: BTreeSet<Endpoint> = m.names.iter().cloned().map(Endpoint::Name).collect();
+    for n in &m.nets {
+        inside.insert(Endpoint::Address(n.network()));
+        inside.insert(Endpoint::Address(n.broadcast()));
+    }
+    let outside = edges(&m.nets).into_iter().map(Endpoint::Address).collect();
+    weigh(inside, outside, 3)
 }
 
 fn aimed(
@@ -241,7 +260,7 @@ fn aimed(
     } else {
         (&rule.src, &rule.dst)
     };
-    (members(s, pools), members(d, pools), ports(&rule.ports))
+    (members(s, pools), members(d, pools), ports(&rule.ports, 3))
 }
 
 /// Resolve the model's flow picks.
@@ -266,7 +285,7 @@ pub fn resolve(m: &EstateModel, r: &Rendered) -> Vec<FlowSpec> {
     ]);
     let pools = Pools {
         endpoints,
-        ports: ports(&all_ports),
+        ports: ports(&all_ports, 1),
         instants: instants(r),
     };
     m.flows.iter().filter_map(|s| one(s, r, &pools)).collect()

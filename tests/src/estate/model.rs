@@ -243,13 +243,26 @@ pub const METHODS: [&[&str]; 3] = [&["GET"], &["GET", "HEAD"], &["POST"]];
 pub const PATHS: [&str; 3] = ["/api/*", "*", "/admin"];
 pub const REGIONS: [&str; 2] = ["eu", "us"];
 
-/// A deny aimed at part of an allow: the same sets with one side narrowed
-/// to one of its leaves, or the same sets on part of the allow's ports.
+/// A deny aimed at part of an allow: the allow's sets with one side
+/// replaced by one identity or one host address (`pick`), or the allow's
+/// sets on one port of its first service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Carve {
     pub allow: u8,
     pub narrow_src: bool,
     pub port_only: bool,
+    pub pick: u8,
+}
+
+impl Carve {
+    /// The narrow side: an identity (even picks) or a host address.
+    pub fn narrow(&self) -> SetExpr {
+        if self.pick.is_multiple_of(2) {
+            SetExpr::Name(self.pick / 2)
+        } else {
+            SetExpr::Network(vec![NetPick::Host(self.pick / 2, false)])
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -369,7 +382,7 @@ fn identity(overlapping: bool) -> impl Strategy<Value = IdentitySpec> {
         prop::bool::weighted(0.8),
         prop::bool::weighted(0.3),
         prop::bool::weighted(0.35),
-        prop::bool::weighted(if overlapping { 0.15 } else { 0.0 }),
+        prop::bool::weighted(if overlapping { 0.05 } else { 0.0 }),
         prop::bool::weighted(0.3),
     );
     let bindings = (
@@ -379,8 +392,8 @@ fn identity(overlapping: bool) -> impl Strategy<Value = IdentitySpec> {
                 service_account: sa,
             }),
         ),
-        prop::option::weighted(0.5, any::<bool>()),
-        prop::bool::weighted(0.5),
+        prop::option::weighted(0.6, any::<bool>()),
+        prop::bool::weighted(0.6),
         prop::bool::weighted(0.6),
     );
     let attributes = (
@@ -460,9 +473,9 @@ fn pred() -> impl Strategy<Value = Pred> {
     })
 }
 
-/// A set expression; `Any` is rare so that rules stay selective.
-pub fn set_expr() -> impl Strategy<Value = SetExpr> {
-    let leaf = prop_oneof![
+/// One operand of a set expression.
+fn set_leaf() -> impl Strategy<Value = SetExpr> {
+    prop_oneof![
         4 => any::<u8>().prop_map(SetExpr::Name),
         2 => prop::collection::vec(any::<u8>(), 1..=3).prop_map(SetExpr::List),
         3 => pred().prop_map(SetExpr::Where),
@@ -470,8 +483,12 @@ pub fn set_expr() -> impl Strategy<Value = SetExpr> {
         1 => Just(SetExpr::Any),
         3 => any::<u8>().prop_map(SetExpr::Segment),
         1 => (0..STD_SEGMENTS.len() as u8).prop_map(SetExpr::Std),
-    ];
-    leaf.prop_recursive(2, 6, 2, |inner| {
+    ]
+}
+
+/// A set expression; `Any` is rare so that rules stay selective.
+pub fn set_expr() -> impl Strategy<Value = SetExpr> {
+    set_leaf().prop_recursive(2, 6, 2, |inner| {
         prop_oneof![
             (inner.clone(), inner.clone())
                 .prop_map(|(a, b)| SetExpr::Union(Box::new(a), Box::new(b))),
@@ -480,6 +497,12 @@ pub fn set_expr() -> impl Strategy<Value = SetExpr> {
             (inner.clone(), inner).prop_map(|(a, b)| SetExpr::Diff(Box::new(a), Box::new(b))),
         ]
     })
+}
+
+/// A rule's source or destination: mostly one operand, so that rules match
+/// something (algebra on random operands is often empty).
+fn rule_set() -> impl Strategy<Value = SetExpr> {
+    prop_oneof![3 => set_leaf(), 2 => set_expr()]
 }
 
 fn svc_item() -> impl Strategy<Value = SvcItem> {
@@ -531,19 +554,24 @@ fn cond() -> impl Strategy<Value = Cond> {
 fn rule() -> impl Strategy<Value = RuleSpec> {
     let carve = prop::option::weighted(
         0.5,
-        (any::<u8>(), any::<bool>(), prop::bool::weighted(0.3)).prop_map(
-            |(allow, narrow_src, port_only)| Carve {
+        (
+            any::<u8>(),
+            any::<bool>(),
+            prop::bool::weighted(0.3),
+            any::<u8>(),
+        )
+            .prop_map(|(allow, narrow_src, port_only, pick)| Carve {
                 allow,
                 narrow_src,
                 port_only,
-            },
-        ),
+                pick,
+            }),
     );
     (
-        prop::bool::weighted(0.3),
+        prop::bool::weighted(0.25),
         prop::bool::weighted(0.1),
-        set_expr(),
-        set_expr(),
+        rule_set(),
+        rule_set(),
         prop::collection::vec(svc_item(), 1..=2),
         prop::option::weighted(0.45, cond()),
         prop::option::weighted(0.2, 0..EXPIRY_DAYS.len() as u8),
@@ -582,7 +610,7 @@ fn policy(max_rules: usize) -> impl Strategy<Value = PolicySpec> {
 
 fn flow_seed() -> impl Strategy<Value = FlowSeed> {
     (
-        prop::option::weighted(0.6, any::<u8>()),
+        prop::option::weighted(0.75, any::<u8>()),
         any::<bool>(),
         (any::<u16>(), any::<u16>(), any::<u16>(), any::<u16>()),
         any::<bool>(),

@@ -480,14 +480,6 @@ pub(super) fn pred_holds(p: &Pred, i: &IdentitySpec) -> bool {
     }
 }
 
-/// The first leaf of an expression: the part of an allow a carving deny takes.
-fn leaf(e: &SetExpr) -> &SetExpr {
-    match e {
-        SetExpr::Union(a, _) | SetExpr::Inter(a, _) | SetExpr::Diff(a, _) => leaf(a),
-        other => other,
-    }
-}
-
 fn first_port(items: &[SvcItem]) -> SvcItem {
     match items.first() {
         Some(SvcItem::Tcp(e, _)) => SvcItem::Tcp(*e, 0),
@@ -629,18 +621,8 @@ impl Renderer<'_> {
                 vec![first_port(&a.services)],
                 a.both,
             ),
-            Some((c, a)) if c.narrow_src => (
-                leaf(&a.src).clone(),
-                a.dst.clone(),
-                a.services.clone(),
-                a.both,
-            ),
-            Some((_, a)) => (
-                a.src.clone(),
-                leaf(&a.dst).clone(),
-                a.services.clone(),
-                a.both,
-            ),
+            Some((c, a)) if c.narrow_src => (c.narrow(), a.dst.clone(), a.services.clone(), a.both),
+            Some((c, a)) => (a.src.clone(), c.narrow(), a.services.clone(), a.both),
             None => (
                 rule.src.clone(),
                 rule.dst.clone(),
