@@ -490,7 +490,11 @@ fn init_scaffolds_a_project_that_checks_tests_and_builds() {
     let root_s = root.to_str().expect("utf-8 path");
     let o = seg(&["init", root_s, "--now", NOW]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(stdout(&o).contains("created project `shop`"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("created project `shop`"),
+        "{}",
+        stdout(&o)
+    );
     let created: Vec<String> = files_under(&root).into_iter().map(|(p, _)| p).collect();
     for f in [
         "seg.toml",
@@ -512,7 +516,14 @@ fn init_scaffolds_a_project_that_checks_tests_and_builds() {
     assert_eq!(code(&o), 0, "test: {}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("7 passed, 0 failed"), "{}", stdout(&o));
     let out = dir.path().join("out");
-    let o = seg(&["build", root_s, "--out", out.to_str().expect("utf-8"), "--now", NOW]);
+    let o = seg(&[
+        "build",
+        root_s,
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--now",
+        NOW,
+    ]);
     assert_eq!(code(&o), 0, "build: {}", stderr(&o));
     for target in ["iptables", "kubernetes", "opa"] {
         assert!(out.join(target).is_dir(), "no {target} output");
@@ -531,7 +542,10 @@ fn init_never_overwrites_and_refuses_bad_names() {
     assert!(stderr(&o).contains("`policy/main.seg`"), "{}", stderr(&o));
     // Nothing written, the existing file untouched.
     let files: Vec<(String, Vec<u8>)> = files_under(&root);
-    assert_eq!(files, vec![("policy/main.seg".to_string(), b"// mine\n".to_vec())]);
+    assert_eq!(
+        files,
+        vec![("policy/main.seg".to_string(), b"// mine\n".to_vec())]
+    );
 
     let fresh = dir.path().join("q");
     for bad in ["a\"b", "x\ny", "../up", "", "9lives"] {

@@ -92,7 +92,10 @@ fn owners(program: &Program, e: FlowEndpoint) -> Vec<usize> {
 }
 
 fn exact(cloud: &Cloud, p: Protocol) -> bool {
-    !matches!((cloud, p), (_, Protocol::Other(_)) | (Cloud::Aws(_), Protocol::Sctp))
+    !matches!(
+        (cloud, p),
+        (_, Protocol::Other(_)) | (Cloud::Aws(_), Protocol::Sctp)
+    )
 }
 
 fn number(p: Protocol, v6: bool) -> u8 {

@@ -265,8 +265,16 @@ pub fn gcp_api(list: &Value) {
 
 /// `google_compute_firewall`: known arguments only, labels that are names.
 pub fn gcp_terraform(main: &Value, versions: &Value) {
-    assert!(main["//"].as_str().is_some_and(|h| h.contains("generated: do not edit")), "header");
-    assert_eq!(versions["terraform"]["required_providers"]["google"]["source"], "hashicorp/google");
+    assert!(
+        main["//"]
+            .as_str()
+            .is_some_and(|h| h.contains("generated: do not edit")),
+        "header"
+    );
+    assert_eq!(
+        versions["terraform"]["required_providers"]["google"]["source"],
+        "hashicorp/google"
+    );
     let args: BTreeSet<String> = [
         "name",
         "network",
@@ -283,13 +291,31 @@ pub fn gcp_terraform(main: &Value, versions: &Value) {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    for (label, f) in main["resource"]["google_compute_firewall"].as_object().expect("firewalls") {
+    for (label, f) in main["resource"]["google_compute_firewall"]
+        .as_object()
+        .expect("firewalls")
+    {
         assert!(keys(f).is_subset(&args), "{label}: {:?}", keys(f));
-        assert_eq!(f["name"].as_str(), Some(label.as_str()), "label is the rule name");
-        assert!(f.get("allow").is_some() != f.get("deny").is_some(), "{label}: allow or deny");
-        for block in f["allow"].as_array().or(f["deny"].as_array()).into_iter().flatten() {
+        assert_eq!(
+            f["name"].as_str(),
+            Some(label.as_str()),
+            "label is the rule name"
+        );
+        assert!(
+            f.get("allow").is_some() != f.get("deny").is_some(),
+            "{label}: allow or deny"
+        );
+        for block in f["allow"]
+            .as_array()
+            .or(f["deny"].as_array())
+            .into_iter()
+            .flatten()
+        {
             let k = keys(block);
-            assert!(k.contains("protocol") && k.iter().all(|x| x == "protocol" || x == "ports"), "{label}: {k:?}");
+            assert!(
+                k.contains("protocol") && k.iter().all(|x| x == "protocol" || x == "ports"),
+                "{label}: {k:?}"
+            );
         }
     }
 }
