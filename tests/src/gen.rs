@@ -417,7 +417,7 @@ pub fn empty_program(identities: Vec<Identity>) -> Program {
         project: "gen".to_string(),
         source_hash: "0".repeat(64),
         now: now(),
-        identities,
+        identities: identities.into(),
         rules: Vec::new(),
         omitted: Vec::new(),
         contexts: contexts(),

@@ -32,7 +32,7 @@ impl Fx {
                 project: "bank".into(),
                 source_hash: "ab".repeat(32),
                 now: Timestamp::parse("2026-11-24T00:00:00Z").expect("now"),
-                identities: Vec::new(),
+                identities: Default::default(),
                 rules: Vec::new(),
                 omitted: Vec::new(),
                 contexts: BTreeMap::new(),

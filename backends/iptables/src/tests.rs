@@ -28,7 +28,7 @@ impl Fx {
                 project: "t".into(),
                 source_hash: "ab12".into(),
                 now: Timestamp::parse("2026-11-23T00:00:00Z").expect("now"),
-                identities: Vec::new(),
+                identities: Default::default(),
                 rules: Vec::new(),
                 omitted: Vec::new(),
                 contexts: BTreeMap::new(),

@@ -28,7 +28,7 @@ impl Fx {
                 project: "fx".into(),
                 source_hash: "ab".repeat(32),
                 now: Timestamp(1_795_000_000),
-                identities: Vec::new(),
+                identities: Default::default(),
                 rules: Vec::new(),
                 omitted: Vec::new(),
                 contexts: BTreeMap::new(),

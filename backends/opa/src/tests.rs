@@ -130,7 +130,7 @@ fn program() -> Program {
         project: "unit".into(),
         source_hash: "ab".repeat(32),
         now,
-        identities,
+        identities: identities.into(),
         rules: vec![
             rule(
                 0,

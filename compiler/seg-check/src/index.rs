@@ -8,7 +8,7 @@
 
 use crate::fasthash::FastMap;
 use crate::idset::IdSet;
-use crate::inventory::{InvIdentity, Inventory, Status};
+use crate::inventory::{Details, Inventory, Status, has_network_presence};
 use ipnet::IpNet;
 use seg_ir::{CidrSet, Timestamp, Value};
 use std::cell::RefCell;
@@ -127,8 +127,8 @@ impl<'a> InvIndex<'a> {
         for (i, ident) in inv.identities.iter().enumerate().take(n as usize) {
             let i = i as u32;
             by_name.entry(ident.name.as_str()).or_insert(i);
-            present.push(ident.has_network_presence());
-            if !ident.has_network_presence() {
+            present.push(has_network_presence(ident));
+            if !has_network_presence(ident) {
                 absent.push(i);
             }
             for net in &ident.addresses {
@@ -162,8 +162,12 @@ impl<'a> InvIndex<'a> {
         self.by_name.get(name).copied()
     }
 
-    pub(crate) fn identity(&self, id: u32) -> &'a InvIdentity {
+    pub(crate) fn identity(&self, id: u32) -> &'a seg_ir::Identity {
         &self.inv.identities[id as usize]
+    }
+
+    pub(crate) fn details(&self, id: u32) -> &'a Details {
+        &self.inv.details[id as usize]
     }
 
     pub(crate) fn names(&self) -> impl Iterator<Item = &'a str> + '_ {
@@ -183,12 +187,12 @@ impl<'a> InvIndex<'a> {
     }
 
     pub(crate) fn is_disabled(&self, id: u32) -> bool {
-        self.identity(id).status == Status::Disabled
+        self.details(id).status == Status::Disabled
     }
 
     /// Past its own `expires` date (live up to and including that day).
     pub(crate) fn is_expired(&self, id: u32) -> bool {
-        self.identity(id)
+        self.details(id)
             .expires
             .is_some_and(|d| self.now >= d.end())
     }
@@ -370,16 +374,16 @@ mod tests {
 
     #[test]
     fn overlap_finds_blocks_of_every_size() {
-        let inv = Inventory {
-            attributes: Default::default(),
-            identities: vec![
+        let inv = Inventory::new(
+            Default::default(),
+            vec![
                 ident("a", &["10.0.0.5/32"]),
                 ident("b", &["10.0.1.0/24"]),
                 ident("c", &["10.0.0.0/8"]),
                 ident("d", &["192.168.0.1/32", "fd00::1/128"]),
                 ident("e", &[]),
             ],
-        };
+        );
         let ix = InvIndex::new(&inv, Timestamp(0));
         let q = |s: &str| {
             let nets: Vec<IpNet> = s.split(',').map(|n| n.parse().expect("cidr")).collect();

@@ -23,7 +23,7 @@ mod sets;
 mod typeck;
 
 use seg_diag::{Diagnostics, FileId, SourceMap};
-use seg_ir::{ContextType, Identity, IdentityId, Program};
+use seg_ir::{ContextType, Program};
 use std::collections::BTreeMap;
 
 /// One parsed `.seg` file.
@@ -50,29 +50,17 @@ pub struct CheckInput<'a> {
 /// Resolve names, type-check, lint and lower to the IR. `None` when any
 /// error was recorded (warnings do not stop it).
 pub fn check(input: &CheckInput, diags: &mut Diagnostics) -> Option<Program> {
-    let inventory = input.inventory;
-    // Copying the identities into the IR depends on nothing else the checker
-    // does and is a large share of its work: run it on a second core.
-    std::thread::scope(|s| {
-        let copy = std::thread::Builder::new()
-            .name("seg-identities".into())
-            .spawn_scoped(s, || identities(inventory));
-        let checked = check_rules(input, diags);
-        let identities = match copy {
-            Ok(handle) => handle.join().unwrap_or_else(|_| identities(inventory)),
-            Err(_) => identities(inventory),
-        };
-        let (rules, omitted, contexts, tests) = checked?;
-        Some(Program {
-            project: input.project.to_string(),
-            source_hash: input.source_hash.to_string(),
-            now: input.now,
-            identities,
-            rules,
-            omitted,
-            contexts,
-            tests,
-        })
+    let (rules, omitted, contexts, tests) = check_rules(input, diags)?;
+    Some(Program {
+        project: input.project.to_string(),
+        source_hash: input.source_hash.to_string(),
+        now: input.now,
+        // Shared with the inventory, not copied.
+        identities: input.inventory.identities.clone(),
+        rules,
+        omitted,
+        contexts,
+        tests,
     })
 }
 
@@ -118,25 +106,4 @@ fn check_rules(input: &CheckInput, diags: &mut Diagnostics) -> Option<Checked> {
         })
         .collect();
     Some((lowered.rules, lowered.omitted, contexts, tests))
-}
-
-fn identities(inv: &inventory::Inventory) -> Vec<Identity> {
-    inv.identities
-        .iter()
-        .enumerate()
-        .map(|(i, x)| Identity {
-            id: IdentityId(i as u32),
-            name: x.name.clone(),
-            kind: x.kind,
-            owner: x.owner.clone(),
-            attributes: x.attributes.clone(),
-            labels: x.labels.clone(),
-            addresses: x.addresses.clone(),
-            kubernetes: x.kubernetes.clone(),
-            aws: x.aws.clone(),
-            gcp: x.gcp.clone(),
-            spiffe: x.spiffe.clone(),
-            origin: x.name_span,
-        })
-        .collect()
 }

@@ -156,15 +156,17 @@ impl<'a> Env<'a> {
                 diags.push(problems::disabled_identity(
                     m.span,
                     &ident.name,
-                    ident.name_span,
+                    ident.origin,
                 ));
             } else if self.index.is_expired(m.id) {
-                let date = ident.expires.map(|d| d.to_string()).unwrap_or_default();
+                let date = (self.index.details(m.id).expires)
+                    .map(|d| d.to_string())
+                    .unwrap_or_default();
                 diags.push(problems::expired_identity(
                     m.span,
                     &ident.name,
                     &date,
-                    ident.name_span,
+                    ident.origin,
                 ));
             }
         }

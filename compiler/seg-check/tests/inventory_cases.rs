@@ -54,7 +54,7 @@ fn attributes_declared_in_one_file_apply_to_every_file() {
         ["payments-api", "ci"],
         "file order, then entry order"
     );
-    assert_eq!(inv.get("ci").map(|i| i.attributes.len()), Some(1));
+    assert_eq!(inv.get("ci").map(|(i, _)| i.attributes.len()), Some(1));
 }
 
 #[test]
@@ -110,11 +110,12 @@ fn inventory_facts_reach_the_model() {
     let inv = common::load(&[("inv.yaml", &text)])
         .inventory
         .expect("loads");
-    let id = inv.get("payments-api").expect("identity");
-    assert_eq!(&text[id.name_span.range()], "payments-api");
-    assert!(text[id.span.range()].starts_with("name: payments-api"));
+    let (id, details) = inv.get("payments-api").expect("identity");
+    assert_eq!(id.id, seg_ir::IdentityId(0));
+    assert_eq!(&text[id.origin.range()], "payments-api");
+    assert!(text[details.span.range()].starts_with("name: payments-api"));
     assert!(
-        text[id.span.range()]
+        text[details.span.range()]
             .trim_end()
             .ends_with("expires: 2027-06-30")
     );
@@ -138,7 +139,7 @@ fn inventory_facts_reach_the_model() {
         id.gcp.as_ref().map(|g| g.service_account.as_str()),
         Some("payments-api@bank-prod.iam.gserviceaccount.com")
     );
-    let cred = id.credential.as_ref().expect("credential");
+    let cred = details.credential.as_ref().expect("credential");
     assert_eq!(
         (cred.kind.as_deref(), cred.max_age, cred.shared),
         (Some("x509"), Some(90 * 86_400), false)
@@ -148,14 +149,15 @@ fn inventory_facts_reach_the_model() {
         Some("2026-10-01")
     );
     assert_eq!(
-        id.expires.map(|d| d.to_string()).as_deref(),
+        details.expires.map(|d| d.to_string()).as_deref(),
         Some("2027-06-30")
     );
-    assert_eq!(id.status, seg_check::inventory::Status::Active);
-    assert!(id.has_network_presence());
-    let batch = inv.get("svc:legacy/batch").expect("quoted name");
-    assert_eq!(batch.status, seg_check::inventory::Status::Disabled);
-    assert!(!batch.has_network_presence());
+    assert_eq!(details.status, seg_check::inventory::Status::Active);
+    assert!(seg_check::inventory::has_network_presence(id));
+    let (batch, batch_details) = inv.get("svc:legacy/batch").expect("quoted name");
+    assert_eq!(batch.id, seg_ir::IdentityId(1));
+    assert_eq!(batch_details.status, seg_check::inventory::Status::Disabled);
+    assert!(!seg_check::inventory::has_network_presence(batch));
 }
 
 #[test]

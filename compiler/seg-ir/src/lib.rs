@@ -6,12 +6,14 @@ pub mod backend;
 pub mod capability;
 pub mod eval;
 pub mod grants;
+pub mod identities;
 pub mod net;
 pub mod ports;
 pub mod program;
 pub mod time;
 
 pub use backend::{Artifact, Backend, Capabilities, Emission, TargetOptions};
+pub use identities::Identities;
 pub use net::CidrSet;
 pub use ports::{PortRanges, PortSet};
 pub use program::*;

@@ -8,6 +8,7 @@
 //! - An [`EndpointSet`]'s `identities` include every identity that one of its
 //!   networks overlaps (see docs/language.md, "Membership").
 
+use crate::Identities;
 use crate::net::CidrSet;
 use crate::ports::PortSet;
 use crate::time::{Date, TimeOfDay, Timestamp};
@@ -46,7 +47,8 @@ pub struct Program {
     pub source_hash: String,
     /// "Today" for this build: `--now`, `SOURCE_DATE_EPOCH` or the clock.
     pub now: Timestamp,
-    pub identities: Vec<Identity>,
+    /// Shared with the inventory and with clones of the program (copy on write).
+    pub identities: Identities,
     pub rules: Vec<Rule>,
     /// Rules left out of every target at compile time (expired).
     pub omitted: Vec<OmittedRule>,

@@ -98,7 +98,7 @@ impl Fx {
                 project: "fixture".into(),
                 source_hash: "0".repeat(64),
                 now,
-                identities: Vec::new(),
+                identities: Default::default(),
                 rules: Vec::new(),
                 omitted: Vec::new(),
                 contexts: BTreeMap::new(),

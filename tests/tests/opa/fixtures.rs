@@ -248,7 +248,7 @@ pub fn lab() -> Program {
         project: "lab \"ü\"".to_string(),
         source_hash: "1".repeat(64),
         now: now(),
-        identities,
+        identities: identities.into(),
         rules: Vec::new(),
         omitted: Vec::new(),
         contexts: r#gen::contexts(),

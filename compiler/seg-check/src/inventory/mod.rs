@@ -103,8 +103,5 @@ pub fn load(
         .collect();
     overlap::check(entries, diags);
 
-    (errors == 0).then_some(Inventory {
-        attributes: attributes.types,
-        identities,
-    })
+    (errors == 0).then(|| Inventory::new(attributes.types, identities))
 }

@@ -4,20 +4,62 @@
 use indexmap::IndexMap;
 use ipnet::IpNet;
 use seg_diag::Span;
-use seg_ir::{AwsBinding, Date, GcpBinding, IdentityKind, KubernetesBinding, Value};
+use seg_ir::{
+    AwsBinding, Date, GcpBinding, Identities, Identity, IdentityId, IdentityKind,
+    KubernetesBinding, Value,
+};
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Inventory {
     /// Declared attribute types, in declaration order (first declaration wins).
     pub attributes: IndexMap<String, AttrDecl>,
-    /// Every identity of every inventory file, in file order; names are unique.
-    pub identities: Vec<InvIdentity>,
+    /// Every identity of every inventory file, in file order, as a program
+    /// lists them (`id` is the position, `origin` the `name:` value); names
+    /// are unique. Programs checked against this inventory share this list
+    /// instead of copying it.
+    pub identities: Identities,
+    /// What only the checker reads about each identity, parallel to `identities`.
+    pub details: Vec<Details>,
 }
 
 impl Inventory {
-    pub fn get(&self, name: &str) -> Option<&InvIdentity> {
-        self.identities.iter().find(|i| i.name == name)
+    /// The inventory of identities as read, in order.
+    pub fn new(attributes: IndexMap<String, AttrDecl>, read: Vec<InvIdentity>) -> Inventory {
+        let mut identities = Vec::with_capacity(read.len());
+        let mut details = Vec::with_capacity(read.len());
+        for (i, x) in read.into_iter().enumerate() {
+            identities.push(Identity {
+                id: IdentityId(i as u32),
+                name: x.name,
+                kind: x.kind,
+                owner: x.owner,
+                attributes: x.attributes,
+                labels: x.labels,
+                addresses: x.addresses,
+                kubernetes: x.kubernetes,
+                aws: x.aws,
+                gcp: x.gcp,
+                spiffe: x.spiffe,
+                origin: x.name_span,
+            });
+            details.push(Details {
+                span: x.span,
+                credential: x.credential,
+                status: x.status,
+                expires: x.expires,
+            });
+        }
+        Inventory {
+            attributes,
+            identities: Identities::new(identities),
+            details,
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<(&Identity, &Details)> {
+        let i = self.identities.iter().position(|i| i.name == name)?;
+        Some((&self.identities[i], &self.details[i]))
     }
 }
 
@@ -65,6 +107,8 @@ pub struct Credential {
     pub span: Span,
 }
 
+/// One identity as read from an entry, before [`Inventory::new`] splits it
+/// into the shared [`Identity`] and its [`Details`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct InvIdentity {
     pub name: String,
@@ -87,10 +131,18 @@ pub struct InvIdentity {
     pub expires: Option<Date>,
 }
 
-impl InvIdentity {
-    /// Whether the identity can be reached as a destination (INVENTORY.md: by
-    /// `addresses` or a `kubernetes` binding; callers reach the network only that way too).
-    pub fn has_network_presence(&self) -> bool {
-        !self.addresses.is_empty() || self.kubernetes.is_some()
-    }
+/// The facts about an identity that only the checker reads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Details {
+    /// The whole list entry.
+    pub span: Span,
+    pub credential: Option<Credential>,
+    pub status: Status,
+    pub expires: Option<Date>,
+}
+
+/// Whether the identity can be reached as a destination (INVENTORY.md: by
+/// `addresses` or a `kubernetes` binding; callers reach the network only that way too).
+pub fn has_network_presence(identity: &Identity) -> bool {
+    !identity.addresses.is_empty() || identity.kubernetes.is_some()
 }

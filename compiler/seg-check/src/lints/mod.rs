@@ -22,7 +22,7 @@ pub(crate) fn names(env: &Env, diags: &mut Diagnostics) {
             diags.push(problems::shadowed_identity(
                 name.span,
                 &name.node.text,
-                env.index.identity(id).name_span,
+                env.index.identity(id).origin,
             ));
         }
         if !env.res.seg_used[i].get() {
@@ -57,7 +57,7 @@ pub(crate) fn names(env: &Env, diags: &mut Diagnostics) {
                     diags.push(problems::shadowed_identity(
                         name.span,
                         &name.node.text,
-                        env.index.identity(id).name_span,
+                        env.index.identity(id).origin,
                     ));
                 }
             }
