@@ -15,40 +15,68 @@ package seg.authz
 # two positive tests (holds / fails), so a condition that cannot be evaluated
 # makes an allow not match and a deny still apply. The hot path (`allow`) is
 # kept to few steps: two endpoint lookups, the candidate rules of the pair,
-# and checks on those only. Every rule call, function call and undefined
-# lookup costs about a microsecond in regorus' register VM, so the hot path
-# avoids helper functions, looks up what is usually present, and checks
-# the input only once an allow rule matched (a default deny skips it).
+# and checks on those only. In regorus' register VM a rule or function call
+# costs several times a step in a body, so `allow` is one body with few
+# calls, puts a failing test first in every alternative definition, and
+# checks the input only once an allow rule matched (a default deny skips it).
 
 default allow := false
 
+# `allowing` is non-empty, the input is valid (the checks of `input_errors`
+# on the fields the endpoints and the port leave) and `blocking` is empty:
+# the tests of `decision`, as one body. `cands` are the rules whose sets
+# hold both endpoints, before the port filter of `_hits`; protocol and port
+# are read only once a candidate is an allow rule, so a pair without
+# candidates costs the two endpoint lookups and little more.
 allow if {
-	_allowed
-	_valid
-	not _blocked
+	s := _src
+	d := _dst
+	cands := array.concat(
+		object.get(data.seg.index.pairs, [s.key, d.key], []),
+		[c |
+			some a in s.src
+			some b in d.dst
+			some c in object.get(data.seg.index.set_pairs, [a, b], [])
+		],
+	)
+	some c in cands
+	c.allow == true
+	pr := _protocol.name
+	pt := port
+	some r in object.get(c.ports, pr, [])
+	r[0] <= pt
+	pt <= r[1]
+	_admits(c)
+	is_boolean(object.get(input, "mtls", false))
+	req := object.get(input, "request", {})
+	is_object(req)
+	is_string(object.get(req, "method", ""))
+	is_string(object.get(req, "path", ""))
+	ctx := object.get(input, "context", {})
+	is_object(ctx)
+	every name, v in ctx {
+		_context_value_ok(name, v)
+	}
+	_now_ok
+	count([x |
+		some x in cands
+		x.allow == false
+		some q in object.get(x.ports, pr, [])
+		q[0] <= pt
+		pt <= q[1]
+		not _expired(x)
+		not _fails(x.when)
+	]) == 0
 }
 
-# `allowing` and `blocking` are non-empty (the same tests, without building
-# the sets).
-_allowed if {
-	some c in _hits
-	c.allow == true
-	c.plain == true
-}
+# An allow rule among the candidates admits the flow: unconditional, or live
+# with its condition holding.
+_admits(c) if c.plain == true
 
-_allowed if {
-	some c in _hits
-	c.allow == true
+_admits(c) if {
 	c.plain == false
 	_live(c)
 	_holds(c.when)
-}
-
-_blocked if {
-	some c in _hits
-	c.allow == false
-	not _expired(c)
-	not _fails(c.when)
 }
 
 decision := {
@@ -293,7 +321,11 @@ _glob(g, v) if {
 # source and as a destination. A known principal wins; else the address.
 # (Rules rather than one function of the endpoint: cheaper in the VM. The
 # `is_string` guards matter there: its data lookups retry a missing number
-# key as a string, so `{"principal": 7}` would find a principal named "7".)
+# key as a string, so `{"principal": 7}` would find a principal named "7".
+# The VM does not stop a body at an undefined `x := <ref>`, so the address
+# definitions test `is_string(a)` at once: without it a flow between two
+# principals paid for the principal lookup a second time. A principal that
+# is absent is looked up as `set()`, which no key equals.)
 _src := e if {
 	p := input.source.principal
 	is_string(p)
@@ -302,8 +334,9 @@ _src := e if {
 
 _src := e if {
 	a := input.source.address
-	not _known(input.source)
+	is_string(a)
 	is_string(object.get(input.source, "principal", ""))
+	not data.seg.principals[object.get(input.source, "principal", set())]
 	e := data.seg.addresses.endpoints[_address_class(a)]
 }
 
@@ -315,8 +348,9 @@ _dst := e if {
 
 _dst := e if {
 	a := input.destination.address
-	not _known(input.destination)
+	is_string(a)
 	is_string(object.get(input.destination, "principal", ""))
+	not data.seg.principals[object.get(input.destination, "principal", set())]
 	e := data.seg.addresses.endpoints[_address_class(a)]
 }
 
@@ -324,21 +358,21 @@ src_key := _src.key
 
 dst_key := _dst.key
 
-_known(ep) if {
-	is_string(ep.principal)
-	data.seg.principals[ep.principal]
-}
-
 # Lookups that may miss inside an iteration go through object.get: regorus'
 # register VM mishandles an undefined lookup there.
 _address_class(a) := k if {
-	h := _v4_hex(a)
+	is_string(a)
+	p := split(a, ".")
+	count(p) == 4
+	o := data.seg.addresses.octets
+	h := concat("", [o[p[0]], o[p[1]], o[p[2]], o[p[3]]])
 	some n in data.seg.addresses.v4_lengths
 	k := object.get(data.seg.addresses.v4, substring(h, 0, n), null)
 	k != null
 }
 
 _address_class(a) := k if {
+	contains(a, ":")
 	h := _v6_hex(a)
 	some n in data.seg.addresses.v6_lengths
 	k := object.get(data.seg.addresses.v6, substring(h, 0, n), null)
@@ -348,10 +382,11 @@ _address_class(a) := k if {
 _octets := data.seg.addresses.octets
 
 # 8 hex digits; undefined unless `a` is a dotted quad of canonical octets.
-_v4_hex(a) := concat("", [_octets[p[0]], _octets[p[1]], _octets[p[2]], _octets[p[3]]]) if {
+_v4_hex(a) := concat("", [o[p[0]], o[p[1]], o[p[2]], o[p[3]]]) if {
 	is_string(a)
 	p := split(a, ".")
 	count(p) == 4
+	o := data.seg.addresses.octets
 }
 
 # 32 hex digits; undefined unless `a` is an IPv6 address (`::` and a dotted
@@ -431,10 +466,7 @@ port := 0 if _protocol.ports == false
 mtls := object.get(input, "mtls", false)
 
 # The instant to decide at: input.now when given, else the clock.
-now_ns := time.parse_rfc3339_ns(input.now) if {
-	_has(input, "now")
-	is_string(input.now)
-}
+now_ns := time.parse_rfc3339_ns(input.now) if is_string(input.now)
 
 # (`set()` is no JSON value: the default stands exactly when `now` is absent.)
 now_ns := time.now_ns() if object.get(input, "now", set()) == set()
@@ -462,25 +494,9 @@ _has(obj, k) if {
 
 # ---- malformed input --------------------------------------------------------
 
-# Every field the decision may read is well formed. Endpoints are checked by
-# resolving them: one that does not resolve matches no rule.
-# (One body, inlined for speed; `input_errors` names the same checks.)
-_valid if {
-	port
-	is_boolean(object.get(input, "mtls", false))
-	r := object.get(input, "request", {})
-	is_object(r)
-	is_string(object.get(r, "method", ""))
-	is_string(object.get(r, "path", ""))
-	ctx := object.get(input, "context", {})
-	is_object(ctx)
-	every name, v in ctx {
-		_context_value_ok(name, v)
-	}
-	is_string(object.get(input, "now", ""))
-	now_ns >= 0
-}
-
+# Every field the decision may read is well formed (`allow` inlines these
+# checks). Endpoints are checked by resolving them: one that does not resolve
+# matches no rule.
 _request_ok if {
 	r := object.get(input, "request", {})
 	is_object(r)
@@ -496,8 +512,11 @@ _context_ok if {
 	}
 }
 
+# An absent `now` needs no clock reading to be valid.
+_now_ok if object.get(input, "now", set()) == set()
+
 _now_ok if {
-	is_string(object.get(input, "now", ""))
+	is_string(input.now)
 	now_ns >= 0
 }
 
