@@ -16,9 +16,17 @@ mod check;
 mod cloud;
 #[path = "differential/engines.rs"]
 mod engines;
+mod iptables;
+mod k8s;
+#[path = "differential/kube.rs"]
+mod kube;
 #[path = "differential/minimise.rs"]
 mod minimise;
+#[path = "differential/netns.rs"]
+mod netns;
 mod opa;
+#[path = "differential/slow.rs"]
+mod slow;
 
 use check::{Kind, Outcome};
 use engines::EngineKind;

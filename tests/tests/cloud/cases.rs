@@ -67,7 +67,7 @@ pub fn gcp_options() -> TargetOptions {
 }
 
 /// The capability pass for `backend`; `None` when it reports an error.
-fn prepare(
+pub fn prepare(
     program: &Program,
     backend: &dyn Backend,
     layered: &[ConditionClass],

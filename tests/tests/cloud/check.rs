@@ -79,7 +79,7 @@ fn addresses(program: &Program, e: FlowEndpoint) -> Vec<Option<IpAddr>> {
 }
 
 /// Identities an endpoint is: itself, or the owners of an address.
-fn owners(program: &Program, e: FlowEndpoint) -> Vec<usize> {
+pub fn owners(program: &Program, e: FlowEndpoint) -> Vec<usize> {
     match e {
         FlowEndpoint::Identity(id) => vec![id.0 as usize],
         FlowEndpoint::Address(a) => program
@@ -91,7 +91,8 @@ fn owners(program: &Program, e: FlowEndpoint) -> Vec<usize> {
     }
 }
 
-fn exact(cloud: &Cloud, p: Protocol) -> bool {
+/// Whether the cloud holds the protocol rule by rule (see the module docs).
+pub fn exact(cloud: &Cloud, p: Protocol) -> bool {
     !matches!(
         (cloud, p),
         (_, Protocol::Other(_)) | (Cloud::Aws(_), Protocol::Sctp)
@@ -107,6 +108,84 @@ fn number(p: Protocol, v6: bool) -> u8 {
         Protocol::Icmp => 1,
         Protocol::Other(n) => n,
     }
+}
+
+/// One packet of a flow and the cloud's verdict on it.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    pub src: Option<IpAddr>,
+    pub dst: Option<IpAddr>,
+    pub v6: bool,
+    /// `None`: neither end is managed by the target.
+    pub allowed: Option<bool>,
+}
+
+/// Decide every packet of `flow` (at whatever instant it says) on the
+/// emitted rules: one per pair of the ends' sample addresses of one family,
+/// or per family when an end has none.
+pub fn packets(cloud: &Cloud, program: &Program, flow: &Flow) -> Vec<Verdict> {
+    let (so, doo) = (owners(program, flow.src), owners(program, flow.dst));
+    let mut out = Vec::new();
+    for sa in addresses(program, flow.src) {
+        for da in addresses(program, flow.dst) {
+            let families: Vec<bool> = match (sa, da) {
+                (Some(a), Some(b)) if a.is_ipv6() != b.is_ipv6() => continue,
+                (Some(a), _) | (None, Some(a)) => vec![a.is_ipv6()],
+                (None, None) => vec![false, true],
+            };
+            for v6 in families {
+                let proto = number(flow.protocol, v6);
+                let allowed = match cloud {
+                    Cloud::Aws(state) => {
+                        let end = |owners: &[usize], addr| aws_eval::End {
+                            groups: owners
+                                .iter()
+                                .flat_map(|i| {
+                                    state
+                                        .carried
+                                        .get(&program.identities[*i].name)
+                                        .cloned()
+                                        .unwrap_or_default()
+                                })
+                                .collect(),
+                            addr,
+                        };
+                        let packet = aws_eval::Packet {
+                            protocol: proto,
+                            port: flow.port,
+                            icmp: (if v6 { 128 } else { 8 }, 0),
+                            v6,
+                        };
+                        aws_eval::decide(state, &end(&so, sa), &end(&doo, da), &packet)
+                    }
+                    Cloud::Gcp(rules) => {
+                        let end = |owners: &[usize], addr| gcp_eval::End {
+                            account: owners.iter().find_map(|i| {
+                                program.identities[*i]
+                                    .gcp
+                                    .as_ref()
+                                    .map(|g| g.service_account.clone())
+                            }),
+                            addr,
+                        };
+                        let packet = gcp_eval::Packet {
+                            protocol: proto,
+                            port: flow.port,
+                            v6,
+                        };
+                        gcp_eval::decide(rules, &end(&so, sa), &end(&doo, da), &packet)
+                    }
+                };
+                out.push(Verdict {
+                    src: sa,
+                    dst: da,
+                    v6,
+                    allowed,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The reference for a cloud: the prepared program, with the one reported
@@ -137,79 +216,29 @@ pub fn compare(case: &Case, cloud: &Cloud) -> Tally {
         };
         let decision = reference(program, &flow);
         let expected = decision.allowed;
-        let (so, doo) = (owners(program, flow.src), owners(program, flow.dst));
-        for sa in addresses(program, flow.src) {
-            for da in addresses(program, flow.dst) {
-                let families: Vec<bool> = match (sa, da) {
-                    (Some(a), Some(b)) if a.is_ipv6() != b.is_ipv6() => continue,
-                    (Some(a), _) | (None, Some(a)) => vec![a.is_ipv6()],
-                    (None, None) => vec![false, true],
-                };
-                for v6 in families {
-                    let proto = number(flow.protocol, v6);
-                    let got = match cloud {
-                        Cloud::Aws(state) => {
-                            let end = |owners: &[usize], addr| aws_eval::End {
-                                groups: owners
-                                    .iter()
-                                    .flat_map(|i| {
-                                        state
-                                            .carried
-                                            .get(&program.identities[*i].name)
-                                            .cloned()
-                                            .unwrap_or_default()
-                                    })
-                                    .collect(),
-                                addr,
-                            };
-                            let packet = aws_eval::Packet {
-                                protocol: proto,
-                                port: flow.port,
-                                icmp: (if v6 { 128 } else { 8 }, 0),
-                                v6,
-                            };
-                            aws_eval::decide(state, &end(&so, sa), &end(&doo, da), &packet)
-                        }
-                        Cloud::Gcp(rules) => {
-                            let end = |owners: &[usize], addr| gcp_eval::End {
-                                account: owners.iter().find_map(|i| {
-                                    program.identities[*i]
-                                        .gcp
-                                        .as_ref()
-                                        .map(|g| g.service_account.clone())
-                                }),
-                                addr,
-                            };
-                            let packet = gcp_eval::Packet {
-                                protocol: proto,
-                                port: flow.port,
-                                v6,
-                            };
-                            gcp_eval::decide(rules, &end(&so, sa), &end(&doo, da), &packet)
-                        }
-                    };
-                    let Some(got) = got else {
-                        t.out_of_scope += 1;
-                        continue;
-                    };
-                    t.packets += 1;
-                    t.allowed += usize::from(got);
-                    let wrong =
-                        (got && !expected) || (!got && expected && exact(cloud, flow.protocol));
-                    if wrong {
-                        t.failures.push(format!(
-                            "{}: {:?} -> {:?} {:?}/{} (packet {sa:?} -> {da:?}, v6={v6}): cloud {}, reference {} ({})",
-                            case.name,
-                            show(program, flow.src),
-                            show(program, flow.dst),
-                            flow.protocol,
-                            flow.port,
-                            if got { "allows" } else { "denies" },
-                            if expected { "allows" } else { "denies" },
-                            decision.reason(program)
-                        ));
-                    }
-                }
+        for v in packets(cloud, program, &flow) {
+            let Some(got) = v.allowed else {
+                t.out_of_scope += 1;
+                continue;
+            };
+            t.packets += 1;
+            t.allowed += usize::from(got);
+            let wrong = (got && !expected) || (!got && expected && exact(cloud, flow.protocol));
+            if wrong {
+                t.failures.push(format!(
+                    "{}: {:?} -> {:?} {:?}/{} (packet {:?} -> {:?}, v6={}): cloud {}, reference {} ({})",
+                    case.name,
+                    show(program, flow.src),
+                    show(program, flow.dst),
+                    flow.protocol,
+                    flow.port,
+                    v.src,
+                    v.dst,
+                    v.v6,
+                    if got { "allows" } else { "denies" },
+                    if expected { "allows" } else { "denies" },
+                    decision.reason(program)
+                ));
             }
         }
     }

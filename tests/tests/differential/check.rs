@@ -20,10 +20,12 @@
 //! - `does_not_compile`, `build_failed`, `crash`, `engine_error`: the estate
 //!   did not get that far.
 
-use crate::engines::{self, EngineKind};
+use crate::cloud::{cases, check::owners};
+use crate::engines::{self, Clock, EngineKind};
+use crate::iptables::fixtures;
 use seg::driver::{BuildOutcome, Input};
 use seg_diag::{Code, Diagnostic, Diagnostics};
-use seg_ir::capability::{self, ApproximationKind, Prepared};
+use seg_ir::capability::ApproximationKind;
 use seg_ir::eval::{Decision, decide};
 use seg_ir::{Action, Flow, Program};
 use seg_tests::estate::{self, Estate, FlowSpec};
@@ -62,9 +64,12 @@ impl Problem {
         }
     }
 
-    /// Same failure, for the minimiser: kind and target.
+    /// Same failure, for the minimiser: kind and target, and a flow's
+    /// failure stays a flow's (not an engine-wide complaint).
     pub fn same(&self, other: &Problem) -> bool {
-        self.kind == other.kind && self.target == other.target
+        self.kind == other.kind
+            && self.target == other.target
+            && self.flow.is_some() == other.flow.is_some()
     }
 }
 
@@ -110,7 +115,8 @@ pub struct Outcome {
 pub struct Built {
     pub program: Program,
     pub outcome: BuildOutcome,
-    pub prepared: BTreeMap<&'static str, Prepared>,
+    /// Each target's verification reference (the capability pass).
+    pub prepared: BTreeMap<&'static str, Program>,
     pub diags: Vec<Diagnostic>,
 }
 
@@ -155,11 +161,15 @@ pub fn build(estate: &Estate, dir: &Path, targets: &[&'static str]) -> Result<Bu
     let mut prepared = BTreeMap::new();
     for t in targets {
         let backend = seg::driver::backend_for(t).expect("known target");
-        let mut scratch = Diagnostics::new();
-        prepared.insert(
-            *t,
-            capability::prepare(&program, backend, &manifest.layered, &mut scratch),
-        );
+        let p = cases::prepare(&program, backend, &manifest.layered).ok_or_else(|| {
+            Box::new(Problem::new(
+                Kind::BuildFailed,
+                t,
+                None,
+                "the capability pass reports an error the build did not".into(),
+            ))
+        })?;
+        prepared.insert(*t, p);
     }
     let mut all = comp.diags.into_vec();
     all.extend(diags.into_vec());
@@ -194,33 +204,51 @@ pub fn check(estate: &Estate, kinds: &[EngineKind]) -> Outcome {
         .filter(|d| !d.is_error())
         .filter_map(|d| d.code.map(|c| c.as_str().to_string()))
         .collect();
+    let shared = sharing_addresses(&built.program);
+    // One instant for every wall-clock engine of this check.
+    let wall = fixtures::now();
     for &kind in kinds {
         let t = kind.target();
-        let mut engine = match engines::load(kind, &built.outcome.files, &built.prepared[t].program)
-        {
-            Ok(e) => e,
-            Err(e) => {
-                out.problems
-                    .push(Problem::new(Kind::EngineError, t, None, e));
-                continue;
-            }
-        };
         let tally = out.tallies.entry(t).or_default();
-        let shared = sharing_addresses(&built.program);
+        let mut flows: Vec<(&FlowSpec, Flow)> = Vec::new();
         for spec in &estate.flows {
             let Some(mut flow) = spec.to_flow(&built.program) else {
                 continue;
             };
-            if kind.at_build_time() {
-                flow.at = built.program.now;
-                let ends = [flow.src, flow.dst].map(|e| engines::owners(&built.program, e));
+            match kind.clock() {
+                Clock::Flow => {}
+                Clock::Build => flow.at = built.program.now,
+                Clock::Wall => flow.at = wall,
+            }
+            if kind.address_based() {
+                let ends = [flow.src, flow.dst].map(|e| owners(&built.program, e));
                 if ends.iter().flatten().any(|i| shared.contains(i)) {
                     tally.ambiguous += 1;
                     continue;
                 }
             }
+            flows.push((spec, flow));
+        }
+        let only: Vec<Flow> = flows.iter().map(|(_, f)| f.clone()).collect();
+        let loaded = catch_unwind(AssertUnwindSafe(|| {
+            engines::load(kind, &built.outcome.files, &built.prepared[t], &only)
+        }));
+        let mut engine = match loaded {
+            Ok(Ok(e)) => e,
+            Ok(Err(e)) => {
+                out.problems
+                    .push(Problem::new(Kind::EngineError, t, None, e));
+                continue;
+            }
+            Err(e) => {
+                out.problems
+                    .push(Problem::new(Kind::Crash, t, None, panic_text(&e)));
+                continue;
+            }
+        };
+        for (i, (spec, flow)) in flows.iter().enumerate() {
             let result = catch_unwind(AssertUnwindSafe(|| {
-                flow_problem(&built, kind, &mut engine, &flow, spec, tally)
+                flow_problem(&built, kind, &mut engine, i, flow, spec, tally)
             }));
             match result {
                 Ok(Some(p)) => out.problems.push(p),
@@ -230,6 +258,16 @@ pub fn check(estate: &Estate, kinds: &[EngineKind]) -> Outcome {
                         .push(Problem::new(Kind::Crash, t, Some(spec), panic_text(&e)))
                 }
             }
+        }
+        // After the flows, so that the case minimised is a flow's when one fails too.
+        let complaints = engine.complaints();
+        if !complaints.is_empty() {
+            let mut text = complaints[..complaints.len().min(4)].join("\n  ");
+            if complaints.len() > 4 {
+                text.push_str(&format!("\n  and {} more", complaints.len() - 4));
+            }
+            out.problems
+                .push(Problem::new(Kind::OverPermissive, t, None, text));
         }
     }
     out
@@ -303,18 +341,19 @@ fn flow_problem(
     built: &Built,
     kind: EngineKind,
     engine: &mut engines::Engine,
+    index: usize,
     flow: &Flow,
     spec: &FlowSpec,
     tally: &mut Tally,
 ) -> Option<Problem> {
     let t = kind.target();
     let program = &built.program;
-    let prepared = &built.prepared[t].program;
+    let prepared = &built.prepared[t];
     let full = decide(program, flow);
     let tref = decide(prepared, flow);
     tally.flows += 1;
     let problem = |k: Kind, detail: String| Some(Problem::new(k, t, Some(spec), detail));
-    let answer = match engine.decide(program, flow) {
+    let answer = match engine.decide(program, index, flow) {
         Err(e) => return problem(Kind::EngineError, e),
         Ok(None) => {
             tally.out_of_scope += 1;

@@ -1,15 +1,18 @@
 //! The engines that decide flows on what a backend emitted, independent of
-//! the backend's code: the OPA bundle in regorus (`tests/tests/opa/`), and
-//! the AWS and GCP evaluators written from the providers' documentation
-//! (`tests/tests/cloud/`). Plus one deliberately wrong engine, to prove that
-//! the harness catches and minimises an over-permissive backend.
+//! the backend's code: the OPA bundle in regorus (`tests/tests/opa/`), the
+//! AWS and GCP evaluators written from the providers' documentation
+//! (`tests/tests/cloud/`), network-config-analyzer on the NetworkPolicies
+//! (`kube.rs`) and the kernel on the iptables rulesets in network namespaces
+//! (`netns.rs`). Plus deliberately wrong engines, to prove that the harness
+//! catches and minimises an over-permissive backend.
 
+use crate::cloud::check::{self as cloud_check, Cloud};
 use crate::cloud::{aws_eval, gcp_eval};
 use crate::opa::{bundle, inputs};
-use seg_ir::{Flow, FlowEndpoint, Program, Protocol};
+use crate::{kube, netns};
+use seg_ir::{Flow, Program};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 /// Which engine decides a target's flows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,11 +20,39 @@ pub enum EngineKind {
     Opa,
     Aws,
     Gcp,
+    Kubernetes,
+    Iptables,
     /// Allows every flow: a planted over-permissive backend for `target`.
     AllowAll(&'static str),
     /// Decides like `target`'s reference but ignores every deny: a planted
     /// backend that loses its carve-outs.
     DenyBlind(&'static str),
+    /// The real engine on the emitted files with a planted bug.
+    Planted(Plant),
+}
+
+/// A bug planted in the emitted files before the real engine reads them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plant {
+    /// An allow-all NetworkPolicy (every pod, both directions) in every
+    /// namespace the build wrote objects for.
+    KubernetesAllowAll,
+    /// `-A INPUT -j ACCEPT` and `-A OUTPUT -j ACCEPT` before the first rule
+    /// of every host's rulesets.
+    IptablesAccept,
+}
+
+/// The instant a target's flows are decided at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// The flow's own `at` (the engine evaluates time itself).
+    Flow,
+    /// The build's `now`: the rules are what the build wrote and know no
+    /// instant (BACKENDS.md: expiry is compile-time only there).
+    Build,
+    /// The machine's clock: the kernel decides time windows and `--datestop`
+    /// with it and it cannot be moved.
+    Wall,
 }
 
 impl EngineKind {
@@ -30,27 +61,56 @@ impl EngineKind {
             EngineKind::Opa => "opa",
             EngineKind::Aws => "aws",
             EngineKind::Gcp => "gcp",
+            EngineKind::Kubernetes | EngineKind::Planted(Plant::KubernetesAllowAll) => "kubernetes",
+            EngineKind::Iptables | EngineKind::Planted(Plant::IptablesAccept) => "iptables",
             EngineKind::AllowAll(t) | EngineKind::DenyBlind(t) => t,
         }
     }
 
-    /// Cloud rules are what the build wrote: they know no instant, so their
-    /// flows are decided at the build's `now` (BACKENDS.md: expiry is
-    /// compile-time only there).
-    pub fn at_build_time(self) -> bool {
-        matches!(self, EngineKind::Aws | EngineKind::Gcp)
+    pub fn clock(self) -> Clock {
+        match self.real() {
+            Some(EngineKind::Aws | EngineKind::Gcp | EngineKind::Kubernetes) => Clock::Build,
+            Some(EngineKind::Iptables) => Clock::Wall,
+            _ => Clock::Flow,
+        }
+    }
+
+    /// The real engine this kind runs, if any.
+    fn real(self) -> Option<EngineKind> {
+        match self {
+            EngineKind::AllowAll(_) | EngineKind::DenyBlind(_) => None,
+            EngineKind::Planted(Plant::KubernetesAllowAll) => Some(EngineKind::Kubernetes),
+            EngineKind::Planted(Plant::IptablesAccept) => Some(EngineKind::Iptables),
+            k => Some(k),
+        }
+    }
+
+    /// The engine sees addresses, not identities: an end that shares its
+    /// addresses with another identity (W0101) cannot be told apart there.
+    pub fn address_based(self) -> bool {
+        !matches!(self.real(), None | Some(EngineKind::Opa))
+    }
+
+    /// An external tool or the kernel decides (seconds per estate).
+    pub fn slow(self) -> bool {
+        matches!(
+            self.real(),
+            Some(EngineKind::Kubernetes | EngineKind::Iptables)
+        )
     }
 }
 
 /// One engine's answer for a flow. An identity flow is one packet per pair
 /// of the ends' addresses (or per family when an end has none) on L3/L4
-/// engines, so both an allowed and a denied packet may occur.
+/// engines, per pair of pods on Kubernetes, so both an allowed and a denied
+/// packet may occur.
 #[derive(Clone, Debug, Default)]
 pub struct Answer {
     pub allowed: bool,
     pub denied: bool,
     /// The protocol is one the engine documents it cannot hold rule by rule
-    /// (AWS: SCTP ranges and other protocols; GCP: other protocols).
+    /// (AWS: SCTP ranges and other protocols; GCP: other protocols;
+    /// Kubernetes: ICMP and other protocols).
     pub inexact: bool,
     pub packets: usize,
 }
@@ -59,6 +119,13 @@ pub enum Engine {
     Opa(Box<regorus::Engine>),
     Aws(aws_eval::AwsState),
     Gcp(Vec<gcp_eval::Fw>),
+    /// Answers decided for all flows at once (an external tool, the kernel),
+    /// by flow index; `complaints`: over-permissive findings that belong to no
+    /// flow (a pod no selector names gets connectivity).
+    Batch {
+        answers: Vec<Option<Answer>>,
+        complaints: Vec<String>,
+    },
     AllowAll,
     /// The prepared program without its denies.
     DenyBlind(Box<Program>),
@@ -72,11 +139,14 @@ fn json(files: &BTreeMap<String, Vec<u8>>, path: &str) -> Result<Option<Value>, 
 }
 
 /// Load the engine from the build's files (`<target>/...`); `prepared` is
-/// the target's program, which only the planted engines read.
+/// the target's program (the inventory facts the engines place flows with,
+/// and what the planted engines decide with); `flows` are the flows
+/// `decide` will be asked about, by index, for the batch engines.
 pub fn load(
     kind: EngineKind,
     files: &BTreeMap<String, Vec<u8>>,
     prepared: &Program,
+    flows: &[Flow],
 ) -> Result<Engine, String> {
     Ok(match kind {
         EngineKind::Opa => {
@@ -98,6 +168,26 @@ pub fn load(
                 .map_err(|_| "gcp/main.tf.json does not parse as firewall rules".to_string())?,
             None => Vec::new(),
         }),
+        EngineKind::Kubernetes => {
+            let (answers, complaints) = kube::answers(files, prepared, flows)?;
+            Engine::Batch {
+                answers,
+                complaints,
+            }
+        }
+        EngineKind::Iptables => Engine::Batch {
+            answers: netns::answers(files, prepared, flows)?,
+            complaints: Vec::new(),
+        },
+        EngineKind::Planted(plant) => {
+            let mut files = files.clone();
+            match plant {
+                Plant::KubernetesAllowAll => kube::plant_allow_all(&mut files),
+                Plant::IptablesAccept => netns::plant_accept(&mut files),
+            }
+            let real = kind.real().expect("a planted kind has a real engine");
+            load(real, &files, prepared, flows)?
+        }
         EngineKind::AllowAll(_) => Engine::AllowAll,
         EngineKind::DenyBlind(_) => {
             let mut p = prepared.clone();
@@ -110,168 +200,65 @@ pub fn load(
     })
 }
 
-/// Sample addresses of an endpoint: the address itself, or the first and
-/// last address of each of an identity's networks (`None`: it has none).
-fn addresses(program: &Program, e: FlowEndpoint) -> Vec<Option<IpAddr>> {
-    match e {
-        FlowEndpoint::Address(a) => vec![Some(a)],
-        FlowEndpoint::Identity(id) => {
-            let mut v: Vec<Option<IpAddr>> = program
-                .identity(id)
-                .addresses
-                .iter()
-                .flat_map(|n| [Some(n.network()), Some(n.broadcast())])
-                .collect();
-            v.dedup();
-            if v.is_empty() {
-                v.push(None);
-            }
-            v
-        }
-    }
-}
-
-/// The identities an endpoint is: itself, or the owners of an address.
-pub fn owners(program: &Program, e: FlowEndpoint) -> Vec<usize> {
-    match e {
-        FlowEndpoint::Identity(id) => vec![id.0 as usize],
-        FlowEndpoint::Address(a) => program
-            .identities
-            .iter()
-            .filter(|i| i.addresses.iter().any(|n| n.contains(&a)))
-            .map(|i| i.id.0 as usize)
-            .collect(),
-    }
-}
-
-fn number(p: Protocol, v6: bool) -> u8 {
-    match p {
-        Protocol::Tcp => 6,
-        Protocol::Udp => 17,
-        Protocol::Sctp => 132,
-        Protocol::Icmp if v6 => 58,
-        Protocol::Icmp => 1,
-        Protocol::Other(n) => n,
-    }
-}
-
 impl Engine {
-    /// The engine's answer; `Ok(None)` when the flow is outside what the
-    /// target filters (neither end managed there); `Err` when evaluation failed.
-    pub fn decide(&mut self, program: &Program, flow: &Flow) -> Result<Option<Answer>, String> {
+    /// The engine's answer for flow number `index` of those given to
+    /// [`load`]; `Ok(None)` when the flow is outside what the target filters
+    /// (neither end managed there) or what the engine can decide; `Err` when
+    /// evaluation failed.
+    pub fn decide(
+        &mut self,
+        program: &Program,
+        index: usize,
+        flow: &Flow,
+    ) -> Result<Option<Answer>, String> {
+        let one = |allowed: bool| Answer {
+            allowed,
+            denied: !allowed,
+            inexact: false,
+            packets: 1,
+        };
         match self {
             Engine::AllowAll => Ok(Some(Answer {
                 allowed: true,
                 packets: 1,
                 ..Answer::default()
             })),
-            Engine::DenyBlind(p) => {
-                let allowed = seg_ir::eval::decide(p, flow).allowed;
-                Ok(Some(Answer {
-                    allowed,
-                    denied: !allowed,
-                    inexact: false,
-                    packets: 1,
-                }))
-            }
+            Engine::DenyBlind(p) => Ok(Some(one(seg_ir::eval::decide(p, flow).allowed))),
             Engine::Opa(engine) => {
                 let input = inputs::authz(program, flow);
                 let allowed = bundle::allow(engine, &input)
                     .map_err(|e| format!("regorus: {e} on {input}"))?;
-                Ok(Some(Answer {
-                    allowed,
-                    denied: !allowed,
-                    inexact: false,
-                    packets: 1,
-                }))
+                Ok(Some(one(allowed)))
             }
-            Engine::Aws(state) => {
-                let state: &aws_eval::AwsState = state;
-                Ok(packets(
-                    program,
-                    flow,
-                    |so, doo, sa, da, v6| {
-                        let end = |owners: &[usize], addr| aws_eval::End {
-                            groups: owners
-                                .iter()
-                                .flat_map(|i| {
-                                    state
-                                        .carried
-                                        .get(&program.identities[*i].name)
-                                        .cloned()
-                                        .unwrap_or_default()
-                                })
-                                .collect(),
-                            addr,
-                        };
-                        let packet = aws_eval::Packet {
-                            protocol: number(flow.protocol, v6),
-                            port: flow.port,
-                            icmp: (if v6 { 128 } else { 8 }, 0),
-                            v6,
-                        };
-                        aws_eval::decide(state, &end(so, sa), &end(doo, da), &packet)
-                    },
-                    matches!(flow.protocol, Protocol::Other(_) | Protocol::Sctp),
-                ))
-            }
-            Engine::Gcp(rules) => {
-                let rules: &[gcp_eval::Fw] = rules;
-                Ok(packets(
-                    program,
-                    flow,
-                    |so, doo, sa, da, v6| {
-                        let end = |owners: &[usize], addr| gcp_eval::End {
-                            account: owners.iter().find_map(|i| {
-                                program.identities[*i]
-                                    .gcp
-                                    .as_ref()
-                                    .map(|g| g.service_account.clone())
-                            }),
-                            addr,
-                        };
-                        let packet = gcp_eval::Packet {
-                            protocol: number(flow.protocol, v6),
-                            port: flow.port,
-                            v6,
-                        };
-                        gcp_eval::decide(rules, &end(so, sa), &end(doo, da), &packet)
-                    },
-                    matches!(flow.protocol, Protocol::Other(_)),
-                ))
-            }
+            Engine::Aws(state) => Ok(cloud(&Cloud::Aws(state), program, flow)),
+            Engine::Gcp(rules) => Ok(cloud(&Cloud::Gcp(rules), program, flow)),
+            Engine::Batch { answers, .. } => Ok(answers.get(index).cloned().flatten()),
+        }
+    }
+
+    /// Over-permissive findings that belong to no flow.
+    pub fn complaints(&self) -> &[String] {
+        match self {
+            Engine::Batch { complaints, .. } => complaints,
+            _ => &[],
         }
     }
 }
 
-/// Decide every packet of a flow; `None` when no packet is in scope.
-fn packets(
-    program: &Program,
-    flow: &Flow,
-    mut decide: impl FnMut(&[usize], &[usize], Option<IpAddr>, Option<IpAddr>, bool) -> Option<bool>,
-    inexact: bool,
-) -> Option<Answer> {
-    let (so, doo) = (owners(program, flow.src), owners(program, flow.dst));
+/// Every packet of a flow on a cloud's rules (`cloud/check.rs`); `None` when
+/// no packet is in scope.
+fn cloud(cloud: &Cloud, program: &Program, flow: &Flow) -> Option<Answer> {
     let mut answer = Answer {
-        inexact,
+        inexact: !cloud_check::exact(cloud, flow.protocol),
         ..Answer::default()
     };
-    for sa in addresses(program, flow.src) {
-        for da in addresses(program, flow.dst) {
-            let families: Vec<bool> = match (sa, da) {
-                (Some(a), Some(b)) if a.is_ipv6() != b.is_ipv6() => continue,
-                (Some(a), _) | (None, Some(a)) => vec![a.is_ipv6()],
-                (None, None) => vec![false, true],
-            };
-            for v6 in families {
-                let Some(got) = decide(&so, &doo, sa, da, v6) else {
-                    continue;
-                };
-                answer.packets += 1;
-                answer.allowed |= got;
-                answer.denied |= !got;
-            }
-        }
+    for got in cloud_check::packets(cloud, program, flow)
+        .iter()
+        .filter_map(|v| v.allowed)
+    {
+        answer.packets += 1;
+        answer.allowed |= got;
+        answer.denied |= !got;
     }
     (answer.packets > 0).then_some(answer)
 }

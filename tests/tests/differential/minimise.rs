@@ -4,7 +4,8 @@
 //! then tries [`EstateModel::shrink_candidates`] (whole policies, rules,
 //! segments, services and identities first, then parts of each) and keeps
 //! the first variant that still fails the same way (same problem kind on the
-//! same target), until no variant does or the attempt budget is spent.
+//! same target), until no variant does or the attempt budget is spent
+//! (smaller for the slow engines, which take seconds a variant).
 //!
 //! The folder holds the estate's files, `flows.json` (the flows the checks
 //! replay) and `policy/replay.seg`, a `test` block with the reference
@@ -18,6 +19,18 @@ use std::path::{Path, PathBuf};
 
 /// Most variants tried while minimising one failure.
 pub const BUDGET: usize = 600;
+
+/// The same for the slow engines (seconds a variant): `SEG_DIFF_SLOW_SHRINK`,
+/// default 150.
+fn budget(kinds: &[EngineKind]) -> usize {
+    if !kinds.iter().any(|k| k.slow()) {
+        return BUDGET;
+    }
+    std::env::var("SEG_DIFF_SLOW_SHRINK")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(150)
+}
 
 fn engines_for(target: &str, kinds: &[EngineKind]) -> Vec<EngineKind> {
     kinds
@@ -47,8 +60,9 @@ pub fn minimise(
         // The flow fails only together with others: keep the case whole.
         return (model.clone(), problem.clone(), 1);
     };
+    let budget = budget(&kinds);
     let mut tried = 1;
-    'outer: while tried < BUDGET {
+    'outer: while tried < budget {
         for candidate in current.shrink_candidates() {
             tried += 1;
             if let Some(p) = failing(&candidate, &kinds, &current_problem) {
@@ -56,7 +70,7 @@ pub fn minimise(
                 current_problem = p;
                 continue 'outer;
             }
-            if tried >= BUDGET {
+            if tried >= budget {
                 break 'outer;
             }
         }
