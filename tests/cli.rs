@@ -347,6 +347,41 @@ fn build_refuses_to_replace_a_folder_it_did_not_write() {
     assert!(dir.path().join("seg.toml").exists());
 }
 
+/// A narrowing only the lowering sees (AWS holds SCTP with every port only)
+/// is a warning and an entry of `report.json`'s approximations.
+#[test]
+fn emission_time_narrowings_are_listed_in_the_report() {
+    let dir = project(
+        "policy p {\n  owner \"x\"\n  allow payments-api -> ledger-replica on sctp/3868-3870\n}\n",
+    );
+    let out = dir.path().join("out");
+    let o = seg(&[
+        "build",
+        dir.path().to_str().expect("utf8"),
+        "--now",
+        NOW,
+        "--target",
+        "aws",
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("W0402"), "{}", stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("report.json")).expect("report")).expect("json");
+    let listed = &report["targets"][0]["approximations"];
+    assert_eq!(report["targets"][0]["target"], "aws");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed:#}");
+    assert_eq!(listed[0]["kind"], "narrowed", "{listed:#}");
+    assert_eq!(listed[0]["location"], "policy/main.seg:3", "{listed:#}");
+    assert!(
+        listed[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("sctp")),
+        "{listed:#}"
+    );
+}
+
 #[test]
 fn ir_target_writes_the_program_as_json() {
     let dir = tempfile::tempdir().expect("tempdir");

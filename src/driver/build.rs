@@ -85,14 +85,16 @@ pub fn build(
         };
         let prepared = capability::prepare(program, backend, &manifest.layered, diags);
         let emission = backend.emit(&prepared.program, &options, diags);
+        let mut approximations = prepared.approximations;
+        approximations.extend(emission.approximations);
         let mut report = TargetReport {
             target: name.clone(),
             files: Vec::new(),
             rules: emission.rules,
-            omitted: count(&prepared.approximations, ApproximationKind::Omitted),
-            relaxations: count(&prepared.approximations, ApproximationKind::Layered),
+            omitted: count(&approximations, ApproximationKind::Omitted),
+            relaxations: count(&approximations, ApproximationKind::Layered),
             notes: emission.notes,
-            approximations: prepared.approximations,
+            approximations,
         };
         for artifact in emission.artifacts {
             let path = format!("{name}/{}", artifact.path);

@@ -9,12 +9,13 @@
 //! identities share an address (W0101).
 
 use seg_diag::{Code, Diagnostic, Diagnostics};
+use seg_ir::capability::{Approximation, ApproximationKind};
 use seg_ir::net::CidrSet;
 use seg_ir::program::{
     Action, Condition, EndpointSet, Identity, IdentityId, Program, Rule, RuleId,
 };
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// `seg 0.1.0`.
 pub const TOOL: &str = concat!("seg ", env!("CARGO_PKG_VERSION"));
@@ -162,79 +163,94 @@ pub fn families(identity: &Identity) -> (bool, bool) {
     (v4, v6)
 }
 
-/// Whether the rule is lowered, as an unconditional rule. The capability pass
-/// leaves only unconditional rules for these targets; anything else is met
-/// fail closed: an allow is left out, a deny applies unconditionally.
-pub fn lowered(rule: &Rule, target: &str, diags: &mut Diagnostics) -> bool {
-    if rule.condition == Condition::True {
-        return true;
-    }
-    let label = &rule.provenance.label;
-    match rule.action {
-        Action::Allow => {
-            diags.push(
-                Diagnostic::warning(Code::RuleOmitted, format!("rule omitted on `{target}`: it has a runtime condition"))
-                    .with_primary(rule.provenance.origin, format!("omitted on `{target}`"))
-                    .with_note(format!("`{target}` enforces no runtime condition; rule `{label}` is left out (fail closed)")),
-            );
-            false
-        }
-        Action::Deny => {
-            diags.push(
-                Diagnostic::warning(Code::DenyWidened, format!("deny applied unconditionally on `{target}`"))
-                    .with_primary(rule.provenance.origin, format!("widened on `{target}`"))
-                    .with_note(format!("`{target}` enforces no runtime condition; deny `{label}` holds always (fail closed)")),
-            );
-            true
-        }
-    }
-}
-
-/// Reports of parts of rules a provider cannot express, one per rule and reason.
-#[derive(Default)]
+/// The fail-closed choices made while lowering for one provider: each is a
+/// warning (once per rule and reason) and an entry of the build report.
 pub struct Narrowings {
-    seen: BTreeMap<(RuleId, String), ()>,
+    target: &'static str,
+    seen: BTreeSet<(RuleId, String)>,
+    approximations: Vec<Approximation>,
 }
 
 impl Narrowings {
-    /// An allow loses the flows `what` (e.g. "sctp port ranges"): W0402.
-    pub fn allow(
-        &mut self,
-        program: &Program,
-        rule: RuleId,
-        target: &str,
-        what: &str,
-        diags: &mut Diagnostics,
-    ) {
-        if self.seen.insert((rule, what.to_string()), ()).is_some() {
-            return;
+    pub fn new(target: &'static str) -> Self {
+        Narrowings {
+            target,
+            seen: BTreeSet::new(),
+            approximations: Vec::new(),
         }
+    }
+
+    /// What the report lists, in the order met.
+    pub fn into_approximations(self) -> Vec<Approximation> {
+        self.approximations
+    }
+
+    /// Whether the rule is lowered, as an unconditional rule. The capability
+    /// pass leaves only unconditional rules for these targets; anything else
+    /// is met fail closed: an allow is left out, a deny applies unconditionally.
+    pub fn lowered(&mut self, rule: &Rule, diags: &mut Diagnostics) -> bool {
+        if rule.condition == Condition::True {
+            return true;
+        }
+        let (target, label) = (self.target, &rule.provenance.label);
+        let allow = rule.action == Action::Allow;
+        let (kind, reason) = if allow {
+            (ApproximationKind::Omitted, "it has a runtime condition")
+        } else {
+            (
+                ApproximationKind::DenyWidened,
+                "it has a runtime condition: applied unconditionally",
+            )
+        };
+        if !self.first(rule.id, reason) {
+            return !allow;
+        }
+        diags.push(if allow {
+            Diagnostic::warning(Code::RuleOmitted, format!("rule omitted on `{target}`: {reason}"))
+                .with_primary(rule.provenance.origin, format!("omitted on `{target}`"))
+                .with_note(format!("`{target}` enforces no runtime condition; rule `{label}` is left out (fail closed)"))
+        } else {
+            Diagnostic::warning(Code::DenyWidened, format!("deny applied unconditionally on `{target}`"))
+                .with_primary(rule.provenance.origin, format!("widened on `{target}`"))
+                .with_note(format!("`{target}` enforces no runtime condition; deny `{label}` holds always (fail closed)"))
+        });
+        self.approximations
+            .push(Approximation::of(target, rule, kind, reason));
+        !allow
+    }
+
+    /// An allow loses the flows `what` (e.g. "sctp port ranges"): W0402.
+    pub fn allow(&mut self, program: &Program, rule: RuleId, what: &str, diags: &mut Diagnostics) {
+        let target = self.target;
         let Some(rule) = program.rules.get(rule.0 as usize) else {
             return;
         };
+        if !self.first(rule.id, what) {
+            return;
+        }
         diags.push(
             Diagnostic::warning(Code::RuleNarrowed, format!("rule narrowed on `{target}`: cannot express {what}"))
                 .with_primary(rule.provenance.origin, format!("narrowed on `{target}`"))
                 .with_note(format!("`{target}` has no way to allow {what}; rule `{}` allows the rest (fail closed)", rule.provenance.label))
                 .with_help("list the protocols and ports the rule needs instead of a range the provider cannot hold"),
         );
+        self.approximations.push(Approximation::of(
+            target,
+            rule,
+            ApproximationKind::Narrowed,
+            format!("cannot express {what}"),
+        ));
     }
 
     /// A deny covers more than written (`what`): W0403.
-    pub fn deny(
-        &mut self,
-        program: &Program,
-        rule: RuleId,
-        target: &str,
-        what: &str,
-        diags: &mut Diagnostics,
-    ) {
-        if self.seen.insert((rule, what.to_string()), ()).is_some() {
-            return;
-        }
+    pub fn deny(&mut self, program: &Program, rule: RuleId, what: &str, diags: &mut Diagnostics) {
+        let target = self.target;
         let Some(rule) = program.rules.get(rule.0 as usize) else {
             return;
         };
+        if !self.first(rule.id, what) {
+            return;
+        }
         diags.push(
             Diagnostic::warning(
                 Code::DenyWidened,
@@ -247,6 +263,17 @@ impl Narrowings {
             ))
             .with_help("narrow the deny's services if this traffic must stay open"),
         );
+        self.approximations.push(Approximation::of(
+            target,
+            rule,
+            ApproximationKind::DenyWidened,
+            what,
+        ));
+    }
+
+    /// Whether `(rule, reason)` is met for the first time.
+    fn first(&mut self, rule: RuleId, reason: &str) -> bool {
+        self.seen.insert((rule, reason.to_string()))
     }
 }
 

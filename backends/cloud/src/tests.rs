@@ -4,11 +4,19 @@ use crate::{Aws, Gcp};
 use ipnet::IpNet;
 use seg_diag::{Code, Diagnostics, FileId, Span};
 use seg_ir::backend::{AwsFormat, AwsOptions, Backend, Emission, GcpOptions, TargetOptions};
-use seg_ir::capability::prepare;
+use seg_ir::capability::{ApproximationKind, prepare};
 use seg_ir::program::*;
 use seg_ir::{CidrSet, ConditionClass, PortSet, Timestamp};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// The emission's report entries: (kind, target).
+fn approximated(e: &Emission) -> Vec<(ApproximationKind, String)> {
+    e.approximations
+        .iter()
+        .map(|a| (a.kind, a.target.clone()))
+        .collect()
+}
 
 /// A small program builder.
 struct Fx {
@@ -377,6 +385,16 @@ fn any_but_one_protocol_fails_closed_for_other_protocols() {
     f.deny(Set::Ids(&[a]), Set::Ids(&[b]), tcp(22, 22));
     let (e, d) = run(&Aws, &f.p, &aws_options(&[AwsFormat::Terraform], 60, 5));
     assert_eq!(codes(&d), ["W0402"], "the other protocols are reported");
+    assert_eq!(
+        approximated(&e),
+        [(ApproximationKind::Narrowed, "aws".to_string())],
+        "the report lists the narrowing"
+    );
+    assert!(
+        e.approximations[0].reason.contains("other"),
+        "{:?}",
+        e.approximations
+    );
     let inbound = tf_rules(&e, "in");
     let protos: Vec<_> = inbound.iter().map(|r| (r.1.as_str(), r.2, r.3)).collect();
     assert_eq!(
@@ -726,6 +744,16 @@ fn gcp_splits_accounts_and_families() {
         codes(&d),
         ["W0402"],
         "egress to an address-less destination is reported"
+    );
+    assert_eq!(
+        approximated(&e),
+        [(ApproximationKind::Narrowed, "gcp".to_string())],
+        "the report lists the narrowing"
+    );
+    assert!(
+        e.approximations[0].reason.contains("`ghost`"),
+        "{:?}",
+        e.approximations
     );
     let list = file(&e, "firewalls.json");
     let items = list["items"].as_array().expect("items");

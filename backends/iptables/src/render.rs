@@ -33,6 +33,7 @@ use crate::names;
 use crate::schedule::{self, Schedule, Unsupported};
 use ipnet::IpNet;
 use seg_diag::{Code, Diagnostic, Diagnostics};
+use seg_ir::capability::{Approximation, ApproximationKind};
 use seg_ir::{
     Action, CidrSet, Condition, Date, Emission, EndpointSet, IdentityId, PortSet, Program, Rule,
 };
@@ -101,6 +102,8 @@ pub(crate) struct Ctx<'p> {
     pub keys: Vec<LineKey>,
     key_ids: HashMap<LineKey, u32>,
     pub blocks: Vec<Block>,
+    /// The fail-closed choices of the lowering, for the build report.
+    approximations: Vec<Approximation>,
 }
 
 pub fn render(program: &Program, threshold: usize, diags: &mut Diagnostics) -> Emission {
@@ -126,6 +129,7 @@ pub fn render(program: &Program, threshold: usize, diags: &mut Diagnostics) -> E
         keys: Vec::new(),
         key_ids: HashMap::new(),
         blocks: Vec::new(),
+        approximations: Vec::new(),
     };
     // The same order as `policy_names`: first appearance.
     for r in &program.rules {
@@ -187,6 +191,7 @@ pub fn render(program: &Program, threshold: usize, diags: &mut Diagnostics) -> E
         emit_host(&cx, host, &set_texts, &mut chains, &mut emission);
     }
     emission.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    emission.approximations = std::mem::take(&mut cx.approximations);
     emission.notes.push(format!(
         "{} host(s), {} rule line(s), {} ipset(s) (threshold {} CIDRs)",
         hosts.len(),
@@ -209,6 +214,11 @@ struct Shape {
 }
 
 impl<'p> Ctx<'p> {
+    fn approximate(&mut self, rule: &Rule, kind: ApproximationKind, reason: impl Into<String>) {
+        self.approximations
+            .push(Approximation::of("iptables", rule, kind, reason));
+    }
+
     /// The protocol and time parts of a rule; `None` when it emits nothing.
     fn shape(&mut self, rule: &'p Rule, diags: &mut Diagnostics) -> Option<Shape> {
         let p = &rule.provenance;
@@ -235,6 +245,11 @@ impl<'p> Ctx<'p> {
                             "declare `{class}` layered in seg.toml if another layer enforces it"
                         )),
                     );
+                    self.approximate(
+                        rule,
+                        ApproximationKind::Omitted,
+                        format!("cannot enforce `{class}`"),
+                    );
                     return None;
                 }
                 diags.push(
@@ -248,6 +263,11 @@ impl<'p> Ctx<'p> {
                     .with_primary(p.origin, "unconditional on iptables")
                     .with_help("this is the fail-closed choice; nothing to do if it is intended"),
                 );
+                self.approximate(
+                    rule,
+                    ApproximationKind::DenyWidened,
+                    format!("applied unconditionally: cannot see `{class}`"),
+                );
                 Schedule::Always
             }
         };
@@ -255,10 +275,23 @@ impl<'p> Ctx<'p> {
             None => None,
             Some(d) if d.year < 1970 => return None,
             Some(d) if d.year > 2038 => {
-                let (code, what) = match rule.action {
-                    Action::Allow => (Code::RuleNarrowed, "ends on 2038-12-31 on `iptables`"),
-                    Action::Deny => (Code::DenyWidened, "never expires on `iptables`"),
+                let (code, kind, what) = match rule.action {
+                    Action::Allow => (
+                        Code::RuleNarrowed,
+                        ApproximationKind::Narrowed,
+                        "ends on 2038-12-31 on `iptables`",
+                    ),
+                    Action::Deny => (
+                        Code::DenyWidened,
+                        ApproximationKind::DenyWidened,
+                        "never expires on `iptables`",
+                    ),
                 };
+                self.approximate(
+                    rule,
+                    kind,
+                    format!("{what}: `--datestop` stops at {LAST_DATESTOP}, the rule expires {d}"),
+                );
                 diags.push(
                     Diagnostic::warning(code, format!("rule `{}` {what}", p.label))
                         .with_primary(p.origin, "expiry not representable")
@@ -299,6 +332,11 @@ impl<'p> Ctx<'p> {
                         .with_note("a rule matches one protocol or every protocol; `other` means all but tcp, udp, sctp and icmp")
                         .with_help("name the ports the rule needs, or allow `any`"),
                 );
+                self.approximate(
+                    rule,
+                    ApproximationKind::Narrowed,
+                    "other protocols left out: a rule matches one protocol or every protocol",
+                );
             } else {
                 services = PortSet::any();
                 diags.push(
@@ -306,6 +344,11 @@ impl<'p> Ctx<'p> {
                         .with_primary(p.origin, "every protocol on iptables")
                         .with_note("a rule matches one protocol or every protocol; `other` means all but tcp, udp, sctp and icmp")
                         .with_help("this is the fail-closed choice; name the protocols to deny to avoid it"),
+                );
+                self.approximate(
+                    rule,
+                    ApproximationKind::DenyWidened,
+                    "widened to every protocol: a rule matches one protocol or every protocol",
                 );
             }
         }

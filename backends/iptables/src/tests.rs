@@ -3,6 +3,7 @@
 use crate::Iptables;
 use seg_diag::{Code, Diagnostics, FileId, Span};
 use seg_ir::backend::IptablesOptions;
+use seg_ir::capability::ApproximationKind::{self, DenyWidened, Narrowed, Omitted};
 use seg_ir::{
     Action, Atom, Backend, CidrSet, Condition, Date, Emission, EndpointSet, Identity, IdentityId,
     IdentityKind, PortSet, Program, Protocol, Provenance, Rule, RuleId, TargetOptions, TimeOfDay,
@@ -377,6 +378,11 @@ fn time_windows_and_expiry() {
     assert!(lines[2].contains("--dport 23 -m time --datestop 2027-02-01T23:59:59 "));
 }
 
+/// The kinds of the report entries the emission made, in order.
+fn kinds(e: &Emission) -> Vec<ApproximationKind> {
+    e.approximations.iter().map(|a| a.kind).collect()
+}
+
 #[test]
 fn expiry_past_2038_fails_closed() {
     let mut fx = Fx::new();
@@ -388,6 +394,7 @@ fn expiry_past_2038_fails_closed() {
         .expires = Date::new(2040, 1, 1);
     let (e, diags) = fx.emit(8);
     assert_eq!(codes(&diags), ["W0402", "W0403"]);
+    assert_eq!(kinds(&e), [Narrowed, DenyWidened], "{:?}", e.approximations);
     let lines = rule_lines(file(&e, "b.rules"));
     assert!(
         lines
@@ -414,6 +421,7 @@ fn conditions_iptables_cannot_see_fail_closed() {
         .condition = Condition::False;
     let (e, diags) = fx.emit(8);
     assert_eq!(codes(&diags), ["W0401", "W0403"]);
+    assert_eq!(kinds(&e), [Omitted, DenyWidened], "{:?}", e.approximations);
     let lines = rule_lines(file(&e, "b.rules"));
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert!(
@@ -439,6 +447,12 @@ fn other_protocols_narrow_allows_and_widen_denies() {
     fx.rule(Action::Allow, "r", ids(&[b]), ids(&[a]), PortSet::any());
     let (e, diags) = fx.emit(8);
     assert_eq!(codes(&diags), ["W0402", "W0403"]);
+    assert_eq!(kinds(&e), [Narrowed, DenyWidened], "{:?}", e.approximations);
+    assert!(
+        e.approximations
+            .iter()
+            .all(|a| a.target == "iptables" && a.reason.contains("protocol"))
+    );
     let b_in = rule_lines(file(&e, "b.rules"));
     let protos: Vec<&str> = b_in
         .iter()

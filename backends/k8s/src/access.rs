@@ -24,6 +24,7 @@
 
 use crate::select::{Estate, Role};
 use seg_diag::{Code, Diagnostic, Diagnostics};
+use seg_ir::capability::{Approximation, ApproximationKind};
 use seg_ir::{Action, CidrSet, Condition, EndpointSet, IdentityId, PortSet, Program, Rule, RuleId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -50,6 +51,9 @@ pub struct Access {
     pub ingress_blocks: BTreeMap<IdentityId, Vec<Piece>>,
     /// Pod → the addresses it may send to.
     pub egress_blocks: BTreeMap<IdentityId, Vec<Piece>>,
+    /// Allows left out for a condition NetworkPolicy cannot hold, for the
+    /// build report.
+    pub approximations: Vec<Approximation>,
 }
 
 /// A condition that is known without a flow: `Some(true)`, `Some(false)`, or
@@ -97,6 +101,12 @@ pub fn compute(program: &Program, estate: &Estate, diags: &mut Diagnostics) -> A
             Some(false) => continue,
             None => {
                 diags.push(conditional_allow(rule));
+                access.approximations.push(Approximation::of(
+                    "kubernetes",
+                    rule,
+                    ApproximationKind::Omitted,
+                    "its condition cannot be enforced by a NetworkPolicy",
+                ));
                 continue;
             }
         }

@@ -74,9 +74,11 @@ impl Backend for Kubernetes {
                 ..Emission::default()
             };
         }
-        let access = access::compute(program, &estate, diags);
+        let mut access = access::compute(program, &estate, diags);
         dns::check(program, &estate, &access, diags);
         let rendered = render::render(program, &estate, &access, diags);
+        let mut approximations = std::mem::take(&mut access.approximations);
+        approximations.extend(rendered.approximations);
         let shortened = rendered.shortened;
         let artifacts = files::artifacts(program, rendered.policies, diags);
         let mut notes = vec![format!(
@@ -100,6 +102,7 @@ impl Backend for Kubernetes {
             artifacts,
             rules: rendered.rules,
             notes,
+            approximations,
         }
     }
 }

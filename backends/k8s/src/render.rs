@@ -21,6 +21,7 @@ use crate::names::object_name;
 use crate::select::{Estate, Role};
 use indexmap::IndexMap;
 use seg_diag::{Code, Diagnostic, Diagnostics};
+use seg_ir::capability::{Approximation, ApproximationKind};
 use seg_ir::{Action, CidrSet, IdentityId, PortRanges, PortSet, Program, Protocol, Rule, RuleId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,6 +44,8 @@ pub struct Rendered {
     /// Policies whose provenance annotations were shortened to fit the API
     /// server's limit.
     pub shortened: usize,
+    /// The narrowed and omitted allows, for the build report.
+    pub approximations: Vec<Approximation>,
 }
 
 /// The API server refuses an object whose annotations (keys plus values)
@@ -206,7 +209,11 @@ pub fn render(
         }
     }
     for &r in &out.narrowed {
-        diags.push(narrowed(program, r, out.emitted.contains(&r)));
+        let emitted = out.emitted.contains(&r);
+        diags.push(narrowed(program, r, emitted));
+        if let Some(rule) = program.rules.get(r.0 as usize) {
+            out.approximations.push(narrowing(rule, emitted));
+        }
     }
     out
 }
@@ -440,16 +447,43 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// What an allow that lost protocols lost.
+fn lost(rule: &Rule) -> &'static str {
+    match (rule.services.icmp, rule.services.other) {
+        (true, true) => "`icmp` and other protocols",
+        (true, false) => "`icmp`",
+        _ => "other protocols",
+    }
+}
+
+/// The report's entry for an allow that lost ICMP or other protocols.
+fn narrowing(rule: &Rule, emitted: bool) -> Approximation {
+    let (kind, reason) = if emitted {
+        (
+            ApproximationKind::Narrowed,
+            format!(
+                "loses {}: NetworkPolicy ports name only TCP, UDP and SCTP",
+                lost(rule)
+            ),
+        )
+    } else {
+        (
+            ApproximationKind::Omitted,
+            format!(
+                "allows only {}, which NetworkPolicy ports cannot name",
+                lost(rule)
+            ),
+        )
+    };
+    Approximation::of("kubernetes", rule, kind, reason)
+}
+
 /// W0401/W0402 for an allow that lost ICMP or other protocols.
 fn narrowed(program: &Program, rule: seg_ir::RuleId, emitted: bool) -> Diagnostic {
     let Some(r) = program.rules.get(rule.0 as usize) else {
         return Diagnostic::bug(format!("narrowed rule {rule:?} is not in the program"));
     };
-    let lost = match (r.services.icmp, r.services.other) {
-        (true, true) => "`icmp` and other protocols",
-        (true, false) => "`icmp`",
-        _ => "other protocols",
-    };
+    let lost = lost(r);
     let (code, message, label) = if emitted {
         (
             Code::RuleNarrowed,

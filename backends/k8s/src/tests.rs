@@ -4,6 +4,7 @@
 use crate::Kubernetes;
 use seg_diag::{Code, Diagnostics, FileId, Span};
 use seg_ir::backend::KubernetesOptions;
+use seg_ir::capability::ApproximationKind;
 use seg_ir::{
     Action, Backend, CidrSet, Condition, Emission, EndpointSet, Identity, IdentityId, IdentityKind,
     KubernetesBinding, PortSet, Program, Protocol, Provenance, Rule, RuleId, TargetOptions,
@@ -529,6 +530,21 @@ fn icmp_and_other_protocols_fail_closed() {
     assert!(find(mixed, Code::RuleNarrowed), "{:?}", d);
     // any − tcp/22 cannot keep icmp: narrowed to the TCP/UDP/SCTP parts.
     assert!(find(everything, Code::RuleNarrowed), "{:?}", d);
+    // ... and the report lists the same three.
+    let listed: Vec<(String, ApproximationKind)> = e
+        .approximations
+        .iter()
+        .map(|a| (a.rule.clone(), a.kind))
+        .collect();
+    let label = |r: RuleId| format!("fx/{}", r.0 + 1);
+    assert_eq!(
+        listed,
+        [
+            (label(icmp_only), ApproximationKind::Omitted),
+            (label(mixed), ApproximationKind::Narrowed),
+            (label(everything), ApproximationKind::Narrowed),
+        ]
+    );
     let a = file(&e, "ns/seg-allow-a.yaml");
     assert!(
         a.contains("endPort: 21") && a.contains("port: 23") && a.contains("protocol: SCTP"),

@@ -82,6 +82,8 @@ pub fn bundle(
         artifacts,
         rules: rendered.data.rules.len(),
         notes,
+        // OPA holds every condition: the capability pass made no choice left.
+        approximations: Vec::new(),
     })
 }
 

@@ -4,6 +4,7 @@
 //! program with them and makes every fail-closed choice before `emit` runs,
 //! so a backend only lowers what it can express.
 
+use crate::capability::Approximation;
 use crate::program::{ConditionClass, Identity, Program};
 use seg_diag::Diagnostics;
 use serde::Serialize;
@@ -50,6 +51,10 @@ pub struct Emission {
     pub rules: usize,
     /// One-line facts for the report (e.g. "3 ipsets").
     pub notes: Vec<String>,
+    /// Fail-closed choices only the lowering could see (a port range the
+    /// target cannot hold, a peer it cannot name), each also a warning;
+    /// listed in the report after the capability pass's.
+    pub approximations: Vec<Approximation>,
 }
 
 /// Options from `seg.toml [targets.*]`, one variant per target.

@@ -67,6 +67,24 @@ pub enum ApproximationKind {
     IdentityDropped,
 }
 
+impl Approximation {
+    /// `rule`'s approximation on `target`, for the build report.
+    pub fn of(
+        target: &str,
+        rule: &Rule,
+        kind: ApproximationKind,
+        reason: impl Into<String>,
+    ) -> Self {
+        Approximation {
+            target: target.to_string(),
+            rule: rule.provenance.label.clone(),
+            location: rule.provenance.location(),
+            kind,
+            reason: reason.into(),
+        }
+    }
+}
+
 impl ApproximationKind {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -134,13 +152,8 @@ struct Pass<'a> {
 
 impl Pass<'_> {
     fn approximate(&mut self, rule: &Rule, kind: ApproximationKind, reason: String) {
-        self.approximations.push(Approximation {
-            target: self.target.to_string(),
-            rule: rule.provenance.label.clone(),
-            location: rule.provenance.location(),
-            kind,
-            reason,
-        });
+        self.approximations
+            .push(Approximation::of(self.target, rule, kind, reason));
     }
 
     /// The rule as emitted on this target, or `None` when it is left out.

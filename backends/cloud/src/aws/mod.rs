@@ -10,7 +10,7 @@ mod model;
 mod plan;
 mod render;
 
-use crate::common::denies_metadata;
+use crate::common::{Narrowings, denies_metadata};
 pub(crate) use groups::aws_char;
 use groups::{Group, GroupRef, MAX_TEXT};
 use plan::{Peer, Proto, SgRule};
@@ -37,7 +37,8 @@ pub fn emit(program: &Program, options: &AwsOptions, diags: &mut Diagnostics) ->
     let capacity = options
         .max_rules_per_group
         .saturating_mul(options.max_groups_per_interface);
-    let rules = plan::lower(program, capacity, diags);
+    let mut narrowings = Narrowings::new("aws");
+    let rules = plan::lower(program, capacity, &mut narrowings, diags);
     let (groups, fit) = groups::build(program, rules, options, diags);
     check_values(program, &groups, diags);
     if diags.error_count() > errors {
@@ -58,7 +59,10 @@ pub fn emit(program: &Program, options: &AwsOptions, diags: &mut Diagnostics) ->
         }
         return refused;
     }
-    let mut emission = Emission::default();
+    let mut emission = Emission {
+        approximations: narrowings.into_approximations(),
+        ..Emission::default()
+    };
     let vpc = options.vpc_id.as_deref();
     if options.formats.contains(&AwsFormat::Terraform) {
         push_json(

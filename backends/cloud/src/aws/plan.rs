@@ -13,7 +13,7 @@
 //! rule of the same group and direction is left out (AWS rejects exact
 //! duplicates); CIDRs are canonical.
 
-use crate::common::{Cover, Narrowings, covered, families, lowered, peers};
+use crate::common::{Cover, Narrowings, covered, families, peers};
 use ipnet::IpNet;
 use seg_diag::Diagnostics;
 use seg_ir::grants::subtract_denies;
@@ -363,12 +363,13 @@ impl Acc {
 pub fn lower(
     program: &Program,
     capacity: usize,
+    narrowings: &mut Narrowings,
     diags: &mut Diagnostics,
 ) -> BTreeMap<IdentityId, IdentityRules> {
     let managed = |i: &Identity| i.aws.is_some();
     let mut keep = vec![false; program.rules.len()];
     for rule in &program.rules {
-        let ok = lowered(rule, "aws", diags);
+        let ok = narrowings.lowered(rule, diags);
         if let Some(k) = keep.get_mut(rule.id.0 as usize) {
             *k = ok && rule.action == Action::Allow;
         }
@@ -376,14 +377,13 @@ pub fn lower(
     let mut arena = Arena::default();
     let mut inbound: BTreeMap<IdentityId, Acc> = BTreeMap::new();
     let mut outbound: BTreeMap<IdentityId, Acc> = BTreeMap::new();
-    let mut narrowings = Narrowings::default();
     for grant in subtract_denies(program) {
         if !keep.get(grant.rule.0 as usize).copied().unwrap_or(false) {
             continue;
         }
         let (keys, lost) = keys(&grant.services);
         for what in lost {
-            narrowings.allow(program, grant.rule, "aws", what, diags);
+            narrowings.allow(program, grant.rule, what, diags);
         }
         if keys.is_empty() {
             continue;

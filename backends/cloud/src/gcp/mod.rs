@@ -9,7 +9,8 @@ mod model;
 mod plan;
 
 use crate::common::{
-    TOOL, denies_metadata, hash_hex, header, provenance_text, restrict_chars, slug, tf_literal,
+    Narrowings, TOOL, denies_metadata, hash_hex, header, provenance_text, restrict_chars, slug,
+    tf_literal,
 };
 use model::*;
 use plan::Fw;
@@ -33,7 +34,8 @@ pub fn emit(program: &Program, options: &GcpOptions, diags: &mut Diagnostics) ->
     if diags.error_count() > errors {
         return Emission::default();
     }
-    let rules = plan::lower(program, diags);
+    let mut narrowings = Narrowings::new("gcp");
+    let rules = plan::lower(program, &mut narrowings, diags);
     let named = names(program, &rules);
     let items: Vec<(String, Firewall)> = rules
         .iter()
@@ -81,6 +83,7 @@ pub fn emit(program: &Program, options: &GcpOptions, diags: &mut Diagnostics) ->
     };
     let mut emission = Emission {
         rules: list.items.len(),
+        approximations: narrowings.into_approximations(),
         ..Emission::default()
     };
     push_json(&mut emission, "firewalls.json", &list, diags);

@@ -23,7 +23,7 @@
 //! otherwise repeat the segments' address lists.
 
 use super::model::ApiProtocol;
-use crate::common::{Cover, Narrowings, covered, lowered, peers};
+use crate::common::{Cover, Narrowings, covered, peers};
 use indexmap::IndexMap;
 use ipnet::IpNet;
 use seg_diag::Diagnostics;
@@ -295,16 +295,15 @@ impl Lowering<'_> {
 }
 
 /// Every firewall rule of the program, in rule order, then the default denies.
-pub fn lower(program: &Program, diags: &mut Diagnostics) -> Vec<Fw> {
+pub fn lower(program: &Program, narrowings: &mut Narrowings, diags: &mut Diagnostics) -> Vec<Fw> {
     let managed = |i: &seg_ir::Identity| i.gcp.is_some();
     let mut l = Lowering {
         program,
         parts: IndexMap::new(),
         out: Vec::new(),
     };
-    let mut narrowings = Narrowings::default();
     for rule in &program.rules {
-        if !lowered(rule, "gcp", diags) {
+        if !narrowings.lowered(rule, diags) {
             continue;
         }
         let deny = rule.action == Action::Deny;
@@ -313,13 +312,12 @@ pub fn lower(program: &Program, diags: &mut Diagnostics) -> Vec<Fw> {
         if services.other && !all {
             if deny {
                 all = true;
-                narrowings.deny(program, rule.id, "gcp", "it blocks every protocol: a rule cannot name the other IP protocols without `any`", diags);
+                narrowings.deny(program, rule.id, "it blocks every protocol: a rule cannot name the other IP protocols without `any`", diags);
             } else {
                 services.other = false;
                 narrowings.allow(
                     program,
                     rule.id,
-                    "gcp",
                     "the other IP protocols without `any`",
                     diags,
                 );
@@ -368,7 +366,7 @@ pub fn lower(program: &Program, diags: &mut Diagnostics) -> Vec<Fw> {
                         "outbound traffic to `{}`, which has no addresses (GCP names egress destinations only by address)",
                         identity.name
                     );
-                    narrowings.allow(program, rule.id, "gcp", &what, diags);
+                    narrowings.allow(program, rule.id, &what, diags);
                 }
                 dest = dest.union(&CidrSet::from_nets(&identity.addresses));
             }
