@@ -150,6 +150,11 @@ impl IdSet {
         if self.len() > o.len() {
             return false;
         }
+        if let (Some(&a), Some(&b)) = (self.0.first(), self.0.last())
+            && !(o.0.first().is_some_and(|&x| x <= a) && o.0.last().is_some_and(|&y| b <= y))
+        {
+            return false;
+        }
         if skewed(self.len(), o.len()) {
             return self.0.iter().all(|x| o.contains(*x));
         }
@@ -167,6 +172,11 @@ impl IdSet {
 
     /// Do the sets share an element? (No allocation.)
     pub(crate) fn overlaps(&self, o: &IdSet) -> bool {
+        // Disjoint spans (teams' identities often sit in runs) need no search.
+        match (self.0.first(), self.0.last(), o.0.first(), o.0.last()) {
+            (Some(a), Some(b), Some(c), Some(d)) if a <= d && c <= b => {}
+            _ => return false,
+        }
         let (small, large) = if self.len() <= o.len() {
             (self, o)
         } else {
@@ -207,7 +217,7 @@ mod tests {
 
     #[test]
     fn algebra_matches_btreeset() {
-        let cases: [(&[u32], &[u32]); 5] = [
+        let cases: [(&[u32], &[u32]); 7] = [
             (&[1, 3, 5, 7], &[3, 4, 5]),
             (&[], &[1]),
             (
@@ -225,6 +235,8 @@ mod tests {
                 ],
             ),
             (&[9, 9, 1], &[1, 9]),
+            (&[1, 2], &[3, 4]),
+            (&[1, 5], &[2, 3, 4]),
         ];
         for (a, b) in cases {
             let (x, y) = (s(a), s(b));

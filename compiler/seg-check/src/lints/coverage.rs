@@ -15,14 +15,17 @@
 //! Work is bounded: a rule that covers R contains R's first destination
 //! identity, so candidates come from an index by destination identity, and at
 //! most [`MAX_CANDIDATES`] are examined per rule. The cheap, selective tests
-//! (ports, condition, identity sets) run before any address arithmetic.
+//! (ports, condition, identity sets) run before any address arithmetic, and
+//! before them a per-rule summary kept in one dense array (protocol flags,
+//! port bounds, condition, expiry) rejects most candidates without touching
+//! the rules themselves.
 
 use crate::idset::IdSet;
 use crate::index::InvIndex;
 use crate::lower::Lowered;
 use crate::problems;
 use seg_diag::{Diagnostics, Span};
-use seg_ir::{Action, CidrSet, Condition, EndpointSet, PortRanges, PortSet, Rule};
+use seg_ir::{Action, CidrSet, Condition, Date, EndpointSet, PortRanges, PortSet, Rule};
 use std::cell::OnceCell;
 
 const MAX_CANDIDATES: usize = 128;
@@ -38,6 +41,97 @@ struct Cx<'l> {
     by_dst: [Buckets; 2],
     /// Per action: the rules with destination networks.
     net_dst: [Vec<u32>; 2],
+    /// Per rule: what the cheap tests read, in one dense array.
+    sums: Vec<Summary>,
+}
+
+const TCP: u8 = 1;
+const UDP: u8 = 2;
+const SCTP: u8 = 4;
+const ICMP: u8 = 8;
+const OTHER: u8 = 16;
+/// The condition is `true`.
+const UNCONDITIONAL: u8 = 32;
+
+/// A rule's services as protocol bits and per-protocol port bounds, its
+/// condition's triviality and its expiry: necessary conditions for coverage
+/// and overlap, decided without reaching into the rule.
+#[derive(Clone, Copy)]
+struct Summary {
+    bits: u8,
+    /// Lowest and highest port of TCP, UDP and SCTP (meaningful when the bit is set).
+    bounds: [(u16, u16); 3],
+    expires: Option<Date>,
+}
+
+impl Summary {
+    fn of(rule: &Rule) -> Summary {
+        Summary::new(
+            &rule.services,
+            rule.condition == Condition::True,
+            rule.expires,
+        )
+    }
+
+    fn new(p: &PortSet, unconditional: bool, expires: Option<Date>) -> Summary {
+        let mut bits = 0;
+        let mut bounds = [(0, 0); 3];
+        for (k, (bit, ranges)) in [(TCP, &p.tcp), (UDP, &p.udp), (SCTP, &p.sctp)]
+            .into_iter()
+            .enumerate()
+        {
+            let r = ranges.ranges();
+            if let (Some(first), Some(last)) = (r.first(), r.last()) {
+                bits |= bit;
+                bounds[k] = (first.0, last.1);
+            }
+        }
+        if p.icmp {
+            bits |= ICMP;
+        }
+        if p.other {
+            bits |= OTHER;
+        }
+        if unconditional {
+            bits |= UNCONDITIONAL;
+        }
+        Summary {
+            bits,
+            bounds,
+            expires,
+        }
+    }
+
+    /// False when `self`'s services cannot lie inside `o`'s (`ports_subset`'s
+    /// necessary condition: every protocol present in `o`, within its bounds).
+    fn ports_may_be_within(&self, o: &Summary) -> bool {
+        let need = self.bits & !UNCONDITIONAL;
+        need & !o.bits == 0
+            && (0..3).all(|k| {
+                self.bits & (1 << k) == 0
+                    || (o.bounds[k].0 <= self.bounds[k].0 && self.bounds[k].1 <= o.bounds[k].1)
+            })
+    }
+
+    /// False when the services cannot share a port (`ports_overlap`'s necessary condition).
+    fn ports_may_overlap(&self, o: &Summary) -> bool {
+        let both = self.bits & o.bits;
+        both & (ICMP | OTHER) != 0
+            || (0..3).any(|k| {
+                both & (1 << k) != 0
+                    && self.bounds[k].0 <= o.bounds[k].1
+                    && o.bounds[k].0 <= self.bounds[k].1
+            })
+    }
+
+    /// `lives_as_long` on the summaries.
+    fn lives_as_long(&self, r: &Summary) -> bool {
+        match (self.expires, r.expires) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(a), Some(b)) => a >= b,
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -121,6 +215,7 @@ pub(crate) fn check(low: &Lowered, index: &InvIndex, diags: &mut Diagnostics) {
         addrs,
         by_dst,
         net_dst,
+        sums: low.rules.iter().map(Summary::of).collect(),
     };
     let mut by_source: Vec<Vec<usize>> = vec![Vec::new(); low.sources.len()];
     for (i, f) in low.facts.iter().enumerate() {
@@ -184,6 +279,10 @@ impl Cx<'_> {
 
     /// Does rule `s` cover rule `r` (same action; see the module docs)?
     fn covers(&self, s: usize, r: usize) -> bool {
+        let (ss, sr) = (&self.sums[s], &self.sums[r]);
+        if !(sr.ports_may_be_within(ss) && ss.lives_as_long(sr)) {
+            return false;
+        }
         let (rs, rr) = (&self.low.rules[s], &self.low.rules[r]);
         ports_subset(&rr.services, &rs.services)
             && (rs.condition == Condition::True || rs.condition == rr.condition)
@@ -297,7 +396,12 @@ fn cancelled(cx: &Cx, s: usize, rules: &[usize], diags: &mut Diagnostics) {
 fn cancelling_denies(cx: &Cx, r: usize) -> Option<Vec<usize>> {
     let rules = &cx.low.rules;
     let allow = &rules[r];
+    let sr = &cx.sums[r];
     let usable = |d: usize| {
+        let sd = &cx.sums[d];
+        if !(sd.bits & UNCONDITIONAL != 0 && sd.lives_as_long(sr) && sd.ports_may_overlap(sr)) {
+            return false;
+        }
         let deny = &rules[d];
         deny.condition == Condition::True
             && lives_as_long(deny, allow)
@@ -371,4 +475,56 @@ fn union_covers(cx: &Cx, r: usize, rules: &[usize], e: End) -> bool {
         }
     }
     f.is_subset(&ids) && (ep.networks.is_empty() || ep.networks.is_subset(&nets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seg_ir::Protocol;
+
+    /// The summary tests only ever reject what the exact tests reject.
+    #[test]
+    fn summaries_are_necessary_conditions() {
+        let tcp = |lo, hi| PortSet::ports(Protocol::Tcp, lo, hi);
+        let sets = [
+            PortSet::empty(),
+            PortSet::any(),
+            PortSet::icmp(),
+            tcp(80, 80),
+            tcp(80, 90),
+            tcp(85, 85),
+            tcp(80, 80).union(&tcp(443, 443)),
+            tcp(100, 100).union(&tcp(8000, 8000)),
+            tcp(0, 65535),
+            PortSet::ports(Protocol::Udp, 53, 53),
+            PortSet::ports(Protocol::Udp, 53, 53).union(&tcp(53, 53)),
+            PortSet::ports(Protocol::Sctp, 1, 9),
+            PortSet::icmp().union(&tcp(22, 22)),
+        ];
+        let mut rejected = (0, 0);
+        for a in &sets {
+            for b in &sets {
+                let (sa, sb) = (Summary::new(a, true, None), Summary::new(b, true, None));
+                if ports_subset(a, b) {
+                    assert!(sa.ports_may_be_within(&sb), "{a:?} within {b:?}");
+                } else if !sa.ports_may_be_within(&sb) {
+                    rejected.0 += 1;
+                }
+                if ports_overlap(a, b) {
+                    assert!(sa.ports_may_overlap(&sb), "{a:?} overlaps {b:?}");
+                } else if !sa.ports_may_overlap(&sb) {
+                    rejected.1 += 1;
+                }
+            }
+        }
+        assert!(rejected.0 > 50 && rejected.1 > 50, "{rejected:?}");
+        let day = |d| Some(Date::parse(d).expect("date"));
+        let (late, early) = (
+            Summary::new(&sets[1], true, day("2030-01-02")),
+            Summary::new(&sets[1], true, day("2030-01-01")),
+        );
+        let never = Summary::new(&sets[1], true, None);
+        assert!(late.lives_as_long(&early) && !early.lives_as_long(&late));
+        assert!(never.lives_as_long(&late) && !late.lives_as_long(&never));
+    }
 }
