@@ -158,6 +158,15 @@ impl<'a> InvIndex<'a> {
         }
     }
 
+    /// Take indexes built ahead (by [`columns`], on another core) as if
+    /// [`InvIndex::attr`] had built them.
+    pub(crate) fn prefill(&self, built: Vec<(AttrKey, AttrIndex)>) {
+        let mut cache = self.attr_cache.borrow_mut();
+        for (k, ix) in built {
+            cache.entry(k).or_insert_with(|| Rc::new(ix));
+        }
+    }
+
     pub(crate) fn lookup(&self, name: &str) -> Option<u32> {
         self.by_name.get(name).copied()
     }
@@ -217,7 +226,7 @@ impl<'a> InvIndex<'a> {
             return ix.clone();
         }
         let built: Vec<(AttrKey, AttrIndex)> = match key {
-            AttrKey::Attr(_) | AttrKey::Kind | AttrKey::Owner => self.columns(),
+            AttrKey::Attr(_) | AttrKey::Kind | AttrKey::Owner => columns(self.inv),
             AttrKey::Name | AttrKey::Label(_) => {
                 let mut g = Grouping::default();
                 for id in 0..self.n {
@@ -239,44 +248,6 @@ impl<'a> InvIndex<'a> {
             cache.insert(key.clone(), empty.clone());
             empty
         })
-    }
-
-    /// Indexes of every declared attribute plus `kind` and `owner`.
-    fn columns(&self) -> Vec<(AttrKey, AttrIndex)> {
-        let declared: FastMap<&str, usize> = self
-            .inv
-            .attributes
-            .keys()
-            .enumerate()
-            .map(|(i, k)| (k.as_str(), i))
-            .collect();
-        let (kind, owner) = (declared.len(), declared.len() + 1);
-        let mut groups: Vec<Grouping<'a>> = (0..declared.len() + 2)
-            .map(|_| Grouping::default())
-            .collect();
-        for id in 0..self.n {
-            let ident = self.identity(id);
-            for (k, v) in &ident.attributes {
-                if let Some(&col) = declared.get(k.as_str()) {
-                    groups[col].add(id, ValueRef::of(v));
-                }
-            }
-            groups[kind].add(id, ValueRef::Str(ident.kind.as_str()));
-            if let Some(o) = &ident.owner {
-                groups[owner].add(id, ValueRef::Str(o));
-            }
-        }
-        let mut keys: Vec<AttrKey> = self
-            .inv
-            .attributes
-            .keys()
-            .map(|k| AttrKey::Attr(k.clone()))
-            .collect();
-        keys.extend([AttrKey::Kind, AttrKey::Owner]);
-        keys.into_iter()
-            .zip(groups)
-            .map(|(k, g)| (k, g.finish()))
-            .collect()
     }
 
     /// Identities one of whose addresses overlaps `nets` (the membership rule).
@@ -303,6 +274,43 @@ impl<'a> InvIndex<'a> {
     pub(crate) fn addresses_of(&self, ids: &IdSet) -> CidrSet {
         CidrSet::from_nets(ids.iter().flat_map(|id| self.identity(id).addresses.iter()))
     }
+}
+
+/// Indexes of every declared attribute plus `kind` and `owner`, in one pass
+/// over the inventory.
+pub(crate) fn columns(inv: &Inventory) -> Vec<(AttrKey, AttrIndex)> {
+    let declared: FastMap<&str, usize> = inv
+        .attributes
+        .keys()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
+    let (kind, owner) = (declared.len(), declared.len() + 1);
+    let mut groups: Vec<Grouping<'_>> = (0..declared.len() + 2)
+        .map(|_| Grouping::default())
+        .collect();
+    let n = u32::try_from(inv.identities.len()).unwrap_or(u32::MAX);
+    for (id, ident) in (0..n).zip(inv.identities.iter()) {
+        for (k, v) in &ident.attributes {
+            if let Some(&col) = declared.get(k.as_str()) {
+                groups[col].add(id, ValueRef::of(v));
+            }
+        }
+        groups[kind].add(id, ValueRef::Str(ident.kind.as_str()));
+        if let Some(o) = &ident.owner {
+            groups[owner].add(id, ValueRef::Str(o));
+        }
+    }
+    let mut keys: Vec<AttrKey> = inv
+        .attributes
+        .keys()
+        .map(|k| AttrKey::Attr(k.clone()))
+        .collect();
+    keys.extend([AttrKey::Kind, AttrKey::Owner]);
+    keys.into_iter()
+        .zip(groups)
+        .map(|(k, g)| (k, g.finish()))
+        .collect()
 }
 
 /// Split `(prefix length, first address, id)` triples, sorted, into one group per length.
