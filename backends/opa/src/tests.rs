@@ -445,6 +445,23 @@ fn unusable_keys_are_e0404() {
     }
 }
 
+/// The two bodies of `allow` differ only in how they find the endpoints:
+/// an edit to one must be made to the other.
+#[test]
+fn allow_bodies_agree_from_the_candidates_on() {
+    let text = include_str!("rego/authz.rego");
+    let bodies: Vec<&str> = text
+        .split("\nallow if {\n")
+        .skip(1)
+        .map(|b| &b[..b.find("\n}\n").expect("end of body")])
+        .collect();
+    assert_eq!(bodies.len(), 2, "allow has two bodies");
+    let tail = |b: &str| b[b.find("\tcands := ").expect("cands")..].to_string();
+    assert_eq!(tail(bodies[0]), tail(bodies[1]));
+    assert!(bodies[0].contains("data.seg.principals[ps]"));
+    assert!(bodies[1].contains("s := _src") && bodies[1].contains("d := _dst"));
+}
+
 fn base64_url_decode(s: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = Vec::new();

@@ -28,7 +28,71 @@ default allow := false
 # hold both endpoints, before the port filter of `_hits`; protocol and port
 # are read only once a candidate is an allow rule, so a pair without
 # candidates costs the two endpoint lookups and little more.
+#
+# Two bodies, identical from `cands` on (a unit test checks it): the first
+# finds both endpoints by principal inline, the common case, without the
+# calls to `_src` and `_dst`; the second finds them as `_src`/`_dst` do and
+# runs only when the first could not: an address is given and a principal
+# is missing or unknown (otherwise it would repeat the first, as for every
+# denied Envoy request, which carries both). The input is read there
+# through a wrapper object, so that a `source` that is not an object raises
+# no builtin error.
 allow if {
+	ps := input.source.principal
+	is_string(ps)
+	s := data.seg.principals[ps]
+	pd := input.destination.principal
+	is_string(pd)
+	d := data.seg.principals[pd]
+	cands := array.concat(
+		object.get(data.seg.index.pairs, [s.key, d.key], []),
+		[c |
+			some a in s.src
+			some b in d.dst
+			some c in object.get(data.seg.index.set_pairs, [a, b], [])
+		],
+	)
+	some c in cands
+	c.allow == true
+	pr := _protocol.name
+	pt := port
+	some r in object.get(c.ports, pr, [])
+	r[0] <= pt
+	pt <= r[1]
+	_admits(c)
+	is_boolean(object.get(input, "mtls", false))
+	req := object.get(input, "request", {})
+	is_object(req)
+	is_string(object.get(req, "method", ""))
+	is_string(object.get(req, "path", ""))
+	ctx := object.get(input, "context", {})
+	is_object(ctx)
+	every name, v in ctx {
+		_context_value_ok(name, v)
+	}
+	every t in object.filter(input, ["now"]) {
+		# `_now_ok` without a rule call
+		is_string(t)
+		time.parse_rfc3339_ns(t) >= 0
+	}
+	count([x |
+		some x in cands
+		x.allow == false
+		some q in object.get(x.ports, pr, [])
+		q[0] <= pt
+		pt <= q[1]
+		not _expired(x)
+		not _fails(x.when)
+	]) == 0
+}
+
+allow if {
+	i := {"i": input}
+	[object.get(i, ["i", "source", "address"], null), object.get(i, ["i", "destination", "address"], null)] != [null, null]
+	null in [
+		object.get(data.seg.principals, object.get(i, ["i", "source", "principal"], set()), null),
+		object.get(data.seg.principals, object.get(i, ["i", "destination", "principal"], set()), null),
+	]
 	s := _src
 	d := _dst
 	cands := array.concat(
@@ -57,7 +121,11 @@ allow if {
 	every name, v in ctx {
 		_context_value_ok(name, v)
 	}
-	_now_ok
+	every t in object.filter(input, ["now"]) {
+		# `_now_ok` without a rule call
+		is_string(t)
+		time.parse_rfc3339_ns(t) >= 0
+	}
 	count([x |
 		some x in cands
 		x.allow == false
@@ -453,12 +521,13 @@ _protocol := p if {
 protocol := _protocol.name
 
 # The destination port; 0 for protocols without ports.
-port := input.port if {
+port := p if {
 	_protocol.ports == true
-	is_number(input.port)
-	floor(input.port) == input.port
-	input.port >= 0
-	input.port <= 65535
+	p := input.port
+	is_number(p)
+	floor(p) == p
+	p >= 0
+	p <= 65535
 }
 
 port := 0 if _protocol.ports == false
