@@ -2,15 +2,26 @@
 //! 2,000 identities, 200 segments, 10,000 rules (a tenth with runtime
 //! conditions, one in twenty a deny, one in twenty from an external network).
 //!
-//! `cargo bench -p seg-opa --bench decide` prints the median, p90 and p99 of
-//! `data.seg.authz.allow` for identity flows that some rule covers, identity
-//! pairs drawn at random, and flows from external addresses. A decision is
-//! `set_input` plus `eval_rule`, with the input already parsed (as OPA's
-//! server parses it before evaluating). `SEG_BENCH_RULES` changes the size.
-//! `SEG_BENCH_ENGINES` (`interpreter`, `rvm`) picks the engines,
-//! `SEG_BENCH_PARTS` (rule names of `data.seg.authz`, comma-separated) times
-//! parts of the policy alone in the VM, and `SEG_BENCH_POLICY` replaces
-//! `authz.rego` by a file, to compare policy variants on the same data.
+//! `cargo bench -p seg-opa --bench decide` prints the p10, median and p90
+//! (thread CPU time) and the wall median and p99 of `data.seg.authz.allow`,
+//! the decision a PEP asks for, for identity flows that some rule covers,
+//! identity pairs drawn at random, and flows from external addresses. A
+//! timed decision is `set_input` (a reference count) plus the evaluation,
+//! with the input already parsed, as OPA's server parses it before
+//! evaluating; nothing is serialised or cloned. Lines for the timing alone
+//! (two clock reads) and for a constant rule (the engine's floor) show what
+//! is not the policy's.
+//!
+//! `SEG_BENCH_RULES` changes the size, `SEG_BENCH_ROUNDS` the timed rounds
+//! (default 2, after one warm-up). `SEG_BENCH_ENGINES` (`interpreter`,
+//! `rvm`) picks the engines. To work on the policy: `SEG_BENCH_POLICY`
+//! replaces `authz.rego` by a file (same data), `SEG_BENCH_VERSUS` times
+//! the policy against another file decision by decision in the same
+//! process (so both see the same load; the robust comparison on a busy
+//! machine), `SEG_BENCH_PARTS` (rule names of `data.seg.authz`) times parts
+//! alone in the VM, `SEG_BENCH_STEPS=1` prints the VM instructions per
+//! decision (found by bisecting the VM's instruction limit) and
+//! `SEG_BENCH_LISTING` writes the VM program's assembly listing to a file.
 
 use ipnet::IpNet;
 use regorus::languages::rego::compiler::Compiler;
@@ -157,7 +168,7 @@ fn program(rules: usize) -> Program {
         project: "bench".into(),
         source_hash: "0".repeat(64),
         now: Timestamp(Date::new(2026, 11, 20).expect("date").start().0),
-        identities,
+        identities: identities.into(),
         rules: out,
         omitted: Vec::new(),
         contexts: BTreeMap::new(),
@@ -235,9 +246,16 @@ fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// Time `decide` on every input (three rounds, the first one discarded) and
-/// print the quantiles of wall and thread CPU time; returns the decisions of
-/// the last round.
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Time `decide` on every input (a warm-up round, then `SEG_BENCH_ROUNDS`)
+/// and print the quantiles of wall and thread CPU time; returns the
+/// decisions of the last round.
 fn measure(
     name: &str,
     inputs: &[regorus::Value],
@@ -245,7 +263,7 @@ fn measure(
 ) -> Vec<bool> {
     let (mut wall, mut cpu): (Vec<Duration>, Vec<Duration>) = (Vec::new(), Vec::new());
     let mut decisions = Vec::new();
-    for round in 0..3 {
+    for round in 0..=env_usize("SEG_BENCH_ROUNDS", 2) {
         decisions.clear();
         for input in inputs {
             let (start, start_cpu) = (Instant::now(), thread_cpu());
@@ -264,8 +282,9 @@ fn measure(
     };
     let allowed = decisions.iter().filter(|d| **d).count();
     println!(
-        "{name:<44} n={:<5} cpu median {:>6.1} µs p90 {:>6.1} µs | wall median {:>6.1} µs p99 {:>7.1} µs | allowed {:.0}%",
+        "{name:<44} n={:<5} cpu p10 {:>5.1} median {:>6.1} µs p90 {:>6.1} µs | wall median {:>6.1} µs p99 {:>7.1} µs | allowed {:.0}%",
         wall.len(),
+        q(&mut cpu, 0.1),
         q(&mut cpu, 0.5),
         q(&mut cpu, 0.9),
         q(&mut wall, 0.5),
@@ -275,11 +294,88 @@ fn measure(
     decisions
 }
 
+/// The register VM for `policy` (an `authz.rego`) on `data`.
+fn vm_for(data: regorus::Value, policy: String) -> regorus::rvm::RegoVM {
+    let mut engine = regorus::Engine::new();
+    engine.add_data(data).expect("data");
+    engine
+        .add_policy("bundle/seg/authz.rego".into(), policy)
+        .expect("policy");
+    let entry: regorus::Rc<str> = "data.seg.authz.allow".into();
+    let compiled = engine.compile_with_entrypoint(&entry).expect("compile");
+    let program =
+        Compiler::compile_from_policy(&compiled, &["data.seg.authz.allow"]).expect("rvm program");
+    let mut vm = regorus::rvm::RegoVM::new();
+    vm.load_program(program);
+    vm.set_data(engine.get_data()).expect("rvm data");
+    vm
+}
+
+/// `SEG_BENCH_VERSUS`: the bundle's policy (a) and another one (b) on the
+/// same inputs, decision by decision in alternating order, so both see the
+/// same load; prints both CPU medians and fails on any disagreement.
+fn versus(
+    a: &mut regorus::rvm::RegoVM,
+    b: &mut regorus::rvm::RegoVM,
+    name: &str,
+    inputs: &[regorus::Value],
+) {
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    let time = |vm: &mut regorus::rvm::RegoVM, input: &regorus::Value| {
+        let start = thread_cpu();
+        vm.set_input(input.clone());
+        let v = vm
+            .execute_entry_point_by_name("data.seg.authz.allow")
+            .expect("rvm evaluation");
+        (thread_cpu().saturating_sub(start), v)
+    };
+    for round in 0..=env_usize("SEG_BENCH_ROUNDS", 2) {
+        for (i, input) in inputs.iter().enumerate() {
+            let ((da, va), (db, vb)) = if i % 2 == 0 {
+                let x = time(a, input);
+                (x, time(b, input))
+            } else {
+                let y = time(b, input);
+                (time(a, input), y)
+            };
+            assert_eq!(va, vb, "the two policies disagree on {input}");
+            if round > 0 {
+                ta.push(da);
+                tb.push(db);
+            }
+        }
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort_unstable();
+        v[v.len() / 2].as_secs_f64() * 1e6
+    };
+    let (ma, mb) = (median(&mut ta), median(&mut tb));
+    println!(
+        "versus: {name:<36} cpu median bundle {ma:>6.1} µs | other {mb:>6.1} µs | other/bundle {:.3}",
+        mb / ma
+    );
+}
+
+/// The VM instructions one decision executes: the least instruction limit
+/// under which it completes (the VM counts but does not report them).
+fn executed(vm: &mut regorus::rvm::RegoVM, input: &regorus::Value, entry: &str) -> usize {
+    vm.set_input(input.clone());
+    let (mut lo, mut hi) = (0, 1 << 20);
+    while lo + 1 < hi {
+        let mid = (lo + hi) / 2;
+        vm.set_max_instructions(mid);
+        if vm.execute_entry_point_by_name(entry).is_ok() {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    vm.set_max_instructions(1 << 20);
+    hi
+}
+
 fn main() {
-    let rules: usize = std::env::var("SEG_BENCH_RULES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10_000);
+    let rules = env_usize("SEG_BENCH_RULES", 10_000);
     let program = program(rules);
     let start = Instant::now();
     let mut engine = engine(&program);
@@ -370,9 +466,62 @@ fn main() {
     let entry: regorus::Rc<str> = "data.seg.authz.allow".into();
     let compiled = engine.compile_with_entrypoint(&entry).expect("compile");
     let rvm = Compiler::compile_from_policy(&compiled, &entry_refs).expect("rvm program");
+    if let Ok(path) = std::env::var("SEG_BENCH_LISTING") {
+        let config = regorus::rvm::program::AssemblyListingConfig::default();
+        let listing = regorus::rvm::program::generate_assembly_listing(&rvm, &config);
+        std::fs::write(path, listing).expect("SEG_BENCH_LISTING");
+    }
     let mut vm = regorus::rvm::RegoVM::new();
     vm.load_program(rvm);
     vm.set_data(engine.get_data()).expect("rvm data");
+    {
+        // What the timing itself costs (two clock reads, no evaluation).
+        measure("harness: clock reads alone", &covered, |_| {
+            regorus::Value::Bool(false)
+        });
+        // The VM's floor: a constant rule, same inputs.
+        let mut floor = regorus::Engine::new();
+        floor
+            .add_policy(
+                "floor.rego".into(),
+                "package floor\n\nallow := true\n".into(),
+            )
+            .expect("floor");
+        let entry: regorus::Rc<str> = "data.floor.allow".into();
+        let compiled = floor.compile_with_entrypoint(&entry).expect("compile");
+        let program =
+            Compiler::compile_from_policy(&compiled, &["data.floor.allow"]).expect("rvm program");
+        let mut floor_vm = regorus::rvm::RegoVM::new();
+        floor_vm.load_program(program);
+        measure("rvm: a constant rule (the floor)", &covered, |input| {
+            floor_vm.set_input(input.clone());
+            floor_vm
+                .execute_entry_point_by_name("data.floor.allow")
+                .expect("rvm evaluation")
+        });
+    }
+    if let Ok(path) = std::env::var("SEG_BENCH_VERSUS") {
+        let policy = std::fs::read_to_string(path).expect("SEG_BENCH_VERSUS");
+        let mut other = vm_for(engine.get_data(), policy);
+        for (name, inputs) in sets {
+            versus(&mut vm, &mut other, name, inputs);
+        }
+    }
+    if std::env::var("SEG_BENCH_STEPS").is_ok_and(|v| v == "1") {
+        for (name, inputs) in sets {
+            let mut steps: Vec<usize> = inputs
+                .iter()
+                .map(|input| executed(&mut vm, input, "data.seg.authz.allow"))
+                .collect();
+            steps.sort_unstable();
+            println!(
+                "rvm: {name:<39} instructions per decision: median {} p90 {} max {}",
+                steps[steps.len() / 2],
+                steps[steps.len() * 9 / 10],
+                steps[steps.len() - 1]
+            );
+        }
+    }
     for part in &entries[1..] {
         measure(&format!("rvm: {part} (covered)"), &covered, |input| {
             vm.set_input(input.clone());
