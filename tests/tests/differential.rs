@@ -8,8 +8,14 @@
 //! a replayable folder (`differential/minimise.rs`); committed folders under
 //! `tests/differential/regressions/` are replayed by `regressions_replay`.
 //!
+//! Kubernetes (network-config-analyzer) and iptables (network namespaces)
+//! take seconds per estate: they run in `differential/slow.rs` on a bounded
+//! sample of smaller estates, through the same checks, minimiser and
+//! regression folders.
+//!
 //! Budget: `SEG_DIFF_CASES` estates (default 64) of 80 flows each, from
-//! `SEG_DIFF_SEED` (default 8); see docs/testing.md.
+//! `SEG_DIFF_SEED` (default 8); the slow engines: `SEG_DIFF_SLOW_CASES`
+//! (default 24) and `SEG_DIFF_SLOW_SEED`; see docs/testing.md.
 
 #[path = "differential/check.rs"]
 mod check;

@@ -1,6 +1,9 @@
 //! One estate through the whole pipeline and every engine, flow by flow.
 //!
-//! For each target T and flow f (at the build's `now` for cloud targets):
+//! For each target T and flow f (at the engine's [`Clock`]: the flow's own
+//! instant for OPA, the build's `now` for the clouds and Kubernetes, the
+//! machine's for iptables; address-based engines leave out flows with an end
+//! that shares addresses with another identity, W0101):
 //! - `full`  = `decide(program, f)`, the reference semantics;
 //! - `tref`  = `decide(prepare(program, T, layered), f)`, T's verification
 //!   reference (fail closed for what T cannot see, layered classes satisfied);

@@ -40,6 +40,8 @@ pub enum Plant {
     /// `-A INPUT -j ACCEPT` and `-A OUTPUT -j ACCEPT` before the first rule
     /// of every host's rulesets.
     IptablesAccept,
+    /// Every `DROP` of the deny chains removed: the allows lose their carve-outs.
+    IptablesDenyDropped,
 }
 
 /// The instant a target's flows are decided at.
@@ -62,7 +64,8 @@ impl EngineKind {
             EngineKind::Aws => "aws",
             EngineKind::Gcp => "gcp",
             EngineKind::Kubernetes | EngineKind::Planted(Plant::KubernetesAllowAll) => "kubernetes",
-            EngineKind::Iptables | EngineKind::Planted(Plant::IptablesAccept) => "iptables",
+            EngineKind::Iptables
+            | EngineKind::Planted(Plant::IptablesAccept | Plant::IptablesDenyDropped) => "iptables",
             EngineKind::AllowAll(t) | EngineKind::DenyBlind(t) => t,
         }
     }
@@ -80,7 +83,9 @@ impl EngineKind {
         match self {
             EngineKind::AllowAll(_) | EngineKind::DenyBlind(_) => None,
             EngineKind::Planted(Plant::KubernetesAllowAll) => Some(EngineKind::Kubernetes),
-            EngineKind::Planted(Plant::IptablesAccept) => Some(EngineKind::Iptables),
+            EngineKind::Planted(Plant::IptablesAccept | Plant::IptablesDenyDropped) => {
+                Some(EngineKind::Iptables)
+            }
             k => Some(k),
         }
     }
@@ -184,6 +189,7 @@ pub fn load(
             match plant {
                 Plant::KubernetesAllowAll => kube::plant_allow_all(&mut files),
                 Plant::IptablesAccept => netns::plant_accept(&mut files),
+                Plant::IptablesDenyDropped => netns::plant_deny_dropped(&mut files),
             }
             let real = kind.real().expect("a planted kind has a real engine");
             load(real, &files, prepared, flows)?

@@ -131,3 +131,23 @@ pub fn plant_accept(files: &mut BTreeMap<String, Vec<u8>>) {
         *bytes = out.into_bytes();
     }
 }
+
+/// The planted bug: the deny chains lose their `DROP` lines, so the allows
+/// after them lose their carve-outs.
+pub fn plant_deny_dropped(files: &mut BTreeMap<String, Vec<u8>>) {
+    for (path, bytes) in files.iter_mut() {
+        if !(path.starts_with("iptables/") && path.ends_with(".rules")) {
+            continue;
+        }
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        let kept: String = text
+            .lines()
+            .filter(|l| {
+                let chain = l.strip_prefix("-A ").and_then(|r| r.split(' ').next());
+                !(chain.is_some_and(|c| c.contains("-deny-")) && l.ends_with("-j DROP"))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        *bytes = kept.into_bytes();
+    }
+}
