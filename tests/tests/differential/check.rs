@@ -12,8 +12,8 @@
 //! Problems:
 //! - `over_permissive`: the engine allows (some packet) where `tref` denies;
 //! - `over_restrictive`: the engine denies where `tref` allows, unless the
-//!   protocol is one the engine cannot hold exactly and the build warned
-//!   (W0401/W0402) at a rule that allowed the flow;
+//!   protocol is one the engine cannot hold exactly and the build report
+//!   lists a `narrowed`/`omitted` approximation for an allow that matched;
 //! - `pass_permissive`: `tref` allows what `full` denies without a `layered`
 //!   approximation in the build report for a rule that matched;
 //! - `unreported`: `tref` (or the engine) denies what `full` allows and the
@@ -27,7 +27,7 @@ use crate::cloud::{cases, check::owners};
 use crate::engines::{self, Clock, EngineKind};
 use crate::iptables::fixtures;
 use seg::driver::{BuildOutcome, Input};
-use seg_diag::{Code, Diagnostic, Diagnostics};
+use seg_diag::{Diagnostic, Diagnostics};
 use seg_ir::capability::ApproximationKind;
 use seg_ir::eval::{Decision, decide};
 use seg_ir::{Action, Flow, Program};
@@ -326,18 +326,16 @@ fn reported(
         .any(|a| kinds.contains(&a.kind) && rules.contains(&a.rule))
 }
 
-/// The build warned that `target` cannot hold part of an allow that matched.
+/// The build report lists that `target` cannot hold part of an allow that
+/// decided the flow (`narrowed`/`omitted`, from the capability pass or the
+/// lowering).
 fn engine_narrowing(built: &Built, target: &str, prepared: &Program, tref: &Decision) -> bool {
-    let spans: BTreeSet<_> = tref
-        .deciding
-        .iter()
-        .map(|id| prepared.rules[id.0 as usize].provenance.origin)
-        .collect();
-    built.diags.iter().any(|d| {
-        matches!(d.code, Some(Code::RuleNarrowed | Code::RuleOmitted))
-            && d.message.contains(&format!("`{target}`"))
-            && d.primary_span().is_some_and(|s| spans.contains(&s))
-    })
+    reported(
+        built,
+        target,
+        &[ApproximationKind::Narrowed, ApproximationKind::Omitted],
+        &labels(prepared, tref, Some(Action::Allow)),
+    )
 }
 
 fn flow_problem(
@@ -382,7 +380,7 @@ fn flow_problem(
             return problem(
                 Kind::OverRestrictive,
                 format!(
-                    "the engine denies; `{t}`'s reference allows ({}) and no warning explains it",
+                    "the engine denies; `{t}`'s reference allows ({}) and the report lists no approximation that explains it",
                     why(&tref, prepared)
                 ),
             );

@@ -525,7 +525,7 @@ pub fn clock(real_now: Timestamp) -> Case {
     let mut fx = Fx::new(Timestamp(real_now.0 - 3 * 86_400));
     let a = fx.host("clock-a", &["10.60.0.1/32", "fd00:60::1/128"]);
     let b = fx.host("clock-b", &["10.60.0.2/32", "fd00:60::2/128"]);
-    let minute = (real_now.second_of_day() / 60) as i64;
+    let minute = real_now.second_of_day() / 60;
     let tod = |m: i64| TimeOfDay(m.rem_euclid(1440) as u16);
     let window = |s: i64, e: i64| {
         Condition::Atom(Atom::Time {
