@@ -77,8 +77,8 @@ fn bench_stages(c: &mut Criterion) {
             continue;
         };
         // The program is what the stage produces and what the backends then
-        // read: freeing it (a third of the time at 50k identities, glibc
-        // releasing every identity's maps) is timed apart, as `drop-ir`.
+        // read: freeing it (its rules; the identities are shared with the
+        // inventory) is timed apart, as `drop-ir`.
         g.bench_function(BenchmarkId::new("check+ir", &name), |b| {
             b.iter_with_large_drop(|| {
                 stages::check(&units, &inventory, &map, &mut Diagnostics::new())
