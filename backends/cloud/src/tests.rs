@@ -878,3 +878,30 @@ fn nothing_managed_writes_no_groups() {
     );
     assert!(file(&e, "template.json")["Resources"]["SegNothingToManage"].is_object());
 }
+
+#[test]
+fn gcp_refuses_accounts_past_the_email_limits() {
+    for (sa, ok) in [
+        (
+            format!("{}@p.iam.gserviceaccount.com", "a".repeat(64)),
+            true,
+        ),
+        (
+            format!("{}@p.iam.gserviceaccount.com", "a".repeat(65)),
+            false,
+        ),
+        (format!("a@{}.com", "p".repeat(250)), false),
+        ("no-at-sign".to_string(), false),
+    ] {
+        let mut f = Fx::new();
+        let a = f.id("a", &["10.0.0.1/32"], None, Some(&sa));
+        let b = f.id("b", &["10.0.0.2/32"], None, None);
+        f.allow(Set::Ids(&[a]), Set::Ids(&[b]), tcp(22, 22));
+        let (e, d) = run(&Gcp, &f.p, &gcp_options());
+        assert_eq!(!d.has_errors(), ok, "{sa}: {:?}", codes(&d));
+        assert_eq!(e.artifacts.is_empty(), !ok, "{sa}");
+        if !ok {
+            assert_eq!(codes(&d), ["E0402"], "{sa}");
+        }
+    }
+}

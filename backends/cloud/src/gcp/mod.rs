@@ -137,10 +137,14 @@ pub fn valid_name(s: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
+/// An email as GCP takes it: within SMTP's limits (64 characters before the
+/// `@`, 254 in all), or the API refuses the firewall rule at apply time.
 fn valid_account(s: &str) -> bool {
     match s.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()
+                && local.len() <= 64
+                && s.len() <= 254
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')

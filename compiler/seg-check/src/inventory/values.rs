@@ -202,11 +202,14 @@ pub fn aws_security_group(s: &str) -> Result<(), Problem> {
         .with_note("a security group id is `sg-` followed by 8 or 17 lowercase hex digits"))
 }
 
-/// A GCP service account email: `name@domain`.
+/// A GCP service account email: `name@domain`, within SMTP's limits (64
+/// characters before the `@`, 254 in all) since the GCP API refuses longer.
 pub fn gcp_service_account(s: &str) -> Result<(), Problem> {
     let ok = match s.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()
+                && local.len() <= 64
+                && s.len() <= 254
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
@@ -224,7 +227,7 @@ pub fn gcp_service_account(s: &str) -> Result<(), Problem> {
         "not a service account email",
         "write the account's email, e.g. `payments-api@bank-prod.iam.gserviceaccount.com`",
     )
-    .with_note("a GCP service account is identified by its email address"))
+    .with_note("a GCP service account is identified by its email address, at most 64 characters before the `@` and 254 in all"))
 }
 
 /// A SPIFFE ID: `spiffe://TRUST-DOMAIN[/PATH]` as the SPIFFE ID specification
@@ -407,6 +410,10 @@ mod tests {
         assert!(gcp_service_account("payments-api@bank-prod.iam.gserviceaccount.com").is_ok());
         assert!(gcp_service_account("payments-api").is_err());
         assert!(gcp_service_account("a@b@c.d").is_err());
+        let local = |n: usize| format!("{}@p.iam.gserviceaccount.com", "a".repeat(n));
+        assert!(gcp_service_account(&local(64)).is_ok());
+        assert!(gcp_service_account(&local(65)).is_err());
+        assert!(gcp_service_account(&format!("a@{}.com", "p".repeat(250))).is_err());
         assert!(spiffe_id("spiffe://bank.example/ns/payments/sa/payments-api").is_ok());
         assert!(spiffe_id("spiffe://bank.example").is_ok());
         for bad in [
