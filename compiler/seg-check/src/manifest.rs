@@ -8,6 +8,7 @@
 //! Tables and keys are read in file order, so `targets` keeps the order in
 //! which `seg.toml` lists them.
 
+use crate::inventory::values::forbidden_char;
 use indexmap::IndexMap;
 use seg_diag::{Code, Diagnostic, Diagnostics, FileId, LintLevel, Span, did_you_mean};
 use seg_ir::ConditionClass;
@@ -394,7 +395,8 @@ impl ManifestParser<'_> {
                 "name" => {
                     self.name_written = true;
                     if let Some(name) = self.string(value, "`name`") {
-                        if name.chars().any(char::is_control) {
+                        // The same characters the inventory refuses in names.
+                        if name.chars().any(forbidden_char) {
                             let span = self.span(value);
                             self.report(
                                 span,

@@ -326,3 +326,21 @@ proptest::proptest! {
         }
     }
 }
+
+/// The project name lands in every generated header: it refuses the same
+/// characters as inventory names (controls, bidirectional overrides).
+#[test]
+fn project_name_refuses_controls_and_bidi_overrides() {
+    for name in ["a\\u0007b", "a\\u202Eb", "a\\u2066b", "a\\u2028b"] {
+        let (m, diags, _) = parse(&format!("[project]\nname = \"{name}\"\n"));
+        assert!(m.is_none(), "{name} was accepted");
+        assert!(
+            diags.iter().any(
+                |d| d.code == Some(Code::InvalidManifest) && d.message.contains("project name")
+            ),
+            "{name}: {diags:?}"
+        );
+    }
+    let (m, _, _) = parse("[project]\nname = \"b\u{e4}nk \u{43a}\"\n");
+    assert_eq!(m.expect("other Unicode is data").name, "b\u{e4}nk \u{43a}");
+}

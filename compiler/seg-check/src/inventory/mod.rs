@@ -19,7 +19,7 @@ pub mod model;
 mod overlap;
 mod schema;
 mod tree;
-mod values;
+pub(crate) mod values;
 
 pub use identity::{SHARED_CREDENTIAL_REFERENCES, STALE_CREDENTIAL_REFERENCES};
 pub use model::*;
