@@ -445,21 +445,28 @@ fn unusable_keys_are_e0404() {
     }
 }
 
-/// The two bodies of `allow` differ only in how they find the endpoints:
-/// an edit to one must be made to the other.
+/// The bodies of `allow` and `_by_address` differ only in how they find the
+/// endpoints: an edit to one must be made to the others.
 #[test]
 fn allow_bodies_agree_from_the_candidates_on() {
     let text = include_str!("rego/authz.rego");
-    let bodies: Vec<&str> = text
-        .split("\nallow if {\n")
-        .skip(1)
-        .map(|b| &b[..b.find("\n}\n").expect("end of body")])
-        .collect();
-    assert_eq!(bodies.len(), 2, "allow has two bodies");
+    let bodies = |head: &str| -> Vec<String> {
+        text.split(head)
+            .skip(1)
+            .map(|b| b[..b.find("\n}\n").expect("end of body")].to_string())
+            .collect()
+    };
+    let allow = bodies("\nallow if {\n");
+    let by_address = bodies("\n_by_address if {\n");
+    assert_eq!(allow.len(), 2, "allow has two bodies");
+    assert_eq!(by_address.len(), 2, "_by_address has two bodies");
+    assert!(allow[1].ends_with("\t_by_address"), "{}", allow[1]);
     let tail = |b: &str| b[b.find("\tcands := ").expect("cands")..].to_string();
-    assert_eq!(tail(bodies[0]), tail(bodies[1]));
-    assert!(bodies[0].contains("data.seg.principals[ps]"));
-    assert!(bodies[1].contains("s := _src") && bodies[1].contains("d := _dst"));
+    assert_eq!(tail(&allow[0]), tail(&by_address[0]));
+    assert_eq!(tail(&allow[0]), tail(&by_address[1]));
+    assert!(allow[0].contains("data.seg.principals[ps]"));
+    assert!(by_address[0].contains("data.seg.addresses.v4_lengths"));
+    assert!(by_address[1].contains("s := _src") && by_address[1].contains("d := _dst"));
 }
 
 fn base64_url_decode(s: &str) -> Vec<u8> {

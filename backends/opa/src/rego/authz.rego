@@ -29,14 +29,14 @@ default allow := false
 # are read only once a candidate is an allow rule, so a pair without
 # candidates costs the two endpoint lookups and little more.
 #
-# Two bodies, identical from `cands` on (a unit test checks it): the first
-# finds both endpoints by principal inline, the common case, without the
-# calls to `_src` and `_dst`; the second finds them as `_src`/`_dst` do and
-# runs only when the first could not: an address is given and a principal
-# is missing or unknown (otherwise it would repeat the first, as for every
-# denied Envoy request, which carries both). The input is read there
-# through a wrapper object, so that a `source` that is not an object raises
-# no builtin error.
+# The first body finds both endpoints by principal inline, the common case,
+# without calls to `_src` and `_dst`. The second runs only when an address
+# is given and hands the flow to `_by_address`, whose definitions hold the
+# address cases: a rule of its own, because the register VM clears a
+# rule's whole register window (sized for its largest definition) before
+# trying each definition, so long definitions in `allow` would slow every
+# flow that tries more than one. The three bodies are identical from
+# `cands` on (a unit test checks it).
 allow if {
 	ps := input.source.principal
 	is_string(ps)
@@ -89,9 +89,87 @@ allow if {
 allow if {
 	i := {"i": input}
 	[object.get(i, ["i", "source", "address"], null), object.get(i, ["i", "destination", "address"], null)] != [null, null]
+	_by_address
+}
+
+# A flow with an address (`allow` checked that one is given). First, from
+# an IPv4 address to a known principal (an external client): the source's
+# class found inline as `_src` and `_address_class` do, without their calls.
+# Second, the rest, found as `_src`/`_dst` do: a principal is missing or
+# unknown (otherwise the first body of `allow` decided, as for every denied
+# Envoy request, which carries both), and the destination is not a known
+# principal or the source address is IPv6 (otherwise the first definition
+# decided). The input is read there through a wrapper object, and the
+# address through `type_name`, so that a `source` or `address` of another
+# type raises no builtin error.
+_by_address if {
+	addr := input.source.address
+	is_string(addr)
+	pd := input.destination.principal
+	is_string(pd)
+	d := data.seg.principals[pd]
+	is_string(object.get(input.source, "principal", ""))
+	object.get(data.seg.principals, object.get(input.source, "principal", set()), null) == null
+	p := split(addr, ".")
+	count(p) == 4
+	o := data.seg.addresses.octets
+	h := concat("", [o[p[0]], o[p[1]], o[p[2]], o[p[3]]])
+	some n in data.seg.addresses.v4_lengths
+	k := object.get(data.seg.addresses.v4, substring(h, 0, n), null)
+	k != null
+	s := data.seg.addresses.endpoints[k]
+	cands := array.concat(
+		object.get(data.seg.index.pairs, [s.key, d.key], []),
+		[c |
+			some a in s.src
+			some b in d.dst
+			some c in object.get(data.seg.index.set_pairs, [a, b], [])
+		],
+	)
+	some c in cands
+	c.allow == true
+	pr := _protocol.name
+	pt := port
+	some r in object.get(c.ports, pr, [])
+	r[0] <= pt
+	pt <= r[1]
+	_admits(c)
+	is_boolean(object.get(input, "mtls", false))
+	req := object.get(input, "request", {})
+	is_object(req)
+	is_string(object.get(req, "method", ""))
+	is_string(object.get(req, "path", ""))
+	ctx := object.get(input, "context", {})
+	is_object(ctx)
+	every name, v in ctx {
+		_context_value_ok(name, v)
+	}
+	every t in object.filter(input, ["now"]) {
+		# `_now_ok` without a rule call
+		is_string(t)
+		time.parse_rfc3339_ns(t) >= 0
+	}
+	count([x |
+		some x in cands
+		x.allow == false
+		some q in object.get(x.ports, pr, [])
+		q[0] <= pt
+		pt <= q[1]
+		not _expired(x)
+		not _fails(x.when)
+	]) == 0
+}
+
+_by_address if {
+	i := {"i": input}
 	null in [
 		object.get(data.seg.principals, object.get(i, ["i", "source", "principal"], set()), null),
 		object.get(data.seg.principals, object.get(i, ["i", "destination", "principal"], set()), null),
+	]
+	sa := object.get(i, ["i", "source", "address"], null)
+	true in [
+		object.get(data.seg.principals, object.get(i, ["i", "destination", "principal"], set()), null) == null,
+		contains(object.get({"string": sa}, type_name(sa), ""), ":"),
 	]
 	s := _src
 	d := _dst
