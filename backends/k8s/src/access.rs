@@ -26,10 +26,10 @@ use crate::select::{Estate, Role};
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::capability::{Approximation, ApproximationKind};
 use seg_ir::{Action, CidrSet, Condition, EndpointSet, IdentityId, PortSet, Program, Rule, RuleId};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Ports allowed between two pods, and the allows behind them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Entry {
     pub ports: PortSet,
     pub rules: BTreeSet<RuleId>,
@@ -45,8 +45,12 @@ pub struct Piece {
 
 #[derive(Clone, Debug, Default)]
 pub struct Access {
-    /// (source pod, destination pod) → entry.
-    pub pairs: BTreeMap<(IdentityId, IdentityId), Entry>,
+    /// (source pod, destination pod) → index in `entries`, ascending by
+    /// pair; only pairs with some port allowed.
+    pub pairs: Vec<((IdentityId, IdentityId), u32)>,
+    /// The distinct entries of the pairs (and of the steps that led to
+    /// them): many pairs share one, so each is built and read once.
+    pub entries: Vec<Entry>,
     /// Pod → the addresses it may receive from.
     pub ingress_blocks: BTreeMap<IdentityId, Vec<Piece>>,
     /// Pod → the addresses it may send to.
@@ -91,6 +95,7 @@ pub fn compute(program: &Program, estate: &Estate, diags: &mut Diagnostics) -> A
     let mut access = Access::default();
     let mut ingress: BTreeMap<IdentityId, Vec<Contribution>> = BTreeMap::new();
     let mut egress: BTreeMap<IdentityId, Vec<Contribution>> = BTreeMap::new();
+    let mut steps = Steps::default();
     let (allows, denies): (Vec<&Rule>, Vec<&Rule>) = program
         .rules
         .iter()
@@ -111,13 +116,6 @@ pub fn compute(program: &Program, estate: &Estate, diags: &mut Diagnostics) -> A
             }
         }
         let (src_pods, dst_pods) = (pods(estate, &rule.src), pods(estate, &rule.dst));
-        for &s in &src_pods {
-            for &d in &dst_pods {
-                let e = access.pairs.entry((s, d)).or_default();
-                e.ports = e.ports.union(&rule.services);
-                e.rules.insert(rule.id);
-            }
-        }
         contribute(
             &mut ingress,
             &dst_pods,
@@ -132,6 +130,7 @@ pub fn compute(program: &Program, estate: &Estate, diags: &mut Diagnostics) -> A
             rule,
             true,
         );
+        steps.add(rule, true, &src_pods, dst_pods);
     }
     let addrs: Vec<CidrSet> = program
         .identities
@@ -143,16 +142,6 @@ pub fn compute(program: &Program, estate: &Estate, diags: &mut Diagnostics) -> A
             continue;
         }
         let (src_pods, dst_pods) = (pods(estate, &rule.src), pods(estate, &rule.dst));
-        for &s in &src_pods {
-            for &d in &dst_pods {
-                if let Some(e) = access.pairs.get_mut(&(s, d))
-                    && !e.ports.intersect(&rule.services).is_empty()
-                {
-                    e.ports = e.ports.difference(&rule.services);
-                    e.rules.insert(rule.id);
-                }
-            }
-        }
         contribute(
             &mut ingress,
             &dst_pods,
@@ -167,8 +156,9 @@ pub fn compute(program: &Program, estate: &Estate, diags: &mut Diagnostics) -> A
             rule,
             false,
         );
+        steps.add(rule, false, &src_pods, dst_pods);
     }
-    access.pairs.retain(|_, e| !e.ports.is_empty());
+    (access.pairs, access.entries) = steps.pairs(program.identities.len());
     access.ingress_blocks = ingress
         .into_iter()
         .map(|(pod, c)| (pod, partition(c)))
@@ -178,6 +168,125 @@ pub fn compute(program: &Program, estate: &Estate, diags: &mut Diagnostics) -> A
         .map(|(pod, c)| (pod, partition(c)))
         .collect();
     access
+}
+
+/// The pod-pair part of [`compute`]: each pair's entry is what its allows
+/// (in rule order) then its denies (in rule order) make of an empty entry,
+/// exactly as if every rule updated every pair it names. Pairs with equal
+/// entries share one, and a rule turns a given entry into the same next
+/// entry for every pair, so each (entry, rule) step is computed once and
+/// every pair costs an array read and write per rule naming it.
+#[derive(Default)]
+struct Steps<'p> {
+    /// Per source pod (by `IdentityId`), the indices in `rules` of the rules
+    /// naming it as a source: allows first, each kind in rule order.
+    by_source: Vec<Vec<u32>>,
+    /// A rule's ports, id, kind and destination pods.
+    rules: Vec<(&'p Rule, bool, Vec<IdentityId>)>,
+}
+
+/// Entry 0, the empty one, stands for "no pair" (an allow always adds its id).
+const NO_PAIR: u32 = 0;
+
+impl<'p> Steps<'p> {
+    fn add(&mut self, rule: &'p Rule, grant: bool, src: &[IdentityId], dst: Vec<IdentityId>) {
+        if src.is_empty() || dst.is_empty() {
+            return;
+        }
+        let index = self.rules.len() as u32;
+        self.rules.push((rule, grant, dst));
+        for s in src {
+            let s = s.0 as usize;
+            if self.by_source.len() <= s {
+                self.by_source.resize_with(s + 1, Vec::new);
+            }
+            self.by_source[s].push(index);
+        }
+    }
+
+    /// Pairs (ascending, only those with ports) and their entries.
+    #[allow(clippy::type_complexity)]
+    fn pairs(self, identities: usize) -> (Vec<((IdentityId, IdentityId), u32)>, Vec<Entry>) {
+        let mut entries = vec![Entry::default()];
+        let mut known: HashMap<Entry, u32> = HashMap::from([(Entry::default(), NO_PAIR)]);
+        let mut moves: HashMap<(u32, u32), u32> = HashMap::new();
+        // The current (source, rule)'s moves: `(stamp, to)` by entry.
+        let mut recent: Vec<(u64, u32)> = Vec::new();
+        let mut stamp = 0u64;
+        let mut row = vec![NO_PAIR; identities];
+        let mut touched: Vec<u32> = Vec::new();
+        let mut out = Vec::new();
+        for (s, rules) in self.by_source.iter().enumerate() {
+            for &r in rules {
+                let (rule, grant, dst) = &self.rules[r as usize];
+                stamp += 1;
+                for d in dst {
+                    let Some(at) = row.get_mut(d.0 as usize) else {
+                        continue;
+                    };
+                    let from = *at;
+                    if from == NO_PAIR && !grant {
+                        continue;
+                    }
+                    let to = match recent.get(from as usize) {
+                        Some(&(st, to)) if st == stamp => to,
+                        _ => {
+                            let to = *moves.entry((from, r)).or_insert_with(|| {
+                                step(&mut entries, &mut known, from, rule, *grant)
+                            });
+                            if recent.len() <= from as usize {
+                                recent.resize(entries.len().max(from as usize + 1), (0, 0));
+                            }
+                            recent[from as usize] = (stamp, to);
+                            to
+                        }
+                    };
+                    if from == NO_PAIR {
+                        touched.push(d.0);
+                    }
+                    *at = to;
+                }
+            }
+            touched.sort_unstable();
+            for &d in &touched {
+                let e = std::mem::replace(&mut row[d as usize], NO_PAIR);
+                if !entries[e as usize].ports.is_empty() {
+                    out.push(((IdentityId(s as u32), IdentityId(d)), e));
+                }
+            }
+            touched.clear();
+        }
+        (out, entries)
+    }
+}
+
+/// The entry `rule` makes of entry `from` (interned): an allow adds its ports
+/// and id; a deny that takes some of the ports takes them and adds its id.
+fn step(
+    entries: &mut Vec<Entry>,
+    known: &mut HashMap<Entry, u32>,
+    from: u32,
+    rule: &Rule,
+    grant: bool,
+) -> u32 {
+    let old = &entries[from as usize];
+    let next = if grant {
+        Entry {
+            ports: old.ports.union(&rule.services),
+            rules: old.rules.iter().copied().chain([rule.id]).collect(),
+        }
+    } else if from == NO_PAIR || old.ports.intersect(&rule.services).is_empty() {
+        return from;
+    } else {
+        Entry {
+            ports: old.ports.difference(&rule.services),
+            rules: old.rules.iter().copied().chain([rule.id]).collect(),
+        }
+    };
+    *known.entry(next).or_insert_with_key(|next| {
+        entries.push(next.clone());
+        entries.len() as u32 - 1
+    })
 }
 
 /// An allow (`grant`) or deny's address set and ports, for one pod.
@@ -248,11 +357,16 @@ fn partition(contributions: Vec<Contribution>) -> Vec<Piece> {
         let mut rest = c.set;
         let mut next = Vec::with_capacity(pieces.len() + 1);
         for piece in pieces {
-            if rest.is_empty() || !piece.region.overlaps(&rest) {
+            if rest.is_empty() {
                 next.push(piece);
                 continue;
             }
+            // One intersection serves as the overlap test too.
             let inside = piece.region.intersect(&rest);
+            if inside.is_empty() {
+                next.push(piece);
+                continue;
+            }
             let outside = piece.region.difference(&rest);
             rest = rest.difference(&inside);
             if !outside.is_empty() {
@@ -367,6 +481,90 @@ mod tests {
         assert_eq!(pieces.len(), 1);
         assert_eq!(pieces[0].region, set(&["10.128.0.0/9"]));
         assert_eq!(pieces[0].rules, BTreeSet::from([RuleId(0)]));
+    }
+
+    /// `Steps` against every rule updating every pair it names (the former
+    /// loop), on random rules over a few pods; deterministic.
+    #[test]
+    fn steps_give_what_updating_every_pair_gives() {
+        let mut state = 0x5eed_u64;
+        let mut next = move |n: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % n
+        };
+        let services = [
+            PortSet::any(),
+            PortSet::empty(),
+            PortSet::ports(Protocol::Tcp, 80, 80),
+            PortSet::ports(Protocol::Tcp, 80, 443),
+            PortSet::ports(Protocol::Udp, 53, 53),
+        ];
+        for _ in 0..200 {
+            let mut rules = Vec::new();
+            for i in 0..1 + next(12) {
+                let mut pods = || -> Vec<IdentityId> {
+                    let mut v: Vec<IdentityId> =
+                        (0..6).filter(|_| next(3) == 0).map(IdentityId).collect();
+                    v.dedup();
+                    v
+                };
+                let (src, dst) = (pods(), pods());
+                let grant = next(3) != 0;
+                let rule = Rule {
+                    id: RuleId(i as u32),
+                    action: if grant { Action::Allow } else { Action::Deny },
+                    src: EndpointSet::default(),
+                    dst: EndpointSet::default(),
+                    services: services[next(5) as usize].clone(),
+                    condition: Condition::True,
+                    expires: None,
+                    provenance: seg_ir::Provenance {
+                        label: format!("p/{i}"),
+                        file: "p.seg".into(),
+                        line: 1,
+                        column: 1,
+                        policy: "p".into(),
+                        owner: None,
+                        doc: None,
+                        reason: None,
+                        origin: seg_diag::Span::new(seg_diag::FileId(0), 0, 1),
+                    },
+                };
+                rules.push((rule, src, dst));
+            }
+            // Allows first, as `compute` adds them.
+            rules.sort_by_key(|(r, _, _)| r.action != Action::Allow);
+            let mut naive: BTreeMap<(IdentityId, IdentityId), Entry> = BTreeMap::new();
+            let mut steps = Steps::default();
+            for (rule, src, dst) in &rules {
+                let grant = rule.action == Action::Allow;
+                for &s in src {
+                    for &d in dst {
+                        if grant {
+                            let e = naive.entry((s, d)).or_default();
+                            e.ports = e.ports.union(&rule.services);
+                            e.rules.insert(rule.id);
+                        } else if let Some(e) = naive.get_mut(&(s, d))
+                            && !e.ports.intersect(&rule.services).is_empty()
+                        {
+                            e.ports = e.ports.difference(&rule.services);
+                            e.rules.insert(rule.id);
+                        }
+                    }
+                }
+                steps.add(rule, grant, src, dst.clone());
+            }
+            naive.retain(|_, e| !e.ports.is_empty());
+            let (pairs, entries) = steps.pairs(6);
+            let got: BTreeMap<(IdentityId, IdentityId), Entry> = pairs
+                .iter()
+                .map(|&(k, e)| (k, entries[e as usize].clone()))
+                .collect();
+            assert_eq!(got, naive);
+            assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0));
+        }
     }
 
     #[test]

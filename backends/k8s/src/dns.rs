@@ -13,8 +13,8 @@ use std::collections::BTreeSet;
 
 pub fn check(program: &Program, estate: &Estate, access: &Access, diags: &mut Diagnostics) {
     let mut resolving: BTreeSet<IdentityId> = BTreeSet::new();
-    for (&(s, _), e) in &access.pairs {
-        if e.ports.contains(Protocol::Udp, 53) {
+    for &((s, _), e) in &access.pairs {
+        if access.entries[e as usize].ports.contains(Protocol::Udp, 53) {
             resolving.insert(s);
         }
     }

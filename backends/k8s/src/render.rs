@@ -23,7 +23,7 @@ use indexmap::IndexMap;
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::capability::{Approximation, ApproximationKind};
 use seg_ir::{Action, CidrSet, IdentityId, PortRanges, PortSet, Program, Protocol, Rule, RuleId};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "seg");
 pub const NAMESPACE_LABEL: &str = "kubernetes.io/metadata.name";
@@ -129,12 +129,13 @@ pub fn render(
     diags: &mut Diagnostics,
 ) -> Rendered {
     let mut out = Rendered::default();
-    let mut ingress_by_pod: BTreeMap<IdentityId, Vec<(IdentityId, &Entry)>> = BTreeMap::new();
-    let mut egress_by_pod: BTreeMap<IdentityId, Vec<(IdentityId, &Entry)>> = BTreeMap::new();
-    for (&(s, d), e) in &access.pairs {
+    let mut ingress_by_pod: BTreeMap<IdentityId, Vec<(IdentityId, u32)>> = BTreeMap::new();
+    let mut egress_by_pod: BTreeMap<IdentityId, Vec<(IdentityId, u32)>> = BTreeMap::new();
+    for &((s, d), e) in &access.pairs {
         ingress_by_pod.entry(d).or_default().push((s, e));
         egress_by_pod.entry(s).or_default().push((d, e));
     }
+    let mut fitted = vec![None; access.entries.len()];
     let denies = denies_by_pod(program, estate);
     let none_pairs = Vec::new();
     let none_pieces = Vec::new();
@@ -146,12 +147,16 @@ pub fn render(
             };
             let ingress = groups(
                 program,
+                &access.entries,
+                &mut fitted,
                 ingress_by_pod.get(&pod).unwrap_or(&none_pairs),
                 access.ingress_blocks.get(&pod).unwrap_or(&none_pieces),
                 &mut out,
             );
             let egress = groups(
                 program,
+                &access.entries,
+                &mut fitted,
                 egress_by_pod.get(&pod).unwrap_or(&none_pairs),
                 access.egress_blocks.get(&pod).unwrap_or(&none_pieces),
                 &mut out,
@@ -256,18 +261,33 @@ fn base_annotations(program: &Program) -> BTreeMap<String, String> {
 
 /// Group a pod's entries and address pieces by the ports NetworkPolicy can
 /// express; record what had to be dropped.
+///
+/// `fitted[e]` memoizes `fit` of entry `e` (shared by many pairs, and `fit`
+/// depends on the entry alone).
 fn groups(
     program: &Program,
-    pairs: &[(IdentityId, &Entry)],
+    entries: &[Entry],
+    fitted: &mut [Option<Option<PortSet>>],
+    pairs: &[(IdentityId, u32)],
     pieces: &[Piece],
     out: &mut Rendered,
 ) -> IndexMap<PortSet, Group> {
     let mut groups: IndexMap<PortSet, Group> = IndexMap::new();
-    for (peer, entry) in pairs {
-        if let Some(ports) = fit(program, &entry.ports, &entry.rules, out) {
-            let g = groups.entry(ports).or_default();
-            g.pods.push(*peer);
-            g.rules.extend(&entry.rules);
+    // Entry → its group, so that each entry's rules join a group once.
+    let mut slots: HashMap<u32, Option<usize>> = HashMap::new();
+    for &(peer, e) in pairs {
+        let slot = *slots.entry(e).or_insert_with(|| {
+            let entry = &entries[e as usize];
+            let ports = fitted[e as usize]
+                .get_or_insert_with(|| fit(program, &entry.ports, &entry.rules, out))
+                .clone()?;
+            let g = groups.entry(ports);
+            let index = g.index();
+            g.or_default().rules.extend(&entry.rules);
+            Some(index)
+        });
+        if let Some(index) = slot {
+            groups[index].pods.push(peer);
         }
     }
     for piece in pieces {
