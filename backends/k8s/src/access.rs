@@ -159,15 +159,26 @@ pub fn compute(program: &Program, estate: &Estate, diags: &mut Diagnostics) -> A
         steps.add(rule, false, &src_pods, dst_pods);
     }
     (access.pairs, access.entries) = steps.pairs(program.identities.len());
-    access.ingress_blocks = ingress
-        .into_iter()
-        .map(|(pod, c)| (pod, partition(c)))
-        .collect();
-    access.egress_blocks = egress
-        .into_iter()
-        .map(|(pod, c)| (pod, partition(c)))
-        .collect();
+    access.ingress_blocks = partition_all(ingress);
+    access.egress_blocks = partition_all(egress);
     access
+}
+
+/// [`partition`] per pod, once per distinct list: in one direction a
+/// contribution's set and ports follow from its rule and kind, so pods named
+/// by the same rules (a group's members) get the same pieces.
+fn partition_all(
+    by_pod: BTreeMap<IdentityId, Vec<Contribution>>,
+) -> BTreeMap<IdentityId, Vec<Piece>> {
+    let mut done: HashMap<Vec<(RuleId, bool)>, Vec<Piece>> = HashMap::new();
+    by_pod
+        .into_iter()
+        .map(|(pod, c)| {
+            let key = c.iter().map(|c| (c.rule, c.grant)).collect();
+            let pieces = done.entry(key).or_insert_with(|| partition(c));
+            (pod, pieces.clone())
+        })
+        .collect()
 }
 
 /// The pod-pair part of [`compute`]: each pair's entry is what its allows
