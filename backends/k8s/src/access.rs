@@ -183,21 +183,21 @@ fn partition_all(
 
 /// The pod-pair part of [`compute`]: each pair's entry is what its allows
 /// (in rule order) then its denies (in rule order) make of an empty entry,
-/// exactly as if every rule updated every pair it names. Pairs with equal
-/// entries share one, and a rule turns a given entry into the same next
-/// entry for every pair, so each (entry, rule) step is computed once and
-/// every pair costs an array read and write per rule naming it.
+/// exactly as if every rule updated every pair it names. Per source pod, each
+/// destination collects the rules naming the pair (an index push per rule and
+/// pair); the entry is then built once per distinct list, with the ports of
+/// the allows unioned once per distinct service set.
 #[derive(Default)]
 struct Steps<'p> {
     /// Per source pod (by `IdentityId`), the indices in `rules` of the rules
     /// naming it as a source: allows first, each kind in rule order.
     by_source: Vec<Vec<u32>>,
-    /// A rule's ports, id, kind and destination pods.
-    rules: Vec<(&'p Rule, bool, Vec<IdentityId>)>,
+    /// A rule, its kind, its service set's index in `services`, and its
+    /// destination pods.
+    rules: Vec<(&'p Rule, bool, usize, Vec<IdentityId>)>,
+    services: Vec<&'p PortSet>,
+    service_index: HashMap<&'p PortSet, usize>,
 }
-
-/// Entry 0, the empty one, stands for "no pair" (an allow always adds its id).
-const NO_PAIR: u32 = 0;
 
 impl<'p> Steps<'p> {
     fn add(&mut self, rule: &'p Rule, grant: bool, src: &[IdentityId], dst: Vec<IdentityId>) {
@@ -205,7 +205,12 @@ impl<'p> Steps<'p> {
             return;
         }
         let index = self.rules.len() as u32;
-        self.rules.push((rule, grant, dst));
+        let services = &mut self.services;
+        let service = *self.service_index.entry(&rule.services).or_insert_with(|| {
+            services.push(&rule.services);
+            services.len() - 1
+        });
+        self.rules.push((rule, grant, service, dst));
         for s in src {
             let s = s.0 as usize;
             if self.by_source.len() <= s {
@@ -218,49 +223,40 @@ impl<'p> Steps<'p> {
     /// Pairs (ascending, only those with ports) and their entries.
     #[allow(clippy::type_complexity)]
     fn pairs(self, identities: usize) -> (Vec<((IdentityId, IdentityId), u32)>, Vec<Entry>) {
-        let mut entries = vec![Entry::default()];
-        let mut known: HashMap<Entry, u32> = HashMap::from([(Entry::default(), NO_PAIR)]);
-        let mut moves: HashMap<(u32, u32), u32> = HashMap::new();
-        // The current (source, rule)'s moves: `(stamp, to)` by entry.
-        let mut recent: Vec<(u64, u32)> = Vec::new();
-        let mut stamp = 0u64;
-        let mut row = vec![NO_PAIR; identities];
+        let mut entries = Vec::new();
+        let mut known: HashMap<Vec<u32>, u32> = HashMap::new();
+        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); identities];
         let mut touched: Vec<u32> = Vec::new();
         let mut out = Vec::new();
         for (s, rules) in self.by_source.iter().enumerate() {
             for &r in rules {
-                let (rule, grant, dst) = &self.rules[r as usize];
-                stamp += 1;
+                let (_, grant, _, dst) = &self.rules[r as usize];
                 for d in dst {
-                    let Some(at) = row.get_mut(d.0 as usize) else {
+                    let Some(list) = lists.get_mut(d.0 as usize) else {
                         continue;
                     };
-                    let from = *at;
-                    if from == NO_PAIR && !grant {
-                        continue;
-                    }
-                    let to = match recent.get(from as usize) {
-                        Some(&(st, to)) if st == stamp => to,
-                        _ => {
-                            let to = *moves.entry((from, r)).or_insert_with(|| {
-                                step(&mut entries, &mut known, from, rule, *grant)
-                            });
-                            if recent.len() <= from as usize {
-                                recent.resize(entries.len().max(from as usize + 1), (0, 0));
-                            }
-                            recent[from as usize] = (stamp, to);
-                            to
+                    // A deny matters only where an allow made a pair.
+                    if list.is_empty() {
+                        if !grant {
+                            continue;
                         }
-                    };
-                    if from == NO_PAIR {
                         touched.push(d.0);
                     }
-                    *at = to;
+                    list.push(r);
                 }
             }
             touched.sort_unstable();
             for &d in &touched {
-                let e = std::mem::replace(&mut row[d as usize], NO_PAIR);
+                let list = std::mem::take(&mut lists[d as usize]);
+                let e = match known.get(&list) {
+                    Some(&e) => e,
+                    None => {
+                        entries.push(self.entry(&list));
+                        let e = entries.len() as u32 - 1;
+                        known.insert(list, e);
+                        e
+                    }
+                };
                 if !entries[e as usize].ports.is_empty() {
                     out.push(((IdentityId(s as u32), IdentityId(d)), e));
                 }
@@ -269,35 +265,36 @@ impl<'p> Steps<'p> {
         }
         (out, entries)
     }
-}
 
-/// The entry `rule` makes of entry `from` (interned): an allow adds its ports
-/// and id; a deny that takes some of the ports takes them and adds its id.
-fn step(
-    entries: &mut Vec<Entry>,
-    known: &mut HashMap<Entry, u32>,
-    from: u32,
-    rule: &Rule,
-    grant: bool,
-) -> u32 {
-    let old = &entries[from as usize];
-    let next = if grant {
-        Entry {
-            ports: old.ports.union(&rule.services),
-            rules: old.rules.iter().copied().chain([rule.id]).collect(),
+    /// The entry of a pair named by `list` (allows then denies, rule order):
+    /// the allows' ports and ids; then each deny that takes some of the
+    /// ports left takes them and adds its id.
+    fn entry(&self, list: &[u32]) -> Entry {
+        let mut services: Vec<usize> = Vec::new();
+        let mut rules = BTreeSet::new();
+        let mut denies = Vec::new();
+        for &r in list {
+            let (rule, grant, service, _) = &self.rules[r as usize];
+            if *grant {
+                services.push(*service);
+                rules.insert(rule.id);
+            } else {
+                denies.push(*rule);
+            }
         }
-    } else if from == NO_PAIR || old.ports.intersect(&rule.services).is_empty() {
-        return from;
-    } else {
-        Entry {
-            ports: old.ports.difference(&rule.services),
-            rules: old.rules.iter().copied().chain([rule.id]).collect(),
+        services.sort_unstable();
+        services.dedup();
+        let mut ports = services
+            .iter()
+            .fold(PortSet::empty(), |acc, &i| acc.union(self.services[i]));
+        for rule in denies {
+            if !ports.intersect(&rule.services).is_empty() {
+                ports = ports.difference(&rule.services);
+                rules.insert(rule.id);
+            }
         }
-    };
-    *known.entry(next).or_insert_with_key(|next| {
-        entries.push(next.clone());
-        entries.len() as u32 - 1
-    })
+        Entry { ports, rules }
+    }
 }
 
 /// An allow (`grant`) or deny's address set and ports, for one pod.
