@@ -296,15 +296,27 @@ fn measure(
 
 /// The register VM for `policy` (an `authz.rego`) on `data`.
 fn vm_for(data: regorus::Value, policy: String) -> regorus::rvm::RegoVM {
+    compile_vm(
+        data,
+        "bundle/seg/authz.rego",
+        policy,
+        "data.seg.authz.allow",
+    )
+}
+
+/// The register VM for the rule `entry` of `policy` (file `file`) on `data`.
+fn compile_vm(
+    data: regorus::Value,
+    file: &str,
+    policy: String,
+    entry: &str,
+) -> regorus::rvm::RegoVM {
     let mut engine = regorus::Engine::new();
     engine.add_data(data).expect("data");
-    engine
-        .add_policy("bundle/seg/authz.rego".into(), policy)
-        .expect("policy");
-    let entry: regorus::Rc<str> = "data.seg.authz.allow".into();
-    let compiled = engine.compile_with_entrypoint(&entry).expect("compile");
-    let program =
-        Compiler::compile_from_policy(&compiled, &["data.seg.authz.allow"]).expect("rvm program");
+    engine.add_policy(file.into(), policy).expect("policy");
+    let name: regorus::Rc<str> = entry.into();
+    let compiled = engine.compile_with_entrypoint(&name).expect("compile");
+    let program = Compiler::compile_from_policy(&compiled, &[entry]).expect("rvm program");
     let mut vm = regorus::rvm::RegoVM::new();
     vm.load_program(program);
     vm.set_data(engine.get_data()).expect("rvm data");
@@ -480,19 +492,12 @@ fn main() {
             regorus::Value::Bool(false)
         });
         // The VM's floor: a constant rule, same inputs.
-        let mut floor = regorus::Engine::new();
-        floor
-            .add_policy(
-                "floor.rego".into(),
-                "package floor\n\nallow := true\n".into(),
-            )
-            .expect("floor");
-        let entry: regorus::Rc<str> = "data.floor.allow".into();
-        let compiled = floor.compile_with_entrypoint(&entry).expect("compile");
-        let program =
-            Compiler::compile_from_policy(&compiled, &["data.floor.allow"]).expect("rvm program");
-        let mut floor_vm = regorus::rvm::RegoVM::new();
-        floor_vm.load_program(program);
+        let mut floor_vm = compile_vm(
+            regorus::Value::new_object(),
+            "floor.rego",
+            "package floor\n\nallow := true\n".into(),
+            "data.floor.allow",
+        );
         measure("rvm: a constant rule (the floor)", &covered, |input| {
             floor_vm.set_input(input.clone());
             floor_vm
