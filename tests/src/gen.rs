@@ -137,7 +137,11 @@ fn identity(i: usize, n: usize, s: &Shape) -> Identity {
     }
     addresses.sort();
     addresses.dedup();
-    let team = if i % 2 == 0 { "payments" } else { "web" };
+    let team = if i.is_multiple_of(2) {
+        "payments"
+    } else {
+        "web"
+    };
     Identity {
         id: IdentityId(i as u32),
         name: name.clone(),
@@ -152,7 +156,7 @@ fn identity(i: usize, n: usize, s: &Shape) -> Identity {
             service_account: Some(name.clone()),
         }),
         aws: s.aws.then(|| seg_ir::AwsBinding {
-            security_group: (i % 3 == 0).then(|| format!("sg-{i:017x}")),
+            security_group: i.is_multiple_of(3).then(|| format!("sg-{i:017x}")),
         }),
         gcp: s.gcp.then(|| seg_ir::GcpBinding {
             service_account: format!("{name}@gen.iam.gserviceaccount.com"),

@@ -16,13 +16,8 @@ fn repo() -> PathBuf {
 }
 
 fn cases() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(repo().join("tests/cases"))
-        .expect("tests/cases exists")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("seg.toml").is_file())
-        .collect();
-    v.sort();
+    let v = seg_tests::projects(&repo().join("tests/cases"));
+    assert!(!v.is_empty(), "no case under tests/cases");
     v
 }
 

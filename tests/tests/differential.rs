@@ -285,17 +285,7 @@ fn a_planted_deny_blind_engine_is_minimised_to_an_allow_and_its_deny() {
 }
 
 fn regression_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("differential/regressions");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.join("seg.toml").is_file())
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort();
-    dirs
+    seg_tests::projects(&Path::new(env!("CARGO_MANIFEST_DIR")).join("differential/regressions"))
 }
 
 /// Every committed case under `tests/differential/regressions/` passes the

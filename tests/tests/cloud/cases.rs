@@ -15,7 +15,6 @@ use seg_ir::{
 };
 use seg_tests::r#gen::{self, GenConfig};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
 /// A program prepared for one target, its options and the flows to compare.
 pub struct Case {
@@ -80,17 +79,8 @@ pub fn prepare(
 /// Every `examples/*` project through the driver, prepared for `backend`,
 /// with the flows of its `test` blocks.
 pub fn examples(backend: &dyn Backend, now: Timestamp) -> Vec<Case> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(super::tools::repo().join("examples"))
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.join("seg.toml").is_file())
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort();
     let mut out = Vec::new();
-    for d in dirs {
+    for d in seg_tests::projects(&super::tools::repo().join("examples")) {
         let input = seg::driver::Input::from_args(Some(&d), &[])
             .unwrap_or_else(|e| panic!("{}: {}", d.display(), e.message));
         let comp = seg::driver::compile(&input, now);

@@ -55,15 +55,7 @@ pub fn repo_root() -> PathBuf {
 /// Every `examples/*` project compiled by the driver at `now` and prepared for iptables.
 pub fn examples(now: Timestamp) -> Vec<Case> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir(repo_root().join("examples")) else {
-        return out;
-    };
-    let mut dirs: Vec<PathBuf> = dir
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("seg.toml").is_file())
-        .collect();
-    dirs.sort();
-    for d in dirs {
+    for d in seg_tests::projects(&repo_root().join("examples")) {
         let input = seg::driver::Input::from_args(Some(&d), &[])
             .unwrap_or_else(|e| panic!("{}: {}", d.display(), e.message));
         let comp = seg::driver::compile(&input, now);

@@ -12,7 +12,6 @@ use seg_ir::{
 };
 use seg_tests::r#gen::{self, GenConfig};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
 pub struct Case {
     pub name: String,
@@ -37,14 +36,7 @@ pub fn prepare(program: &Program, layered: &[ConditionClass]) -> Result<Program,
 /// Every `examples/*` project, compiled by the driver.
 pub fn examples() -> Vec<Case> {
     let root = super::tools::repo().join("examples");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.join("seg.toml").is_file())
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort();
+    let dirs = seg_tests::projects(&root);
     assert!(!dirs.is_empty(), "no example under {}", root.display());
     dirs.iter()
         .map(|d| {
