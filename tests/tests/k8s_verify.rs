@@ -248,17 +248,12 @@ fn connectivity(nca: &Path, case: &Case) -> (analyzer::Output, topology::Topolog
     let policies = dir.path().join("policies");
     write(&e, &policies);
     let topo = topology::write(&case.program, &dir.path().join("topology"));
-    let namespaces = topo
-        .pods
-        .values()
-        .filter(|p| **p == topology::Pod::Canary)
-        .count();
     let out = analyzer::run(
         nca,
         &dir.path().join("topology"),
         &policies,
         topo.pods.len(),
-        namespaces,
+        topo.namespaces(),
     )
     .unwrap_or_else(|e| panic!("{}: {e}", case.name));
     let analyzed = started.elapsed();

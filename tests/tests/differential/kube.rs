@@ -17,7 +17,7 @@
 //! connectivity is an over-permissive complaint of its own.
 
 use crate::engines::Answer;
-use crate::k8s::analyzer::{self, End};
+use crate::k8s::analyzer;
 use crate::k8s::compare::{self, Side};
 use crate::k8s::{tools, topology};
 use seg_ir::{Flow, FlowEndpoint, Program, Protocol};
@@ -50,40 +50,15 @@ pub fn answers(
             .and_then(|()| std::fs::write(&to, bytes))
             .map_err(|e| format!("{}: {e}", to.display()))?;
     }
-    let namespaces = topo
-        .pods
-        .values()
-        .filter(|p| **p == topology::Pod::Canary)
-        .count();
     let out = analyzer::run(
         &nca,
         &dir.path().join("topology"),
         &policies,
         topo.pods.len(),
-        namespaces,
+        topo.namespaces(),
     )?;
-    let mut complaints = BTreeSet::new();
-    for (s, d, c) in &out.pairs {
-        for e in [s, d] {
-            if let End::Pod(name) = e {
-                match topo.pods.get(name) {
-                    Some(topology::Pod::Identity(_)) => {}
-                    Some(topology::Pod::Canary) => {
-                        complaints.insert(format!(
-                            "pod `{name}`, which no selector names, gets connectivity: {s:?} => {d:?} {c:?}"
-                        ));
-                    }
-                    None => {
-                        complaints.insert(format!(
-                            "the analyzer reports a pod not in the topology: `{name}`"
-                        ));
-                    }
-                }
-            }
-        }
-    }
     let answers = flows.iter().map(|f| answer(program, &out, f)).collect();
-    Ok((answers, complaints.into_iter().collect()))
+    Ok((answers, compare::stray_pods(&topo, &out)))
 }
 
 /// Where the analyzer sees an end; `None` when it cannot place it.

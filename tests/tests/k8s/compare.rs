@@ -36,23 +36,35 @@ pub struct Report {
     pub flows: usize,
 }
 
-pub fn compare(program: &Program, topo: &Topology, out: &Output) -> Report {
-    let mut report = Report::default();
-    let mut by_pair: BTreeMap<(&End, &End), &Conn> = BTreeMap::new();
+/// What the analyzer must never report, each once: connectivity for a
+/// canary pod (no selector names it) or a pod the topology does not hold.
+pub fn stray_pods(topo: &Topology, out: &Output) -> Vec<String> {
+    let mut stray = BTreeSet::new();
     for (s, d, c) in &out.pairs {
         for e in [s, d] {
             if let End::Pod(name) = e {
                 match topo.pods.get(name) {
-                    None => report.too_open.push(format!(
+                    None => stray.insert(format!(
                         "the analyzer reports a pod not in the topology: `{name}`"
                     )),
-                    Some(Pod::Canary) => report.too_open.push(format!(
-                        "canary `{name}` gets connectivity: {s:?} => {d:?} {c:?}"
+                    Some(Pod::Canary) => stray.insert(format!(
+                        "canary `{name}`, which no selector names, gets connectivity: {s:?} => {d:?} {c:?}"
                     )),
-                    Some(Pod::Identity(_)) => {}
-                }
+                    Some(Pod::Identity(_)) => false,
+                };
             }
         }
+    }
+    stray.into_iter().collect()
+}
+
+pub fn compare(program: &Program, topo: &Topology, out: &Output) -> Report {
+    let mut report = Report {
+        too_open: stray_pods(topo, out),
+        ..Report::default()
+    };
+    let mut by_pair: BTreeMap<(&End, &End), &Conn> = BTreeMap::new();
+    for (s, d, c) in &out.pairs {
         if matches!((s, d), (End::Range(..), End::Range(..))) {
             report
                 .too_open

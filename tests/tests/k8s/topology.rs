@@ -23,6 +23,13 @@ pub struct Topology {
     pub pods: BTreeMap<String, Pod>,
 }
 
+impl Topology {
+    /// Namespaces written: one canary each.
+    pub fn namespaces(&self) -> usize {
+        self.pods.values().filter(|p| **p == Pod::Canary).count()
+    }
+}
+
 pub const REPLICAS: usize = 2;
 
 /// Write `dir/topology.yaml` for every identity with a binding (the callers
