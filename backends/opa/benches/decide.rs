@@ -13,15 +13,19 @@
 //! is not the policy's.
 //!
 //! `SEG_BENCH_RULES` changes the size, `SEG_BENCH_ROUNDS` the timed rounds
-//! (default 2, after one warm-up). `SEG_BENCH_ENGINES` (`interpreter`,
+//! (default 2, after one warm-up), `SEG_BENCH_SETS` picks among `covered`,
+//! `random` and `external`. `SEG_BENCH_ENGINES` (`interpreter`,
 //! `rvm`) picks the engines. To work on the policy: `SEG_BENCH_POLICY`
-//! replaces `authz.rego` by a file (same data), `SEG_BENCH_VERSUS` times
+//! replaces `authz.rego` by a file and `SEG_BENCH_DATA` the bundle's
+//! `data.json` (a changed layout), `SEG_BENCH_VERSUS` times
 //! the policy against another file decision by decision in the same
 //! process (so both see the same load; the robust comparison on a busy
 //! machine), `SEG_BENCH_PARTS` (rule names of `data.seg.authz`) times parts
 //! alone in the VM, `SEG_BENCH_STEPS=1` prints the VM instructions per
 //! decision (found by bisecting the VM's instruction limit) and
-//! `SEG_BENCH_LISTING` writes the VM program's assembly listing to a file.
+//! `SEG_BENCH_LISTING` writes the VM program's assembly listing to a file
+//! and `SEG_BENCH_BUNDLE` the emitted bundle files into a folder (its
+//! `seg/authz.rego` is the starting point for `SEG_BENCH_POLICY`).
 
 use ipnet::IpNet;
 use regorus::languages::rego::compiler::Compiler;
@@ -188,12 +192,26 @@ fn engine(program: &Program) -> regorus::Engine {
         "emit failed: {:?}",
         diags.iter().collect::<Vec<_>>()
     );
+    if let Ok(dir) = std::env::var("SEG_BENCH_BUNDLE") {
+        for a in &emission.artifacts {
+            let path = std::path::Path::new(&dir).join(&a.path);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).expect("SEG_BENCH_BUNDLE folder");
+            }
+            std::fs::write(path, &a.contents).expect("SEG_BENCH_BUNDLE");
+        }
+    }
     let mut engine = regorus::Engine::new();
     for a in &emission.artifacts {
         let text = || String::from_utf8(a.contents.clone()).expect("utf-8");
         match a.path.as_str() {
             "bundle/seg/data.json" => {
-                let data = format!("{{\"seg\":{}}}", text());
+                // SEG_BENCH_DATA: another data.json to try with the policy.
+                let json = match std::env::var("SEG_BENCH_DATA") {
+                    Ok(path) => std::fs::read_to_string(path).expect("SEG_BENCH_DATA"),
+                    Err(_) => text(),
+                };
+                let data = format!("{{\"seg\":{json}}}");
                 engine
                     .add_data(regorus::Value::from_json_str(&data).expect("data"))
                     .expect("add data");
@@ -427,11 +445,18 @@ fn main() {
     }
     // SEG_BENCH_ENGINES: `interpreter`, `rvm` or both (the default).
     let engines = std::env::var("SEG_BENCH_ENGINES").unwrap_or_else(|_| "interpreter,rvm".into());
-    let sets = [
-        ("identity flows a rule covers", &covered),
-        ("random identity pairs", &random),
-        ("external address sources", &externals),
-    ];
+    // SEG_BENCH_SETS: some of `covered`, `random`, `external` (all by default).
+    let chosen =
+        std::env::var("SEG_BENCH_SETS").unwrap_or_else(|_| "covered,random,external".into());
+    let sets: Vec<(&str, &Vec<regorus::Value>)> = [
+        ("covered", "identity flows a rule covers", &covered),
+        ("random", "random identity pairs", &random),
+        ("external", "external address sources", &externals),
+    ]
+    .into_iter()
+    .filter(|(key, _, _)| chosen.split(',').any(|c| c == *key))
+    .map(|(_, name, inputs)| (name, inputs))
+    .collect();
     let mut expected = Vec::new();
     if engines.contains("interpreter") {
         // The floor: a policy whose only rule is a constant, in the same run.
@@ -452,7 +477,7 @@ fn main() {
                     .expect("evaluation")
             },
         );
-        for (name, inputs) in sets {
+        for &(name, inputs) in &sets {
             expected.push(measure(&format!("interpreter: {name}"), inputs, |input| {
                 engine.set_input(input.clone());
                 engine
@@ -508,12 +533,12 @@ fn main() {
     if let Ok(path) = std::env::var("SEG_BENCH_VERSUS") {
         let policy = std::fs::read_to_string(path).expect("SEG_BENCH_VERSUS");
         let mut other = vm_for(engine.get_data(), policy);
-        for (name, inputs) in sets {
+        for &(name, inputs) in &sets {
             versus(&mut vm, &mut other, name, inputs);
         }
     }
     if std::env::var("SEG_BENCH_STEPS").is_ok_and(|v| v == "1") {
-        for (name, inputs) in sets {
+        for &(name, inputs) in &sets {
             let mut steps: Vec<usize> = inputs
                 .iter()
                 .map(|input| executed(&mut vm, input, "data.seg.authz.allow"))
@@ -528,7 +553,7 @@ fn main() {
         }
     }
     for part in &entries[1..] {
-        for (name, inputs) in sets {
+        for &(name, inputs) in &sets {
             let short = name.split(' ').next().unwrap_or(name);
             measure(&format!("rvm: {part} ({short})"), inputs, |input| {
                 vm.set_input(input.clone());
@@ -538,7 +563,7 @@ fn main() {
         }
     }
     let mut expected = expected.into_iter();
-    for (name, inputs) in sets {
+    for &(name, inputs) in &sets {
         let got = measure(&format!("rvm: {name}"), inputs, |input| {
             vm.set_input(input.clone());
             vm.execute_entry_point_by_name("data.seg.authz.allow")

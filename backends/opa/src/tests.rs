@@ -445,8 +445,8 @@ fn unusable_keys_are_e0404() {
     }
 }
 
-/// The bodies of `allow` and `_by_address` differ only in how they find the
-/// endpoints: an edit to one must be made to the others.
+/// The bodies of `allow` and `_other` differ only in how they find the
+/// endpoints and the protocol: an edit to one must be made to the others.
 #[test]
 fn allow_bodies_agree_from_the_candidates_on() {
     let text = include_str!("rego/authz.rego");
@@ -457,16 +457,25 @@ fn allow_bodies_agree_from_the_candidates_on() {
             .collect()
     };
     let allow = bodies("\nallow if {\n");
-    let by_address = bodies("\n_by_address if {\n");
-    assert_eq!(allow.len(), 2, "allow has two bodies");
-    assert_eq!(by_address.len(), 2, "_by_address has two bodies");
-    assert!(allow[1].ends_with("\t_by_address"), "{}", allow[1]);
-    let tail = |b: &str| b[b.find("\tcands := ").expect("cands")..].to_string();
-    assert_eq!(tail(&allow[0]), tail(&by_address[0]));
-    assert_eq!(tail(&allow[0]), tail(&by_address[1]));
+    let other = bodies("\n_other if {\n");
+    assert_eq!(allow.len(), 3, "allow has three bodies");
+    assert_eq!(other.len(), 1, "_other has one body");
+    assert!(allow[2].ends_with("\t_other"), "{}", allow[2]);
+    let tail = |b: &str| b[b.find("\t_admits(c)").expect("_admits")..].to_string();
+    assert_eq!(tail(&allow[0]), tail(&allow[1]));
+    assert_eq!(tail(&allow[0]), tail(&other[0]));
+    // The candidates are found alike too.
+    let cands = |b: &str| {
+        let from = b.find("\tcands := ").expect("cands");
+        b[from..b.find("\t_admits(c)").expect("_admits")]
+            .replace("\tpr := _protocol.name\n\tpt := port\n", "")
+    };
+    let inline = "\tpi := data.seg.protocols[input.protocol]\n\tpi.ports == true\n\tpt := input.port\n\tfloor(pt) == pt\n\tpr := pi.name\n";
+    assert_eq!(cands(&allow[0]), cands(&allow[1]));
+    assert_eq!(cands(&allow[0]).replace(inline, ""), cands(&other[0]));
     assert!(allow[0].contains("data.seg.principals[ps]"));
-    assert!(by_address[0].contains("data.seg.addresses.v4_lengths"));
-    assert!(by_address[1].contains("s := _src") && by_address[1].contains("d := _dst"));
+    assert!(allow[1].contains("data.seg.addresses.v4_lengths"));
+    assert!(other[0].contains("s := _src") && other[0].contains("d := _dst"));
 }
 
 fn base64_url_decode(s: &str) -> Vec<u8> {

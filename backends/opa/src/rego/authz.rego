@@ -29,14 +29,18 @@ default allow := false
 # are read only once a candidate is an allow rule, so a pair without
 # candidates costs the two endpoint lookups and little more.
 #
-# The first body finds both endpoints by principal inline, the common case,
-# without calls to `_src` and `_dst`. The second runs only when an address
-# is given and hands the flow to `_by_address`, whose definitions hold the
-# address cases: a rule of its own, because the register VM clears a
-# rule's whole register window (sized for its largest definition) before
-# trying each definition, so long definitions in `allow` would slow every
-# flow that tries more than one. The three bodies are identical from
-# `cands` on (a unit test checks it).
+# Three bodies, by the shape of the flow. The first two are the common
+# shapes decided inline, without calls to `_src`, `_dst`, `_protocol` or
+# `port` (a call costs the register VM several times a step): both
+# endpoints by principal, and an IPv4 client without a principal to a
+# principal, each with a protocol named by a string that has ports. The
+# third hands every other shape (an address elsewhere, a principal that is
+# unknown, a protocol number or one without ports) to `_other`, a rule of
+# its own because the VM clears a rule's whole register window, sized for
+# its largest definition, before trying each one. Each body is exact for
+# the flows it accepts, so a flow that reaches more than one gets the same
+# answer from each. The bodies are identical from `_admits(c)` on (a unit
+# test checks it).
 allow if {
 	ps := input.source.principal
 	is_string(ps)
@@ -54,8 +58,11 @@ allow if {
 	)
 	some c in cands
 	c.allow == true
-	pr := _protocol.name
-	pt := port
+	pi := data.seg.protocols[input.protocol]
+	pi.ports == true
+	pt := input.port
+	floor(pt) == pt
+	pr := pi.name
 	some r in object.get(c.ports, pr, [])
 	r[0] <= pt
 	pt <= r[1]
@@ -70,11 +77,7 @@ allow if {
 	every name, v in ctx {
 		_context_value_ok(name, v)
 	}
-	every t in object.filter(input, ["now"]) {
-		# `_now_ok` without a rule call
-		is_string(t)
-		time.parse_rfc3339_ns(t) >= 0
-	}
+	time.parse_rfc3339_ns(object.get(input, "now", "1970-01-01T00:00:00Z")) >= 0
 	count([x |
 		some x in cands
 		x.allow == false
@@ -86,30 +89,15 @@ allow if {
 	]) == 0
 }
 
+# An IPv4 client without a principal, to a principal: the source's class
+# found as `_address_class` finds it.
 allow if {
-	i := {"i": input}
-	[object.get(i, ["i", "source", "address"], null), object.get(i, ["i", "destination", "address"], null)] != [null, null]
-	_by_address
-}
-
-# A flow with an address (`allow` checked that one is given). First, from
-# an IPv4 address to a known principal (an external client): the source's
-# class found inline as `_src` and `_address_class` do, without their calls.
-# Second, the rest, found as `_src`/`_dst` do: a principal is missing or
-# unknown (otherwise the first body of `allow` decided, as for every denied
-# Envoy request, which carries both), and the destination is not a known
-# principal or the source address is IPv6 (otherwise the first definition
-# decided). The input is read there through a wrapper object, and the
-# address through `type_name`, so that a `source` or `address` of another
-# type raises no builtin error.
-_by_address if {
 	addr := input.source.address
 	is_string(addr)
 	pd := input.destination.principal
 	is_string(pd)
 	d := data.seg.principals[pd]
-	is_string(object.get(input.source, "principal", ""))
-	object.get(data.seg.principals, object.get(input.source, "principal", set()), null) == null
+	object.get(input.source, "principal", set()) == set()
 	p := split(addr, ".")
 	count(p) == 4
 	o := data.seg.addresses.octets
@@ -128,8 +116,11 @@ _by_address if {
 	)
 	some c in cands
 	c.allow == true
-	pr := _protocol.name
-	pt := port
+	pi := data.seg.protocols[input.protocol]
+	pi.ports == true
+	pt := input.port
+	floor(pt) == pt
+	pr := pi.name
 	some r in object.get(c.ports, pr, [])
 	r[0] <= pt
 	pt <= r[1]
@@ -144,11 +135,7 @@ _by_address if {
 	every name, v in ctx {
 		_context_value_ok(name, v)
 	}
-	every t in object.filter(input, ["now"]) {
-		# `_now_ok` without a rule call
-		is_string(t)
-		time.parse_rfc3339_ns(t) >= 0
-	}
+	time.parse_rfc3339_ns(object.get(input, "now", "1970-01-01T00:00:00Z")) >= 0
 	count([x |
 		some x in cands
 		x.allow == false
@@ -160,16 +147,30 @@ _by_address if {
 	]) == 0
 }
 
-_by_address if {
+# Not one of the shapes above: an address is given, or the protocol is not
+# a name with ports. (A `source` or `destination` that is no object raises a
+# builtin error here: it is malformed, and an error is no allow.)
+allow if {
+	[object.get(input.source, "address", null), object.get(input.destination, "address", null), object.get(data.seg.protocols, input.protocol, {"ports": false}).ports] != [null, null, true]
+	_other
+}
+
+# Any flow, the endpoints found by `_src` and `_dst`; entered only when the
+# destination is not a known principal, the source principal is given but
+# unknown, the source address is no IPv4 string, or the protocol is not a
+# name with ports (otherwise a body of `allow` decided). The input is read
+# through a wrapper object, and the address through `type_name`, so that a
+# `source` or `address` of another type raises no builtin error.
+
+_other if {
 	i := {"i": input}
-	null in [
-		object.get(data.seg.principals, object.get(i, ["i", "source", "principal"], set()), null),
-		object.get(data.seg.principals, object.get(i, ["i", "destination", "principal"], set()), null),
-	]
+	sp := object.get(i, ["i", "source", "principal"], set())
 	sa := object.get(i, ["i", "source", "address"], null)
 	true in [
 		object.get(data.seg.principals, object.get(i, ["i", "destination", "principal"], set()), null) == null,
-		contains(object.get({"string": sa}, type_name(sa), ""), ":"),
+		[sp != set(), object.get(data.seg.principals, sp, null) == null] == [true, true],
+		contains(object.get({"string": sa}, type_name(sa), ":"), ":"),
+		object.get(data.seg.protocols, object.get(i, ["i", "protocol"], null), {"ports": false}).ports != true,
 	]
 	s := _src
 	d := _dst
@@ -199,11 +200,7 @@ _by_address if {
 	every name, v in ctx {
 		_context_value_ok(name, v)
 	}
-	every t in object.filter(input, ["now"]) {
-		# `_now_ok` without a rule call
-		is_string(t)
-		time.parse_rfc3339_ns(t) >= 0
-	}
+	time.parse_rfc3339_ns(object.get(input, "now", "1970-01-01T00:00:00Z")) >= 0
 	count([x |
 		some x in cands
 		x.allow == false
