@@ -461,13 +461,14 @@ fn allow_bodies_agree_from_the_candidates_on() {
     assert_eq!(allow.len(), 3, "allow has three bodies");
     assert_eq!(other.len(), 1, "_other has one body");
     assert!(allow[2].ends_with("\t_other"), "{}", allow[2]);
-    let tail = |b: &str| b[b.find("\t_admits(c)").expect("_admits")..].to_string();
+    let gate = "\tevery _ in {false: [0], true: []}[c.plain] {\n\t\t_admits(c)\n\t}\n";
+    let tail = |b: &str| b[b.find(gate).expect("_admits gate")..].to_string();
     assert_eq!(tail(&allow[0]), tail(&allow[1]));
     assert_eq!(tail(&allow[0]), tail(&other[0]));
     // The candidates are found alike too.
     let cands = |b: &str| {
         let from = b.find("\tcands := ").expect("cands");
-        b[from..b.find("\t_admits(c)").expect("_admits")]
+        b[from..b.find(gate).expect("_admits gate")]
             .replace("\tpr := _protocol.name\n\tpt := port\n", "")
     };
     let inline = "\tpi := data.seg.protocols[input.protocol]\n\tpi.ports == true\n\tpt := input.port\n\tfloor(pt) == pt\n\tpr := pi.name\n";

@@ -27,7 +27,9 @@ default allow := false
 # the tests of `decision`, as one body. `cands` are the rules whose sets
 # hold both endpoints, before the port filter of `_hits`; protocol and port
 # are read only once a candidate is an allow rule, so a pair without
-# candidates costs the two endpoint lookups and little more.
+# candidates costs the two endpoint lookups and little more. A plain
+# candidate (`plain` is a boolean in every record) admits the flow without
+# the call to `_admits`: the `every` runs over nothing.
 #
 # Three bodies, by the shape of the flow. The first two are the common
 # shapes decided inline, without calls to `_src`, `_dst`, `_protocol` or
@@ -39,8 +41,8 @@ default allow := false
 # its own because the VM clears a rule's whole register window, sized for
 # its largest definition, before trying each one. Each body is exact for
 # the flows it accepts, so a flow that reaches more than one gets the same
-# answer from each. The bodies are identical from `_admits(c)` on (a unit
-# test checks it).
+# answer from each. The bodies are identical from the `_admits` gate on
+# (a unit test checks it).
 allow if {
 	ps := input.source.principal
 	is_string(ps)
@@ -66,7 +68,9 @@ allow if {
 	some r in object.get(c.ports, pr, [])
 	r[0] <= pt
 	pt <= r[1]
-	_admits(c)
+	every _ in {false: [0], true: []}[c.plain] {
+		_admits(c)
+	}
 	is_boolean(object.get(input, "mtls", false))
 	req := object.get(input, "request", {})
 	is_object(req)
@@ -124,7 +128,9 @@ allow if {
 	some r in object.get(c.ports, pr, [])
 	r[0] <= pt
 	pt <= r[1]
-	_admits(c)
+	every _ in {false: [0], true: []}[c.plain] {
+		_admits(c)
+	}
 	is_boolean(object.get(input, "mtls", false))
 	req := object.get(input, "request", {})
 	is_object(req)
@@ -189,7 +195,9 @@ _other if {
 	some r in object.get(c.ports, pr, [])
 	r[0] <= pt
 	pt <= r[1]
-	_admits(c)
+	every _ in {false: [0], true: []}[c.plain] {
+		_admits(c)
+	}
 	is_boolean(object.get(input, "mtls", false))
 	req := object.get(input, "request", {})
 	is_object(req)
