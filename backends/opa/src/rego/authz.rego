@@ -29,7 +29,8 @@ default allow := false
 # are read only once a candidate is an allow rule, so a pair without
 # candidates costs the two endpoint lookups and little more. A plain
 # candidate (`plain` is a boolean in every record) admits the flow without
-# the call to `_admits`: the `every` runs over nothing.
+# the call to `_admits`: the `every` runs over nothing; likewise an allow
+# candidate needs no call to `_blocks`.
 #
 # Three bodies, by the shape of the flow. The first two are the common
 # shapes decided inline, without calls to `_src`, `_dst`, `_protocol` or
@@ -82,15 +83,11 @@ allow if {
 		_context_value_ok(name, v)
 	}
 	time.parse_rfc3339_ns(object.get(input, "now", "1970-01-01T00:00:00Z")) >= 0
-	count([x |
-		some x in cands
-		x.allow == false
-		some q in object.get(x.ports, pr, [])
-		q[0] <= pt
-		pt <= q[1]
-		not _expired(x)
-		not _fails(x.when)
-	]) == 0
+	every x in cands {
+		every _ in {false: [0], true: []}[x.allow] {
+			not _blocks(x, pr, pt)
+		}
+	}
 }
 
 # An IPv4 client without a principal, to a principal: the source's class
@@ -142,15 +139,11 @@ allow if {
 		_context_value_ok(name, v)
 	}
 	time.parse_rfc3339_ns(object.get(input, "now", "1970-01-01T00:00:00Z")) >= 0
-	count([x |
-		some x in cands
-		x.allow == false
-		some q in object.get(x.ports, pr, [])
-		q[0] <= pt
-		pt <= q[1]
-		not _expired(x)
-		not _fails(x.when)
-	]) == 0
+	every x in cands {
+		every _ in {false: [0], true: []}[x.allow] {
+			not _blocks(x, pr, pt)
+		}
+	}
 }
 
 # Not one of the shapes above: an address is given, or the protocol is not
@@ -209,15 +202,21 @@ _other if {
 		_context_value_ok(name, v)
 	}
 	time.parse_rfc3339_ns(object.get(input, "now", "1970-01-01T00:00:00Z")) >= 0
-	count([x |
-		some x in cands
-		x.allow == false
-		some q in object.get(x.ports, pr, [])
-		q[0] <= pt
-		pt <= q[1]
-		not _expired(x)
-		not _fails(x.when)
-	]) == 0
+	every x in cands {
+		every _ in {false: [0], true: []}[x.allow] {
+			not _blocks(x, pr, pt)
+		}
+	}
+}
+
+# A deny candidate applies to the flow: its ports hold it, and it is not
+# known to have expired nor its condition known to fail (as `blocking`).
+_blocks(x, pr, pt) if {
+	some q in object.get(x.ports, pr, [])
+	q[0] <= pt
+	pt <= q[1]
+	not _expired(x)
+	not _fails(x.when)
 }
 
 # An allow rule among the candidates admits the flow: unconditional, or live
