@@ -368,6 +368,20 @@ fn malformed_inputs_are_never_allowed() {
                 Some(json!(["spiffe://lab.example/ns/pay/sa/api"])),
             ),
         ),
+        // Next to an address, a principal of any other type than a string
+        // is malformed, not absent (the VM renders `set()` like `[]`).
+        (
+            "principal is an empty array next to an address",
+            with(by_address.clone(), "/source/principal", Some(json!([]))),
+        ),
+        (
+            "principal is an empty object next to an address",
+            with(by_address.clone(), "/source/principal", Some(json!({}))),
+        ),
+        (
+            "principal is null next to an address",
+            with(by_address.clone(), "/source/principal", Some(json!(null))),
+        ),
         (
             "address is not an address",
             with(by_address.clone(), "/source/address", s("10.1.2.256")),
