@@ -573,11 +573,11 @@ fn main() {
             continue;
         };
         let differ = got.iter().zip(&want).filter(|(a, b)| a != b).count();
-        if differ > 0 {
-            println!(
-                "  ! the VM and the interpreter disagree on {differ} of {} decisions ({name})",
-                want.len()
-            );
-        }
+        assert_eq!(
+            differ,
+            0,
+            "the VM and the interpreter disagree on {differ} of {} decisions ({name})",
+            want.len()
+        );
     }
 }
