@@ -160,7 +160,6 @@ allow if {
 # name with ports (otherwise a body of `allow` decided). The input is read
 # through a wrapper object, and the address through `type_name`, so that a
 # `source` or `address` of another type raises no builtin error.
-
 _other if {
 	i := {"i": input}
 	sp := object.get(i, ["i", "source", "principal"], set())
