@@ -1,0 +1,27 @@
+//! (Reader under construction: this format is refused with a clear error until it lands.)
+
+use crate::Stats;
+use crate::detect::{Context, FileReader};
+use crate::error::FlowError;
+use crate::json::JsonRecords;
+use crate::record::Entry;
+
+pub(crate) struct GcpReader {
+    ctx: Context,
+}
+
+impl GcpReader {
+    pub(crate) fn new(_records: JsonRecords, ctx: Context) -> GcpReader {
+        GcpReader { ctx }
+    }
+}
+
+impl FileReader for GcpReader {
+    fn next_entry(&mut self, _: &mut Stats) -> Result<Option<Entry>, FlowError> {
+        Err(FlowError::format(
+            &self.ctx.file,
+            0,
+            "this flow-log format is not readable yet",
+        ))
+    }
+}
