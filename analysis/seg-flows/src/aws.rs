@@ -261,7 +261,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// Positions of the fields the reader uses, in a record of `count` fields.
 #[derive(Clone, Copy, Default)]
-struct Layout {
+pub(crate) struct Layout {
     count: usize,
     interface: Option<usize>,
     src: Option<usize>,
@@ -282,6 +282,12 @@ struct Layout {
 }
 
 impl Layout {
+    /// The layout of a field list that can describe a flow.
+    pub(crate) fn of_checked(fields: &AwsFields) -> Result<Layout, String> {
+        fields.check()?;
+        Ok(Layout::of(fields))
+    }
+
     fn of(fields: &AwsFields) -> Layout {
         let at = |f: AwsField| fields.0.iter().position(|g| *g == f);
         Layout {
@@ -451,7 +457,7 @@ fn has_ports(protocol: u8) -> bool {
 }
 
 /// One record by its layout.
-fn record(
+pub(crate) fn record(
     fields: &[&[u8]],
     l: &Layout,
     origin: Origin,
