@@ -370,6 +370,7 @@ mod tests {
                 .iter()
                 .map(|a| a.parse().expect("test cidr"))
                 .collect(),
+            held: Vec::new(),
             kubernetes: None,
             aws: None,
             gcp: None,

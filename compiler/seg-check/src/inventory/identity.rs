@@ -2,7 +2,7 @@
 //! checked against the declarations of every file, and the credential lints
 //! (W0102 shared, W0103 overdue rotation) raised where the credential is written.
 
-use super::model::{AttrDecl, AttrType, Credential, InvIdentity, Status};
+use super::model::{AttrDecl, AttrType, Credential, HeldAddress, InvIdentity, Status};
 use super::schema::{Decls, Fields, Reader};
 use super::tree::{Node, Value};
 use super::values;
@@ -31,6 +31,7 @@ const KUBERNETES_FIELDS: &[&str] = &["namespace", "labels", "service_account"];
 const AWS_FIELDS: &[&str] = &["security_group"];
 const GCP_FIELDS: &[&str] = &["service_account"];
 const CREDENTIAL_FIELDS: &[&str] = &["type", "rotated", "max_age", "shared"];
+const ADDRESS_FIELDS: &[&str] = &["address", "from", "until"];
 
 /// References attached to the credential lints (shown as notes, read by SARIF writers).
 pub const SHARED_CREDENTIAL_REFERENCES: &str = "OWASP Non-Human Identities Top 10 (2025) NHI9 \"NHI Reuse\"; NIST CSF 2.0 PR.AA-01 (identities and credentials are managed)";
@@ -39,7 +40,7 @@ pub const STALE_CREDENTIAL_REFERENCES: &str = "OWASP Non-Human Identities Top 10
 /// An identity read from one entry, with the spans of its addresses for the overlap lint.
 pub struct Read {
     pub identity: InvIdentity,
-    pub address_spans: Vec<(IpNet, Span)>,
+    pub address_spans: Vec<(HeldAddress, Span)>,
 }
 
 /// Where the names seen so far were defined, for E0104.
@@ -116,7 +117,11 @@ pub fn identity(
     if r.errors > errors {
         return None;
     }
-    let mut addresses: Vec<IpNet> = address_spans.iter().map(|(n, _)| *n).collect();
+    let mut addresses: Vec<IpNet> = address_spans
+        .iter()
+        .filter(|(h, _)| h.held_at(now))
+        .map(|(h, _)| h.net)
+        .collect();
     addresses.sort();
     addresses.dedup();
     let identity = InvIdentity {
@@ -128,6 +133,7 @@ pub fn identity(
         attributes,
         labels,
         addresses,
+        held: address_spans.iter().map(|(h, _)| *h).collect(),
         kubernetes,
         aws,
         gcp,
@@ -299,7 +305,7 @@ fn string_map(
     out
 }
 
-fn addresses(r: &mut Reader<'_>, node: &Node) -> Vec<(IpNet, Span)> {
+fn addresses(r: &mut Reader<'_>, node: &Node) -> Vec<(HeldAddress, Span)> {
     let Value::Seq(items) = &node.value else {
         let mut d = r.mismatch(node, "a list", "`addresses`");
         if matches!(node.value, Value::Str(_)) {
@@ -310,14 +316,88 @@ fn addresses(r: &mut Reader<'_>, node: &Node) -> Vec<(IpNet, Span)> {
     };
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        let Some(s) = r.string(item, "an address") else {
-            continue;
+        // A windowed address is pointed at by its `address:` value, one line.
+        let (held, span) = match &item.value {
+            Value::Map(_) => held_address(r, item),
+            _ => (
+                r.string(item, "an address")
+                    .and_then(|s| r.check(item, values::address(s)))
+                    .map(|net| HeldAddress {
+                        net,
+                        from: None,
+                        until: None,
+                    }),
+                item.span,
+            ),
         };
-        if let Some(net) = r.check(item, values::address(s)) {
-            out.push((net, item.span));
+        if let Some(h) = held {
+            out.push((h, span));
         }
     }
     out
+}
+
+/// `{ address: 10.1.2.10, from: 2026-10-01T08:00:00Z, until: 2026-11-01 }`:
+/// an address held only within `[from, until)`.
+fn held_address(r: &mut Reader<'_>, node: &Node) -> (Option<HeldAddress>, Span) {
+    let Some(fields) = r.fields(node, ADDRESS_FIELDS, "an address") else {
+        return (None, node.span);
+    };
+    let span = fields.get("address").map_or(node.span, |a| a.span);
+    let errors = r.errors;
+    let net = match fields.get("address") {
+        None => {
+            r.missing(
+                node,
+                "address",
+                "an address with a validity window",
+                "add the address: `{ address: 10.1.2.10, from: 2026-10-01T00:00:00Z }`",
+            );
+            None
+        }
+        Some(a) => r
+            .string(a, "`address`")
+            .and_then(|s| r.check(a, values::address(s))),
+    };
+    let from = fields.get("from").and_then(|n| instant(r, n, "`from`"));
+    let until = fields.get("until").and_then(|n| instant(r, n, "`until`"));
+    if let (Some(f), Some(u), Some(un)) = (from, until, fields.get("until"))
+        && u <= f
+    {
+        r.report(
+            Diagnostic::error(
+                Code::InvalidValue,
+                format!("the address is held from {f} until {u}: an empty window"),
+            )
+            .with_primary(un.span, "not after `from`")
+            .with_note("an address is held from `from` (included) until `until` (excluded)")
+            .with_help("make `until` later than `from`"),
+        );
+    }
+    if r.errors > errors {
+        return (None, span);
+    }
+    (net.map(|net| HeldAddress { net, from, until }), span)
+}
+
+/// An RFC 3339 time, or a date meaning 00:00:00Z of that day.
+fn instant(r: &mut Reader<'_>, node: &Node, context: &str) -> Option<Timestamp> {
+    let help =
+        "write a time such as `2026-10-01T08:00:00Z`, or a date such as `2026-10-01` for its start";
+    let Value::Str(s) = &node.value else {
+        let d = r.mismatch(node, "a time", context).with_help(help);
+        r.report(d);
+        return None;
+    };
+    let at = Timestamp::parse(s).or_else(|| Date::parse(s).map(Date::start));
+    if at.is_none() {
+        r.report(
+            Diagnostic::error(Code::InvalidValue, format!("invalid time `{s}`"))
+                .with_primary(node.span, "not a time or a date")
+                .with_help(help),
+        );
+    }
+    at
 }
 
 fn kubernetes(r: &mut Reader<'_>, node: &Node) -> Option<KubernetesBinding> {

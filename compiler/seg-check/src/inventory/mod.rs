@@ -93,8 +93,8 @@ pub fn load(
         .zip(&addresses)
         .enumerate()
         .flat_map(|(i, (id, addrs))| {
-            addrs.iter().map(move |(net, span)| overlap::Entry {
-                net: *net,
+            addrs.iter().map(move |(held, span)| overlap::Entry {
+                held: *held,
                 identity: i,
                 name: &id.name,
                 span: *span,

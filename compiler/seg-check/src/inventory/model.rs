@@ -6,7 +6,7 @@ use ipnet::IpNet;
 use seg_diag::Span;
 use seg_ir::{
     AwsBinding, Date, GcpBinding, Identities, Identity, IdentityId, IdentityKind,
-    KubernetesBinding, Value,
+    KubernetesBinding, Timestamp, Value,
 };
 use std::collections::BTreeMap;
 
@@ -48,6 +48,7 @@ impl Inventory {
                 credential: x.credential,
                 status: x.status,
                 expires: x.expires,
+                held: x.held,
             });
         }
         Inventory {
@@ -120,8 +121,12 @@ pub struct InvIdentity {
     pub owner: Option<String>,
     pub attributes: BTreeMap<String, Value>,
     pub labels: BTreeMap<String, String>,
-    /// Canonical networks (a bare IP is /32 or /128).
+    /// Canonical networks (a bare IP is /32 or /128) held at the build's
+    /// `now`: every address without a validity window, and those whose window
+    /// contains `now`.
     pub addresses: Vec<IpNet>,
+    /// Every address as written, with its validity window, in file order.
+    pub held: Vec<HeldAddress>,
     pub kubernetes: Option<KubernetesBinding>,
     pub aws: Option<AwsBinding>,
     pub gcp: Option<GcpBinding>,
@@ -139,6 +144,39 @@ pub struct Details {
     pub credential: Option<Credential>,
     pub status: Status,
     pub expires: Option<Date>,
+    /// Every address as written, with its validity window (flow attribution
+    /// reads the past holders of an address here).
+    pub held: Vec<HeldAddress>,
+}
+
+/// An address of an identity and when the identity held it: `[from, until)`,
+/// open on a side that is not given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeldAddress {
+    pub net: IpNet,
+    pub from: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+impl HeldAddress {
+    /// Whether the identity held the address at `at`.
+    pub fn held_at(&self, at: Timestamp) -> bool {
+        self.from.is_none_or(|f| f <= at) && self.until.is_none_or(|u| at < u)
+    }
+
+    /// Whether the address has a validity window (evidence of when it was held).
+    pub fn windowed(&self) -> bool {
+        self.from.is_some() || self.until.is_some()
+    }
+
+    /// Whether two holdings share an instant.
+    pub fn meets(&self, other: &HeldAddress) -> bool {
+        let starts_before = |a: Option<Timestamp>, b: Option<Timestamp>| match (a, b) {
+            (Some(f), Some(u)) => f < u,
+            _ => true,
+        };
+        starts_before(self.from, other.until) && starts_before(other.from, self.until)
+    }
 }
 
 /// Whether the identity can be reached as a destination (INVENTORY.md: by

@@ -6,9 +6,10 @@
 //! the networks that contain the current one finds every overlapping pair in
 //! O(n log n + pairs). One warning per pair of identities, at the first
 //! overlapping pair of addresses; at most [`MAX_REPORTED`] warnings, then one
-//! that says how the list was cut.
+//! that says how the list was cut. Addresses held in windows that share no
+//! instant (an address reused by another identity later) do not overlap.
 
-use ipnet::IpNet;
+use super::model::HeldAddress;
 use seg_diag::{Code, Diagnostic, Diagnostics, Span};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -17,27 +18,28 @@ pub const MAX_REPORTED: usize = 100;
 
 /// An address of an identity: (network, index of the identity, where it is written).
 pub struct Entry<'a> {
-    pub net: IpNet,
+    /// The address with its validity window.
+    pub held: HeldAddress,
     pub identity: usize,
     pub name: &'a str,
     pub span: Span,
 }
 
 pub fn check(mut entries: Vec<Entry<'_>>, diags: &mut Diagnostics) {
-    entries.sort_by_key(|e| (key(e.net.network()), e.net.prefix_len(), e.span));
+    entries.sort_by_key(|e| (key(e.held.net.network()), e.held.net.prefix_len(), e.span));
     let mut stack: Vec<usize> = Vec::new();
     let mut pairs: BTreeSet<(usize, usize)> = BTreeSet::new();
     let mut reported = 0;
     for (i, e) in entries.iter().enumerate() {
         while let Some(&top) = stack.last() {
-            if entries[top].net.contains(&e.net) {
+            if entries[top].held.net.contains(&e.held.net) {
                 break;
             }
             stack.pop();
         }
         for &s in &stack {
             let other = &entries[s];
-            if other.identity == e.identity {
+            if other.identity == e.identity || !other.held.meets(&e.held) {
                 continue;
             }
             let pair = (
@@ -78,7 +80,7 @@ fn warning(wider: &Entry<'_>, inner: &Entry<'_>) -> Diagnostic {
         Code::OverlappingAddresses,
         format!("addresses of `{}` and `{}` overlap", first.name, second.name),
     )
-    .with_primary(second.span, format!("overlaps `{}`", first.net))
+    .with_primary(second.span, format!("overlaps `{}`", first.held.net))
     .with_secondary(first.span, format!("address of `{}`", first.name))
     .with_note("targets that match peers by address (iptables, security groups) cannot tell the two identities apart there")
     .with_help("give each identity its own addresses, or merge the two into one identity")
@@ -97,13 +99,21 @@ mod tests {
     use super::*;
     use seg_diag::FileId;
 
+    fn held(net: &str) -> HeldAddress {
+        HeldAddress {
+            net: net.parse().expect("net"),
+            from: None,
+            until: None,
+        }
+    }
+
     fn run(nets: &[(&str, usize)]) -> Vec<(usize, usize)> {
         let names = ["a", "b", "c", "d"];
         let entries = nets
             .iter()
             .enumerate()
             .map(|(i, (n, id))| Entry {
-                net: n.parse().expect("net"),
+                held: held(n),
                 identity: *id,
                 name: names[*id],
                 span: Span::new(FileId(0), i * 10, i * 10 + 5),
@@ -163,14 +173,14 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, n)| Entry {
-                net: n.parse().expect("net"),
+                held: held(n),
                 identity: i + 1,
                 name: "x",
                 span: Span::new(FileId(0), i + 1, i + 2),
             })
             .collect();
         entries.push(Entry {
-            net: "10.0.0.0/8".parse().expect("net"),
+            held: held("10.0.0.0/8"),
             identity: 0,
             name: "wide",
             span: Span::new(FileId(0), 0, 1),

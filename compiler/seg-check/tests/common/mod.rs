@@ -65,7 +65,7 @@ pub fn summary(inventory: Option<&Inventory>) -> String {
     for (name, decl) in &inv.attributes {
         let _ = writeln!(out, "attribute {name}: {}", decl.ty.describe());
     }
-    for id in &inv.identities {
+    for (id, details) in inv.identities.iter().zip(&inv.details) {
         let addrs: Vec<String> = id.addresses.iter().map(ToString::to_string).collect();
         let _ = writeln!(
             out,
@@ -74,6 +74,17 @@ pub fn summary(inventory: Option<&Inventory>) -> String {
             id.kind.as_str(),
             addrs.join(", ")
         );
+        // Validity windows only where written, so older snapshots stay as they were.
+        for h in details.held.iter().filter(|h| h.windowed()) {
+            let side = |t: Option<seg_ir::Timestamp>| t.map_or("-".to_string(), |t| t.to_string());
+            let _ = writeln!(
+                out,
+                "  held {} from {} until {}",
+                h.net,
+                side(h.from),
+                side(h.until)
+            );
+        }
     }
     out.trim_end().to_string()
 }
