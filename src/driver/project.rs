@@ -235,6 +235,7 @@ pub fn single_file_manifest(
         opa_signing: None,
         layered: Vec::new(),
         lints: Default::default(),
+        audit: Default::default(),
         inventory_spans: Vec::new(),
         span,
     }

@@ -17,7 +17,13 @@ use std::collections::BTreeMap;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+mod audit;
 mod targets;
+
+pub use audit::{
+    AUDIT_FINDINGS, AuditSettings, DEFAULT_EPHEMERAL_PORTS, DEFAULT_EXPIRING_WITHIN,
+    DEFAULT_MAX_GAP, FindingLevel,
+};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
@@ -32,6 +38,8 @@ pub struct Manifest {
     pub opa_signing: Option<SigningConfig>,
     pub layered: Vec<ConditionClass>,
     pub lints: BTreeMap<String, LintLevel>,
+    /// `[audit]`: how `seg audit` reports, defaults filled in.
+    pub audit: AuditSettings,
     /// The `[project]` header (the start of the file when there is none).
     pub span: Span,
     /// Where each `inventory` glob is written, parallel to `inventory`
@@ -63,7 +71,7 @@ pub const SIGNING_ALGORITHMS: &[&str] = &[
 ];
 pub const TARGET_NAMES: &[&str] = &["iptables", "kubernetes", "aws", "gcp", "opa"];
 
-const TOP_TABLES: &[&str] = &["project", "targets", "enforcement", "lints"];
+const TOP_TABLES: &[&str] = &["project", "targets", "enforcement", "lints", "audit"];
 const PROJECT_KEYS: &[&str] = &["name", "inventory", "sources"];
 const ENFORCEMENT_KEYS: &[&str] = &["layered"];
 const LEVELS: &[&str] = &["allow", "warn", "deny"];
@@ -135,6 +143,7 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Option<Manife
         opa_signing: None,
         layered: Vec::new(),
         lints: BTreeMap::new(),
+        audit: AuditSettings::default(),
         span: Span::new(file, 0, 0),
         inventory_spans: Vec::new(),
     };
@@ -152,6 +161,7 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Option<Manife
             "targets" => p.targets(table, &mut m),
             "enforcement" => p.enforcement(table, &mut m),
             "lints" => p.lints(table, &mut m),
+            "audit" => p.audit(table, &mut m),
             _ => {}
         }
     }

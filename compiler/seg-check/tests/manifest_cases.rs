@@ -239,6 +239,7 @@ mistakes! {
     wrong_types: "[project]\nname = 7\ninventory = \"inventory.yaml\"\nsources = []\n\n[targets.iptables]\nipset-threshold = \"8\"\n\nlints = \"deny\"\n";
     bad_values: "[project]\nname = \"bank\"\ninventory = [\"inv/[a.yaml\"]\n\n[targets.aws]\nformats = [\"terraform\", \"pulumi\", \"terraform\"]\nmax-rules-per-group = 0\nvpc-id = \"vpc-xyz\"\n\n[targets.gcp]\nnetwork = \"Bank_Prod\"\n\n[targets.opa]\nsigning-algorithm = \"rs256\"\n";
     signing_settings_without_a_key: "[project]\nname = \"bank\"\n[targets.opa]\nsigning-key-id = \"k1\"\n";
+    audit_settings: "[project]\nname = \"bank\"\n\n[audit]\nwould-brake = \"error\"\nunused-rule = \"deny\"\nover-broad = \"loud\"\nexpiring-within = \"2 weeks\"\nephemeral-ports = \"60000-1024\"\nmax-gap = 600\n";
     enforcement_and_lints: "[project]\nname = \"bank\"\n\n[enforcement]\nlayered = [\"mtls\", \"time\", \"mTLS\", \"mtls\", \"l7\"]\n\n[lints]\nmissing-owners = \"deny\"\nW0305 = \"allow\"\nover-broad = \"error\"\n";
 }
 
@@ -343,4 +344,29 @@ fn project_name_refuses_controls_and_bidi_overrides() {
     }
     let (m, _, _) = parse("[project]\nname = \"b\u{e4}nk \u{43a}\"\n");
     assert_eq!(m.expect("other Unicode is data").name, "b\u{e4}nk \u{43a}");
+}
+
+#[test]
+fn audit_levels_and_settings_are_read_with_defaults() {
+    use seg_check::manifest::{AUDIT_FINDINGS, AuditSettings, FindingLevel};
+    let (m, diags, _) = parse("[project]\nname = \"shop\"\n");
+    assert!(diags.is_empty(), "{diags:?}");
+    let m = m.expect("parsed");
+    assert_eq!(m.audit, AuditSettings::default());
+    assert_eq!(m.audit.level("would-break"), FindingLevel::Error);
+    assert_eq!(m.audit.level("unused-rule"), FindingLevel::Warning);
+
+    let (m, diags, _) = parse(
+        "[project]\nname = \"shop\"\n[audit]\nwould-break = \"warning\"\nunused-rule = \"error\"\ncoverage-gap = \"off\"\nexpiring-within = \"30d\"\nephemeral-ports = \"49152-65535\"\nmax-gap = \"1h\"\n",
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    let a = m.expect("parsed").audit;
+    assert_eq!(a.level("would-break"), FindingLevel::Warning);
+    assert_eq!(a.level("unused-rule"), FindingLevel::Error);
+    assert_eq!(a.level("coverage-gap"), FindingLevel::Off);
+    assert_eq!(a.level("over-broad"), FindingLevel::Warning);
+    assert_eq!(a.expiring_within, 30 * 86_400);
+    assert_eq!(a.ephemeral_ports, (49_152, 65_535));
+    assert_eq!(a.max_gap, 3600);
+    assert_eq!(a.levels.len(), AUDIT_FINDINGS.len());
 }
