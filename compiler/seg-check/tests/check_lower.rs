@@ -235,3 +235,41 @@ test "flows" {
     }
     assert_eq!(checked, 12);
 }
+
+#[test]
+fn an_expired_rule_keeps_its_lowered_rules_for_the_audit() {
+    let out = run(
+        INVENTORY,
+        &[(
+            "main.seg",
+            r#"policy main {
+  owner "team-payments"
+  allow api <-> db on tcp/5432 expires 2026-11-23
+  allow api -> db on tcp/5433
+}"#,
+        )],
+    );
+    let p = out.program();
+    assert_eq!(p.rules.len(), 1);
+    assert_eq!(p.omitted.len(), 1);
+    let expired = &p.omitted[0];
+    assert_eq!(expired.reason, "expired on 2026-11-23");
+    let labels: Vec<&str> = expired
+        .rules
+        .iter()
+        .map(|r| r.provenance.label.as_str())
+        .collect();
+    assert_eq!(labels, ["main/1.1", "main/1.2"]);
+    let ids: Vec<u32> = expired.rules.iter().map(|r| r.id.0).collect();
+    assert_eq!(ids, [0, 1]);
+    assert!(
+        expired
+            .rules
+            .iter()
+            .all(|r| r.services.to_string() == "tcp/5432"
+                && r.expires.map(|d| d.to_string()).as_deref() == Some("2026-11-23"))
+    );
+    // Not serialised: the IR written for targets is what it was.
+    let json = serde_json::to_string(&p.omitted[0]).expect("json");
+    assert!(!json.contains("\"rules\""), "{json}");
+}

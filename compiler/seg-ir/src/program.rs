@@ -197,7 +197,7 @@ impl Provenance {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rule {
     pub id: RuleId,
     pub action: Action,
@@ -216,6 +216,11 @@ pub struct Rule {
 pub struct OmittedRule {
     pub provenance: Provenance,
     pub reason: String,
+    /// For a rule omitted because it expired: the IR rules it lowers to (ids
+    /// numbered within this list), so that `seg audit` can tell traffic that
+    /// still uses it. Empty otherwise. Not serialised: no target emits them.
+    #[serde(skip)]
+    pub rules: Vec<Rule>,
 }
 
 /// The runtime part of a condition: a boolean tree over dynamic atoms.

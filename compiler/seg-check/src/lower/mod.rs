@@ -133,6 +133,9 @@ fn lower_rule(
     }
     // Built per IR rule rather than cloned from a template: most rules lower to one.
     let provenance = |label: String| provenance(input, u, policy, rule, label);
+    // An expired rule is omitted, lowered all the same: `seg audit` reports
+    // traffic that still uses it.
+    let mut expired = None;
     if let Some(expires) = &rule.expires {
         let end = expires.node.end();
         if input.now >= end {
@@ -141,27 +144,25 @@ fn lower_rule(
                 expires.span,
                 &expires.node.to_string(),
             ));
-            out.omitted.push(OmittedRule {
-                provenance: provenance(label),
-                reason: format!("expired on {}", expires.node),
-            });
-            return;
-        }
-        // Days from today to the rule's last live day (0: today is the last).
-        let days_left = expires.node.days_since_epoch() - input.now.date().days_since_epoch();
-        if days_left <= EXPIRY_WARNING_DAYS {
-            diags.push(problems::expiring_soon(
-                expires.span,
-                &expires.node.to_string(),
-                days_left,
-            ));
+            expired = Some(format!("expired on {}", expires.node));
+        } else {
+            // Days from today to the rule's last live day (0: today is the last).
+            let days_left = expires.node.days_since_epoch() - input.now.date().days_since_epoch();
+            if days_left <= EXPIRY_WARNING_DAYS {
+                diags.push(problems::expiring_soon(
+                    expires.span,
+                    &expires.node.to_string(),
+                    days_left,
+                ));
+            }
         }
     }
-    if rule.action.node == ast::Action::Allow {
+    if rule.action.node == ast::Action::Allow && expired.is_none() {
         over_broad(rule, &sides, &ports, both, diags);
     }
     let disjuncts = match cond::split(&when, MAX_DISJUNCTS) {
         Ok(d) => d,
+        Err(_) if expired.is_some() => Vec::new(),
         Err(n) => {
             let span = rule.when.as_ref().map_or(head, |c| c.span);
             diags.push(problems::condition_too_complex(span, n, MAX_DISJUNCTS));
@@ -178,6 +179,7 @@ fn lower_rule(
         ast::Action::Deny => Action::Deny,
     };
     let source = out.sources.len();
+    let mut lowered = Vec::new();
     let mut k = 0;
     for (src, dst) in directions {
         let dst_ids = env.index.reachable(&dst.ids);
@@ -200,31 +202,55 @@ fn lower_rule(
             } else {
                 label.clone()
             });
-            out.rules.push(Rule {
-                id: RuleId(out.rules.len() as u32),
-                action,
-                src: endpoint(&s_ids, &src.explicit, s_nets),
-                dst: endpoint(&d_ids, &dst.explicit, d_nets),
-                services: ports.clone(),
-                condition: d.dynamic.clone(),
-                expires: rule.expires.as_ref().map(|e| e.node),
-                provenance: prov,
-            });
-            out.facts.push(RuleFacts {
-                src: s_ids,
-                dst: d_ids,
-                source,
-            });
+            lowered.push((
+                Rule {
+                    id: RuleId(0),
+                    action,
+                    src: endpoint(&s_ids, &src.explicit, s_nets),
+                    dst: endpoint(&d_ids, &dst.explicit, d_nets),
+                    services: ports.clone(),
+                    condition: d.dynamic.clone(),
+                    expires: rule.expires.as_ref().map(|e| e.node),
+                    provenance: prov,
+                },
+                s_ids,
+                d_ids,
+            ));
         }
     }
-    if out.facts.last().is_some_and(|f| f.source == source) {
-        out.sources.push(SourceRule { head, label });
-    } else {
+    if let Some(reason) = expired {
+        // Numbered within the omitted rule: they are in no program's `rules`.
+        let rules = lowered
+            .into_iter()
+            .enumerate()
+            .map(|(i, (r, _, _))| Rule {
+                id: RuleId(i as u32),
+                ..r
+            })
+            .collect();
+        out.omitted.push(OmittedRule {
+            provenance: provenance(label),
+            reason,
+            rules,
+        });
+        return;
+    }
+    if lowered.is_empty() {
         out.omitted.push(OmittedRule {
             provenance: provenance(label),
             reason: "matches no flow: its source, destination or services are empty".into(),
+            rules: Vec::new(),
         });
+        return;
     }
+    for (r, src, dst) in lowered {
+        out.rules.push(Rule {
+            id: RuleId(out.rules.len() as u32),
+            ..r
+        });
+        out.facts.push(RuleFacts { src, dst, source });
+    }
+    out.sources.push(SourceRule { head, label });
 }
 
 fn endpoint(ids: &IdSet, explicit: &IdSet, nets: CidrSet) -> EndpointSet {
