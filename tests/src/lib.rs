@@ -7,6 +7,12 @@ pub mod r#gen;
 /// inventory) and flows aimed at their boundaries, by name or address.
 pub mod estate;
 
+/// Third-party tools the tests run (venv, npm, system), skipped or failing under CI when missing.
+pub mod tools;
+
+/// YAML read as JSON values.
+pub mod yaml;
+
 use std::path::{Path, PathBuf};
 
 /// The project folders (holding a `seg.toml`) directly under `root`, sorted;

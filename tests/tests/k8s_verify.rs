@@ -60,28 +60,7 @@ fn write(e: &Emission, dir: &Path) -> Vec<PathBuf> {
 }
 
 fn yaml(text: &str) -> Vec<Value> {
-    use saphyr::{LoadableYamlNode, Scalar, Yaml};
-    fn json(y: &Yaml) -> Value {
-        match y {
-            Yaml::Value(Scalar::String(s)) => Value::String(s.to_string()),
-            Yaml::Value(Scalar::Integer(i)) => Value::from(*i),
-            Yaml::Value(Scalar::Boolean(b)) => Value::Bool(*b),
-            Yaml::Value(Scalar::Null) => Value::Null,
-            Yaml::Value(Scalar::FloatingPoint(f)) => Value::from(f.into_inner()),
-            Yaml::Sequence(v) => Value::Array(v.iter().map(json).collect()),
-            Yaml::Mapping(m) => Value::Object(
-                m.iter()
-                    .map(|(k, v)| (k.as_str().expect("string key").to_string(), json(v)))
-                    .collect(),
-            ),
-            other => panic!("unexpected YAML node {other:?}"),
-        }
-    }
-    Yaml::load_from_str(text)
-        .expect("YAML")
-        .iter()
-        .map(json)
-        .collect()
+    seg_tests::yaml::documents(text).expect("YAML")
 }
 
 fn is_dns_label(s: &str) -> bool {

@@ -140,33 +140,7 @@ fn parse(files: &Files, which: &str, problems: &mut Vec<String>) -> Docs {
 
 /// One YAML document (saphyr, YAML 1.2) as JSON.
 pub fn yaml_doc(text: &str) -> Result<Json, String> {
-    use saphyr::{LoadableYamlNode, Scalar, Yaml};
-    fn json(y: &Yaml) -> Result<Json, String> {
-        Ok(match y {
-            Yaml::Value(Scalar::String(s)) => Json::String(s.to_string()),
-            Yaml::Value(Scalar::Integer(i)) => Json::from(*i),
-            Yaml::Value(Scalar::Boolean(b)) => Json::Bool(*b),
-            Yaml::Value(Scalar::Null) => Json::Null,
-            Yaml::Value(Scalar::FloatingPoint(f)) => Json::from(f.into_inner()),
-            Yaml::Sequence(v) => Json::Array(v.iter().map(json).collect::<Result<_, _>>()?),
-            Yaml::Mapping(m) => {
-                let mut o = serde_json::Map::new();
-                for (k, v) in m.iter() {
-                    let k = k.as_str().ok_or_else(|| format!("non-string key {k:?}"))?;
-                    if o.insert(k.to_string(), json(v)?).is_some() {
-                        return Err(format!("duplicate key `{k}`"));
-                    }
-                }
-                Json::Object(o)
-            }
-            other => return Err(format!("unexpected YAML node {other:?}")),
-        })
-    }
-    let docs = Yaml::load_from_str(text).map_err(|e| format!("not YAML: {e}"))?;
-    match docs.as_slice() {
-        [one] => json(one),
-        _ => Err(format!("{} YAML documents, expected 1", docs.len())),
-    }
+    seg_tests::yaml::document(text)
 }
 
 fn keys(v: &Json, out: &mut BTreeSet<String>) {
