@@ -1,9 +1,11 @@
 //! `seg init [DIR]`: scaffold a project that checks, tests and builds as it
-//! stands: `seg.toml`, `policy/main.seg`, `inventory.yaml` and a CI example.
+//! stands: `seg.toml`, `policy/main.seg`, `inventory.yaml` and a GitHub Actions
+//! workflow that installs seg and runs it (docs/ci.md).
 //!
 //! Never overwrites: if any file it would write exists, nothing is written.
 //! The policy's `review-by` is "now" plus 180 days, so a fresh project starts
-//! without the past-review lint.
+//! without the past-review lint. The workflow goes where GitHub reads it: the
+//! `.github/workflows` of the enclosing git repository, else of the project.
 
 use super::Exit;
 use crate::driver;
@@ -20,7 +22,18 @@ pub struct InitArgs {
     /// Fix "today" (RFC 3339 time or date) for the review date; defaults to SOURCE_DATE_EPOCH, then the clock.
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
+    /// Git repository the CI workflow installs seg from [default: the one this seg was built from]
+    #[arg(long, value_name = "URL")]
+    pub seg_git: Option<String>,
+    /// Revision (commit or tag) the CI workflow installs seg at [default: the one this seg was built from]
+    #[arg(long, value_name = "REV")]
+    pub seg_rev: Option<String>,
 }
+
+/// Where the scaffold's workflow installs seg from (`cargo install --locked --git URL --rev REV seg`):
+/// fixed when this binary was built (build.rs).
+pub const INSTALL_REPOSITORY: &str = env!("SEG_INSTALL_REPOSITORY");
+pub const INSTALL_REV: &str = env!("SEG_INSTALL_REV");
 
 const SEG_TOML: &str = include_str!("init/seg.toml");
 const MAIN_SEG: &str = include_str!("init/main.seg");
@@ -50,11 +63,30 @@ pub fn run(args: &InitArgs) -> Exit {
         }
         None => default_name(&dir),
     };
+    let source = match install_source(args) {
+        Ok(s) => s,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Usage;
+        }
+    };
+    let ci = match workflow_place(&dir, &name) {
+        Ok(place) => place,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Usage;
+        }
+    };
     let today = now.date();
     let files = [
-        ("seg.toml", SEG_TOML.replace("{{name}}", &name)),
         (
-            "policy/main.seg",
+            "seg.toml".to_string(),
+            dir.join("seg.toml"),
+            SEG_TOML.replace("{{name}}", &name),
+        ),
+        (
+            "policy/main.seg".to_string(),
+            dir.join("policy/main.seg"),
             MAIN_SEG
                 .replace(
                     "{{review_by}}",
@@ -63,13 +95,24 @@ pub fn run(args: &InitArgs) -> Exit {
                 .replace("{{night}}", &format!("{today}T01:30:00Z"))
                 .replace("{{noon}}", &format!("{today}T12:00:00Z")),
         ),
-        ("inventory.yaml", INVENTORY.to_string()),
-        (".github/workflows/seg.yml", CI.to_string()),
+        (
+            "inventory.yaml".to_string(),
+            dir.join("inventory.yaml"),
+            INVENTORY.to_string(),
+        ),
+        (
+            ci.shown,
+            ci.file,
+            CI.replace("{{name}}", &name)
+                .replace("{{seg_git}}", &source.0)
+                .replace("{{seg_rev}}", &source.1)
+                .replace("{{path}}", &ci.project_dir),
+        ),
     ];
     let existing: Vec<&str> = files
         .iter()
-        .filter(|(path, _)| dir.join(path).symlink_metadata().is_ok())
-        .map(|(path, _)| *path)
+        .filter(|(_, target, _)| target.symlink_metadata().is_ok())
+        .map(|(shown, _, _)| shown.as_str())
         .collect();
     if !existing.is_empty() {
         eprintln!(
@@ -84,9 +127,8 @@ pub fn run(args: &InitArgs) -> Exit {
         return Exit::Usage;
     }
     let mut written: Vec<PathBuf> = Vec::new();
-    for (path, text) in &files {
-        let target = dir.join(path);
-        if let Err(e) = write_new(&target, text) {
+    for (_, target, text) in &files {
+        if let Err(e) = write_new(target, text) {
             eprintln!("error: cannot write `{}`: {e}", target.display());
             // Leave no half-made project behind.
             for done in written.iter().rev() {
@@ -94,11 +136,11 @@ pub fn run(args: &InitArgs) -> Exit {
             }
             return Exit::Usage;
         }
-        written.push(target);
+        written.push(target.clone());
     }
     println!("created project `{name}` in {}", dir.display());
-    for (path, _) in &files {
-        println!("  {path}");
+    for (shown, _, _) in &files {
+        println!("  {shown}");
     }
     let shown = dir.display().to_string();
     let arg = if shown == "." {
@@ -106,8 +148,107 @@ pub fn run(args: &InitArgs) -> Exit {
     } else {
         format!(" {shown}")
     };
-    println!("next: seg check{arg} && seg test{arg} && seg build{arg} --out out");
+    println!("next: seg check{arg} && seg test{arg} && seg build{arg}");
     Exit::Ok
+}
+
+/// The repository and revision the workflow installs seg from. Both are written into
+/// YAML and run by a shell: only characters that need no quoting in either are accepted.
+fn install_source(args: &InitArgs) -> Result<(String, String), String> {
+    let git = args.seg_git.as_deref().unwrap_or(INSTALL_REPOSITORY);
+    let rev = args.seg_rev.as_deref().unwrap_or(INSTALL_REV);
+    if git.is_empty() {
+        return Err("this seg was built without a repository to install from\n  = help: pass `--seg-git URL` (and `--seg-rev REV`)".into());
+    }
+    let plain = |s: &str, extra: &str| {
+        !s.is_empty()
+            && !s.starts_with('-')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._/".contains(c) || extra.contains(c))
+    };
+    if !plain(git, ":@~+%") {
+        return Err(format!(
+            "`{}` is not a git URL seg can write into the workflow",
+            git.escape_debug()
+        ));
+    }
+    if !plain(rev, "") {
+        return Err(format!(
+            "`{}` is not a git revision seg can write into the workflow\n  = help: name a commit or a tag",
+            rev.escape_debug()
+        ));
+    }
+    Ok((git.to_string(), rev.to_string()))
+}
+
+/// Where the workflow file goes and the project's folder as the workflow sees it.
+struct WorkflowPlace {
+    file: PathBuf,
+    /// As printed: relative to the project folder (`../../.github/...` when above it).
+    shown: String,
+    /// The project folder relative to the repository root, `.` when they are one.
+    project_dir: String,
+}
+
+/// GitHub reads workflows from the repository root only: a project in a subfolder of a git
+/// work tree gets `<root>/.github/workflows/seg-<name>.yml`, running in that subfolder.
+fn workflow_place(dir: &Path, name: &str) -> Result<WorkflowPlace, String> {
+    let absolute =
+        std::path::absolute(dir).map_err(|e| format!("cannot resolve `{}`: {e}", dir.display()))?;
+    let absolute = normalize(&absolute);
+    let Some(root) = git_root(&absolute).filter(|r| *r != absolute) else {
+        return Ok(WorkflowPlace {
+            file: dir.join(".github/workflows/seg.yml"),
+            shown: ".github/workflows/seg.yml".into(),
+            project_dir: ".".into(),
+        });
+    };
+    let rel = absolute
+        .strip_prefix(&root)
+        .map_err(|_| "the project is outside its git repository".to_string())?;
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let safe = |p: &String| {
+        !p.starts_with('-')
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+    };
+    if !parts.iter().all(safe) {
+        return Err(format!(
+            "the workflow would run in `{}`, a path seg does not write into YAML\n  = help: use a folder name of letters, digits, `-`, `_` and `.`",
+            rel.display()
+        ));
+    }
+    let file_name = format!("seg-{name}.yml");
+    Ok(WorkflowPlace {
+        file: root.join(".github/workflows").join(&file_name),
+        shown: format!("{}.github/workflows/{file_name}", "../".repeat(parts.len())),
+        project_dir: parts.join("/"),
+    })
+}
+
+/// The nearest folder at or above `dir` holding `.git` (a folder, or a file in a worktree).
+fn git_root(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|d| d.join(".git").exists())
+        .map(Path::to_path_buf)
+}
+
+/// `a/./b/../c` → `a/c`, without touching the file system (the folder may not exist yet).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Create `path` (and its folders); fails if it exists, even when created meanwhile.

@@ -30,6 +30,7 @@ pub enum Exit {
 #[command(
     name = "seg",
     version,
+    long_version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SEG_INSTALL_REV"), ")"),
     about = "Compile identity-based segmentation policy to iptables, Kubernetes, cloud security groups and OPA",
     after_help = "Examples:\n  seg init my-policies\n  seg check examples/bank\n  seg build examples/bank --out out\n  seg test examples/bank\n  seg explain payments-api ledger-postgres tcp/5432 --mtls\n\nExit codes: 0 success, 1 policy errors or failing tests, 2 usage or I/O error, 3 internal error."
 )]

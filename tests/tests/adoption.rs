@@ -1,0 +1,9 @@
+//! First contact with seg as a user has it, on the real binary: the CI workflow `seg init`
+//! writes (validated by GitHub's schema and actionlint, its steps run here), SARIF that code
+//! scanning accepts, project discovery, the command-line habits of cargo and terraform.
+
+#[path = "adoption/run.rs"]
+mod run;
+
+#[path = "adoption/workflow.rs"]
+mod workflow;
