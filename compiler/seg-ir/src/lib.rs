@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod capability;
+pub mod display;
 pub mod eval;
 pub mod grants;
 pub mod identities;

@@ -172,6 +172,32 @@ impl CidrSet {
         }
     }
 
+    /// The addresses of inclusive ranges (`(first, last)`); a range whose ends
+    /// are of different families, or whose first end is above its last, adds nothing.
+    pub fn from_ranges(ranges: impl IntoIterator<Item = (IpAddr, IpAddr)>) -> CidrSet {
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for range in ranges {
+            match range {
+                (IpAddr::V4(a), IpAddr::V4(b)) if a <= b => v4.push((u32::from(a), u32::from(b))),
+                (IpAddr::V6(a), IpAddr::V6(b)) if a <= b => v6.push((u128::from(a), u128::from(b))),
+                _ => {}
+            }
+        }
+        CidrSet {
+            v4: Ranges::from_unsorted(v4),
+            v6: Ranges::from_unsorted(v6),
+        }
+    }
+
+    /// The lowest address of the set (IPv4 first).
+    pub fn first(&self) -> Option<IpAddr> {
+        match (self.v4.0.first(), self.v6.0.first()) {
+            (Some(&(lo, _)), _) => Some(IpAddr::V4(lo.into())),
+            (None, Some(&(lo, _))) => Some(IpAddr::V6(lo.into())),
+            (None, None) => None,
+        }
+    }
+
     pub fn from_net(net: IpNet) -> CidrSet {
         CidrSet::from_nets([&net])
     }
@@ -327,6 +353,20 @@ mod tests {
             ["10.0.0.0/24"]
         );
         assert_eq!(strs(&set(&["255.255.255.255/32"])), ["255.255.255.255/32"]);
+    }
+
+    #[test]
+    fn ranges_round_trip() {
+        let s = set(&["10.0.0.0/24", "10.0.2.0/23", "fd00::/127"]);
+        assert_eq!(CidrSet::from_ranges(s.ranges()), s);
+        assert_eq!(s.first(), Some("10.0.0.0".parse().expect("ip")));
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let mixed = CidrSet::from_ranges([
+            (ip("10.0.0.1"), ip("fd00::1")),
+            (ip("10.0.0.9"), ip("10.0.0.1")),
+        ]);
+        assert!(mixed.is_empty());
+        assert_eq!(CidrSet::empty().first(), None);
     }
 
     #[test]
