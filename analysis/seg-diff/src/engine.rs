@@ -1,0 +1,737 @@
+//! The exact diff: which flow classes two programs decide differently.
+//!
+//! 1. The flow space of both programs is partitioned (`seg_space::Space`):
+//!    identity classes (by name, never mixing identities added, removed or
+//!    changed differently), address regions, and per class pair the rules
+//!    that hold it.
+//! 2. A rule whose meaning (action, source and destination membership,
+//!    services, condition, expiry) also exists on the other side changes
+//!    nothing. The others are paired across sides (same source text, else
+//!    same label) and only the class pairs where a pair's rules differ —
+//!    or the whole box of an unpaired rule — are candidates: outside them
+//!    every flow matches the same meanings on both sides, so it is decided
+//!    alike.
+//! 3. Each candidate class pair is cut into port atoms by its rules'
+//!    services; per atom the two sides' rules are compared at every context
+//!    from `now` on (`seg_space::context::compare`). Results are cached by
+//!    rule list, since many class pairs share theirs.
+//! 4. Atoms, then sources, then destinations that changed the same way
+//!    (same rules on each side) are merged into rows.
+
+use crate::inventory;
+use crate::model::*;
+use seg_diag::SourceMap;
+use seg_ir::{Action, Condition, Date, Identity, PortSet, Program, Protocol};
+use seg_space::context::{self, Comparison, Context, Extent, Guard};
+use seg_space::{ClassId, Members, Space, Uid, Universe};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+/// One version of the policy to compare.
+pub struct Side<'a> {
+    pub program: &'a Program,
+    /// The sources, to pair edited rules by their text (else by label).
+    pub map: Option<&'a SourceMap>,
+    /// How the user named this version (a folder, a git revision).
+    pub label: String,
+}
+
+/// The reachability diff of `old` and `new` (see the module docs). Both
+/// programs should be compiled with the same `now`; `new`'s is used.
+pub fn diff(old: &Side, new: &Side) -> Diff {
+    Engine::new(old, new).run()
+}
+
+const OLD: usize = 0;
+const NEW: usize = 1;
+
+struct Engine<'a> {
+    sides: [&'a Side<'a>; 2],
+    universe: Universe,
+    lifecycle: Vec<Lifecycle>,
+    causes: Vec<Vec<FieldChange>>,
+    space: Space,
+    /// Per placed rule: whether the other side has a rule of the same meaning.
+    unchanged: Vec<bool>,
+    infos: Vec<Info>,
+    info_ids: HashMap<(Vec<u32>, Vec<u32>), usize>,
+    complete: bool,
+}
+
+/// The rules deciding one port atom of a class pair, on each side, and how
+/// their decisions compare.
+struct Info {
+    old: Vec<u32>,
+    new: Vec<u32>,
+    comparison: Comparison,
+}
+
+/// A rule's meaning, comparable across sides.
+#[derive(PartialEq, Eq, Hash)]
+struct Meaning<'p> {
+    action: Action,
+    src: u32,
+    dst: u32,
+    services: &'p PortSet,
+    condition: &'p Condition,
+    expires: Option<Date>,
+}
+
+impl<'a> Engine<'a> {
+    fn new(old: &'a Side<'a>, new: &'a Side<'a>) -> Engine<'a> {
+        let programs = [old.program, new.program];
+        let universe = Universe::new(&programs);
+        let mut lifecycle = Vec::with_capacity(universe.len());
+        let mut causes = Vec::with_capacity(universe.len());
+        for uid in 0..universe.len() as Uid {
+            let o = universe.id_in(uid, OLD).map(|id| old.program.identity(id));
+            let n = universe.id_in(uid, NEW).map(|id| new.program.identity(id));
+            let (life, why) = match (o, n) {
+                (Some(o), Some(n)) => (Lifecycle::Persistent, inventory::changes(o, n)),
+                (None, _) => (Lifecycle::Added, Vec::new()),
+                (_, None) => (Lifecycle::Removed, Vec::new()),
+            };
+            lifecycle.push(life);
+            causes.push(why);
+        }
+        let keys: Vec<u64> = (0..universe.len())
+            .map(|u| {
+                let mut h = DefaultHasher::new();
+                (lifecycle[u], &causes[u]).hash(&mut h);
+                h.finish()
+            })
+            .collect();
+        let space = Space::new(&programs, |uid| keys[uid as usize]);
+        Engine {
+            sides: [old, new],
+            universe,
+            lifecycle,
+            causes,
+            space,
+            unchanged: Vec::new(),
+            infos: Vec::new(),
+            info_ids: HashMap::new(),
+            complete: true,
+        }
+    }
+
+    fn program(&self, p: usize) -> &'a Program {
+        self.sides[p].program
+    }
+
+    fn rule(&self, placed: u32) -> &'a seg_ir::Rule {
+        let r = &self.space.rules[placed as usize];
+        &self.program(r.program).rules[r.index]
+    }
+
+    fn meaning(&self, placed: u32) -> Meaning<'a> {
+        let p = &self.space.rules[placed as usize];
+        let rule = self.rule(placed);
+        Meaning {
+            action: rule.action,
+            src: p.src,
+            dst: p.dst,
+            services: &rule.services,
+            condition: &rule.condition,
+            expires: rule.expires,
+        }
+    }
+
+    fn run(mut self) -> Diff {
+        let n = self.space.rules.len() as u32;
+        let meanings: [HashSet<Meaning>; 2] = [OLD, NEW].map(|side| {
+            (0..n)
+                .filter(|&r| self.space.rules[r as usize].program == side)
+                .map(|r| self.meaning(r))
+                .collect()
+        });
+        self.unchanged = (0..n)
+            .map(|r| {
+                let other = 1 - self.space.rules[r as usize].program;
+                meanings[other].contains(&self.meaning(r))
+            })
+            .collect();
+        drop(meanings);
+        let cells = self.candidates();
+        let changes = self.evaluate(cells);
+        let rows = self.rows(changes);
+        self.finish(rows)
+    }
+
+    // ---- candidates ----------------------------------------------------------
+
+    /// Class pairs where some changed rule could decide differently.
+    fn candidates(&self) -> Vec<(ClassId, ClassId)> {
+        let changed: Vec<u32> = (0..self.space.rules.len() as u32)
+            .filter(|&r| !self.unchanged[r as usize])
+            .collect();
+        let (olds, news): (Vec<u32>, Vec<u32>) = changed
+            .iter()
+            .partition(|&&r| self.space.rules[r as usize].program == OLD);
+        let mut cells = Vec::new();
+        for block in self.pair(olds, news) {
+            match block {
+                (a, Some(b)) => self.pair_cells(a, b, &mut cells),
+                (a, None) => self.box_cells(a, &mut cells),
+            }
+        }
+        cells.sort_unstable();
+        cells.dedup();
+        cells
+    }
+
+    /// Pair changed rules across sides: by source text, then by label;
+    /// unpaired rules stand alone.
+    fn pair(&self, olds: Vec<u32>, news: Vec<u32>) -> Vec<(u32, Option<u32>)> {
+        let mut out = Vec::new();
+        let mut rest_new = news;
+        let mut rest_old = olds;
+        for key in [Self::text_key as fn(&Self, u32) -> String, Self::label_key] {
+            let mut by_key: HashMap<String, Vec<u32>> = HashMap::new();
+            for &r in rest_new.iter().rev() {
+                by_key.entry(key(self, r)).or_default().push(r);
+            }
+            let mut unpaired = Vec::new();
+            for &r in &rest_old {
+                match by_key.get_mut(&key(self, r)).and_then(Vec::pop) {
+                    Some(m) => out.push((r, Some(m))),
+                    None => unpaired.push(r),
+                }
+            }
+            rest_old = unpaired;
+            let paired: HashSet<u32> = out.iter().filter_map(|(_, m)| *m).collect();
+            rest_new.retain(|r| !paired.contains(r));
+        }
+        out.extend(rest_old.into_iter().map(|r| (r, None)));
+        out.extend(rest_new.into_iter().map(|r| (r, None)));
+        out
+    }
+
+    fn text_key(&self, r: u32) -> String {
+        let side = self.sides[self.space.rules[r as usize].program];
+        let rule = self.rule(r);
+        let text = side
+            .map
+            .map(|m| m.snippet(rule.provenance.origin))
+            .unwrap_or_default();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        // `<->` and `or` over static conditions lower one text to several rules.
+        let part = rule
+            .provenance
+            .label
+            .rsplit_once('.')
+            .map_or("", |(_, k)| k);
+        format!(
+            "{}\u{0}{}\u{0}{part}",
+            rule.provenance.policy,
+            words.join(" ")
+        )
+    }
+
+    fn label_key(&self, r: u32) -> String {
+        self.rule(r).provenance.label.clone()
+    }
+
+    fn box_cells(&self, r: u32, cells: &mut Vec<(ClassId, ClassId)>) {
+        let p = &self.space.rules[r as usize];
+        let srcs = &self.space.src.classes_of_set[p.src as usize];
+        let dsts = &self.space.dst.classes_of_set[p.dst as usize];
+        product(srcs, dsts, cells);
+    }
+
+    fn pair_cells(&self, a: u32, b: u32, cells: &mut Vec<(ClassId, ClassId)>) {
+        let (ra, rb) = (self.rule(a), self.rule(b));
+        let (pa, pb) = (&self.space.rules[a as usize], &self.space.rules[b as usize]);
+        let same_guard =
+            ra.action == rb.action && ra.condition == rb.condition && ra.expires == rb.expires;
+        if !same_guard || ra.services != rb.services {
+            self.box_cells(a, cells);
+            self.box_cells(b, cells);
+            return;
+        }
+        let src = &self.space.src.classes_of_set;
+        let dst = &self.space.dst.classes_of_set;
+        let (sa, sb) = (&src[pa.src as usize], &src[pb.src as usize]);
+        let (da, db) = (&dst[pa.dst as usize], &dst[pb.dst as usize]);
+        if pa.src != pb.src {
+            product(&symmetric_difference(sa, sb), &union(da, db), cells);
+        }
+        if pa.dst != pb.dst {
+            product(&union(sa, sb), &symmetric_difference(da, db), cells);
+        }
+    }
+
+    // ---- evaluation ----------------------------------------------------------
+
+    /// Per candidate class pair, the port sets whose decision changed and
+    /// the info (rules and comparison) of each.
+    fn evaluate(
+        &mut self,
+        cells: Vec<(ClassId, ClassId)>,
+    ) -> Vec<(ClassId, ClassId, PortSet, usize)> {
+        let mut out = Vec::new();
+        let mut cache: HashMap<Vec<u32>, Vec<(PortSet, usize)>> = HashMap::new();
+        let mut i = 0;
+        while i < cells.len() {
+            let s = cells[i].0;
+            // The source class's rules, by destination set.
+            let mut by_dst: HashMap<u32, Vec<u32>> = HashMap::new();
+            for set in &self.space.src.classes[s as usize].sets {
+                for &r in &self.space.src.rules_of_set[*set as usize] {
+                    by_dst
+                        .entry(self.space.rules[r as usize].dst)
+                        .or_default()
+                        .push(r);
+                }
+            }
+            while i < cells.len() && cells[i].0 == s {
+                let d = cells[i].1;
+                i += 1;
+                let mut matched: Vec<u32> = self.space.dst.classes[d as usize]
+                    .sets
+                    .iter()
+                    .filter_map(|set| by_dst.get(set))
+                    .flatten()
+                    .copied()
+                    .collect();
+                if matched.is_empty() {
+                    continue;
+                }
+                matched.sort_unstable();
+                if !cache.contains_key(&matched) {
+                    let result = self.cell(&matched);
+                    cache.insert(matched.clone(), result);
+                }
+                for (ports, info) in &cache[&matched] {
+                    out.push((s, d, ports.clone(), *info));
+                }
+            }
+        }
+        out
+    }
+
+    /// The changed port sets of a class pair whose rules are `matched`.
+    fn cell(&mut self, matched: &[u32]) -> Vec<(PortSet, usize)> {
+        let services: Vec<&PortSet> = matched.iter().map(|&r| &self.rule(r).services).collect();
+        let mut by_info: BTreeMap<usize, PortSet> = BTreeMap::new();
+        for atom in seg_space::ports::atoms(&services) {
+            let rules: Vec<u32> = atom.members.iter().map(|&m| matched[m]).collect();
+            let (old, new): (Vec<u32>, Vec<u32>) = rules
+                .iter()
+                .partition(|&&r| self.space.rules[r as usize].program == OLD);
+            if self.same_meanings(&old, &new) {
+                continue;
+            }
+            let info = self.info(old, new);
+            if self.infos[info].comparison.changed() {
+                let entry = by_info.entry(info).or_default();
+                *entry = entry.union(&atom.ports);
+            }
+        }
+        by_info.into_iter().map(|(i, p)| (p, i)).collect()
+    }
+
+    /// Both sides hold rules of the same meanings here: decided alike.
+    fn same_meanings(&self, old: &[u32], new: &[u32]) -> bool {
+        let key = |rs: &[u32]| {
+            let mut v: Vec<(bool, &Condition, Option<Date>)> = rs
+                .iter()
+                .map(|&r| {
+                    let rule = self.rule(r);
+                    (rule.action == Action::Allow, &rule.condition, rule.expires)
+                })
+                .collect();
+            v.sort_by(|a, b| {
+                (a.0, format!("{:?}", a.1), a.2).cmp(&(b.0, format!("{:?}", b.1), b.2))
+            });
+            v.dedup();
+            v
+        };
+        old.iter().all(|&r| self.unchanged[r as usize])
+            && new.iter().all(|&r| self.unchanged[r as usize])
+            && key(old) == key(new)
+    }
+
+    fn info(&mut self, old: Vec<u32>, new: Vec<u32>) -> usize {
+        let key = (old, new);
+        if let Some(&i) = self.info_ids.get(&key) {
+            return i;
+        }
+        let guards = |rs: &[u32]| -> Vec<Guard<'a>> {
+            rs.iter()
+                .map(|&r| {
+                    let rule = self.rule(r);
+                    Guard {
+                        action: rule.action,
+                        condition: &rule.condition,
+                        expires: rule.expires,
+                    }
+                })
+                .collect()
+        };
+        let declared = [&self.program(OLD).contexts, &self.program(NEW).contexts];
+        let comparison = context::compare(
+            self.program(NEW).now,
+            &declared,
+            &guards(&key.0),
+            &guards(&key.1),
+        );
+        self.complete &= comparison.complete;
+        self.infos.push(Info {
+            old: key.0.clone(),
+            new: key.1.clone(),
+            comparison,
+        });
+        self.info_ids.insert(key, self.infos.len() - 1);
+        self.infos.len() - 1
+    }
+
+    // ---- rows ----------------------------------------------------------------
+
+    /// Merge changed cells into rows: sources first, then destinations.
+    fn rows(&self, changes: Vec<(ClassId, ClassId, PortSet, usize)>) -> Vec<Grouped> {
+        // Sources with the same destination, ports, rules and kind of member.
+        let mut by_dst: BTreeMap<(ClassId, String, usize, u64), Vec<ClassId>> = BTreeMap::new();
+        let mut ports_of: HashMap<String, PortSet> = HashMap::new();
+        for (s, d, ports, info) in changes {
+            let text = format!("{ports:?}");
+            ports_of.entry(text.clone()).or_insert(ports);
+            let kind = self.kind_key(&self.space.src, s);
+            by_dst.entry((d, text, info, kind)).or_default().push(s);
+        }
+        let mut by_src: BTreeMap<(Vec<ClassId>, String, usize, u64), Vec<ClassId>> =
+            BTreeMap::new();
+        for ((d, text, info, _), srcs) in by_dst {
+            let kind = self.kind_key(&self.space.dst, d);
+            by_src.entry((srcs, text, info, kind)).or_default().push(d);
+        }
+        by_src
+            .into_iter()
+            .map(|((srcs, text, info, _), dsts)| Grouped {
+                srcs,
+                dsts,
+                ports: ports_of[&text].clone(),
+                info,
+            })
+            .collect()
+    }
+
+    /// Classes merge only with classes of the same kind of member, life
+    /// cycle and inventory change.
+    fn kind_key(&self, role: &seg_space::Role, c: ClassId) -> u64 {
+        match &role.classes[c as usize].members {
+            Members::Addresses(_) => 0,
+            Members::Identities(m) => {
+                let uid = m.first().copied().unwrap_or(0) as usize;
+                let mut h = DefaultHasher::new();
+                (self.lifecycle.get(uid), self.causes.get(uid)).hash(&mut h);
+                h.finish() | 1
+            }
+        }
+    }
+
+    fn endpoints(&self, role: &seg_space::Role, classes: &[ClassId]) -> Endpoints {
+        let mut names: Vec<String> = Vec::new();
+        let mut uids: Vec<Uid> = Vec::new();
+        let mut addresses = seg_ir::CidrSet::empty();
+        for &c in classes {
+            match &role.classes[c as usize].members {
+                Members::Identities(m) => uids.extend(m),
+                Members::Addresses(a) => addresses = addresses.union(a),
+            }
+        }
+        uids.sort_unstable();
+        names.extend(uids.iter().map(|&u| self.universe.name(u).to_string()));
+        names.sort();
+        let first = uids.first().map(|&u| u as usize);
+        let lifecycle = first.map_or(Lifecycle::Persistent, |u| self.lifecycle[u]);
+        let causes = first.map(|u| self.causes[u].clone()).unwrap_or_default();
+        let records: Vec<&Identity> = uids.iter().filter_map(|&u| self.record(u)).collect();
+        Endpoints {
+            identities: names,
+            addresses: addresses.to_cidrs(),
+            lifecycle,
+            causes,
+            common: inventory::common(&records),
+        }
+    }
+
+    /// The identity's record, from the new version when it has it.
+    fn record(&self, uid: Uid) -> Option<&'a Identity> {
+        [NEW, OLD].into_iter().find_map(|p| {
+            self.universe
+                .id_in(uid, p)
+                .map(|id| self.program(p).identity(id))
+        })
+    }
+
+    fn rule_info(&self, placed: u32) -> RuleInfo {
+        let rule = self.rule(placed);
+        let p = &rule.provenance;
+        RuleInfo {
+            rule: p.label.clone(),
+            action: rule.action,
+            file: p.file.clone(),
+            line: p.line,
+            policy: p.policy.clone(),
+            owner: p.owner.clone(),
+            when: (rule.condition != Condition::True).then(|| rule.condition.to_string()),
+            expires: rule.expires,
+            changed: !self.unchanged[placed as usize],
+        }
+    }
+
+    fn verdict(&self, rules: &[u32], allowed: Extent) -> Verdict {
+        let guards: Vec<OwnedGuard> = rules
+            .iter()
+            .map(|&r| {
+                let rule = self.rule(r);
+                OwnedGuard {
+                    action: rule.action,
+                    condition: rule.condition.clone(),
+                    expires: rule.expires,
+                }
+            })
+            .collect();
+        let denies: Vec<u32> = rules
+            .iter()
+            .copied()
+            .filter(|&r| self.rule(r).action == Action::Deny)
+            .collect();
+        let allows: Vec<u32> = rules
+            .iter()
+            .copied()
+            .filter(|&r| self.rule(r).action == Action::Allow)
+            .collect();
+        let shown: Vec<u32> = match allowed {
+            Extent::Always => allows.clone(),
+            Extent::Never if !denies.is_empty() => denies.clone(),
+            _ => rules.to_vec(),
+        };
+        Verdict {
+            allowed,
+            text: verdict_text(allowed, &guards),
+            rules: shown.into_iter().map(|r| self.rule_info(r)).collect(),
+            guards,
+        }
+    }
+
+    fn finish(self, grouped: Vec<Grouped>) -> Diff {
+        let mut rows = Vec::new();
+        for g in grouped {
+            let info = &self.infos[g.info];
+            let c = &info.comparison;
+            let change = match (c.before, c.after, &c.gained, &c.lost) {
+                (Extent::Never, _, _, _) => Change::NewlyAllowed,
+                (_, Extent::Never, _, _) => Change::NewlyDenied,
+                (_, _, Some(_), None) => Change::Widened,
+                (_, _, None, Some(_)) => Change::Narrowed,
+                _ => Change::Changed,
+            };
+            let src = self.endpoints(&self.space.src, &g.srcs);
+            let dst = self.endpoints(&self.space.dst, &g.dsts);
+            let section = if src.lifecycle == Lifecycle::Added || dst.lifecycle == Lifecycle::Added
+            {
+                Section::Added
+            } else if src.lifecycle == Lifecycle::Removed || dst.lifecycle == Lifecycle::Removed {
+                Section::Removed
+            } else {
+                Section::Persistent
+            };
+            let ctx = c
+                .gained
+                .clone()
+                .or_else(|| c.lost.clone())
+                .unwrap_or_else(|| Context::at(self.program(NEW).now));
+            let (protocol, port) = first_port(&g.ports);
+            let (Some(ws), Some(wd)) = (src.first(), dst.first()) else {
+                continue;
+            };
+            let witness = Witness {
+                src: ws,
+                dst: wd,
+                protocol,
+                port,
+                at: ctx.at,
+                mtls: ctx.mtls,
+                method: ctx.method.clone(),
+                path: ctx.path.clone(),
+                context: ctx.context.clone(),
+            };
+            rows.push(Row {
+                section,
+                change,
+                before: self.verdict(&info.old, c.before),
+                after: self.verdict(&info.new, c.after),
+                src,
+                dst,
+                ports: g.ports,
+                witness,
+                intent: None,
+            });
+        }
+        rows.sort_by(|a, b| {
+            let key = |r: &Row| {
+                (
+                    r.section,
+                    r.change,
+                    r.src.identities.first().cloned(),
+                    r.src.addresses.first().map(|n| (n.addr(), n.prefix_len())),
+                    r.dst.identities.first().cloned(),
+                    r.dst.addresses.first().map(|n| (n.addr(), n.prefix_len())),
+                    r.ports.to_string(),
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+        let mut identities = IdentityChanges::default();
+        for uid in 0..self.universe.len() {
+            let name = self.universe.name(uid as Uid).to_string();
+            match self.lifecycle[uid] {
+                Lifecycle::Added => identities.added.push(name),
+                Lifecycle::Removed => identities.removed.push(name),
+                Lifecycle::Persistent if !self.causes[uid].is_empty() => {
+                    identities.changed.push(IdentityChange {
+                        name,
+                        changes: self.causes[uid].clone(),
+                    })
+                }
+                Lifecycle::Persistent => {}
+            }
+        }
+        identities.added.sort();
+        identities.removed.sort();
+        identities.changed.sort_by(|a, b| a.name.cmp(&b.name));
+        let summary = Summary {
+            newly_allowed: rows
+                .iter()
+                .filter(|r| r.change == Change::NewlyAllowed)
+                .count(),
+            newly_denied: rows
+                .iter()
+                .filter(|r| r.change == Change::NewlyDenied)
+                .count(),
+            conditions_changed: rows.iter().filter(|r| r.change.is_condition()).count(),
+            identities_added: identities.added.len(),
+            identities_removed: identities.removed.len(),
+            identities_changed: identities.changed.len(),
+        };
+        Diff {
+            schema: SCHEMA,
+            old: version(self.sides[OLD]),
+            new: version(self.sides[NEW]),
+            now: self.program(NEW).now,
+            summary,
+            identities,
+            changes: rows,
+            complete: self.complete,
+        }
+    }
+}
+
+struct Grouped {
+    srcs: Vec<ClassId>,
+    dsts: Vec<ClassId>,
+    ports: PortSet,
+    info: usize,
+}
+
+fn version(side: &Side) -> Version {
+    Version {
+        label: side.label.clone(),
+        project: side.program.project.clone(),
+        source_hash: side.program.source_hash.clone(),
+        rules: side.program.rules.len(),
+        identities: side.program.identities.len(),
+    }
+}
+
+fn product(a: &[ClassId], b: &[ClassId], out: &mut Vec<(ClassId, ClassId)>) {
+    for &x in a {
+        out.extend(b.iter().map(|&y| (x, y)));
+    }
+}
+
+fn union(a: &[ClassId], b: &[ClassId]) -> Vec<ClassId> {
+    let mut v: Vec<ClassId> = a.iter().chain(b).copied().collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn symmetric_difference(a: &[ClassId], b: &[ClassId]) -> Vec<ClassId> {
+    let (x, y): (HashSet<ClassId>, HashSet<ClassId>) =
+        (a.iter().copied().collect(), b.iter().copied().collect());
+    let mut v: Vec<ClassId> = x.symmetric_difference(&y).copied().collect();
+    v.sort_unstable();
+    v
+}
+
+/// The lowest (protocol, port) of a non-empty port set.
+fn first_port(p: &PortSet) -> (Protocol, u16) {
+    for (protocol, ranges) in p.by_protocol() {
+        if let Some(&(lo, _)) = ranges.ranges().first() {
+            return (protocol, lo);
+        }
+    }
+    if p.icmp {
+        (Protocol::Icmp, 0)
+    } else {
+        // `other`: any protocol number seg does not name; 47 is GRE.
+        (Protocol::Other(47), 0)
+    }
+}
+
+/// `deny`, `allow`, `allow when mtls until 2026-12-31`, `allow unless context.x`.
+fn verdict_text(allowed: Extent, guards: &[OwnedGuard]) -> String {
+    match allowed {
+        Extent::Never => return "deny".into(),
+        Extent::Always => return "allow".into(),
+        Extent::Sometimes => {}
+    }
+    let part = |g: &OwnedGuard| {
+        let mut s = match &g.condition {
+            Condition::True => String::new(),
+            Condition::Or(_) => format!("({})", g.condition),
+            c => c.to_string(),
+        };
+        if let Some(d) = g.expires {
+            if !s.is_empty() {
+                s.push(' ');
+            }
+            s.push_str(&format!("until {d}"));
+        }
+        s
+    };
+    let allows: Vec<String> = guards
+        .iter()
+        .filter(|g| g.action == Action::Allow)
+        .map(part)
+        .collect();
+    let denies: Vec<String> = guards
+        .iter()
+        .filter(|g| g.action == Action::Deny)
+        .map(part)
+        .collect();
+    let mut text = String::from("allow");
+    let conditional: Vec<&String> = allows.iter().filter(|s| !s.is_empty()).collect();
+    if !conditional.is_empty() && conditional.len() == allows.len() {
+        let joined: Vec<&str> = conditional.iter().map(|s| s.as_str()).collect();
+        text.push_str(&format!(" when {}", joined.join(" or ")));
+    }
+    if !denies.is_empty() {
+        let joined: Vec<String> = denies
+            .iter()
+            .map(|s| {
+                if s.is_empty() {
+                    "always".into()
+                } else {
+                    s.clone()
+                }
+            })
+            .collect();
+        text.push_str(&format!(" unless {}", joined.join(" or ")));
+    }
+    text
+}
