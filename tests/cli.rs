@@ -589,3 +589,78 @@ fn init_never_overwrites_and_refuses_bad_names() {
         assert!(!fresh.exists(), "{bad:?} created the folder");
     }
 }
+
+fn seg_stdin(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seg"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run seg");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn fmt_check_lists_files_to_change_and_writes_nothing() {
+    let dir = project("policy p {\nallow   a->b on tcp/1 // why\n}\n");
+    let main = dir.path().join("policy/main.seg");
+    let path = dir.path().to_string_lossy().into_owned();
+    let o = seg(&["fmt", "--check", &path]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stdout(&o).contains("main.seg"), "{}", stdout(&o));
+    assert_eq!(
+        fs::read_to_string(&main).expect("read"),
+        "policy p {\nallow   a->b on tcp/1 // why\n}\n"
+    );
+    let o = seg(&["fmt", "--check", "--diff", &path]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stdout(&o).contains("+  allow a -> b on tcp/1 // why"),
+        "{}",
+        stdout(&o)
+    );
+    // Without --check the file is rewritten, then checks clean.
+    let o = seg(&["fmt", &path]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        fs::read_to_string(&main).expect("read"),
+        "policy p {\n  allow a -> b on tcp/1 // why\n}\n"
+    );
+    let o = seg(&["fmt", "--check", &path]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(stdout(&o), "");
+}
+
+#[test]
+fn fmt_leaves_a_file_with_a_syntax_error_untouched() {
+    let broken = "policy p {\n  allow a b on c\n}\n";
+    let dir = project(broken);
+    let main = dir.path().join("policy/main.seg");
+    let o = seg(&["fmt", &main.to_string_lossy()]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("error[E0001]"), "{}", stderr(&o));
+    assert_eq!(fs::read_to_string(&main).expect("read"), broken);
+    let o = seg(&["fmt", "does/not/exist.seg"]);
+    assert_eq!(code(&o), 2);
+}
+
+#[test]
+fn fmt_reads_stdin_and_writes_stdout() {
+    let o = seg_stdin(&["fmt", "-"], "segment s=[b,a]\n");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "segment s = [b, a]\n");
+    let o = seg_stdin(&["fmt", "--check", "-"], "segment s=[b,a]\n");
+    assert_eq!(code(&o), 1);
+    let o = seg_stdin(&["fmt", "--check", "-"], "segment s = [b, a]\n");
+    assert_eq!(code(&o), 0);
+    let o = seg_stdin(&["fmt", "-"], "segment s = [\n");
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("<stdin>"), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+}

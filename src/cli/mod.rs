@@ -5,6 +5,7 @@ mod build;
 mod check;
 mod explain;
 pub mod explain_code;
+mod fmt;
 mod init;
 mod targets;
 mod test;
@@ -58,6 +59,8 @@ pub enum Command {
     ExplainCode(explain_code::ExplainCodeArgs),
     /// List the targets and what each can enforce.
     Targets,
+    /// Lay `.seg` files out in the canonical layout (`-` for stdin to stdout).
+    Fmt(fmt::FmtArgs),
 }
 
 /// What every compiling command takes.
@@ -100,6 +103,7 @@ pub fn main() -> ExitCode {
         Command::Explain(a) => explain::run(a, cli.color),
         Command::ExplainCode(a) => explain_code::run(a),
         Command::Targets => targets::run(),
+        Command::Fmt(a) => fmt::run(a, cli.color),
     };
     ExitCode::from(exit as u8)
 }

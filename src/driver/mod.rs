@@ -8,7 +8,7 @@ mod targets;
 mod write;
 
 pub use build::{BuildOutcome, TargetReport, build};
-pub use project::{Input, MAX_FILE_BYTES};
+pub use project::{Input, MAX_FILE_BYTES, expand_globs};
 pub use targets::{TARGETS, backend_for, target_names};
 pub use write::write_atomically;
 
