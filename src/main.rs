@@ -4,6 +4,12 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
+        // `seg test | head`: the reader has gone, so the rest of the output is unwanted.
+        // `print!` reports that as a panic; end quietly and successfully, as `cat` would
+        // without a signal.
+        if closed_output(info) {
+            std::process::exit(0);
+        }
         eprintln!("error: internal error: seg crashed ({info})");
         eprintln!(
             "note: this is a bug in seg; please report it with the command and the input that caused it"
@@ -13,4 +19,17 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(_) => ExitCode::from(seg::cli::Exit::Internal as u8),
     }
+}
+
+/// The panic of `print!`/`eprint!` on a pipe whose reader has gone.
+fn closed_output(info: &std::panic::PanicHookInfo) -> bool {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    // The message ends with the OS error, `Broken pipe (os error 32)` (EPIPE).
+    message.starts_with("failed printing to std")
+        && message.to_ascii_lowercase().contains("broken pipe")
 }

@@ -7,3 +7,6 @@ mod run;
 
 #[path = "adoption/workflow.rs"]
 mod workflow;
+
+#[path = "adoption/pipe.rs"]
+mod pipe;

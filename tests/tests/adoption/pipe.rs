@@ -1,0 +1,86 @@
+//! `seg test | head`: when the reader of seg's output goes away, seg ends quietly with
+//! success, whatever the command.
+
+use super::run::{NOW, seg_exe, shown};
+use seg_tests::tools;
+use std::process::{Command, Stdio};
+
+/// Run `seg ARGS` with its stdout a pipe whose reader has already gone.
+fn with_closed_stdout(args: &[&str], cwd: &std::path::Path) -> std::process::Output {
+    let mut child = Command::new(seg_exe())
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn seg");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait for seg")
+}
+
+#[test]
+fn every_command_ends_quietly_when_its_reader_goes_away() {
+    let repo = tools::repo();
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let out = scratch.path().join("out");
+    let init = scratch.path().join("new");
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["check", "examples/bank", "--now", NOW],
+        vec!["check", "examples/bank", "--now", NOW, "--format", "json"],
+        vec!["check", "examples/bank", "--now", NOW, "--format", "sarif"],
+        vec!["test", "examples/bank", "--now", NOW],
+        vec!["test", "examples/bank", "--now", NOW, "--format", "json"],
+        vec![
+            "build",
+            "examples/bank",
+            "--now",
+            NOW,
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        vec![
+            "explain",
+            "payments-api",
+            "ledger-postgres",
+            "tcp/5432",
+            "examples/bank",
+            "--now",
+            NOW,
+        ],
+        vec!["explain-code", "E0201"],
+        vec!["targets"],
+        vec!["init", init.to_str().expect("utf-8"), "--now", NOW],
+        vec!["--help"],
+        vec!["--version"],
+    ];
+    for args in &commands {
+        let o = with_closed_stdout(args, &repo);
+        assert_eq!(o.status.code(), Some(0), "seg {args:?}: {}", shown(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !err.contains("internal error") && !err.contains("Broken pipe"),
+            "seg {args:?}: {err}"
+        );
+    }
+}
+
+/// The invocation of the report, through a shell: seg's own exit status is 0.
+#[test]
+fn seg_test_into_head() {
+    let script = format!(
+        "set -o pipefail; '{}' test examples/bank --now {NOW} 2>/dev/null | head -n 1",
+        seg_exe().display()
+    );
+    let o = Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(tools::repo())
+        .output()
+        .expect("run bash");
+    assert_eq!(o.status.code(), Some(0), "{}", shown(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "test \"ledger access\"\n"
+    );
+}
