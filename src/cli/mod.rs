@@ -66,8 +66,11 @@ pub enum Command {
 /// What every compiling command takes.
 #[derive(Args, Debug, Clone)]
 pub struct InputArgs {
-    /// Project folder holding seg.toml, or one .seg file with --inventory [default: .]
+    /// Project folder holding seg.toml, or one .seg file with --inventory [default: the nearest folder at or above the current one holding seg.toml]
     pub path: Option<PathBuf>,
+    /// The project's seg.toml (instead of PATH).
+    #[arg(long, value_name = "FILE", conflicts_with = "path")]
+    pub manifest_path: Option<PathBuf>,
     /// Inventory file(s) for a single .seg file.
     #[arg(long, value_name = "FILE")]
     pub inventory: Vec<PathBuf>,
@@ -115,7 +118,12 @@ fn compile(args: &InputArgs, color: Color) -> Result<Compilation, Exit> {
         Exit::Usage
     };
     let now = driver::resolve_now(args.now.as_deref()).map_err(usage)?;
-    let input = Input::from_args(args.path.as_deref(), &args.inventory).map_err(usage)?;
+    let input = Input::locate(&driver::Locate {
+        path: args.path.as_deref(),
+        inventory: &args.inventory,
+        manifest_path: args.manifest_path.as_deref(),
+    })
+    .map_err(usage)?;
     Ok(driver::compile(&input, now))
 }
 

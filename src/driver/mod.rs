@@ -8,7 +8,7 @@ mod targets;
 mod write;
 
 pub use build::{BuildOutcome, TargetReport, build};
-pub use project::{Input, MAX_FILE_BYTES, expand_globs};
+pub use project::{Input, Locate, MAX_FILE_BYTES, expand_globs};
 pub use targets::{TARGETS, backend_for, target_names};
 pub use write::write_atomically;
 
@@ -93,25 +93,12 @@ fn load_manifest(
             let loaded = project::read(map, root, "seg.toml", diags)?;
             seg_check::manifest::parse(loaded.file, map.text(loaded.file), diags)
         }
-        Input::File { source, inventory } => {
-            let rel = |p: &PathBuf| {
-                project::relative(root, p)
-                    .or_else(|| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                    .unwrap_or_default()
-            };
-            let inventory: Vec<String> = inventory
-                .iter()
-                .map(
-                    |p| match p.canonicalize().ok().zip(root.canonicalize().ok()) {
-                        Some((p, r)) => project::relative(&r, &p)
-                            .unwrap_or_else(|| p.to_string_lossy().into_owned()),
-                        None => rel(p),
-                    },
-                )
-                .collect();
+        Input::File {
+            source, inventory, ..
+        } => {
             let file = map.add("<command line>", "");
             Some(project::single_file_manifest(
-                &rel(source),
+                source,
                 inventory,
                 Span::new(file, 0, 0),
             ))

@@ -15,41 +15,92 @@ pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 pub enum Input {
     /// A folder holding `seg.toml`.
     Project(PathBuf),
-    /// A single `.seg` file checked against `--inventory` files.
+    /// A single `.seg` file checked against `--inventory` files, without `seg.toml`.
     File {
-        source: PathBuf,
-        inventory: Vec<PathBuf>,
+        /// The deepest folder holding the source and every inventory file.
+        root: PathBuf,
+        /// The source, relative to `root` (`/`-separated).
+        source: String,
+        /// The inventory files, relative to `root`.
+        inventory: Vec<String>,
     },
 }
 
+/// What the command line says about the input.
+#[derive(Clone, Debug, Default)]
+pub struct Locate<'a> {
+    /// PATH: a project folder, its `seg.toml`, or one `.seg` file.
+    pub path: Option<&'a Path>,
+    /// `--inventory FILE`: with a single `.seg` file.
+    pub inventory: &'a [PathBuf],
+    /// `--manifest-path FILE`: the project's `seg.toml`.
+    pub manifest_path: Option<&'a Path>,
+}
+
+const MANIFEST: &str = "seg.toml";
+
 impl Input {
-    /// Resolve the command line's PATH (default: the current folder).
+    /// Resolve the command line's PATH (a project folder or a single `.seg` file).
     pub fn from_args(path: Option<&Path>, inventory: &[PathBuf]) -> Result<Input, Diagnostic> {
-        let path = path.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        if path.is_dir() {
-            if !inventory.is_empty() {
+        Input::locate(&Locate {
+            path,
+            inventory,
+            manifest_path: None,
+        })
+    }
+
+    /// Resolve the input as cargo does: `--manifest-path`, else PATH, else the nearest
+    /// folder at or above the current one that holds `seg.toml`. Relative paths are taken
+    /// from the current folder.
+    pub fn locate(args: &Locate) -> Result<Input, Diagnostic> {
+        if let Some(manifest) = args.manifest_path {
+            if args.path.is_some() {
                 return Err(Diagnostic::plain(
-                    "`--inventory` goes with a single `.seg` file, not a project folder",
-                )
-                .with_help("list inventory files in `seg.toml [project] inventory` instead"));
+                    "pass a project PATH or `--manifest-path`, not both",
+                ));
             }
-            if !path.join("seg.toml").is_file() {
-                return Err(Diagnostic::plain(format!("no `seg.toml` in `{}`", path.display()))
-                    .with_help("run seg in a project folder, pass its path, or pass one `.seg` file with `--inventory FILE`"));
+            return Input::manifest(manifest, args.inventory);
+        }
+        let Some(path) = args.path else {
+            no_inventory(args.inventory, Path::new("."))?;
+            return discover();
+        };
+        if path.is_dir() {
+            no_inventory(args.inventory, path)?;
+            if path.join(MANIFEST).is_file() {
+                return Ok(Input::Project(path.to_path_buf()));
             }
-            return Ok(Input::Project(path));
+            let mut d = Diagnostic::plain(format!("no `seg.toml` in `{}`", path.display()));
+            d = match enclosing_project(path) {
+                Some(project) => d.with_help(format!(
+                    "the project is `{}`: pass that folder, or run seg anywhere inside it without a PATH",
+                    project.display()
+                )),
+                None => d.with_help(
+                    "pass a project folder, or one `.seg` file with `--inventory FILE`",
+                ),
+            };
+            return Err(d);
         }
         if path.is_file() {
-            if inventory.is_empty() {
-                return Err(Diagnostic::plain(format!(
-                    "`{}` is a file: it needs `--inventory FILE`",
-                    path.display()
-                )));
+            if path.file_name().is_some_and(|n| n == MANIFEST) {
+                return Input::manifest(path, args.inventory);
             }
-            return Ok(Input::File {
-                source: path,
-                inventory: inventory.to_vec(),
-            });
+            if args.inventory.is_empty() {
+                let mut d = Diagnostic::plain(format!(
+                    "`{}` is a file: a single `.seg` file needs `--inventory FILE`",
+                    path.display()
+                ));
+                let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+                if let Some(project) = enclosing_project(folder.unwrap_or(Path::new("."))) {
+                    d = d.with_help(format!(
+                        "it is part of the project `{}`: run `seg` there without a PATH to check the whole project",
+                        project.display()
+                    ));
+                }
+                return Err(d);
+            }
+            return single_file(path, args.inventory);
         }
         Err(Diagnostic::plain(format!(
             "`{}` does not exist",
@@ -57,15 +108,111 @@ impl Input {
         )))
     }
 
+    fn manifest(manifest: &Path, inventory: &[PathBuf]) -> Result<Input, Diagnostic> {
+        if manifest.file_name().is_none_or(|n| n != MANIFEST) || !manifest.is_file() {
+            return Err(Diagnostic::plain(format!(
+                "`--manifest-path {}` is not a `seg.toml` file",
+                manifest.display()
+            )));
+        }
+        let root = match manifest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        no_inventory(inventory, &root)?;
+        Ok(Input::Project(root))
+    }
+
     /// The folder that relative names are taken from.
     pub fn root(&self) -> PathBuf {
         match self {
             Input::Project(dir) => dir.clone(),
-            Input::File { source, .. } => source
-                .parent()
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            Input::File { root, .. } => root.clone(),
         }
     }
+}
+
+fn no_inventory(inventory: &[PathBuf], project: &Path) -> Result<(), Diagnostic> {
+    if inventory.is_empty() {
+        return Ok(());
+    }
+    Err(Diagnostic::plain(format!(
+        "`--inventory` goes with a single `.seg` file, not the project `{}`",
+        project.display()
+    ))
+    .with_help("list inventory files in `seg.toml [project] inventory` instead"))
+}
+
+/// The nearest folder at or above the current one holding `seg.toml`, as a relative path
+/// (`.`, `..`, `../..`) so that what seg prints stays short.
+fn discover() -> Result<Input, Diagnostic> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Diagnostic::plain(format!("cannot read the current folder: {e}")))?;
+    for (up, dir) in cwd.ancestors().enumerate() {
+        if dir.join(MANIFEST).is_file() {
+            let rel = if up == 0 {
+                PathBuf::from(".")
+            } else {
+                (0..up).map(|_| "..").collect()
+            };
+            return Ok(Input::Project(rel));
+        }
+    }
+    Err(Diagnostic::plain(format!(
+        "no `seg.toml` in `{}` or any folder above it",
+        cwd.display()
+    ))
+    .with_help("run seg inside a project (`seg init` makes one), pass its folder or `--manifest-path`, or pass one `.seg` file with `--inventory FILE`"))
+}
+
+/// The nearest folder at or above `dir` holding `seg.toml`.
+fn enclosing_project(dir: &Path) -> Option<PathBuf> {
+    let absolute = std::path::absolute(dir).ok()?;
+    absolute
+        .ancestors()
+        .find(|d| d.join(MANIFEST).is_file())
+        .map(Path::to_path_buf)
+}
+
+/// A single file and its inventories, named from their deepest common folder.
+fn single_file(source: &Path, inventory: &[PathBuf]) -> Result<Input, Diagnostic> {
+    let canonical = |p: &Path| {
+        p.canonicalize()
+            .map_err(|e| Diagnostic::plain(format!("cannot read `{}`: {e}", p.display())))
+    };
+    let source_abs = canonical(source)?;
+    let mut inventory_abs = Vec::new();
+    for inv in inventory {
+        if !inv.is_file() {
+            return Err(Diagnostic::plain(format!(
+                "inventory `{}` does not exist",
+                inv.display()
+            )));
+        }
+        inventory_abs.push(canonical(inv)?);
+    }
+    let mut root = source_abs
+        .parent()
+        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+    for inv in &inventory_abs {
+        while !inv.starts_with(&root) {
+            if !root.pop() {
+                break;
+            }
+        }
+    }
+    let name = |p: &Path| {
+        relative(&root, p)
+            .ok_or_else(|| Diagnostic::plain(format!("`{}` is not a plain file name", p.display())))
+    };
+    Ok(Input::File {
+        source: name(&source_abs)?,
+        inventory: inventory_abs
+            .iter()
+            .map(|p| name(p))
+            .collect::<Result<_, _>>()?,
+        root,
+    })
 }
 
 /// A file read from disk and registered in the source map.
@@ -128,8 +275,27 @@ pub fn expand_globs(
     patterns: &[String],
     skip: &[PathBuf],
 ) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
     let mut builder = GlobSetBuilder::new();
+    let mut globs = 0;
     for p in patterns {
+        // A plain path names one file: no need to walk the tree for it.
+        let plain = p.trim_start_matches("./");
+        if !plain.contains(['*', '?', '[', ']', '{', '}', '\\'])
+            && plain
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != "..")
+        {
+            if root
+                .join(plain)
+                .symlink_metadata()
+                .is_ok_and(|m| m.is_file())
+            {
+                out.push(plain.to_string());
+            }
+            continue;
+        }
+        globs += 1;
         let glob = globset::GlobBuilder::new(p.trim_start_matches("./"))
             .literal_separator(true)
             .build()
@@ -137,8 +303,9 @@ pub fn expand_globs(
         builder.add(glob);
     }
     let set: GlobSet = builder.build().map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    walk(root, root, &set, skip, &mut out, 0);
+    if globs > 0 {
+        walk(root, root, &set, skip, &mut out, 0);
+    }
     out.sort();
     out.dedup();
     Ok(out)
@@ -219,18 +386,14 @@ pub fn resolve_import(from: &str, target: &str) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("/"))
 }
 
-/// Defaults for a single-file run (no `seg.toml`).
-pub fn single_file_manifest(
-    source: &str,
-    inventory: Vec<String>,
-    span: seg_diag::Span,
-) -> Manifest {
+/// Defaults for a single-file run (no `seg.toml`). The names are paths, not globs.
+pub fn single_file_manifest(source: &str, inventory: &[String], span: seg_diag::Span) -> Manifest {
     Manifest {
         name: Path::new(source)
             .file_stem()
             .map_or_else(|| "seg".into(), |s| s.to_string_lossy().into_owned()),
-        inventory,
-        sources: vec![source.to_string()],
+        inventory: inventory.iter().map(|i| globset::escape(i)).collect(),
+        sources: vec![globset::escape(source)],
         targets: Default::default(),
         opa_signing: None,
         layered: Vec::new(),

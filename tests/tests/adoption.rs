@@ -10,3 +10,6 @@ mod workflow;
 
 #[path = "adoption/pipe.rs"]
 mod pipe;
+
+#[path = "adoption/discovery.rs"]
+mod discovery;
