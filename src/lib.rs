@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod driver;
 mod output;
+pub mod progress;
 
 /// Every page of `docs/diagnostics/`, embedded at build time: `(code, markdown)`.
 pub mod pages {

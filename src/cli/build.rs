@@ -1,11 +1,13 @@
 //! `seg build [PATH] [--target T,...] [--out DIR]`: check, lower to every
 //! target, write everything atomically, print a one-screen summary.
 
-use super::{Exit, InputArgs, compile, finish};
+use super::{Exit, InputArgs, Verbosity, compile_as, finish, info};
 use crate::driver::{self, BuildOutcome};
 use crate::output::{Color, Format};
+use crate::progress::Progress;
 use clap::Args;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct BuildArgs {
@@ -19,17 +21,39 @@ pub struct BuildArgs {
     pub out: Option<PathBuf>,
 }
 
-pub fn run(args: &BuildArgs, color: Color) -> Exit {
-    let mut comp = match compile(&args.input, color) {
+pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
+    let mut comp = match compile_as(&args.input, color, v) {
         Ok(c) => c,
         Err(e) => return e,
     };
+    let mut progress = Progress::new(v == Verbosity::Quiet);
+    // (target, when it began): each target's time under -v.
+    let mut timeline: Vec<(String, Instant)> = Vec::new();
     let outcome = match (&comp.program, &comp.manifest) {
-        (Some(program), Some(manifest)) if !comp.diags.has_errors() => {
-            driver::build(program, manifest, &comp.root, &args.target, &mut comp.diags)
-        }
+        (Some(program), Some(manifest)) if !comp.diags.has_errors() => driver::build_observed(
+            program,
+            manifest,
+            &comp.root,
+            &args.target,
+            &mut comp.diags,
+            &mut |i, n, target| {
+                progress.step(i, n, &format!("building {target}"));
+                timeline.push((target.to_string(), Instant::now()));
+            },
+        ),
         _ => None,
     };
+    progress.show("writing");
+    if v == Verbosity::Verbose {
+        let end = Instant::now();
+        for (i, (target, began)) in timeline.iter().enumerate() {
+            let until = timeline.get(i + 1).map_or(end, |next| next.1);
+            info(&format!(
+                "built {target} in {} ms",
+                (until - *began).as_millis()
+            ));
+        }
+    }
     let exit = finish(&mut comp, &args.input, color);
     let Some(outcome) = outcome.filter(|_| exit == Exit::Ok) else {
         if exit == Exit::Ok {
@@ -41,12 +65,27 @@ pub fn run(args: &BuildArgs, color: Color) -> Exit {
         return exit;
     };
     let out = args.out.clone().unwrap_or_else(|| comp.root.join("out"));
-    if let Err(e) = driver::write_atomically(&out, &outcome.files) {
+    let written = driver::write_atomically(&out, &outcome.files);
+    progress.clear();
+    if let Err(e) = written {
         eprintln!("error: {e}");
         eprintln!("note: nothing was written; the previous output is unchanged");
         return Exit::Usage;
     }
-    if args.input.format == Format::Human {
+    if v == Verbosity::Verbose {
+        for a in outcome.reports.iter().flat_map(|r| &r.approximations) {
+            let kind = serde_json::to_value(a.kind).unwrap_or_default();
+            info(&format!(
+                "{}: {} {} ({}): {}",
+                a.target,
+                kind.as_str().unwrap_or("approximated"),
+                a.rule,
+                a.location,
+                a.reason
+            ));
+        }
+    }
+    if args.input.format == Format::Human && v != Verbosity::Quiet {
         // Names come from the user: shown, never acted on by the terminal.
         let text = summary(&outcome, &out, comp.program.as_ref());
         print!("{}", seg_diag::visible(&text));

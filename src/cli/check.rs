@@ -1,6 +1,6 @@
 //! `seg check [PATH]`: parse, resolve, type-check, lint. Writes nothing.
 
-use super::{Exit, InputArgs, compile, finish, plural};
+use super::{Exit, InputArgs, Verbosity, compile_as, finish, plural};
 use crate::output::{Color, Format};
 use clap::Args;
 
@@ -10,14 +10,15 @@ pub struct CheckArgs {
     pub input: InputArgs,
 }
 
-pub fn run(args: &CheckArgs, color: Color) -> Exit {
-    let mut comp = match compile(&args.input, color) {
+pub fn run(args: &CheckArgs, color: Color, v: Verbosity) -> Exit {
+    let mut comp = match compile_as(&args.input, color, v) {
         Ok(c) => c,
         Err(e) => return e,
     };
     let exit = finish(&mut comp, &args.input, color);
     if exit == Exit::Ok
         && args.input.format == Format::Human
+        && v != Verbosity::Quiet
         && let Some(p) = &comp.program
     {
         println!(

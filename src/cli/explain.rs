@@ -1,6 +1,6 @@
 //! `seg explain SRC DST PORTSPEC`: the decision for one flow and every rule that matched.
 
-use super::{Exit, InputArgs, compile, exit_for, report, settle};
+use super::{Exit, InputArgs, Verbosity, compile, exit_for, report, settle};
 use crate::output::{Color, Format};
 use clap::Args;
 use seg_diag::{Diagnostic, SourceMap};
@@ -36,7 +36,7 @@ pub struct ExplainArgs {
     pub input: InputArgs,
 }
 
-pub fn run(args: &ExplainArgs, color: Color) -> Exit {
+pub fn run(args: &ExplainArgs, color: Color, v: Verbosity) -> Exit {
     let mut comp = match compile(&args.input, color) {
         Ok(c) => c,
         Err(e) => return e,
@@ -72,6 +72,9 @@ pub fn run(args: &ExplainArgs, color: Color) -> Exit {
             args.port,
             flow.at
         );
+        if v == Verbosity::Quiet {
+            return Exit::Ok;
+        }
         if matched.is_empty() {
             println!("  no rule matched: denied by default");
         }

@@ -7,7 +7,7 @@
 //! without the past-review lint. The workflow goes where GitHub reads it: the
 //! `.github/workflows` of the enclosing git repository, else of the project.
 
-use super::Exit;
+use super::{Exit, Verbosity};
 use crate::driver;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -43,7 +43,7 @@ const CI: &str = include_str!("init/seg.yml");
 /// Days until the scaffolded policy is due for review.
 const REVIEW_AFTER_DAYS: i64 = 180;
 
-pub fn run(args: &InitArgs) -> Exit {
+pub fn run(args: &InitArgs, v: Verbosity) -> Exit {
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let now = match driver::resolve_now(args.now.as_deref()) {
         Ok(now) => now,
@@ -137,6 +137,9 @@ pub fn run(args: &InitArgs) -> Exit {
             return Exit::Usage;
         }
         written.push(target.clone());
+    }
+    if v == Verbosity::Quiet {
+        return Exit::Ok;
     }
     println!("created project `{name}` in {}", dir.display());
     for (shown, _, _) in &files {

@@ -12,6 +12,7 @@ mod test;
 
 use crate::driver::{self, Compilation, Input};
 use crate::output::{self, Color, Format};
+use crate::progress::Progress;
 use clap::{Args, Parser, Subcommand};
 use seg_diag::{Diagnostic, SourceMap};
 use std::path::PathBuf;
@@ -39,13 +40,19 @@ pub struct Cli {
     /// When to colour diagnostics (never when NO_COLOR is set, under `auto`).
     #[arg(long, global = true, value_enum, default_value = "auto")]
     pub color: Color,
+    /// Print only results and problems: no summaries, no passing tests, no progress.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more on stderr: the files read, the time of each stage, every approximation.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Scaffold a project: seg.toml, policy/main.seg, inventory.yaml and a CI example.
+    /// Scaffold a project: seg.toml, policy/main.seg, inventory.yaml and a CI workflow.
     Init(init::InitArgs),
     /// Parse, resolve and type-check against the inventory, run lints; writes nothing.
     Check(check::CheckArgs),
@@ -61,6 +68,24 @@ pub enum Command {
     Targets,
     /// Lay `.seg` files out in the canonical layout (`-` for stdin to stdout).
     Fmt(fmt::FmtArgs),
+}
+
+/// How much a command says besides its results (`-q`, `-v`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+impl Cli {
+    pub fn verbosity(&self) -> Verbosity {
+        match (self.quiet, self.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (_, true) => Verbosity::Verbose,
+            _ => Verbosity::Normal,
+        }
+    }
 }
 
 /// What every compiling command takes.
@@ -98,12 +123,13 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code as u8);
         }
     };
+    let v = cli.verbosity();
     let exit = match &cli.command {
-        Command::Init(a) => init::run(a),
-        Command::Check(a) => check::run(a, cli.color),
-        Command::Build(a) => build::run(a, cli.color),
-        Command::Test(a) => test::run(a, cli.color),
-        Command::Explain(a) => explain::run(a, cli.color),
+        Command::Init(a) => init::run(a, v),
+        Command::Check(a) => check::run(a, cli.color, v),
+        Command::Build(a) => build::run(a, cli.color, v),
+        Command::Test(a) => test::run(a, cli.color, v),
+        Command::Explain(a) => explain::run(a, cli.color, v),
         Command::ExplainCode(a) => explain_code::run(a),
         Command::Targets => targets::run(),
         Command::Fmt(a) => fmt::run(a, cli.color),
@@ -113,6 +139,37 @@ pub fn main() -> ExitCode {
 
 /// Resolve the input and "now", then compile. `Err` is a usage problem already printed.
 fn compile(args: &InputArgs, color: Color) -> Result<Compilation, Exit> {
+    compile_as(args, color, Verbosity::Normal)
+}
+
+/// [`compile`], with a progress line on a terminal and, under `-v`, what was read and how long
+/// it took.
+fn compile_as(args: &InputArgs, color: Color, v: Verbosity) -> Result<Compilation, Exit> {
+    let mut progress = Progress::new(v == Verbosity::Quiet);
+    let comp = compile_quietly(args, color, &mut progress)?;
+    progress.clear();
+    if v == Verbosity::Verbose {
+        let files: Vec<&str> = comp
+            .map
+            .iter()
+            .map(|(_, f)| f.name.as_str())
+            .filter(|n| !n.starts_with('<'))
+            .collect();
+        info(&format!(
+            "project `{}`: read {}",
+            comp.root.display(),
+            files.join(", ")
+        ));
+        info(&format!("checked in {} ms", progress.elapsed().as_millis()));
+    }
+    Ok(comp)
+}
+
+fn compile_quietly(
+    args: &InputArgs,
+    color: Color,
+    progress: &mut Progress,
+) -> Result<Compilation, Exit> {
     let usage = |d: Diagnostic| {
         report(&SourceMap::new(), &[d], args.format, color);
         Exit::Usage
@@ -124,7 +181,13 @@ fn compile(args: &InputArgs, color: Color) -> Result<Compilation, Exit> {
         manifest_path: args.manifest_path.as_deref(),
     })
     .map_err(usage)?;
+    progress.show(&format!("checking {}", input.root().display()));
     Ok(driver::compile(&input, now))
+}
+
+/// A line of `-v` output, on stderr (paths and names from the user are shown, not obeyed).
+fn info(text: &str) {
+    eprintln!("info: {}", seg_diag::visible(text));
 }
 
 /// Print diagnostics in the chosen format.

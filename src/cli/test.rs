@@ -1,6 +1,6 @@
 //! `seg test [PATH]`: every `test` block against the reference semantics.
 
-use super::{Exit, InputArgs, compile, exit_for, report, settle};
+use super::{Exit, InputArgs, Verbosity, compile_as, exit_for, report, settle};
 use crate::output::{self, Color, Format};
 use clap::Args;
 use seg_diag::SourceMap;
@@ -26,8 +26,8 @@ impl Outcome<'_> {
     }
 }
 
-pub fn run(args: &TestArgs, color: Color) -> Exit {
-    let mut comp = match compile(&args.input, color) {
+pub fn run(args: &TestArgs, color: Color, v: Verbosity) -> Exit {
+    let mut comp = match compile_as(&args.input, color, v) {
         Ok(c) => c,
         Err(e) => return e,
     };
@@ -56,7 +56,7 @@ pub fn run(args: &TestArgs, color: Color) -> Exit {
             report(&comp.map, &diags, Format::Human, color);
             print!(
                 "{}",
-                seg_diag::visible(&human(&comp.map, program, &outcomes))
+                seg_diag::visible(&human(&comp.map, program, &outcomes, v))
             );
             println!("{} passed, {} failed", outcomes.len() - failed, failed);
         }
@@ -88,10 +88,14 @@ fn rules_text(program: &Program, ids: &[seg_ir::RuleId]) -> String {
         .join(", ")
 }
 
-fn human(map: &SourceMap, program: &Program, outcomes: &[Outcome]) -> String {
+/// Every expectation (`-q`: the failing ones only; `-v`: with the rules that decided each).
+fn human(map: &SourceMap, program: &Program, outcomes: &[Outcome], v: Verbosity) -> String {
     let mut s = String::new();
     let mut current = None;
     for o in outcomes {
+        if v == Verbosity::Quiet && o.passed() {
+            continue;
+        }
         if current != Some(o.test) {
             s.push_str(&format!("test \"{}\"\n", o.test.escape_debug()));
             current = Some(o.test);
@@ -106,6 +110,9 @@ fn human(map: &SourceMap, program: &Program, outcomes: &[Outcome]) -> String {
             .to_string();
         if o.passed() {
             s.push_str(&format!("  ok    {}:{}  {line}\n", e.file, e.line));
+            if v == Verbosity::Verbose {
+                s.push_str(&format!("        {}\n", decided(program, &o.decision)));
+            }
             continue;
         }
         s.push_str(&format!("  FAIL  {}:{}  {line}\n", e.file, e.line));
@@ -114,21 +121,22 @@ fn human(map: &SourceMap, program: &Program, outcomes: &[Outcome]) -> String {
             verdict(e.decision == Action::Allow),
             verdict(o.decision.allowed)
         ));
-        if o.decision.deciding.is_empty() {
-            s.push_str("        no rule matched: denied by default\n");
-        } else {
-            let how = if o.decision.allowed {
-                "allowed by"
-            } else {
-                "denied by"
-            };
-            s.push_str(&format!(
-                "        {how} {}\n",
-                rules_text(program, &o.decision.deciding)
-            ));
-        }
+        s.push_str(&format!("        {}\n", decided(program, &o.decision)));
     }
     s
+}
+
+/// What decided a flow: the deciding rules, or the default deny.
+fn decided(program: &Program, decision: &Decision) -> String {
+    if decision.deciding.is_empty() {
+        return "no rule matched: denied by default".into();
+    }
+    let how = if decision.allowed {
+        "allowed by"
+    } else {
+        "denied by"
+    };
+    format!("{how} {}", rules_text(program, &decision.deciding))
 }
 
 fn as_json(program: &Program, o: &Outcome) -> serde_json::Value {

@@ -59,10 +59,23 @@ pub fn build(
     requested: &[String],
     diags: &mut Diagnostics,
 ) -> Option<BuildOutcome> {
+    build_observed(program, manifest, root, requested, diags, &mut |_, _, _| {})
+}
+
+/// [`build`], calling `starting(i, n, target)` as each of the `n` targets begins.
+pub fn build_observed(
+    program: &Program,
+    manifest: &Manifest,
+    root: &Path,
+    requested: &[String],
+    diags: &mut Diagnostics,
+    starting: &mut dyn FnMut(usize, usize, &str),
+) -> Option<BuildOutcome> {
     let names = target_list(manifest, requested, diags)?;
     let mut reports = Vec::new();
     let mut files = BTreeMap::new();
-    for name in &names {
+    for (i, name) in names.iter().enumerate() {
+        starting(i + 1, names.len(), name);
         if name == "ir" {
             let json = ir_json(program);
             files.insert("ir/program.json".to_string(), json.into_bytes());

@@ -13,3 +13,6 @@ mod pipe;
 
 #[path = "adoption/discovery.rs"]
 mod discovery;
+
+#[path = "adoption/verbosity.rs"]
+mod verbosity;
