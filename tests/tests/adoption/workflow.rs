@@ -164,7 +164,15 @@ fn emulate(uses: &str, with: &Json, root: &Path, runner_temp: &Path, run: &mut J
             let dir = input("path").replace("${{ runner.temp }}", &runner_temp.to_string_lossy());
             std::fs::create_dir_all(&dir).expect("mkdir");
             let to = Path::new(&dir).join("seg");
-            std::fs::copy(seg_exe(), &to).expect("copy seg");
+            // Copied by `cp`: a file this multi-threaded test process had open for writing
+            // could be inherited by a child another test forks meanwhile, and executing it
+            // would then fail with ETXTBSY.
+            let cp = Command::new("cp")
+                .arg(seg_exe())
+                .arg(&to)
+                .status()
+                .expect("run cp");
+            assert!(cp.success(), "cp seg");
             // Artifacts do not keep file modes: the job must make it executable itself.
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o644)).expect("chmod");
