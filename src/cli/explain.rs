@@ -1,6 +1,6 @@
 //! `seg explain SRC DST PORTSPEC`: the decision for one flow and every rule that matched.
 
-use super::{Exit, InputArgs, Verbosity, compile, exit_for, report, settle};
+use super::{Exit, InputArgs, Verbosity, anchor, compile, exit_for, report, report_at, settle};
 use crate::output::{Color, Format};
 use clap::Args;
 use seg_diag::{Diagnostic, SourceMap};
@@ -37,6 +37,14 @@ pub struct ExplainArgs {
 }
 
 pub fn run(args: &ExplainArgs, color: Color, v: Verbosity) -> Exit {
+    if args.input.format == Format::Sarif {
+        // SARIF reports findings; a decision about one flow is not one.
+        let d = Diagnostic::plain("`seg explain` has no SARIF output")
+            .with_note("SARIF carries findings for code scanning; explain answers a question about one flow")
+            .with_help("use `--format json` for a machine-readable decision, or `seg check --format sarif` for findings");
+        report(&SourceMap::new(), &[d], Format::Human, color);
+        return Exit::Usage;
+    }
     let mut comp = match compile(&args.input, color) {
         Ok(c) => c,
         Err(e) => return e,
@@ -46,7 +54,7 @@ pub fn run(args: &ExplainArgs, color: Color, v: Verbosity) -> Exit {
     let program = match (&comp.program, exit) {
         (Some(p), Exit::Ok) => p,
         _ => {
-            report(&comp.map, &diags, args.input.format, color);
+            report_at(&comp.map, &diags, args.input.format, color, &anchor(&comp));
             return exit;
         }
     };

@@ -30,11 +30,3 @@ fn page(code: &str) -> Option<&'static str> {
         .find(|(c, _)| *c == code.as_str())
         .map(|(_, text)| *text)
 }
-
-/// The first heading of a code's page, for SARIF rule descriptions.
-pub fn summary(code: Code) -> String {
-    page(code.as_str())
-        .and_then(|t| t.lines().find(|l| l.starts_with('#')))
-        .map(|l| l.trim_start_matches('#').trim().to_string())
-        .unwrap_or_else(|| code.as_str().to_string())
-}

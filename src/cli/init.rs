@@ -213,14 +213,16 @@ fn workflow_place(dir: &Path, name: &str) -> Result<WorkflowPlace, String> {
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
+    // Written inside double-quoted YAML strings and used as an artifact path (a glob):
+    // no quotes, backslashes, `${{ }}`, glob characters or control characters.
     let safe = |p: &String| {
-        !p.starts_with('-')
+        !p.starts_with(['-', '!', ' '])
             && p.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+                .all(|c| c.is_alphanumeric() || " -._+@,=~".contains(c))
     };
     if !parts.iter().all(safe) {
         return Err(format!(
-            "the workflow would run in `{}`, a path seg does not write into YAML\n  = help: use a folder name of letters, digits, `-`, `_` and `.`",
+            "the workflow would run in `{}`, a path seg does not write into YAML\n  = help: use folder names of letters, digits, spaces and `-._+@,=~`",
             rel.display()
         ));
     }

@@ -4,13 +4,14 @@
 mod build;
 mod check;
 mod explain;
-pub mod explain_code;
+mod explain_code;
 mod fmt;
 mod init;
 mod targets;
 mod test;
 
 use crate::driver::{self, Compilation, Input};
+use crate::output::sarif::Anchor;
 use crate::output::{self, Color, Format};
 use crate::progress::Progress;
 use clap::{Args, Parser, Subcommand};
@@ -171,7 +172,8 @@ fn compile_quietly(
     progress: &mut Progress,
 ) -> Result<Compilation, Exit> {
     let usage = |d: Diagnostic| {
-        report(&SourceMap::new(), &[d], args.format, color);
+        let anchor = input_anchor(args);
+        report_at(&SourceMap::new(), &[d], args.format, color, &anchor);
         Exit::Usage
     };
     let now = driver::resolve_now(args.now.as_deref()).map_err(usage)?;
@@ -190,19 +192,63 @@ fn info(text: &str) {
     eprintln!("info: {}", seg_diag::visible(text));
 }
 
-/// Print diagnostics in the chosen format.
+/// Print diagnostics in the chosen format (SARIF locations from the current folder).
 fn report(map: &SourceMap, diags: &[Diagnostic], format: Format, color: Color) {
+    let anchor = Anchor {
+        project: PathBuf::from("."),
+        fallback: "seg.toml".into(),
+    };
+    report_at(map, diags, format, color, &anchor);
+}
+
+/// Print diagnostics in the chosen format, SARIF locations placed by `anchor`.
+fn report_at(map: &SourceMap, diags: &[Diagnostic], format: Format, color: Color, anchor: &Anchor) {
     match format {
         Format::Human => eprint!("{}", output::human(map, diags, color)),
         Format::Json => println!("{}", output::json_value(map, diags)),
-        Format::Sarif => println!("{}", output::sarif(map, diags)),
+        Format::Sarif => {
+            let (log, notices) = output::sarif(map, diags, anchor);
+            for n in notices {
+                eprintln!("warning: {n}");
+            }
+            println!("{log}");
+        }
     }
+}
+
+/// Where a compilation's SARIF results point: its project, and for results without a
+/// span, `seg.toml` or the single `.seg` file.
+fn anchor(comp: &Compilation) -> Anchor {
+    Anchor {
+        project: comp.root.clone(),
+        fallback: match &comp.input {
+            Input::Project(_) => "seg.toml".into(),
+            Input::File { source, .. } => source.clone(),
+        },
+    }
+}
+
+/// Where SARIF results of a usage problem point: the input the command line named.
+fn input_anchor(args: &InputArgs) -> Anchor {
+    let named = args.manifest_path.as_deref().or(args.path.as_deref());
+    let file = match named {
+        Some(p) if p.is_dir() => p.join("seg.toml"),
+        Some(p) => p.to_path_buf(),
+        None => PathBuf::from("seg.toml"),
+    };
+    let (project, fallback) = match (file.parent(), file.file_name()) {
+        (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => {
+            (dir.to_path_buf(), name.to_string_lossy().into_owned())
+        }
+        _ => (PathBuf::from("."), file.to_string_lossy().into_owned()),
+    };
+    Anchor { project, fallback }
 }
 
 /// Apply lint levels and --deny-warnings, sort, and print; the exit code that follows.
 fn finish(comp: &mut Compilation, args: &InputArgs, color: Color) -> Exit {
     let diags = settle(comp, args);
-    report(&comp.map, &diags, args.format, color);
+    report_at(&comp.map, &diags, args.format, color, &anchor(comp));
     exit_for(comp)
 }
 

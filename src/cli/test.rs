@@ -1,6 +1,7 @@
 //! `seg test [PATH]`: every `test` block against the reference semantics.
 
-use super::{Exit, InputArgs, Verbosity, compile_as, exit_for, report, settle};
+use super::{Exit, InputArgs, Verbosity, anchor, compile_as, exit_for, report_at, settle};
+use crate::output::sarif::{self, Finding, Level, Rule};
 use crate::output::{self, Color, Format};
 use clap::Args;
 use seg_diag::SourceMap;
@@ -36,7 +37,7 @@ pub fn run(args: &TestArgs, color: Color, v: Verbosity) -> Exit {
     let program = match (&comp.program, exit) {
         (Some(p), Exit::Ok) => p,
         _ => {
-            report(&comp.map, &diags, args.input.format, color);
+            report_at(&comp.map, &diags, args.input.format, color, &anchor(&comp));
             return exit;
         }
     };
@@ -53,14 +54,30 @@ pub fn run(args: &TestArgs, color: Color, v: Verbosity) -> Exit {
     let failed = outcomes.iter().filter(|o| !o.passed()).count();
     match args.input.format {
         Format::Human => {
-            report(&comp.map, &diags, Format::Human, color);
+            report_at(&comp.map, &diags, Format::Human, color, &anchor(&comp));
             print!(
                 "{}",
                 seg_diag::visible(&human(&comp.map, program, &outcomes, v))
             );
             println!("{} passed, {} failed", outcomes.len() - failed, failed);
         }
-        Format::Json | Format::Sarif => {
+        Format::Sarif => {
+            // The diagnostics, then each failing expectation at its line.
+            let mut findings: Vec<Finding> = diags.iter().map(Finding::of).collect();
+            findings.extend(outcomes.iter().filter(|o| !o.passed()).map(|o| Finding {
+                rule: Rule::TestFailed,
+                level: Level::Error,
+                message: failure_message(&comp.map, program, o),
+                primary: Some(o.expectation.origin),
+                related: Vec::new(),
+            }));
+            let (log, notices) = sarif::log(&comp.map, findings, &anchor(&comp));
+            for n in notices {
+                eprintln!("warning: {n}");
+            }
+            println!("{log}");
+        }
+        Format::Json => {
             let results: Vec<_> = outcomes.iter().map(|o| as_json(program, o)).collect();
             let doc = json!({
                 "tests": results,
@@ -72,6 +89,28 @@ pub fn run(args: &TestArgs, color: Color, v: Verbosity) -> Exit {
         }
     }
     if failed > 0 { Exit::Policy } else { Exit::Ok }
+}
+
+/// A failing expectation in one paragraph, for SARIF.
+fn failure_message(map: &SourceMap, program: &Program, o: &Outcome) -> String {
+    format!(
+        "test \"{}\": `{}` expected {}, the policy decided {}\n{}",
+        o.test,
+        expectation_text(map, o.expectation),
+        verdict(o.expectation.decision == Action::Allow),
+        verdict(o.decision.allowed),
+        decided(program, &o.decision)
+    )
+}
+
+/// The expectation's first source line, trimmed.
+fn expectation_text(map: &SourceMap, e: &Expectation) -> String {
+    map.snippet(e.origin)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
 
 fn verdict(allowed: bool) -> &'static str {
@@ -101,13 +140,7 @@ fn human(map: &SourceMap, program: &Program, outcomes: &[Outcome], v: Verbosity)
             current = Some(o.test);
         }
         let e = o.expectation;
-        let line = map
-            .snippet(e.origin)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_string();
+        let line = expectation_text(map, e);
         if o.passed() {
             s.push_str(&format!("  ok    {}:{}  {line}\n", e.file, e.line));
             if v == Verbosity::Verbose {

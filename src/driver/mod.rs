@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 
 /// Everything one compilation produced, successful or not.
 pub struct Compilation {
+    /// What was compiled: a project, or a single file.
+    pub input: Input,
     pub root: PathBuf,
     pub map: SourceMap,
     pub manifest: Option<Manifest>,
@@ -43,6 +45,7 @@ pub fn compile(input: &Input, now: Timestamp) -> Compilation {
     let mut diags = Diagnostics::new();
     let manifest = load_manifest(input, &root, &mut map, &mut diags);
     let mut comp = Compilation {
+        input: input.clone(),
         root,
         map,
         manifest: None,

@@ -16,3 +16,6 @@ mod discovery;
 
 #[path = "adoption/verbosity.rs"]
 mod verbosity;
+
+#[path = "adoption/sarif.rs"]
+mod sarif;
