@@ -314,13 +314,31 @@ impl<'p> Evaluator<'p> {
     pub fn decide(&self, flow: &Flow) -> Decision {
         let src_owners = self.endpoint_owners(flow.src);
         let dst_owners = self.endpoint_owners(flow.dst);
+        Decision::from_matches(
+            self.candidates(flow, &src_owners, &dst_owners)
+                .filter(|r| holds(&r.condition, flow)),
+        )
+    }
+
+    /// The live rules whose sets and services hold the flow, in program
+    /// order, before their conditions are evaluated; address endpoints are
+    /// owned by the identities given (not by the program's addresses). For
+    /// callers that know more about an address than the program does, such
+    /// as who held it when a logged flow happened, or that decide conditions
+    /// themselves.
+    pub fn candidates<'a>(
+        &'a self,
+        flow: &'a Flow,
+        src_owners: &'a [IdentityId],
+        dst_owners: &'a [IdentityId],
+    ) -> impl Iterator<Item = &'p Rule> + 'a {
         let mut candidates: Vec<u32> = match flow.dst {
             FlowEndpoint::Identity(id) => {
                 self.by_dst.get(id.0 as usize).cloned().unwrap_or_default()
             }
             FlowEndpoint::Address(_) => {
                 let mut c = self.by_dst_network.clone();
-                for o in &dst_owners {
+                for o in dst_owners {
                     c.extend(self.by_dst.get(o.0 as usize).into_iter().flatten());
                 }
                 c
@@ -328,9 +346,15 @@ impl<'p> Evaluator<'p> {
         };
         candidates.sort_unstable();
         candidates.dedup();
-        let rules = candidates
+        let program = self.program;
+        candidates
             .into_iter()
-            .filter_map(|i| self.program.rules.get(i as usize));
-        Decision::from_matches(rules.filter(|r| rule_matches(r, flow, &src_owners, &dst_owners)))
+            .filter_map(move |i| program.rules.get(i as usize))
+            .filter(move |r| {
+                r.services.contains(flow.protocol, flow.port)
+                    && live(r.expires, flow.at)
+                    && in_set(&r.dst, flow.dst, dst_owners)
+                    && in_set(&r.src, flow.src, src_owners)
+            })
     }
 }
