@@ -1,6 +1,7 @@
 //! The command line (clap derive): one file per subcommand, each with its
 //! `Args` struct and a `run` returning an [`Exit`].
 
+mod audit;
 mod build;
 mod check;
 mod explain;
@@ -69,6 +70,8 @@ pub enum Command {
     Targets,
     /// Lay `.seg` files out in the canonical layout (`-` for stdin to stdout).
     Fmt(fmt::FmtArgs),
+    /// Observed flows against the policy: unused and over-broad rules, what a rollout would break, a draft from traffic.
+    Audit(audit::AuditArgs),
 }
 
 /// How much a command says besides its results (`-q`, `-v`).
@@ -134,6 +137,7 @@ pub fn main() -> ExitCode {
         Command::ExplainCode(a) => explain_code::run(a),
         Command::Targets => targets::run(),
         Command::Fmt(a) => fmt::run(a, cli.color),
+        Command::Audit(a) => audit::run(a, cli.color),
     };
     ExitCode::from(exit as u8)
 }

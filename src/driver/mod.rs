@@ -28,6 +28,9 @@ pub struct Compilation {
     pub map: SourceMap,
     pub manifest: Option<Manifest>,
     pub program: Option<Program>,
+    /// The inventory the program was checked against (`seg audit` reads
+    /// what only the inventory holds: address windows, status, expiry).
+    pub inventory: Option<seg_check::inventory::Inventory>,
     pub diags: Diagnostics,
 }
 
@@ -50,15 +53,17 @@ pub fn compile(input: &Input, now: Timestamp) -> Compilation {
         map,
         manifest: None,
         program: None,
+        inventory: None,
         diags: Diagnostics::new(),
     };
     let Some(manifest) = manifest else {
         comp.diags = diags;
         return comp;
     };
-    let program = compile_with(&comp.root, &manifest, &mut comp.map, now, &mut diags);
+    let (program, inventory) = compile_with(&comp.root, &manifest, &mut comp.map, now, &mut diags);
     comp.manifest = Some(manifest);
     comp.program = program;
+    comp.inventory = inventory;
     comp.diags = diags;
     comp
 }
@@ -115,13 +120,13 @@ fn compile_with(
     map: &mut SourceMap,
     now: Timestamp,
     diags: &mut Diagnostics,
-) -> Option<Program> {
+) -> (Option<Program>, Option<seg_check::inventory::Inventory>) {
     // Sources: the globs, then every file they import, until closed.
     let sources = match project::expand_globs(root, &manifest.sources, &[]) {
         Ok(s) => s,
         Err(e) => {
             diags.push(Diagnostic::plain(e));
-            return None;
+            return (None, None);
         }
     };
     if sources.is_empty() {
@@ -132,7 +137,7 @@ fn compile_with(
             ))
             .with_help("check `[project] sources` in seg.toml"),
         );
-        return None;
+        return (None, None);
     }
     let mut units = Vec::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
@@ -199,7 +204,7 @@ fn compile_with(
         }
     }
     if inventory_files.is_empty() {
-        return None;
+        return (None, None);
     }
     let loaded: Vec<_> = inventory_files
         .iter()
@@ -210,9 +215,11 @@ fn compile_with(
     let inventory = seg_check::inventory::load(&texts, now, diags);
 
     let source_hash = source_hash(map);
-    let inventory = inventory?;
+    let Some(inventory) = inventory else {
+        return (None, None);
+    };
     if diags.has_errors() {
-        return None;
+        return (None, Some(inventory));
     }
     let input = CheckInput {
         units: &units,
@@ -222,7 +229,7 @@ fn compile_with(
         source_hash: &source_hash,
         now,
     };
-    seg_check::check(&input, diags)
+    (seg_check::check(&input, diags), Some(inventory))
 }
 
 fn file_imports(ast: &seg_syntax::ast::File) -> Vec<String> {

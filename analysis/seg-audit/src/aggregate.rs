@@ -8,7 +8,9 @@
 
 use crate::attribute::workload_name;
 use crate::fold::{Orientation, orient};
-use crate::model::{Aggregate, Counters, Counts, Endpoint, Gap, GapCause, Interface, TupleKey, Window};
+use crate::model::{
+    Aggregate, Counters, Counts, Endpoint, Gap, GapCause, Interface, TupleKey, Window,
+};
 use crate::plan::{Plan, has_ports};
 use seg_flows::{CoverageGap, Entry, Flow, GapKind, K8sEndpoint, Observed, Verdict};
 use seg_ir::Timestamp;
@@ -273,21 +275,23 @@ impl<'p> Aggregator<'p> {
         let mut counters = self.counters;
         let mut cache: HashMap<(RawPeer, u32), (Endpoint, bool, bool)> = HashMap::new();
         let mut resolve = |peer: RawPeer, epoch: u32, at: Timestamp| {
-            cache.entry((peer, epoch)).or_insert_with(|| match peer {
-                RawPeer::Ip(ip) => by_address(plan, ip, at),
-                RawPeer::K8s(k, ip) => {
-                    let k = &self.k8s[k as usize];
-                    if k.namespace.is_some() {
-                        match plan.addresses.workload(k) {
-                            Some(id) => (Endpoint::Identity(id), true, true),
-                            None => (Endpoint::Workload(workload_name(k), ip), true, false),
+            cache
+                .entry((peer, epoch))
+                .or_insert_with(|| match peer {
+                    RawPeer::Ip(ip) => by_address(plan, ip, at),
+                    RawPeer::K8s(k, ip) => {
+                        let k = &self.k8s[k as usize];
+                        if k.namespace.is_some() {
+                            match plan.addresses.workload(k) {
+                                Some(id) => (Endpoint::Identity(id), true, true),
+                                None => (Endpoint::Workload(workload_name(k), ip), true, false),
+                            }
+                        } else {
+                            by_address(plan, ip, at)
                         }
-                    } else {
-                        by_address(plan, ip, at)
                     }
-                }
-            })
-            .clone()
+                })
+                .clone()
         };
         let mut tuples: BTreeMap<TupleKey, Counts> = BTreeMap::new();
         let mut endpoints: Vec<std::collections::BTreeSet<Endpoint>> =
@@ -465,4 +469,3 @@ fn silence(name: &str, a: i64, b: i64) -> Gap {
         cause: GapCause::Silence,
     }
 }
-

@@ -69,11 +69,17 @@ impl AddressBook {
                 });
             }
             if let Some(b) = &identity.kubernetes {
-                k8s.entry(b.namespace.clone()).or_default().push(K8sBinding {
-                    identity: identity.id,
-                    labels: b.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                    service_account: b.service_account.clone(),
-                });
+                k8s.entry(b.namespace.clone())
+                    .or_default()
+                    .push(K8sBinding {
+                        identity: identity.id,
+                        labels: b
+                            .labels
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        service_account: b.service_account.clone(),
+                    });
             }
         }
         let mut lens: HashMap<u8, HashMap<IpNet, Vec<u32>>> = HashMap::new();

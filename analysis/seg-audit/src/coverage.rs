@@ -31,9 +31,11 @@ impl Coverage {
         // Gaps whose capture point is unknown, or saw no identified end, touch everyone.
         let global: Option<&Gap> = agg.gaps.iter().find(|g| {
             g.interface.as_ref().is_none_or(|i| {
-                agg.interfaces
-                    .get(i)
-                    .is_none_or(|x| !x.endpoints.iter().any(|e| matches!(e, Endpoint::Identity(_))))
+                agg.interfaces.get(i).is_none_or(|x| {
+                    !x.endpoints
+                        .iter()
+                        .any(|e| matches!(e, Endpoint::Identity(_)))
+                })
             })
         });
         let mut touched: Vec<Option<&Gap>> = vec![None; inventory.identities.len()];
@@ -65,7 +67,12 @@ impl Coverage {
                     let mut spans: Vec<(i64, i64)> = details
                         .held
                         .iter()
-                        .map(|h| (h.from.map_or(i64::MIN, |t| t.0), h.until.map_or(i64::MAX, |t| t.0)))
+                        .map(|h| {
+                            (
+                                h.from.map_or(i64::MIN, |t| t.0),
+                                h.until.map_or(i64::MAX, |t| t.0),
+                            )
+                        })
                         .collect();
                     spans.sort_unstable();
                     let mut at = w.since.0;

@@ -67,15 +67,31 @@ impl Kind {
     /// One line on what the finding means.
     pub fn description(self) -> &'static str {
         match self {
-            Kind::WouldBreak => "observed traffic the network carried and the policy denies: deploying the policy would cut it",
-            Kind::InactiveIdentity => "traffic from or to an identity the inventory marks disabled or expired: its credential is still in use",
-            Kind::UnusedRule => "an allow rule no observed flow matched, while every identity it covers was observed for the whole window",
-            Kind::OverBroad => "an allow rule whose sources, destinations or ports were partly never seen: a narrower rule is proposed",
-            Kind::ExpiringInUse => "a rule that expires soon, or has expired, while traffic still uses it",
+            Kind::WouldBreak => {
+                "observed traffic the network carried and the policy denies: deploying the policy would cut it"
+            }
+            Kind::InactiveIdentity => {
+                "traffic from or to an identity the inventory marks disabled or expired: its credential is still in use"
+            }
+            Kind::UnusedRule => {
+                "an allow rule no observed flow matched, while every identity it covers was observed for the whole window"
+            }
+            Kind::OverBroad => {
+                "an allow rule whose sources, destinations or ports were partly never seen: a narrower rule is proposed"
+            }
+            Kind::ExpiringInUse => {
+                "a rule that expires soon, or has expired, while traffic still uses it"
+            }
             Kind::DeniedObserved => "traffic the network rejected: attempted access",
-            Kind::UnverifiedCondition => "observed traffic the policy allows only under conditions flow logs cannot show (mTLS, request, context)",
-            Kind::NotEnoughEvidence => "an allow rule no observed flow matched, but not every identity it covers was observed for the whole window",
-            Kind::Unresolved => "addresses that match no identity at the time of the traffic, with their top talkers",
+            Kind::UnverifiedCondition => {
+                "observed traffic the policy allows only under conditions flow logs cannot show (mTLS, request, context)"
+            }
+            Kind::NotEnoughEvidence => {
+                "an allow rule no observed flow matched, but not every identity it covers was observed for the whole window"
+            }
+            Kind::Unresolved => {
+                "addresses that match no identity at the time of the traffic, with their top talkers"
+            }
             Kind::CoverageGap => "windows and capture points without full data",
         }
     }
@@ -130,7 +146,10 @@ impl Totals {
         self.records += c.records;
         self.packets += c.packets;
         self.bytes += c.bytes;
-        self.first_seen = Some(self.first_seen.map_or(c.first_seen, |f| f.min(c.first_seen)));
+        self.first_seen = Some(
+            self.first_seen
+                .map_or(c.first_seen, |f| f.min(c.first_seen)),
+        );
         self.last_seen = Some(self.last_seen.map_or(c.last_seen, |l| l.max(c.last_seen)));
     }
 
@@ -280,7 +299,13 @@ pub fn find(input: &Input<'_>) -> Findings {
                 expired_hits[e].add(c);
             }
         }
-        let group_key = || (k.src.clone(), k.dst.clone(), service_label(k.protocol, k.port));
+        let group_key = || {
+            (
+                k.src.clone(),
+                k.dst.clone(),
+                service_label(k.protocol, k.port),
+            )
+        };
         match (&ev.outcome, was_carried) {
             (Outcome::Denied(by), true) => {
                 let g = would_break.entry(group_key()).or_default();
@@ -376,9 +401,9 @@ pub fn source_label(label: &str) -> &str {
         Some((head, k))
             if !k.is_empty()
                 && k.bytes().all(|c| c.is_ascii_digit())
-                && head
-                    .rsplit_once('/')
-                    .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit())) =>
+                && head.rsplit_once('/').is_some_and(|(_, n)| {
+                    !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit())
+                }) =>
         {
             head
         }
@@ -488,8 +513,12 @@ impl Builder<'_, '_> {
                     ),
                 );
                 f.totals = Some(hits);
-                f.detail.insert("expires".into(), expires.to_string().into());
-                f.notes.push("renew the rule (a new `expires`) or move the traffic off it before it ends".into());
+                f.detail
+                    .insert("expires".into(), expires.to_string().into());
+                f.notes.push(
+                    "renew the rule (a new `expires`) or move the traffic off it before it ends"
+                        .into(),
+                );
                 self.push(f);
             }
             if first.action != Action::Allow {
@@ -500,8 +529,11 @@ impl Builder<'_, '_> {
                 for r in &rules {
                     ids.extend(r.src.identities.iter().chain(&r.dst.identities));
                 }
-                let uncovered: Vec<IdentityId> =
-                    ids.iter().copied().filter(|i| !coverage.covered(*i)).collect();
+                let uncovered: Vec<IdentityId> = ids
+                    .iter()
+                    .copied()
+                    .filter(|i| !coverage.covered(*i))
+                    .collect();
                 if !ids.is_empty() && uncovered.is_empty() {
                     let mut f = base(
                         Kind::UnusedRule,
@@ -515,7 +547,8 @@ impl Builder<'_, '_> {
                         ids.len()
                     ));
                     f.notes.push("remove the rule, or keep it with a reason if the traffic is seasonal (disaster recovery, quarter-end jobs)".into());
-                    f.detail.insert("identities".into(), (ids.len() as u64).into());
+                    f.detail
+                        .insert("identities".into(), (ids.len() as u64).into());
                     self.push(f);
                 } else {
                     let why = if ids.is_empty() {
@@ -529,7 +562,9 @@ impl Builder<'_, '_> {
                     };
                     let mut f = base(
                         Kind::NotEnoughEvidence,
-                        format!("rule {label} matched no observed flow, but there is not enough evidence that it is unused: {why}"),
+                        format!(
+                            "rule {label} matched no observed flow, but there is not enough evidence that it is unused: {why}"
+                        ),
                     );
                     for id in uncovered.iter().take(5) {
                         f.notes.push(format!(
@@ -541,14 +576,22 @@ impl Builder<'_, '_> {
                     if uncovered.len() > 5 {
                         f.notes.push(format!("and {} more", uncovered.len() - 5));
                     }
-                    f.detail.insert("identities".into(), (ids.len() as u64).into());
+                    f.detail
+                        .insert("identities".into(), (ids.len() as u64).into());
                     f.detail
                         .insert("not_covered".into(), (uncovered.len() as u64).into());
                     self.push(f);
                 }
                 continue;
             }
-            self.over_broad(&rules, seen, coverage, now, base(Kind::OverBroad, String::new()), used);
+            self.over_broad(
+                &rules,
+                seen,
+                coverage,
+                now,
+                base(Kind::OverBroad, String::new()),
+                used,
+            );
         }
     }
 
@@ -612,12 +655,19 @@ impl Builder<'_, '_> {
             };
             let src_nets = nets(&r.src.networks, &s.src);
             let dst_nets = nets(&r.dst.networks, &s.dst);
-            narrowed_nets += usize::from(src_nets != r.src.networks)
-                + usize::from(dst_nets != r.dst.networks);
-            if !us.is_empty() || !ud.is_empty() || ports_narrowed || src_nets != r.src.networks || dst_nets != r.dst.networks {
+            narrowed_nets +=
+                usize::from(src_nets != r.src.networks) + usize::from(dst_nets != r.dst.networks);
+            if !us.is_empty()
+                || !ud.is_empty()
+                || ports_narrowed
+                || src_nets != r.src.networks
+                || dst_nets != r.dst.networks
+            {
                 broad = true;
             }
-            let keep = |ids: &BTreeSet<IdentityId>, unseen: &[IdentityId], dropped: &mut BTreeSet<IdentityId>| {
+            let keep = |ids: &BTreeSet<IdentityId>,
+                        unseen: &[IdentityId],
+                        dropped: &mut BTreeSet<IdentityId>| {
                 ids.iter()
                     .copied()
                     .filter(|i| !unseen.contains(i))
@@ -654,7 +704,10 @@ impl Builder<'_, '_> {
                     }
                     line
                 }
-                _ => format!("// {}: nothing of it was observed; remove it", r.provenance.label),
+                _ => format!(
+                    "// {}: nothing of it was observed; remove it",
+                    r.provenance.label
+                ),
             };
             lines.push(text);
             unseen_src.extend(us);
@@ -684,7 +737,8 @@ impl Builder<'_, '_> {
         let names = |ids: &BTreeSet<IdentityId>| -> Vec<serde_json::Value> {
             ids.iter().map(|i| self.name(*i).into()).collect()
         };
-        f.detail.insert("unseen_sources".into(), names(&unseen_src).into());
+        f.detail
+            .insert("unseen_sources".into(), names(&unseen_src).into());
         f.detail
             .insert("unseen_destinations".into(), names(&unseen_dst).into());
         f.detail.insert(
@@ -698,7 +752,11 @@ impl Builder<'_, '_> {
         if !dropped.is_empty() {
             f.notes.push(format!(
                 "left out of the proposal, as a policy cannot name them: {} (disabled or expired)",
-                dropped.iter().map(|i| self.name(*i)).collect::<Vec<_>>().join(", ")
+                dropped
+                    .iter()
+                    .map(|i| self.name(*i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         f.notes.push("identities not observed for the whole window are kept; ports and networks are narrowed only when every identity of the rule was".into());
@@ -755,14 +813,14 @@ impl Builder<'_, '_> {
                 .iter()
                 .filter_map(|i| program.rules.get(*i as usize))
                 .collect();
-            let rule = rules.first().map(|r| {
-                RuleRef {
-                    label: source_label(&r.provenance.label).to_string(),
-                    ..RuleRef::of(&r.provenance, r.action)
-                }
+            let rule = rules.first().map(|r| RuleRef {
+                label: source_label(&r.provenance.label).to_string(),
+                ..RuleRef::of(&r.provenance, r.action)
             });
             let dst_place = match (&dst, &src) {
-                (Endpoint::Identity(id), _) | (_, Endpoint::Identity(id)) => self.identity_place(*id),
+                (Endpoint::Identity(id), _) | (_, Endpoint::Identity(id)) => {
+                    self.identity_place(*id)
+                }
                 _ => None,
             };
             let place = rule.as_ref().map(|r| r.place.clone()).or(dst_place);
@@ -777,12 +835,18 @@ impl Builder<'_, '_> {
                             "denied by {}",
                             rules
                                 .iter()
-                                .map(|r| format!("{} ({})", r.provenance.label, r.provenance.location()))
+                                .map(|r| format!(
+                                    "{} ({})",
+                                    r.provenance.label,
+                                    r.provenance.location()
+                                ))
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         ));
                     }
-                    format!("{subject}: {records} observed records the network carried would be cut by this policy")
+                    format!(
+                        "{subject}: {records} observed records the network carried would be cut by this policy"
+                    )
                 }
                 Kind::UnverifiedCondition => {
                     let classes: Vec<&str> = g.classes.iter().map(|c| c.as_str()).collect();
@@ -790,12 +854,16 @@ impl Builder<'_, '_> {
                         "the policy allows it only when {} holds, which flow logs cannot show",
                         classes.join(", ")
                     ));
-                    format!("{subject}: {records} observed records are allowed only under conditions the logs cannot verify")
+                    format!(
+                        "{subject}: {records} observed records are allowed only under conditions the logs cannot verify"
+                    )
                 }
                 _ => {
                     let policy: Vec<&str> = g.policy.iter().copied().collect();
                     notes.push(format!("this policy {} it", policy.join(" / ")));
-                    format!("{subject}: the network rejected {records} observed records (attempted access)")
+                    format!(
+                        "{subject}: the network rejected {records} observed records (attempted access)"
+                    )
                 }
             };
             let mut detail = serde_json::Map::new();
@@ -805,7 +873,11 @@ impl Builder<'_, '_> {
             if kind == Kind::DeniedObserved {
                 detail.insert(
                     "policy".into(),
-                    g.policy.iter().map(|p| serde_json::Value::from(*p)).collect::<Vec<_>>().into(),
+                    g.policy
+                        .iter()
+                        .map(|p| serde_json::Value::from(*p))
+                        .collect::<Vec<_>>()
+                        .into(),
                 );
             }
             self.push(Finding {
@@ -851,7 +923,12 @@ impl Builder<'_, '_> {
 
     fn unresolved(&mut self, groups: BTreeMap<Endpoint, Talkers>) {
         let mut groups: Vec<(Endpoint, Talkers)> = groups.into_iter().collect();
-        groups.sort_by(|a, b| b.1.totals.records.cmp(&a.1.totals.records).then(a.0.cmp(&b.0)));
+        groups.sort_by(|a, b| {
+            b.1.totals
+                .records
+                .cmp(&a.1.totals.records)
+                .then(a.0.cmp(&b.0))
+        });
         for (rank, (e, t)) in groups.into_iter().enumerate() {
             let name = self.endpoint(&e);
             let mut detail = serde_json::Map::new();

@@ -173,7 +173,11 @@ fn header(report: &Report, out: &mut String) {
         report.window.since,
         report.window.until,
         duration_text(report.window.seconds()),
-        if report.window_given { "--since/--until" } else { "the data" }
+        if report.window_given {
+            "--since/--until"
+        } else {
+            "the data"
+        }
     );
     let _ = writeln!(
         out,
@@ -206,7 +210,13 @@ pub fn human(report: &Report) -> String {
     let mut out = String::new();
     header(report, &mut out);
     for f in &report.findings.findings {
-        let _ = writeln!(out, "\n{}[{}]: {}", level_word(f.level), f.kind.name(), f.message);
+        let _ = writeln!(
+            out,
+            "\n{}[{}]: {}",
+            level_word(f.level),
+            f.kind.name(),
+            f.message
+        );
         if let Some(p) = &f.place {
             let owner = f
                 .rule
@@ -265,20 +275,25 @@ pub fn markdown(report: &Report) -> String {
         }
         let _ = writeln!(out, "### `{}` ({})\n", kind.name(), fs.len());
         let _ = writeln!(out, "{}\n", kind.description());
-        let _ = writeln!(out, "| level | subject | where | records | first seen | last seen |");
+        let _ = writeln!(
+            out,
+            "| level | subject | where | records | first seen | last seen |"
+        );
         let _ = writeln!(out, "|---|---|---|---|---|---|");
         for f in &fs {
             let place = f
                 .place
                 .as_ref()
                 .map_or(String::new(), |p| format!("`{}:{}`", md(&p.file), p.line));
-            let (records, first, last) = f.totals.map_or((String::new(), String::new(), String::new()), |t| {
-                (
-                    t.records.to_string(),
-                    t.first_seen.map_or(String::new(), |x| x.to_string()),
-                    t.last_seen.map_or(String::new(), |x| x.to_string()),
-                )
-            });
+            let (records, first, last) =
+                f.totals
+                    .map_or((String::new(), String::new(), String::new()), |t| {
+                        (
+                            t.records.to_string(),
+                            t.first_seen.map_or(String::new(), |x| x.to_string()),
+                            t.last_seen.map_or(String::new(), |x| x.to_string()),
+                        )
+                    });
             let _ = writeln!(
                 out,
                 "| {} | {} | {place} | {records} | {first} | {last} |",
