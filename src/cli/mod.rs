@@ -70,7 +70,7 @@ pub enum Command {
     Targets,
     /// Lay `.seg` files out in the canonical layout (`-` for stdin to stdout).
     Fmt(fmt::FmtArgs),
-    /// Observed flows against the policy: unused and over-broad rules, what a rollout would break, a draft from traffic.
+    /// Observed flows against the policy: unused rules, what a rollout would break.
     Audit(audit::AuditArgs),
 }
 
