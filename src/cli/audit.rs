@@ -1,10 +1,12 @@
 //! `seg audit [PATH] --flows FILE...`: observed flows against the policy.
 //! Thin: reading, findings, drafts and SQL are `seg_audit`'s.
 
-use super::{Exit, InputArgs, compile, exit_for, report, settle};
+use super::{Exit, InputArgs, anchor, compile, exit_for, report, settle};
+use crate::output::sarif;
 use crate::output::{Color, Format};
 use clap::{Args, ValueEnum};
 use seg_audit::sql::Dialect;
+use seg_check::manifest::FindingLevel;
 use seg_diag::visible;
 use seg_flows::{AwsFields, FlowError, FormatChoice, ReaderOptions};
 use std::path::PathBuf;
@@ -224,7 +226,14 @@ pub fn run(args: &AuditArgs, color: Color) -> Exit {
         AuditFormat::Human => print!("{}", seg_audit::report::human(&report)),
         AuditFormat::Markdown => print!("{}", seg_audit::report::markdown(&report)),
         AuditFormat::Json => println!("{:#}", seg_audit::report::json(&report)),
-        AuditFormat::Sarif => println!("{:#}", seg_audit::report::sarif(&report)),
+        AuditFormat::Sarif => {
+            let findings = report.findings.findings.iter().map(sarif_finding).collect();
+            let (log, notices) = sarif::log(&comp.map, findings, &anchor(&comp));
+            for n in notices {
+                eprintln!("warning: {n}");
+            }
+            println!("{log}");
+        }
     }
     if report.has_errors() {
         Exit::Policy
@@ -245,4 +254,27 @@ fn flow_error(e: &FlowError) -> Exit {
 
 fn parse_dialect(s: &str) -> Result<Dialect, String> {
     s.parse()
+}
+
+/// An audit finding as a SARIF result: at the rule's line, else the
+/// identity's inventory entry, else `seg.toml`.
+fn sarif_finding(f: &seg_audit::findings::Finding) -> sarif::Finding {
+    let mut message = f.message.clone();
+    for n in &f.notes {
+        message.push_str(&format!("\nnote: {n}"));
+    }
+    if let Some(p) = &f.proposal {
+        message.push_str(&format!("\nproposed:\n{p}"));
+    }
+    sarif::Finding {
+        rule: sarif::Rule::Audit(f.kind.name()),
+        level: match f.level {
+            FindingLevel::Error => sarif::Level::Error,
+            FindingLevel::Warning => sarif::Level::Warning,
+            _ => sarif::Level::Note,
+        },
+        message,
+        primary: f.span,
+        related: Vec::new(),
+    }
 }

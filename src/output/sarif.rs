@@ -31,6 +31,8 @@ pub enum Rule {
     Usage,
     /// A failing expectation of `seg test`: page `docs/diagnostics/test-failed.md`.
     TestFailed,
+    /// A finding of `seg audit`, by its name: page `docs/diagnostics/<name>.md`.
+    Audit(&'static str),
 }
 
 impl Rule {
@@ -39,6 +41,7 @@ impl Rule {
             Rule::Code(c) => c.as_str(),
             Rule::Usage => "usage",
             Rule::TestFailed => "test-failed",
+            Rule::Audit(name) => name,
         }
     }
 
@@ -52,6 +55,11 @@ impl Rule {
     fn default_level(self) -> Level {
         match self {
             Rule::Code(c) if c.is_warning() => Level::Warning,
+            Rule::Audit(name) => match seg_check::manifest::AuditSettings::default().level(name) {
+                seg_check::manifest::FindingLevel::Error => Level::Error,
+                seg_check::manifest::FindingLevel::Warning => Level::Warning,
+                _ => Level::Note,
+            },
             _ => Level::Error,
         }
     }
@@ -274,6 +282,7 @@ fn descriptor(rule: Rule, help_base: Option<&str>) -> Value {
         Rule::Code(c) => taxonomy(c).to_vec(),
         Rule::Usage => vec!["usage"],
         Rule::TestFailed => vec!["test"],
+        Rule::Audit(_) => vec!["security", "audit", "least-privilege"],
     };
     tags.truncate(20);
     let mut d = json!({
@@ -285,7 +294,11 @@ fn descriptor(rule: Rule, help_base: Option<&str>) -> Value {
         "properties": {
             "tags": tags,
             "precision": "very-high",
-            "problem.severity": if level == "warning" { "warning" } else { "error" },
+            "problem.severity": match level {
+                "warning" => "warning",
+                "note" => "recommendation",
+                _ => "error",
+            },
         },
     });
     if let Rule::Code(c) = rule

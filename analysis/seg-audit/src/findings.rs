@@ -109,6 +109,8 @@ pub struct Place {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleRef {
     pub label: String,
+    /// The rule's span (`allow …` in its file).
+    pub span: Span,
     pub policy: String,
     pub action: Action,
     pub place: Place,
@@ -119,6 +121,7 @@ impl RuleRef {
     pub fn of(p: &Provenance, action: Action) -> RuleRef {
         RuleRef {
             label: p.label.clone(),
+            span: p.origin,
             policy: p.policy.clone(),
             action,
             place: Place {
@@ -179,6 +182,8 @@ pub struct Finding {
     pub rule: Option<RuleRef>,
     /// Where code scanning shows it: the rule, else the identity's inventory entry.
     pub place: Option<Place>,
+    /// The same place as a span of the source map.
+    pub span: Option<Span>,
     pub totals: Option<Totals>,
     pub notes: Vec<String>,
     /// `.seg` text: the narrowed rule of an `over-broad` finding.
@@ -434,8 +439,12 @@ impl Builder<'_, '_> {
         }
     }
 
+    fn identity_span(&self, id: IdentityId) -> Option<Span> {
+        Some(self.input.program.identities.get(id.0 as usize)?.origin)
+    }
+
     fn identity_place(&self, id: IdentityId) -> Option<Place> {
-        let span: Span = self.input.program.identities.get(id.0 as usize)?.origin;
+        let span = self.identity_span(id)?;
         let map = self.input.map;
         map.get(span.file)?;
         let (line, column) = map.line_col(span);
@@ -491,6 +500,7 @@ impl Builder<'_, '_> {
                 message,
                 rule: Some(rule_ref.clone()),
                 place: Some(rule_ref.place.clone()),
+                span: Some(rule_ref.span),
                 totals: None,
                 notes: Vec::new(),
                 proposal: None,
@@ -787,6 +797,7 @@ impl Builder<'_, '_> {
                     p.label, omitted.reason
                 ),
                 place: Some(rule.place.clone()),
+                span: Some(rule.span),
                 rule: Some(rule),
                 totals: Some(totals),
                 notes: vec![
@@ -817,13 +828,18 @@ impl Builder<'_, '_> {
                 label: source_label(&r.provenance.label).to_string(),
                 ..RuleRef::of(&r.provenance, r.action)
             });
-            let dst_place = match (&dst, &src) {
-                (Endpoint::Identity(id), _) | (_, Endpoint::Identity(id)) => {
-                    self.identity_place(*id)
-                }
+            let end_id = match (&dst, &src) {
+                (Endpoint::Identity(id), _) | (_, Endpoint::Identity(id)) => Some(*id),
                 _ => None,
             };
-            let place = rule.as_ref().map(|r| r.place.clone()).or(dst_place);
+            let place = rule
+                .as_ref()
+                .map(|r| r.place.clone())
+                .or_else(|| end_id.and_then(|id| self.identity_place(id)));
+            let span = rule
+                .as_ref()
+                .map(|r| r.span)
+                .or_else(|| end_id.and_then(|id| self.identity_span(id)));
             let records = g.totals.records;
             let mut notes = Vec::new();
             let message = match kind {
@@ -887,6 +903,7 @@ impl Builder<'_, '_> {
                 message,
                 rule,
                 place,
+                span,
                 totals: Some(g.totals),
                 notes,
                 proposal: None,
@@ -913,6 +930,7 @@ impl Builder<'_, '_> {
                 ),
                 rule: None,
                 place: self.identity_place(id),
+                span: self.identity_span(id),
                 totals: Some(t.totals),
                 notes: vec![format!("peers: {}", self.top_text(&t.peers))],
                 proposal: None,
@@ -945,6 +963,7 @@ impl Builder<'_, '_> {
                 ),
                 rule: None,
                 place: None,
+                span: None,
                 totals: Some(t.totals),
                 notes: vec![format!("top talkers: {}", self.top_text(&t.peers))],
                 proposal: None,
@@ -1011,6 +1030,7 @@ impl Builder<'_, '_> {
                 ),
                 rule: None,
                 place: None,
+                span: None,
                 totals: None,
                 notes,
                 proposal: None,

@@ -1,6 +1,6 @@
-//! The audit report in each output format: human text, JSON (with the
-//! per-rule hit counts), SARIF 2.1.0 (results at the rule's line, so code
-//! scanning shows "unused rule" on it) and Markdown (for a pull request).
+//! The audit report as human text, JSON (with the per-rule hit counts) and
+//! Markdown (for a pull request). SARIF is written by the command line's
+//! shared SARIF writer from [`Finding::span`](crate::findings::Finding).
 
 use crate::findings::{Attribution, Finding, Findings, Kind, RuleHits, Totals, duration_text};
 use crate::model::{Aggregate, Counters, Window};
@@ -321,66 +321,4 @@ fn md(s: &str) -> String {
         .replace('`', "'")
         .replace(['\n', '\r'], " ")
         .replace('<', "&lt;")
-}
-
-pub fn sarif(report: &Report) -> Value {
-    let kinds: Vec<Kind> = Kind::ALL
-        .into_iter()
-        .filter(|k| report.findings.findings.iter().any(|f| f.kind == *k))
-        .collect();
-    let rules: Vec<Value> = kinds
-        .iter()
-        .map(|k| {
-            json!({
-                "id": format!("seg-audit/{}", k.name()),
-                "name": k.name(),
-                "shortDescription": { "text": k.description() },
-                "helpUri": "docs/audit.md",
-                "properties": { "tags": ["security", "least-privilege"] },
-            })
-        })
-        .collect();
-    let results: Vec<Value> = report
-        .findings
-        .findings
-        .iter()
-        .map(|f| {
-            let mut text = f.message.clone();
-            for n in &f.notes {
-                text.push_str(&format!("\n{n}"));
-            }
-            if let Some(p) = &f.proposal {
-                text.push_str(&format!("\nproposed:\n{p}"));
-            }
-            let mut r = json!({
-                "ruleId": format!("seg-audit/{}", f.kind.name()),
-                "ruleIndex": kinds.iter().position(|k| *k == f.kind).unwrap_or(0),
-                "level": level_word(f.level),
-                "message": { "text": text },
-                "partialFingerprints": { "segAudit/v1": format!("{}:{}", f.kind.name(), f.subject) },
-            });
-            if let Some(p) = &f.place {
-                r["locations"] = json!([{
-                    "physicalLocation": {
-                        "artifactLocation": { "uri": p.file },
-                        "region": { "startLine": p.line, "startColumn": p.column },
-                    }
-                }]);
-            }
-            r
-        })
-        .collect();
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": { "driver": {
-                "name": "seg-audit",
-                "informationUri": "docs/audit.md",
-                "version": env!("CARGO_PKG_VERSION"),
-                "rules": rules,
-            }},
-            "results": results,
-        }],
-    })
 }
