@@ -508,13 +508,13 @@ fn targets_table_matches_the_documented_capability_matrix() {
     let o = seg(&["targets"]);
     assert_eq!(code(&o), 0);
     insta::assert_snapshot!(stdout(&o), @r"
-    target       deny   time   mtls   request  context  layered
+    target       deny   time   mtls   request  context  layered  expires
     ir           (the checked IR as JSON)
-    iptables     native yes    no     no       no       yes
-    kubernetes   carved no     no     no       no       yes
-    aws          carved no     no     no       no       yes
-    gcp          native no     no     no       no       yes
-    opa          native yes    yes    yes      yes      no
+    iptables     native yes    no     no       no       yes      clock
+    kubernetes   carved no     no     no       no       yes      rebuild
+    aws          carved no     no     no       no       yes      rebuild
+    gcp          native no     no     no       no       yes      rebuild
+    opa          native yes    yes    yes      yes      no       clock
 ");
 }
 

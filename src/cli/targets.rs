@@ -1,18 +1,20 @@
-//! `seg targets`: the targets and what each can enforce.
+//! `seg targets`: the targets and what each can enforce. `expires` is
+//! `clock` where the target stops an expired rule itself, `rebuild` where the
+//! rule stays in force until the output is rebuilt and applied.
 
 use super::Exit;
 use crate::driver::{TARGETS, backend_for};
 
 pub fn run() -> Exit {
-    let row = |cells: [&str; 7]| {
+    let row = |cells: [&str; 8]| {
         let line = format!(
-            "{:<12} {:<6} {:<6} {:<6} {:<8} {:<8} {}",
-            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6]
+            "{:<12} {:<6} {:<6} {:<6} {:<8} {:<8} {:<8} {}",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7]
         );
         println!("{}", line.trim_end());
     };
     row([
-        "target", "deny", "time", "mtls", "request", "context", "layered",
+        "target", "deny", "time", "mtls", "request", "context", "layered", "expires",
     ]);
     for name in TARGETS {
         let Some(b) = backend_for(name) else {
@@ -30,6 +32,7 @@ pub fn run() -> Exit {
             yn(c.request),
             yn(c.context),
             yn(c.honours_layered),
+            if c.clock { "clock" } else { "rebuild" },
         ]);
     }
     Exit::Ok

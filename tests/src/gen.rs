@@ -19,7 +19,7 @@ use ipnet::IpNet;
 use proptest::prelude::*;
 use proptest::sample::select;
 use seg_diag::{FileId, Span};
-use seg_ir::time::{Date, TimeOfDay, Timestamp};
+use seg_ir::time::{Date, Expiry, SECONDS_PER_DAY, TimeOfDay, Timestamp};
 use seg_ir::{
     Action, Atom, Capabilities, CidrSet, Condition, ConditionClass, ContextType, EndpointSet, Flow,
     FlowEndpoint, Identity, IdentityId, IdentityKind, PortSet, Program, Protocol, Provenance,
@@ -360,8 +360,12 @@ pub fn rule(identities: &[Identity], cfg: GenConfig) -> BoxedStrategy<Rule> {
         Just(Condition::True).boxed()
     };
     let expires = if cfg.expiry {
-        prop_oneof![3 => Just(None), 1 => (0..3i64).prop_map(|k| Some(now().date().add_days(k)))]
-            .boxed()
+        prop_oneof![
+            6 => Just(None),
+            1 => (0..3i64).prop_map(|k| Some(Expiry::Day(now().date().add_days(k)))),
+            1 => (1..3 * SECONDS_PER_DAY).prop_map(|s| Some(Expiry::Instant(Timestamp(now().0 + s)))),
+        ]
+        .boxed()
     } else {
         Just(None).boxed()
     };
@@ -539,7 +543,10 @@ pub fn boundary_times(program: &Program) -> Vec<Timestamp> {
     }
     for r in &program.rules {
         walk(&r.condition, &mut minutes);
-        expiries.extend(r.expires);
+        expiries.extend(r.expires.map(|e| match e {
+            Expiry::Day(d) => (d.start(), e.end()),
+            Expiry::Instant(t) => (Timestamp(t.0 - 60), t),
+        }));
     }
     let mut out: BTreeSet<Timestamp> = BTreeSet::from([program.now]);
     for day in 0..4 {
@@ -549,8 +556,8 @@ pub fn boundary_times(program: &Program) -> Vec<Timestamp> {
             out.insert(Timestamp(start + m * 60));
         }
     }
-    for d in expiries {
-        out.extend([Timestamp(d.end().0 - 1), d.end(), d.start()]);
+    for (start, end) in expiries {
+        out.extend([Timestamp(end.0 - 1), end, Timestamp(end.0 + 1), start]);
     }
     out.into_iter().collect()
 }
@@ -686,13 +693,14 @@ pub fn program_and_flows(cfg: GenConfig, flows: usize) -> BoxedStrategy<(Program
 
 /// Random target capabilities.
 pub fn capabilities() -> impl Strategy<Value = Capabilities> {
-    any::<[bool; 6]>().prop_map(|b| Capabilities {
+    any::<[bool; 7]>().prop_map(|b| Capabilities {
         deny: b[0],
         time: b[1],
         mtls: b[2],
         request: b[3],
         context: b[4],
         honours_layered: b[5],
+        clock: b[6],
     })
 }
 

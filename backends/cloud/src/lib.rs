@@ -45,6 +45,7 @@ const fn l4(deny: bool) -> Capabilities {
         request: false,
         context: false,
         honours_layered: true,
+        clock: false,
     }
 }
 

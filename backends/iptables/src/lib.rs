@@ -47,6 +47,8 @@ impl Backend for Iptables {
             request: false,
             context: false,
             honours_layered: true,
+            // `-m time --datestop` on the kernel clock.
+            clock: true,
         }
     }
 

@@ -35,12 +35,13 @@ use ipnet::IpNet;
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::capability::{Approximation, ApproximationKind};
 use seg_ir::{
-    Action, CidrSet, Condition, Date, Emission, EndpointSet, IdentityId, PortSet, Program, Rule,
+    Action, CidrSet, Condition, Emission, EndpointSet, IdentityId, PortSet, Program, Rule,
+    Timestamp,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
-/// The last date `iptables` accepts in `--datestop`.
+/// The last instant `iptables` accepts in `--datestop` (UTC).
 const LAST_DATESTOP: &str = "2038-12-31T23:59:59";
 
 pub(crate) const FAMILIES: [Family; 2] = [Family::V4, Family::V6];
@@ -273,8 +274,9 @@ impl<'p> Ctx<'p> {
         };
         let datestop = match rule.expires {
             None => None,
-            Some(d) if d.year < 1970 => return None,
-            Some(d) if d.year > 2038 => {
+            // Gone before the epoch: never live on a kernel clock.
+            Some(d) if d.last_second().0 < 0 => return None,
+            Some(d) if d.last_second() > last_datestop() => {
                 let (code, kind, what) = match rule.action {
                     Action::Allow => (
                         Code::RuleNarrowed,
@@ -302,7 +304,7 @@ impl<'p> Ctx<'p> {
                 );
                 (rule.action == Action::Allow).then(|| LAST_DATESTOP.to_string())
             }
-            Some(d) => Some(datestop(d)),
+            Some(d) => Some(datestop(d.last_second())),
         };
         let times: Vec<Option<TimeMatch>> = match schedule {
             Schedule::Never => return None,
@@ -496,8 +498,15 @@ impl<'p> Ctx<'p> {
     }
 }
 
-fn datestop(d: Date) -> String {
-    format!("{d}T23:59:59")
+/// `--datestop` for a rule whose last live second is `last`: `xt_time`
+/// matches while the kernel's UTC clock, in whole seconds, is at or before it.
+fn datestop(last: Timestamp) -> String {
+    let text = last.to_string();
+    text.trim_end_matches('Z').to_string()
+}
+
+fn last_datestop() -> Timestamp {
+    Timestamp::parse(&format!("{LAST_DATESTOP}Z")).unwrap_or(Timestamp(i64::from(i32::MAX)))
 }
 
 /// `#` lines with a rule's whole provenance.

@@ -5,9 +5,9 @@ use seg_diag::{Code, Diagnostics, FileId, Span};
 use seg_ir::backend::IptablesOptions;
 use seg_ir::capability::ApproximationKind::{self, DenyWidened, Narrowed, Omitted};
 use seg_ir::{
-    Action, Atom, Backend, CidrSet, Condition, Date, Emission, EndpointSet, Identity, IdentityId,
-    IdentityKind, PortSet, Program, Protocol, Provenance, Rule, RuleId, TargetOptions, TimeOfDay,
-    Timestamp,
+    Action, Atom, Backend, CidrSet, Condition, Date, Emission, EndpointSet, Expiry, Identity,
+    IdentityId, IdentityKind, PortSet, Program, Protocol, Provenance, Rule, RuleId, TargetOptions,
+    TimeOfDay, Timestamp,
 };
 use std::collections::BTreeMap;
 
@@ -203,7 +203,7 @@ fn bank() -> Fx {
         start: TimeOfDay(60),
         end: TimeOfDay(180),
     });
-    r.expires = Date::new(2026, 12, 31);
+    r.expires = Date::new(2026, 12, 31).map(Into::into);
     r.provenance.reason = Some("ticket OPS-1234".into());
     let mut partners = nets(&["203.0.113.0/24", "198.51.100.0/24"]);
     partners.identities.clear();
@@ -366,9 +366,9 @@ fn time_windows_and_expiry() {
         }),
         Condition::Atom(Atom::Days { mask: 0b1_0000 }),
     ]);
-    r.expires = Date::new(2027, 1, 31);
+    r.expires = Date::new(2027, 1, 31).map(Into::into);
     fx.rule(Action::Allow, "p", ids(&[a]), ids(&[b]), tcp(23, 23))
-        .expires = Date::new(2027, 2, 1);
+        .expires = Date::new(2027, 2, 1).map(Into::into);
     let (e, diags) = fx.emit(8);
     assert!(diags.is_empty());
     let lines = rule_lines(file(&e, "b.rules"));
@@ -376,6 +376,36 @@ fn time_windows_and_expiry() {
     assert!(lines[0].contains("--dport 22 -m time --timestart 00:00:00 --timestop 01:59:59 --weekdays Fri --datestop 2027-01-31T23:59:59 "));
     assert!(lines[1].contains("--dport 22 -m time --timestart 22:00:00 --timestop 23:59:59 --weekdays Fri --datestop 2027-01-31T23:59:59 "));
     assert!(lines[2].contains("--dport 23 -m time --datestop 2027-02-01T23:59:59 "));
+}
+
+#[test]
+fn an_instant_expiry_stops_at_its_last_second() {
+    let mut fx = Fx::new();
+    let a = fx.id("a", &["10.0.0.1/32"]);
+    let b = fx.id("b", &["10.0.0.2/32"]);
+    // 16:00 at +01:00 is 15:00Z: the kernel matches through 14:59:59.
+    fx.rule(Action::Allow, "p", ids(&[a]), ids(&[b]), tcp(22, 22))
+        .expires = Expiry::parse("2026-12-06T16:00:00+01:00");
+    // The last second iptables can hold, exactly.
+    fx.rule(Action::Allow, "p", ids(&[a]), ids(&[b]), tcp(23, 23))
+        .expires = Expiry::parse("2039-01-01T00:00:00Z");
+    // One second more does not fit: the allow ends earlier (W0402).
+    fx.rule(Action::Allow, "p", ids(&[a]), ids(&[b]), tcp(24, 24))
+        .expires = Expiry::parse("2039-01-01T00:00:01Z");
+    let (e, diags) = fx.emit(8);
+    assert_eq!(codes(&diags), ["W0402"]);
+    let text = file(&e, "b.rules");
+    let lines = rule_lines(text);
+    let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
+    assert!(
+        has("--dport 22 -m time --datestop 2026-12-06T14:59:59 "),
+        "{lines:#?}"
+    );
+    // Equal matches otherwise, so the two share one line.
+    assert!(
+        has("--dport 23:24 -m time --datestop 2038-12-31T23:59:59 "),
+        "{lines:#?}"
+    );
 }
 
 /// The kinds of the report entries the emission made, in order.
@@ -389,9 +419,9 @@ fn expiry_past_2038_fails_closed() {
     let a = fx.id("a", &["10.0.0.1/32"]);
     let b = fx.id("b", &["10.0.0.2/32"]);
     fx.rule(Action::Allow, "p", ids(&[a]), ids(&[b]), tcp(22, 22))
-        .expires = Date::new(2040, 1, 1);
+        .expires = Date::new(2040, 1, 1).map(Into::into);
     fx.rule(Action::Deny, "p", ids(&[a]), ids(&[b]), tcp(23, 23))
-        .expires = Date::new(2040, 1, 1);
+        .expires = Date::new(2040, 1, 1).map(Into::into);
     let (e, diags) = fx.emit(8);
     assert_eq!(codes(&diags), ["W0402", "W0403"]);
     assert_eq!(kinds(&e), [Narrowed, DenyWidened], "{:?}", e.approximations);

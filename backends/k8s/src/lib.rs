@@ -46,6 +46,7 @@ impl Backend for Kubernetes {
             request: false,
             context: false,
             honours_layered: true,
+            clock: false,
         }
     }
 

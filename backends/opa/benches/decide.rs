@@ -154,7 +154,7 @@ fn program(rules: usize) -> Program {
             dst,
             services: PortSet::ports(Protocol::Tcp, port, port),
             condition,
-            expires,
+            expires: expires.map(Into::into),
             provenance: Provenance {
                 label: format!("bench/{}", k + 1),
                 file: "policy/bench.seg".into(),

@@ -53,6 +53,8 @@ impl Backend for Opa {
             request: true,
             context: true,
             honours_layered: false,
+            // `not_after` against `time.now_ns()` at each decision.
+            clock: true,
         }
     }
 

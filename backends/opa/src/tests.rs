@@ -100,7 +100,7 @@ fn program() -> Program {
             end: TimeOfDay(180),
         }),
     );
-    night.expires = Date::new(2026, 12, 31);
+    night.expires = Date::new(2026, 12, 31).map(Into::into);
     night.provenance.reason = Some("ticket \"OPS-1\"\n".into());
     let mut any = ids(&[0, 1, 2, 3]);
     any.explicit.clear();

@@ -4,6 +4,7 @@
 //! one `help` action) is kept in one place.
 
 use seg_diag::{Code, Diagnostic, Span};
+use seg_ir::Expiry;
 
 /// `an api_key`, `a workload`.
 pub(crate) fn article(word: &str) -> String {
@@ -388,27 +389,76 @@ pub(crate) fn review_overdue(span: Span, policy: &str, date: &str, today: &str) 
     .with_help("review the policy, then move `review-by` forward")
 }
 
-pub(crate) fn expiring_soon(span: Span, date: &str, days: i64) -> Diagnostic {
-    let when = match days {
-        0 => "today".to_string(),
-        1 => "in 1 day".to_string(),
-        d => format!("in {d} days"),
+/// How long a rule has left before it expires.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Left {
+    /// Days from today to the last day of a day-expiry (0: today is the last).
+    Days(i64),
+    /// Seconds until an instant-expiry.
+    Seconds(i64),
+}
+
+pub(crate) fn expiring_soon(span: Span, expires: Expiry, left: Left) -> Diagnostic {
+    let when = match left {
+        Left::Days(0) => "today".to_string(),
+        Left::Days(1) => "in 1 day".to_string(),
+        Left::Days(d) => format!("in {d} days"),
+        Left::Seconds(s) => format!("in {}", human_duration(s)),
+    };
+    let label = match expires {
+        Expiry::Day(d) => format!("live until the end of {d}"),
+        Expiry::Instant(t) => format!("gone from {t} on"),
+    };
+    let note = match expires {
+        Expiry::Day(_) => {
+            "from the next day the rule matches nothing and is left out of every target"
+        }
+        Expiry::Instant(_) => {
+            "from that instant the rule matches nothing and is left out of every target"
+        }
     };
     Diagnostic::of(Code::ExpiringSoon, format!("rule expires {when}"))
-        .with_primary(span, format!("live until the end of {date}"))
-        .with_note("from the next day the rule matches nothing and is left out of every target")
+        .with_primary(span, label)
+        .with_note(note)
         .with_help("extend `expires` if the access is still needed, or plan its removal")
 }
 
-pub(crate) fn expired_rule(rule: Span, expires: Span, date: &str) -> Diagnostic {
-    Diagnostic::of(
-        Code::ExpiredRule,
-        format!("rule expired on {date} and is left out"),
-    )
-    .with_primary(expires, "expired")
-    .with_secondary(rule, "omitted from every target")
-    .with_note("an expired rule matches nothing")
-    .with_help("delete the rule")
+/// `2 h 5 min`, `3 days 4 h`, `45 s`: the two largest units of a duration
+/// (the second left out when it is zero).
+pub(crate) fn human_duration(secs: i64) -> String {
+    const UNITS: [(i64, &str); 4] = [(86_400, "day"), (3600, "h"), (60, "min"), (1, "s")];
+    let secs = secs.max(0);
+    let show = |n: i64, unit: &str| match (unit, n) {
+        ("day", 1) => "1 day".to_string(),
+        ("day", n) => format!("{n} days"),
+        (u, n) => format!("{n} {u}"),
+    };
+    let first = UNITS
+        .iter()
+        .position(|(size, _)| secs >= *size)
+        .unwrap_or(3);
+    let (size, unit) = UNITS[first];
+    let mut out = show(secs / size, unit);
+    if let Some(&(next, next_unit)) = UNITS.get(first + 1) {
+        let n = secs % size / next;
+        if n > 0 {
+            out.push(' ');
+            out.push_str(&show(n, next_unit));
+        }
+    }
+    out
+}
+
+pub(crate) fn expired_rule(rule: Span, expires: Span, when: Expiry) -> Diagnostic {
+    let message = match when {
+        Expiry::Day(d) => format!("rule expired on {d} and is left out"),
+        Expiry::Instant(t) => format!("rule expired at {t} and is left out"),
+    };
+    Diagnostic::of(Code::ExpiredRule, message)
+        .with_primary(expires, "expired")
+        .with_secondary(rule, "omitted from every target")
+        .with_note("an expired rule matches nothing")
+        .with_help("delete the rule")
 }
 
 pub(crate) fn over_broad(span: Span, what: &str) -> Diagnostic {

@@ -82,6 +82,22 @@ fn expired_rules_are_omitted_and_live_ones_keep_their_date() {
 }
 
 #[test]
+fn instant_expiries_are_normalised_to_utc_and_checked_to_the_second() {
+    // Now is 2026-11-24T00:00:00Z: the first rule ended a second ago, the
+    // second ends in a second, the third in 2 h 30 min, the fourth in 20 days.
+    assert_snapshot!(lowered(
+        INVENTORY,
+        r#"policy main {
+  owner "team-payments"
+  allow api -> db on tcp/5432 expires 2026-11-24T00:00:00Z
+  allow api -> db on tcp/5433 expires 2026-11-24T01:00:01+01:00
+  allow api -> db on tcp/5434 expires 2026-11-23T21:30:00-05:00
+  allow api -> db on tcp/5435 expires 2026-12-14T00:00:00Z
+}"#
+    ));
+}
+
+#[test]
 fn unreachable_identities_leave_implied_destinations_quietly() {
     assert_snapshot!(lowered(
         INVENTORY,

@@ -22,6 +22,11 @@ pub struct Capabilities {
     /// Conditions declared `layered` in `seg.toml` count as satisfied here
     /// (true for L3/L4 targets; the application layer enforces them).
     pub honours_layered: bool,
+    /// `expires` is enforced by the target's own clock at run time, so a rule
+    /// stops at its instant without a rebuild. Without one, a rule that
+    /// expires after the build stays in force until the output is rebuilt
+    /// and applied (see [`crate::capability::Prepared::until_rebuilt`]).
+    pub clock: bool,
 }
 
 impl Capabilities {

@@ -17,7 +17,9 @@
 //! broader is W0403. On a target without native deny every deny is made
 //! unconditional (so the grant computation of [`crate::grants`] can carve it).
 //! Identities the target cannot represent are an error (E0401) when a rule
-//! names them explicitly, else they are left out of the rule's sets.
+//! names them explicitly, else they are left out of the rule's sets. On a
+//! target without a clock, every emitted rule that expires is listed as kept
+//! until rebuilt ([`Prepared::until_rebuilt`], [`Prepared::rebuild_by`]).
 //!
 //! Invariants of the output: `rules[i].id == RuleId(i)`; every condition is in
 //! simplified NNF and holds only atoms the target enforces; the output never
@@ -29,6 +31,7 @@ use crate::net::CidrSet;
 use crate::program::{
     Action, Atom, Condition, ConditionClass, EndpointSet, IdentityId, Program, Rule, RuleId,
 };
+use crate::time::{Expiry, Timestamp};
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -38,6 +41,30 @@ use std::collections::BTreeSet;
 pub struct Prepared {
     pub program: Program,
     pub approximations: Vec<Approximation>,
+    /// On a target without a clock ([`Capabilities::clock`]): every emitted
+    /// rule that expires, in program order. Each stays in force on the
+    /// target after it expires, until the output is rebuilt and applied.
+    pub until_rebuilt: Vec<KeptRule>,
+}
+
+impl Prepared {
+    /// The instant by which this target's output must be rebuilt and
+    /// applied: the earliest expiry among [`Prepared::until_rebuilt`].
+    pub fn rebuild_by(&self) -> Option<Timestamp> {
+        self.until_rebuilt.iter().map(|k| k.expires.end()).min()
+    }
+}
+
+/// An emitted rule that a target without a clock keeps after it expires.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KeptRule {
+    /// The rule's label (`grant-ops-1234/1`).
+    pub rule: String,
+    /// `file:line` of the rule.
+    pub location: String,
+    pub action: Action,
+    /// As written: a date (live through that UTC day) or an instant.
+    pub expires: Expiry,
 }
 
 /// One fail-closed choice or declared relaxation, for the build report.
@@ -131,12 +158,28 @@ pub fn prepare(
         }
     }
     let approximations = pass.approximations;
+    let until_rebuilt = if caps.clock {
+        Vec::new()
+    } else {
+        rules
+            .iter()
+            .filter_map(|r| {
+                Some(KeptRule {
+                    rule: r.provenance.label.clone(),
+                    location: r.provenance.location(),
+                    action: r.action,
+                    expires: r.expires?,
+                })
+            })
+            .collect()
+    };
     Prepared {
         program: Program {
             rules,
             ..program.clone()
         },
         approximations,
+        until_rebuilt,
     }
 }
 

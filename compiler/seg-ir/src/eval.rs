@@ -9,7 +9,7 @@
 //!   matches (deny overrides allow, order is irrelevant);
 //! - a rule matches when the source and destination are members of its sets,
 //!   (protocol, port) is in its services, it has not expired at the flow's
-//!   instant (`at < expires.end()`) and its condition holds;
+//!   instant ([`live`]: `at < expires.end()`, to the second) and its condition holds;
 //! - membership: an identity endpoint is a member iff it is in
 //!   `EndpointSet::identities`; an address endpoint iff it lies in `networks`
 //!   or in an address of a member identity;
@@ -103,9 +103,11 @@ pub fn matches(program: &Program, rule: &Rule, flow: &Flow) -> bool {
     )
 }
 
-/// Whether a rule with this `expires` is live at the instant.
-pub fn live(expires: Option<crate::time::Date>, at: crate::time::Timestamp) -> bool {
-    expires.is_none_or(|d| at < d.end())
+/// Whether a rule with this `expires` is live at the instant: the one place
+/// that decides liveness. A day-expiry is live through the whole of its UTC
+/// day; an instant-expiry is live up to the second before it and gone at it.
+pub fn live(expires: Option<crate::time::Expiry>, at: crate::time::Timestamp) -> bool {
+    expires.is_none_or(|e| at < e.end())
 }
 
 /// The identities owning an address endpoint (one of their addresses

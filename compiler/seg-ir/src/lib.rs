@@ -18,4 +18,4 @@ pub use identities::Identities;
 pub use net::CidrSet;
 pub use ports::{PortRanges, PortSet};
 pub use program::*;
-pub use time::{Date, TimeOfDay, Timestamp, Weekday};
+pub use time::{Date, Expiry, TimeOfDay, Timestamp, Weekday};

@@ -11,7 +11,7 @@
 use crate::Identities;
 use crate::net::CidrSet;
 use crate::ports::PortSet;
-use crate::time::{Date, TimeOfDay, Timestamp};
+use crate::time::{Expiry, TimeOfDay, Timestamp};
 use ipnet::IpNet;
 use seg_diag::Span;
 use serde::{Deserialize, Serialize};
@@ -206,8 +206,8 @@ pub struct Rule {
     pub services: PortSet,
     /// The dynamic part of `when`; [`Condition::True`] when there is none.
     pub condition: Condition,
-    /// Last day the rule is live; it is gone from the next day 00:00 UTC.
-    pub expires: Option<Date>,
+    /// When the rule stops being live (see [`Expiry::end`] and [`crate::eval::live`]).
+    pub expires: Option<Expiry>,
     pub provenance: Provenance,
 }
 

@@ -133,33 +133,44 @@ impl Timestamp {
     /// Parse RFC 3339 in UTC or with an offset: `2026-11-23T01:30:00Z`,
     /// `2026-11-23T01:30Z`, `2026-11-23T02:30:00+01:00`. Fractions of a second are dropped.
     pub fn parse(s: &str) -> Option<Timestamp> {
-        let (date, rest) = s.split_once(['T', 't'])?;
-        let date = Date::parse(date)?;
+        Timestamp::parse_rfc3339(s).ok()
+    }
+
+    /// [`Timestamp::parse`], saying what is wrong when the text is not an instant.
+    pub fn parse_rfc3339(s: &str) -> Result<Timestamp, InstantError> {
+        let (date_text, rest) = s.split_once(['T', 't']).ok_or(InstantError::NoTime)?;
+        let date = Date::parse(date_text).ok_or(InstantError::Date)?;
         let (clock, offset) = if let Some(c) = rest.strip_suffix(['Z', 'z']) {
             (c, 0)
         } else {
-            let at = rest.rfind(['+', '-'])?;
+            let at = rest.rfind(['+', '-']).ok_or(InstantError::NoZone)?;
             let (c, off) = rest.split_at(at);
-            let sign = if off.starts_with('-') { -1 } else { 1 };
-            let (h, m) = off[1..].split_once(':')?;
-            let (h, m) = (i64::from(digits(h)?), i64::from(digits(m)?));
-            if h > 23 || m > 59 || h.to_string().len() > 2 {
-                return None;
-            }
-            (c, sign * (h * 3600 + m * 60))
+            (c, parse_offset(off)?)
         };
-        let clock = clock.split('.').next()?;
+        let clock = match clock.split_once('.') {
+            Some((whole, fraction))
+                if !fraction.is_empty() && fraction.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                whole
+            }
+            Some(_) => return Err(InstantError::Clock),
+            None => clock,
+        };
         let parts: Vec<&str> = clock.split(':').collect();
         if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.len() != 2) {
-            return None;
+            return Err(InstantError::Clock);
         }
-        let h = i64::from(digits(parts[0])?);
-        let m = i64::from(digits(parts[1])?);
-        let sec = parts.get(2).map_or(Some(0), |p| digits(p).map(i64::from))?;
+        let field = |p: &str| digits(p).map(i64::from).ok_or(InstantError::Clock);
+        let (h, m) = (field(parts[0])?, field(parts[1])?);
+        let sec = match parts.get(2) {
+            Some(p) => field(p)?,
+            None => 0,
+        };
         if h > 23 || m > 59 || sec > 60 {
-            return None;
+            return Err(InstantError::Clock);
         }
-        Some(Timestamp(
+        // A leap second (`:60`) counts as the last second of its minute.
+        Ok(Timestamp(
             date.start().0 + h * 3600 + m * 60 + sec.min(59) - offset,
         ))
     }
@@ -178,6 +189,58 @@ impl Timestamp {
     }
 }
 
+/// `+HH:MM` or `-HH:MM` (two digits each, at most 23:59) in seconds east of UTC.
+fn parse_offset(text: &str) -> Result<i64, InstantError> {
+    let sign = if text.starts_with('-') { -1 } else { 1 };
+    let bad = || InstantError::Offset(text.to_string());
+    let (h, m) = text[1..].split_once(':').ok_or_else(bad)?;
+    if h.len() != 2 || m.len() != 2 {
+        return Err(bad());
+    }
+    let (h, m) = (
+        i64::from(digits(h).ok_or_else(bad)?),
+        i64::from(digits(m).ok_or_else(bad)?),
+    );
+    if h > 23 || m > 59 {
+        return Err(bad());
+    }
+    Ok(sign * (h * 3600 + m * 60))
+}
+
+/// Why a text is not an RFC 3339 instant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InstantError {
+    /// No `T` between the date and the time.
+    NoTime,
+    /// The date part is not a date that exists.
+    Date,
+    /// Neither `Z` nor an offset.
+    NoZone,
+    /// The time of day is not `HH:MM[:SS[.fraction]]` within range.
+    Clock,
+    /// The offset is not `+HH:MM`/`-HH:MM` within ±23:59.
+    Offset(String),
+}
+
+impl fmt::Display for InstantError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InstantError::NoTime => f.write_str("an instant needs a time: `YYYY-MM-DDTHH:MM:SSZ`"),
+            InstantError::Date => f.write_str("the date does not exist"),
+            InstantError::NoZone => {
+                f.write_str("an instant needs `Z` or an offset such as `+01:00` after the time")
+            }
+            InstantError::Clock => f.write_str(
+                "the time of day must be `HH:MM` or `HH:MM:SS` from 00:00:00 to 23:59:59",
+            ),
+            InstantError::Offset(o) => write!(
+                f,
+                "the offset `{o}` is not valid: offsets are `+HH:MM` or `-HH:MM`, at most 23:59"
+            ),
+        }
+    }
+}
+
 impl fmt::Display for Timestamp {
     /// RFC 3339 in UTC, e.g. `2026-11-23T01:30:00Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -190,6 +253,79 @@ impl fmt::Display for Timestamp {
             s / 60 % 60,
             s % 60
         )
+    }
+}
+
+/// When a rule stops being live: after a whole UTC day, or at an instant.
+///
+/// Compare expiries by [`Expiry::end`]; `expires 2026-12-31` and
+/// `expires 2027-01-01T00:00:00Z` end at the same instant but are written
+/// differently, so the type has no ordering of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum Expiry {
+    /// `expires 2026-12-31`: live through that whole day (UTC).
+    Day(Date),
+    /// `expires 2026-12-06T16:00:00Z`: live before that instant, gone from it on.
+    Instant(Timestamp),
+}
+
+impl Expiry {
+    /// The first instant at which the rule is gone.
+    pub fn end(self) -> Timestamp {
+        match self {
+            Expiry::Day(d) => d.end(),
+            Expiry::Instant(t) => t,
+        }
+    }
+
+    /// The last whole second at which the rule is live.
+    pub fn last_second(self) -> Timestamp {
+        Timestamp(self.end().0 - 1)
+    }
+
+    /// A date (`2026-12-31`) or an RFC 3339 instant, offsets normalised to UTC.
+    pub fn parse(s: &str) -> Option<Expiry> {
+        if s.contains(['T', 't']) {
+            Timestamp::parse(s).map(Expiry::Instant)
+        } else {
+            Date::parse(s).map(Expiry::Day)
+        }
+    }
+}
+
+impl From<Date> for Expiry {
+    fn from(d: Date) -> Expiry {
+        Expiry::Day(d)
+    }
+}
+
+impl From<Timestamp> for Expiry {
+    fn from(t: Timestamp) -> Expiry {
+        Expiry::Instant(t)
+    }
+}
+
+impl fmt::Display for Expiry {
+    /// As written in a `.seg` file: the date, or the instant in UTC.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expiry::Day(d) => d.fmt(f),
+            Expiry::Instant(t) => t.fmt(f),
+        }
+    }
+}
+
+impl From<Expiry> for String {
+    fn from(e: Expiry) -> String {
+        e.to_string()
+    }
+}
+
+impl TryFrom<String> for Expiry {
+    type Error = String;
+    fn try_from(s: String) -> Result<Expiry, String> {
+        Expiry::parse(&s).ok_or_else(|| format!("invalid expiry `{s}`"))
     }
 }
 
@@ -273,6 +409,62 @@ mod tests {
             Date::parse("2026-12-31").map(|d| d.end().to_string()),
             Some("2027-01-01T00:00:00Z".into())
         );
+    }
+
+    #[test]
+    fn offsets_are_two_digits_within_a_day() {
+        let t = Timestamp::parse("2026-12-06T16:00:00Z").expect("valid");
+        assert_eq!(Timestamp::parse("2026-12-06T17:30:00+01:30"), Some(t));
+        assert_eq!(Timestamp::parse("2026-12-06T04:01:00-11:59"), Some(t));
+        assert_eq!(Timestamp::parse("2026-12-06T16:00:00.250Z"), Some(t));
+        for bad in [
+            "2026-12-06T16:00:00+25:00",
+            "2026-12-06T16:00:00+24:00",
+            "2026-12-06T16:00:00+01:60",
+            "2026-12-06T16:00:00+1:00",
+            "2026-12-06T16:00:00+0100",
+            "2026-12-06T16:00:00+01:0x",
+        ] {
+            assert!(
+                matches!(Timestamp::parse_rfc3339(bad), Err(InstantError::Offset(_))),
+                "{bad}: {:?}",
+                Timestamp::parse_rfc3339(bad)
+            );
+        }
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-12-06T16:00:00"),
+            Err(InstantError::NoZone)
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-02-30T16:00:00Z"),
+            Err(InstantError::Date)
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-12-06T16:00:00.Z"),
+            Err(InstantError::Clock)
+        );
+        let why = Timestamp::parse_rfc3339("2026-12-06T16:00:00+25:00").unwrap_err();
+        assert!(why.to_string().contains("`+25:00`"), "{why}");
+    }
+
+    #[test]
+    fn expiries_end_after_their_day_or_at_their_instant() {
+        let day = Expiry::parse("2026-12-31").expect("date");
+        assert_eq!(day.end().to_string(), "2027-01-01T00:00:00Z");
+        assert_eq!(day.last_second().to_string(), "2026-12-31T23:59:59Z");
+        let instant = Expiry::parse("2026-12-06T17:00:00+01:00").expect("instant");
+        assert_eq!(
+            instant,
+            Expiry::Instant(Timestamp::parse("2026-12-06T16:00:00Z").expect("t"))
+        );
+        assert_eq!(instant.to_string(), "2026-12-06T16:00:00Z");
+        assert_eq!(instant.last_second().to_string(), "2026-12-06T15:59:59Z");
+        assert_eq!(Expiry::parse("2026-12-06T16:00:00+25:00"), None);
+        assert_eq!(Expiry::parse("2026-13-01"), None);
+        let json = serde_json::to_string(&[day, instant]).expect("json");
+        assert_eq!(json, r#"["2026-12-31","2026-12-06T16:00:00Z"]"#);
+        let back: Vec<Expiry> = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, [day, instant]);
     }
 
     #[test]

@@ -501,3 +501,66 @@ fn disjunctive_normal_form() {
     assert!(disjuncts(&Condition::False).is_empty());
     assert!(disjuncts(&Condition::And(vec![mtls(), not(mtls())])).is_empty());
 }
+
+#[test]
+fn a_target_without_a_clock_keeps_expiring_rules_until_rebuilt() {
+    let mut p = base_program();
+    let day = add(
+        &mut p,
+        Action::Allow,
+        ids(&[0]),
+        ids(&[1]),
+        tcp(5432, 5432),
+        Condition::True,
+    );
+    p.rules[day.0 as usize].expires = seg_ir::Expiry::parse("2026-12-31");
+    let instant = add(
+        &mut p,
+        Action::Allow,
+        ids(&[0]),
+        ids(&[1]),
+        tcp(22, 22),
+        Condition::True,
+    );
+    p.rules[instant.0 as usize].expires = seg_ir::Expiry::parse("2026-12-06T16:00:00+01:00");
+    // Left out on the target (its condition cannot hold there): not kept.
+    let omitted = add(
+        &mut p,
+        Action::Allow,
+        ids(&[0]),
+        ids(&[1]),
+        tcp(23, 23),
+        mtls(),
+    );
+    p.rules[omitted.0 as usize].expires = seg_ir::Expiry::parse("2026-12-01");
+    add(
+        &mut p,
+        Action::Allow,
+        ids(&[0]),
+        ids(&[1]),
+        tcp(80, 80),
+        Condition::True,
+    );
+
+    let (clockless, _) = run(&p, &TestBackend::new("nop", NO_DENY), &[]);
+    let kept: Vec<(String, String)> = clockless
+        .until_rebuilt
+        .iter()
+        .map(|k| (k.rule.clone(), k.expires.to_string()))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("gen/1".to_string(), "2026-12-31".to_string()),
+            ("gen/2".to_string(), "2026-12-06T15:00:00Z".to_string()),
+        ]
+    );
+    assert_eq!(
+        clockless.rebuild_by().map(|t| t.to_string()),
+        Some("2026-12-06T15:00:00Z".to_string())
+    );
+
+    let (with_clock, _) = run(&p, &TestBackend::new("l3", L3), &[]);
+    assert!(with_clock.until_rebuilt.is_empty());
+    assert_eq!(with_clock.rebuild_by(), None);
+}

@@ -231,7 +231,7 @@ fn expiry_is_inclusive_of_the_day_in_utc() {
         tcp(5432, 5432),
         Condition::True,
     );
-    p.rules[r.0 as usize].expires = seg_ir::Date::parse("2026-12-31");
+    p.rules[r.0 as usize].expires = seg_ir::Expiry::parse("2026-12-31");
     let f = flow(&p, id(0), id(1), 5432);
     assert!(decide(&p, &at(&f, "2026-12-31T00:00:00Z")).allowed);
     assert!(decide(&p, &at(&f, "2026-12-31T23:59:59Z")).allowed);
@@ -254,11 +254,36 @@ fn expiry_is_inclusive_of_the_day_in_utc() {
         PortSet::any(),
         Condition::True,
     );
-    p.rules[d.0 as usize].expires = seg_ir::Date::parse("2026-12-30");
+    p.rules[d.0 as usize].expires = seg_ir::Expiry::parse("2026-12-30");
     assert!(!decide(&p, &at(&f, "2026-12-30T23:59:59Z")).allowed);
     let later = decide(&p, &at(&f, "2026-12-31T00:00:00Z"));
     assert!(later.allowed);
     assert!(!later.matched.contains(&d));
+}
+
+#[test]
+fn an_instant_expiry_ends_at_its_second_whatever_the_offset() {
+    let mut p = base_program();
+    let r = add(
+        &mut p,
+        Action::Allow,
+        ids(&[0]),
+        ids(&[1]),
+        tcp(5432, 5432),
+        Condition::True,
+    );
+    // 16:00 at +02:00 is 14:00:00Z.
+    p.rules[r.0 as usize].expires = seg_ir::Expiry::parse("2026-12-06T16:00:00+02:00");
+    assert_eq!(
+        p.rules[r.0 as usize].expires.map(|e| e.to_string()),
+        Some("2026-12-06T14:00:00Z".to_string())
+    );
+    let f = flow(&p, id(0), id(1), 5432);
+    assert!(decide(&p, &at(&f, "2026-12-06T13:59:59Z")).allowed);
+    assert!(decide(&p, &at(&f, "2026-12-06T15:59:59+02:00")).allowed);
+    assert!(!decide(&p, &at(&f, "2026-12-06T14:00:00Z")).allowed);
+    assert!(!decide(&p, &at(&f, "2026-12-06T09:00:00-05:00")).allowed);
+    assert!(!decide(&p, &at(&f, "2026-12-06T14:00:01Z")).allowed);
 }
 
 #[test]

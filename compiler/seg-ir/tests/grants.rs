@@ -229,7 +229,7 @@ fn an_expiring_allow_keeps_its_expiry_through_its_grants() {
         tcp(5432, 5432),
         Condition::True,
     );
-    p.rules[0].expires = seg_ir::Date::parse("2026-12-31");
+    p.rules[0].expires = seg_ir::Expiry::parse("2026-12-31");
     let g = subtract_denies(&p);
     let f = flow(&p, id(0), id(1), 5432);
     assert!(grant_allows(

@@ -10,9 +10,10 @@ use seg_diag::{Code, Diagnostics};
 use seg_ir::capability::{nnf, prepare, simplify, substitute};
 use seg_ir::eval::{Evaluator, decide, matches};
 use seg_ir::grants::{grant_allows, subtract_denies};
+use seg_ir::time::SECONDS_PER_DAY;
 use seg_ir::{
-    Action, Capabilities, Condition, ConditionClass, Flow, FlowEndpoint, IdentityId, Program, Rule,
-    RuleId,
+    Action, Capabilities, Condition, ConditionClass, Expiry, Flow, FlowEndpoint, IdentityId,
+    Program, Rule, RuleId, Timestamp,
 };
 use std::collections::BTreeSet;
 
@@ -144,12 +145,45 @@ proptest! {
         let mut q = p.clone();
         let mut extra = extra;
         extra.action = if deny { Action::Deny } else { Action::Allow };
-        let expires = p.now.date().add_days(-1);
+        let expires = if deny {
+            Expiry::Day(p.now.date().add_days(-1))
+        } else {
+            Expiry::Instant(Timestamp(p.now.0 - 3600))
+        };
         extra.expires = Some(expires);
         sg::push_rule(&mut q, extra);
         for f in flows.iter().filter(|f| f.at >= expires.end()) {
             let (a, b) = (decide(&p, f), decide(&q, f));
             prop_assert_eq!(a, b);
+        }
+    }
+
+    /// Second precision: a rule that expires at the instant `t` decides like
+    /// the same rule without expiry up to `t - 1 s`, and like no rule from `t` on.
+    #[test]
+    fn an_instant_expiry_ends_to_the_second(
+        (p, flows, extra) in with_extra(Action::Allow),
+        deny in any::<bool>(),
+        offset in -2 * SECONDS_PER_DAY..3 * SECONDS_PER_DAY,
+    ) {
+        let t = Timestamp(p.now.0 + offset);
+        let mut unbounded = extra;
+        unbounded.action = if deny { Action::Deny } else { Action::Allow };
+        unbounded.expires = None;
+        let mut timed = unbounded.clone();
+        timed.expires = Some(Expiry::Instant(t));
+        let (mut with_unbounded, mut with_timed) = (p.clone(), p.clone());
+        sg::push_rule(&mut with_unbounded, unbounded.clone());
+        sg::push_rule(&mut with_timed, timed.clone());
+        for f in &flows {
+            let at = |s: i64| Flow { at: Timestamp(s), ..f.clone() };
+            let (before, gone, after) = (at(t.0 - 1), at(t.0), at(t.0 + 1));
+            prop_assert_eq!(matches(&p, &timed, &before), matches(&p, &unbounded, &before));
+            prop_assert!(!matches(&p, &timed, &gone));
+            prop_assert!(!matches(&p, &timed, &after));
+            prop_assert_eq!(decide(&with_timed, &before).allowed, decide(&with_unbounded, &before).allowed);
+            prop_assert_eq!(decide(&with_timed, &gone).allowed, decide(&p, &gone).allowed);
+            prop_assert_eq!(decide(&with_timed, &after).allowed, decide(&p, &after).allowed);
         }
     }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use std::net::IpAddr;
 
 pub use seg_ir::Protocol;
-pub use seg_ir::time::{Date, TimeOfDay, Timestamp, Weekday};
+pub use seg_ir::time::{Date, Expiry, TimeOfDay, Timestamp, Weekday};
 
 /// A node with its place in the source. `==` compares the node only.
 #[derive(Clone, Debug, Serialize)]
@@ -186,7 +186,7 @@ pub enum Arrow {
     Both,
 }
 
-/// `allow SRC -> DST on SERVICES [when COND] [expires DATE] [reason "..."] [owner "..."]`.
+/// `allow SRC -> DST on SERVICES [when COND] [expires DATE|INSTANT] [reason "..."] [owner "..."]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RuleDef {
     pub doc: Option<Doc>,
@@ -196,7 +196,7 @@ pub struct RuleDef {
     pub dst: SetExpr,
     pub services: Vec<ServiceRef>,
     pub when: Option<Cond>,
-    pub expires: Option<Spanned<Date>>,
+    pub expires: Option<Spanned<Expiry>>,
     pub reason: Option<Spanned<String>>,
     pub owner: Option<Spanned<String>>,
     pub span: Span,

@@ -5,9 +5,9 @@
 //! given twice, and the keys allowed in `with`.
 
 use crate::ast::{
-    Action, Arrow, ContextDef, ContextInput, ContextType, Doc, Endpoint, Expect, File, Item,
-    PolicyDef, RuleDef, SegmentDef, ServiceDef, ServiceRef, ServiceRefKind, Spanned, TestDef, Use,
-    UsePath, Value, WithItem,
+    Action, Arrow, ContextDef, ContextInput, ContextType, Doc, Endpoint, Expect, Expiry, File,
+    Item, PolicyDef, RuleDef, SegmentDef, ServiceDef, ServiceRef, ServiceRefKind, Spanned, TestDef,
+    Use, UsePath, Value, WithItem,
 };
 use crate::cursor::{Ctx, Cursor};
 use crate::exprs::{self, name};
@@ -275,11 +275,15 @@ fn rule(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<RuleDef> {
             }
             Rule::expires_clause => {
                 cc.next(Rule::kw_expires)?;
-                let d = cc.next(Rule::date)?;
+                let v = cc.next_any()?;
+                let expiry = match v.as_rule() {
+                    Rule::timestamp => Expiry::Instant(literal::timestamp(ctx, &v)?),
+                    _ => Expiry::Day(literal::date(ctx, &v)?),
+                };
                 once(
                     &mut expires,
                     "expires",
-                    Spanned::new(literal::date(ctx, &d)?, ctx.span(&d)),
+                    Spanned::new(expiry, ctx.span(&v)),
                     span,
                 )?;
             }

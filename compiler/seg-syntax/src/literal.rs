@@ -193,14 +193,16 @@ pub(crate) fn date(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Date> {
 
 pub(crate) fn timestamp(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Timestamp> {
     let text = pair.as_str();
-    Timestamp::parse(text).ok_or_else(|| {
+    Timestamp::parse_rfc3339(text).map_err(|why| {
         invalid(
             ctx.span(pair),
             format!("invalid timestamp `{text}`"),
             "invalid timestamp",
         )
-        .with_note("a timestamp is an RFC 3339 instant with a time zone")
-        .with_help("write e.g. `2026-11-23T01:30:00Z`")
+        .with_note(format!(
+            "{why}; a timestamp is an RFC 3339 instant with a time zone"
+        ))
+        .with_help("write e.g. `2026-11-23T01:30:00Z` or `2026-11-23T02:30:00+01:00`")
     })
 }
 

@@ -159,6 +159,10 @@ case!(
     "policy p {\n  allow ci -> ledger on postgres owner \"team-db\" reason \"why\" expires 2026-12-31 when mtls\n}\n"
 );
 case!(
+    rule_expiring_at_an_instant_with_an_offset,
+    "policy p {\n  allow oncall -> ledger on postgres expires 2026-12-06T17:00:00+01:00 reason \"OPS-9\"\n}\n"
+);
+case!(
     rule_set_expressions_as_endpoints,
     "policy p {\n  allow (a | b) - c -> identities where kind == workload on https\n  allow network 10.0.0.0/8, 10.1.0.0/16 -> [x, y] on tcp/22\n}\n"
 );

@@ -122,6 +122,10 @@ error_case!(
 error_case!(invalid_string_escape, "segment s = [\"svc\\qx\"]\n");
 error_case!(cidr_with_host_bits, "segment s = network 10.0.0.1/8\n");
 error_case!(
+    expiry_offset_out_of_range,
+    "policy p {\n  allow a -> b on x expires 2026-12-06T16:00:00+25:00\n}\n"
+);
+error_case!(
     timestamp_without_zone,
     "test \"t\" {\n  expect allow a -> b on tcp/1 at 2026-11-23T01:30:00\n}\n"
 );
@@ -134,6 +138,18 @@ const BAD_LITERALS: &[(&str, &str)] = &[
     (
         "policy p { allow a -> b on x expires 2025-02-29 }",
         "2025-02-29",
+    ),
+    (
+        "policy p { allow a -> b on x expires 2026-12-06T16:00:00+25:00 }",
+        "2026-12-06T16:00:00+25:00",
+    ),
+    (
+        "policy p { allow a -> b on x expires 2026-12-06T24:00:00Z }",
+        "2026-12-06T24:00:00Z",
+    ),
+    (
+        "policy p { allow a -> b on x expires 2026-12-06T16:00:00 }",
+        "2026-12-06T16:00:00",
     ),
     ("segment s = network 10.0.0.0/33", "10.0.0.0/33"),
     ("segment s = network fd00::/129", "fd00::/129"),

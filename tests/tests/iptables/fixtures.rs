@@ -286,7 +286,7 @@ pub fn bank(now: Timestamp) -> Case {
         start: TimeOfDay(60),
         end: TimeOfDay(180),
     });
-    r.expires = Date::new(2026, 12, 31);
+    r.expires = Date::new(2026, 12, 31).map(Into::into);
     let partners = fx.set(&[], &["203.0.113.0/24", "198.51.100.0/24"]);
     let to_api = fx.set(&[api], &[]);
     fx.rule(
@@ -566,7 +566,7 @@ pub fn clock(real_now: Timestamp) -> Case {
         let (src, dst) = (fx.set(&[a], &[]), fx.set(&[b], &[]));
         let r = fx.rule(Action::Allow, "clock", src, dst, tcp(port, port));
         r.condition = cond;
-        r.expires = expires;
+        r.expires = expires.map(Into::into);
     }
     // A deny with a window containing now beats an allow.
     let (src, dst) = (fx.set(&[b], &[]), fx.set(&[a], &[]));

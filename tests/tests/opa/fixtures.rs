@@ -262,7 +262,7 @@ pub fn lab() -> Program {
             dst,
             services,
             condition,
-            expires,
+            expires: expires.map(Into::into),
             provenance: Provenance {
                 label: format!("lab/{}", i + 1),
                 file: "policy/lab.seg".to_string(),

@@ -25,7 +25,9 @@ use crate::index::InvIndex;
 use crate::lower::Lowered;
 use crate::problems;
 use seg_diag::{Diagnostics, Span};
-use seg_ir::{Action, CidrSet, Condition, Date, EndpointSet, PortRanges, PortSet, Rule};
+use seg_ir::{
+    Action, CidrSet, Condition, EndpointSet, Expiry, PortRanges, PortSet, Rule, Timestamp,
+};
 use std::cell::OnceCell;
 
 const MAX_CANDIDATES: usize = 128;
@@ -61,7 +63,8 @@ struct Summary {
     bits: u8,
     /// Lowest and highest port of TCP, UDP and SCTP (meaningful when the bit is set).
     bounds: [(u16, u16); 3],
-    expires: Option<Date>,
+    /// The first instant the rule is gone, if it expires.
+    ends: Option<Timestamp>,
 }
 
 impl Summary {
@@ -69,11 +72,11 @@ impl Summary {
         Summary::new(
             &rule.services,
             rule.condition == Condition::True,
-            rule.expires,
+            rule.expires.map(Expiry::end),
         )
     }
 
-    fn new(p: &PortSet, unconditional: bool, expires: Option<Date>) -> Summary {
+    fn new(p: &PortSet, unconditional: bool, ends: Option<Timestamp>) -> Summary {
         let mut bits = 0;
         let mut bounds = [(0, 0); 3];
         for (k, (bit, ranges)) in [(TCP, &p.tcp), (UDP, &p.udp), (SCTP, &p.sctp)]
@@ -95,11 +98,7 @@ impl Summary {
         if unconditional {
             bits |= UNCONDITIONAL;
         }
-        Summary {
-            bits,
-            bounds,
-            expires,
-        }
+        Summary { bits, bounds, ends }
     }
 
     /// False when `self`'s services cannot lie inside `o`'s (`ports_subset`'s
@@ -126,7 +125,7 @@ impl Summary {
 
     /// `lives_as_long` on the summaries.
     fn lives_as_long(&self, r: &Summary) -> bool {
-        match (self.expires, r.expires) {
+        match (self.ends, r.ends) {
             (None, _) => true,
             (Some(_), None) => false,
             (Some(a), Some(b)) => a >= b,
@@ -296,7 +295,7 @@ fn lives_as_long(s: &Rule, r: &Rule) -> bool {
     match (s.expires, r.expires) {
         (None, _) => true,
         (Some(_), None) => false,
-        (Some(a), Some(b)) => a >= b,
+        (Some(a), Some(b)) => a.end() >= b.end(),
     }
 }
 
@@ -518,7 +517,7 @@ mod tests {
             }
         }
         assert!(rejected.0 > 50 && rejected.1 > 50, "{rejected:?}");
-        let day = |d| Some(Date::parse(d).expect("date"));
+        let day = |d| Some(seg_ir::Date::parse(d).expect("date").end());
         let (late, early) = (
             Summary::new(&sets[1], true, day("2030-01-02")),
             Summary::new(&sets[1], true, day("2030-01-01")),

@@ -23,13 +23,32 @@ use crate::problems;
 use crate::sets::{Env, Members, Mention};
 use crate::typeck::{CondUses, RCond, Side};
 use seg_diag::{Diagnostics, Span};
-use seg_ir::{Action, CidrSet, EndpointSet, OmittedRule, PortSet, Provenance, Rule, RuleId};
+use seg_ir::time::SECONDS_PER_DAY;
+use seg_ir::{
+    Action, CidrSet, EndpointSet, Expiry, OmittedRule, PortSet, Provenance, Rule, RuleId, Timestamp,
+};
 use seg_syntax::ast::{self, Arrow, Item};
 
 /// Most IR rules one `when` may expand to.
 pub(crate) const MAX_DISJUNCTS: usize = 64;
 /// A rule expiring within this many days gets W0303.
 const EXPIRY_WARNING_DAYS: i64 = 14;
+
+/// How long a live rule has left, when that is within [`EXPIRY_WARNING_DAYS`]
+/// (W0303): whole days from today to its last day for a day-expiry (0: today
+/// is the last), seconds until it is gone for an instant.
+fn expiring_soon(expires: Expiry, now: Timestamp) -> Option<problems::Left> {
+    match expires {
+        Expiry::Day(d) => {
+            let days = d.days_since_epoch() - now.date().days_since_epoch();
+            (days <= EXPIRY_WARNING_DAYS).then_some(problems::Left::Days(days))
+        }
+        Expiry::Instant(t) => {
+            let secs = t.0 - now.0;
+            (secs <= EXPIRY_WARNING_DAYS * SECONDS_PER_DAY).then_some(problems::Left::Seconds(secs))
+        }
+    }
+}
 
 /// Facts about one IR rule that the lints need, parallel to `Lowered::rules`.
 pub(crate) struct RuleFacts {
@@ -137,24 +156,14 @@ fn lower_rule(
     // traffic that still uses it.
     let mut expired = None;
     if let Some(expires) = &rule.expires {
-        let end = expires.node.end();
-        if input.now >= end {
-            diags.push(problems::expired_rule(
-                head,
-                expires.span,
-                &expires.node.to_string(),
-            ));
-            expired = Some(format!("expired on {}", expires.node));
-        } else {
-            // Days from today to the rule's last live day (0: today is the last).
-            let days_left = expires.node.days_since_epoch() - input.now.date().days_since_epoch();
-            if days_left <= EXPIRY_WARNING_DAYS {
-                diags.push(problems::expiring_soon(
-                    expires.span,
-                    &expires.node.to_string(),
-                    days_left,
-                ));
-            }
+        if !seg_ir::eval::live(Some(expires.node), input.now) {
+            diags.push(problems::expired_rule(head, expires.span, expires.node));
+            expired = Some(match expires.node {
+                Expiry::Day(d) => format!("expired on {d}"),
+                Expiry::Instant(t) => format!("expired at {t}"),
+            });
+        } else if let Some(left) = expiring_soon(expires.node, input.now) {
+            diags.push(problems::expiring_soon(expires.span, expires.node, left));
         }
     }
     if rule.action.node == ast::Action::Allow && expired.is_none() {

@@ -62,6 +62,7 @@ pub const L3: Capabilities = Capabilities {
     request: false,
     context: false,
     honours_layered: true,
+    clock: true,
 };
 pub const NO_DENY: Capabilities = Capabilities {
     deny: false,
@@ -70,6 +71,7 @@ pub const NO_DENY: Capabilities = Capabilities {
     request: false,
     context: false,
     honours_layered: true,
+    clock: false,
 };
 pub const FULL: Capabilities = Capabilities {
     deny: true,
@@ -78,6 +80,7 @@ pub const FULL: Capabilities = Capabilities {
     request: true,
     context: true,
     honours_layered: false,
+    clock: true,
 };
 
 pub fn net(s: &str) -> IpNet {
