@@ -21,7 +21,7 @@
 use crate::inventory;
 use crate::model::*;
 use seg_diag::SourceMap;
-use seg_ir::{Action, Condition, Date, Identity, PortSet, Program, Protocol};
+use seg_ir::{Action, Condition, Expiry, Identity, PortSet, Program, Protocol};
 use seg_space::context::{self, Comparison, Context, Extent, Guard};
 use seg_space::{ClassId, Members, Space, Uid, Universe};
 use std::collections::hash_map::DefaultHasher;
@@ -75,7 +75,7 @@ struct Meaning<'p> {
     dst: u32,
     services: &'p PortSet,
     condition: &'p Condition,
-    expires: Option<Date>,
+    expires: Option<Expiry>,
 }
 
 impl<'a> Engine<'a> {
@@ -335,7 +335,7 @@ impl<'a> Engine<'a> {
     /// Both sides hold rules of the same meanings here: decided alike.
     fn same_meanings(&self, old: &[u32], new: &[u32]) -> bool {
         let key = |rs: &[u32]| {
-            let mut v: Vec<(bool, &Condition, Option<Date>)> = rs
+            let mut v: Vec<(bool, &Condition, Option<Expiry>)> = rs
                 .iter()
                 .map(|&r| {
                     let rule = self.rule(r);
@@ -343,7 +343,8 @@ impl<'a> Engine<'a> {
                 })
                 .collect();
             v.sort_by(|a, b| {
-                (a.0, format!("{:?}", a.1), a.2).cmp(&(b.0, format!("{:?}", b.1), b.2))
+                let end = |e: Option<Expiry>| e.map(|e| (e.end(), e.to_string()));
+                (a.0, format!("{:?}", a.1), end(a.2)).cmp(&(b.0, format!("{:?}", b.1), end(b.2)))
             });
             v.dedup();
             v

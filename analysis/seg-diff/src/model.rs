@@ -3,7 +3,7 @@
 //! format (`docs/diff.md` documents every field; `schema` is its version).
 
 use ipnet::IpNet;
-use seg_ir::{Action, Condition, Date, FlowEndpoint, PortSet, Protocol, Timestamp, Value};
+use seg_ir::{Action, Condition, Expiry, FlowEndpoint, PortSet, Protocol, Timestamp, Value};
 use seg_space::context::{self, Context, Extent, Guard};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -260,7 +260,7 @@ pub struct RuleInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires: Option<Date>,
+    pub expires: Option<Expiry>,
     /// The other version has no rule with the same meaning (added,
     /// removed or edited — or its sets changed with the inventory).
     pub changed: bool,
@@ -278,7 +278,7 @@ impl RuleInfo {
 pub struct OwnedGuard {
     pub action: Action,
     pub condition: Condition,
-    pub expires: Option<Date>,
+    pub expires: Option<Expiry>,
 }
 
 /// One side's decision for a row.

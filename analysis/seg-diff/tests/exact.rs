@@ -231,7 +231,7 @@ fn contexts(now: Timestamp, rules: &[&Rule]) -> Vec<Context> {
     let mut expiries = BTreeSet::new();
     for r in rules {
         atoms(&r.condition, &mut used);
-        expiries.extend(r.expires);
+        expiries.extend(r.expires.map(seg_ir::Expiry::end));
     }
     let mut minutes: BTreeSet<i64> = BTreeSet::from([0]);
     let mut days = false;
@@ -255,12 +255,8 @@ fn contexts(now: Timestamp, rules: &[&Rule]) -> Vec<Context> {
                 instants.insert(Timestamp(start + m * 60));
             }
         }
-        for d in &expiries {
-            instants.extend([
-                Timestamp(d.end().0 - 1),
-                d.end(),
-                Timestamp(d.end().0 + 7 * 86_400),
-            ]);
+        for end in &expiries {
+            instants.extend([Timestamp(end.0 - 1), *end, Timestamp(end.0 + 7 * 86_400)]);
         }
     }
     let has = |f: &dyn Fn(&Atom) -> bool| used.iter().any(|a| f(a));

@@ -28,7 +28,7 @@ use crate::strings::{self, Pattern};
 use seg_ir::capability::{nnf, simplify};
 use seg_ir::eval::atom_holds;
 use seg_ir::{
-    Action, Atom, Condition, ContextType, Date, Flow, FlowEndpoint, IdentityId, Protocol,
+    Action, Atom, Condition, ContextType, Expiry, Flow, FlowEndpoint, IdentityId, Protocol,
     RequestField, Timestamp, Value, ValueTest,
 };
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -38,7 +38,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 pub struct Guard<'a> {
     pub action: Action,
     pub condition: &'a Condition,
-    pub expires: Option<Date>,
+    pub expires: Option<Expiry>,
 }
 
 /// A point of the context space: everything of a flow but its endpoints and port.
@@ -236,7 +236,7 @@ impl Acc {
 struct Normal {
     action: Action,
     condition: Condition,
-    expires: Option<Date>,
+    expires: Option<Expiry>,
 }
 
 fn normal(guards: &[Guard]) -> Vec<Normal> {
@@ -466,7 +466,7 @@ impl Dimensions {
         let mut expiries = BTreeSet::new();
         for g in guards {
             collect(g.condition, &mut atoms);
-            expiries.extend(g.expires);
+            expiries.extend(g.expires.map(Expiry::end));
         }
         let mut complete = true;
         let mut rest = Vec::new();
@@ -644,7 +644,7 @@ const DAY: i64 = 86_400;
 
 /// Instants from `now` on, one per class of truth values of the time atoms
 /// and of liveness (see the module docs).
-fn instants(now: Timestamp, time: &[&Atom], expiries: &BTreeSet<Date>) -> Vec<Timestamp> {
+fn instants(now: Timestamp, time: &[&Atom], expiries: &BTreeSet<Timestamp>) -> Vec<Timestamp> {
     let mut edges: BTreeSet<i64> = BTreeSet::from([0]);
     for a in time {
         if let Atom::Time { start, end } = a {
@@ -652,11 +652,7 @@ fn instants(now: Timestamp, time: &[&Atom], expiries: &BTreeSet<Date>) -> Vec<Ti
             edges.insert((i64::from(end.0) * 60) % DAY);
         }
     }
-    let bounds: Vec<Timestamp> = expiries
-        .iter()
-        .map(|d| d.end())
-        .filter(|t| *t > now)
-        .collect();
+    let bounds: Vec<Timestamp> = expiries.iter().copied().filter(|t| *t > now).collect();
     let mut starts = vec![now];
     starts.extend(bounds.iter().copied());
     let mut out = Vec::new();
@@ -750,11 +746,11 @@ mod tests {
         let until = |d: &str| Guard {
             action: Action::Allow,
             condition: &t,
-            expires: Date::parse(d),
+            expires: Expiry::parse(d),
         };
         let c = compare(now(), NONE, &[until("2026-12-31")], &[until("2027-01-31")]);
         let gained = c.gained.expect("January is gained");
-        assert!(gained.at >= Date::parse("2027-01-01").expect("d").start());
+        assert!(gained.at >= seg_ir::Date::parse("2027-01-01").expect("d").start());
         assert_eq!((c.before, c.after), (Extent::Sometimes, Extent::Sometimes));
         // An expiry before now is no change from never allowing.
         let e = extent(now(), NONE, &[until("2026-11-19")]);
@@ -768,11 +764,11 @@ mod tests {
         let g = Guard {
             action: Action::Allow,
             condition: &mon,
-            expires: Date::parse("2026-11-20"),
+            expires: Expiry::parse("2026-11-20"),
         };
         assert_eq!(extent(now(), NONE, &[g]).0, Extent::Never);
         let g = Guard {
-            expires: Date::parse("2026-11-23"),
+            expires: Expiry::parse("2026-11-23"),
             ..g
         };
         let (e, w) = extent(now(), NONE, &[g]);

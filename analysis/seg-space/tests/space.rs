@@ -117,7 +117,7 @@ proptest! {
     }
 }
 
-type Owned = (seg_ir::Action, Condition, Option<seg_ir::Date>);
+type Owned = (seg_ir::Action, Condition, Option<seg_ir::Expiry>);
 
 fn view(g: &[Owned]) -> Vec<Guard<'_>> {
     g.iter()
