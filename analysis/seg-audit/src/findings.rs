@@ -510,7 +510,8 @@ impl Builder<'_, '_> {
                 && hits.records > 0
                 && expires.end().0 - now.0 <= self.input.settings.expiring_within
             {
-                let days = expires.days_since_epoch() - now.date().days_since_epoch();
+                let days =
+                    expires.last_second().date().days_since_epoch() - now.date().days_since_epoch();
                 let mut f = base(
                     Kind::ExpiringInUse,
                     format!(
