@@ -30,6 +30,7 @@ mod inventory;
 pub mod model;
 mod render;
 mod shrink;
+pub mod traffic;
 
 pub use flows::{Endpoint, FlowSpec};
 pub use model::{EstateConfig, EstateModel};
