@@ -422,3 +422,124 @@ fn listing(dir: &Path) -> Vec<(PathBuf, u64)> {
     out.sort();
     out
 }
+
+/// The venv's Python with `duckdb`, or `None` (skip; a failure under `CI=true`).
+fn duckdb_python() -> Option<PathBuf> {
+    let venv = std::env::var_os("SEG_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv"));
+    let python = venv.join("bin/python");
+    let ok = Command::new(&python)
+        .args(["-c", "import duckdb"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
+    let msg = format!(
+        "duckdb not importable by {}: run scripts/install-test-deps",
+        python.display()
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{msg}");
+    }
+    eprintln!("skipping: {msg}");
+    None
+}
+
+/// The emitted SQL (DuckDB variant of the same plan) run by DuckDB on a table
+/// of the generated records gives, read back with `--aggregated`, the very
+/// findings of the streaming path.
+#[test]
+fn the_emitted_sql_on_duckdb_finds_what_the_streaming_path_finds() {
+    let Some(python) = duckdb_python() else {
+        return;
+    };
+    for seed in [5, 6] {
+        let estate = traffic::estate(seed);
+        let dir = scratch("sql");
+        estate.write(&dir).expect("project written");
+        let flows = write_flows(&dir, &estate, FormatChoice::Aws);
+        // The table: the AWS text with `_` for `-` in the header, as Athena names the columns.
+        let aws = std::fs::read_to_string(&flows).expect("aws text");
+        let (header, body) = aws.split_once('\n').expect("header line");
+        let fields = header.to_string();
+        let table_file = dir.join("table.txt");
+        std::fs::write(&table_file, format!("{}\n{body}", header.replace('-', "_")))
+            .expect("table");
+        let emitted = seg()
+            .arg("audit")
+            .arg(&dir)
+            .args([
+                "--emit-sql",
+                "duckdb",
+                "--table",
+                "flow_logs",
+                "--aws-fields",
+                &fields,
+            ])
+            .args([
+                "--since",
+                traffic::SINCE,
+                "--until",
+                traffic::UNTIL,
+                "--now",
+                NOW,
+            ])
+            .output()
+            .expect("seg runs");
+        assert_eq!(emitted.status.code(), Some(0), "{}", text(&emitted));
+        let sql = String::from_utf8_lossy(&emitted.stdout)
+            .trim()
+            .trim_end_matches(';')
+            .to_string();
+        std::fs::write(dir.join("query.sql"), &sql).expect("sql");
+        let result = dir.join("tuples.csv");
+        let script = format!(
+            "import duckdb\ncon = duckdb.connect()\ncon.execute(\"CREATE TABLE flow_logs AS SELECT * FROM read_csv('{}', delim=' ', header=true, nullstr='-')\")\nq = open('{}').read()\ncon.execute(\"COPY (\" + q + \") TO '{}' (HEADER)\")\n",
+            table_file.display(),
+            dir.join("query.sql").display(),
+            result.display()
+        );
+        let run = Command::new(&python)
+            .args(["-c", &script])
+            .output()
+            .expect("python runs");
+        assert!(run.status.success(), "duckdb: {}\n{sql}", text(&run));
+        let streamed = audit(&dir, &flows, FormatChoice::Aws, &["--format", "json"]);
+        let from_sql = seg()
+            .arg("audit")
+            .arg(&dir)
+            .arg("--aggregated")
+            .arg(&result)
+            .args([
+                "--since",
+                traffic::SINCE,
+                "--until",
+                traffic::UNTIL,
+                "--now",
+                NOW,
+                "--format",
+                "json",
+            ])
+            .output()
+            .expect("seg runs");
+        assert_eq!(
+            from_sql.status.code(),
+            streamed.status.code(),
+            "{}",
+            text(&from_sql)
+        );
+        let a: Value = serde_json::from_slice(&streamed.stdout).expect("json");
+        let b: Value = serde_json::from_slice(&from_sql.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", text(&from_sql)));
+        assert_eq!(
+            serde_json::to_string_pretty(&a["findings"]).unwrap_or_default(),
+            serde_json::to_string_pretty(&b["findings"]).unwrap_or_default(),
+            "seed {seed}: the SQL path's findings differ"
+        );
+        assert_eq!(a["rules"], b["rules"], "per-rule hits");
+        assert_eq!(keys(&a), estate.expected(FormatChoice::Aws));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
