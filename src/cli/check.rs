@@ -1,7 +1,11 @@
-//! `seg check [PATH]`: parse, resolve, type-check, lint. Writes nothing.
+//! `seg check [PATH]`: parse, resolve, type-check, lint, then lower to every target of
+//! seg.toml without writing, so that it reports everything `seg build` would reject or
+//! warn about: a check-only CI gate is enough.
 
 use super::{Exit, InputArgs, Verbosity, compile_as, finish, plural};
+use crate::driver;
 use crate::output::{Color, Format};
+use crate::progress::Progress;
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -15,6 +19,23 @@ pub fn run(args: &CheckArgs, color: Color, v: Verbosity) -> Exit {
         Ok(c) => c,
         Err(e) => return e,
     };
+    // Each target's capability pass and emission, the files dropped.
+    let mut targets = 0;
+    if let (Some(program), Some(manifest)) = (&comp.program, &comp.manifest)
+        && !comp.diags.has_errors()
+        && !manifest.targets.is_empty()
+    {
+        let mut progress = Progress::new(v == Verbosity::Quiet);
+        targets = manifest.targets.len();
+        let _ = driver::build_observed(
+            program,
+            manifest,
+            &comp.root,
+            &[],
+            &mut comp.diags,
+            &mut |i, n, target| progress.step(i, n, &format!("checking target {target}")),
+        );
+    }
     let exit = finish(&mut comp, &args.input, color);
     if exit == Exit::Ok
         && args.input.format == Format::Human
@@ -22,13 +43,14 @@ pub fn run(args: &CheckArgs, color: Color, v: Verbosity) -> Exit {
         && let Some(p) = &comp.program
     {
         println!(
-            "ok: {} over {}, {} ({})",
+            "ok: {} over {}, {}, {} ({})",
             plural(p.rules.len(), "rule"),
             plural(p.identities.len(), "identity").replace("identitys", "identities"),
             plural(
                 p.tests.iter().map(|t| t.expectations.len()).sum(),
                 "expectation"
             ),
+            plural(targets, "target"),
             plural(comp.diags.warning_count(), "warning"),
         );
     }

@@ -19,3 +19,6 @@ mod verbosity;
 
 #[path = "adoption/sarif.rs"]
 mod sarif;
+
+#[path = "adoption/check_gate.rs"]
+mod check_gate;

@@ -105,10 +105,12 @@ fn check_rules(input: &CheckInput, diags: &mut Diagnostics) -> Option<Checked> {
         }
     }
     lints::names(&env, diags);
+    // Every rule that lowered gets the coverage lints, even when other rules have errors:
+    // a rule that failed to lower can only have covered more, so what they report holds.
+    lints::coverage::check(&lowered, &index, diags);
     if diags.has_errors() {
         return None;
     }
-    lints::coverage::check(&lowered, &index, diags);
     let contexts = env
         .res
         .contexts

@@ -19,6 +19,7 @@ use crate::typeck::{MAX_DEPTH, Typer};
 use seg_diag::{Diagnostics, Span, did_you_mean};
 use seg_ir::{CidrSet, PortSet};
 use seg_syntax::ast::{self, PortSpec, ServiceRefKind, SetExprKind};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -64,6 +65,11 @@ pub(crate) struct Env<'a> {
     /// Evaluated segments (`None`: in a cycle or not evaluated).
     pub(crate) segs: Vec<Option<Rc<Members>>>,
     pub(crate) svcs: Vec<Option<PortSet>>,
+    /// Segments whose members are in doubt: an error inside them, or a segment in doubt
+    /// among their parts (their members then lack what the error left out).
+    doubtful: Vec<bool>,
+    /// Set when an evaluation reads a segment in doubt (or one never evaluated).
+    doubt_seen: Cell<bool>,
     /// The unit defining each segment and service name, for "import it" hints.
     seg_homes: HashMap<&'a str, usize>,
     svc_homes: HashMap<&'a str, usize>,
@@ -91,6 +97,7 @@ impl<'a> Env<'a> {
         }
         let segs = vec![None; res.segs.len()];
         let svcs = vec![None; res.svcs.len()];
+        let doubtful = vec![false; res.segs.len()];
         Env {
             units,
             index,
@@ -98,6 +105,8 @@ impl<'a> Env<'a> {
             res,
             segs,
             svcs,
+            doubtful,
+            doubt_seen: Cell::new(false),
             seg_homes,
             svc_homes,
         }
@@ -125,8 +134,10 @@ impl<'a> Env<'a> {
             };
             let mut mentions = Vec::new();
             let before = sink.error_count();
+            self.doubt_seen.set(false);
             let mut m = self.eval(unit, expr, &mut mentions, sink);
             self.check_mentions(&mentions, sink);
+            self.doubtful[i as usize] = sink.error_count() > before || self.doubt_seen.get();
             if !stdlib && sink.error_count() == before && m.is_empty() {
                 sink.push(problems::empty_segment(
                     info.def.name.span,
@@ -170,6 +181,16 @@ impl<'a> Env<'a> {
                 ));
             }
         }
+    }
+
+    /// Start watching for segments in doubt; [`Env::read_doubtful`] tells whether an
+    /// evaluation since read one.
+    pub(crate) fn watch_doubt(&self) {
+        self.doubt_seen.set(false);
+    }
+
+    pub(crate) fn read_doubtful(&self) -> bool {
+        self.doubt_seen.get()
     }
 
     /// The members of a set expression in `unit`'s scope.
@@ -289,8 +310,16 @@ impl<'a> Env<'a> {
     ) -> Members {
         if let Some(seg) = self.res.segment(unit, name) {
             return match &self.segs[seg as usize] {
-                Some(m) => (**m).clone(),
-                None => Members::poisoned(),
+                Some(m) => {
+                    if self.doubtful[seg as usize] {
+                        self.doubt_seen.set(true);
+                    }
+                    (**m).clone()
+                }
+                None => {
+                    self.doubt_seen.set(true);
+                    Members::poisoned()
+                }
             };
         }
         if let Some(id) = self.index.lookup(name) {

@@ -221,6 +221,10 @@ pub(crate) fn check(low: &Lowered, index: &InvIndex, diags: &mut Diagnostics) {
         by_source[f.source].push(i);
     }
     for (s, rules) in by_source.iter().enumerate() {
+        // A rule whose members are in doubt could look covered for want of them.
+        if !low.sources[s].certain {
+            continue;
+        }
         shadowed(&cx, s, rules, diags);
         if low.rules[rules[0]].action == Action::Allow {
             cancelled(&cx, s, rules, diags);

@@ -63,6 +63,9 @@ pub(crate) struct SourceRule {
     /// `allow a -> b`: where lints point.
     pub(crate) head: Span,
     pub(crate) label: String,
+    /// Whether its members are certain: it reads no segment that has an error inside.
+    /// (With errors elsewhere in the project, the coverage lints speak only of such rules.)
+    pub(crate) certain: bool,
 }
 
 #[derive(Default)]
@@ -131,8 +134,10 @@ fn lower_rule(
         src_mentions: Vec::new(),
         dst_mentions: Vec::new(),
     };
+    env.watch_doubt();
     sides.src = env.eval(u, &rule.src, &mut sides.src_mentions, diags);
     sides.dst = env.eval(u, &rule.dst, &mut sides.dst_mentions, diags);
+    let certain = !env.read_doubtful();
     env.check_mentions(&sides.src_mentions, diags);
     env.check_mentions(&sides.dst_mentions, diags);
     let ports = env.ports(u, &rule.services, diags);
@@ -259,7 +264,11 @@ fn lower_rule(
         });
         out.facts.push(RuleFacts { src, dst, source });
     }
-    out.sources.push(SourceRule { head, label });
+    out.sources.push(SourceRule {
+        head,
+        label,
+        certain,
+    });
 }
 
 fn endpoint(ids: &IdSet, explicit: &IdSet, nets: CidrSet) -> EndpointSet {
