@@ -1,10 +1,14 @@
-//! `seg explain SRC DST PORTSPEC`: the decision for one flow and every rule that matched.
+//! `seg explain SRC DST PORTSPEC`: the decision for one flow and every rule that matched;
+//! with `--target T`, the decision of the program as that target enforces it (after its
+//! capability pass) and the omissions and relaxations that decided it.
 
 use super::{Exit, InputArgs, Verbosity, anchor, compile, exit_for, report, report_at, settle};
+use crate::driver::{self, TARGETS};
 use crate::output::{Color, Format};
 use clap::Args;
-use seg_diag::{Diagnostic, SourceMap};
-use seg_ir::eval::decide;
+use seg_diag::{Diagnostic, Diagnostics, SourceMap};
+use seg_ir::capability::{self, Approximation};
+use seg_ir::eval::{Decision, decide};
 use seg_ir::{ContextType, Flow, FlowEndpoint, Program, Protocol, Timestamp, Value};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -32,6 +36,12 @@ pub struct ExplainArgs {
     /// A declared context input, as NAME=VALUE (repeatable).
     #[arg(long, value_name = "NAME=VALUE")]
     pub context: Vec<String>,
+    /// The decision as target T enforces the policy (after its capability pass), with the omissions and relaxations that decided it.
+    #[arg(long, value_name = "T")]
+    pub target: Option<String>,
+    /// Exit with 1 when the flow is denied (for scripts and CI).
+    #[arg(long)]
+    pub fail: bool,
     #[command(flatten)]
     pub input: InputArgs,
 }
@@ -65,68 +75,209 @@ pub fn run(args: &ExplainArgs, color: Color, v: Verbosity) -> Exit {
             return Exit::Usage;
         }
     };
-    let decision = decide(program, &flow);
-    let matched: Vec<_> = decision
-        .matched
-        .iter()
-        .map(|id| &program.rules[id.0 as usize])
-        .collect();
+    let reference = decide(program, &flow);
+    let on_target = match &args.target {
+        None => None,
+        Some(name) => {
+            let layered = comp
+                .manifest
+                .as_ref()
+                .map(|m| m.layered.clone())
+                .unwrap_or_default();
+            match prepare(name, program, &layered) {
+                Ok(prepared) => Some((name.as_str(), prepared)),
+                Err(Problem::Usage(d)) => {
+                    report(&SourceMap::new(), &[d], args.input.format, color);
+                    return Exit::Usage;
+                }
+                Err(Problem::Policy(errors)) => {
+                    report_at(&comp.map, &errors, args.input.format, color, &anchor(&comp));
+                    return Exit::Policy;
+                }
+            }
+        }
+    };
+    let (shown, decision) = match &on_target {
+        Some((_, prepared)) => (&prepared.program, decide(&prepared.program, &flow)),
+        None => (program, reference.clone()),
+    };
+    // The target's approximations of the rules that matched, there or in the policy.
+    let deciding_approximations: Vec<&Approximation> = match &on_target {
+        Some((_, prepared)) => {
+            let labels: Vec<&str> = reference
+                .matched
+                .iter()
+                .map(|id| program.rules[id.0 as usize].provenance.label.as_str())
+                .chain(
+                    decision
+                        .matched
+                        .iter()
+                        .map(|id| shown.rules[id.0 as usize].provenance.label.as_str()),
+                )
+                .collect();
+            prepared
+                .approximations
+                .iter()
+                .filter(|a| labels.contains(&a.rule.as_str()))
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let target = on_target.as_ref().map(|(t, _)| *t);
     if args.input.format == Format::Human {
-        println!(
-            "{}: {} -> {} on {} at {}",
-            if decision.allowed { "allow" } else { "deny" },
+        let heading = format!(
+            "{}{}: {} -> {} on {} at {}",
+            verdict(decision.allowed),
+            target.map(|t| format!(" on `{t}`")).unwrap_or_default(),
             args.src,
             args.dst,
             args.port,
             flow.at
         );
-        if v == Verbosity::Quiet {
-            return Exit::Ok;
-        }
-        if matched.is_empty() {
-            println!("  no rule matched: denied by default");
-        }
-        for r in &matched {
-            let action = if r.action == seg_ir::Action::Allow {
-                "allow"
-            } else {
-                "deny"
-            };
-            let text = comp
-                .map
-                .snippet(r.provenance.origin)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_string();
-            let deciding = if decision.deciding.contains(&r.id) {
-                "*"
-            } else {
-                " "
-            };
-            let line = format!(
-                "  {deciding} {action:<5} {:<24} {:<28} {text}",
-                r.provenance.label,
-                r.provenance.location()
-            );
-            println!("{}", seg_diag::visible(&line));
-        }
-        if !matched.is_empty() {
-            println!("  (* decided the flow)");
+        println!("{}", seg_diag::visible(&heading));
+        if v != Verbosity::Quiet {
+            print!("{}", seg_diag::visible(&human(&comp.map, shown, &decision)));
+            if target.is_some() {
+                print!(
+                    "{}",
+                    seg_diag::visible(&approximations_text(
+                        &deciding_approximations,
+                        &reference,
+                        &decision
+                    ))
+                );
+            }
         }
     } else {
-        let rules: Vec<_> = matched
+        let rules: Vec<_> = decision
+            .matched
             .iter()
+            .map(|id| &shown.rules[id.0 as usize])
             .map(|r| json!({ "rule": r.provenance.label, "file": r.provenance.file, "line": r.provenance.line,
                              "action": r.action, "deciding": decision.deciding.contains(&r.id) }))
             .collect();
-        println!(
-            "{}",
-            json!({ "allow": decision.allowed, "flow": flow, "matched": rules })
-        );
+        let mut doc = json!({ "allow": decision.allowed, "flow": flow, "matched": rules });
+        if let Some(t) = target {
+            doc["target"] = json!(t);
+            doc["policy_allows"] = json!(reference.allowed);
+            doc["approximations"] = json!(deciding_approximations);
+        }
+        println!("{doc}");
     }
-    Exit::Ok
+    if args.fail && !decision.allowed {
+        Exit::Policy
+    } else {
+        Exit::Ok
+    }
+}
+
+fn verdict(allowed: bool) -> &'static str {
+    if allowed { "allow" } else { "deny" }
+}
+
+/// The rules that matched, `*` on those that decided.
+fn human(map: &SourceMap, program: &Program, decision: &Decision) -> String {
+    let mut s = String::new();
+    if decision.matched.is_empty() {
+        s.push_str("  no rule matched: denied by default\n");
+    }
+    for id in &decision.matched {
+        let r = &program.rules[id.0 as usize];
+        let text = map
+            .snippet(r.provenance.origin)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let deciding = if decision.deciding.contains(&r.id) {
+            "*"
+        } else {
+            " "
+        };
+        s.push_str(&format!(
+            "  {deciding} {:<5} {:<24} {:<28} {text}\n",
+            verdict(r.action == seg_ir::Action::Allow),
+            r.provenance.label,
+            r.provenance.location()
+        ));
+    }
+    if !decision.matched.is_empty() {
+        s.push_str("  (* decided the flow)\n");
+    }
+    s
+}
+
+/// What the target's capability pass did to the rules that match, and whether it changed
+/// the decision.
+fn approximations_text(
+    list: &[&Approximation],
+    reference: &Decision,
+    on_target: &Decision,
+) -> String {
+    let mut s = String::new();
+    for a in list {
+        let kind = serde_json::to_value(a.kind).unwrap_or_default();
+        s.push_str(&format!(
+            "  {:<13} {:<24} {:<28} {}\n",
+            kind.as_str().unwrap_or("approximated"),
+            a.rule,
+            a.location,
+            a.reason
+        ));
+    }
+    if reference.allowed != on_target.allowed {
+        s.push_str(&format!(
+            "  (the policy itself would {} this flow: {} decided it here)\n",
+            verdict(reference.allowed),
+            if list.is_empty() {
+                "the target's capabilities"
+            } else {
+                "the approximations above"
+            }
+        ));
+    } else if list.is_empty() {
+        s.push_str("  (enforced as written: no approximation of these rules on this target)\n");
+    }
+    s
+}
+
+enum Problem {
+    Usage(Diagnostic),
+    /// The target cannot enforce the policy at all (E0401).
+    Policy(Vec<Diagnostic>),
+}
+
+/// The program as target `name` enforces it.
+fn prepare(
+    name: &str,
+    program: &Program,
+    layered: &[seg_ir::ConditionClass],
+) -> Result<capability::Prepared, Problem> {
+    let Some(backend) = driver::backend_for(name) else {
+        let choices: Vec<&str> = TARGETS
+            .iter()
+            .copied()
+            .filter(|t| driver::backend_for(t).is_some())
+            .collect();
+        let mut d = Diagnostic::plain(format!(
+            "`--target {name}` is not a target that enforces policy"
+        ))
+        .with_note(format!("targets are {}", choices.join(", ")));
+        if let Some(s) = seg_diag::did_you_mean(name, choices.iter().copied()) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        }
+        return Err(Problem::Usage(d));
+    };
+    // Its warnings are what `seg build` reports; here only the decision matters.
+    let mut diags = Diagnostics::new();
+    let prepared = capability::prepare(program, backend, layered, &mut diags);
+    if diags.has_errors() {
+        return Err(Problem::Policy(
+            diags.iter().filter(|d| d.is_error()).cloned().collect(),
+        ));
+    }
+    Ok(prepared)
 }
 
 fn endpoint(text: &str, program: &Program) -> Result<FlowEndpoint, Diagnostic> {

@@ -22,3 +22,6 @@ mod sarif;
 
 #[path = "adoption/check_gate.rs"]
 mod check_gate;
+
+#[path = "adoption/explain.rs"]
+mod explain;
