@@ -47,10 +47,40 @@ pub struct CheckInput<'a> {
     pub now: seg_ir::Timestamp,
 }
 
+/// What editors show of a checked project besides diagnostics: the members
+/// every segment evaluated to (`seg lsp` hovers).
+#[derive(Clone, Debug, Default)]
+pub struct Outline {
+    pub segments: Vec<SegmentOutline>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SegmentOutline {
+    /// Index of the defining unit in [`CheckInput::units`].
+    pub unit: usize,
+    pub name: String,
+    /// The name in its definition.
+    pub span: seg_diag::Span,
+    /// Identity ids (positions in the inventory), ascending; `None` when the
+    /// segment could not be evaluated (an error inside it, or a cycle).
+    pub members: Option<Vec<u32>>,
+    /// Its networks, as CIDRs.
+    pub networks: Vec<ipnet::IpNet>,
+}
+
 /// Resolve names, type-check, lint and lower to the IR. `None` when any
 /// error was recorded (warnings do not stop it).
 pub fn check(input: &CheckInput, diags: &mut Diagnostics) -> Option<Program> {
-    let (rules, omitted, contexts, tests) = check_rules(input, diags)?;
+    check_outlined(input, diags, None)
+}
+
+/// [`check`], also filling `outline` (even when there are errors).
+pub fn check_outlined(
+    input: &CheckInput,
+    diags: &mut Diagnostics,
+    outline: Option<&mut Outline>,
+) -> Option<Program> {
+    let (rules, omitted, contexts, tests) = check_rules(input, diags, outline)?;
     Some(Program {
         project: input.project.to_string(),
         source_hash: input.source_hash.to_string(),
@@ -76,7 +106,11 @@ type Checked = (
 const PARALLEL_COLUMNS: usize = 4096;
 
 /// Everything but the identities; `None` when an error was recorded.
-fn check_rules(input: &CheckInput, diags: &mut Diagnostics) -> Option<Checked> {
+fn check_rules(
+    input: &CheckInput,
+    diags: &mut Diagnostics,
+    outline: Option<&mut Outline>,
+) -> Option<Checked> {
     // The attribute indexes need only the inventory and most policies use
     // them: in a large inventory they are built on a second core while this
     // one indexes names and addresses and resolves the units.
@@ -96,6 +130,9 @@ fn check_rules(input: &CheckInput, diags: &mut Diagnostics) -> Option<Checked> {
     let mut env = sets::Env::new(input.units, &index, resolved);
     env.eval_services(diags);
     let deferred = env.eval_segments(diags);
+    if let Some(outline) = outline {
+        outline.segments = env.outline();
+    }
     let lowered = lower::policies(&env, input, diags);
     let tests = lower::expect::tests(&env, input, diags);
     // Problems inside a standard-library segment matter only if it is used.

@@ -151,6 +151,24 @@ impl<'a> Env<'a> {
         deferred
     }
 
+    /// Every segment with its evaluated members, for editors.
+    pub(crate) fn outline(&self) -> Vec<crate::SegmentOutline> {
+        self.res
+            .segs
+            .iter()
+            .zip(&self.segs)
+            .map(|(info, members)| crate::SegmentOutline {
+                unit: info.unit,
+                name: info.def.name.node.text.clone(),
+                span: info.def.name.span,
+                members: members.as_ref().map(|m| m.ids.iter().collect()),
+                networks: members
+                    .as_ref()
+                    .map_or_else(Vec::new, |m| m.nets.to_cidrs()),
+            })
+            .collect()
+    }
+
     pub(crate) fn eval_services(&mut self, diags: &mut Diagnostics) {
         for i in self.res.svc_order.clone() {
             let info = &self.res.svcs[i as usize];
