@@ -8,6 +8,7 @@ mod explain;
 mod explain_code;
 mod fmt;
 mod init;
+mod lsp;
 mod targets;
 mod test;
 
@@ -72,6 +73,8 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Observed flows against the policy: unused rules, what a rollout would break.
     Audit(audit::AuditArgs),
+    /// The language server (LSP over stdio) for editors; see docs/editors.md.
+    Lsp(lsp::LspArgs),
 }
 
 /// How much a command says besides its results (`-q`, `-v`).
@@ -90,7 +93,6 @@ impl Cli {
             _ => Verbosity::Normal,
         }
     }
-}
 
 /// What every compiling command takes.
 #[derive(Args, Debug, Clone)]
@@ -138,6 +140,7 @@ pub fn main() -> ExitCode {
         Command::Targets => targets::run(),
         Command::Fmt(a) => fmt::run(a, cli.color),
         Command::Audit(a) => audit::run(a, cli.color),
+        Command::Lsp(a) => lsp::run(a),
     };
     ExitCode::from(exit as u8)
 }

@@ -8,7 +8,7 @@ mod targets;
 mod write;
 
 pub use build::{BuildOutcome, TargetReport, build, build_observed};
-pub use project::{Input, Locate, MAX_FILE_BYTES, expand_globs};
+pub use project::{Input, Locate, MAX_FILE_BYTES, expand_globs, resolve_import};
 pub use targets::{TARGETS, backend_for, target_names};
 pub use write::write_atomically;
 
