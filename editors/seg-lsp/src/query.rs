@@ -485,12 +485,18 @@ pub fn slot(text: &str, offset: usize) -> Slot {
     let tokens = tokens_back(head, 40);
     // `use PATH::{...` : names of the module or file.
     if let Some(i) = tokens.iter().position(|t| t == "{")
-        && tokens.get(i + 1).map(String::as_str) == Some("::")
-        && let Some(path) = tokens.get(i + 2)
-        && tokens.get(i + 3).map(String::as_str) == Some("use")
         && !tokens[..i].iter().any(|t| t == "}")
+        && tokens.get(i + 1).map(String::as_str) == Some("::")
+        && let Some(u) = tokens[i + 2..].iter().position(|t| t == "use")
     {
-        let p = path.trim_matches('"');
+        let mut parts: Vec<&str> = tokens[i + 2..i + 2 + u]
+            .iter()
+            .map(String::as_str)
+            .filter(|t| *t != "::")
+            .collect();
+        parts.reverse();
+        let p = parts.join("::");
+        let p = p.trim_matches('"');
         return Slot::Import(if p.starts_with('.') {
             UsePath::File(p.to_string())
         } else {
@@ -513,6 +519,16 @@ pub fn slot(text: &str, offset: usize) -> Slot {
             .unwrap_or(&attr)
             .to_string();
         return Slot::Value(attr);
+    }
+    // A test flow's endpoints are identities.
+    let line = &head[head.rfind('\n').map_or(0, |i| i + 1)..];
+    if line.trim_start().starts_with("expect")
+        && !tokens
+            .iter()
+            .take_while(|t| *t != "expect")
+            .any(|t| t == "on")
+    {
+        return Slot::Identity;
     }
     // The nearest keyword that opens a context decides.
     for (i, t) in tokens.iter().enumerate() {
