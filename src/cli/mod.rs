@@ -93,6 +93,7 @@ impl Cli {
             _ => Verbosity::Normal,
         }
     }
+}
 
 /// What every compiling command takes.
 #[derive(Args, Debug, Clone)]
