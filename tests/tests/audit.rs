@@ -4,6 +4,7 @@
 //! drafts that check and break nothing; bad input.
 
 use seg_flows::FormatChoice;
+use seg_ir::Timestamp;
 use seg_tests::estate::traffic::{self, Key, TrafficEstate};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -542,4 +543,127 @@ fn the_emitted_sql_on_duckdb_finds_what_the_streaming_path_finds() {
         assert_eq!(keys(&a), estate.expected(FormatChoice::Aws));
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// Hubble endpoints are attributed by namespace and labels (not by their
+/// pod addresses, which another identity holds in the inventory), and an
+/// endpoint whose labels match no binding is reported by namespace/pod.
+#[test]
+fn hubble_endpoints_resolve_by_namespace_and_labels() {
+    use seg_flows::{Entry, Flow, Hints, K8sEndpoint, Origin, Verdict};
+    use std::sync::Arc;
+    let dir = scratch("hubble");
+    std::fs::write(dir.join("seg.toml"), "[project]\nname = \"k8s\"\n").expect("seg.toml");
+    std::fs::write(
+        dir.join("inventory.yaml"),
+        "version: 1\nidentities:\n  - name: checkout\n    kind: workload\n    owner: team-shop\n    kubernetes: { namespace: shop, labels: { app: checkout } }\n  - name: payments\n    kind: workload\n    owner: team-pay\n    kubernetes: { namespace: pay, labels: { app: payments }, service_account: payments }\n  - name: squatter\n    kind: workload\n    addresses: [10.0.0.0/16]\n",
+    )
+    .expect("inventory");
+    std::fs::write(
+        dir.join("main.seg"),
+        "policy p {\n  owner \"team-pay\"\n  allow [checkout] -> [payments] on tcp/8443\n}\n",
+    )
+    .expect("policy");
+    let k8s = |ns: &str, pod: &str, labels: &[(&str, &str)], sa: Option<&str>| {
+        Some(Arc::new(K8sEndpoint {
+            namespace: Some(ns.into()),
+            pod: Some(pod.into()),
+            service_account: sa.map(str::to_string),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            identity: Some(1234),
+            workloads: Vec::new(),
+        }))
+    };
+    let base = Timestamp::parse("2026-11-18T10:00:00Z").expect("t");
+    let flow = |src: &str, dst: &str, port: u16, s, d, minute: i64| {
+        Entry::Flow(Flow {
+            start: Timestamp(base.0 + minute * 60),
+            end: Timestamp(base.0 + minute * 60),
+            src: src.parse().expect("ip"),
+            dst: dst.parse().expect("ip"),
+            src_port: Some(45_000),
+            dst_port: Some(port),
+            protocol: 6,
+            verdict: Verdict::Allowed,
+            packets: None,
+            bytes: None,
+            hints: Hints {
+                tcp_flags: Some(2),
+                is_reply: Some(false),
+                ..Hints::default()
+            },
+            src_k8s: s,
+            dst_k8s: d,
+            interface: Some(Arc::from("node-1")),
+            rule: None,
+            origin: Origin::default(),
+        })
+    };
+    let checkout = k8s("shop", "checkout-7d9f", &[("app", "checkout")], None);
+    let payments = k8s(
+        "pay",
+        "payments-0",
+        &[("app", "payments"), ("tier", "api")],
+        Some("payments"),
+    );
+    let rogue = k8s("pay", "debug-pod", &[("app", "debug")], None);
+    let entries = vec![
+        flow(
+            "10.0.1.5",
+            "10.0.2.9",
+            8443,
+            checkout.clone(),
+            payments.clone(),
+            0,
+        ),
+        flow(
+            "10.0.1.5",
+            "10.0.2.9",
+            9000,
+            checkout.clone(),
+            payments.clone(),
+            1,
+        ),
+        flow("10.0.3.3", "10.0.2.9", 8443, rogue, payments, 2),
+    ];
+    let path = dir.join("hubble.json");
+    std::fs::write(
+        &path,
+        seg_flows::write::render(FormatChoice::Hubble, &entries),
+    )
+    .expect("flows");
+    let out = seg()
+        .arg("audit")
+        .arg(&dir)
+        .arg("--flows")
+        .arg(&path)
+        .args(["--now", NOW, "--format", "json"])
+        .output()
+        .expect("seg runs");
+    let report: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let got = keys(&report);
+    let want: BTreeSet<Key> = [
+        ("would-break", "checkout -> payments on tcp/9000"),
+        (
+            "would-break",
+            "pay/debug-pod (10.0.3.3) -> payments on tcp/8443",
+        ),
+        ("unresolved", "pay/debug-pod (10.0.3.3)"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(
+        got,
+        want,
+        "{}",
+        serde_json::to_string_pretty(&report["findings"]).unwrap_or_default()
+    );
+    assert_eq!(report["attribution"]["by_kubernetes_labels"], 3);
+    assert_eq!(report["attribution"]["without_window_evidence"], 0);
+    let _ = std::fs::remove_dir_all(&dir);
 }
