@@ -26,12 +26,13 @@
 //! with `_` for `-` (Athena and Parquet column names) and as `${name}`
 //! (the flow log's `LogFormat` string).
 
+use crate::FlowError as E;
+use crate::detect::Shared;
 use crate::detect::{Context, FileReader};
 use crate::error::FlowError;
 use crate::lines::{Line, Lines};
 use crate::record::*;
 use crate::text::{Interner, parse_i64, parse_ip, parse_u8, parse_u16, parse_u64, shown};
-use crate::{FlowError as E, Stats};
 use seg_ir::Timestamp;
 
 /// One AWS flow-log field, by its documented name.
@@ -334,30 +335,34 @@ impl AwsText {
     }
 }
 
-/// Split on single spaces (tabs and runs of spaces tolerated); the number
-/// of fields, or `None` beyond [`MAX_FIELDS`].
+/// Split on spaces (tabs and runs of spaces tolerated); the number of
+/// fields, or `None` beyond [`MAX_FIELDS`].
 fn split<'a>(line: &'a [u8], out: &mut [&'a [u8]; MAX_FIELDS]) -> Option<usize> {
     let mut n = 0;
-    for field in line
-        .split(|&c| c == b' ' || c == b'\t')
-        .filter(|f| !f.is_empty())
-    {
-        if n == MAX_FIELDS {
-            return None;
+    let mut from = 0;
+    let ends = memchr::memchr2_iter(b' ', b'\t', line).chain(std::iter::once(line.len()));
+    for at in ends {
+        if at > from {
+            if n == MAX_FIELDS {
+                return None;
+            }
+            out[n] = &line[from..at];
+            n += 1;
         }
-        out[n] = field;
-        n += 1;
+        from = at + 1;
     }
     Some(n)
 }
 
 /// Whether a line is a header: its first field is a field name.
 fn is_header(first: &[u8]) -> bool {
-    std::str::from_utf8(first).is_ok_and(|s| AwsField::from_name(s).is_some())
+    // Records start with a number, an address or an id; names with a letter or `${`.
+    matches!(first.first(), Some(b'a'..=b'z' | b'$'))
+        && std::str::from_utf8(first).is_ok_and(|s| AwsField::from_name(s).is_some())
 }
 
 impl FileReader for AwsText {
-    fn next_entry(&mut self, _stats: &mut Stats) -> Result<Option<Entry>, FlowError> {
+    fn next_entry(&mut self, _: &mut Shared) -> Result<Option<Entry>, FlowError> {
         loop {
             let mut fields: [&[u8]; MAX_FIELDS] = [&[]; MAX_FIELDS];
             let file = &self.ctx.file;
@@ -471,6 +476,9 @@ pub(crate) fn record(
     };
     let start = time(l.start, "start")?;
     let end = time(l.end, "end")?;
+    if end < start {
+        return Err("`end` is before `start`".to_string());
+    }
     let interface = get(fields, l.interface).map(|b| interner.get(b));
     let status = get(fields, l.log_status);
     let gap = match status {

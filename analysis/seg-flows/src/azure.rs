@@ -22,8 +22,7 @@
 //!
 //! One bad tuple is one malformed record (at the line of its Azure record).
 
-use crate::Stats;
-use crate::detect::{Context, FileReader};
+use crate::detect::{Context, FileReader, Shared};
 use crate::error::FlowError;
 use crate::json::{JsonRecords, Piece};
 use crate::record::*;
@@ -116,7 +115,7 @@ impl AzureReader {
 }
 
 impl FileReader for AzureReader {
-    fn next_entry(&mut self, stats: &mut Stats) -> Result<Option<Entry>, FlowError> {
+    fn next_entry(&mut self, shared: &mut Shared) -> Result<Option<Entry>, FlowError> {
         loop {
             if let Some(e) = self.queue.pop_front() {
                 return Ok(Some(e));
@@ -178,8 +177,8 @@ impl FileReader for AzureReader {
             }
             if tuples == 0 {
                 // A record without flows (an idle minute): nothing observed.
-                stats.records += 1;
-                stats.skipped += 1;
+                shared.stats.records += 1;
+                shared.stats.skipped += 1;
             }
         }
     }

@@ -7,6 +7,14 @@ use crate::lines::Lines;
 use crate::record::Entry;
 use crate::source::Opened;
 use crate::{FormatChoice, ReaderOptions, Stats};
+
+/// State that outlives one file: the counts, and GCP's unmatched reports
+/// (the two ends of a connection may be in different files).
+#[derive(Default)]
+pub(crate) struct Shared {
+    pub stats: Stats,
+    pub gcp: crate::gcp::Dedupe,
+}
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -26,15 +34,15 @@ pub(crate) struct Context {
 /// A reader of one file.
 pub(crate) trait FileReader: Send {
     /// The next entry; `None` at the end of the file. Records that yield no
-    /// entry (skipped, duplicates) are counted in `stats` directly.
-    fn next_entry(&mut self, stats: &mut Stats) -> Result<Option<Entry>, FlowError>;
+    /// entry (skipped, duplicates) are counted in `shared.stats` directly.
+    fn next_entry(&mut self, shared: &mut Shared) -> Result<Option<Entry>, FlowError>;
 }
 
 /// A file without content.
 struct Empty;
 
 impl FileReader for Empty {
-    fn next_entry(&mut self, _: &mut Stats) -> Result<Option<Entry>, FlowError> {
+    fn next_entry(&mut self, _: &mut Shared) -> Result<Option<Entry>, FlowError> {
         Ok(None)
     }
 }

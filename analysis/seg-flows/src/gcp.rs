@@ -21,17 +21,17 @@
 //! VPC flow record is dropped, and counted in
 //! [`Stats::duplicates`](crate::Stats), when an earlier record of the same
 //! 5-tuple from the other end, not yet matched, has a window overlapping
-//! its own (within 5 s, the shortest aggregation interval). Reports are
+//! its own (within 5 s, the shortest aggregation interval), in this file or
+//! an earlier one of the same run. Reports are
 //! matched one to one, so a long connection reported window after window
 //! by both ends is counted once per pair of windows. The table of unmatched
 //! reports is bounded (64 per 5-tuple, 4 million 5-tuples).
 
-use crate::Stats;
-use crate::detect::{Context, FileReader};
+use crate::detect::{Context, FileReader, Shared};
 use crate::error::FlowError;
 use crate::json::{JsonRecords, Piece};
 use crate::record::*;
-use crate::text::Interner;
+use crate::text::{Interner, NumberOrText};
 use seg_ir::Timestamp;
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -53,10 +53,10 @@ struct Payload<'a> {
     start_time: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     end_time: Option<Cow<'a, str>>,
-    #[serde(default)]
-    bytes_sent: Option<Counter<'a>>,
-    #[serde(default)]
-    packets_sent: Option<Counter<'a>>,
+    #[serde(borrow, default)]
+    bytes_sent: Option<NumberOrText<'a>>,
+    #[serde(borrow, default)]
+    packets_sent: Option<NumberOrText<'a>>,
     #[serde(borrow, default)]
     reporter: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -80,14 +80,6 @@ struct Connection {
     #[serde(default)]
     dest_port: Option<u16>,
     protocol: u8,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Counter<'a> {
-    Number(u64),
-    #[serde(borrow)]
-    Text(Cow<'a, str>),
 }
 
 #[derive(Deserialize)]
@@ -123,7 +115,6 @@ pub(crate) struct GcpReader {
     records: JsonRecords,
     ctx: Context,
     interner: Interner,
-    unmatched: HashMap<Key, VecDeque<Unmatched>>,
 }
 
 impl GcpReader {
@@ -132,10 +123,17 @@ impl GcpReader {
             records,
             ctx,
             interner: Interner::default(),
-            unmatched: HashMap::new(),
         }
     }
+}
 
+/// Reports waiting for their twin, across the files of a run.
+#[derive(Default)]
+pub(crate) struct Dedupe {
+    unmatched: HashMap<Key, VecDeque<Unmatched>>,
+}
+
+impl Dedupe {
     /// Whether this report is the other end's twin of one already seen;
     /// if not, it is remembered for its own twin.
     fn is_duplicate(&mut self, f: &Flow) -> bool {
@@ -169,7 +167,7 @@ impl GcpReader {
 }
 
 impl FileReader for GcpReader {
-    fn next_entry(&mut self, stats: &mut Stats) -> Result<Option<Entry>, FlowError> {
+    fn next_entry(&mut self, shared: &mut Shared) -> Result<Option<Entry>, FlowError> {
         loop {
             let piece = self
                 .records
@@ -191,9 +189,9 @@ impl FileReader for GcpReader {
             };
             let entry = match result {
                 Ok((flow, firewall)) => {
-                    if !firewall && self.ctx.options.gcp_dedupe && self.is_duplicate(&flow) {
-                        stats.records += 1;
-                        stats.duplicates += 1;
+                    if !firewall && self.ctx.options.gcp_dedupe && shared.gcp.is_duplicate(&flow) {
+                        shared.stats.records += 1;
+                        shared.stats.duplicates += 1;
                         continue;
                     }
                     Entry::Flow(flow)
@@ -213,11 +211,13 @@ fn time(s: &str, name: &str) -> Result<Timestamp, String> {
     Timestamp::parse(s).ok_or_else(|| format!("`{name}` is not an RFC 3339 time: `{s}`"))
 }
 
-fn counter(c: Option<Counter>, name: &str) -> Result<Option<u64>, String> {
+fn counter(c: Option<NumberOrText>, name: &str) -> Result<Option<u64>, String> {
     match c {
         None => Ok(None),
-        Some(Counter::Number(n)) => Ok(Some(n)),
-        Some(Counter::Text(s)) => s
+        Some(NumberOrText::Number(n)) => u64::try_from(n)
+            .map(Some)
+            .map_err(|_| format!("`{name}` is negative: {n}")),
+        Some(NumberOrText::Text(s)) => s
             .parse()
             .map(Some)
             .map_err(|_| format!("`{name}` is not a count: `{s}`")),
@@ -239,6 +239,9 @@ fn convert(e: LogEntry, origin: Origin, interner: &mut Interner) -> Result<(Flow
         Some(s) => time(s, "end_time")?,
         None => start,
     };
+    if end < start {
+        return Err("`end_time` is before `start_time`".to_string());
+    }
     fn vm(interner: &mut Interner, i: &Option<Instance>) -> Option<std::sync::Arc<str>> {
         i.as_ref()
             .and_then(|i| i.vm_name.as_deref())
@@ -276,7 +279,7 @@ fn convert(e: LogEntry, origin: Origin, interner: &mut Interner) -> Result<(Flow
     Ok((
         Flow {
             start,
-            end: end.max(start),
+            end,
             src: c.src_ip,
             dst: c.dest_ip,
             src_port: c.src_port.filter(|_| ports),

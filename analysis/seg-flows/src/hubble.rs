@@ -22,8 +22,7 @@
 //!   other events (`node_status`, `agent_event`, `debug_event`) and flows
 //!   without IP addresses or an L4 header are skipped (counted).
 
-use crate::Stats;
-use crate::detect::{Context, FileReader};
+use crate::detect::{Context, FileReader, Shared};
 use crate::error::FlowError;
 use crate::json::{JsonRecords, Piece};
 use crate::record::*;
@@ -185,7 +184,7 @@ enum Outcome {
 }
 
 impl FileReader for HubbleReader {
-    fn next_entry(&mut self, stats: &mut Stats) -> Result<Option<Entry>, FlowError> {
+    fn next_entry(&mut self, shared: &mut Shared) -> Result<Option<Entry>, FlowError> {
         loop {
             let piece = self
                 .records
@@ -208,8 +207,8 @@ impl FileReader for HubbleReader {
             return Ok(Some(match result {
                 Ok(Outcome::Entry(e)) => e,
                 Ok(Outcome::Skipped) => {
-                    stats.records += 1;
-                    stats.skipped += 1;
+                    shared.stats.records += 1;
+                    shared.stats.skipped += 1;
                     continue;
                 }
                 Err(message) => Entry::Malformed(Malformed {

@@ -153,12 +153,56 @@ impl JsonRecords {
                 }
                 continue;
             }
+            if self.layout == Layout::Lines
+                && self.place == Where::Top
+                && self.depth == 0
+                && self.rec_depth.is_none()
+                && !self.in_string
+            {
+                if let Some(result) = self.whole_line() {
+                    return Ok(Some(result));
+                }
+                if self.pos == self.end {
+                    // Blank lines to the end of the buffer.
+                    continue;
+                }
+            }
             let b = self.buf[self.pos];
             self.pos += 1;
             if let Some(result) = self.byte(b) {
                 return Ok(Some(result));
             }
         }
+    }
+
+    /// JSON lines, between records: when the next line is in the buffer and
+    /// starts an object, it is the record, taken whole (its syntax is left
+    /// to the parser: a line holding two objects is then malformed).
+    fn whole_line(&mut self) -> Option<Result<(), String>> {
+        let (nl, line) = loop {
+            let rest = &self.buf[self.pos..self.end];
+            let nl = memchr::memchr(b'\n', rest)?;
+            let line = rest[..nl].trim_ascii();
+            if !line.is_empty() {
+                break (nl, line);
+            }
+            self.pos += nl + 1;
+            self.line += 1;
+        };
+        if line[0] != b'{' {
+            return None;
+        }
+        self.record_line = self.line;
+        let result = if line.len() > self.max {
+            Err(format!("the record is longer than {} bytes", self.max))
+        } else {
+            self.rec.clear();
+            self.rec.extend_from_slice(line);
+            Ok(())
+        };
+        self.pos += nl + 1;
+        self.line += 1;
+        Some(result)
     }
 
     /// The stream ended: an unfinished record is malformed.
@@ -424,12 +468,17 @@ mod tests {
 
     #[test]
     fn broken_line_resyncs() {
+        // In JSON lines each line is a record (bad ones fail to parse later).
         let got = split("{\"a\":1}\n{\"b\":\n{\"c\":3}\n{\"d\":\"x\n{\"e\":5}\n");
         let lines: Vec<u64> = got.iter().map(|g| g.0).collect();
         assert_eq!(lines, [1, 2, 3, 4, 5]);
-        assert!(got[1].1.starts_with("BAD"));
-        assert!(got[3].1.starts_with("BAD"));
+        assert_eq!(got[1].1, "{\"b\":");
+        assert_eq!(got[3].1, "{\"d\":\"x");
         assert_eq!(got[4].1, "{\"e\":5}");
+        // Before the layout is known, the splitter itself resyncs.
+        let got = split("{\"d\":\"x\n{\"e\":5}\n");
+        assert!(got[0].1.starts_with("BAD"), "{got:?}");
+        assert_eq!(got[1], (2, "{\"e\":5}".into()));
     }
 
     #[test]

@@ -239,7 +239,7 @@ pub struct Flows {
     next_input: usize,
     current: Option<Box<dyn detect::FileReader>>,
     given: Option<Box<dyn Read + Send>>,
-    stats: Stats,
+    shared: detect::Shared,
     first_malformed: Vec<Malformed>,
     done: bool,
 }
@@ -254,7 +254,7 @@ impl Flows {
             next_input: 0,
             current: None,
             given: None,
-            stats: Stats::default(),
+            shared: detect::Shared::default(),
             first_malformed: Vec::new(),
             done: false,
         }
@@ -266,13 +266,13 @@ impl Flows {
     }
 
     pub fn stats(&self) -> &Stats {
-        &self.stats
+        &self.shared.stats
     }
 
     fn step(&mut self) -> Result<Option<Entry>, FlowError> {
         loop {
             if let Some(reader) = &mut self.current {
-                match reader.next_entry(&mut self.stats)? {
+                match reader.next_entry(&mut self.shared)? {
                     Some(entry) => return Ok(Some(entry)),
                     None => self.current = None,
                 }
@@ -298,7 +298,7 @@ impl Flows {
     }
 
     fn check_threshold(&self) -> Result<(), FlowError> {
-        let s = &self.stats;
+        let s = &self.shared.stats;
         if s.malformed > 0
             && s.malformed as f64 > self.options.max_malformed_share * s.records as f64
         {
@@ -322,7 +322,7 @@ impl Iterator for Flows {
         }
         match self.step() {
             Ok(Some(entry)) => {
-                let s = &mut self.stats;
+                let s = &mut self.shared.stats;
                 s.records += 1;
                 match &entry {
                     Entry::Flow(_) => s.flows += 1,

@@ -8,10 +8,13 @@
 //!
 //! Parquet needs to seek: a file on disk is read in place; standard input
 //! or a gzip-wrapped file is first copied to an anonymous temporary file.
+//!
+//! The `parquet` crate decodes untrusted metadata and pages; should it panic
+//! on a damaged file, the panic is caught and the file reported as corrupt
+//! (E0171) rather than ending the process.
 
-use crate::Stats;
 use crate::aws::{self, AwsField, AwsFields};
-use crate::detect::{Context, FileReader};
+use crate::detect::{Context, FileReader, Shared};
 use crate::error::FlowError;
 use crate::record::*;
 use crate::source::Opened;
@@ -40,7 +43,7 @@ pub(crate) fn reader(ctx: Context, opened: Opened) -> Result<Box<dyn FileReader>
     let bad = |e: parquet::errors::ParquetError| {
         FlowError::format(&ctx.file, 0, format!("not a readable Parquet file: {e}"))
     };
-    let reader = SerializedFileReader::new(file).map_err(bad)?;
+    let reader = guard(&ctx, || SerializedFileReader::new(file))?.map_err(bad)?;
     let schema = reader.metadata().file_metadata().schema_descr();
     let columns: Vec<Option<AwsField>> = schema
         .root_schema()
@@ -84,8 +87,9 @@ struct ParquetReader {
 }
 
 impl FileReader for ParquetReader {
-    fn next_entry(&mut self, _: &mut Stats) -> Result<Option<Entry>, FlowError> {
-        let Some(row) = self.rows.next() else {
+    fn next_entry(&mut self, _: &mut Shared) -> Result<Option<Entry>, FlowError> {
+        let rows = &mut self.rows;
+        let Some(row) = guard(&self.ctx, || rows.next())? else {
             return Ok(None);
         };
         self.row += 1;
@@ -117,6 +121,21 @@ impl FileReader for ParquetReader {
     }
 }
 
+/// Run a call into the `parquet` crate, turning a panic into an error.
+fn guard<T>(ctx: &Context, call: impl FnOnce() -> T) -> Result<T, FlowError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        FlowError::Corrupt {
+            file: ctx.file.clone(),
+            message: format!("the Parquet file is damaged (its decoder failed: {why})"),
+        }
+    })
+}
+
 /// A value as the text format would print it (`-` for null).
 fn render(field: &Field, out: &mut Vec<u8>) {
     use std::io::Write;
@@ -137,4 +156,39 @@ fn render(field: &Field, out: &mut Vec<u8>) {
         // field's parser as malformed.
         other => write!(out, "{other}"),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Entry, FormatChoice, ReaderOptions};
+    use parquet::basic::Compression;
+
+    #[test]
+    fn snappy_and_uncompressed_columns_are_read() {
+        let text = "2 1 eni-1 10.0.0.1 10.0.0.2 40000 443 6 3 180 100 160 ACCEPT OK\n\
+                    2 1 eni-1 - - - - - - - 100 160 - SKIPDATA\n";
+        let entries: Vec<Entry> = crate::from_reader(
+            "t",
+            std::io::Cursor::new(text),
+            FormatChoice::Aws,
+            &ReaderOptions::default(),
+        )
+        .collect::<Result<_, _>>()
+        .unwrap();
+        for codec in [Compression::SNAPPY, Compression::UNCOMPRESSED] {
+            let bytes = crate::write::aws_parquet_with(&entries, codec).unwrap();
+            let back: Vec<Entry> = crate::from_reader(
+                "t.parquet",
+                std::io::Cursor::new(bytes),
+                FormatChoice::Auto,
+                &ReaderOptions::default(),
+            )
+            .collect::<Result<_, _>>()
+            .unwrap();
+            let strip = |e: &Entry| crate::write::as_written(FormatChoice::AwsParquet, e);
+            let want: Vec<_> = entries.iter().filter_map(strip).collect();
+            let got: Vec<_> = back.iter().filter_map(strip).collect();
+            assert_eq!(got, want, "{codec:?}");
+        }
+    }
 }

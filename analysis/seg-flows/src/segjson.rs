@@ -12,32 +12,18 @@
 //! `{"gap": "skipdata", "start": …, "end": …, "interface": "eni-1"}`.
 //! Unknown keys are errors (a misspelt key must not drop data silently).
 
-use crate::Stats;
-use crate::detect::{Context, FileReader};
+use crate::detect::{Context, FileReader, Shared};
 use crate::error::FlowError;
 use crate::json::{JsonRecords, Piece};
 use crate::record::*;
-use crate::text::Interner;
+use crate::text::{Interner, NumberOrText};
 use seg_ir::Timestamp;
 use serde::Deserialize;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Time<'a> {
-    Seconds(i64),
-    #[serde(borrow)]
-    Text(std::borrow::Cow<'a, str>),
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Protocol<'a> {
-    Number(u8),
-    #[serde(borrow)]
-    Name(std::borrow::Cow<'a, str>),
-}
+type Time<'a> = NumberOrText<'a>;
+type Protocol<'a> = NumberOrText<'a>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,7 +102,7 @@ impl SegReader {
 }
 
 impl FileReader for SegReader {
-    fn next_entry(&mut self, _: &mut Stats) -> Result<Option<Entry>, FlowError> {
+    fn next_entry(&mut self, _: &mut Shared) -> Result<Option<Entry>, FlowError> {
         let piece = self
             .records
             .next_piece()
@@ -147,7 +133,7 @@ impl FileReader for SegReader {
 
 fn time(t: &Time) -> Result<Timestamp, String> {
     match t {
-        Time::Seconds(s) => Ok(Timestamp(*s)),
+        Time::Number(s) => Ok(Timestamp(*s)),
         Time::Text(s) => {
             Timestamp::parse(s).ok_or_else(|| format!("`{s}` is not an RFC 3339 time"))
         }
@@ -175,8 +161,8 @@ fn convert(l: Line, origin: Origin, interner: &mut Interner) -> Result<Entry, St
     let src = l.src.ok_or("missing field `src`")?;
     let dst = l.dst.ok_or("missing field `dst`")?;
     let protocol = match l.protocol.ok_or("missing field `protocol`")? {
-        Protocol::Number(n) => n,
-        Protocol::Name(n) => {
+        Protocol::Number(n) => u8::try_from(n).map_err(|_| format!("protocol {n} is not 0-255"))?,
+        Protocol::Text(n) => {
             protocol_number(&n).ok_or_else(|| format!("unknown protocol `{n}`"))?
         }
     };

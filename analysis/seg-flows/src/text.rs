@@ -78,10 +78,31 @@ fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
 }
 
 /// Shares one `Arc<str>` among the records naming the same interface or
-/// rule, so a record costs no allocation for them.
-#[derive(Default)]
+/// rule, so a record costs no allocation for them. A small direct-mapped
+/// cache in front of the table answers most look-ups with one comparison.
 pub(crate) struct Interner {
     map: HashMap<Box<[u8]>, Arc<str>>,
+    recent: Vec<Option<Arc<str>>>,
+}
+
+const RECENT: usize = 64;
+
+impl Default for Interner {
+    fn default() -> Interner {
+        Interner {
+            map: HashMap::new(),
+            recent: vec![None; RECENT],
+        }
+    }
+}
+
+/// FNV-1a: only picks a cache slot, so a poor spread costs speed, not correctness.
+fn slot(b: &[u8]) -> usize {
+    let mut h: u32 = 0x811c_9dc5;
+    for &c in b {
+        h = (h ^ u32::from(c)).wrapping_mul(0x0100_0193);
+    }
+    h as usize % RECENT
 }
 
 /// Past this many distinct strings the table starts afresh (memory bound).
@@ -89,14 +110,24 @@ const INTERNER_LIMIT: usize = 1 << 20;
 
 impl Interner {
     pub(crate) fn get(&mut self, b: &[u8]) -> Arc<str> {
-        if let Some(s) = self.map.get(b) {
+        let slot = slot(b);
+        if let Some(s) = &self.recent[slot]
+            && s.as_bytes() == b
+        {
             return s.clone();
         }
-        if self.map.len() >= INTERNER_LIMIT {
-            self.map.clear();
-        }
-        let s: Arc<str> = Arc::from(String::from_utf8_lossy(b).as_ref());
-        self.map.insert(b.into(), s.clone());
+        let s = match self.map.get(b) {
+            Some(s) => s.clone(),
+            None => {
+                if self.map.len() >= INTERNER_LIMIT {
+                    self.map.clear();
+                }
+                let s: Arc<str> = Arc::from(String::from_utf8_lossy(b).as_ref());
+                self.map.insert(b.into(), s.clone());
+                s
+            }
+        };
+        self.recent[slot] = Some(s.clone());
         s
     }
 }
@@ -112,6 +143,43 @@ pub(crate) fn shown(b: &[u8]) -> String {
         out.push('…');
     }
     out
+}
+
+/// A number or a string, without serde's `untagged` buffering (which
+/// builds an error per failed variant: slow on every record).
+pub(crate) enum NumberOrText<'a> {
+    Number(i64),
+    Text(std::borrow::Cow<'a, str>),
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for NumberOrText<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = NumberOrText<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number or a string")
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Self::Value, E> {
+                Ok(NumberOrText::Number(n))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
+                i64::try_from(n)
+                    .map(NumberOrText::Number)
+                    .map_err(|_| E::custom(format!("{n} is out of range")))
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                s: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(NumberOrText::Text(std::borrow::Cow::Borrowed(s)))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(NumberOrText::Text(std::borrow::Cow::Owned(s.to_string())))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
 }
 
 #[cfg(test)]

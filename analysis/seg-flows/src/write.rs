@@ -702,11 +702,15 @@ enum Column {
 
 /// Entries as an AWS Parquet file (gzip-compressed columns).
 pub fn aws_parquet(entries: &[Entry]) -> Vec<u8> {
-    aws_parquet_result(entries).expect("writing Parquet to memory cannot fail")
+    use parquet::basic::{Compression, GzipLevel};
+    aws_parquet_with(entries, Compression::GZIP(GzipLevel::default()))
+        .expect("writing Parquet to memory cannot fail")
 }
 
-fn aws_parquet_result(entries: &[Entry]) -> parquet::errors::Result<Vec<u8>> {
-    use parquet::basic::{Compression, GzipLevel};
+pub(crate) fn aws_parquet_with(
+    entries: &[Entry],
+    codec: parquet::basic::Compression,
+) -> parquet::errors::Result<Vec<u8>> {
     use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
     use parquet::file::properties::WriterProperties;
     use parquet::file::writer::SerializedFileWriter;
@@ -791,11 +795,7 @@ fn aws_parquet_result(entries: &[Entry]) -> parquet::errors::Result<Vec<u8>> {
     ];
 
     let schema = Arc::new(parquet::schema::parser::parse_message_type(PARQUET_SCHEMA)?);
-    let props = Arc::new(
-        WriterProperties::builder()
-            .set_compression(Compression::GZIP(GzipLevel::default()))
-            .build(),
-    );
+    let props = Arc::new(WriterProperties::builder().set_compression(codec).build());
     let mut writer = SerializedFileWriter::new(Vec::new(), schema, props)?;
     let mut group = writer.next_row_group()?;
     let mut columns = columns.into_iter();

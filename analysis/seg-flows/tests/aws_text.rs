@@ -6,12 +6,7 @@ use common::*;
 use seg_flows::*;
 use seg_ir::Timestamp;
 
-const V2: &str = "\
-2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK
-2 123456789010 eni-1235b8ca123456789 172.31.9.69 172.31.9.12 49761 3389 6 20 4249 1418530010 1418530070 REJECT OK
-2 123456789010 eni-1235b8ca123456789 - - - - - - - 1431280876 1431280934 - NODATA
-2 123456789010 eni-11111111aaaaaaaaa - - - - - - - 1431280876 1431280934 - SKIPDATA
-";
+const V2: &str = include_str!("data/aws-v2.log");
 
 #[test]
 fn default_v2_records_and_gaps() {
@@ -48,12 +43,16 @@ fn default_v2_records_and_gaps() {
     assert_eq!(g.interface.as_deref(), Some("eni-11111111aaaaaaaaa"));
 }
 
-const V5_HEADER: &str = "version srcaddr dstaddr srcport dstport protocol start end type packets bytes account-id vpc-id subnet-id instance-id interface-id region az-id sublocation-type sublocation-id action tcp-flags pkt-srcaddr pkt-dstaddr pkt-src-aws-service pkt-dst-aws-service traffic-path flow-direction log-status";
-const V5_RECORD: &str = "5 10.0.0.71 52.95.128.179 34210 80 6 1616729292 1616729349 IPv4 7 471 123456789012 vpc-abcdefab012345678 subnet-aaaaaaaa012345678 i-0c50d5961bcb2d47b eni-1235b8ca123456789 ap-southeast-2 apse2-az3 - - ACCEPT 3 10.0.0.71 52.95.128.179 - S3 8 egress OK";
+const V5: &str = include_str!("data/aws-v5.log");
+
+fn v5() -> (&'static str, &'static str) {
+    let (header, record) = V5.trim_end().split_once('\n').unwrap();
+    (header, record)
+}
 
 #[test]
 fn custom_v5_by_header() {
-    let entries = read(format!("{V5_HEADER}\n{V5_RECORD}\n"));
+    let entries = read(V5);
     let f = flows(&entries);
     assert_eq!(f.len(), 1);
     let f = f[0];
@@ -78,14 +77,15 @@ fn pkt_addresses_win_over_interface_addresses() {
 
 #[test]
 fn headerless_custom_needs_fields() {
-    let err = read_with(V5_RECORD, FormatChoice::Auto, &ReaderOptions::default()).unwrap_err();
+    let (header, record) = v5();
+    let err = read_with(record, FormatChoice::Auto, &ReaderOptions::default()).unwrap_err();
     assert_eq!(err.code(), "E0172");
     assert!(err.to_string().contains("--aws-fields"), "{err}");
     let options = ReaderOptions {
-        aws_fields: Some(AwsFields::parse(V5_HEADER).unwrap()),
+        aws_fields: Some(AwsFields::parse(header).unwrap()),
         ..ReaderOptions::default()
     };
-    let entries = read_with(V5_RECORD, FormatChoice::Aws, &options).unwrap();
+    let entries = read_with(record, FormatChoice::Aws, &options).unwrap();
     assert_eq!(flows(&entries)[0].dst_port, Some(80));
 }
 

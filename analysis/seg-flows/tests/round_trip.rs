@@ -192,3 +192,104 @@ fn gzip_is_detected_by_content() {
     twice.extend_from_slice(&gz);
     assert_eq!(strip(read(twice)).len(), plain.len() * 2);
 }
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn files_on_disk_in_every_format() {
+    let dir = std::env::temp_dir().join(format!("seg-flows-disk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let entries = sample();
+    let formats = [
+        FormatChoice::Seg,
+        FormatChoice::Aws,
+        FormatChoice::AwsParquet,
+        FormatChoice::Gcp,
+        FormatChoice::Hubble,
+        FormatChoice::Azure,
+    ];
+    let mut expected = std::collections::BTreeMap::new();
+    for (i, format) in formats.into_iter().enumerate() {
+        let bytes = write::render(format, &entries);
+        let kept: Vec<Entry> = entries
+            .iter()
+            .filter_map(|e| write::as_written(format, e))
+            .collect();
+        // Plain (Parquet read in place) and gzip (Parquet spooled to a temporary file).
+        for (suffix, content) in [("plain", bytes.clone()), ("gz", gzip(&bytes))] {
+            let name = dir.join(format!("{i}-{format}.{suffix}"));
+            std::fs::write(&name, content).unwrap();
+            expected.insert(name.to_string_lossy().into_owned(), kept.clone());
+        }
+    }
+    let mut stream = seg_flows::open(
+        &[dir.to_string_lossy().into_owned()],
+        FormatChoice::Auto,
+        &ReaderOptions::default(),
+    )
+    .unwrap();
+    let got: Vec<Entry> = stream.by_ref().collect::<Result<_, _>>().unwrap();
+    let files: Vec<String> = stream.files().iter().map(|f| f.to_string()).collect();
+    assert_eq!(files.len(), 12);
+    for (index, file) in files.iter().enumerate() {
+        let of_file: Vec<Entry> = got
+            .iter()
+            .filter(|e| match e {
+                Entry::Flow(f) => f.origin.file as usize == index,
+                Entry::Gap(g) => g.origin.file as usize == index,
+                Entry::Malformed(_) => true,
+            })
+            .cloned()
+            .collect();
+        assert_eq!(strip(of_file), expected[file], "{file}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn gcp_twins_in_two_files_count_once() {
+    let dir = std::env::temp_dir().join(format!("seg-flows-gcp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let flow = |observed, start| {
+        Entry::Flow(Flow {
+            start: Timestamp(start),
+            end: Timestamp(start + 5),
+            src: ip("10.0.0.1"),
+            dst: ip("10.0.0.2"),
+            src_port: Some(40000),
+            dst_port: Some(443),
+            protocol: 6,
+            verdict: Verdict::Unknown,
+            packets: Some(1),
+            bytes: Some(60),
+            hints: Hints {
+                observed: Some(observed),
+                ..Hints::default()
+            },
+            src_k8s: None,
+            dst_k8s: None,
+            interface: Some(Arc::from("vm")),
+            rule: None,
+            origin: Origin::default(),
+        })
+    };
+    let src = [flow(Observed::Egress, 100), flow(Observed::Egress, 1000)];
+    let dst = [flow(Observed::Ingress, 101)];
+    std::fs::write(dir.join("a.json"), write::render(FormatChoice::Gcp, &src)).unwrap();
+    std::fs::write(dir.join("b.json"), write::render(FormatChoice::Gcp, &dst)).unwrap();
+    let mut stream = seg_flows::open(
+        &[dir.to_string_lossy().into_owned()],
+        FormatChoice::Auto,
+        &ReaderOptions::default(),
+    )
+    .unwrap();
+    let got: Vec<Entry> = stream.by_ref().collect::<Result<_, _>>().unwrap();
+    assert_eq!(flows(&got).len(), 2);
+    assert_eq!(stream.stats().duplicates, 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

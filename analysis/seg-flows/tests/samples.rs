@@ -10,7 +10,7 @@ use seg_ir::Timestamp;
 
 #[test]
 fn gcp_vpc_flow_sample() {
-    let line = r#"{"insertId":"1","jsonPayload":{"bytes_sent":"15169","connection":{"dest_ip":"198.51.100.248","dest_port":9200,"protocol":6,"src_ip":"10.87.40.76","src_port":33880},"dest_instance":{"project_id":"my-sample-project","region":"us-east1","vm_name":"elasticsearch","zone":"us-east1-b"},"packets_sent":"30","reporter":"SRC","rtt_msec":"8","src_instance":{"project_id":"my-sample-project","region":"us-east1","vm_name":"kibana","zone":"us-east1-b"},"start_time":"2019-06-14T03:40:08.469099728Z","end_time":"2019-06-14T03:49:51.821308944Z"},"logName":"projects/my-sample-project/logs/compute.googleapis.com%2Fvpc_flows","timestamp":"2019-06-14T03:50:10.845445834Z"}"#;
+    let line = include_str!("data/gcp-vpc.json");
     let entries = read(line);
     let f = flows(&entries);
     assert_eq!(f.len(), 1);
@@ -67,18 +67,7 @@ fn gcp_reports_from_both_ends_count_once() {
 
 #[test]
 fn gcp_firewall_log_and_gcloud_array() {
-    let text = r#"[
-  {
-    "insertId": "x",
-    "jsonPayload": {
-      "connection": {"src_ip": "10.10.0.99", "src_port": 33912, "dest_ip": "10.20.0.99", "dest_port": 80, "protocol": 6},
-      "disposition": "DENIED",
-      "instance": {"project_id": "example-proj", "vm_name": "vm1", "zone": "us-west1-a"},
-      "rule_details": {"reference": "network:example-net/firewall:rule-a", "direction": "EGRESS", "action": "DENY", "priority": 10}
-    },
-    "timestamp": "2026-03-01T12:00:00.5Z"
-  }
-]"#;
+    let text = include_str!("data/gcp-firewall.json");
     let entries = read(text);
     let f = flows(&entries)[0];
     assert_eq!(f.verdict, Verdict::Denied);
@@ -95,7 +84,7 @@ fn gcp_firewall_log_and_gcloud_array() {
     assert_eq!(f.origin.line, 2);
 }
 
-const HUBBLE_DROP: &str = r#"{"time":"2024-05-02T08:21:40.123456789Z","verdict":"DROPPED","IP":{"source":"10.0.1.235","destination":"10.0.0.21","ipVersion":"IPv4"},"l4":{"TCP":{"source_port":60524,"destination_port":80,"flags":{"SYN":true}}},"source":{"identity":24753,"namespace":"net-lab","labels":["k8s:app=traffic-generator","k8s:io.cilium.k8s.policy.serviceaccount=traffic-gen","k8s:io.kubernetes.pod.namespace=net-lab"],"pod_name":"traffic-generator-5d8f9b7c4-abcde","workloads":[{"name":"traffic-generator","kind":"Deployment"}]},"destination":{"identity":24075,"namespace":"net-lab","labels":["k8s:app=echo-server"]},"Type":"L3_L4","node_name":"kind-worker","traffic_direction":"EGRESS","drop_reason_desc":"POLICY_DENY","egress_denied_by":[{"name":"deny-tg-to-echo","namespace":"net-lab","kind":"CiliumNetworkPolicy"}]}"#;
+const HUBBLE_DROP: &str = include_str!("data/hubble-bare.json");
 
 #[test]
 fn hubble_jsonpb_and_bare() {
@@ -179,7 +168,7 @@ fn hubble_verdicts_replies_and_other_events() {
 
 #[test]
 fn azure_vnet_sample_tuples() {
-    let blob = r#"{"records":[{"time":"2022-09-14T09:00:52.5625085Z","flowLogVersion":4,"flowLogGUID":"66aa66aa-bb77-cc88-dd99-00ee00ee00ee","macAddress":"112233445566","category":"FlowLogFlowEvent","flowLogResourceID":"/SUBSCRIPTIONS/X/RESOURCEGROUPS/NETWORKWATCHERRG/PROVIDERS/MICROSOFT.NETWORK/NETWORKWATCHERS/NETWORKWATCHER_EASTUS2EUAP/FLOWLOGS/VNETFLOWLOG","targetResourceID":"/subscriptions/x/resourceGroups/myResourceGroup/providers/Microsoft.Network/virtualNetworks/myVNet","operationName":"FlowLogFlowEvent","flowRecords":{"flows":[{"aclID":"00aa00aa-bb11-cc22-dd33-44ee44ee44ee","flowGroups":[{"rule":"DefaultRule_AllowInternetOutBound","flowTuples":["1663146003599,10.0.0.6,52.239.184.180,23956,443,6,O,B,NX,0,0,0,0","1663146003606,10.0.0.6,52.239.184.180,23956,443,6,O,E,NX,3,767,2,1580"]},{"rule":"DefaultRule_DenyAllInBound","flowTuples":["1663146004000,203.0.113.9,10.0.0.6,51000,22,6,I,D,NX,,,,"]}]}]}}]}"#;
+    let blob = include_str!("data/azure-vnet.json");
     let entries = read(blob);
     let f = flows(&entries);
     assert_eq!(f.len(), 3);
@@ -208,7 +197,7 @@ fn azure_vnet_sample_tuples() {
 
 #[test]
 fn azure_nsg_v2_sample_tuple() {
-    let blob = r#"{"records":[{"time":"2018-11-13T12:00:35.3899262Z","systemId":"a0fca5ce-022c-47b1-9735-89943b42f2fa","category":"NetworkSecurityGroupFlowEvent","resourceId":"/SUBSCRIPTIONS/X/RESOURCEGROUPS/FABRIKAMRG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/FABRIAKMVM1-NSG","operationName":"NetworkSecurityGroupFlowEvents","properties":{"Version":2,"flows":[{"rule":"DefaultRule_AllowInternetOutBound","flows":[{"mac":"000D3AF87856","flowTuples":["1542110379,10.5.16.4,203.0.113.117,59932,443,T,O,A,E,1,66,1,66"]}]}]}}]}"#;
+    let blob = include_str!("data/azure-nsg.json");
     let entries = read(blob);
     let f = flows(&entries)[0];
     assert_eq!(f.start, Timestamp(1542110379));
