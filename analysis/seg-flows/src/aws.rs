@@ -338,18 +338,23 @@ impl AwsText {
 /// Split on spaces (tabs and runs of spaces tolerated); the number of
 /// fields, or `None` beyond [`MAX_FIELDS`].
 fn split<'a>(line: &'a [u8], out: &mut [&'a [u8]; MAX_FIELDS]) -> Option<usize> {
+    let is_sep = |c: u8| c == b' ' || c == b'\t';
     let mut n = 0;
-    let mut from = 0;
-    let ends = memchr::memchr2_iter(b' ', b'\t', line).chain(std::iter::once(line.len()));
-    for at in ends {
-        if at > from {
-            if n == MAX_FIELDS {
-                return None;
-            }
-            out[n] = &line[from..at];
-            n += 1;
+    let mut i = 0;
+    while i < line.len() {
+        if is_sep(line[i]) {
+            i += 1;
+            continue;
         }
-        from = at + 1;
+        let start = i;
+        while i < line.len() && !is_sep(line[i]) {
+            i += 1;
+        }
+        if n == MAX_FIELDS {
+            return None;
+        }
+        out[n] = &line[start..i];
+        n += 1;
     }
     Some(n)
 }
