@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Regenerate fuzz/seeds/ from the repository's own inputs: the bank example,
-# the standard library and the case projects (tests/cases/*/).
+# the standard library and the case projects (tests/cases/*/); for the flow-log
+# readers, the public samples (analysis/seg-flows/tests/data/) and a small
+# record set rendered in every format (the seg-flows example fuzz_seeds).
 # Run from anywhere; rewrites fuzz/seeds/ completely.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -48,4 +50,13 @@ for dir in "$root"/tests/cases/*/; do
   [ -n "$policy" ] && [ -f "$inv" ] || continue
   { cat "$dir/$policy"; nul; cat "$inv"; } > "$seeds/check/$(basename "$dir")"
 done
+# flows_*: the public samples of each format, then every format rendered.
+data="$root/analysis/seg-flows/tests/data"
+mkdir -p "$seeds"/flows_{aws,parquet,gcp,hubble,azure,seg}
+cp "$data"/aws-*.log "$seeds/flows_aws/"
+cp "$data"/gcp-*.json "$seeds/flows_gcp/"
+cp "$data"/hubble-*.json "$seeds/flows_hubble/"
+cp "$data"/azure-*.json "$seeds/flows_azure/"
+(cd "$root" && cargo run -q -p seg-flows --example fuzz_seeds -- "$seeds")
+
 echo "seeds: $(find "$seeds" -type f | wc -l) files in $seeds"

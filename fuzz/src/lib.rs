@@ -76,3 +76,51 @@ pub fn assert_all(map: &SourceMap, diags: &Diagnostics, failed: bool) {
     let list: Vec<Diagnostic> = diags.iter().cloned().collect();
     assert_diagnostics(map, &list, failed);
 }
+
+/// Read `data` as flow logs in `format` to the end, asserting the readers'
+/// invariants: no panic; an error ends the stream and says something; a
+/// malformed record has a line and a message; every window has
+/// `start <= end`; line numbers stay within the input (uncompressed text);
+/// and the counts add up (`records` = flows + gaps + malformed + skipped +
+/// duplicates).
+pub fn read_flows(data: &[u8], format: seg_flows::FormatChoice) {
+    use seg_flows::{Entry, ReaderOptions};
+    let options = ReaderOptions {
+        // Small, so that the over-long paths are reached.
+        max_record_bytes: 4096,
+        ..ReaderOptions::default()
+    };
+    let lines = data.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+    let text = !data.starts_with(&[0x1f, 0x8b]) && !data.starts_with(b"PAR1");
+    let mut flows = seg_flows::from_reader("fuzz", std::io::Cursor::new(data.to_vec()), format, &options);
+    let mut ended = false;
+    for item in flows.by_ref() {
+        assert!(!ended, "an item after an error");
+        let line = match item {
+            Ok(Entry::Flow(f)) => {
+                assert!(f.start <= f.end, "{f:?}");
+                f.origin.line
+            }
+            Ok(Entry::Gap(g)) => {
+                assert!(g.start <= g.end, "{g:?}");
+                g.origin.line
+            }
+            Ok(Entry::Malformed(m)) => {
+                assert!(!m.message.is_empty());
+                assert!(m.line >= 1, "{m:?}");
+                m.line
+            }
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                assert!(e.code().starts_with("E017"));
+                ended = true;
+                continue;
+            }
+        };
+        if text {
+            assert!(line <= lines, "line {line} of {lines}");
+        }
+    }
+    let s = flows.stats();
+    assert_eq!(s.records, s.flows + s.gaps + s.malformed + s.skipped + s.duplicates, "{s:?}");
+}
