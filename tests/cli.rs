@@ -347,6 +347,41 @@ fn build_refuses_to_replace_a_folder_it_did_not_write() {
     assert!(dir.path().join("seg.toml").exists());
 }
 
+/// `seg build` over its own previous output lists, per target, the objects
+/// the new output no longer has (what an apply must prune).
+#[test]
+fn build_lists_what_the_new_output_removes() {
+    let v1 = "policy p {\n  owner \"x\"\n  allow payments-api -> ledger-postgres on tcp/5432\n  allow web-frontend -> payments-api on tcp/8443\n}\n";
+    let dir = project(v1);
+    let path = dir.path().to_str().expect("utf8");
+    let out = dir.path().join("out");
+    let out = out.to_str().expect("utf8");
+    let build = || seg(&["build", path, "--now", NOW, "--out", out]);
+    let o = build();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!stdout(&o).contains("to prune"), "{}", stdout(&o));
+
+    let v2 = v1.replace("  allow web-frontend -> payments-api on tcp/8443\n", "");
+    fs::write(dir.path().join("policy/main.seg"), v2).expect("write v2");
+    let o = build();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("\nkubernetes: 1 NetworkPolicy to prune: web/seg-allow-web-frontend\n"),
+        "{text}"
+    );
+    for target in ["iptables", "aws", "gcp", "opa"] {
+        assert!(text.contains(&format!("\n{target}: ")), "{target}: {text}");
+    }
+    let o = build();
+    assert!(stdout(&o).contains("nothing to prune"), "{}", stdout(&o));
+
+    // A report that is not seg's is refused, as the writer refuses the folder.
+    fs::write(dir.path().join("out/report.json"), "{\"tool\": \"other\"}").expect("write");
+    let o = build();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+}
+
 /// A narrowing only the lowering sees (AWS holds SCTP with every port only)
 /// is a warning and an entry of `report.json`'s approximations.
 #[test]

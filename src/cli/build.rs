@@ -1,11 +1,12 @@
 //! `seg build [PATH] [--target T,...] [--out DIR]`: check, lower to every
 //! target, write everything atomically, print a one-screen summary.
 
-use super::{Exit, InputArgs, Verbosity, compile_as, finish, info};
-use crate::driver::{self, BuildOutcome};
+use super::{Exit, InputArgs, Verbosity, compile_as, finish, info, plural};
+use crate::driver::{self, BuildOutcome, PreviousBuild};
 use crate::output::{Color, Format};
 use crate::progress::Progress;
 use clap::Args;
+use seg_ir::objects::{Presence, compare_builds};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -65,6 +66,9 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
         return exit;
     };
     let out = args.out.clone().unwrap_or_else(|| comp.root.join("out"));
+    // Read before the new output replaces it. A folder seg did not write is
+    // refused by the writer below; an unreadable report only loses the comparison.
+    let previous = driver::previous_build(&out);
     let written = driver::write_atomically(&out, &outcome.files);
     progress.clear();
     if let Err(e) = written {
@@ -87,7 +91,8 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
     }
     if args.input.format == Format::Human && v != Verbosity::Quiet {
         // Names come from the user: shown, never acted on by the terminal.
-        let text = summary(&outcome, &out, comp.program.as_ref());
+        let mut text = summary(&outcome, &out, comp.program.as_ref());
+        text.push_str(&removals(&outcome, previous));
         print!("{}", seg_diag::visible(&text));
     }
     Exit::Ok
@@ -134,5 +139,44 @@ fn summary(outcome: &BuildOutcome, out: &Path, program: Option<&seg_ir::Program>
         "every approximation is listed in {}\n",
         out.join("report.json").display()
     ));
+    s
+}
+
+/// Most objects named per target in the removal lines (report.json of the
+/// previous output lists them all).
+const SHOWN_REMOVALS: usize = 10;
+
+/// What the new output removes relative to the previous one, per target.
+fn removals(outcome: &BuildOutcome, previous: Result<Option<PreviousBuild>, String>) -> String {
+    let previous = match previous {
+        Ok(Some(p)) => p,
+        Ok(None) => return String::new(),
+        Err(e) => return format!("note: not compared with the previous output: {e}\n"),
+    };
+    let mut s = String::new();
+    let mut nothing = true;
+    for t in compare_builds(&previous.objects, &outcome.objects()) {
+        if t.presence == Presence::OldOnly {
+            let n = previous.objects.get(&t.target).map_or(0, Vec::len);
+            s.push_str(&format!(
+                "{}: not in this build (the previous output had {}): not compared\n",
+                t.target,
+                plural(n, "object")
+            ));
+            nothing = false;
+        } else if let Some(line) = t.removals_summary(SHOWN_REMOVALS) {
+            s.push_str(&line);
+            s.push('\n');
+            nothing = false;
+        }
+    }
+    for target in &previous.unlisted {
+        s.push_str(&format!(
+            "{target}: the previous output does not list its objects (written by an older seg): not compared\n"
+        ));
+    }
+    if nothing && previous.unlisted.is_empty() {
+        s.push_str("nothing to prune: every object of the previous output is still emitted\n");
+    }
     s
 }

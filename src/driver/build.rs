@@ -5,9 +5,9 @@
 use super::targets::{TARGETS, backend_for, default_options};
 use seg_check::manifest::Manifest;
 use seg_diag::{Code, Diagnostic, Diagnostics};
-use seg_ir::Program;
 use seg_ir::backend::{SigningKey, TargetOptions};
 use seg_ir::capability::{self, Approximation, ApproximationKind};
+use seg_ir::{Object, Program};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,6 +21,8 @@ pub struct TargetReport {
     pub relaxations: usize,
     pub notes: Vec<String>,
     pub approximations: Vec<Approximation>,
+    /// Every object the target's files hold (see `seg_ir::objects`).
+    pub objects: Vec<Object>,
 }
 
 #[derive(Clone, Debug)]
@@ -28,6 +30,17 @@ pub struct BuildOutcome {
     pub reports: Vec<TargetReport>,
     /// Every output file, path relative to `--out`, sorted.
     pub files: BTreeMap<String, Vec<u8>>,
+}
+
+impl BuildOutcome {
+    /// The objects of every target built (what `report.json` records).
+    pub fn objects(&self) -> seg_ir::objects::BuildObjects {
+        self.reports
+            .iter()
+            .filter(|r| r.target != "ir")
+            .map(|r| (r.target.clone(), r.objects.clone()))
+            .collect()
+    }
 }
 
 #[derive(Serialize)]
@@ -87,6 +100,7 @@ pub fn build_observed(
                 relaxations: 0,
                 notes: Vec::new(),
                 approximations: Vec::new(),
+                objects: Vec::new(),
             });
             continue;
         }
@@ -108,6 +122,7 @@ pub fn build_observed(
             relaxations: count(&approximations, ApproximationKind::Layered),
             notes: emission.notes,
             approximations,
+            objects: emission.objects,
         };
         for artifact in emission.artifacts {
             let path = format!("{name}/{}", artifact.path);

@@ -3,11 +3,13 @@
 #![doc = include_str!("../../docs/ARCHITECTURE.md")]
 
 mod build;
+mod previous;
 mod project;
 mod targets;
 mod write;
 
 pub use build::{BuildOutcome, TargetReport, build, build_observed};
+pub use previous::{PreviousBuild, previous_build, read_report};
 pub use project::{Input, Locate, MAX_FILE_BYTES, expand_globs, resolve_import};
 pub use targets::{TARGETS, backend_for, target_names};
 pub use write::write_atomically;

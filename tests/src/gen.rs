@@ -400,6 +400,7 @@ pub fn rule(identities: &[Identity], cfg: GenConfig) -> BoxedStrategy<Rule> {
 fn provenance(i: usize) -> Provenance {
     Provenance {
         label: format!("gen/{}", i + 1),
+        id: format!("gen#{}", i + 1),
         file: "policy/gen.seg".to_string(),
         line: i as u32 + 1,
         column: 3,

@@ -513,6 +513,7 @@ fn address_regions_are_exact_around_an_identity_that_moved() {
 fn a_provenance() -> seg_ir::Provenance {
     seg_ir::Provenance {
         label: "x/1".into(),
+        id: "x#1".into(),
         file: "x.seg".into(),
         line: 1,
         column: 1,

@@ -9,11 +9,14 @@
 //! identities share an address (W0101).
 
 use seg_diag::{Code, Diagnostic, Diagnostics};
+use seg_ir::backend::{Artifact, Emission};
 use seg_ir::capability::{Approximation, ApproximationKind};
 use seg_ir::net::CidrSet;
+use seg_ir::objects::Object;
 use seg_ir::program::{
     Action, Condition, EndpointSet, Identity, IdentityId, Program, Rule, RuleId,
 };
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 
@@ -26,6 +29,76 @@ pub fn header(program: &Program) -> String {
         "{TOOL} | source sha256:{} | generated: do not edit",
         program.source_hash
     )
+}
+
+/// Serialise one output file of `target` (pretty JSON and a final newline)
+/// into the emission, with the objects it holds.
+pub fn push_json(
+    target: &str,
+    emission: &mut Emission,
+    path: &str,
+    value: &impl serde::Serialize,
+    diags: &mut Diagnostics,
+) {
+    let written = serde_json::to_value(value).and_then(|v| {
+        let mut contents = serde_json::to_vec_pretty(&v)?;
+        contents.push(b'\n');
+        Ok((v, contents))
+    });
+    match written {
+        Ok((value, contents)) => {
+            emission.objects.extend(objects_in(path, &value));
+            emission.artifacts.push(Artifact {
+                path: path.to_string(),
+                contents,
+            });
+        }
+        Err(e) => diags.push(Diagnostic::bug(format!(
+            "cannot serialise `{target}/{path}`: {e}"
+        ))),
+    }
+}
+
+/// The objects a file describes: Terraform resources (`resource.<type>.<name>`,
+/// named `<type>.<name>`), CloudFormation resources (`Resources.<logical id>`,
+/// of their `Type`) and the items of a compute `firewallList` (by `name`).
+/// Each digest covers the object's JSON, which never holds the file header.
+fn objects_in(path: &str, file: &Value) -> Vec<Object> {
+    let json = |v: &Value| serde_json::to_vec(v).unwrap_or_default();
+    let mut out = Vec::new();
+    if let Some(Value::Object(types)) = file.get("resource") {
+        for (kind, resources) in types {
+            for (name, body) in resources.as_object().into_iter().flatten() {
+                out.push(Object::new(
+                    kind,
+                    format!("{kind}.{name}"),
+                    path,
+                    &json(body),
+                ));
+            }
+        }
+    }
+    if let Some(Value::Object(resources)) = file.get("Resources") {
+        for (name, body) in resources {
+            let kind = body
+                .get("Type")
+                .and_then(Value::as_str)
+                .unwrap_or("resource");
+            out.push(Object::new(kind, name, path, &json(body)));
+        }
+    }
+    if file.get("kind").and_then(Value::as_str) == Some("compute#firewallList") {
+        for item in file
+            .get("items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = item.get("name").and_then(Value::as_str).unwrap_or_default();
+            out.push(Object::new("firewall", name, path, &json(item)));
+        }
+    }
+    out
 }
 
 /// The first `len` hex digits of the SHA-256 of `parts` (each length-prefixed,

@@ -138,6 +138,7 @@ impl Fx {
             expires: None,
             provenance: Provenance {
                 label: format!("net/{n}"),
+                id: format!("net#{n}"),
                 file: "policy/net.seg".into(),
                 line: 10 + n,
                 column: 3,

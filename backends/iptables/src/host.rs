@@ -13,7 +13,7 @@ use crate::model::{Chain, Family, IpsetFile, Line, Match, Proto, RulesFile, Safe
 use crate::names;
 use crate::render::{Ctx, FAMILIES};
 use seg_diag::{Code, Diagnostic, Diagnostics};
-use seg_ir::{Action, Artifact, Emission, IdentityId, Program};
+use seg_ir::{Action, Artifact, Emission, IdentityId, Object, Program};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
@@ -263,6 +263,14 @@ pub(crate) fn emit_host(
             tool,
             &file,
         );
+        for c in &chains {
+            emission.objects.push(Object::new(
+                "chain",
+                c.name.as_str(),
+                &file,
+                c.text.as_bytes(),
+            ));
+        }
         let text = RulesFile {
             header,
             family,
@@ -280,9 +288,16 @@ pub(crate) fn emit_host(
     if used_sets.is_empty() {
         return;
     }
+    let file = format!("{}.ipset", host.stem);
     let sets = used_sets
         .into_iter()
-        .filter_map(|name| set_texts.get(name).cloned())
+        .filter_map(|name| {
+            let text = set_texts.get(name)?;
+            emission
+                .objects
+                .push(Object::new("ipset", name, &file, text.as_bytes()));
+            Some(text.clone())
+        })
         .collect();
     let header = vec![
         SafeText::new(&format!(
@@ -298,7 +313,7 @@ pub(crate) fn emit_host(
     ];
     let text = IpsetFile { header, sets }.print();
     emission.artifacts.push(Artifact {
-        path: format!("{}.ipset", host.stem),
+        path: file,
         contents: text.into_bytes(),
     });
 }

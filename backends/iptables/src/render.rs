@@ -192,6 +192,7 @@ pub fn render(program: &Program, threshold: usize, diags: &mut Diagnostics) -> E
         emit_host(&cx, host, &set_texts, &mut chains, &mut emission);
     }
     emission.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    emission.objects.sort();
     emission.approximations = std::mem::take(&mut cx.approximations);
     emission.notes.push(format!(
         "{} host(s), {} rule line(s), {} ipset(s) (threshold {} CIDRs)",

@@ -82,6 +82,7 @@ impl Fx {
             expires: None,
             provenance: Provenance {
                 label: format!("{policy}/{n}"),
+                id: format!("{policy}#{n}"),
                 file: "policy/p.seg".into(),
                 line: 10 + id.0,
                 column: 3,

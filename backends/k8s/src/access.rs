@@ -530,6 +530,7 @@ mod tests {
                     expires: None,
                     provenance: seg_ir::Provenance {
                         label: format!("p/{i}"),
+                        id: format!("p#{i}"),
                         file: "p.seg".into(),
                         line: 1,
                         column: 1,

@@ -10,19 +10,21 @@
 use crate::model::{Kustomization, NetworkPolicy};
 use crate::names::shown;
 use seg_diag::{Code, Diagnostic, Diagnostics};
-use seg_ir::{Artifact, Program};
+use seg_ir::{Artifact, Object, Program};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
 pub const KUSTOMIZATION: &str = "kustomization.yaml";
 
+/// The files, and the objects they hold (for the build's object inventory).
 pub fn artifacts(
     program: &Program,
     mut policies: Vec<NetworkPolicy>,
     diags: &mut Diagnostics,
-) -> Vec<Artifact> {
+) -> (Vec<Artifact>, Vec<Object>) {
     unique_names(program, &mut policies, diags);
     let mut out: Vec<Artifact> = Vec::new();
+    let mut objects = Vec::new();
     let mut resources = Vec::new();
     for policy in &policies {
         // Namespace and name are DNS-1123 labels (checked before), so the path
@@ -31,7 +33,9 @@ pub fn artifacts(
             "{}/{}.yaml",
             policy.metadata.namespace, policy.metadata.name
         );
-        if let Some(contents) = yaml(program, policy, diags) {
+        if let Some((contents, body)) = yaml(program, policy, diags) {
+            let name = format!("{}/{}", policy.metadata.namespace, policy.metadata.name);
+            objects.push(Object::new("NetworkPolicy", name, &path, &body));
             resources.push(path.clone());
             out.push(Artifact { path, contents });
         }
@@ -43,7 +47,7 @@ pub fn artifacts(
         resources,
     };
     if !out.is_empty()
-        && let Some(contents) = yaml(program, &kustomization, diags)
+        && let Some((contents, _)) = yaml(program, &kustomization, diags)
     {
         out.push(Artifact {
             path: KUSTOMIZATION.into(),
@@ -51,10 +55,16 @@ pub fn artifacts(
         });
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
-    out
+    objects.sort();
+    (out, objects)
 }
 
-fn yaml<T: Serialize>(program: &Program, value: &T, diags: &mut Diagnostics) -> Option<Vec<u8>> {
+/// The file (header and YAML) and the YAML alone.
+fn yaml<T: Serialize>(
+    program: &Program,
+    value: &T,
+    diags: &mut Diagnostics,
+) -> Option<(Vec<u8>, Vec<u8>)> {
     let options = serde_saphyr::ser_options! { min_fold_chars: usize::MAX };
     match serde_saphyr::to_string_with_options(value, options) {
         Ok(body) => {
@@ -63,7 +73,7 @@ fn yaml<T: Serialize>(program: &Program, value: &T, diags: &mut Diagnostics) -> 
                 env!("CARGO_PKG_VERSION"),
                 program.source_hash
             );
-            Some(format!("{header}{body}").into_bytes())
+            Some((format!("{header}{body}").into_bytes(), body.into_bytes()))
         }
         Err(e) => {
             diags.push(Diagnostic::bug(format!(

@@ -81,7 +81,7 @@ impl Backend for Kubernetes {
         let mut approximations = std::mem::take(&mut access.approximations);
         approximations.extend(rendered.approximations);
         let shortened = rendered.shortened;
-        let artifacts = files::artifacts(program, rendered.policies, diags);
+        let (artifacts, objects) = files::artifacts(program, rendered.policies, diags);
         let mut notes = vec![format!(
             "{} NetworkPolicies in {} namespaces",
             artifacts.len().saturating_sub(1),
@@ -104,6 +104,7 @@ impl Backend for Kubernetes {
             rules: rendered.rules,
             notes,
             approximations,
+            objects,
         }
     }
 }

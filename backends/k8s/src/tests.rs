@@ -135,6 +135,7 @@ impl Fx {
             expires: None,
             provenance: Provenance {
                 label: format!("fx/{}", id.0 + 1),
+                id: format!("fx#{}", id.0 + 1),
                 file: "policy/fx.seg".into(),
                 line,
                 column: 3,

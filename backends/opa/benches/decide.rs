@@ -157,6 +157,7 @@ fn program(rules: usize) -> Program {
             expires: expires.map(Into::into),
             provenance: Provenance {
                 label: format!("bench/{}", k + 1),
+                id: format!("bench#{}", k + 1),
                 file: "policy/bench.seg".into(),
                 line: k as u32 + 1,
                 column: 3,

@@ -4,10 +4,11 @@
 //! Output: `bundle.tar.gz` and every file again under `bundle/`, sorted by
 //! path; notes for the build report (revision, matching rules, classes).
 
+use crate::model::SegData;
 use crate::{bundle, canonical, input, rego, render};
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::backend::SigningKey;
-use seg_ir::{Artifact, Emission, Program};
+use seg_ir::{Artifact, Emission, Object, Program};
 use std::collections::BTreeMap;
 
 pub fn bundle(
@@ -23,6 +24,7 @@ pub fn bundle(
     let rego_header = rego::header(std::slice::from_ref(&header));
     let rendered = render::render(program, &header, diags);
     let classes = rendered.data.addresses.classes.len();
+    let objects = objects(program, &rendered.data)?;
     let mut files = bundle::Files::new();
     files.insert("seg/data.json".into(), json(&rendered.data)?);
     files.insert("seg/tests/data.json".into(), json(&rendered.tests)?);
@@ -84,7 +86,23 @@ pub fn bundle(
         notes,
         // OPA holds every condition: the capability pass made no choice left.
         approximations: Vec::new(),
+        objects,
     })
+}
+
+/// The entries of `data.seg` a decision reads, by stable name: each rule (by
+/// rule id) and each identity (by name), in `seg/data.json`.
+fn objects(program: &Program, data: &SegData) -> Result<Vec<Object>, Diagnostic> {
+    const FILE: &str = "bundle/seg/data.json";
+    let mut out = Vec::new();
+    for (rule, doc) in program.rules.iter().zip(&data.rules) {
+        out.push(Object::new("rule", &rule.provenance.id, FILE, &json(doc)?));
+    }
+    for (name, doc) in &data.identities {
+        out.push(Object::new("identity", name, FILE, &json(doc)?));
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn bad_key(key: Option<&SigningKey>, why: &str) -> Diagnostic {

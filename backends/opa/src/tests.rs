@@ -64,6 +64,7 @@ fn rule(
         expires: None,
         provenance: Provenance {
             label: format!("p/{}", n + 1),
+            id: format!("p#{}", n + 1),
             file: "policy/p.seg".into(),
             line: 10 + n,
             column: 3,

@@ -5,6 +5,7 @@
 //! so a backend only lowers what it can express.
 
 use crate::capability::Approximation;
+use crate::objects::Object;
 use crate::program::{ConditionClass, Identity, Program};
 use seg_diag::Diagnostics;
 use serde::Serialize;
@@ -60,6 +61,9 @@ pub struct Emission {
     /// target cannot hold, a peer it cannot name), each also a warning;
     /// listed in the report after the capability pass's.
     pub approximations: Vec<Approximation>,
+    /// Every object the artifacts hold, by stable name (see [`crate::objects`]):
+    /// what `seg build` compares with the previous output to list what to prune.
+    pub objects: Vec<Object>,
 }
 
 /// Options from `seg.toml [targets.*]`, one variant per target.

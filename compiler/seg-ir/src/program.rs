@@ -180,6 +180,11 @@ pub struct Provenance {
     /// rule's 1-based position in its policy, plus `.<k>` when one source rule
     /// lowers to several IR rules (`<->`, `or` over static conditions).
     pub label: String,
+    /// Unique in the program and independent of where the rule is written:
+    /// `<policy>#<hash of what the rule matches>`, plus `.<k>` like the label
+    /// (see `seg_check`'s `rule_id`). Targets use it wherever an emitted
+    /// object refers to a rule, so that their output depends only on meaning.
+    pub id: String,
     pub file: String,
     pub line: u32,
     pub column: u32,

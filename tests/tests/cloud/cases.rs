@@ -215,6 +215,7 @@ fn rule(
         expires: None,
         provenance: Provenance {
             label: label.to_string(),
+            id: label.replace('/', "#"),
             file: "policy/edge.seg".into(),
             line: id + 1,
             column: 1,

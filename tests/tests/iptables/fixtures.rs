@@ -184,6 +184,7 @@ impl Fx {
             expires: None,
             provenance: Provenance {
                 label: format!("{policy}/{n}"),
+                id: format!("{policy}#{n}"),
                 file: "fixture.seg".into(),
                 line: 1 + id.0,
                 column: 1,

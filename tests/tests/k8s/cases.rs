@@ -190,6 +190,7 @@ pub fn hostile() -> Case {
         expires: None,
         provenance: Provenance {
             label: "hostile/1".into(),
+            id: "hostile#1".into(),
             file: "policy/\"odd\"\n.seg".into(),
             line: 1,
             column: 1,

@@ -265,6 +265,7 @@ pub fn lab() -> Program {
             expires: expires.map(Into::into),
             provenance: Provenance {
                 label: format!("lab/{}", i + 1),
+                id: format!("lab#{}", i + 1),
                 file: "policy/lab.seg".to_string(),
                 line: 10 + i as u32,
                 column: 3,

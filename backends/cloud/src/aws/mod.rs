@@ -10,12 +10,12 @@ mod model;
 mod plan;
 mod render;
 
-use crate::common::{Narrowings, denies_metadata};
+use crate::common::{Narrowings, denies_metadata, push_json};
 pub(crate) use groups::aws_char;
 use groups::{Group, GroupRef, MAX_TEXT};
 use plan::{Peer, Proto, SgRule};
 use seg_diag::{Code, Diagnostic, Diagnostics};
-use seg_ir::backend::{Artifact, AwsFormat, AwsOptions, Emission};
+use seg_ir::backend::{AwsFormat, AwsOptions, Emission};
 use seg_ir::program::Program;
 use std::collections::BTreeMap;
 
@@ -66,12 +66,14 @@ pub fn emit(program: &Program, options: &AwsOptions, diags: &mut Diagnostics) ->
     let vpc = options.vpc_id.as_deref();
     if options.formats.contains(&AwsFormat::Terraform) {
         push_json(
+            "aws",
             &mut emission,
             "main.tf.json",
             &render::terraform(program, &groups, vpc),
             diags,
         );
         push_json(
+            "aws",
             &mut emission,
             "versions.tf.json",
             &render::versions(program),
@@ -82,7 +84,7 @@ pub fn emit(program: &Program, options: &AwsOptions, diags: &mut Diagnostics) ->
         let template = render::cloudformation(program, &groups, vpc);
         let (resources, outputs) = (template.resources.len(), template.outputs.len());
         let before = emission.artifacts.len();
-        push_json(&mut emission, "template.json", &template, diags);
+        push_json("aws", &mut emission, "template.json", &template, diags);
         let size = emission
             .artifacts
             .get(before)
@@ -93,32 +95,13 @@ pub fn emit(program: &Program, options: &AwsOptions, diags: &mut Diagnostics) ->
         return Emission::default();
     }
     emission.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    emission.objects.sort();
     emission.rules = groups
         .iter()
         .map(|g| g.ingress.len() + g.egress.len())
         .sum();
     notes(program, &groups, &mut emission);
     emission
-}
-
-fn push_json(
-    emission: &mut Emission,
-    path: &str,
-    value: &impl serde::Serialize,
-    diags: &mut Diagnostics,
-) {
-    match serde_json::to_vec_pretty(value) {
-        Ok(mut contents) => {
-            contents.push(b'\n');
-            emission.artifacts.push(Artifact {
-                path: path.to_string(),
-                contents,
-            });
-        }
-        Err(e) => diags.push(Diagnostic::bug(format!(
-            "cannot serialise `aws/{path}`: {e}"
-        ))),
-    }
 }
 
 /// E0404 for options seg.toml validation would have refused, in case the

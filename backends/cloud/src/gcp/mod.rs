@@ -9,13 +9,13 @@ mod model;
 mod plan;
 
 use crate::common::{
-    Narrowings, TOOL, denies_metadata, hash_hex, header, provenance_text, restrict_chars, slug,
-    tf_literal,
+    Narrowings, TOOL, denies_metadata, hash_hex, header, provenance_text, push_json,
+    restrict_chars, slug, tf_literal,
 };
 use model::*;
 use plan::Fw;
 use seg_diag::{Code, Diagnostic, Diagnostics};
-use seg_ir::backend::{Artifact, Emission, GcpOptions};
+use seg_ir::backend::{Emission, GcpOptions};
 use seg_ir::program::Program;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -86,10 +86,11 @@ pub fn emit(program: &Program, options: &GcpOptions, diags: &mut Diagnostics) ->
         approximations: narrowings.into_approximations(),
         ..Emission::default()
     };
-    push_json(&mut emission, "firewalls.json", &list, diags);
-    push_json(&mut emission, "main.tf.json", &main, diags);
-    push_json(&mut emission, "versions.tf.json", &versions, diags);
+    push_json("gcp", &mut emission, "firewalls.json", &list, diags);
+    push_json("gcp", &mut emission, "main.tf.json", &main, diags);
+    push_json("gcp", &mut emission, "versions.tf.json", &versions, diags);
     emission.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    emission.objects.sort();
     let (deny, allow) = rules.iter().fold(
         (0, 0),
         |(d, a), r| if r.deny { (d + 1, a) } else { (d, a + 1) },
@@ -104,26 +105,6 @@ pub fn emit(program: &Program, options: &GcpOptions, diags: &mut Diagnostics) ->
         );
     }
     emission
-}
-
-fn push_json(
-    emission: &mut Emission,
-    path: &str,
-    value: &impl serde::Serialize,
-    diags: &mut Diagnostics,
-) {
-    match serde_json::to_vec_pretty(value) {
-        Ok(mut contents) => {
-            contents.push(b'\n');
-            emission.artifacts.push(Artifact {
-                path: path.to_string(),
-                contents,
-            });
-        }
-        Err(e) => diags.push(Diagnostic::bug(format!(
-            "cannot serialise `gcp/{path}`: {e}"
-        ))),
-    }
 }
 
 /// `[a-z]([-a-z0-9]{0,61}[a-z0-9])?`: GCP resource names.

@@ -15,6 +15,7 @@
 //! a source rule that leaves no IR rule is listed in `omitted`.
 
 pub(crate) mod expect;
+mod rule_id;
 
 use crate::CheckInput;
 use crate::cond::{self, Literal};
@@ -99,13 +100,36 @@ pub(crate) fn policies(env: &Env, input: &CheckInput, diags: &mut Diagnostics) -
                     &today,
                 ));
             }
-            for (n, rule) in p.rules.iter().enumerate() {
-                let label = format!("{}/{}", p.name.node.text, n + 1);
+            let ids = rule_id::policy_rule_ids(p);
+            for ((n, rule), id) in p.rules.iter().enumerate().zip(ids) {
+                let label = Label {
+                    label: format!("{}/{}", p.name.node.text, n + 1),
+                    id,
+                };
                 lower_rule(env, input, u, p, rule, label, &mut out, diags);
             }
         }
     }
     out
+}
+
+/// How a source rule is named: by position for people, by content for targets.
+#[derive(Clone)]
+struct Label {
+    /// `<policy>/<n>`.
+    label: String,
+    /// `<policy>#<hash>` (see [`rule_id`]).
+    id: String,
+}
+
+impl Label {
+    /// The `k`-th IR rule of a source rule that lowers to several.
+    fn part(&self, k: usize) -> Label {
+        Label {
+            label: format!("{}.{k}", self.label),
+            id: format!("{}.{k}", self.id),
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -115,7 +139,7 @@ fn lower_rule(
     u: usize,
     policy: &ast::PolicyDef,
     rule: &ast::RuleDef,
-    label: String,
+    label: Label,
     out: &mut Lowered,
     diags: &mut Diagnostics,
 ) {
@@ -156,7 +180,7 @@ fn lower_rule(
         return;
     }
     // Built per IR rule rather than cloned from a template: most rules lower to one.
-    let provenance = |label: String| provenance(input, u, policy, rule, label);
+    let provenance = |label: Label| provenance(input, u, policy, rule, label);
     // An expired rule is omitted, lowered all the same: `seg audit` reports
     // traffic that still uses it.
     let mut expired = None;
@@ -212,7 +236,7 @@ fn lower_rule(
                 continue;
             }
             let prov = provenance(if expansions > 1 {
-                format!("{label}.{k}")
+                label.part(k)
             } else {
                 label.clone()
             });
@@ -266,7 +290,7 @@ fn lower_rule(
     }
     out.sources.push(SourceRule {
         head,
-        label,
+        label: label.label,
         certain,
     });
 }
@@ -307,11 +331,12 @@ fn provenance(
     u: usize,
     policy: &ast::PolicyDef,
     rule: &ast::RuleDef,
-    label: String,
+    label: Label,
 ) -> Provenance {
     let (line, column) = input.map.line_col(rule.span);
     Provenance {
-        label,
+        label: label.label,
+        id: label.id,
         file: input.units[u].path.clone(),
         line: line as u32,
         column: column as u32,

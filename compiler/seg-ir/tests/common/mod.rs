@@ -182,6 +182,7 @@ pub fn add(
 fn gen_provenance() -> seg_ir::Provenance {
     seg_ir::Provenance {
         label: String::new(),
+        id: String::new(),
         file: String::new(),
         line: 0,
         column: 0,
