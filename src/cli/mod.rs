@@ -4,11 +4,13 @@
 mod audit;
 mod build;
 mod check;
+mod completions;
 mod explain;
 mod explain_code;
 mod fmt;
 mod init;
 mod lsp;
+mod man;
 mod targets;
 mod test;
 
@@ -57,7 +59,7 @@ pub struct Cli {
 pub enum Command {
     /// Scaffold a project: seg.toml, policy/main.seg, inventory.yaml and a CI workflow.
     Init(init::InitArgs),
-    /// Parse, resolve and type-check against the inventory, run lints; writes nothing.
+    /// Parse, resolve, type-check, lint, and lower to every target without writing.
     Check(check::CheckArgs),
     /// Check, then emit every target of seg.toml (or those named) atomically into --out.
     Build(build::BuildArgs),
@@ -75,6 +77,10 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// The language server (LSP over stdio) for editors; see docs/editors.md.
     Lsp(lsp::LspArgs),
+    /// Print the shell completion script (bash, zsh, fish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print a manual page (roff), or write every one with --out.
+    Man(man::ManArgs),
 }
 
 /// How much a command says besides its results (`-q`, `-v`).
@@ -142,6 +148,8 @@ pub fn main() -> ExitCode {
         Command::Fmt(a) => fmt::run(a, cli.color),
         Command::Audit(a) => audit::run(a, cli.color),
         Command::Lsp(a) => lsp::run(a),
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => man::run(a),
     };
     ExitCode::from(exit as u8)
 }

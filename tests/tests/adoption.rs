@@ -25,3 +25,6 @@ mod check_gate;
 
 #[path = "adoption/explain.rs"]
 mod explain;
+
+#[path = "adoption/shell.rs"]
+mod shell;

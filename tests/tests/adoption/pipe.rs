@@ -52,6 +52,8 @@ fn every_command_ends_quietly_when_its_reader_goes_away() {
         vec!["explain-code", "E0201"],
         vec!["targets"],
         vec!["init", init.to_str().expect("utf-8"), "--now", NOW],
+        vec!["completions", "bash"],
+        vec!["man", "check"],
         vec!["--help"],
         vec!["--version"],
     ];
