@@ -293,3 +293,37 @@ fn gcp_twins_in_two_files_count_once() {
     assert_eq!(stream.stats().duplicates, 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `-` reads standard input (gzip included): this test runs itself again as a
+/// child process with the records piped in.
+#[test]
+fn standard_input() {
+    if std::env::var_os("SEG_FLOWS_STDIN_CHILD").is_some() {
+        let mut stream =
+            seg_flows::open(&["-".to_string()], FormatChoice::Auto, &ReaderOptions::default()).unwrap();
+        let got: Vec<Entry> = stream.by_ref().collect::<Result<_, _>>().unwrap();
+        println!("flows={} files={:?}", flows(&got).len(), stream.files());
+        return;
+    }
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let entries = sample();
+    let want = entries
+        .iter()
+        .filter_map(|e| write::as_written(FormatChoice::Aws, e))
+        .filter(|e| matches!(e, Entry::Flow(_)))
+        .count();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "standard_input", "--nocapture", "--test-threads=1"])
+        .env("SEG_FLOWS_STDIN_CHILD", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = gzip(&write::render(FormatChoice::Aws, &entries));
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains(&format!("flows={want} files=[\"-\"]")), "{stdout}");
+}
