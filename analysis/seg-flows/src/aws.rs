@@ -371,13 +371,7 @@ impl FileReader for AwsText {
         loop {
             let mut fields: [&[u8]; MAX_FIELDS] = [&[]; MAX_FIELDS];
             let file = &self.ctx.file;
-            let bad = |line: u64, message: String| {
-                Ok(Some(Entry::Malformed(Malformed {
-                    file: file.clone(),
-                    line,
-                    message,
-                })))
-            };
+            let bad = |line: u64, message: String| Ok(Some(self.ctx.malformed(line, message)));
             let (number, line) = match self.lines.next_line() {
                 Err(e) => return Err(E::read(file, self.ctx.gzip, &e)),
                 Ok(None) => return Ok(None),
@@ -419,15 +413,10 @@ impl FileReader for AwsText {
                 file: self.ctx.index,
                 line: number,
             };
-            let entry = match record(&fields[..n], &layout, origin, &mut self.interner) {
-                Ok(e) => e,
-                Err(m) => Entry::Malformed(Malformed {
-                    file: self.ctx.file.clone(),
-                    line: origin.line,
-                    message: m,
-                }),
+            return match record(&fields[..n], &layout, origin, &mut self.interner) {
+                Ok(e) => Ok(Some(e)),
+                Err(m) => bad(number, m),
             };
-            return Ok(Some(entry));
         }
     }
 }

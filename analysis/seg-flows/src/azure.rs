@@ -24,7 +24,7 @@
 
 use crate::detect::{Context, FileReader, Shared};
 use crate::error::FlowError;
-use crate::json::{JsonRecords, Piece};
+use crate::json::JsonRecords;
 use crate::record::*;
 use crate::text::{Interner, parse_ip, parse_u8, parse_u16, parse_u64, shown};
 use seg_ir::Timestamp;
@@ -104,14 +104,6 @@ impl AzureReader {
             queue: VecDeque::new(),
         }
     }
-
-    fn bad(&self, line: u64, message: String) -> Entry {
-        Entry::Malformed(Malformed {
-            file: self.ctx.file.clone(),
-            line,
-            message,
-        })
-    }
 }
 
 impl FileReader for AzureReader {
@@ -120,23 +112,13 @@ impl FileReader for AzureReader {
             if let Some(e) = self.queue.pop_front() {
                 return Ok(Some(e));
             }
-            let piece = self
-                .records
-                .next_piece()
-                .map_err(|e| FlowError::read(&self.ctx.file, self.ctx.gzip, &e))?;
-            let Some((line, piece)) = piece else {
+            let Some((origin, record)) = self.records.next_parsed::<Record>(&self.ctx)? else {
                 return Ok(None);
             };
-            let origin = Origin {
-                file: self.ctx.index,
-                line,
-            };
-            let record = match piece {
-                Piece::Bad(m) => return Ok(Some(self.bad(line, m))),
-                Piece::Record(bytes) => match serde_json::from_slice::<Record>(bytes) {
-                    Ok(r) => r,
-                    Err(e) => return Ok(Some(self.bad(line, e.to_string()))),
-                },
+            let line = origin.line;
+            let record = match record {
+                Ok(r) => r,
+                Err(m) => return Ok(Some(self.ctx.malformed(line, m))),
             };
             let mac = record
                 .mac_address
@@ -152,7 +134,7 @@ impl FileReader for AzureReader {
                     for t in &group.flow_tuples {
                         tuples += 1;
                         let e = tuple(t, Kind::Vnet, &rule, &mac, origin)
-                            .unwrap_or_else(|m| self.bad(line, m));
+                            .unwrap_or_else(|m| self.ctx.malformed(line, m));
                         self.queue.push_back(e);
                     }
                 }
@@ -169,7 +151,7 @@ impl FileReader for AzureReader {
                         for t in &f.flow_tuples {
                             tuples += 1;
                             let e = tuple(t, Kind::Nsg, &rule, &nic, origin)
-                                .unwrap_or_else(|m| self.bad(line, m));
+                                .unwrap_or_else(|m| self.ctx.malformed(line, m));
                             self.queue.push_back(e);
                         }
                     }

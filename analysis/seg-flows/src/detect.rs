@@ -31,6 +31,17 @@ pub(crate) struct Context {
     pub gzip: bool,
 }
 
+impl Context {
+    /// A malformed record of this file.
+    pub(crate) fn malformed(&self, line: u64, message: String) -> Entry {
+        Entry::Malformed(crate::record::Malformed {
+            file: self.file.clone(),
+            line,
+            message,
+        })
+    }
+}
+
 /// A reader of one file.
 pub(crate) trait FileReader: Send {
     /// The next entry; `None` at the end of the file. Records that yield no

@@ -29,7 +29,7 @@
 
 use crate::detect::{Context, FileReader, Shared};
 use crate::error::FlowError;
-use crate::json::{JsonRecords, Piece};
+use crate::json::JsonRecords;
 use crate::record::*;
 use crate::text::{Interner, NumberOrText};
 use seg_ir::Timestamp;
@@ -169,25 +169,10 @@ impl Dedupe {
 impl FileReader for GcpReader {
     fn next_entry(&mut self, shared: &mut Shared) -> Result<Option<Entry>, FlowError> {
         loop {
-            let piece = self
-                .records
-                .next_piece()
-                .map_err(|e| FlowError::read(&self.ctx.file, self.ctx.gzip, &e))?;
-            let Some((line, piece)) = piece else {
+            let Some((origin, entry)) = self.records.next_parsed::<LogEntry>(&self.ctx)? else {
                 return Ok(None);
             };
-            let origin = Origin {
-                file: self.ctx.index,
-                line,
-            };
-            let result = match piece {
-                Piece::Bad(m) => Err(m),
-                Piece::Record(bytes) => match serde_json::from_slice::<LogEntry>(bytes) {
-                    Ok(e) => convert(e, origin, &mut self.interner),
-                    Err(e) => Err(e.to_string()),
-                },
-            };
-            let entry = match result {
+            let entry = match entry.and_then(|e| convert(e, origin, &mut self.interner)) {
                 Ok((flow, firewall)) => {
                     if !firewall && self.ctx.options.gcp_dedupe && shared.gcp.is_duplicate(&flow) {
                         shared.stats.records += 1;
@@ -196,11 +181,7 @@ impl FileReader for GcpReader {
                     }
                     Entry::Flow(flow)
                 }
-                Err(message) => Entry::Malformed(Malformed {
-                    file: self.ctx.file.clone(),
-                    line,
-                    message,
-                }),
+                Err(m) => self.ctx.malformed(origin.line, m),
             };
             return Ok(Some(entry));
         }

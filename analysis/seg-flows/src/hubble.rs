@@ -24,7 +24,7 @@
 
 use crate::detect::{Context, FileReader, Shared};
 use crate::error::FlowError;
-use crate::json::{JsonRecords, Piece};
+use crate::json::JsonRecords;
 use crate::record::*;
 use crate::text::Interner;
 use seg_ir::Timestamp;
@@ -186,37 +186,20 @@ enum Outcome {
 impl FileReader for HubbleReader {
     fn next_entry(&mut self, shared: &mut Shared) -> Result<Option<Entry>, FlowError> {
         loop {
-            let piece = self
-                .records
-                .next_piece()
-                .map_err(|e| FlowError::read(&self.ctx.file, self.ctx.gzip, &e))?;
-            let Some((line, piece)) = piece else {
+            let Some((origin, line)) = self.records.next_parsed::<Line>(&self.ctx)? else {
                 return Ok(None);
             };
-            let origin = Origin {
-                file: self.ctx.index,
-                line,
-            };
-            let result = match piece {
-                Piece::Bad(m) => Err(m),
-                Piece::Record(bytes) => match serde_json::from_slice::<Line>(bytes) {
-                    Ok(l) => convert(l, origin, &mut self.interner),
-                    Err(e) => Err(e.to_string()),
+            return Ok(Some(
+                match line.and_then(|l| convert(l, origin, &mut self.interner)) {
+                    Ok(Outcome::Entry(e)) => e,
+                    Ok(Outcome::Skipped) => {
+                        shared.stats.records += 1;
+                        shared.stats.skipped += 1;
+                        continue;
+                    }
+                    Err(m) => self.ctx.malformed(origin.line, m),
                 },
-            };
-            return Ok(Some(match result {
-                Ok(Outcome::Entry(e)) => e,
-                Ok(Outcome::Skipped) => {
-                    shared.stats.records += 1;
-                    shared.stats.skipped += 1;
-                    continue;
-                }
-                Err(message) => Entry::Malformed(Malformed {
-                    file: self.ctx.file.clone(),
-                    line,
-                    message,
-                }),
-            }));
+            ));
         }
     }
 }

@@ -8,7 +8,10 @@
 //! - an object with a `"records": [...]` array (Azure blobs): its elements
 //!   are the records and the rest of the wrapper is ignored.
 
+use crate::detect::Context;
+use crate::error::FlowError;
 use crate::lines::read_some;
+use crate::record::Origin;
 use std::io::{self, Read};
 
 const CHUNK: usize = 256 * 1024;
@@ -18,6 +21,9 @@ pub(crate) enum Piece<'a> {
     Record(&'a [u8]),
     Bad(String),
 }
+
+/// A record's origin, and its value or why it is malformed.
+pub(crate) type Parsed<T> = (Origin, Result<T, String>);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Layout {
@@ -128,6 +134,29 @@ impl JsonRecords {
             Some(Ok(())) => Ok(Some((self.record_line, Piece::Record(&self.rec)))),
             Some(Err(message)) => Ok(Some((self.record_line, Piece::Bad(message)))),
         }
+    }
+
+    /// The next record parsed as `T`: where it is, and the value or why it
+    /// is malformed. `None` at the end of the stream.
+    pub(crate) fn next_parsed<'a, T: serde::Deserialize<'a>>(
+        &'a mut self,
+        ctx: &Context,
+    ) -> Result<Option<Parsed<T>>, FlowError> {
+        let piece = self
+            .next_piece()
+            .map_err(|e| FlowError::read(&ctx.file, ctx.gzip, &e))?;
+        let Some((line, piece)) = piece else {
+            return Ok(None);
+        };
+        let origin = Origin {
+            file: ctx.index,
+            line,
+        };
+        let value = match piece {
+            Piece::Bad(m) => Err(m),
+            Piece::Record(bytes) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        };
+        Ok(Some((origin, value)))
     }
 
     fn piece(&self) -> Piece<'_> {

@@ -108,15 +108,8 @@ impl FileReader for ParquetReader {
             line: self.row,
         };
         Ok(Some(
-            aws::record(&fields, &self.layout, origin, &mut self.interner).unwrap_or_else(
-                |message| {
-                    Entry::Malformed(Malformed {
-                        file: self.ctx.file.clone(),
-                        line: self.row,
-                        message,
-                    })
-                },
-            ),
+            aws::record(&fields, &self.layout, origin, &mut self.interner)
+                .unwrap_or_else(|m| self.ctx.malformed(self.row, m)),
         ))
     }
 }

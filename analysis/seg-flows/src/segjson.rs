@@ -14,7 +14,7 @@
 
 use crate::detect::{Context, FileReader, Shared};
 use crate::error::FlowError;
-use crate::json::{JsonRecords, Piece};
+use crate::json::JsonRecords;
 use crate::record::*;
 use crate::text::{Interner, NumberOrText};
 use seg_ir::Timestamp;
@@ -103,31 +103,13 @@ impl SegReader {
 
 impl FileReader for SegReader {
     fn next_entry(&mut self, _: &mut Shared) -> Result<Option<Entry>, FlowError> {
-        let piece = self
-            .records
-            .next_piece()
-            .map_err(|e| FlowError::read(&self.ctx.file, self.ctx.gzip, &e))?;
-        let Some((line, piece)) = piece else {
+        let Some((origin, line)) = self.records.next_parsed::<Line>(&self.ctx)? else {
             return Ok(None);
         };
-        let origin = Origin {
-            file: self.ctx.index,
-            line,
-        };
-        let result = match piece {
-            Piece::Bad(m) => Err(m),
-            Piece::Record(bytes) => match serde_json::from_slice::<Line>(bytes) {
-                Ok(l) => convert(l, origin, &mut self.interner),
-                Err(e) => Err(e.to_string()),
-            },
-        };
-        Ok(Some(result.unwrap_or_else(|message| {
-            Entry::Malformed(Malformed {
-                file: self.ctx.file.clone(),
-                line,
-                message,
-            })
-        })))
+        let entry = line.and_then(|l| convert(l, origin, &mut self.interner));
+        Ok(Some(
+            entry.unwrap_or_else(|m| self.ctx.malformed(origin.line, m)),
+        ))
     }
 }
 

@@ -116,13 +116,7 @@ fn malformed_records_are_counted_and_located() {
     text.push_str("2 1 eni-1 10.0.0.999 10.0.0.2 1 443 6 1 60 100 160 ACCEPT OK\n");
     let options = ReaderOptions::default();
     let entries = read_with(text.clone(), FormatChoice::Auto, &options).unwrap();
-    let bad: Vec<&Malformed> = entries
-        .iter()
-        .filter_map(|e| match e {
-            Entry::Malformed(m) => Some(m),
-            _ => None,
-        })
-        .collect();
+    let bad = malformed(&entries);
     assert_eq!(bad.len(), 1);
     assert_eq!((bad[0].file.as_ref(), bad[0].line), ("input", 201));
     assert!(

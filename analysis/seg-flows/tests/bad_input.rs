@@ -46,13 +46,7 @@ fn a_two_gigabyte_line_is_one_malformed_record() {
     )
     .collect::<Result<_, _>>()
     .expect("one bad line of 302 is under the threshold");
-    let bad: Vec<&Malformed> = entries
-        .iter()
-        .filter_map(|e| match e {
-            Entry::Malformed(m) => Some(m),
-            _ => None,
-        })
-        .collect();
+    let bad = malformed(&entries);
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0].line, 2);
     assert!(

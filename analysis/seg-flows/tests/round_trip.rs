@@ -227,13 +227,7 @@ fn files_on_disk_in_every_format() {
             expected.insert(name.to_string_lossy().into_owned(), kept.clone());
         }
     }
-    let mut stream = seg_flows::open(
-        &[dir.to_string_lossy().into_owned()],
-        FormatChoice::Auto,
-        &ReaderOptions::default(),
-    )
-    .unwrap();
-    let got: Vec<Entry> = stream.by_ref().collect::<Result<_, _>>().unwrap();
+    let (got, stream) = read_dir(&dir);
     let files: Vec<String> = stream.files().iter().map(|f| f.to_string()).collect();
     assert_eq!(files.len(), 12);
     for (index, file) in files.iter().enumerate() {
@@ -282,13 +276,7 @@ fn gcp_twins_in_two_files_count_once() {
     let dst = [flow(Observed::Ingress, 101)];
     std::fs::write(dir.join("a.json"), write::render(FormatChoice::Gcp, &src)).unwrap();
     std::fs::write(dir.join("b.json"), write::render(FormatChoice::Gcp, &dst)).unwrap();
-    let mut stream = seg_flows::open(
-        &[dir.to_string_lossy().into_owned()],
-        FormatChoice::Auto,
-        &ReaderOptions::default(),
-    )
-    .unwrap();
-    let got: Vec<Entry> = stream.by_ref().collect::<Result<_, _>>().unwrap();
+    let (got, stream) = read_dir(&dir);
     assert_eq!(flows(&got).len(), 2);
     assert_eq!(stream.stats().duplicates, 1);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -299,8 +287,12 @@ fn gcp_twins_in_two_files_count_once() {
 #[test]
 fn standard_input() {
     if std::env::var_os("SEG_FLOWS_STDIN_CHILD").is_some() {
-        let mut stream =
-            seg_flows::open(&["-".to_string()], FormatChoice::Auto, &ReaderOptions::default()).unwrap();
+        let mut stream = seg_flows::open(
+            &["-".to_string()],
+            FormatChoice::Auto,
+            &ReaderOptions::default(),
+        )
+        .unwrap();
         let got: Vec<Entry> = stream.by_ref().collect::<Result<_, _>>().unwrap();
         println!("flows={} files={:?}", flows(&got).len(), stream.files());
         return;
@@ -314,7 +306,12 @@ fn standard_input() {
         .filter(|e| matches!(e, Entry::Flow(_)))
         .count();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "standard_input", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "standard_input",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("SEG_FLOWS_STDIN_CHILD", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -325,5 +322,8 @@ fn standard_input() {
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains(&format!("flows={want} files=[\"-\"]")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("flows={want} files=[\"-\"]")),
+        "{stdout}"
+    );
 }

@@ -29,3 +29,25 @@ pub fn flows(entries: &[Entry]) -> Vec<&Flow> {
 pub fn ip(s: &str) -> std::net::IpAddr {
     s.parse().unwrap()
 }
+
+pub fn malformed(entries: &[Entry]) -> Vec<&Malformed> {
+    entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Malformed(m) => Some(m),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Everything under `dir`, detected: the entries and the stream (for its stats and files).
+pub fn read_dir(dir: &std::path::Path) -> (Vec<Entry>, Flows) {
+    let mut stream = seg_flows::open(
+        &[dir.to_string_lossy().into_owned()],
+        FormatChoice::Auto,
+        &ReaderOptions::default(),
+    )
+    .unwrap();
+    let entries = stream.by_ref().collect::<Result<_, _>>().unwrap();
+    (entries, stream)
+}
