@@ -92,7 +92,18 @@ pub(crate) struct AzureReader {
     records: JsonRecords,
     ctx: Context,
     interner: Interner,
-    queue: VecDeque<Entry>,
+    /// The tuples of the current record, still as text (converted one by
+    /// one, so a large record costs its text, not its entries).
+    queue: VecDeque<Pending>,
+}
+
+/// A tuple waiting to be read, with what its record says around it.
+struct Pending {
+    text: String,
+    kind: Kind,
+    rule: Option<Arc<str>>,
+    interface: Option<Arc<str>>,
+    origin: Origin,
 }
 
 impl AzureReader {
@@ -104,60 +115,59 @@ impl AzureReader {
             queue: VecDeque::new(),
         }
     }
+
+    fn queue(&mut self, record: Record, origin: Origin) {
+        let interner = &mut self.interner;
+        let mut name = |s: Option<String>| s.map(|s| interner.get(s.as_bytes()));
+        let mac = name(record.mac_address);
+        for flow in record.flow_records.into_iter().flat_map(|r| r.flows) {
+            for group in flow.flow_groups {
+                let rule = name(group.rule);
+                for text in group.flow_tuples {
+                    self.queue.push_back(Pending {
+                        text,
+                        kind: Kind::Vnet,
+                        rule: rule.clone(),
+                        interface: mac.clone(),
+                        origin,
+                    });
+                }
+            }
+        }
+        for rule_flows in record.properties.into_iter().flat_map(|p| p.flows) {
+            let rule = name(rule_flows.rule);
+            for f in rule_flows.flows {
+                let nic = name(f.mac).or_else(|| mac.clone());
+                for text in f.flow_tuples {
+                    self.queue.push_back(Pending {
+                        text,
+                        kind: Kind::Nsg,
+                        rule: rule.clone(),
+                        interface: nic.clone(),
+                        origin,
+                    });
+                }
+            }
+        }
+    }
 }
 
 impl FileReader for AzureReader {
     fn next_entry(&mut self, shared: &mut Shared) -> Result<Option<Entry>, FlowError> {
         loop {
-            if let Some(e) = self.queue.pop_front() {
-                return Ok(Some(e));
+            if let Some(p) = self.queue.pop_front() {
+                let entry = tuple(&p.text, p.kind, &p.rule, &p.interface, p.origin)
+                    .unwrap_or_else(|m| self.ctx.malformed(p.origin.line, m));
+                return Ok(Some(entry));
             }
             let Some((origin, record)) = self.records.next_parsed::<Record>(&self.ctx)? else {
                 return Ok(None);
             };
-            let line = origin.line;
-            let record = match record {
-                Ok(r) => r,
-                Err(m) => return Ok(Some(self.ctx.malformed(line, m))),
-            };
-            let mac = record
-                .mac_address
-                .as_deref()
-                .map(|m| self.interner.get(m.as_bytes()));
-            let mut tuples = 0;
-            if let Some(fr) = &record.flow_records {
-                for group in fr.flows.iter().flat_map(|f| &f.flow_groups) {
-                    let rule = group
-                        .rule
-                        .as_deref()
-                        .map(|r| self.interner.get(r.as_bytes()));
-                    for t in &group.flow_tuples {
-                        tuples += 1;
-                        let e = tuple(t, Kind::Vnet, &rule, &mac, origin)
-                            .unwrap_or_else(|m| self.ctx.malformed(line, m));
-                        self.queue.push_back(e);
-                    }
-                }
+            match record {
+                Ok(r) => self.queue(r, origin),
+                Err(m) => return Ok(Some(self.ctx.malformed(origin.line, m))),
             }
-            if let Some(p) = &record.properties {
-                for rf in &p.flows {
-                    let rule = rf.rule.as_deref().map(|r| self.interner.get(r.as_bytes()));
-                    for f in &rf.flows {
-                        let nic = f
-                            .mac
-                            .as_deref()
-                            .map(|m| self.interner.get(m.as_bytes()))
-                            .or_else(|| mac.clone());
-                        for t in &f.flow_tuples {
-                            tuples += 1;
-                            let e = tuple(t, Kind::Nsg, &rule, &nic, origin)
-                                .unwrap_or_else(|m| self.ctx.malformed(line, m));
-                            self.queue.push_back(e);
-                        }
-                    }
-                }
-            }
-            if tuples == 0 {
+            if self.queue.is_empty() {
                 // A record without flows (an idle minute): nothing observed.
                 shared.stats.records += 1;
                 shared.stats.skipped += 1;
