@@ -48,6 +48,14 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// A traffic estate written to a fresh folder.
+fn project(seed: u64, name: &str) -> (TrafficEstate, PathBuf) {
+    let estate = traffic::estate(seed);
+    let dir = scratch(name);
+    estate.write(&dir).expect("project written");
+    (estate, dir)
+}
+
 fn write_flows(dir: &Path, estate: &TrafficEstate, format: FormatChoice) -> PathBuf {
     let bytes = seg_flows::write::render(format, &estate.entries_for(format));
     let path = dir.join(format!("flows-{}", format.name()));
@@ -94,9 +102,7 @@ fn keys(report: &Value) -> BTreeSet<Key> {
 #[test]
 fn planted_findings_are_found_exactly_in_every_format() {
     for seed in 0..3 {
-        let estate = traffic::estate(seed);
-        let dir = scratch("planted");
-        estate.write(&dir).expect("project written");
+        let (estate, dir) = project(seed, "planted");
         for format in FORMATS {
             let flows = write_flows(&dir, &estate, format);
             let out = audit(&dir, &flows, format, &["--format", "json"]);
@@ -146,9 +152,7 @@ fn planted_findings_are_found_exactly_in_every_format() {
 
 #[test]
 fn findings_carry_the_rule_place_owner_and_counts_in_every_output() {
-    let estate = traffic::estate(7);
-    let dir = scratch("outputs");
-    estate.write(&dir).expect("project written");
+    let (estate, dir) = project(7, "outputs");
     let flows = write_flows(&dir, &estate, FormatChoice::Aws);
     let json = audit(&dir, &flows, FormatChoice::Aws, &["--format", "json"]);
     let report: Value = serde_json::from_slice(&json.stdout).expect("json");
@@ -252,9 +256,7 @@ fn a_draft_checks_and_breaks_nothing_of_the_traffic_it_was_drafted_from() {
         (2, FormatChoice::Hubble),
         (3, FormatChoice::Gcp),
     ] {
-        let estate = traffic::estate(seed);
-        let dir = scratch("draft");
-        estate.write(&dir).expect("project written");
+        let (estate, dir) = project(seed, "draft");
         let flows = write_flows(&dir, &estate, format);
         let out = audit(&dir, &flows, format, &["--draft"]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -291,9 +293,7 @@ fn a_draft_checks_and_breaks_nothing_of_the_traffic_it_was_drafted_from() {
 
 #[test]
 fn bad_input_is_a_clear_message_and_nothing_else() {
-    let estate = traffic::estate(4);
-    let dir = scratch("bad");
-    estate.write(&dir).expect("project written");
+    let (estate, dir) = project(4, "bad");
     let good = write_flows(&dir, &estate, FormatChoice::Aws);
     let mut gz = Vec::new();
     {
@@ -426,26 +426,19 @@ fn listing(dir: &Path) -> Vec<(PathBuf, u64)> {
 
 /// The venv's Python with `duckdb`, or `None` (skip; a failure under `CI=true`).
 fn duckdb_python() -> Option<PathBuf> {
-    let venv = std::env::var_os("SEG_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv"));
-    let python = venv.join("bin/python");
+    let python = seg_tests::tools::venv_tool("python")?;
     let ok = Command::new(&python)
         .args(["-c", "import duckdb"])
         .output()
         .is_ok_and(|o| o.status.success());
     if ok {
-        return Some(python);
+        Some(python)
+    } else {
+        seg_tests::tools::unavailable(&format!(
+            "duckdb not importable by {}: run scripts/install-test-deps",
+            python.display()
+        ))
     }
-    let msg = format!(
-        "duckdb not importable by {}: run scripts/install-test-deps",
-        python.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("skipping: {msg}");
-    None
 }
 
 /// The emitted SQL (DuckDB variant of the same plan) run by DuckDB on a table
@@ -457,9 +450,7 @@ fn the_emitted_sql_on_duckdb_finds_what_the_streaming_path_finds() {
         return;
     };
     for seed in [5, 6] {
-        let estate = traffic::estate(seed);
-        let dir = scratch("sql");
-        estate.write(&dir).expect("project written");
+        let (estate, dir) = project(seed, "sql");
         let flows = write_flows(&dir, &estate, FormatChoice::Aws);
         // The table: the AWS text with `_` for `-` in the header, as Athena names the columns.
         let aws = std::fs::read_to_string(&flows).expect("aws text");

@@ -98,6 +98,11 @@ pub struct Aggregator<'p> {
     raw: FastMap<RawKey, RawCounts>,
     ifaces: Vec<(Arc<str>, IfaceState)>,
     iface_ids: FastMap<Arc<str>, u32>,
+    /// Interned names by address: readers hand out one `Arc` per distinct
+    /// name, so most records are found without hashing the name. Every
+    /// pointer here belongs to an `Arc` in `held`, so none is reused.
+    iface_ptrs: FastMap<usize, u32>,
+    held: Vec<Arc<str>>,
     k8s: Vec<Arc<K8sEndpoint>>,
     k8s_ids: FastMap<Arc<K8sEndpoint>, u32>,
     /// Gaps the source reported without a capture point, per kind.
@@ -116,6 +121,8 @@ impl<'p> Aggregator<'p> {
             raw: FastMap::default(),
             ifaces: Vec::new(),
             iface_ids: FastMap::default(),
+            iface_ptrs: FastMap::default(),
+            held: Vec::new(),
             k8s: Vec::new(),
             k8s_ids: FastMap::default(),
             global_gaps: Default::default(),
@@ -139,12 +146,24 @@ impl<'p> Aggregator<'p> {
 
     fn iface(&mut self, name: Option<&Arc<str>>) -> u32 {
         let Some(name) = name else { return NO_IFACE };
-        if let Some(&i) = self.iface_ids.get(name) {
+        let ptr = Arc::as_ptr(name) as *const u8 as usize;
+        if let Some(&i) = self.iface_ptrs.get(&ptr) {
             return i;
         }
-        let i = self.ifaces.len() as u32;
-        self.ifaces.push((name.clone(), IfaceState::default()));
-        self.iface_ids.insert(name.clone(), i);
+        let i = match self.iface_ids.get(name) {
+            Some(&i) => i,
+            None => {
+                let i = self.ifaces.len() as u32;
+                self.ifaces.push((name.clone(), IfaceState::default()));
+                self.iface_ids.insert(name.clone(), i);
+                i
+            }
+        };
+        // Bounded: readers intern at most a million names before starting afresh.
+        if self.held.len() < 1 << 22 {
+            self.held.push(name.clone());
+            self.iface_ptrs.insert(ptr, i);
+        }
         i
     }
 

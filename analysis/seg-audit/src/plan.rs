@@ -122,6 +122,9 @@ impl Slicer {
     /// The policy slice of an instant: equal for two instants iff no rule
     /// expiry, identity expiry, time-window edge or weekday lies between them.
     pub fn slice(&self, at: Timestamp) -> u32 {
+        if self.absolute.is_empty() && self.day.is_empty() && !self.weekdays {
+            return 0;
+        }
         let a = self.absolute.partition_point(|b| *b <= at.0) as u64;
         let w = if self.weekdays {
             u64::from(at.weekday().0)
@@ -137,6 +140,9 @@ impl Slicer {
     /// The attribution epoch: equal for two instants iff no address window
     /// edge lies between them.
     pub fn epoch(&self, at: Timestamp) -> u32 {
+        if self.epochs.is_empty() {
+            return 0;
+        }
         self.epochs.partition_point(|b| *b <= at.0) as u32
     }
 }

@@ -9,11 +9,12 @@
 //! `SEG_BENCH_RECORDS=1000000` makes it smaller; `SEG_BENCH_RUNS=3` sets the
 //! runs; `SEG_BENCH_KEEP=<dir>` writes the project and the log there and keeps them.
 //!
-//! The log: 150k conversations (client, server, service port) between
-//! identities with addresses, picked with a skew (a few talk a lot); half
-//! the records are the reply direction (server port first); 1 % rejected,
-//! 0.5 % from addresses outside the inventory, NODATA records for idle
-//! interfaces. Clients use ephemeral ports, so every record folds.
+//! The log: six hours of 150k conversations (client, server, service port)
+//! between identities with addresses, 98 % of them allowed by an
+//! unconditional rule of the policy, 2 % by none; half the records are the
+//! reply direction (server port first, on the server's interface); 1 %
+//! rejected, 0.5 % from addresses outside the inventory, 0.3 % NODATA
+//! records. Clients use ephemeral ports, so every record folds.
 
 #[path = "../tests/stages/mod.rs"]
 mod stages;
@@ -84,17 +85,69 @@ fn main() {
             std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&log).expect("log"));
         let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
         let mut rng = Rng(0x5eed_1234_abcd_ef01);
-        let ports = [443u16, 5432, 8443, 6379, 9092, 53, 8080, 22];
+        let _ = &stages::now;
+        // Conversations the policy allows (an unconditional allow: a source
+        // and a destination of its sets with addresses, a TCP port of its
+        // services), and 2 % no rule allows.
+        let addr_of: Vec<Option<String>> = program
+            .identities
+            .iter()
+            .map(|i| {
+                i.addresses
+                    .iter()
+                    .find(|n| n.addr().is_ipv4())
+                    .map(|n| n.addr().to_string())
+            })
+            .collect();
+        let index: std::collections::HashMap<&str, usize> = v4
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.as_str(), i))
+            .collect();
+        let rules: Vec<(Vec<usize>, Vec<usize>, u16)> = program
+            .rules
+            .iter()
+            .filter(|r| {
+                r.action == seg_ir::Action::Allow
+                    && r.condition == seg_ir::Condition::True
+                    && r.expires.is_none()
+            })
+            .filter_map(|r| {
+                let ends = |ids: &std::collections::BTreeSet<seg_ir::IdentityId>| -> Vec<usize> {
+                    ids.iter()
+                        .filter_map(|i| {
+                            addr_of[i.0 as usize]
+                                .as_deref()
+                                .and_then(|a| index.get(a).copied())
+                        })
+                        .collect()
+                };
+                let port = r.services.tcp.ranges().first().map(|(lo, _)| *lo)?;
+                let (s, d) = (ends(&r.src.identities), ends(&r.dst.identities));
+                (!s.is_empty() && !d.is_empty() && port > 0 && port < 32_768)
+                    .then_some((s, d, port))
+            })
+            .collect();
+        eprintln!(
+            "{} unconditional allow rules with addressed ends",
+            rules.len()
+        );
         let conversations: Vec<(usize, usize, u16)> = (0..150_000)
-            .map(|_| {
-                // Skew: a fifth of the identities are clients of most traffic.
-                let c = if rng.below(4) == 0 {
-                    rng.below(v4.len() as u64)
-                } else {
-                    rng.below(v4.len() as u64 / 5 + 1)
-                } as usize;
-                let s = rng.below(v4.len() as u64) as usize;
-                (c, s, ports[rng.below(ports.len() as u64) as usize])
+            .map(|k| {
+                if k % 50 == 0 || rules.is_empty() {
+                    let n = v4.len() as u64;
+                    return (
+                        rng.below(n) as usize,
+                        rng.below(n) as usize,
+                        8000 + rng.below(50) as u16,
+                    );
+                }
+                let (s, d, port) = &rules[rng.below(rules.len() as u64) as usize];
+                (
+                    s[rng.below(s.len() as u64) as usize],
+                    d[rng.below(d.len() as u64) as usize],
+                    *port,
+                )
             })
             .collect();
         writeln!(gz, "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status").expect("write");
@@ -102,11 +155,12 @@ fn main() {
         let mut line = String::with_capacity(160);
         for n in 0..records {
             line.clear();
-            let at = t0 + n * 600_000 / records.max(1) * 1; // ten minutes of traffic per 1M records
+            // Six hours of traffic.
+            let at = t0 + n * 21_600 / records.max(1);
             let (c, s, port) = conversations
                 [(rng.below(conversations.len() as u64) as usize) % conversations.len()];
             let eph = 32_768 + rng.below(28_000) as u16;
-            let proto = if port == 53 { 17 } else { 6 };
+            let proto = 6;
             let roll = rng.below(1000);
             use std::fmt::Write as _;
             if roll < 3 {
@@ -122,14 +176,15 @@ fn main() {
                     v4[c].clone()
                 };
                 let action = if roll < 18 { "REJECT" } else { "ACCEPT" };
-                let (sa, da, sp, dp) = if rng.below(2) == 0 || action == "REJECT" {
-                    (client.as_str(), v4[s].as_str(), eph, port)
+                // The request on the client's interface, the reply on the server's.
+                let (sa, da, sp, dp, eni) = if rng.below(2) == 0 || action == "REJECT" {
+                    (client.as_str(), v4[s].as_str(), eph, port, c)
                 } else {
-                    (v4[s].as_str(), client.as_str(), port, eph)
+                    (v4[s].as_str(), client.as_str(), port, eph, s)
                 };
                 let _ = writeln!(
                     line,
-                    "2 123456789012 eni-{c:05x} {sa} {da} {sp} {dp} {proto} {} {} {at} {} {action} OK",
+                    "2 123456789012 eni-{eni:05x} {sa} {da} {sp} {dp} {proto} {} {} {at} {} {action} OK",
                     1 + rng.below(40),
                     60 + rng.below(60_000),
                     at + 60
@@ -159,6 +214,7 @@ fn main() {
         let mut d = seg_diag::Diagnostics::new();
         let mut m2 = seg_diag::SourceMap::default();
         let inventory = stages::inventory(&estate, &mut m2, &mut d).expect("inventory");
+        let compiled = t.elapsed().as_secs_f64();
         let plan = seg_audit::plan::Plan::new(&program, &inventory, &settings, None, None);
         let agg = seg_audit::read(
             &plan,
@@ -168,9 +224,17 @@ fn main() {
             |_| {},
         )
         .expect("read");
+        let read = t.elapsed().as_secs_f64();
         let report = seg_audit::audit(&program, &inventory, &map, &settings, &agg);
+        let audited = t.elapsed().as_secs_f64();
         let json = seg_audit::report::json(&report).to_string();
         std::hint::black_box(json.len());
+        eprintln!(
+            "  compile {compiled:.2} s, read + aggregate {:.2} s, audit {:.2} s, report {:.2} s",
+            read - compiled,
+            audited - read,
+            t.elapsed().as_secs_f64() - audited
+        );
         times.push(t.elapsed().as_secs_f64());
         tuples = agg.tuples.len();
         findings = report.findings.findings.len();
