@@ -11,6 +11,7 @@ mod fmt;
 mod init;
 mod lsp;
 mod man;
+mod schema;
 mod targets;
 mod test;
 
@@ -81,6 +82,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print a manual page (roff), or write every one with --out.
     Man(man::ManArgs),
+    /// Print the JSON Schema of an inventory file or of seg.toml, for editors.
+    Schema(schema::SchemaArgs),
 }
 
 /// How much a command says besides its results (`-q`, `-v`).
@@ -150,6 +153,7 @@ pub fn main() -> ExitCode {
         Command::Lsp(a) => lsp::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
+        Command::Schema(a) => schema::run(a),
     };
     ExitCode::from(exit as u8)
 }

@@ -28,3 +28,6 @@ mod explain;
 
 #[path = "adoption/shell.rs"]
 mod shell;
+
+#[path = "adoption/schema.rs"]
+mod schema;

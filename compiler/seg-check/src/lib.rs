@@ -9,6 +9,7 @@
 
 pub mod inventory;
 pub mod manifest;
+pub mod schema;
 
 mod cond;
 mod fasthash;

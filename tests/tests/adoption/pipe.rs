@@ -54,6 +54,7 @@ fn every_command_ends_quietly_when_its_reader_goes_away() {
         vec!["init", init.to_str().expect("utf-8"), "--now", NOW],
         vec!["completions", "bash"],
         vec!["man", "check"],
+        vec!["schema", "inventory"],
         vec!["--help"],
         vec!["--version"],
     ];

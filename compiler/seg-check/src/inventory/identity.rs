@@ -27,11 +27,11 @@ pub const IDENTITY_FIELDS: &[&str] = &[
     "status",
     "expires",
 ];
-const KUBERNETES_FIELDS: &[&str] = &["namespace", "labels", "service_account"];
-const AWS_FIELDS: &[&str] = &["security_group"];
-const GCP_FIELDS: &[&str] = &["service_account"];
-const CREDENTIAL_FIELDS: &[&str] = &["type", "rotated", "max_age", "shared"];
-const ADDRESS_FIELDS: &[&str] = &["address", "from", "until"];
+pub(crate) const KUBERNETES_FIELDS: &[&str] = &["namespace", "labels", "service_account"];
+pub(crate) const AWS_FIELDS: &[&str] = &["security_group"];
+pub(crate) const GCP_FIELDS: &[&str] = &["service_account"];
+pub(crate) const CREDENTIAL_FIELDS: &[&str] = &["type", "rotated", "max_age", "shared"];
+pub(crate) const ADDRESS_FIELDS: &[&str] = &["address", "from", "until"];
 
 /// References attached to the credential lints (shown as notes, read by SARIF writers).
 pub const SHARED_CREDENTIAL_REFERENCES: &str = "OWASP Non-Human Identities Top 10 (2025) NHI9 \"NHI Reuse\"; NIST CSF 2.0 PR.AA-01 (identities and credentials are managed)";

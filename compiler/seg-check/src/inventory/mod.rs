@@ -14,10 +14,10 @@
 //! characters, attribute values match their declarations, addresses are
 //! canonical networks (sorted, no duplicates).
 
-mod identity;
+pub(crate) mod identity;
 pub mod model;
 mod overlap;
-mod schema;
+pub(crate) mod schema;
 mod tree;
 pub(crate) mod values;
 

@@ -50,8 +50,8 @@ pub const DEFAULT_EPHEMERAL_PORTS: (u16, u16) = (32_768, 65_535);
 /// (AWS aggregates over at most 10 minutes and writes NODATA for idle intervals).
 pub const DEFAULT_MAX_GAP: i64 = 20 * 60;
 
-const SETTINGS: &[&str] = &["expiring-within", "ephemeral-ports", "max-gap"];
-const LEVELS: &[&str] = &["error", "warning", "note", "off"];
+pub(crate) const SETTINGS: &[&str] = &["expiring-within", "ephemeral-ports", "max-gap"];
+pub(crate) const LEVELS: &[&str] = &["error", "warning", "note", "off"];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditSettings {

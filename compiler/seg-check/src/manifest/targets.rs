@@ -14,15 +14,15 @@ use seg_ir::backend::{
 use toml::Spanned;
 use toml::de::DeValue;
 
-const IPTABLES_KEYS: &[&str] = &["ipset-threshold"];
-const AWS_KEYS: &[&str] = &[
+pub(crate) const IPTABLES_KEYS: &[&str] = &["ipset-threshold"];
+pub(crate) const AWS_KEYS: &[&str] = &[
     "formats",
     "max-rules-per-group",
     "max-groups-per-interface",
     "vpc-id",
 ];
-const GCP_KEYS: &[&str] = &["network"];
-const OPA_KEYS: &[&str] = &["signing-key", "signing-algorithm", "signing-key-id"];
+pub(crate) const GCP_KEYS: &[&str] = &["network"];
+pub(crate) const OPA_KEYS: &[&str] = &["signing-key", "signing-algorithm", "signing-key-id"];
 
 impl ManifestParser<'_> {
     pub(super) fn targets(&mut self, table: &Table<'_>, m: &mut Manifest) {
