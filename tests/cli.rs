@@ -582,6 +582,13 @@ fn init_scaffolds_a_project_that_checks_tests_and_builds() {
 
     let o = seg(&["check", root_s, "--now", NOW, "--deny-warnings"]);
     assert_eq!(code(&o), 0, "check: {}", stderr(&o));
+    let o = seg(&["fmt", "--check", root_s]);
+    assert_eq!(
+        code(&o),
+        0,
+        "the scaffold is laid out as seg fmt would: {}",
+        stdout(&o)
+    );
     let o = seg(&["test", root_s, "--now", NOW]);
     assert_eq!(code(&o), 0, "test: {}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("7 passed, 0 failed"), "{}", stdout(&o));

@@ -31,3 +31,12 @@ mod shell;
 
 #[path = "adoption/schema.rs"]
 mod schema;
+
+#[path = "adoption/runner.rs"]
+mod runner;
+
+#[path = "adoption/action.rs"]
+mod action;
+
+#[path = "adoption/hooks.rs"]
+mod hooks;

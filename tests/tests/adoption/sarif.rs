@@ -337,12 +337,11 @@ fn test_writes_sarif_and_explain_refuses_it() {
     assert_eq!(code(&o), 0, "{}", shown(&o));
     let main = dir.path().join("p/policy/main.seg");
     let text = std::fs::read_to_string(&main).expect("read");
+    let wrong = "expect deny  api        -> db on tcp/5432\n";
+    assert!(text.contains(wrong), "{text}");
     std::fs::write(
         &main,
-        text.replace(
-            "expect deny  api -> db on tcp/5432\n",
-            "expect allow api -> db on tcp/5432\n",
-        ),
+        text.replace(wrong, "expect allow api        -> db on tcp/5432\n"),
     )
     .expect("write");
     let (c, failing, _) = sarif(

@@ -5,6 +5,7 @@
 //! as the runner runs them.
 
 use super::run::{NOW, code, git, git_repo, seg_exe, seg_in, shown, stderr};
+use super::runner::Runner;
 use seg_tests::tools;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
@@ -56,29 +57,30 @@ struct JobRun {
     log: String,
 }
 
-/// Run one job of `wf` in the checked-out repository `root`, as a GitHub runner would: the
-/// workflow's `env` and `defaults`, `$GITHUB_PATH`, `$RUNNER_TEMP`, bash `-eo pipefail`.
+/// Run one job of `wf` in the checked-out repository `root`, as a GitHub runner would,
+/// with the workflow's `env` and `defaults`.
 fn run_job(root: &Path, wf: &Json, job: &str) -> JobRun {
     let spec = &wf["jobs"][job];
     assert!(spec.is_object(), "no job `{job}`");
-    let temp = tempfile::tempdir().expect("runner temp");
-    let github_path = temp.path().join("github_path");
-    std::fs::write(&github_path, "").expect("GITHUB_PATH");
-    let runner_temp = temp.path().join("runner");
-    std::fs::create_dir(&runner_temp).expect("RUNNER_TEMP");
+    let mut runner = Runner::new(root);
     let working_dir = spec["defaults"]["run"]["working-directory"]
         .as_str()
         .or(wf["defaults"]["run"]["working-directory"].as_str())
         .unwrap_or(".");
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
-    for scope in [&wf["env"], &spec["env"]] {
-        for (k, v) in scope.as_object().into_iter().flatten() {
-            env.insert(
-                k.clone(),
-                v.as_str().expect("env values are strings").into(),
-            );
-        }
-    }
+    let strings = |v: &Json| -> BTreeMap<String, String> {
+        v.as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().expect("env values are strings").into(),
+                )
+            })
+            .collect()
+    };
+    let mut env = strings(&wf["env"]);
+    env.extend(strings(&spec["env"]));
     let mut run = JobRun {
         outcome: Ok(()),
         sarif: Vec::new(),
@@ -92,59 +94,26 @@ fn run_job(root: &Path, wf: &Json, job: &str) -> JobRun {
             .or(step["run"].as_str())
             .unwrap_or("?")
             .to_string();
-        run.log.push_str(&format!("== {label}\n"));
         if let Some(uses) = step["uses"].as_str() {
-            emulate(uses, &step["with"], root, &runner_temp, &mut run);
+            runner.log.push_str(&format!("== {label}\n"));
+            run.log = runner.log.clone();
+            emulate(uses, &step["with"], root, &runner.runner_temp, &mut run);
             continue;
         }
         let script = step["run"].as_str().expect("a step runs or uses");
         // Values reach scripts through the environment, never `${{ }}` (script injection).
         assert!(!script.contains("${{"), "expression in a script: {script}");
         let dir = step["working-directory"].as_str().unwrap_or(working_dir);
-        let added: Vec<String> = std::fs::read_to_string(&github_path)
-            .expect("GITHUB_PATH")
-            .lines()
-            .rev()
-            .map(String::from)
-            .collect();
-        let o = Command::new("bash")
-            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", script])
-            .current_dir(root.join(dir))
-            .env_clear()
-            .envs(&env)
-            .envs(step["env"].as_object().into_iter().flatten().map(|(k, v)| {
-                (
-                    k.clone(),
-                    v.as_str().expect("env values are strings").to_string(),
-                )
-            }))
-            .env("PATH", runner_path(&added))
-            .env("HOME", temp.path())
-            .env("GITHUB_PATH", &github_path)
-            .env("GITHUB_WORKSPACE", root)
-            .env("RUNNER_TEMP", &runner_temp)
-            .env("CI", "true")
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("run bash");
-        run.log.push_str(&shown(&o));
-        if !o.status.success() && step["continue-on-error"] != true {
+        let mut step_env = env.clone();
+        step_env.extend(strings(&step["env"]));
+        let (ok, _) = runner.bash(&label, script, dir, &step_env);
+        run.log = runner.log.clone();
+        if !ok && step["continue-on-error"] != true {
             run.outcome = Err(label);
             return run;
         }
     }
     run
-}
-
-/// The system's PATH with the folders GITHUB_PATH added in front, and no `seg` on it but
-/// the one the job put there.
-fn runner_path(added: &[String]) -> std::ffi::OsString {
-    let system = std::env::var_os("PATH").unwrap_or_default();
-    let dirs = added
-        .iter()
-        .map(PathBuf::from)
-        .chain(std::env::split_paths(&system).filter(|d| !d.join("seg").exists()));
-    std::env::join_paths(dirs).expect("PATH")
 }
 
 /// The actions the workflow uses, as far as a local run needs them.
