@@ -1,9 +1,10 @@
 //! `seg audit [PATH] --flows FILE...`: observed flows against the policy.
 //! Thin: reading, findings, drafts and SQL are `seg_audit`'s.
 
-use super::{Exit, InputArgs, anchor, compile, exit_for, report, settle};
+use super::{Exit, InputArgs, Verbosity, anchor, compile_as, exit_for, report, settle};
 use crate::output::sarif;
 use crate::output::{Color, Format};
+use crate::progress::Progress;
 use clap::{Args, ValueEnum};
 use seg_audit::sql::Dialect;
 use seg_check::manifest::FindingLevel;
@@ -77,7 +78,7 @@ fn parse_format(s: &str) -> Result<FormatChoice, String> {
     s.parse()
 }
 
-pub fn run(args: &AuditArgs, color: Color) -> Exit {
+pub fn run(args: &AuditArgs, color: Color, v: Verbosity) -> Exit {
     let diag_format = match args.format {
         AuditFormat::Json => Format::Json,
         AuditFormat::Sarif => Format::Sarif,
@@ -148,7 +149,7 @@ pub fn run(args: &AuditArgs, color: Color) -> Exit {
         );
     }
 
-    let mut comp = match compile(&input, color) {
+    let mut comp = match compile_as(&input, color, v) {
         Ok(c) => c,
         Err(e) => return e,
     };
@@ -173,10 +174,14 @@ pub fn run(args: &AuditArgs, color: Color) -> Exit {
         return Exit::Ok;
     }
 
+    // On a terminal, what the audit is at (reading large flow logs takes a while).
+    let mut progress = Progress::new(v == Verbosity::Quiet);
     let aggregate = if let Some(path) = &args.aggregated {
+        progress.show(&format!("reading {}", path.display()));
         match seg_audit::aggregated::read_file(path, &plan, inventory) {
             Ok(a) => a,
             Err(e) => {
+                progress.clear();
                 return usage(
                     e,
                     "give the result of `seg audit --emit-sql` as CSV (with its header) or JSON lines",
@@ -190,6 +195,7 @@ pub fn run(args: &AuditArgs, color: Color) -> Exit {
             ..ReaderOptions::default()
         };
         let mut shown = 0;
+        progress.show(&format!("reading flow logs: {}", args.flows.join(", ")));
         let read = seg_audit::read(
             &plan,
             &args.flows,
@@ -197,6 +203,7 @@ pub fn run(args: &AuditArgs, color: Color) -> Exit {
             &options,
             |m| {
                 if shown < 5 {
+                    progress.clear();
                     eprintln!(
                         "warning[{}]: {}:{}: {}",
                         seg_flows::MALFORMED_CODE,
@@ -210,11 +217,16 @@ pub fn run(args: &AuditArgs, color: Color) -> Exit {
         );
         match read {
             Ok(a) => a,
-            Err(e) => return flow_error(&e),
+            Err(e) => {
+                progress.clear();
+                return flow_error(&e);
+            }
         }
     };
 
+    progress.show("auditing");
     if args.draft {
+        progress.clear();
         print!(
             "{}",
             seg_audit::draft::draft(inventory, &aggregate, program.now)
@@ -222,6 +234,7 @@ pub fn run(args: &AuditArgs, color: Color) -> Exit {
         return Exit::Ok;
     }
     let report = seg_audit::audit(program, inventory, &comp.map, &settings, &aggregate);
+    progress.clear();
     match args.format {
         AuditFormat::Human => print!("{}", seg_audit::report::human(&report)),
         AuditFormat::Markdown => print!("{}", seg_audit::report::markdown(&report)),

@@ -149,7 +149,7 @@ pub fn main() -> ExitCode {
         Command::ExplainCode(a) => explain_code::run(a),
         Command::Targets => targets::run(),
         Command::Fmt(a) => fmt::run(a, cli.color),
-        Command::Audit(a) => audit::run(a, cli.color),
+        Command::Audit(a) => audit::run(a, cli.color, v),
         Command::Lsp(a) => lsp::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),

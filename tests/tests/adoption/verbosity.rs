@@ -181,3 +181,48 @@ fn a_terminal_sees_progress_and_nothing_else_does() {
         stderr(&o)
     );
 }
+
+#[test]
+fn an_audit_shows_progress_on_a_terminal_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = seg_in(dir.path(), &["init", "p", "--now", NOW, "-q"]);
+    assert_eq!(code(&o), 0, "{}", shown(&o));
+    // web (10.0.1.10) calls api (10.0.2.10) on 8080, as the policy allows.
+    let flows = dir.path().join("flows.jsonl");
+    std::fs::write(
+        &flows,
+        "{\"start\":\"2026-11-23T10:00:00Z\",\"end\":\"2026-11-23T10:01:00Z\",\"src\":\"10.0.1.10\",\"dst\":\"10.0.2.10\",\"src_port\":43122,\"dst_port\":8080,\"protocol\":6,\"verdict\":\"allowed\"}\n",
+    )
+    .expect("write");
+    let args = format!(
+        "audit {} --flows {} --now {NOW}",
+        dir.path().join("p").display(),
+        flows.display()
+    );
+    let Some(screen) = on_terminal(&args) else {
+        return;
+    };
+    for step in ["reading flow logs: ", "auditing"] {
+        assert!(
+            screen.contains(&format!("\x1b[2K{step}")),
+            "{step}: {screen:?}"
+        );
+    }
+    let o = seg_in(
+        dir.path(),
+        &[
+            "audit",
+            "p",
+            "--flows",
+            flows.to_str().expect("utf-8"),
+            "--now",
+            NOW,
+        ],
+    );
+    assert!(!stderr(&o).contains('\r'), "{}", shown(&o));
+    assert!(
+        !on_terminal(&format!("{args} -q"))
+            .expect("script")
+            .contains("\x1b[2K")
+    );
+}
