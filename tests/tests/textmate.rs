@@ -1,0 +1,49 @@
+//! The TextMate grammar of the editors (`editors/vscode/syntaxes/seg.tmLanguage.json`)
+//! tokenised as VS Code does (vscode-textmate + vscode-oniguruma, npm): the marked
+//! samples of `tests/node/textmate/samples.seg` carry the scopes of keywords, names,
+//! strings, numbers, CIDRs, ports, dates and comments, and every `.seg` file of the
+//! repository tokenises with comments, strings and literals scoped and nothing invalid.
+
+use seg_tests::tools::{node_script, repo};
+use std::path::{Path, PathBuf};
+
+fn seg_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if p.is_dir() {
+            if !name.starts_with('.') && name != "target" && name != "node_modules" {
+                seg_files(&p, out);
+            }
+        } else if name.ends_with(".seg") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn the_grammar_scopes_every_example_and_the_marked_samples() {
+    let Some(mut node) = node_script("textmate", "tokenize.cjs") else {
+        return;
+    };
+    let mut files = Vec::new();
+    seg_files(&repo(), &mut files);
+    files.sort();
+    assert!(files.len() > 50);
+    let out = node
+        .arg(repo().join("editors/vscode/syntaxes/seg.tmLanguage.json"))
+        .arg(repo().join("tests/node/textmate/samples.seg"))
+        .args(&files)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+}
