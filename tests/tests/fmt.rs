@@ -315,3 +315,15 @@ fn the_examples_of_the_fmt_page_are_formatted() {
     }
     assert!(blocks >= 4);
 }
+
+/// `expires` takes a date or an RFC 3339 instant: both are written as in the source.
+#[test]
+fn expiry_instants_are_kept_as_written() {
+    let text = "policy p {\n  owner \"t\"\n\n  allow a -> b on tcp/1 reason \"r\" expires 2026-12-06T16:00:00+01:00\n  allow a -> c on tcp/1 expires 2026-12-31\n}\n";
+    let out = check_text("instants", text).expect("formats");
+    assert!(
+        out.contains("allow a -> b on tcp/1 expires 2026-12-06T16:00:00+01:00 reason \"r\""),
+        "{out}"
+    );
+    assert!(out.contains("expires 2026-12-31"), "{out}");
+}
