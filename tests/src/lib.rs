@@ -29,3 +29,28 @@ pub fn projects(root: &Path) -> Vec<PathBuf> {
     dirs.sort();
     dirs
 }
+
+/// Every `.seg` file below `root` (hidden folders, `target` and `node_modules`
+/// skipped), sorted.
+pub fn seg_files(root: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if p.is_dir() {
+                if !name.starts_with('.') && name != "target" && name != "node_modules" {
+                    walk(&p, out);
+                }
+            } else if name.ends_with(".seg") {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, &mut out);
+    out.sort();
+    out
+}

@@ -13,23 +13,6 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn seg_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        let name = e.file_name().to_string_lossy().into_owned();
-        if p.is_dir() {
-            if !name.starts_with('.') && name != "target" && name != "node_modules" {
-                seg_files(&p, out);
-            }
-        } else if name.ends_with(".seg") {
-            out.push(p);
-        }
-    }
-}
-
 /// The comments of a text, found without the formatter's scanner: `//` and
 /// `/* */` outside strings and outside `use` file paths.
 fn comments(text: &str) -> Vec<String> {
@@ -105,9 +88,7 @@ fn check_text(name: &str, text: &str) -> Result<String, String> {
 
 #[test]
 fn every_seg_file_of_the_repository_formats_stably() {
-    let mut files = Vec::new();
-    seg_files(&repo(), &mut files);
-    files.sort();
+    let files = seg_tests::seg_files(&repo());
     assert!(files.len() > 50, "found only {} .seg files", files.len());
     let mut failures = Vec::new();
     for f in &files {
@@ -154,9 +135,7 @@ fn compile(dir: &Path) -> (Vec<String>, Option<Value>) {
 
 /// Format every `.seg` file under `dir` in place.
 fn format_tree(dir: &Path) {
-    let mut files = Vec::new();
-    seg_files(dir, &mut files);
-    for f in files {
+    for f in seg_tests::seg_files(dir) {
         // A file that is not UTF-8 stays as it is (E0004 either way).
         let Ok(text) = std::fs::read_to_string(&f) else {
             continue;

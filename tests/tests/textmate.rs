@@ -5,33 +5,13 @@
 //! repository tokenises with comments, strings and literals scoped and nothing invalid.
 
 use seg_tests::tools::{node_script, repo};
-use std::path::{Path, PathBuf};
-
-fn seg_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        let name = e.file_name().to_string_lossy().into_owned();
-        if p.is_dir() {
-            if !name.starts_with('.') && name != "target" && name != "node_modules" {
-                seg_files(&p, out);
-            }
-        } else if name.ends_with(".seg") {
-            out.push(p);
-        }
-    }
-}
 
 #[test]
 fn the_grammar_scopes_every_example_and_the_marked_samples() {
     let Some(mut node) = node_script("textmate", "tokenize.cjs") else {
         return;
     };
-    let mut files = Vec::new();
-    seg_files(&repo(), &mut files);
-    files.sort();
+    let files = seg_tests::seg_files(&repo());
     assert!(files.len() > 50);
     let out = node
         .arg(repo().join("editors/vscode/syntaxes/seg.tmLanguage.json"))

@@ -19,8 +19,12 @@ use std::sync::Arc;
 /// Files under a root matching globs (project-relative with `/`, sorted), skipping some folders.
 pub type ExpandGlobs = fn(&Path, &[String], &[PathBuf]) -> Result<Vec<String>, String>;
 
-/// The inventory as loaded, with the diagnostics of loading it.
-type LoadedInventory = (Option<Arc<Inventory>>, Vec<Diagnostic>);
+/// The inventory as loaded from its files (id, name, text), with the diagnostics of loading it.
+struct CachedInventory {
+    files: Vec<(FileId, String, String)>,
+    inventory: Option<Arc<Inventory>>,
+    diags: Vec<Diagnostic>,
+}
 
 /// The pieces of the driver that find a project's files (passed in by the
 /// `seg` binary, so this crate does not depend on it).
@@ -82,7 +86,7 @@ struct Cached<T> {
 /// A project and what is kept between runs.
 pub struct Project {
     pub root: PathBuf,
-    inventory: Option<Cached<LoadedInventory>>,
+    inventory: Option<CachedInventory>,
     asts: HashMap<String, Cached<Result<File, Diagnostic>>>,
     /// Files that were given diagnostics at the last publication.
     pub published: BTreeSet<PathBuf>,
@@ -200,24 +204,29 @@ impl Project {
         if texts.is_empty() {
             return;
         }
-        let key: String = texts
-            .iter()
-            .map(|(f, t)| format!("{}:{}\u{0}{t}\u{0}", f.0, analysis.map.name(*f)))
-            .collect();
-        let fresh = self.inventory.as_ref().is_some_and(|c| c.text == key);
+        let fresh = self.inventory.as_ref().is_some_and(|c| {
+            c.files.len() == texts.len()
+                && c.files
+                    .iter()
+                    .zip(&texts)
+                    .all(|((f, n, t), (g, u))| f == g && n == analysis.map.name(*g) && t == u)
+        });
         if !fresh {
             let mut own = Diagnostics::new();
             let refs: Vec<(FileId, &str)> = texts.iter().map(|(f, t)| (*f, t.as_str())).collect();
             let inv = seg_check::inventory::load(&refs, now, &mut own).map(Arc::new);
-            self.inventory = Some(Cached {
-                file: FileId(0),
-                text: key,
-                value: (inv, own.into_vec()),
+            self.inventory = Some(CachedInventory {
+                files: texts
+                    .iter()
+                    .map(|(f, t)| (*f, analysis.map.name(*f).to_string(), t.clone()))
+                    .collect(),
+                inventory: inv,
+                diags: own.into_vec(),
             });
         }
         if let Some(c) = &self.inventory {
-            analysis.inventory = c.value.0.clone();
-            diags.extend(c.value.1.iter().cloned());
+            analysis.inventory = c.inventory.clone();
+            diags.extend(c.diags.iter().cloned());
         }
     }
 

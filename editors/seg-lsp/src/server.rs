@@ -57,6 +57,8 @@ pub struct Server {
     dirty: BTreeMap<PathBuf, Instant>,
     /// Open documents with no `seg.toml` above them: checked alone.
     loose_published: Vec<PathBuf>,
+    /// What was last published for each file.
+    last: HashMap<PathBuf, Vec<LspDiagnostic>>,
     stdlib_dir: PathBuf,
 }
 
@@ -85,6 +87,7 @@ impl Server {
             analyses: HashMap::new(),
             dirty: BTreeMap::new(),
             loose_published: Vec::new(),
+            last: HashMap::new(),
             stdlib_dir: std::env::temp_dir().join(format!(
                 "seg-lsp-std-{}-{}",
                 env!("CARGO_PKG_VERSION"),
@@ -274,9 +277,14 @@ impl Server {
         let analysis = project.analyze(&self.host, &open, clock_now());
         let by_file = self.group(&analysis);
         let mut published = std::collections::BTreeSet::new();
-        for (path, diags) in &by_file {
+        for (path, diags) in by_file {
             published.insert(path.clone());
-            self.publish(path, diags.clone());
+            // A file not open in the editor is sent again only when its list changed.
+            if !self.docs.contains_key(&path) && self.last.get(&path) == Some(&diags) {
+                continue;
+            }
+            self.publish(&path, diags.clone());
+            self.last.insert(path, diags);
         }
         // Open documents of the project and files cleared since last time.
         let mut clear: Vec<PathBuf> = self
@@ -292,6 +300,7 @@ impl Server {
         clear.sort();
         clear.dedup();
         for p in clear {
+            self.last.remove(&p);
             self.publish(&p, Vec::new());
         }
         self.analyses.insert(key.to_path_buf(), analysis);
@@ -359,10 +368,21 @@ impl Server {
 
     fn group(&self, a: &Analysis) -> BTreeMap<PathBuf, Vec<LspDiagnostic>> {
         let mut out: BTreeMap<PathBuf, Vec<LspDiagnostic>> = BTreeMap::new();
+        // One line index per file that diagnostics point into.
         let mut indexes: HashMap<FileId, LineIndex> = HashMap::new();
+        for d in &a.diags {
+            for l in &d.labels {
+                indexes
+                    .entry(l.span.file)
+                    .or_insert_with(|| LineIndex::new(a.map.text(l.span.file)));
+            }
+        }
+        indexes
+            .entry(a.manifest)
+            .or_insert_with(|| LineIndex::new(a.map.text(a.manifest)));
         let locate = |span: Span| -> Option<Location> {
             let text = a.map.text(span.file);
-            let idx = LineIndex::new(text);
+            let idx = indexes.get(&span.file)?;
             let uri = Url::from_file_path(self.path_of_file(a, span.file)?).ok()?;
             Some(Location::new(
                 uri,
@@ -380,9 +400,9 @@ impl Server {
                 continue;
             };
             let text = a.map.text(span.file);
-            let idx = indexes
-                .entry(span.file)
-                .or_insert_with(|| LineIndex::new(text));
+            let Some(idx) = indexes.get(&span.file) else {
+                continue;
+            };
             let mut d = d.clone();
             if d.primary_span().is_none() {
                 d = d.with_primary(span, "");

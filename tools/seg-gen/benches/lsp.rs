@@ -145,6 +145,5 @@ fn main() {
         "exit".into(),
         Value::Null,
     )));
-    drop(send);
     let _ = thread.join();
 }
