@@ -45,10 +45,10 @@ fn main() {
         json!({ "processId": null, "capabilities": {} }),
     )));
     loop {
-        if let Ok(Message::Response(r)) = client.receiver.recv() {
-            if r.id == RequestId::from(1) {
-                break;
-            }
+        if let Ok(Message::Response(r)) = client.receiver.recv()
+            && r.id == RequestId::from(1)
+        {
+            break;
         }
     }
     send(Message::Notification(Notification::new(
