@@ -11,31 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-pub fn venv() -> PathBuf {
-    std::env::var_os("SEG_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv"))
-}
-
-/// `Some(path)` when the venv has the file; else skip (or fail under CI).
-pub fn require(what: &str, path: PathBuf) -> Option<PathBuf> {
-    if path.exists() {
-        return Some(path);
-    }
-    let msg = format!(
-        "{what} not found at {}: run scripts/install-test-deps",
-        path.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("skipping: {msg}");
-    None
-}
+pub use seg_tests::tools::{repo, require, venv};
 
 pub fn python() -> Option<PathBuf> {
     require("python of the venv", venv().join("bin/python"))

@@ -6,34 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub use seg_tests::tools::repo;
+
 /// Kubernetes versions the objects are validated against (schemas shipped in
 /// the pinned kubernetes-validate): the oldest we document and the newest.
 pub const KUBERNETES_VERSIONS: [&str; 2] = ["1.30.0", "1.37.0"];
 
-pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-pub fn venv() -> PathBuf {
-    std::env::var_os("SEG_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv"))
-}
-
 fn require(tool: &str) -> Option<PathBuf> {
-    let path = venv().join("bin").join(tool);
-    if path.exists() {
-        return Some(path);
-    }
-    let msg = format!(
-        "{tool} not found at {}: run scripts/install-test-deps",
-        path.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("skipping: {msg}");
-    None
+    seg_tests::tools::venv_tool(tool)
 }
 
 pub fn kubernetes_validate() -> Option<PathBuf> {
