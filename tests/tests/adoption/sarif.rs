@@ -483,3 +483,15 @@ fn results_before_many(r: &[Json]) -> u64 {
         .filter(|r| r["level"] == "warning" && uri(r) < "policy/many.seg")
         .count() as u64
 }
+
+/// Every rule id a SARIF log can name has its page behind `seg explain-code`.
+#[test]
+fn every_rule_id_has_a_page() {
+    let repo = tools::repo();
+    for id in ["usage", "test-failed", "E0201", "w0305"] {
+        let o = seg_in(&repo, &["explain-code", id]);
+        assert_eq!(code(&o), 0, "{id}: {}", shown(&o));
+        assert!(super::run::stdout(&o).starts_with('#'), "{id}");
+    }
+    assert_eq!(code(&seg_in(&repo, &["explain-code", "../README"])), 2);
+}
