@@ -1,14 +1,16 @@
 //! `seg audit [PATH] --flows FILE...`: observed flows against the policy.
 //! Thin: reading, findings, drafts and SQL are `seg_audit`'s.
 
-use super::{Exit, InputArgs, Verbosity, anchor, compile_as, exit_for, report, settle};
+use super::{
+    Exit, InputArgs, Verbosity, anchor, compile_as, exit_for, input_anchor, report_at, settle,
+};
 use crate::output::sarif;
 use crate::output::{Color, Format};
 use crate::progress::Progress;
 use clap::{Args, ValueEnum};
 use seg_audit::sql::Dialect;
 use seg_check::manifest::FindingLevel;
-use seg_diag::visible;
+use seg_diag::{Diagnostic, SourceMap, visible};
 use seg_flows::{AwsFields, FlowError, FormatChoice, ReaderOptions};
 use std::path::PathBuf;
 
@@ -92,8 +94,19 @@ pub fn run(args: &AuditArgs, color: Color, v: Verbosity) -> Exit {
         deny_warnings: false,
         format: diag_format,
     };
+    // A usage problem: on stderr, and in the SARIF log a CI step uploads whatever happens.
     let usage = |message: String, help: &str| {
         eprintln!("error: {}\n  = help: {help}", visible(&message));
+        if args.format == AuditFormat::Sarif {
+            let d = Diagnostic::plain(message).with_help(help);
+            report_at(
+                &SourceMap::new(),
+                &[d],
+                Format::Sarif,
+                color,
+                &input_anchor(&input),
+            );
+        }
         Exit::Usage
     };
     if !(0.0..=1.0).contains(&args.max_malformed) {
@@ -156,7 +169,7 @@ pub fn run(args: &AuditArgs, color: Color, v: Verbosity) -> Exit {
     let diags = settle(&mut comp, &input);
     let exit = exit_for(&comp);
     let (Some(program), Some(inventory), Exit::Ok) = (&comp.program, &comp.inventory, exit) else {
-        report(&comp.map, &diags, diag_format, color);
+        report_at(&comp.map, &diags, diag_format, color, &anchor(&comp));
         return exit;
     };
     let settings = comp
@@ -219,7 +232,7 @@ pub fn run(args: &AuditArgs, color: Color, v: Verbosity) -> Exit {
             Ok(a) => a,
             Err(e) => {
                 progress.clear();
-                return flow_error(&e);
+                return flow_error(&e, args.format, &comp);
             }
         }
     };
@@ -255,13 +268,26 @@ pub fn run(args: &AuditArgs, color: Color, v: Verbosity) -> Exit {
     }
 }
 
-fn flow_error(e: &FlowError) -> Exit {
+/// Flow logs that cannot be read: on stderr, and under `--format sarif` as a result at
+/// `seg.toml` (the logs are usually outside the repository) naming the file.
+fn flow_error(e: &FlowError, format: AuditFormat, comp: &crate::driver::Compilation) -> Exit {
+    let help = format!("`seg explain-code {}` explains it", e.code());
     eprintln!(
-        "error[{}]: {}\n  = help: `seg explain-code {}` explains it",
+        "error[{}]: {}\n  = help: {help}",
         e.code(),
         visible(&e.to_string()),
-        e.code()
     );
+    if format == AuditFormat::Sarif {
+        let finding = sarif::Finding {
+            rule: sarif::Rule::Unreadable(e.code()),
+            level: sarif::Level::Error,
+            message: format!("{e}\nhelp: {help}"),
+            primary: None,
+            related: Vec::new(),
+        };
+        let (log, _) = sarif::log(&SourceMap::new(), vec![finding], &anchor(comp));
+        println!("{log}");
+    }
     Exit::Usage
 }
 

@@ -33,6 +33,9 @@ pub enum Rule {
     TestFailed,
     /// A finding of `seg audit`, by its name: page `docs/diagnostics/<name>.md`.
     Audit(&'static str),
+    /// An input that could not be read, which stops the run (exit code 2), by the code of
+    /// the reader that failed (the flow-log reader's E017x): page `docs/diagnostics/<code>.md`.
+    Unreadable(&'static str),
 }
 
 impl Rule {
@@ -41,7 +44,7 @@ impl Rule {
             Rule::Code(c) => c.as_str(),
             Rule::Usage => "usage",
             Rule::TestFailed => "test-failed",
-            Rule::Audit(name) => name,
+            Rule::Audit(name) | Rule::Unreadable(name) => name,
         }
     }
 
@@ -226,9 +229,12 @@ fn render(
             MAX_BYTES / (1024 * 1024)
         ));
     }
-    let successful = !findings
-        .iter()
-        .any(|f| f.rule == Rule::Usage || f.rule == Rule::Code(Code::InternalError));
+    let successful = !findings.iter().any(|f| {
+        matches!(
+            f.rule,
+            Rule::Usage | Rule::Unreadable(_) | Rule::Code(Code::InternalError)
+        )
+    });
     let mut invocation = json!({ "executionSuccessful": successful });
     if !notices.is_empty() {
         invocation["toolExecutionNotifications"] = json!(
@@ -283,6 +289,7 @@ fn descriptor(rule: Rule, help_base: Option<&str>) -> Value {
         Rule::Usage => vec!["usage"],
         Rule::TestFailed => vec!["test"],
         Rule::Audit(_) => vec!["security", "audit", "least-privilege"],
+        Rule::Unreadable(_) => vec!["usage"],
     };
     tags.truncate(20);
     let mut d = json!({

@@ -49,15 +49,48 @@ fn every_command_ends_quietly_when_its_reader_goes_away() {
             "--now",
             NOW,
         ],
+        vec![
+            "explain",
+            "payments-api",
+            "ledger-postgres",
+            "tcp/5432",
+            "examples/bank",
+            "--now",
+            NOW,
+            "--format",
+            "json",
+        ],
         vec!["explain-code", "E0201"],
         vec!["targets"],
         vec!["init", init.to_str().expect("utf-8"), "--now", NOW],
         vec!["completions", "bash"],
         vec!["man", "check"],
         vec!["schema", "inventory"],
+        vec!["schema", "manifest"],
+        vec!["fmt", "--check", "--diff", "examples/bank"],
         vec!["--help"],
         vec!["--version"],
     ];
+    // The audits of one allowed flow, in every output.
+    let flows = scratch.path().join("flows.jsonl");
+    std::fs::write(
+        &flows,
+        "{\"start\":\"2026-11-23T10:00:00Z\",\"end\":\"2026-11-23T10:01:00Z\",\"src\":\"10.0.1.20\",\"dst\":\"10.0.3.10\",\"src_port\":43122,\"dst_port\":5432,\"protocol\":6,\"verdict\":\"allowed\"}\n",
+    )
+    .expect("write");
+    let flows = flows.to_str().expect("utf-8");
+    let audit = ["audit", "examples/bank", "--flows", flows, "--now", NOW];
+    let mut commands = commands;
+    for extra in [
+        &[][..],
+        &["--format", "json"],
+        &["--format", "sarif"],
+        &["--format", "markdown"],
+        &["--draft"],
+    ] {
+        commands.push(audit.iter().chain(extra).copied().collect());
+    }
+    commands.push(vec!["audit", "examples/bank", "--emit-sql", "trino"]);
     for args in &commands {
         let o = with_closed_stdout(args, &repo);
         assert_eq!(o.status.code(), Some(0), "seg {args:?}: {}", shown(&o));

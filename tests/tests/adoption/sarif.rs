@@ -488,10 +488,111 @@ fn results_before_many(r: &[Json]) -> u64 {
 #[test]
 fn every_rule_id_has_a_page() {
     let repo = tools::repo();
-    for id in ["usage", "test-failed", "E0201", "w0305"] {
+    for id in [
+        "usage",
+        "test-failed",
+        "E0201",
+        "w0305",
+        "E0170",
+        "would-break",
+    ] {
         let o = seg_in(&repo, &["explain-code", id]);
         assert_eq!(code(&o), 0, "{id}: {}", shown(&o));
         assert!(super::run::stdout(&o).starts_with('#'), "{id}");
     }
     assert_eq!(code(&seg_in(&repo, &["explain-code", "../README"])), 2);
+}
+
+/// `seg audit --format sarif`, as a CI job uploads it: findings of every level, and a log
+/// (not an empty file) when the policy has errors, the flow logs cannot be read or an
+/// option is wrong, every URI from the repository root.
+#[test]
+fn audit_writes_sarif_code_scanning_accepts() {
+    let repo = git_repo();
+    let o = seg_in(repo.path(), &["init", "policies", "--now", NOW, "-q"]);
+    assert_eq!(code(&o), 0, "{}", shown(&o));
+    let record = |src: &str, dst: &str, port: u16| {
+        format!(
+            "{{\"start\":\"2026-11-23T10:00:00Z\",\"end\":\"2026-11-23T10:01:00Z\",\"src\":\"{src}\",\"dst\":\"{dst}\",\"src_port\":43122,\"dst_port\":{port},\"protocol\":6,\"verdict\":\"allowed\"}}\n"
+        )
+    };
+    // web -> api (allowed), web -> db (the policy denies it), an unknown client, api -> db
+    // (allowed only with mTLS, which logs cannot show).
+    let flows = repo.path().join("flows.jsonl");
+    std::fs::write(
+        &flows,
+        [
+            record("10.0.1.10", "10.0.2.10", 8080),
+            record("10.0.1.10", "10.0.3.10", 5432),
+            record("192.0.2.7", "10.0.2.10", 8080),
+            record("10.0.2.10", "10.0.3.10", 5432),
+        ]
+        .concat(),
+    )
+    .expect("write");
+    let audit = |extra: &[&str]| {
+        let mut args = vec![
+            "audit",
+            "policies",
+            "--flows",
+            "flows.jsonl",
+            "--now",
+            NOW,
+            "--format",
+            "sarif",
+        ];
+        args.extend(extra);
+        sarif(repo.path(), &args)
+    };
+    let (c, findings, _) = audit(&[]);
+    assert_eq!(c, 1, "would-break is an error");
+    let levels: std::collections::BTreeSet<String> = results(&findings)
+        .iter()
+        .filter_map(|r| r["level"].as_str().map(String::from))
+        .collect();
+    assert_eq!(levels.len(), 3, "{findings:#}");
+    assert!(
+        results(&findings)
+            .iter()
+            .all(|r| uri(r).starts_with("policies/")),
+        "{findings:#}"
+    );
+    let (c, unreadable, _) = audit(&["--flows", "missing.jsonl"]);
+    assert_eq!(c, 2);
+    let r = results(&unreadable);
+    assert_eq!(
+        (r[0]["ruleId"].as_str(), uri(&r[0])),
+        (Some("E0170"), "policies/seg.toml")
+    );
+    assert!(
+        r[0]["message"]["text"]
+            .as_str()
+            .is_some_and(|m| m.contains("missing.jsonl"))
+    );
+    assert_eq!(
+        unreadable["runs"][0]["invocations"][0]["executionSuccessful"],
+        false
+    );
+    let (c, bad_since, _) = audit(&["--since", "yesterday"]);
+    assert_eq!(c, 2);
+    assert_eq!(results(&bad_since)[0]["ruleId"], "usage");
+
+    let main = repo.path().join("policies/policy/main.seg");
+    let text = std::fs::read_to_string(&main).expect("read");
+    std::fs::write(
+        &main,
+        text.replace("allow frontends ->", "allow frontend ->"),
+    )
+    .expect("write");
+    let (c, broken, _) = audit(&[]);
+    assert_eq!(c, 1);
+    let e = results(&broken);
+    let e = e.iter().find(|r| r["ruleId"] == "E0201").expect("E0201");
+    assert_eq!(uri(e), "policies/policy/main.seg");
+    assert_accepted(&[
+        ("audit findings", &findings),
+        ("unreadable flows", &unreadable),
+        ("bad --since", &bad_since),
+        ("audit of a broken policy", &broken),
+    ]);
 }

@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+// Not every test binary that includes this file uses it (tests/tests/hostile does not).
+#[allow(unused_imports)]
 pub use seg_tests::tools::repo;
 
 /// Kubernetes versions the objects are validated against (schemas shipped in
