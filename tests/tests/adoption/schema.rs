@@ -166,6 +166,37 @@ fn the_schemas_accept_every_inventory_and_manifest_seg_accepts() {
             manifests.push(f);
         }
     }
+    // The inventories of docs/inventory.md, written out: seg accepts them as they stand.
+    let doc = std::fs::read_to_string(repo.join("docs/inventory.md")).expect("inventory.md");
+    std::fs::write(dir.path().join("empty.seg"), "").expect("write");
+    for (lang, fence) in [("yaml", "```yaml\n"), ("json", "```json\n")] {
+        for (i, block) in doc.split(fence).skip(1).enumerate() {
+            let text = block.split("```").next().unwrap_or("");
+            if !text.contains("version") {
+                continue;
+            }
+            let f = dir.path().join(format!("inventory-doc-{i}.{lang}"));
+            std::fs::write(&f, text).expect("write");
+            let o = seg_in(
+                dir.path(),
+                &[
+                    "check",
+                    "empty.seg",
+                    "--inventory",
+                    f.to_str().expect("utf-8"),
+                    "-q",
+                ],
+            );
+            assert_eq!(
+                code(&o),
+                0,
+                "docs/inventory.md, {}: {}",
+                f.display(),
+                shown(&o)
+            );
+            inventories.push(f);
+        }
+    }
     assert!(
         inventories.len() > 20 && manifests.len() > 20,
         "{inventories:?} {manifests:?}"
@@ -514,4 +545,98 @@ fn the_manifest_schema_rejects_what_seg_rejects() {
         files.push(f);
     }
     reject_each(&schema_file, &files);
+}
+
+/// The modeline of docs/inventory.md, as an editor reads it: the YAML language server (the one
+/// VS Code, Neovim, Helix and Zed run) validates an inventory that starts with it against the
+/// schema `seg schema inventory` wrote beside it: nothing on what seg accepts, an error on each
+/// structural mistake, and nothing without the modeline.
+#[test]
+fn the_yaml_language_server_checks_inventories_by_the_modeline() {
+    let Some(mut lsp) = tools::node_script("yamlls", "diagnose.cjs") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = tools::repo();
+    schema(dir.path(), "inventory");
+    let doc = std::fs::read_to_string(repo.join("docs/inventory.md")).expect("inventory.md");
+    let modeline = "# yaml-language-server: $schema=./inventory.schema.json";
+    let example = doc
+        .split("```yaml\n")
+        .map(|b| b.split("```").next().unwrap_or(""))
+        .find(|b| b.starts_with(modeline))
+        .expect("docs/inventory.md shows an inventory starting with the modeline");
+    let write = |name: &str, text: &str| {
+        let f = dir.path().join(name);
+        std::fs::write(&f, text).expect("write");
+        f
+    };
+    let mut accepted = vec![
+        write("doc.yaml", example),
+        write("base.yaml", &format!("{modeline}\n{BASE_INVENTORY}")),
+    ];
+    for (i, f) in project_inventories(&repo.join("examples/bank"))
+        .iter()
+        .enumerate()
+    {
+        let text = std::fs::read_to_string(f).expect("read");
+        accepted.push(write(
+            &format!("bank-{i}.yaml"),
+            &format!("{modeline}\n{text}"),
+        ));
+    }
+    let mistakes: Vec<(&str, PathBuf)> = INVENTORY_MISTAKES
+        .iter()
+        .enumerate()
+        .map(|(i, (what, from, to, _))| {
+            let text = BASE_INVENTORY.replacen(from, to, 1);
+            (
+                *what,
+                write(&format!("mistake-{i}.yaml"), &format!("{modeline}\n{text}")),
+            )
+        })
+        .collect();
+    let unmarked = write(
+        "unmarked.yaml",
+        &BASE_INVENTORY.replacen("kind: workload", "kind: robot", 1),
+    );
+    let o = lsp
+        .args(&accepted)
+        .args(mistakes.iter().map(|(_, f)| f))
+        .arg(&unmarked)
+        .output()
+        .expect("run the YAML language server");
+    assert_eq!(code(&o), 0, "{}", shown(&o));
+    let found: Json = serde_json::from_slice(&o.stdout).expect("JSON");
+    let of = |f: &PathBuf| -> Vec<Json> {
+        found[f.to_str().expect("utf-8")]
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| panic!("no answer for {}: {found:#}", f.display()))
+    };
+    for f in accepted.iter().chain([&unmarked]) {
+        assert_eq!(of(f), Vec::<Json>::new(), "{}", f.display());
+    }
+    for (what, f) in &mistakes {
+        assert!(
+            of(f).iter().any(|d| d["severity"] == 1),
+            "{what}: the editor shows no error: {:?}",
+            of(f)
+        );
+    }
+    // The error is on the line of the mistake (the modeline is line 1).
+    let (_, typo) = mistakes
+        .iter()
+        .find(|(what, _)| *what == "unknown identity field")
+        .expect("the typo");
+    let line = BASE_INVENTORY
+        .lines()
+        .position(|l| l.contains("owner: team-api"))
+        .expect("line") as u64
+        + 2;
+    assert!(
+        of(typo).iter().any(|d| d["line"] == line && d["message"].as_str().is_some_and(|m| m.contains("ownr"))),
+        "{:?}",
+        of(typo)
+    );
 }
