@@ -32,7 +32,7 @@ fn stdlib() -> &'static [Unit] {
                     file,
                     path: m.file_name.to_string(),
                     module: Some(m.path.to_string()),
-                    ast,
+                    ast: ast.into(),
                 })
             })
             .collect()
@@ -79,7 +79,7 @@ fuzz_target!(|data: &[u8]| {
         file: policy_file,
         path: "policy/fuzz.seg".to_string(),
         module: None,
-        ast,
+        ast: ast.into(),
     }];
     units.extend(std_units.iter().cloned());
     let input = CheckInput {

@@ -164,7 +164,7 @@ fn compile_with(
                     file: loaded.file,
                     path,
                     module: None,
-                    ast,
+                    ast: ast.into(),
                 });
             }
             Err(d) => diags.push(d),
@@ -178,7 +178,7 @@ fn compile_with(
                 file,
                 path: module.file_name.to_string(),
                 module: Some(module.path.to_string()),
-                ast,
+                ast: ast.into(),
             }),
             Err(d) => diags.push(
                 Diagnostic::bug(format!(

@@ -36,7 +36,9 @@ pub struct Unit {
     pub path: String,
     /// `Some("std::services")` for standard-library modules.
     pub module: Option<String>,
-    pub ast: seg_syntax::ast::File,
+    /// Shared: a language server keeps the trees of unchanged files and hands
+    /// them to every check without copying them.
+    pub ast: std::sync::Arc<seg_syntax::ast::File>,
 }
 
 pub struct CheckInput<'a> {

@@ -87,7 +87,7 @@ struct Cached<T> {
 pub struct Project {
     pub root: PathBuf,
     inventory: Option<CachedInventory>,
-    asts: HashMap<String, Cached<Result<File, Diagnostic>>>,
+    asts: HashMap<String, Cached<Result<Arc<File>, Diagnostic>>>,
     /// Files that were given diagnostics at the last publication.
     pub published: BTreeSet<PathBuf>,
 }
@@ -294,15 +294,15 @@ impl Project {
         analysis.units = units;
     }
 
-    /// Parse, reusing the tree of an unchanged file.
-    fn parse(&mut self, path: &str, file: FileId, text: &str) -> Result<File, Diagnostic> {
+    /// Parse, reusing the tree of an unchanged file (shared, not copied).
+    fn parse(&mut self, path: &str, file: FileId, text: &str) -> Result<Arc<File>, Diagnostic> {
         if let Some(c) = self.asts.get(path)
             && c.file == file
             && c.text == text
         {
             return c.value.clone();
         }
-        let value = seg_syntax::parse(file, text);
+        let value = seg_syntax::parse(file, text).map(Arc::new);
         self.asts.insert(
             path.to_string(),
             Cached {

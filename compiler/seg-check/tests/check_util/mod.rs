@@ -72,7 +72,7 @@ pub fn run_at(inventory_yaml: &str, files: &[(&str, &str)], now: Timestamp) -> O
             file,
             path: name,
             module: Some(module),
-            ast,
+            ast: ast.into(),
         });
     }
     for (path, text) in files {
@@ -82,7 +82,7 @@ pub fn run_at(inventory_yaml: &str, files: &[(&str, &str)], now: Timestamp) -> O
                 file,
                 path: path.to_string(),
                 module: None,
-                ast,
+                ast: ast.into(),
             }),
             Err(d) => panic!(
                 "test source does not parse:\n{}",

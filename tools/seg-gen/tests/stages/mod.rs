@@ -22,7 +22,7 @@ pub fn parse(estate: &seg_gen::Estate, map: &mut SourceMap, diags: &mut Diagnost
                 file,
                 path: path.clone(),
                 module: None,
-                ast,
+                ast: ast.into(),
             }),
             Err(d) => diags.push(d),
         }
@@ -34,7 +34,7 @@ pub fn parse(estate: &seg_gen::Estate, map: &mut SourceMap, diags: &mut Diagnost
                 file,
                 path: module.file_name.to_string(),
                 module: Some(module.path.to_string()),
-                ast,
+                ast: ast.into(),
             }),
             Err(d) => diags.push(d),
         }
