@@ -1,7 +1,9 @@
 //! `seg-gen --identities 50000 --rules 10000 --seed 1 --out DIR`: write a
 //! synthetic estate (seg.toml, inventory.yaml, policy/**/*.seg) to DIR.
+//! `seg-gen --job pairs --rules 10000 --out DIR`: the comparison job
+//! (2,000 identities owning ~5k CIDRs, 50 TCP services, random-pair rules).
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -9,9 +11,15 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// Number of inventory identities.
-    #[arg(long, default_value_t = 5000)]
-    identities: usize,
+    /// What to generate: a varied estate, or the comparison job of random pairs.
+    #[arg(long, value_enum, default_value_t = Job::Estate)]
+    job: Job,
+    /// Number of inventory identities [default: 5000, pairs: 2000].
+    #[arg(long)]
+    identities: Option<usize>,
+    /// Number of TCP services (pairs job only).
+    #[arg(long, default_value_t = 50)]
+    services: usize,
     /// Number of policy rules.
     #[arg(long, default_value_t = 1000)]
     rules: usize,
@@ -23,14 +31,27 @@ struct Args {
     out: PathBuf,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum Job {
+    Estate,
+    Pairs,
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
-    let spec = seg_gen::Spec {
-        identities: args.identities,
-        rules: args.rules,
-        seed: args.seed,
+    let estate = match args.job {
+        Job::Estate => seg_gen::generate(&seg_gen::Spec {
+            identities: args.identities.unwrap_or(5000),
+            rules: args.rules,
+            seed: args.seed,
+        }),
+        Job::Pairs => seg_gen::pairs::generate(&seg_gen::PairsSpec {
+            identities: args.identities.unwrap_or(2000),
+            services: args.services,
+            rules: args.rules,
+            seed: args.seed,
+        }),
     };
-    let estate = seg_gen::generate(&spec);
     match estate.write(&args.out) {
         Ok(()) => {
             println!(

@@ -74,3 +74,24 @@ fn other_seeds_and_a_single_team_check_too() {
         seed: 9,
     });
 }
+
+#[test]
+fn the_pairs_job_checks_without_errors() {
+    let spec = seg_gen::PairsSpec {
+        identities: 300,
+        services: 12,
+        rules: 1_200,
+        seed: 3,
+    };
+    let (map, program, diags) = stages::compile(&seg_gen::pairs::generate(&spec));
+    let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).cloned().collect();
+    assert!(
+        errors.is_empty(),
+        "{}",
+        seg_diag::render_human(&map, &errors, ColorChoice::Never)
+    );
+    let program = program.expect("a program when there is no error");
+    assert_eq!(program.identities.len(), 300);
+    assert_eq!(program.rules.len(), 1_200);
+    assert!(program.rules.iter().all(|r| r.action == Action::Allow));
+}

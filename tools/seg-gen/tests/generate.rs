@@ -208,3 +208,47 @@ fn the_command_line_writes_what_generate_returns() {
     }
     assert!(String::from_utf8_lossy(&status.stdout).starts_with("wrote "));
 }
+
+#[test]
+fn the_pairs_job_has_the_comparison_shape() {
+    let spec = seg_gen::PairsSpec::job(2_500);
+    let e = seg_gen::pairs::generate(&spec);
+    assert_eq!(e, seg_gen::pairs::generate(&spec), "deterministic");
+    let names = e
+        .inventory_yaml
+        .lines()
+        .filter(|l| l.starts_with("  - name: "))
+        .count();
+    assert_eq!(names, 2_000);
+    let mut cidrs = BTreeSet::new();
+    for line in e.inventory_yaml.lines() {
+        if let Some(list) = line.strip_prefix("    addresses: [") {
+            for a in list.trim_end_matches(']').split(", ") {
+                assert!(!a.contains(':'), "IPv4 only: {a}");
+                assert!(cidrs.insert(a.to_string()), "duplicate {a}");
+            }
+        }
+    }
+    // About 5,000 CIDRs at 2,000 identities, as in the comparison.
+    assert!((4_500..5_500).contains(&cidrs.len()), "{}", cidrs.len());
+    let rules: Vec<&str> = e
+        .policies
+        .iter()
+        .flat_map(|(_, t)| t.lines())
+        .filter(|l| l.trim_start().starts_with("allow "))
+        .collect();
+    assert_eq!(rules.len(), 2_500);
+    let mut services_per_rule = BTreeSet::new();
+    for r in &rules {
+        let (pair, on) = r.trim_start()["allow ".len()..].split_once(" on ").unwrap();
+        let (from, to) = pair.split_once(" -> ").unwrap();
+        assert_ne!(from, to, "{r}");
+        services_per_rule.insert(on.split(", ").count());
+    }
+    assert_eq!(services_per_rule, BTreeSet::from([1, 2, 3]));
+    // Services file plus three rule files (1,000 rules each at most).
+    assert_eq!(e.policies.len(), 4);
+    assert!(
+        e.seg_toml.contains("[targets.iptables]") && e.seg_toml.contains("[targets.kubernetes]")
+    );
+}
