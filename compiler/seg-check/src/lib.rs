@@ -50,11 +50,51 @@ pub struct CheckInput<'a> {
     pub now: seg_ir::Timestamp,
 }
 
-/// What editors show of a checked project besides diagnostics: the members
-/// every segment evaluated to (`seg lsp` hovers).
+/// What the source says that the checked program flattens away: the members
+/// every segment evaluated to (`seg lsp` hovers, `seg graph` nodes) and each
+/// rule as written (`seg reach` paths, `seg graph` edge labels).
 #[derive(Clone, Debug, Default)]
 pub struct Outline {
     pub segments: Vec<SegmentOutline>,
+    /// By IR rule label (`policy/1`, `policy/2.1`): that direction of the rule as written.
+    pub rules: BTreeMap<String, RuleOutline>,
+}
+
+impl Outline {
+    /// The project's segment of that name, else the standard library's.
+    pub fn segment(&self, name: &str) -> Option<&SegmentOutline> {
+        let mut found = self.segments.iter().filter(|s| s.name == name);
+        let first = found.next()?;
+        Some(if first.stdlib {
+            found.find(|s| !s.stdlib).unwrap_or(first)
+        } else {
+            first
+        })
+    }
+}
+
+impl SegmentOutline {
+    /// The member identities (none when the segment could not be evaluated).
+    pub fn identities(&self) -> impl Iterator<Item = seg_ir::IdentityId> + '_ {
+        self.members
+            .iter()
+            .flatten()
+            .map(|&i| seg_ir::IdentityId(i))
+    }
+
+    /// The networks as one set.
+    pub fn network_set(&self) -> seg_ir::CidrSet {
+        seg_ir::CidrSet::from_nets(&self.networks)
+    }
+}
+
+/// One direction of a rule as written: `payments`, `ledger`, `[postgres]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuleOutline {
+    pub src: String,
+    pub dst: String,
+    /// Each service as written: a named service or a port spec.
+    pub services: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -69,12 +109,38 @@ pub struct SegmentOutline {
     pub members: Option<Vec<u32>>,
     /// Its networks, as CIDRs.
     pub networks: Vec<ipnet::IpNet>,
+    /// The defining file (`policy/payments.seg`, `<std>/segments.seg`) and line.
+    pub file: String,
+    pub line: u32,
+    pub doc: Option<String>,
+    /// Defined in the standard library.
+    pub stdlib: bool,
 }
 
 /// Resolve names, type-check, lint and lower to the IR. `None` when any
 /// error was recorded (warnings do not stop it).
 pub fn check(input: &CheckInput, diags: &mut Diagnostics) -> Option<Program> {
     check_outlined(input, diags, None)
+}
+
+/// The identities for which an `identities where` predicate holds (as
+/// `seg.toml [reach] critical` names them), typed against the inventory's
+/// attributes (E0203, E0301, E0302); `None` after an error.
+pub fn select(
+    inventory: &inventory::Inventory,
+    now: seg_ir::Timestamp,
+    pred: &seg_syntax::ast::Pred,
+    diags: &mut Diagnostics,
+) -> Option<Vec<seg_ir::IdentityId>> {
+    let contexts = indexmap::IndexMap::new();
+    let typer = typeck::Typer {
+        inv: inventory,
+        contexts: &contexts,
+    };
+    let typed = typer.pred(pred, 0, diags)?;
+    let index = index::InvIndex::new(inventory, now);
+    let ids = pred::PredEval::new(&index).eval(&typed);
+    Some(ids.iter().map(seg_ir::IdentityId).collect())
 }
 
 /// [`check`], also filling `outline` (even when there are errors).
@@ -133,10 +199,19 @@ fn check_rules(
     let mut env = sets::Env::new(input.units, &index, resolved);
     env.eval_services(diags);
     let deferred = env.eval_segments(diags);
-    if let Some(outline) = outline {
-        outline.segments = env.outline();
+    let mut outline = outline;
+    if let Some(outline) = outline.as_deref_mut() {
+        outline.segments = env.outline(input.map);
     }
     let lowered = lower::policies(&env, input, diags);
+    if let Some(outline) = outline {
+        outline.rules = lowered
+            .rules
+            .iter()
+            .zip(&lowered.written)
+            .map(|(r, w)| (r.provenance.label.clone(), w.clone()))
+            .collect();
+    }
     let tests = lower::expect::tests(&env, input, diags);
     // Problems inside a standard-library segment matter only if it is used.
     for (i, d) in deferred.into_iter().enumerate() {

@@ -152,19 +152,39 @@ impl<'a> Env<'a> {
     }
 
     /// Every segment with its evaluated members, for editors.
-    pub(crate) fn outline(&self) -> Vec<crate::SegmentOutline> {
+    /// Every segment with its members; the standard library's segments no
+    /// rule uses, which the check skips, are evaluated here (they are networks).
+    pub(crate) fn outline(&self, map: &seg_diag::SourceMap) -> Vec<crate::SegmentOutline> {
         self.res
             .segs
             .iter()
             .zip(&self.segs)
-            .map(|(info, members)| crate::SegmentOutline {
-                unit: info.unit,
-                name: info.def.name.node.text.clone(),
-                span: info.def.name.span,
-                members: members.as_ref().map(|m| m.ids.iter().collect()),
-                networks: members
-                    .as_ref()
-                    .map_or_else(Vec::new, |m| m.nets.to_cidrs()),
+            .map(|(info, members)| {
+                let stdlib = self.units[info.unit].module.is_some();
+                let evaluated = match members {
+                    Some(m) => Some((**m).clone()),
+                    None if stdlib => Some(self.eval(
+                        info.unit,
+                        &info.def.expr,
+                        &mut Vec::new(),
+                        &mut Diagnostics::new(),
+                    )),
+                    None => None,
+                };
+                let (line, _) = map.line_col(info.def.span);
+                crate::SegmentOutline {
+                    unit: info.unit,
+                    name: info.def.name.node.text.clone(),
+                    span: info.def.name.span,
+                    members: evaluated.as_ref().map(|m| m.ids.iter().collect()),
+                    networks: evaluated
+                        .as_ref()
+                        .map_or_else(Vec::new, |m| m.nets.to_cidrs()),
+                    file: self.units[info.unit].path.clone(),
+                    line: line as u32,
+                    doc: info.def.doc.as_ref().map(|d| d.node.clone()),
+                    stdlib,
+                }
             })
             .collect()
     }

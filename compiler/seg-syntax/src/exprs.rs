@@ -233,6 +233,11 @@ fn boolean<T>(
         .parse(pair.clone().into_inner())
 }
 
+/// A `pred` node as a predicate.
+pub(crate) fn pred(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Pred> {
+    pred_deep(ctx, pair).map(|(p, _)| p)
+}
+
 fn pred_deep(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Deep<Pred>> {
     boolean(
         ctx,

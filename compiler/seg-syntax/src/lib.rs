@@ -1,5 +1,6 @@
 //! The `.seg` language front end: a pest grammar lowered into a span-carrying
-//! AST. Only [`parse`] and [`ast`] are public, so the parser stays swappable.
+//! AST. Only [`parse`], [`parse_predicate`] and [`ast`] are public, so the
+//! parser stays swappable.
 //!
 //! Input: one file's text and its [`FileId`]. Output: an [`ast::File`], or the
 //! first problem found as a [`Diagnostic`] (a PEG parser has no recovery):
@@ -30,6 +31,23 @@ const PARSE_STACK: usize = 8 * 1024 * 1024;
 /// Parse one `.seg` file.
 pub fn parse(file: FileId, text: &str) -> Result<ast::File, Diagnostic> {
     stacker::maybe_grow(STACK_NEEDED, PARSE_STACK, || parse_here(file, text))
+}
+
+/// Parse an `identities where` predicate on its own, as `seg.toml` writes
+/// one (`[reach] critical = "tier == 0"`). Bytes of `text` around it may be
+/// blanked to spaces, so that spans point into the file that holds it.
+pub fn parse_predicate(file: FileId, text: &str) -> Result<ast::Pred, Diagnostic> {
+    stacker::maybe_grow(STACK_NEEDED, PARSE_STACK, || {
+        prescan::check(file, text)?;
+        let mut pairs = SegParser::parse(Rule::predicate_only, text)
+            .map_err(|e| syntax_error::diagnostic(file, text, e))?;
+        let ctx = Ctx { file };
+        let root = pairs.next();
+        match root.and_then(|r| r.into_inner().find(|p| p.as_rule() == Rule::pred)) {
+            Some(pred) => exprs::pred(ctx, &pred),
+            None => Err(ctx.bug(seg_diag::Span::new(file, 0, 0), "no predicate node")),
+        }
+    })
 }
 
 fn parse_here(file: FileId, text: &str) -> Result<ast::File, Diagnostic> {

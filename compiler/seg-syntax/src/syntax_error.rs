@@ -167,6 +167,7 @@ pub(crate) fn describe(r: Rule) -> &'static str {
         value_list => "a list of values `[..]`",
         attr_segment | attr_path => "an attribute such as `team` or `labels.app`",
         file => "a policy file",
+        predicate_only => "a predicate such as `tier == 0`",
         item => "an item (`use`, `segment`, `service`, `policy`, `context`, `test`)",
         use_item => "`use`",
         use_path => "a module path (`std::services`) or file path (`./common.seg`)",

@@ -18,6 +18,7 @@ pub(crate) mod expect;
 mod rule_id;
 
 use crate::CheckInput;
+use crate::RuleOutline;
 use crate::cond::{self, Literal};
 use crate::idset::IdSet;
 use crate::problems;
@@ -72,6 +73,8 @@ pub(crate) struct SourceRule {
 #[derive(Default)]
 pub(crate) struct Lowered {
     pub(crate) rules: Vec<Rule>,
+    /// Each IR rule as written, parallel to `rules`.
+    pub(crate) written: Vec<RuleOutline>,
     pub(crate) facts: Vec<RuleFacts>,
     pub(crate) sources: Vec<SourceRule>,
     pub(crate) omitted: Vec<OmittedRule>,
@@ -207,9 +210,18 @@ fn lower_rule(
             return;
         }
     };
-    let mut directions = vec![(&sides.src, &sides.dst)];
+    let (src_text, dst_text) = (
+        input.map.snippet(rule.src.span),
+        input.map.snippet(rule.dst.span),
+    );
+    let services: Vec<String> = rule
+        .services
+        .iter()
+        .map(|s| input.map.snippet(s.span).to_string())
+        .collect();
+    let mut directions = vec![(&sides.src, &sides.dst, src_text, dst_text)];
     if both {
-        directions.push((&sides.dst, &sides.src));
+        directions.push((&sides.dst, &sides.src, dst_text, src_text));
     }
     let expansions = directions.len() * disjuncts.len();
     let action = match rule.action.node {
@@ -219,7 +231,7 @@ fn lower_rule(
     let source = out.sources.len();
     let mut lowered = Vec::new();
     let mut k = 0;
-    for (src, dst) in directions {
+    for (src, dst, src_text, dst_text) in directions {
         let dst_ids = env.index.reachable(&dst.ids);
         let dst = Members {
             ids: dst_ids,
@@ -253,6 +265,11 @@ fn lower_rule(
                 },
                 s_ids,
                 d_ids,
+                RuleOutline {
+                    src: src_text.to_string(),
+                    dst: dst_text.to_string(),
+                    services: services.clone(),
+                },
             ));
         }
     }
@@ -261,7 +278,7 @@ fn lower_rule(
         let rules = lowered
             .into_iter()
             .enumerate()
-            .map(|(i, (r, _, _))| Rule {
+            .map(|(i, (r, _, _, _))| Rule {
                 id: RuleId(i as u32),
                 ..r
             })
@@ -281,11 +298,12 @@ fn lower_rule(
         });
         return;
     }
-    for (r, src, dst) in lowered {
+    for (r, src, dst, written) in lowered {
         out.rules.push(Rule {
             id: RuleId(out.rules.len() as u32),
             ..r
         });
+        out.written.push(written);
         out.facts.push(RuleFacts { src, dst, source });
     }
     out.sources.push(SourceRule {
@@ -295,7 +313,7 @@ fn lower_rule(
     });
 }
 
-fn endpoint(ids: &IdSet, explicit: &IdSet, nets: CidrSet) -> EndpointSet {
+pub(crate) fn endpoint(ids: &IdSet, explicit: &IdSet, nets: CidrSet) -> EndpointSet {
     EndpointSet {
         identities: ids.to_btree(),
         explicit: explicit.intersect(ids).to_btree(),
