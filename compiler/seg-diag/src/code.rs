@@ -2,7 +2,8 @@
 //! never reused, and has a page at `docs/diagnostics/<CODE>.md`.
 //!
 //! Ranges: E00xx syntax, E01xx inventory and `seg.toml`, E02xx names and scopes,
-//! E03xx types and policy semantics, E04xx target capabilities, E9xxx internal.
+//! E03xx types and policy semantics, E04xx target capabilities, E05xx reach
+//! (blast radius), E9xxx internal.
 //! Warnings use W and the same ranges. A warning with a lint name can have its
 //! level set in `seg.toml [lints]`.
 
@@ -75,6 +76,12 @@ codes! {
     InventoryNotFound = "E0110", None;
     /// `seg.toml` is malformed or has an unknown or invalid setting.
     InvalidManifest = "E0150", None;
+    /// `seg.toml [reach] critical` is not a valid `identities where` predicate.
+    InvalidCritical = "E0160", None;
+    /// A `seg.toml [reach] entry` names no segment and no identity.
+    UnknownEntry = "E0161", None;
+    /// A `seg.toml [reach] pivot` entry is not an identity kind.
+    UnknownPivotKind = "E0162", None;
     /// Two identities have overlapping addresses.
     OverlappingAddresses = "W0101", Some("overlapping-addresses");
     /// One credential is shared by several workloads.
@@ -161,6 +168,12 @@ codes! {
     NothingManaged = "W0405", Some("nothing-managed");
     /// A Kubernetes namespace with default-deny egress and no route to DNS.
     NoDnsEgress = "W0420", Some("no-dns-egress");
+
+    // ---- E05xx: reach (blast radius) ---------------------------------------
+    /// An entry point reaches a critical identity within `[reach] hops` hops.
+    ExposurePath = "W0501", Some("exposure");
+    /// An identity reaches more identities than `[reach] blast-radius` allows.
+    BlastRadius = "W0502", Some("blast-radius");
 
     // ---- E9xxx: internal --------------------------------------------------
     /// A bug in seg itself.
