@@ -11,6 +11,7 @@ mod fmt;
 mod init;
 mod lsp;
 mod man;
+mod reach;
 mod schema;
 mod targets;
 mod test;
@@ -40,7 +41,7 @@ pub enum Exit {
     version,
     long_version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SEG_INSTALL_REV"), ")"),
     about = "Compile identity-based segmentation policy to iptables, Kubernetes, cloud security groups and OPA",
-    after_help = "Examples:\n  seg init my-policies\n  seg check examples/bank\n  seg build examples/bank --out out\n  seg test examples/bank\n  seg explain payments-api ledger-postgres tcp/5432 --mtls\n\nExit codes: 0 success, 1 policy errors or failing tests, 2 usage or I/O error, 3 internal error."
+    after_help = "Examples:\n  seg init my-policies\n  seg check examples/bank\n  seg build examples/bank --out out\n  seg test examples/bank\n  seg explain payments-api ledger-postgres tcp/5432 --mtls\n  seg reach payments-api examples/bank\n\nExit codes: 0 success, 1 policy errors or failing tests, 2 usage or I/O error, 3 internal error."
 )]
 pub struct Cli {
     /// When to colour diagnostics (never when NO_COLOR is set, under `auto`).
@@ -70,6 +71,8 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Print the documentation of a diagnostic code, e.g. `seg explain-code E0201`.
     ExplainCode(explain_code::ExplainCodeArgs),
+    /// Blast radius of a compromised identity, hop by hop, with the deciding rules.
+    Reach(reach::ReachArgs),
     /// List the targets and what each can enforce.
     Targets,
     /// Lay `.seg` files out in the canonical layout (`-` for stdin to stdout).
@@ -147,6 +150,7 @@ pub fn main() -> ExitCode {
         Command::Test(a) => test::run(a, cli.color, v),
         Command::Explain(a) => explain::run(a, cli.color, v),
         Command::ExplainCode(a) => explain_code::run(a),
+        Command::Reach(a) => reach::run(a, cli.color),
         Command::Targets => targets::run(),
         Command::Fmt(a) => fmt::run(a, cli.color),
         Command::Audit(a) => audit::run(a, cli.color, v),

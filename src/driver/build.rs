@@ -55,6 +55,61 @@ struct ReportJson<'a> {
     rules: usize,
     expired_rules: Vec<ExpiredJson>,
     targets: &'a [TargetReport],
+    blast_radius: BlastRadiusJson,
+}
+
+/// How far a compromise of each identity spreads (see docs/reach.md).
+#[derive(Serialize)]
+struct BlastRadiusJson {
+    assumptions: String,
+    /// Identity name → identities reached in any number of hops, in inventory order.
+    identities: serde_json::Map<String, serde_json::Value>,
+    /// The ten largest, largest first (ties by name).
+    largest: Vec<LargestJson>,
+}
+
+#[derive(Serialize)]
+struct LargestJson {
+    identity: String,
+    reaches: u64,
+}
+
+/// Every identity's blast radius under the default attacker model.
+fn blast_radius(program: &Program, manifest: &Manifest) -> BlastRadiusJson {
+    let model = seg_reach::Model {
+        at: None,
+        pivot: manifest
+            .reach
+            .pivot
+            .clone()
+            .unwrap_or_else(seg_reach::Model::default_pivot),
+    };
+    let assumptions = model.describe(program);
+    let analysis = seg_reach::Analysis::new(program, model);
+    let sizes = seg_reach::Closure::new(&analysis).sizes(&analysis);
+    let mut identities = serde_json::Map::new();
+    for (identity, size) in program.identities.iter().zip(&sizes) {
+        identities.insert(identity.name.clone(), (*size).into());
+    }
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by(|&a, &b| {
+        sizes[b]
+            .cmp(&sizes[a])
+            .then_with(|| program.identities[a].name.cmp(&program.identities[b].name))
+    });
+    let largest = order
+        .into_iter()
+        .take(10)
+        .map(|i| LargestJson {
+            identity: program.identities[i].name.clone(),
+            reaches: sizes[i],
+        })
+        .collect();
+    BlastRadiusJson {
+        assumptions,
+        identities,
+        largest,
+    }
 }
 
 #[derive(Serialize)]
@@ -168,6 +223,7 @@ pub fn build_observed(
             })
             .collect(),
         targets: &reports,
+        blast_radius: blast_radius(program, manifest),
     };
     let mut json = serde_json::to_string_pretty(&report).unwrap_or_default();
     json.push('\n');

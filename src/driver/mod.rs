@@ -5,6 +5,7 @@
 mod build;
 mod previous;
 mod project;
+mod reach;
 mod targets;
 mod write;
 
@@ -14,10 +15,11 @@ pub use project::{Input, Locate, MAX_FILE_BYTES, expand_globs, resolve_import};
 pub use targets::{TARGETS, backend_for, target_names};
 pub use write::write_atomically;
 
+use seg_check::Outline;
 use seg_check::manifest::Manifest;
 use seg_check::{CheckInput, Unit};
 use seg_diag::{Diagnostic, Diagnostics, SourceMap, Span};
-use seg_ir::{Program, Timestamp};
+use seg_ir::{IdentityId, Program, Timestamp};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -33,6 +35,10 @@ pub struct Compilation {
     /// The inventory the program was checked against (`seg audit` reads
     /// what only the inventory holds: address windows, status, expiry).
     pub inventory: Option<seg_check::inventory::Inventory>,
+    /// Segments and rules as written, beside the program (maps, reach paths).
+    pub outline: Option<Outline>,
+    /// The identities `seg.toml [reach] critical` names.
+    pub critical: Vec<IdentityId>,
     pub diags: Diagnostics,
 }
 
@@ -56,15 +62,30 @@ pub fn compile(input: &Input, now: Timestamp) -> Compilation {
         manifest: None,
         program: None,
         inventory: None,
+        outline: None,
+        critical: Vec::new(),
         diags: Diagnostics::new(),
     };
     let Some(manifest) = manifest else {
         comp.diags = diags;
         return comp;
     };
-    let (program, inventory) = compile_with(&comp.root, &manifest, &mut comp.map, now, &mut diags);
+    let (checked, inventory) = compile_with(&comp.root, &manifest, &mut comp.map, now, &mut diags);
     comp.manifest = Some(manifest);
-    comp.program = program;
+    if let Some((program, outline)) = checked {
+        let critical = match (&inventory, &comp.manifest) {
+            (Some(inv), Some(m)) => reach::critical(m, &mut comp.map, inv, now, &mut diags),
+            _ => Vec::new(),
+        };
+        if !diags.has_errors()
+            && let Some(m) = &comp.manifest
+        {
+            reach::lint(&program, &outline, m, &critical, &mut diags);
+        }
+        comp.program = Some(program);
+        comp.outline = Some(outline);
+        comp.critical = critical;
+    }
     comp.inventory = inventory;
     comp.diags = diags;
     comp
@@ -122,7 +143,10 @@ fn compile_with(
     map: &mut SourceMap,
     now: Timestamp,
     diags: &mut Diagnostics,
-) -> (Option<Program>, Option<seg_check::inventory::Inventory>) {
+) -> (
+    Option<(Program, Outline)>,
+    Option<seg_check::inventory::Inventory>,
+) {
     // Sources: the globs, then every file they import, until closed.
     let sources = match project::expand_globs(root, &manifest.sources, &[]) {
         Ok(s) => s,
@@ -231,7 +255,9 @@ fn compile_with(
         source_hash: &source_hash,
         now,
     };
-    (seg_check::check(&input, diags), Some(inventory))
+    let mut outline = Outline::default();
+    let program = seg_check::check_outlined(&input, diags, Some(&mut outline));
+    (program.map(|p| (p, outline)), Some(inventory))
 }
 
 fn file_imports(ast: &seg_syntax::ast::File) -> Vec<String> {

@@ -399,6 +399,7 @@ pub fn single_file_manifest(source: &str, inventory: &[String], span: seg_diag::
         layered: Vec::new(),
         lints: Default::default(),
         audit: Default::default(),
+        reach: seg_check::manifest::ReachConfig::unset(span),
         inventory_spans: Vec::new(),
         span,
     }

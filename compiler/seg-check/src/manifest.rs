@@ -11,8 +11,8 @@
 use crate::inventory::values::forbidden_char;
 use indexmap::IndexMap;
 use seg_diag::{Code, Diagnostic, Diagnostics, FileId, LintLevel, Span, did_you_mean};
-use seg_ir::ConditionClass;
 use seg_ir::backend::TargetOptions;
+use seg_ir::{ConditionClass, IdentityKind};
 use std::collections::BTreeMap;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
@@ -40,6 +40,8 @@ pub struct Manifest {
     pub lints: BTreeMap<String, LintLevel>,
     /// `[audit]`: how `seg audit` reports, defaults filled in.
     pub audit: AuditSettings,
+    /// `[reach]`: crown jewels, entry points and the blast-radius lint.
+    pub reach: ReachConfig,
     /// The `[project]` header (the start of the file when there is none).
     pub span: Span,
     /// Where each `inventory` glob is written, parallel to `inventory`
@@ -54,6 +56,50 @@ pub struct SigningConfig {
     pub algorithm: String,
     pub key_id: Option<String>,
     pub span: Span,
+}
+
+/// `seg.toml [reach]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReachConfig {
+    /// `critical = "tier == 0"`: the critical identities, as an `identities where` predicate.
+    pub critical: Option<Critical>,
+    /// `entry = ["internet", "partners"]`: segments or identities reachable from outside.
+    pub entry: Vec<(String, Span)>,
+    /// Paths from an entry point to a critical identity are reported up to this many hops.
+    pub hops: u32,
+    /// Kinds a reached identity is taken over through (`None`: the default).
+    pub pivot: Option<std::collections::BTreeSet<IdentityKind>>,
+    /// The `blast-radius` lint warns above this many reachable identities.
+    pub blast_radius: Option<usize>,
+    /// The `[reach]` header (the start of the file when there is none).
+    pub span: Span,
+}
+
+/// `[reach] critical`, with where it is written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Critical {
+    pub text: String,
+    /// The TOML string, quotes included.
+    pub span: Span,
+    /// Where `text` stands verbatim in the file (no escapes in the string).
+    pub verbatim: Option<usize>,
+}
+
+/// `[reach] hops` when not set.
+pub const DEFAULT_REACH_HOPS: u32 = 3;
+
+impl ReachConfig {
+    /// No `[reach]` table: nothing critical, no entry, the default hops and pivot kinds.
+    pub fn unset(span: Span) -> ReachConfig {
+        ReachConfig {
+            critical: None,
+            entry: Vec::new(),
+            hops: DEFAULT_REACH_HOPS,
+            pivot: None,
+            blast_radius: None,
+            span,
+        }
+    }
 }
 
 /// `[project] inventory` when not set: the file `seg init` creates.
@@ -72,9 +118,17 @@ pub const SIGNING_ALGORITHMS: &[&str] = &[
 pub const TARGET_NAMES: &[&str] = &["iptables", "kubernetes", "aws", "gcp", "opa"];
 
 // Every table and key has a description in `crate::schema` (its tests say which are missing).
-pub(crate) const TOP_TABLES: &[&str] = &["project", "targets", "enforcement", "lints", "audit"];
+pub(crate) const TOP_TABLES: &[&str] = &[
+    "project",
+    "targets",
+    "enforcement",
+    "lints",
+    "audit",
+    "reach",
+];
 pub(crate) const PROJECT_KEYS: &[&str] = &["name", "inventory", "sources"];
 pub(crate) const ENFORCEMENT_KEYS: &[&str] = &["layered"];
+pub(crate) const REACH_KEYS: &[&str] = &["critical", "entry", "hops", "pivot", "blast-radius"];
 pub(crate) const LEVELS: &[&str] = &["allow", "warn", "deny"];
 
 impl Manifest {
@@ -145,6 +199,7 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Option<Manife
         layered: Vec::new(),
         lints: BTreeMap::new(),
         audit: AuditSettings::default(),
+        reach: ReachConfig::unset(Span::new(file, 0, 0)),
         span: Span::new(file, 0, 0),
         inventory_spans: Vec::new(),
     };
@@ -163,6 +218,10 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Option<Manife
             "enforcement" => p.enforcement(table, &mut m),
             "lints" => p.lints(table, &mut m),
             "audit" => p.audit(table, &mut m),
+            "reach" => {
+                m.reach.span = p.span(key);
+                p.reach(table, text, &mut m.reach);
+            }
             _ => {}
         }
     }
@@ -525,6 +584,77 @@ impl ManifestParser<'_> {
                 }
             };
             m.lints.insert(name.to_string(), parsed);
+        }
+    }
+}
+
+impl ManifestParser<'_> {
+    fn reach(&mut self, table: &Table<'_>, text: &str, r: &mut ReachConfig) {
+        for (key, value) in self.ordered(table, REACH_KEYS, "`[reach]`") {
+            match key.get_ref().as_ref() {
+                "critical" => {
+                    if let Some(expr) = self.string(value, "`critical`") {
+                        let span = self.span(value);
+                        let range = value.span();
+                        // The expression's place in the file, when the string has no escapes.
+                        let verbatim = text
+                            .get(range.start + 1..range.end.saturating_sub(1))
+                            .filter(|raw| *raw == expr)
+                            .map(|_| range.start + 1);
+                        r.critical = Some(Critical {
+                            text: expr,
+                            span,
+                            verbatim,
+                        });
+                    }
+                }
+                "entry" => {
+                    if let Some(names) = self.strings(value, "`entry`") {
+                        r.entry = names;
+                    }
+                }
+                "hops" => {
+                    if let Some(n) = self.count(value, "`hops`", 1, 64) {
+                        r.hops = n as u32;
+                    }
+                }
+                "blast-radius" => {
+                    if let Some(n) = self.count(value, "`blast-radius`", 1, u32::MAX as usize) {
+                        r.blast_radius = Some(n);
+                    }
+                }
+                "pivot" => {
+                    let Some(items) = self.strings(value, "`pivot`") else {
+                        continue;
+                    };
+                    let mut kinds = std::collections::BTreeSet::new();
+                    let names: Vec<&str> = IdentityKind::ALL.iter().map(|k| k.as_str()).collect();
+                    for (s, span) in items {
+                        match IdentityKind::parse(&s) {
+                            Some(k) => {
+                                kinds.insert(k);
+                            }
+                            None => {
+                                self.errors += 1;
+                                let help = did_you_mean(&s, names.iter().copied()).map_or_else(
+                                    || format!("the kinds are: {}", names.join(", ")),
+                                    |n| format!("did you mean `{n}`?"),
+                                );
+                                self.diags.push(
+                                    Diagnostic::error(
+                                        Code::UnknownPivotKind,
+                                        format!("`{s}` is not an identity kind"),
+                                    )
+                                    .with_primary(span, "not an identity kind")
+                                    .with_help(help),
+                                );
+                            }
+                        }
+                    }
+                    r.pivot = Some(kinds);
+                }
+                _ => {}
+            }
         }
     }
 }

@@ -387,7 +387,44 @@ fn manifest_tables(
                 "How `seg audit` reports what observed flows say.",
             ),
         ),
+        ("reach", reach()),
     ]
+}
+
+/// `[reach]` (docs/reach.md).
+fn reach() -> Value {
+    let kinds: Vec<&str> = seg_ir::IdentityKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    object(
+        &[
+            (
+                "critical",
+                text(
+                    "The critical identities, as an `identities where` predicate over inventory attributes, e.g. 'tier == 0'.",
+                ),
+            ),
+            (
+                "entry",
+                json!({ "type": "array", "items": { "type": "string", "minLength": 1 }, "description": "Entry points: segments (network or identity, the policy's or std::segments') or identities reachable from outside." }),
+            ),
+            (
+                "hops",
+                json!({ "type": "integer", "minimum": 1, "maximum": 64, "description": "Paths from an entry point to a critical identity are reported up to this many hops (default 3)." }),
+            ),
+            (
+                "pivot",
+                json!({ "type": "array", "uniqueItems": true, "items": { "enum": kinds }, "description": "Kinds whose compromise is used in turn (default: every kind but api_key)." }),
+            ),
+            (
+                "blast-radius",
+                json!({ "type": "integer", "minimum": 1, "description": "The blast-radius lint warns for identities reaching more identities than this." }),
+            ),
+        ],
+        &[],
+        "Blast radius: crown jewels, entry points and the blast-radius lint.",
+    )
 }
 
 fn target(name: &str) -> Value {
@@ -472,7 +509,7 @@ mod tests {
     use crate::inventory::schema::TOP_FIELDS;
     use crate::manifest::audit::SETTINGS as AUDIT_SETTINGS;
     use crate::manifest::targets::{AWS_KEYS, GCP_KEYS, IPTABLES_KEYS, OPA_KEYS};
-    use crate::manifest::{ENFORCEMENT_KEYS, PROJECT_KEYS, TOP_TABLES};
+    use crate::manifest::{ENFORCEMENT_KEYS, PROJECT_KEYS, REACH_KEYS, TOP_TABLES};
     use std::collections::BTreeSet;
 
     fn keys(v: &Value) -> BTreeSet<String> {
@@ -522,5 +559,6 @@ mod tests {
         let mut audit: Vec<&str> = AUDIT_FINDINGS.iter().map(|(n, _)| *n).collect();
         audit.extend(AUDIT_SETTINGS);
         assert_eq!(keys(&p["audit"]), set(&audit));
+        assert_eq!(keys(&p["reach"]), set(REACH_KEYS));
     }
 }
