@@ -8,6 +8,7 @@ mod completions;
 mod explain;
 mod explain_code;
 mod fmt;
+mod graph;
 mod init;
 mod lsp;
 mod man;
@@ -73,6 +74,8 @@ pub enum Command {
     ExplainCode(explain_code::ExplainCodeArgs),
     /// Blast radius of a compromised identity, hop by hop, with the deciding rules.
     Reach(reach::ReachArgs),
+    /// Who can reach whom, by segment: DOT, Mermaid, JSON or one HTML page.
+    Graph(graph::GraphArgs),
     /// List the targets and what each can enforce.
     Targets,
     /// Lay `.seg` files out in the canonical layout (`-` for stdin to stdout).
@@ -151,6 +154,7 @@ pub fn main() -> ExitCode {
         Command::Explain(a) => explain::run(a, cli.color, v),
         Command::ExplainCode(a) => explain_code::run(a),
         Command::Reach(a) => reach::run(a, cli.color),
+        Command::Graph(a) => graph::run(a, cli.color),
         Command::Targets => targets::run(),
         Command::Fmt(a) => fmt::run(a, cli.color),
         Command::Audit(a) => audit::run(a, cli.color, v),
