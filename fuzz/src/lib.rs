@@ -112,7 +112,7 @@ pub fn read_flows(data: &[u8], format: seg_flows::FormatChoice) {
             }
             Err(e) => {
                 assert!(!e.to_string().is_empty());
-                assert!(e.code().starts_with("E017"));
+                assert!(e.code().as_str().starts_with("E017"));
                 ended = true;
                 continue;
             }

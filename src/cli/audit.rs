@@ -4,8 +4,7 @@
 use super::{
     Exit, InputArgs, Verbosity, anchor, compile_as, exit_for, input_anchor, report_at, settle,
 };
-use crate::output::sarif;
-use crate::output::{Color, Format};
+use crate::output::{self, Color, Format, sarif};
 use crate::progress::Progress;
 use clap::{Args, ValueEnum};
 use seg_audit::sql::Dialect;
@@ -217,13 +216,7 @@ pub fn run(args: &AuditArgs, color: Color, v: Verbosity) -> Exit {
             |m| {
                 if shown < 5 {
                     progress.clear();
-                    eprintln!(
-                        "warning[{}]: {}:{}: {}",
-                        seg_flows::MALFORMED_CODE,
-                        visible(&m.file),
-                        m.line,
-                        visible(&m.message)
-                    );
+                    eprint!("{}", output::human(&comp.map, &[m.diagnostic()], color));
                     shown += 1;
                 }
             },
@@ -232,7 +225,7 @@ pub fn run(args: &AuditArgs, color: Color, v: Verbosity) -> Exit {
             Ok(a) => a,
             Err(e) => {
                 progress.clear();
-                return flow_error(&e, args.format, &comp);
+                return flow_error(&e, args.format, &comp, color);
             }
         }
     };
@@ -270,16 +263,18 @@ pub fn run(args: &AuditArgs, color: Color, v: Verbosity) -> Exit {
 
 /// Flow logs that cannot be read: on stderr, and under `--format sarif` as a result at
 /// `seg.toml` (the logs are usually outside the repository) naming the file.
-fn flow_error(e: &FlowError, format: AuditFormat, comp: &crate::driver::Compilation) -> Exit {
-    let help = format!("`seg explain-code {}` explains it", e.code());
-    eprintln!(
-        "error[{}]: {}\n  = help: {help}",
-        e.code(),
-        visible(&e.to_string()),
-    );
+fn flow_error(
+    e: &FlowError,
+    format: AuditFormat,
+    comp: &crate::driver::Compilation,
+    color: Color,
+) -> Exit {
+    let diagnostic = e.diagnostic();
+    eprint!("{}", output::human(&comp.map, &[diagnostic.clone()], color));
     if format == AuditFormat::Sarif {
+        let help = diagnostic.help.unwrap_or_default();
         let finding = sarif::Finding {
-            rule: sarif::Rule::Unreadable(e.code()),
+            rule: sarif::Rule::Unreadable(e.code().as_str()),
             level: sarif::Level::Error,
             message: format!("{e}\nhelp: {help}"),
             primary: None,

@@ -1,7 +1,9 @@
 //! Every diagnostic code has a case: `tests/cases/<CODE>-<name>/` is a small
 //! project whose `seg.toml` starts with `# expect: CODE[, CODE...]` (and
-//! optionally `# command: build` and `# targets: a, b`). Each case is compiled by
-//! the real driver and snapshotted with its sources and rendered diagnostics.
+//! optionally `# command: build` and `# targets: a, b`, or `# command: audit`,
+//! `# flows: FILE, ...` and `# max-malformed: SHARE` to read flow logs of the
+//! case as `seg audit` does). Each case is compiled by the real driver and
+//! snapshotted with its sources and rendered diagnostics.
 
 use seg::driver::{self, Input};
 use seg_diag::{Code, ColorChoice, Diagnostic};
@@ -25,6 +27,9 @@ struct Directives {
     expect: Vec<String>,
     build: bool,
     targets: Vec<String>,
+    audit: bool,
+    flows: Vec<String>,
+    max_malformed: Option<f64>,
 }
 
 fn directives(case: &Path) -> Directives {
@@ -33,6 +38,9 @@ fn directives(case: &Path) -> Directives {
         expect: Vec::new(),
         build: false,
         targets: Vec::new(),
+        audit: false,
+        flows: Vec::new(),
+        max_malformed: None,
     };
     for line in text.lines().take_while(|l| l.starts_with('#')) {
         let list = |rest: &str| {
@@ -45,6 +53,11 @@ fn directives(case: &Path) -> Directives {
             d.expect = list(rest);
         } else if let Some(rest) = line.strip_prefix("# command:") {
             d.build = rest.trim() == "build";
+            d.audit = rest.trim() == "audit";
+        } else if let Some(rest) = line.strip_prefix("# flows:") {
+            d.flows = list(rest);
+        } else if let Some(rest) = line.strip_prefix("# max-malformed:") {
+            d.max_malformed = Some(rest.trim().parse().expect("a share"));
         } else if let Some(rest) = line.strip_prefix("# targets:") {
             d.targets = list(rest);
         }
@@ -64,6 +77,13 @@ fn run(case: &Path) -> (String, Vec<Diagnostic>) {
     {
         let _ = driver::build(program, manifest, &comp.root, &d.targets, &mut comp.diags);
     }
+    if d.audit
+        && let (Some(program), Some(inventory), Some(manifest)) =
+            (&comp.program, &comp.inventory, &comp.manifest)
+        && !comp.diags.has_errors()
+    {
+        read_flows(case, &d, program, inventory, manifest, &mut comp.diags);
+    }
     let levels = comp
         .manifest
         .as_ref()
@@ -72,10 +92,44 @@ fn run(case: &Path) -> (String, Vec<Diagnostic>) {
     comp.diags.apply_levels(&levels, false);
     comp.diags.sort();
     let diags: Vec<Diagnostic> = comp.diags.iter().cloned().collect();
-    (
-        seg_diag::render_human(&comp.map, &diags, ColorChoice::Never),
-        diags,
-    )
+    // Flow-log messages name files by the path given: show it from the case.
+    let rendered = seg_diag::render_human(&comp.map, &diags, ColorChoice::Never)
+        .replace(&format!("{}/", case.display()), "");
+    (rendered, diags)
+}
+
+/// Read a case's flow logs as `seg audit` does: each malformed record and a
+/// fatal reader error become diagnostics.
+fn read_flows(
+    case: &Path,
+    d: &Directives,
+    program: &seg_ir::Program,
+    inventory: &seg_check::inventory::Inventory,
+    manifest: &seg_check::manifest::Manifest,
+    diags: &mut seg_diag::Diagnostics,
+) {
+    let plan = seg_audit::plan::Plan::new(program, inventory, &manifest.audit, None, None);
+    let flows: Vec<String> = d
+        .flows
+        .iter()
+        .map(|f| case.join(f).to_string_lossy().into_owned())
+        .collect();
+    let mut options = seg_flows::ReaderOptions::default();
+    if let Some(share) = d.max_malformed {
+        options.max_malformed_share = share;
+    }
+    let mut malformed = Vec::new();
+    let read = seg_audit::read(
+        &plan,
+        &flows,
+        seg_flows::FormatChoice::Auto,
+        &options,
+        |m| malformed.push(m.diagnostic()),
+    );
+    diags.extend(malformed);
+    if let Err(e) = read {
+        diags.push(e.diagnostic());
+    }
 }
 
 fn sources(case: &Path) -> String {

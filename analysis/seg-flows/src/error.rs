@@ -2,6 +2,7 @@
 //! [`Entry::Malformed`](crate::Entry::Malformed) and the stream goes on.
 
 use crate::record::Malformed;
+use seg_diag::{Code, Diagnostic};
 use std::fmt;
 use std::sync::Arc;
 
@@ -31,13 +32,30 @@ pub enum FlowError {
 
 impl FlowError {
     /// The diagnostic code (`docs/diagnostics/<CODE>.md`).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            FlowError::Unreadable { .. } => "E0170",
-            FlowError::Corrupt { .. } => "E0171",
-            FlowError::Format { .. } => "E0172",
-            FlowError::TooManyMalformed { .. } => "E0173",
+            FlowError::Unreadable { .. } => Code::FlowInputUnreadable,
+            FlowError::Corrupt { .. } => Code::FlowInputCorrupt,
+            FlowError::Format { .. } => Code::FlowFormat,
+            FlowError::TooManyMalformed { .. } => Code::TooManyMalformedFlows,
         }
+    }
+
+    /// The error as a diagnostic (flow logs are not in the source map: no label).
+    pub fn diagnostic(&self) -> Diagnostic {
+        let help = match self {
+            FlowError::Unreadable { .. } => {
+                "check the path, or quote a glob so that seg expands it (`'logs/**/*.gz'`)"
+            }
+            FlowError::Corrupt { .. } => "fetch the file again: seg does not audit part of it",
+            FlowError::Format { .. } => {
+                "name the format with `--flow-format`, or for AWS text without a header give `--aws-fields`"
+            }
+            FlowError::TooManyMalformed { .. } => {
+                "check the format of the files, or accept more with `--max-malformed SHARE`"
+            }
+        };
+        Diagnostic::error(self.code(), self.to_string()).with_help(help)
     }
 
     pub(crate) fn format(file: &Arc<str>, line: u64, message: impl Into<String>) -> FlowError {

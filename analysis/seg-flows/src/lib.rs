@@ -54,8 +54,9 @@
 //! - [`write`] renders records in every format (text lines, JSON lines, a
 //!   Parquet file), for generated test estates and round trips.
 //!
-//! Errors carry codes E0170–E0174 ([`FlowError::code`]; E0174 is the code for
-//! a single [`Malformed`] record).
+//! Errors carry codes E0170–E0173 of `seg_diag::Code` ([`FlowError::code`],
+//! [`FlowError::diagnostic`]); a single [`Malformed`] record is the warning
+//! E0174 ([`Malformed::diagnostic`]).
 
 pub mod aws;
 pub mod azure;

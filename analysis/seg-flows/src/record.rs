@@ -156,7 +156,7 @@ pub enum GapKind {
     SkipData,
 }
 
-/// A record that could not be read (diagnostic code [`MALFORMED_CODE`]).
+/// A record that could not be read (diagnostic code E0174, [`Malformed::diagnostic`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Malformed {
     /// The input as named on the command line (`-` for standard input), or
@@ -168,8 +168,15 @@ pub struct Malformed {
     pub message: String,
 }
 
-/// The diagnostic code of a malformed record.
-pub const MALFORMED_CODE: &str = "E0174";
+impl Malformed {
+    /// A warning: the record is skipped and counted, the run goes on.
+    pub fn diagnostic(&self) -> seg_diag::Diagnostic {
+        seg_diag::Diagnostic::warning(
+            seg_diag::Code::MalformedFlowRecord,
+            format!("{}:{}: {}", self.file, self.line, self.message),
+        )
+    }
+}
 
 /// Where a record was read: an index into [`crate::Flows::files`] and a line
 /// (or Parquet row), both as in [`Malformed`].

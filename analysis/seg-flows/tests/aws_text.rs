@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use seg_diag::Code;
 use seg_flows::*;
 use seg_ir::Timestamp;
 
@@ -79,7 +80,7 @@ fn pkt_addresses_win_over_interface_addresses() {
 fn headerless_custom_needs_fields() {
     let (header, record) = v5();
     let err = read_with(record, FormatChoice::Auto, &ReaderOptions::default()).unwrap_err();
-    assert_eq!(err.code(), "E0172");
+    assert_eq!(err.code(), Code::FlowFormat);
     assert!(err.to_string().contains("--aws-fields"), "{err}");
     let options = ReaderOptions {
         aws_fields: Some(AwsFields::parse(header).unwrap()),
@@ -133,7 +134,7 @@ fn malformed_records_are_counted_and_located() {
         ..ReaderOptions::default()
     };
     let err = read_with(text, FormatChoice::Auto, &strict).unwrap_err();
-    assert_eq!(err.code(), "E0173");
+    assert_eq!(err.code(), Code::TooManyMalformedFlows);
     let msg = err.to_string();
     assert!(
         msg.starts_with("1 of 201 flow records are malformed"),

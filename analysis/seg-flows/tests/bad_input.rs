@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use seg_diag::Code;
 use seg_flows::*;
 use std::io::{self, Read, Write};
 
@@ -102,7 +103,7 @@ fn truncated_gzip_stops_the_run() {
             &ReaderOptions::default(),
         )
         .unwrap_err();
-        assert_eq!(err.code(), "E0171", "cut at {cut}: {err}");
+        assert_eq!(err.code(), Code::FlowInputCorrupt, "cut at {cut}: {err}");
         assert!(
             err.to_string().contains("gzip stream is truncated"),
             "{err}"
@@ -112,7 +113,7 @@ fn truncated_gzip_stops_the_run() {
     let mid = corrupt.len() / 2;
     corrupt[mid..mid + 40].fill(0xAA);
     let err = read_with(corrupt, FormatChoice::Auto, &ReaderOptions::default()).unwrap_err();
-    assert_eq!(err.code(), "E0171", "{err}");
+    assert_eq!(err.code(), Code::FlowInputCorrupt, "{err}");
 }
 
 #[test]
@@ -130,7 +131,7 @@ fn binary_garbage_is_refused_clearly() {
         &ReaderOptions::default(),
     )
     .unwrap_err();
-    assert_eq!(err.code(), "E0172", "{err}");
+    assert_eq!(err.code(), Code::FlowFormat, "{err}");
     assert!(
         err.to_string().contains("not a flow-log text record"),
         "{err}"
@@ -146,10 +147,13 @@ fn binary_garbage_is_refused_clearly() {
             ..ReaderOptions::default()
         };
         let err = read_with(g, format, &options).unwrap_err();
-        assert!(matches!(err.code(), "E0173" | "E0172"), "{format}: {err}");
+        assert!(
+            matches!(err.code(), Code::TooManyMalformedFlows | Code::FlowFormat),
+            "{format}: {err}"
+        );
     }
     let err = read_with(garbage, FormatChoice::AwsParquet, &ReaderOptions::default()).unwrap_err();
-    assert_eq!(err.code(), "E0172");
+    assert_eq!(err.code(), Code::FlowFormat);
 }
 
 #[test]
@@ -157,7 +161,7 @@ fn broken_parquet_is_refused_clearly() {
     let mut bytes = b"PAR1".to_vec();
     bytes.extend(std::iter::repeat_n(0u8, 100));
     let err = read_with(bytes, FormatChoice::Auto, &ReaderOptions::default()).unwrap_err();
-    assert_eq!(err.code(), "E0172");
+    assert_eq!(err.code(), Code::FlowFormat);
     assert!(
         err.to_string().contains("not a readable Parquet file"),
         "{err}"
@@ -168,7 +172,7 @@ fn broken_parquet_is_refused_clearly() {
 fn a_file_with_no_header() {
     let custom = "5 10.0.0.71 52.95.128.179 34210 80 6 1616729292 1616729349 IPv4 7 471\n";
     let err = read_with(custom, FormatChoice::Auto, &ReaderOptions::default()).unwrap_err();
-    assert_eq!(err.code(), "E0172");
+    assert_eq!(err.code(), Code::FlowFormat);
     assert_eq!(
         err.to_string(),
         "input:1: no field header, and this record (11 fields, version `5`) is not the default \
@@ -216,7 +220,7 @@ fn missing_files_and_globs_fail_up_front() {
         .next()
         .unwrap()
         .unwrap_err();
-    assert_eq!(err.code(), "E0170");
+    assert_eq!(err.code(), Code::FlowInputUnreadable);
     let err = seg_flows::open(&[path("*.txt")], FormatChoice::Auto, &o)
         .err()
         .unwrap();

@@ -1,9 +1,9 @@
 //! The one list of diagnostic codes. A code belongs to a kind of problem, is
 //! never reused, and has a page at `docs/diagnostics/<CODE>.md`.
 //!
-//! Ranges: E00xx syntax, E01xx inventory and `seg.toml`, E02xx names and scopes,
-//! E03xx types and policy semantics, E04xx target capabilities, E05xx reach
-//! (blast radius), E9xxx internal.
+//! Ranges: E00xx syntax, E01xx inputs (inventory, `seg.toml`, E017x flow logs of
+//! `seg audit`), E02xx names and scopes, E03xx types and policy semantics, E04xx
+//! target capabilities, E05xx reach (blast radius), E9xxx internal.
 //! Warnings use W and the same ranges. A warning with a lint name can have its
 //! level set in `seg.toml [lints]`.
 
@@ -82,6 +82,16 @@ codes! {
     UnknownEntry = "E0161", None;
     /// A `seg.toml [reach] pivot` entry is not an identity kind.
     UnknownPivotKind = "E0162", None;
+    /// A flow-log input cannot be opened or read, or a glob or folder gives no file.
+    FlowInputUnreadable = "E0170", None;
+    /// A compressed flow-log input is truncated or corrupt.
+    FlowInputCorrupt = "E0171", None;
+    /// A flow-log format cannot be detected, or a file lacks what its format needs.
+    FlowFormat = "E0172", None;
+    /// More flow records are malformed than the accepted share.
+    TooManyMalformedFlows = "E0173", None;
+    /// One flow record cannot be read (reported, skipped, counted).
+    MalformedFlowRecord = "E0174", None;
     /// Two identities have overlapping addresses.
     OverlappingAddresses = "W0101", Some("overlapping-addresses");
     /// One credential is shared by several workloads.
