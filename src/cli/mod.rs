@@ -5,6 +5,7 @@ mod audit;
 mod build;
 mod check;
 mod completions;
+mod diff;
 mod explain;
 mod explain_code;
 mod fmt;
@@ -27,13 +28,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Exit codes (CLI.md): 0 success, 1 policy errors or failing tests, 2 usage or
-/// I/O error, 3 internal error.
+/// I/O error, 3 internal error; `seg diff` adds 4 and 5 (docs/diff.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     Ok = 0,
     Policy = 1,
     Usage = 2,
     Internal = 3,
+    /// `seg diff`: reachability changed.
+    Changed = 4,
+    /// `seg diff --expect`: a change outside the intended ones, or an intended one missing.
+    Unexpected = 5,
 }
 
 #[derive(Parser, Debug)]
@@ -42,7 +47,7 @@ pub enum Exit {
     version,
     long_version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SEG_INSTALL_REV"), ")"),
     about = "Compile identity-based segmentation policy to iptables, Kubernetes, cloud security groups and OPA",
-    after_help = "Examples:\n  seg init my-policies\n  seg check examples/bank\n  seg build examples/bank --out out\n  seg test examples/bank\n  seg explain payments-api ledger-postgres tcp/5432 --mtls\n  seg reach payments-api examples/bank\n\nExit codes: 0 success, 1 policy errors or failing tests, 2 usage or I/O error, 3 internal error."
+    after_help = "Examples:\n  seg init my-policies\n  seg check examples/bank\n  seg build examples/bank --out out\n  seg test examples/bank\n  seg explain payments-api ledger-postgres tcp/5432 --mtls\n  seg reach payments-api examples/bank\n  seg diff --base main\n\nExit codes: 0 success, 1 policy errors or failing tests, 2 usage or I/O error, 3 internal error; seg diff: 4 reachability changed, 5 unexpected changes (--expect)."
 )]
 pub struct Cli {
     /// When to colour diagnostics (never when NO_COLOR is set, under `auto`).
@@ -70,6 +75,8 @@ pub enum Command {
     Test(test::TestArgs),
     /// The decision for one flow and every rule that matched, with file:line.
     Explain(explain::ExplainArgs),
+    /// What a change does to who can reach whom: OLD NEW folders, or --base REV in git.
+    Diff(diff::DiffArgs),
     /// Print the documentation of a diagnostic code, e.g. `seg explain-code E0201`.
     ExplainCode(explain_code::ExplainCodeArgs),
     /// Blast radius of a compromised identity, hop by hop, with the deciding rules.
@@ -152,6 +159,7 @@ pub fn main() -> ExitCode {
         Command::Build(a) => build::run(a, cli.color, v),
         Command::Test(a) => test::run(a, cli.color, v),
         Command::Explain(a) => explain::run(a, cli.color, v),
+        Command::Diff(a) => diff::run(a, cli.color),
         Command::ExplainCode(a) => explain_code::run(a),
         Command::Reach(a) => reach::run(a, cli.color),
         Command::Graph(a) => graph::run(a, cli.color),

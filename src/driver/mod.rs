@@ -4,6 +4,7 @@
 
 mod build;
 mod previous;
+pub mod git;
 mod project;
 mod reach;
 mod targets;

@@ -56,6 +56,9 @@ struct Engine<'a> {
     unchanged: Vec<bool>,
     infos: Vec<Info>,
     info_ids: HashMap<(Vec<u32>, Vec<u32>), usize>,
+    /// Per role, per address region: the identities whose addresses (on
+    /// either side) overlap it.
+    owners: [HashMap<ClassId, Vec<Uid>>; 2],
     complete: bool,
 }
 
@@ -103,6 +106,25 @@ impl<'a> Engine<'a> {
             })
             .collect();
         let space = Space::new(&programs, |uid| keys[uid as usize]);
+        let owners = [&space.src, &space.dst].map(|role| {
+            let mut owners: HashMap<ClassId, Vec<Uid>> = HashMap::new();
+            for (p, program) in programs.iter().enumerate() {
+                for identity in &program.identities {
+                    let addrs = seg_ir::CidrSet::from_nets(&identity.addresses);
+                    for c in role.address_classes(&addrs) {
+                        owners
+                            .entry(c)
+                            .or_default()
+                            .push(universe.uid(p, identity.id));
+                    }
+                }
+            }
+            for v in owners.values_mut() {
+                v.sort_unstable();
+                v.dedup();
+            }
+            owners
+        });
         Engine {
             sides: [old, new],
             universe,
@@ -112,6 +134,7 @@ impl<'a> Engine<'a> {
             unchanged: Vec::new(),
             infos: Vec::new(),
             info_ids: HashMap::new(),
+            owners,
             complete: true,
         }
     }
@@ -398,13 +421,13 @@ impl<'a> Engine<'a> {
         for (s, d, ports, info) in changes {
             let text = format!("{ports:?}");
             ports_of.entry(text.clone()).or_insert(ports);
-            let kind = self.kind_key(&self.space.src, s);
+            let kind = self.kind_key(0, s);
             by_dst.entry((d, text, info, kind)).or_default().push(s);
         }
         let mut by_src: BTreeMap<(Vec<ClassId>, String, usize, u64), Vec<ClassId>> =
             BTreeMap::new();
         for ((d, text, info, _), srcs) in by_dst {
-            let kind = self.kind_key(&self.space.dst, d);
+            let kind = self.kind_key(1, d);
             by_src.entry((srcs, text, info, kind)).or_default().push(d);
         }
         by_src
@@ -418,21 +441,48 @@ impl<'a> Engine<'a> {
             .collect()
     }
 
-    /// Classes merge only with classes of the same kind of member, life
-    /// cycle and inventory change.
-    fn kind_key(&self, role: &seg_space::Role, c: ClassId) -> u64 {
-        match &role.classes[c as usize].members {
-            Members::Addresses(_) => 0,
-            Members::Identities(m) => {
-                let uid = m.first().copied().unwrap_or(0) as usize;
-                let mut h = DefaultHasher::new();
-                (self.lifecycle.get(uid), self.causes.get(uid)).hash(&mut h);
-                h.finish() | 1
+    /// Classes merge only with classes of the same life cycle and inventory
+    /// change. An address region takes the key of the identities owning it
+    /// when they share one (so an identity and its addresses form one row),
+    /// else it merges with other addresses only.
+    fn kind_key(&self, role: usize, c: ClassId) -> u64 {
+        let r = if role == 0 {
+            &self.space.src
+        } else {
+            &self.space.dst
+        };
+        match &r.classes[c as usize].members {
+            Members::Addresses(_) => {
+                let owners = self.owners[role]
+                    .get(&c)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let keys: HashSet<u64> = owners.iter().map(|&u| self.identity_key(u)).collect();
+                match keys.len() {
+                    1 => keys.into_iter().next().unwrap_or(0),
+                    _ => 0,
+                }
             }
+            Members::Identities(m) => m.first().map_or(0, |&u| self.identity_key(u)),
         }
     }
 
-    fn endpoints(&self, role: &seg_space::Role, classes: &[ClassId]) -> Endpoints {
+    fn identity_key(&self, uid: Uid) -> u64 {
+        let mut h = DefaultHasher::new();
+        (
+            self.lifecycle.get(uid as usize),
+            self.causes.get(uid as usize),
+        )
+            .hash(&mut h);
+        h.finish() | 1
+    }
+
+    fn endpoints(&self, which: usize, classes: &[ClassId]) -> Endpoints {
+        let role = if which == 0 {
+            &self.space.src
+        } else {
+            &self.space.dst
+        };
         let mut names: Vec<String> = Vec::new();
         let mut uids: Vec<Uid> = Vec::new();
         let mut addresses = seg_ir::CidrSet::empty();
@@ -445,13 +495,32 @@ impl<'a> Engine<'a> {
         uids.sort_unstable();
         names.extend(uids.iter().map(|&u| self.universe.name(u).to_string()));
         names.sort();
-        let first = uids.first().map(|&u| u as usize);
+        // An address-only group owned alike by identities tells their story.
+        let owner = || {
+            classes.iter().find_map(|c| {
+                (self.kind_key(which, *c) > 1)
+                    .then(|| self.owners[which].get(c).and_then(|o| o.first().copied()))
+                    .flatten()
+            })
+        };
+        let first = uids.first().copied().or_else(owner).map(|u| u as usize);
         let lifecycle = first.map_or(Lifecycle::Persistent, |u| self.lifecycle[u]);
         let causes = first.map(|u| self.causes[u].clone()).unwrap_or_default();
         let records: Vec<&Identity> = uids.iter().filter_map(|&u| self.record(u)).collect();
+        let own_addresses = !uids.is_empty()
+            && !addresses.is_empty()
+            && classes
+                .iter()
+                .all(|c| match &role.classes[*c as usize].members {
+                    Members::Identities(_) => true,
+                    Members::Addresses(_) => self.owners[which].get(c).is_some_and(|o| {
+                        !o.is_empty() && o.iter().all(|u| uids.binary_search(u).is_ok())
+                    }),
+                });
         Endpoints {
             identities: names,
             addresses: addresses.to_cidrs(),
+            own_addresses,
             lifecycle,
             causes,
             common: inventory::common(&records),
@@ -530,8 +599,8 @@ impl<'a> Engine<'a> {
                 (_, _, None, Some(_)) => Change::Narrowed,
                 _ => Change::Changed,
             };
-            let src = self.endpoints(&self.space.src, &g.srcs);
-            let dst = self.endpoints(&self.space.dst, &g.dsts);
+            let src = self.endpoints(0, &g.srcs);
+            let dst = self.endpoints(1, &g.dsts);
             let section = if src.lifecycle == Lifecycle::Added || dst.lifecycle == Lifecycle::Added
             {
                 Section::Added

@@ -14,8 +14,10 @@
 //! [`render`] writes it for terminals, pull-request comments and machines.
 
 pub mod engine;
+pub mod expect;
 pub mod inventory;
 pub mod model;
+pub mod render;
 
 pub use engine::{Side, diff};
 pub use model::*;

@@ -19,6 +19,7 @@ pub struct Diff {
     pub old: Version,
     pub new: Version,
     /// "Now" of both compilations: decisions are compared from this instant on.
+    #[serde(serialize_with = "instant")]
     pub now: Timestamp,
     pub summary: Summary,
     pub identities: IdentityChanges,
@@ -177,9 +178,14 @@ pub struct Endpoints {
     /// Identity names, sorted (empty for addresses).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub identities: Vec<String>,
-    /// Addresses as the fewest CIDRs (empty for identities).
+    /// Addresses as the fewest CIDRs: addresses outside the inventory, or
+    /// the addresses of these identities (see `own_addresses`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<IpNet>,
+    /// Every address listed belongs to one of the identities listed: a flow
+    /// from or to those addresses changed like the identities' own.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub own_addresses: bool,
     pub lifecycle: Lifecycle,
     /// What changed in these identities' inventory records (the same for
     /// every member), when that is why the decision changed with it.
@@ -318,6 +324,7 @@ pub struct Witness {
     pub dst: EndpointRef,
     pub protocol: Protocol,
     pub port: u16,
+    #[serde(serialize_with = "instant")]
     pub at: Timestamp,
     pub mtls: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -358,8 +365,8 @@ pub struct Row {
     pub change: Change,
     pub src: Endpoints,
     pub dst: Endpoints,
-    /// Protocols and ports, compressed: `tcp/5432, tcp/8000-8099, icmp`.
-    #[serde(serialize_with = "ports_text")]
+    /// Protocols and ports: `[{"protocol": "tcp", "from": 5432, "to": 5432}, {"protocol": "icmp"}]`.
+    #[serde(serialize_with = "port_list")]
     pub ports: PortSet,
     pub before: Verdict,
     pub after: Verdict,
@@ -369,8 +376,46 @@ pub struct Row {
     pub intent: Option<Intent>,
 }
 
-fn ports_text<S: serde::Serializer>(p: &PortSet, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&p.to_string())
+fn instant<S: serde::Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_string())
+}
+
+/// One protocol's ports in the JSON format; `from`/`to` only for TCP, UDP, SCTP.
+#[derive(Serialize)]
+struct PortRange {
+    protocol: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<u16>,
+}
+
+fn port_list<S: serde::Serializer>(p: &PortSet, s: S) -> Result<S::Ok, S::Error> {
+    let mut out = Vec::new();
+    for (name, ranges) in [("tcp", &p.tcp), ("udp", &p.udp), ("sctp", &p.sctp)] {
+        for &(lo, hi) in ranges.ranges() {
+            out.push(PortRange {
+                protocol: name,
+                from: Some(lo),
+                to: Some(hi),
+            });
+        }
+    }
+    if p.icmp {
+        out.push(PortRange {
+            protocol: "icmp",
+            from: None,
+            to: None,
+        });
+    }
+    if p.other {
+        out.push(PortRange {
+            protocol: "other",
+            from: None,
+            to: None,
+        });
+    }
+    out.serialize(s)
 }
 
 /// A concrete flow to look up in a diff.

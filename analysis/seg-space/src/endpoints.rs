@@ -100,6 +100,29 @@ impl Role {
         }
     }
 
+    /// The address regions overlapping `addresses`, ascending.
+    pub fn address_classes(&self, addresses: &CidrSet) -> Vec<ClassId> {
+        fn overlapping<T: Ord + Copy>(v: &[(T, T, ClassId)], lo: T, hi: T, out: &mut Vec<ClassId>) {
+            let start = v.partition_point(|r| r.1 < lo);
+            out.extend(v[start..].iter().take_while(|r| r.0 <= hi).map(|r| r.2));
+        }
+        let mut out = Vec::new();
+        for (lo, hi) in addresses.ranges() {
+            match (lo, hi) {
+                (IpAddr::V4(a), IpAddr::V4(b)) => {
+                    overlapping(&self.v4, u32::from(a), u32::from(b), &mut out)
+                }
+                (IpAddr::V6(a), IpAddr::V6(b)) => {
+                    overlapping(&self.v6, u128::from(a), u128::from(b), &mut out)
+                }
+                _ => {}
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// How many rules hold the class in this role (with repeats across sets).
     pub fn rule_count(&self, class: ClassId) -> usize {
         self.classes[class as usize]

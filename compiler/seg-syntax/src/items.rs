@@ -31,6 +31,19 @@ pub(crate) fn file(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<File> {
     Ok(File { items })
 }
 
+pub(crate) fn expect_file(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Vec<Expect>> {
+    let mut c = ctx.children(pair);
+    let expects = c
+        .many(Rule::expect)
+        .iter()
+        .map(|p| expect(ctx, p))
+        .collect::<Result<Vec<_>>>()?;
+    c.optional(Rule::docs).map(|p| docs(ctx, &p)).transpose()?;
+    c.next(Rule::EOI)?;
+    c.done()?;
+    Ok(expects)
+}
+
 fn item(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Item> {
     let mut c = ctx.children(pair);
     let doc = optional_docs(ctx, &mut c)?;

@@ -1,6 +1,6 @@
 //! The `.seg` language front end: a pest grammar lowered into a span-carrying
-//! AST. Only [`parse`], [`parse_predicate`] and [`ast`] are public, so the
-//! parser stays swappable.
+//! AST. Only [`parse`], [`parse_predicate`], [`parse_expects`] and [`ast`]
+//! are public, so the parser stays swappable.
 //!
 //! Input: one file's text and its [`FileId`]. Output: an [`ast::File`], or the
 //! first problem found as a [`Diagnostic`] (a PEG parser has no recovery):
@@ -46,6 +46,21 @@ pub fn parse_predicate(file: FileId, text: &str) -> Result<ast::Pred, Diagnostic
         match root.and_then(|r| r.into_inner().find(|p| p.as_rule() == Rule::pred)) {
             Some(pred) => exprs::pred(ctx, &pred),
             None => Err(ctx.bug(seg_diag::Span::new(file, 0, 0), "no predicate node")),
+        }
+    })
+}
+
+/// Parse a file of `expect` lines alone, as in a `test` block's body (the
+/// intended changes `seg diff --expect` reads). Same errors as [`parse`].
+pub fn parse_expects(file: FileId, text: &str) -> Result<Vec<ast::Expect>, Diagnostic> {
+    stacker::maybe_grow(STACK_NEEDED, PARSE_STACK, || {
+        prescan::check(file, text)?;
+        let mut pairs = SegParser::parse(Rule::expect_file, text)
+            .map_err(|e| syntax_error::diagnostic(file, text, e))?;
+        let ctx = Ctx { file };
+        match pairs.next() {
+            Some(pair) => items::expect_file(ctx, &pair),
+            None => Err(ctx.bug(seg_diag::Span::new(file, 0, 0), "no file node")),
         }
     })
 }

@@ -57,6 +57,7 @@ fn canonical(positives: &[Rule]) -> Vec<Rule> {
             Rule::docs | Rule::doc_line => continue,
             // The file rule stands for its first parts when the first item is wrong.
             Rule::file => Rule::item,
+            Rule::expect_file => Rule::expect,
             Rule::op_inter | Rule::op_diff => Rule::op_union,
             Rule::kw_or => Rule::kw_and,
             Rule::op_ne => Rule::op_eq,
@@ -67,7 +68,9 @@ fn canonical(positives: &[Rule]) -> Vec<Rule> {
             out.push(r);
         }
     }
-    if positives.contains(&Rule::file) && !out.contains(&Rule::EOI) {
+    if (positives.contains(&Rule::file) || positives.contains(&Rule::expect_file))
+        && !out.contains(&Rule::EOI)
+    {
         out.push(Rule::EOI);
     }
     // "end of file" reads best last.
@@ -168,6 +171,7 @@ pub(crate) fn describe(r: Rule) -> &'static str {
         attr_segment | attr_path => "an attribute such as `team` or `labels.app`",
         file => "a policy file",
         predicate_only => "a predicate such as `tier == 0`",
+        expect_file => "`expect` lines",
         item => "an item (`use`, `segment`, `service`, `policy`, `context`, `test`)",
         use_item => "`use`",
         use_path => "a module path (`std::services`) or file path (`./common.seg`)",
