@@ -40,3 +40,5 @@ mod action;
 
 #[path = "adoption/hooks.rs"]
 mod hooks;
+#[path = "adoption/diff_job.rs"]
+mod diff_job;

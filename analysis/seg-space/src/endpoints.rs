@@ -13,7 +13,11 @@
 //!   sets (and share the caller's refinement key, e.g. "added in the new
 //!   version");
 //! - an address region holds the addresses that belong to exactly the same
-//!   sets (found by one sweep over the sets' address ranges).
+//!   sets and are owned (are an address of an identity, in any program) by
+//!   identities of the same refinement keys — so a region never mixes an
+//!   added identity's addresses with a changed one's, or owned addresses
+//!   with unowned ones (found by one sweep over the sets' and identities'
+//!   address ranges).
 //!
 //! Every rule matches either all or none of a class, so a decision computed
 //! for one member of a class holds for all of them.
@@ -152,7 +156,14 @@ impl Space {
         let mut src = RoleBuilder::default();
         let mut dst = RoleBuilder::default();
         let mut rules = Vec::new();
+        let mut owned: Vec<(CidrSet, u64)> = Vec::new();
         for (p, program) in programs.iter().enumerate() {
+            for identity in &program.identities {
+                if !identity.addresses.is_empty() {
+                    let uid = universe.uid(p, identity.id);
+                    owned.push((CidrSet::from_nets(&identity.addresses), refine(uid)));
+                }
+            }
             let addrs: Vec<CidrSet> = program
                 .identities
                 .iter()
@@ -171,8 +182,8 @@ impl Space {
                 });
             }
         }
-        let src = src.finish(&rules, &universe, &refine, |r| r.src);
-        let dst = dst.finish(&rules, &universe, &refine, |r| r.dst);
+        let src = src.finish(&rules, &universe, &refine, &owned, |r| r.src);
+        let dst = dst.finish(&rules, &universe, &refine, &owned, |r| r.dst);
         Space {
             universe,
             rules,
@@ -265,6 +276,7 @@ impl RoleBuilder {
         rules: &[Placed],
         universe: &Universe,
         refine: &impl Fn(Uid) -> u64,
+        owned: &[(CidrSet, u64)],
         which: impl Fn(&Placed) -> SetId,
     ) -> Role {
         let sets = self.sets;
@@ -301,7 +313,7 @@ impl RoleBuilder {
             }
             class_of_identity.push(class);
         }
-        let (v4, v6) = regions(&sets, &mut classes);
+        let (v4, v6) = regions(&sets, owned, &mut classes);
         let mut classes_of_set = vec![Vec::new(); sets.len()];
         for (c, class) in classes.iter().enumerate() {
             for s in &class.sets {
@@ -320,55 +332,64 @@ impl RoleBuilder {
     }
 }
 
-/// A 128-bit key per set; a region's key is the XOR of its sets' keys.
-fn zobrist(set: SetId) -> u128 {
+/// A 128-bit key per set or owner key; a region's key is the XOR of the
+/// keys of its sets and of its owners' keys.
+fn zobrist(x: u64, salt: u64) -> u128 {
     let mix = |mut z: u64| {
         z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     };
-    let s = u64::from(set);
-    (u128::from(mix(s * 2)) << 64) | u128::from(mix(s * 2 + 1))
+    let s = mix(x ^ salt);
+    (u128::from(mix(s)) << 64) | u128::from(mix(s ^ 0x5EED))
 }
 
 type Regions = (Vec<(u32, u32, ClassId)>, Vec<(u128, u128, ClassId)>);
 
-/// Address regions by one sweep per family over every set's ranges; appends
-/// them to `classes` and returns the range index.
-fn regions(sets: &[Membership], classes: &mut Vec<Class>) -> Regions {
-    let mut v4_events: Vec<(u128, bool, SetId)> = Vec::new();
-    let mut v6_events: Vec<(u128, bool, SetId)> = Vec::new();
+/// What starts or ends at a position of the sweep.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    /// A set's range (`true`: starts).
+    Set(bool, SetId),
+    /// An identity's address range, by its owner key (`true`: starts).
+    Owner(bool, u64),
+}
+
+/// Address regions by one sweep per family over every set's and every
+/// owned address's ranges; appends them to `classes` and returns the range
+/// index.
+fn regions(sets: &[Membership], owned: &[(CidrSet, u64)], classes: &mut Vec<Class>) -> Regions {
+    let mut events: [Vec<(u128, Event)>; 2] = [Vec::new(), Vec::new()];
+    let mut push = |lo: IpAddr, hi: IpAddr, start: Event, end: Event| {
+        let (family, lo, hi, max) = match (lo, hi) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                (0, u128::from(u32::from(a)), u128::from(u32::from(b)), u128::from(u32::MAX))
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => (1, u128::from(a), u128::from(b), u128::MAX),
+            _ => return,
+        };
+        events[family].push((lo, start));
+        if hi < max {
+            events[family].push((hi + 1, end));
+        }
+    };
     for (s, m) in sets.iter().enumerate() {
         for (lo, hi) in m.addresses.ranges() {
-            let (events, lo, hi, max) = match (lo, hi) {
-                (IpAddr::V4(a), IpAddr::V4(b)) => (
-                    &mut v4_events,
-                    u128::from(u32::from(a)),
-                    u128::from(u32::from(b)),
-                    u128::from(u32::MAX),
-                ),
-                (IpAddr::V6(a), IpAddr::V6(b)) => {
-                    (&mut v6_events, u128::from(a), u128::from(b), u128::MAX)
-                }
-                _ => continue,
-            };
-            events.push((lo, true, s as SetId));
-            if hi < max {
-                events.push((hi + 1, false, s as SetId));
-            }
+            push(lo, hi, Event::Set(true, s as SetId), Event::Set(false, s as SetId));
+        }
+    }
+    for (addresses, key) in owned {
+        for (lo, hi) in addresses.ranges() {
+            push(lo, hi, Event::Owner(true, *key), Event::Owner(false, *key));
         }
     }
     let mut by_key: HashMap<u128, ClassId> = HashMap::new();
     let mut pieces: Vec<Vec<(IpAddr, IpAddr)>> = Vec::new();
     let first_region = classes.len();
     let mut index = [Vec::new(), Vec::new()];
-    for (family, mut events) in [v4_events, v6_events].into_iter().enumerate() {
-        let max = if family == 0 {
-            u128::from(u32::MAX)
-        } else {
-            u128::MAX
-        };
+    for (family, mut events) in events.into_iter().enumerate() {
+        let max = if family == 0 { u128::from(u32::MAX) } else { u128::MAX };
         let ip = |x: u128| -> IpAddr {
             if family == 0 {
                 IpAddr::V4((x as u32).into())
@@ -376,22 +397,35 @@ fn regions(sets: &[Membership], classes: &mut Vec<Class>) -> Regions {
                 IpAddr::V6(x.into())
             }
         };
-        // Ends before starts at one position: a set leaving and another
-        // entering there both take effect before the next piece.
-        events.sort_unstable_by_key(|&(pos, start, s)| (pos, start, s));
+        // Ends before starts at one position: what leaves and what enters
+        // there both take effect before the next piece.
+        events.sort_unstable();
         let mut active: BTreeSet<SetId> = BTreeSet::new();
+        // Owner keys with how many identity ranges hold them here.
+        let mut owners: HashMap<u64, usize> = HashMap::new();
         let mut key: u128 = 0;
         let mut i = 0;
         while i < events.len() {
             let pos = events[i].0;
             while i < events.len() && events[i].0 == pos {
-                let (_, start, s) = events[i];
-                if start {
-                    active.insert(s);
-                } else {
-                    active.remove(&s);
+                match events[i].1 {
+                    Event::Set(start, s) => {
+                        if start {
+                            active.insert(s);
+                        } else {
+                            active.remove(&s);
+                        }
+                        key ^= zobrist(u64::from(s), 0);
+                    }
+                    Event::Owner(start, k) => {
+                        let n = owners.entry(k).or_insert(0);
+                        let before = *n > 0;
+                        *n = if start { *n + 1 } else { n.saturating_sub(1) };
+                        if before != (*n > 0) {
+                            key ^= zobrist(k, 0xA11D_0E5C);
+                        }
+                    }
                 }
-                key ^= zobrist(s);
                 i += 1;
             }
             if active.is_empty() {

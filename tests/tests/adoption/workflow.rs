@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// `seg init DIR` in `cwd`; the workflow file it wrote and that file as JSON.
-fn init(cwd: &Path, dir: &str, extra: &[&str]) -> (PathBuf, Json) {
+pub(super) fn init(cwd: &Path, dir: &str, extra: &[&str]) -> (PathBuf, Json) {
     let mut args = vec!["init", dir, "--now", NOW];
     args.extend(extra);
     let o = seg_in(cwd, &args);
@@ -31,7 +31,7 @@ fn init(cwd: &Path, dir: &str, extra: &[&str]) -> (PathBuf, Json) {
 }
 
 /// GitHub's workflow schema and actionlint both accept the file.
-fn validate(file: &Path) {
+pub(super) fn validate(file: &Path) {
     if let Some(tool) = tools::venv_tool("check-jsonschema") {
         let o = Command::new(tool)
             .args(["--builtin-schema", "vendor.github-workflows"])
@@ -47,22 +47,50 @@ fn validate(file: &Path) {
 }
 
 /// What a job run left behind.
-struct JobRun {
+pub(super) struct JobRun {
     /// `Err(step)` when a step failed.
-    outcome: Result<(), String>,
+    pub outcome: Result<(), String>,
     /// Every SARIF file uploaded to code scanning, parsed.
-    sarif: Vec<Json>,
+    pub sarif: Vec<Json>,
     /// Every folder or file uploaded as an artifact.
-    artifacts: Vec<PathBuf>,
-    log: String,
+    pub artifacts: Vec<PathBuf>,
+    pub log: String,
 }
 
 /// Run one job of `wf` in the checked-out repository `root`, as a GitHub runner would,
 /// with the workflow's `env` and `defaults`.
 fn run_job(root: &Path, wf: &Json, job: &str) -> JobRun {
+    run_job_with(root, wf, job, &Event::default())
+}
+
+/// What a job sees of the event that triggered it: the values of the `${{ }}` expressions
+/// in `env` (e.g. `github.event.pull_request.base.sha`), and folders put on PATH (tools
+/// the test stands in for, such as `gh`).
+#[derive(Default)]
+pub(super) struct Event {
+    pub expressions: BTreeMap<String, String>,
+    pub path: Vec<PathBuf>,
+}
+
+impl Event {
+    /// `value` with every `${{ name }}` the event knows replaced by its value.
+    fn expand(&self, value: &str) -> String {
+        let mut out = value.to_string();
+        for (name, v) in &self.expressions {
+            out = out.replace(&format!("${{{{ {name} }}}}"), v);
+        }
+        out
+    }
+}
+
+/// [`run_job`] for an event.
+pub(super) fn run_job_with(root: &Path, wf: &Json, job: &str, event: &Event) -> JobRun {
     let spec = &wf["jobs"][job];
     assert!(spec.is_object(), "no job `{job}`");
     let mut runner = Runner::new(root);
+    for dir in &event.path {
+        runner.add_path(dir);
+    }
     let working_dir = spec["defaults"]["run"]["working-directory"]
         .as_str()
         .or(wf["defaults"]["run"]["working-directory"].as_str())
@@ -74,7 +102,7 @@ fn run_job(root: &Path, wf: &Json, job: &str) -> JobRun {
             .map(|(k, v)| {
                 (
                     k.clone(),
-                    v.as_str().expect("env values are strings").into(),
+                    event.expand(v.as_str().expect("env values are strings")),
                 )
             })
             .collect()
@@ -167,7 +195,7 @@ fn emulate(uses: &str, with: &Json, root: &Path, runner_temp: &Path, run: &mut J
     }
 }
 
-fn assert_ok(job: &str, run: &JobRun) {
+pub(super) fn assert_ok(job: &str, run: &JobRun) {
     assert_eq!(run.outcome, Ok(()), "job `{job}` failed:\n{}", run.log);
 }
 
@@ -184,6 +212,8 @@ fn run_every_job(root: &Path, wf: &Json, project: &Path) {
             "job `{job}` does not get seg"
         );
     }
+    // `diff` runs on pull requests only: `adoption/diff_job.rs` runs it on one.
+    assert_eq!(wf["jobs"]["diff"]["if"], "github.event_name == 'pull_request'");
     let check = run_job(root, wf, "check");
     assert_ok("check", &check);
     assert_eq!(check.sarif.len(), 1, "{}", check.log);

@@ -567,3 +567,155 @@ fn tests(s: &mut String, t: usize, teams: usize, rules: usize) {
     }
     s.push_str("}\n");
 }
+
+/// The same estate after a typical pull request, for `seg diff`
+/// benchmarks: `rule_edits` rule edits across the teams' policies (in turn:
+/// a rule added, one removed, a port moved, a condition added, a
+/// destination widened from a team's databases to its production
+/// workloads) and `inventory_edits` inventory edits (in turn: a staging
+/// workload promoted to prod, a workload moved to another team, a workload
+/// added, a workload removed, an address changed). Identities a policy
+/// names are never removed or renamed, so the result checks as the
+/// original does. The same input and seed give the same output.
+pub fn edit(estate: &Estate, rule_edits: usize, inventory_edits: usize, seed: u64) -> Estate {
+    let mut out = estate.clone();
+    let mut rng = Rng(seed ^ 0xD1FF);
+    let teams: Vec<usize> = (0..out.policies.len())
+        .filter(|&i| out.policies[i].0.starts_with("policy/teams/"))
+        .collect();
+    for k in 0..rule_edits {
+        if teams.is_empty() {
+            break;
+        }
+        let file = teams[rng.below(teams.len())];
+        let text = &out.policies[file].1;
+        let team = out.policies[file]
+            .0
+            .trim_start_matches("policy/teams/")
+            .trim_end_matches(".seg")
+            .to_string();
+        // Rule paragraphs: the text between blank lines inside the policy.
+        let Some(open) = text.find("-access {") else { continue };
+        let Some(close) = text[open..].find("\n}\n").map(|i| open + i) else { continue };
+        let body = &text[open..close];
+        let starts: Vec<usize> = body
+            .match_indices("\n\n  ")
+            .map(|(i, _)| open + i + 2)
+            .collect();
+        let pick = |rng: &mut Rng| starts.get(rng.below(starts.len().max(1))).copied();
+        let mut text = text.clone();
+        match k % 5 {
+            0 => text.insert_str(
+                close,
+                &format!("\n  allow {team}-prod -> {team}-dbs on tcp/{}\n", 40_000 + k),
+            ),
+            1 => {
+                if let Some(at) = pick(&mut rng) {
+                    let end = text[at..].find("\n\n").map_or(close, |i| at + i + 1);
+                    text.replace_range(at..end, "");
+                }
+            }
+            2 => {
+                if let Some(at) = pick(&mut rng) {
+                    let end = text[at..].find("\n\n").map_or(close, |i| at + i);
+                    let para = text[at..end].replacen("tcp/3", "tcp/4", 1);
+                    text.replace_range(at..end, &para);
+                }
+            }
+            3 => {
+                if let Some(at) = pick(&mut rng) {
+                    let end = text[at..].find("\n\n").map_or(close, |i| at + i);
+                    let para = &text[at..end];
+                    if !para.contains("when") && !para.contains("expires") && !para.contains("owner \"") {
+                        let para = format!("{para} when mtls");
+                        text.replace_range(at..end, &para);
+                    }
+                }
+            }
+            _ => {
+                if let Some(at) = pick(&mut rng) {
+                    let end = text[at..].find("\n\n").map_or(close, |i| at + i);
+                    let para = text[at..end].replacen(
+                        &format!("-> {team}-dbs on tcp/"),
+                        &format!("-> {team}-prod on tcp/"),
+                        1,
+                    );
+                    text.replace_range(at..end, &para);
+                }
+            }
+        }
+        out.policies[file].1 = text;
+    }
+    let named: String = out.policies.iter().map(|(_, t)| t.as_str()).collect();
+    let mut entries: Vec<String> = split_identities(&out.inventory_yaml);
+    let header_end = out.inventory_yaml.find("identities:\n").map_or(0, |i| i + "identities:\n".len());
+    let header = out.inventory_yaml[..header_end].to_string();
+    let free = |e: &str| {
+        let name = e.lines().next().unwrap_or("").trim_start_matches("  - name: ").to_string();
+        e.contains("kind: workload") && !named.contains(name.as_str()) && !name.starts_with("platform")
+    };
+    for k in 0..inventory_edits {
+        let candidates: Vec<usize> = (0..entries.len()).filter(|&i| free(&entries[i])).collect();
+        if candidates.is_empty() {
+            break;
+        }
+        let i = candidates[rng.below(candidates.len())];
+        match k % 5 {
+            0 => {
+                let e = &entries[i];
+                entries[i] = if e.contains("env: staging") {
+                    e.replacen("env: staging", "env: prod", 1)
+                } else if e.contains("env: dev") {
+                    e.replacen("env: dev", "env: prod", 1)
+                } else {
+                    e.replacen("env: prod", "env: staging", 1)
+                };
+            }
+            1 => {
+                let other = team_name(rng.below(4));
+                let e = entries[i].clone();
+                let team = e
+                    .split("team: ")
+                    .nth(1)
+                    .and_then(|s| s.split([',', ' ', '}']).next())
+                    .unwrap_or("")
+                    .to_string();
+                entries[i] = e.replacen(&format!("attributes: {{ team: {team},"), &format!("attributes: {{ team: {other},"), 1);
+            }
+            2 => {
+                let e = entries[i].clone();
+                let name = e.lines().next().unwrap_or("").trim_start_matches("  - name: ").to_string();
+                let fresh = format!("{name}-new");
+                let mut copy = e.replace(&name, &fresh);
+                copy = copy.replacen("addresses: [10.", "addresses: [11.", 1);
+                entries.push(copy);
+            }
+            3 => {
+                entries.remove(i);
+            }
+            _ => {
+                entries[i] = entries[i].replacen("addresses: [10.", "addresses: [12.", 1);
+            }
+        }
+    }
+    out.inventory_yaml = format!("{header}{}", entries.concat());
+    out
+}
+
+/// The inventory's identity entries, each from its `  - name:` line on.
+fn split_identities(yaml: &str) -> Vec<String> {
+    let Some(start) = yaml.find("identities:\n") else {
+        return Vec::new();
+    };
+    let body = &yaml[start + "identities:\n".len()..];
+    let mut out: Vec<String> = Vec::new();
+    for line in body.split_inclusive('\n') {
+        if line.starts_with("  - name: ") || out.is_empty() {
+            out.push(String::new());
+        }
+        if let Some(last) = out.last_mut() {
+            last.push_str(line);
+        }
+    }
+    out
+}

@@ -95,3 +95,34 @@ fn the_pairs_job_checks_without_errors() {
     assert_eq!(program.rules.len(), 1_200);
     assert!(program.rules.iter().all(|r| r.action == Action::Allow));
 }
+
+#[test]
+fn an_edited_estate_checks_and_the_diff_sees_its_edits() {
+    let spec = Spec {
+        identities: 600,
+        rules: 150,
+        seed: 1,
+    };
+    let old = generate(&spec);
+    let new = seg_gen::edit(&old, 10, 5, 1);
+    assert_eq!(new, seg_gen::edit(&old, 10, 5, 1));
+    let (map_o, a, _) = stages::compile(&old);
+    let (map_n, b, diags) = stages::compile(&new);
+    let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).cloned().collect();
+    assert!(
+        errors.is_empty(),
+        "{}",
+        seg_diag::render_human(&map_n, &errors, ColorChoice::Never)
+    );
+    let (a, b) = (a.expect("old program"), b.expect("new program"));
+    let side = |p, map, label: &str| seg_diff::Side {
+        program: p,
+        map: Some(map),
+        label: label.into(),
+    };
+    let d = seg_diff::diff(&side(&a, &map_o, "old"), &side(&b, &map_n, "new"));
+    let ids = &d.identities;
+    assert_eq!((ids.added.len(), ids.removed.len()), (1, 1), "{ids:?}");
+    assert!(ids.changed.len() >= 2, "{ids:?}");
+    assert!(d.summary.newly_allowed > 0 && d.summary.newly_denied > 0, "{:?}", d.summary);
+}
