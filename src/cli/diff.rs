@@ -15,7 +15,7 @@ use clap::{Args, ValueEnum};
 use seg_diag::{Diagnostic, Diagnostics, Severity, SourceMap};
 use seg_diff::render::{self, Options};
 use seg_diff::{Side, expect};
-use seg_ir::{Program, Timestamp};
+use seg_ir::Program;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -104,6 +104,20 @@ fn diff(args: &DiffArgs, color: Color) -> Result<Exit, Exit> {
             ));
         }
     };
+    // Both versions compile at once, one on each core.
+    let old_input = match &revision {
+        Some((_, r)) if !r.has_project => None,
+        _ => Some(input("old", &old_path, color)?),
+    };
+    let new_input = input("new", &new_path, color)?;
+    let (old_comp, new_comp) = std::thread::scope(|scope| {
+        let old = old_input
+            .as_ref()
+            .map(|i| scope.spawn(move || driver::compile(i, now)));
+        let new = driver::compile(&new_input, now);
+        let old = old.map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        (old, new)
+    });
     let old = match &revision {
         Some((rev, r)) if !r.has_project => {
             eprintln!(
@@ -117,11 +131,17 @@ fn diff(args: &DiffArgs, color: Color) -> Result<Exit, Exit> {
         }
         Some((rev, r)) => Version {
             label: format!("{rev} ({})", &r.commit[..r.commit.len().min(12)]),
-            ..compile("old", &old_path, now, color)?
+            comp: old_comp,
         },
-        None => compile("old", &old_path, now, color)?,
+        None => Version {
+            label: old_path.display().to_string(),
+            comp: old_comp,
+        },
     };
-    let new = compile("new", &new_path, now, color)?;
+    let new = Version {
+        label: new_path.display().to_string(),
+        comp: Some(new_comp),
+    };
     let new_label = match &revision {
         Some(_) => format!("{} (work tree)", new_path.display()),
         None => new.label.clone(),
@@ -183,8 +203,8 @@ fn diff(args: &DiffArgs, color: Color) -> Result<Exit, Exit> {
     })
 }
 
-/// Compile one version; a folder that is not a project is a usage error.
-fn compile(side: &str, path: &Path, now: Timestamp, color: Color) -> Result<Version, Exit> {
+/// One version's project folder; anything else is a usage error.
+fn input(side: &str, path: &Path, color: Color) -> Result<Input, Exit> {
     let input = Input::from_args(Some(path), &[]).map_err(|mut d| {
         d.message = format!("{side}: {}", d.message);
         usage(d, color)
@@ -198,10 +218,7 @@ fn compile(side: &str, path: &Path, now: Timestamp, color: Color) -> Result<Vers
             color,
         ));
     }
-    Ok(Version {
-        label: path.display().to_string(),
-        comp: Some(driver::compile(&input, now)),
-    })
+    Ok(input)
 }
 
 /// Print each side's errors labelled with the side; the exit code they give.

@@ -25,12 +25,14 @@
 //! every variant the minimiser ([`EstateModel::shrink_candidates`]) makes.
 //! "Now" for every estate is [`now`], a Friday noon.
 
+pub mod edits;
 mod flows;
 mod inventory;
 pub mod model;
 mod render;
 mod shrink;
 pub mod traffic;
+pub mod variants;
 
 pub use flows::{Endpoint, FlowSpec};
 pub use model::{EstateConfig, EstateModel};

@@ -7,6 +7,9 @@ pub mod r#gen;
 /// inventory) and flows aimed at their boundaries, by name or address.
 pub mod estate;
 
+/// A diff checked against the reference evaluator on every boundary flow.
+pub mod diffcheck;
+
 /// Third-party tools the tests run (venv, npm, system), skipped or failing under CI when missing.
 pub mod tools;
 

@@ -25,7 +25,7 @@ use seg_ir::{Action, Condition, Expiry, Identity, PortSet, Program, Protocol};
 use seg_space::context::{self, Comparison, Context, Extent, Guard};
 use seg_space::{ClassId, Members, Space, Uid, Universe};
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 /// One version of the policy to compare.
@@ -56,6 +56,7 @@ struct Engine<'a> {
     unchanged: Vec<bool>,
     infos: Vec<Info>,
     info_ids: HashMap<(Vec<u32>, Vec<u32>), usize>,
+    signatures: HashMap<(Vec<String>, Vec<String>), usize>,
     /// Per role, per address region: the identities whose addresses (on
     /// either side) overlap it.
     owners: [HashMap<ClassId, Vec<Uid>>; 2],
@@ -68,6 +69,8 @@ struct Info {
     old: Vec<u32>,
     new: Vec<u32>,
     comparison: Comparison,
+    /// The meaning of both rule lists (see [`Engine::signature`]).
+    signature: usize,
 }
 
 /// A rule's meaning, comparable across sides.
@@ -134,6 +137,7 @@ impl<'a> Engine<'a> {
             unchanged: Vec::new(),
             infos: Vec::new(),
             info_ids: HashMap::new(),
+            signatures: HashMap::new(),
             owners,
             complete: true,
         }
@@ -289,56 +293,99 @@ impl<'a> Engine<'a> {
 
     /// Per candidate class pair, the port sets whose decision changed and
     /// the info (rules and comparison) of each.
-    fn evaluate(
-        &mut self,
-        cells: Vec<(ClassId, ClassId)>,
-    ) -> Vec<(ClassId, ClassId, PortSet, usize)> {
+    fn evaluate(&mut self, mut cells: Vec<(ClassId, ClassId)>) -> Vec<Changed> {
+        // Cells are taken by the role whose classes repeat more among them:
+        // that class's rules are indexed once, by the other role's set.
+        let distinct = |f: fn(&(ClassId, ClassId)) -> ClassId| {
+            cells.iter().map(f).collect::<HashSet<ClassId>>().len()
+        };
+        let by_src = distinct(|c| c.0) <= distinct(|c| c.1);
+        if !by_src {
+            cells.sort_unstable_by_key(|&(s, d)| (d, s));
+        }
         let mut out = Vec::new();
-        let mut cache: HashMap<Vec<u32>, Vec<(PortSet, usize)>> = HashMap::new();
+        let mut cache: HashMap<Vec<u32>, Vec<Piece>> = HashMap::new();
+        // The ports of each list of changed rules met.
+        let mut ports_cache: HashMap<Vec<u32>, PortSet> = HashMap::new();
         let mut i = 0;
         while i < cells.len() {
-            let s = cells[i].0;
-            // The source class's rules, by destination set.
-            let mut by_dst: HashMap<u32, Vec<u32>> = HashMap::new();
-            for set in &self.space.src.classes[s as usize].sets {
-                for &r in &self.space.src.rules_of_set[*set as usize] {
-                    by_dst
-                        .entry(self.space.rules[r as usize].dst)
-                        .or_default()
-                        .push(r);
+            let key = |c: &(ClassId, ClassId)| if by_src { c.0 } else { c.1 };
+            let fixed = key(&cells[i]);
+            // The fixed class's rules, by their set in the other role.
+            let mine = if by_src {
+                &self.space.src
+            } else {
+                &self.space.dst
+            };
+            let mut index: HashMap<u32, Vec<u32>> = HashMap::new();
+            for set in &mine.classes[fixed as usize].sets {
+                for &r in &mine.rules_of_set[*set as usize] {
+                    let placed = &self.space.rules[r as usize];
+                    let other = if by_src { placed.dst } else { placed.src };
+                    index.entry(other).or_default().push(r);
                 }
             }
-            while i < cells.len() && cells[i].0 == s {
-                let d = cells[i].1;
+            while i < cells.len() && key(&cells[i]) == fixed {
+                let (s, d) = cells[i];
                 i += 1;
-                let mut matched: Vec<u32> = self.space.dst.classes[d as usize]
+                let (other, theirs) = if by_src {
+                    (d, &self.space.dst)
+                } else {
+                    (s, &self.space.src)
+                };
+                let mut matched: Vec<u32> = theirs.classes[other as usize]
                     .sets
                     .iter()
-                    .filter_map(|set| by_dst.get(set))
+                    .filter_map(|set| index.get(set))
                     .flatten()
                     .copied()
                     .collect();
-                if matched.is_empty() {
+                // Only ports a changed rule holds can be decided differently
+                // (unchanged meanings hold the pair alike on both sides), and
+                // only rules meeting those ports decide them.
+                let touched: Vec<u32> = matched
+                    .iter()
+                    .copied()
+                    .filter(|&r| !self.unchanged[r as usize])
+                    .collect();
+                if touched.is_empty() {
                     continue;
                 }
+                let changed = ports_cache
+                    .entry(touched)
+                    .or_insert_with_key(|t| {
+                        t.iter().fold(PortSet::empty(), |acc, &r| {
+                            acc.union(&self.rule(r).services)
+                        })
+                    })
+                    .clone();
+                matched.retain(|&r| overlaps(&self.rule(r).services, &changed));
                 matched.sort_unstable();
                 if !cache.contains_key(&matched) {
-                    let result = self.cell(&matched);
+                    let result = self.cell(&matched, &changed);
                     cache.insert(matched.clone(), result);
                 }
-                for (ports, info) in &cache[&matched] {
-                    out.push((s, d, ports.clone(), *info));
-                }
+                out.extend(cache[&matched].iter().map(|piece| Changed {
+                    src: s,
+                    dst: d,
+                    piece: piece.clone(),
+                }));
             }
         }
         out
     }
 
-    /// The changed port sets of a class pair whose rules are `matched`.
-    fn cell(&mut self, matched: &[u32]) -> Vec<(PortSet, usize)> {
-        let services: Vec<&PortSet> = matched.iter().map(|&r| &self.rule(r).services).collect();
-        let mut by_info: BTreeMap<usize, PortSet> = BTreeMap::new();
-        for atom in seg_space::ports::atoms(&services) {
+    /// The changed port sets of a class pair whose rules are `matched`,
+    /// within the ports `changed` (those its changed rules hold), one per
+    /// meaning of the deciding rules.
+    fn cell(&mut self, matched: &[u32], changed: &PortSet) -> Vec<Piece> {
+        let services: Vec<PortSet> = matched
+            .iter()
+            .map(|&r| self.rule(r).services.intersect(changed))
+            .collect();
+        let refs: Vec<&PortSet> = services.iter().collect();
+        let mut by_meaning: BTreeMap<usize, (PortSet, Vec<usize>)> = BTreeMap::new();
+        for atom in seg_space::ports::atoms(&refs) {
             let rules: Vec<u32> = atom.members.iter().map(|&m| matched[m]).collect();
             let (old, new): (Vec<u32>, Vec<u32>) = rules
                 .iter()
@@ -348,11 +395,21 @@ impl<'a> Engine<'a> {
             }
             let info = self.info(old, new);
             if self.infos[info].comparison.changed() {
-                let entry = by_info.entry(info).or_default();
-                *entry = entry.union(&atom.ports);
+                let entry = by_meaning.entry(self.infos[info].signature).or_default();
+                entry.0 = entry.0.union(&atom.ports);
+                if !entry.1.contains(&info) {
+                    entry.1.push(info);
+                }
             }
         }
-        by_info.into_iter().map(|(i, p)| (p, i)).collect()
+        by_meaning
+            .into_iter()
+            .map(|(meaning, (ports, infos))| Piece {
+                ports,
+                meaning,
+                infos: infos.into(),
+            })
+            .collect()
     }
 
     /// Both sides hold rules of the same meanings here: decided alike.
@@ -402,43 +459,81 @@ impl<'a> Engine<'a> {
             &guards(&key.1),
         );
         self.complete &= comparison.complete;
+        let signature = self.signature(&key.0, &key.1);
         self.infos.push(Info {
             old: key.0.clone(),
             new: key.1.clone(),
             comparison,
+            signature,
         });
         self.info_ids.insert(key, self.infos.len() - 1);
         self.infos.len() - 1
     }
 
+    /// The meaning of two rule lists: each side's distinct (action,
+    /// condition, expiry), sorted. Lists of one meaning decide alike.
+    fn signature(&mut self, old: &[u32], new: &[u32]) -> usize {
+        let side = |rs: &[u32]| -> Vec<String> {
+            let mut v: Vec<String> = rs
+                .iter()
+                .map(|&r| {
+                    let rule = self.rule(r);
+                    format!("{:?}|{:?}|{:?}", rule.action, rule.condition, rule.expires)
+                })
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let key = (side(old), side(new));
+        let next = self.signatures.len();
+        *self.signatures.entry(key).or_insert(next)
+    }
+
     // ---- rows ----------------------------------------------------------------
 
-    /// Merge changed cells into rows: sources first, then destinations.
-    fn rows(&self, changes: Vec<(ClassId, ClassId, PortSet, usize)>) -> Vec<Grouped> {
-        // Sources with the same destination, ports, rules and kind of member.
-        let mut by_dst: BTreeMap<(ClassId, String, usize, u64), Vec<ClassId>> = BTreeMap::new();
-        let mut ports_of: HashMap<String, PortSet> = HashMap::new();
-        for (s, d, ports, info) in changes {
-            let text = format!("{ports:?}");
-            ports_of.entry(text.clone()).or_insert(ports);
-            let kind = self.kind_key(0, s);
-            by_dst.entry((d, text, info, kind)).or_default().push(s);
+    /// Merge changed cells into rows: sources, then destinations, that
+    /// changed alike on the same ports. "Alike" is the same meaning of the
+    /// deciding rules on each side (action, condition, expiry; a cell's
+    /// pieces are already one per meaning), so a row's decision is one
+    /// function whichever rules decide it.
+    fn rows(&self, changes: Vec<Changed>) -> Vec<Grouped> {
+        type Infos = BTreeSet<usize>;
+        // Sources with the same destination, ports, meaning and kind of member.
+        let mut by_dst: HashMap<(ClassId, PortSet, usize, u64), (Vec<ClassId>, Infos)> =
+            HashMap::new();
+        for c in changes {
+            let kind = self.kind_key(0, c.src);
+            let entry = by_dst
+                .entry((c.dst, c.piece.ports, c.piece.meaning, kind))
+                .or_default();
+            entry.0.push(c.src);
+            entry.1.extend(c.piece.infos.iter().copied());
         }
-        let mut by_src: BTreeMap<(Vec<ClassId>, String, usize, u64), Vec<ClassId>> =
-            BTreeMap::new();
-        for ((d, text, info, _), srcs) in by_dst {
+        let mut by_src: HashMap<(Vec<ClassId>, PortSet, usize, u64), (Vec<ClassId>, Infos)> =
+            HashMap::new();
+        for ((d, ports, sig, _), (mut srcs, infos)) in by_dst {
+            srcs.sort_unstable();
             let kind = self.kind_key(1, d);
-            by_src.entry((srcs, text, info, kind)).or_default().push(d);
+            let entry = by_src.entry((srcs, ports, sig, kind)).or_default();
+            entry.0.push(d);
+            entry.1.extend(infos);
         }
-        by_src
+        // Rows are sorted for output later; this order only makes the work repeatable.
+        let mut out: Vec<Grouped> = by_src
             .into_iter()
-            .map(|((srcs, text, info, _), dsts)| Grouped {
-                srcs,
-                dsts,
-                ports: ports_of[&text].clone(),
-                info,
+            .map(|((srcs, ports, _, _), (mut dsts, infos))| {
+                dsts.sort_unstable();
+                Grouped {
+                    srcs,
+                    dsts,
+                    ports,
+                    infos: infos.into_iter().collect(),
+                }
             })
-            .collect()
+            .collect();
+        out.sort_by(|a, b| (&a.srcs, &a.dsts, &a.infos).cmp(&(&b.srcs, &b.dsts, &b.infos)));
+        out
     }
 
     /// Classes merge only with classes of the same life cycle and inventory
@@ -485,13 +580,14 @@ impl<'a> Engine<'a> {
         };
         let mut names: Vec<String> = Vec::new();
         let mut uids: Vec<Uid> = Vec::new();
-        let mut addresses = seg_ir::CidrSet::empty();
+        let mut ranges = Vec::new();
         for &c in classes {
             match &role.classes[c as usize].members {
                 Members::Identities(m) => uids.extend(m),
-                Members::Addresses(a) => addresses = addresses.union(a),
+                Members::Addresses(a) => ranges.extend(a.ranges()),
             }
         }
+        let addresses = seg_ir::CidrSet::from_ranges(ranges);
         uids.sort_unstable();
         names.extend(uids.iter().map(|&u| self.universe.name(u).to_string()));
         names.sort();
@@ -590,8 +686,21 @@ impl<'a> Engine<'a> {
     fn finish(self, grouped: Vec<Grouped>) -> Diff {
         let mut rows = Vec::new();
         for g in grouped {
-            let info = &self.infos[g.info];
-            let c = &info.comparison;
+            let Some(&first) = g.infos.first() else {
+                continue;
+            };
+            let c = &self.infos[first].comparison;
+            let union = |pick: fn(&Info) -> &Vec<u32>| {
+                let mut rules: Vec<u32> = g
+                    .infos
+                    .iter()
+                    .flat_map(|&i| pick(&self.infos[i]).iter().copied())
+                    .collect();
+                rules.sort_unstable();
+                rules.dedup();
+                rules
+            };
+            let (old_rules, new_rules) = (union(|i| &i.old), union(|i| &i.new));
             let change = match (c.before, c.after, &c.gained, &c.lost) {
                 (Extent::Never, _, _, _) => Change::NewlyAllowed,
                 (_, Extent::Never, _, _) => Change::NewlyDenied,
@@ -632,8 +741,8 @@ impl<'a> Engine<'a> {
             rows.push(Row {
                 section,
                 change,
-                before: self.verdict(&info.old, c.before),
-                after: self.verdict(&info.new, c.after),
+                before: self.verdict(&old_rules, c.before),
+                after: self.verdict(&new_rules, c.after),
                 src,
                 dst,
                 ports: g.ports,
@@ -641,19 +750,16 @@ impl<'a> Engine<'a> {
                 intent: None,
             });
         }
-        rows.sort_by(|a, b| {
-            let key = |r: &Row| {
-                (
-                    r.section,
-                    r.change,
-                    r.src.identities.first().cloned(),
-                    r.src.addresses.first().map(|n| (n.addr(), n.prefix_len())),
-                    r.dst.identities.first().cloned(),
-                    r.dst.addresses.first().map(|n| (n.addr(), n.prefix_len())),
-                    r.ports.to_string(),
-                )
-            };
-            key(a).cmp(&key(b))
+        rows.sort_by_cached_key(|r: &Row| {
+            (
+                r.section,
+                r.change,
+                r.src.identities.first().cloned(),
+                r.src.addresses.first().map(|n| (n.addr(), n.prefix_len())),
+                r.dst.identities.first().cloned(),
+                r.dst.addresses.first().map(|n| (n.addr(), n.prefix_len())),
+                r.ports.to_string(),
+            )
         });
         let mut identities = IdentityChanges::default();
         for uid in 0..self.universe.len() {
@@ -700,11 +806,28 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// The ports of a class pair whose deciding rules have one meaning, and the
+/// infos (rule lists) behind them.
+#[derive(Clone)]
+struct Piece {
+    ports: PortSet,
+    meaning: usize,
+    infos: std::rc::Rc<[usize]>,
+}
+
+/// A class pair's piece that changed.
+struct Changed {
+    src: ClassId,
+    dst: ClassId,
+    piece: Piece,
+}
+
 struct Grouped {
     srcs: Vec<ClassId>,
     dsts: Vec<ClassId>,
     ports: PortSet,
-    info: usize,
+    /// Every info merged into the row (all of one meaning).
+    infos: Vec<usize>,
 }
 
 fn version(side: &Side) -> Version {
@@ -730,12 +853,54 @@ fn union(a: &[ClassId], b: &[ClassId]) -> Vec<ClassId> {
     v
 }
 
+/// Classes in exactly one of two ascending lists.
 fn symmetric_difference(a: &[ClassId], b: &[ClassId]) -> Vec<ClassId> {
-    let (x, y): (HashSet<ClassId>, HashSet<ClassId>) =
-        (a.iter().copied().collect(), b.iter().copied().collect());
-    let mut v: Vec<ClassId> = x.symmetric_difference(&y).copied().collect();
-    v.sort_unstable();
-    v
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x == y => {
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x < y => {
+                out.push(*x);
+                i += 1;
+            }
+            (Some(x), None) => {
+                out.push(*x);
+                i += 1;
+            }
+            (_, Some(y)) => {
+                out.push(*y);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    out
+}
+
+/// Whether two port sets share a (protocol, port).
+fn overlaps(a: &PortSet, b: &PortSet) -> bool {
+    fn ranges(x: &seg_ir::PortRanges, y: &seg_ir::PortRanges) -> bool {
+        let (x, y) = (x.ranges(), y.ranges());
+        let (mut i, mut j) = (0, 0);
+        while i < x.len() && j < y.len() {
+            if x[i].1 < y[j].0 {
+                i += 1;
+            } else if y[j].1 < x[i].0 {
+                j += 1;
+            } else {
+                return true;
+            }
+        }
+        false
+    }
+    (a.icmp && b.icmp)
+        || (a.other && b.other)
+        || ranges(&a.tcp, &b.tcp)
+        || ranges(&a.udp, &b.udp)
+        || ranges(&a.sctp, &b.sctp)
 }
 
 /// The lowest (protocol, port) of a non-empty port set.

@@ -8,6 +8,18 @@ use std::collections::BTreeMap;
 /// Every field that differs, in a fixed order: kind, owner, attributes,
 /// labels, addresses, bindings.
 pub fn changes(old: &Identity, new: &Identity) -> Vec<FieldChange> {
+    let same = old.kind == new.kind
+        && old.owner == new.owner
+        && old.attributes == new.attributes
+        && old.labels == new.labels
+        && old.addresses == new.addresses
+        && old.kubernetes == new.kubernetes
+        && old.aws == new.aws
+        && old.gcp == new.gcp
+        && old.spiffe == new.spiffe;
+    if same {
+        return Vec::new();
+    }
     let mut out = Vec::new();
     let mut field = |name: String, before: Option<String>, after: Option<String>| {
         if before != after {

@@ -21,3 +21,4 @@ pub mod render;
 
 pub use engine::{Side, diff};
 pub use model::*;
+pub use seg_space::context::Context;

@@ -2,30 +2,22 @@
 //! copy: rules removed, added, re-conditioned, re-aimed; identities re-labelled,
 //! re-addressed, added, removed), for every boundary flow, the reference
 //! evaluator decides differently on the two sides iff the diff reports the
-//! flow; and every row's witness is such a flow.
-//!
-//! Boundary flows: every identity of either side and the edge addresses of
-//! every network and identity address (first, last, one outside), every
-//! service edge and one past, and for each such endpoint pair and port every
-//! combination of the context values the matching rules' conditions can
-//! tell apart (instants at every window edge and expiry edge over a week
-//! from `now`; mTLS; methods, paths and context inputs the generator uses).
+//! flow; and every row's witness is such a flow (`tests/src/diffcheck.rs`).
 
 #[path = "../../../tests/src/gen.rs"]
 #[allow(dead_code)]
 mod strategies;
 
+#[path = "../../../tests/src/diffcheck.rs"]
+mod diffcheck;
+
 use proptest::prelude::*;
 use proptest::sample::Index;
-use seg_diff::{EndpointRef, FlowRef, Side, diff};
-use seg_ir::eval::{decide, member};
+use seg_diff::{Side, diff};
 use seg_ir::{
-    Atom, CidrSet, Condition, EndpointSet, FlowEndpoint, Identity, IdentityId, Program, Protocol,
-    RequestField, Rule, Timestamp, Value,
+    CidrSet, Condition, EndpointSet, Identity, IdentityId, Program, Protocol, Rule, Value,
 };
-use seg_space::context::Context;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 use strategies::{self as sg, GenConfig};
 
 #[derive(Clone, Debug)]
@@ -179,234 +171,10 @@ fn side<'a>(p: &'a Program, label: &str) -> Side<'a> {
     }
 }
 
-/// Every name and edge address of both programs.
-fn endpoints(a: &Program, b: &Program) -> Vec<EndpointRef> {
-    let mut names: BTreeSet<String> = BTreeSet::new();
-    let mut addrs: BTreeSet<IpAddr> = BTreeSet::new();
-    for p in [a, b] {
-        names.extend(p.identities.iter().map(|i| i.name.clone()));
-        addrs.extend(sg::boundary_addresses(p));
-    }
-    let mut out: Vec<EndpointRef> = names.into_iter().map(EndpointRef::Name).collect();
-    out.extend(addrs.into_iter().map(EndpointRef::Address));
-    out
-}
-
-fn ports(a: &Program, b: &Program) -> Vec<(Protocol, u16)> {
-    let mut out: BTreeSet<(Protocol, u16)> = BTreeSet::new();
-    out.extend(sg::boundary_ports(a));
-    out.extend(sg::boundary_ports(b));
-    out.into_iter().collect()
-}
-
-/// The rules whose sets and services hold the flow's endpoints and port,
-/// whatever their condition.
-fn structural(
-    p: &Program,
-    src: FlowEndpoint,
-    dst: FlowEndpoint,
-    proto: Protocol,
-    port: u16,
-) -> Vec<&Rule> {
-    p.rules
-        .iter()
-        .filter(|r| {
-            r.services.contains(proto, port) && member(p, &r.src, src) && member(p, &r.dst, dst)
-        })
-        .collect()
-}
-
-fn atoms<'c>(c: &'c Condition, out: &mut Vec<&'c Atom>) {
-    match c {
-        Condition::And(cs) | Condition::Or(cs) => cs.iter().for_each(|c| atoms(c, out)),
-        Condition::Not(c) => atoms(c, out),
-        Condition::Atom(a) => out.push(a),
-        _ => {}
-    }
-}
-
-/// Contexts telling apart what these rules' conditions and expiry can.
-fn contexts(now: Timestamp, rules: &[&Rule]) -> Vec<Context> {
-    let mut used: Vec<&Atom> = Vec::new();
-    let mut expiries = BTreeSet::new();
-    for r in rules {
-        atoms(&r.condition, &mut used);
-        expiries.extend(r.expires.map(seg_ir::Expiry::end));
-    }
-    let mut minutes: BTreeSet<i64> = BTreeSet::from([0]);
-    let mut days = false;
-    for a in &used {
-        match a {
-            Atom::Time { start, end } => {
-                minutes.insert(i64::from(start.0));
-                minutes.insert(i64::from(end.0));
-            }
-            Atom::Days { .. } => days = true,
-            _ => {}
-        }
-    }
-    let timed = minutes.len() > 1 || days || !expiries.is_empty();
-    let mut instants: BTreeSet<Timestamp> = BTreeSet::from([now]);
-    if timed {
-        for day in 0..7 {
-            let start = now.date().add_days(day).start().0;
-            for m in &minutes {
-                instants.insert(Timestamp(start + m * 60 - 1));
-                instants.insert(Timestamp(start + m * 60));
-            }
-        }
-        for end in &expiries {
-            instants.extend([Timestamp(end.0 - 1), *end, Timestamp(end.0 + 7 * 86_400)]);
-        }
-    }
-    let has = |f: &dyn Fn(&Atom) -> bool| used.iter().any(|a| f(a));
-    let mtls: Vec<bool> = if has(&|a| matches!(a, Atom::Mtls)) {
-        vec![false, true]
-    } else {
-        vec![false]
-    };
-    let request = |field: RequestField, values: &[&str]| -> Vec<Option<String>> {
-        if has(&|a| matches!(a, Atom::Request { field: f, .. } if *f == field)) {
-            std::iter::once(None)
-                .chain(values.iter().map(|v| Some(v.to_string())))
-                .collect()
-        } else {
-            vec![None]
-        }
-    };
-    let methods = request(RequestField::Method, &["GET", "HEAD", "POST"]);
-    // One path per combination of the generator's globs `/api/*`, `*`, `/a*i/*`.
-    let paths = request(RequestField::Path, &["/api/x", "/aXi/y", ""]);
-    let input = |name: &str, values: Vec<Value>| -> Vec<Option<Value>> {
-        if has(&|a| matches!(a, Atom::Context { name: n, .. } if n == name)) {
-            std::iter::once(None)
-                .chain(values.into_iter().map(Some))
-                .collect()
-        } else {
-            vec![None]
-        }
-    };
-    let s = |v: &str| Value::String(v.into());
-    let regions = input("region", vec![s("eu"), s("us")]);
-    let glass = input("break_glass", vec![Value::Bool(true), Value::Bool(false)]);
-    let tickets = input("ticket", vec![s("T-1")]);
-    let mut out = Vec::new();
-    for &at in instants.iter().filter(|t| **t >= now) {
-        for &m in &mtls {
-            for method in &methods {
-                for path in &paths {
-                    for region in &regions {
-                        for g in &glass {
-                            for t in &tickets {
-                                let mut context = BTreeMap::new();
-                                for (k, v) in
-                                    [("region", region), ("break_glass", g), ("ticket", t)]
-                                {
-                                    if let Some(v) = v {
-                                        context.insert(k.to_string(), v.clone());
-                                    }
-                                }
-                                out.push(Context {
-                                    at,
-                                    mtls: m,
-                                    method: method.clone(),
-                                    path: path.clone(),
-                                    context,
-                                });
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The reference decision on one side; a name the side lacks is denied.
-fn reference(
-    p: &Program,
-    src: &EndpointRef,
-    dst: &EndpointRef,
-    proto: Protocol,
-    port: u16,
-    ctx: &Context,
-) -> bool {
-    match (src.resolve(p), dst.resolve(p)) {
-        (Some(s), Some(d)) => decide(p, &ctx.flow(s, d, proto, port)).allowed,
-        _ => false,
-    }
-}
-
 fn check(a: &Program, b: &Program) -> Result<usize, TestCaseError> {
     let d = diff(&side(a, "old"), &side(b, "new"));
     prop_assert!(d.complete);
-    // No invented change: every row's witness is decided differently.
-    for row in &d.changes {
-        let w = &row.witness;
-        let ctx = w.context();
-        let before = reference(a, &w.src, &w.dst, w.protocol, w.port, &ctx);
-        let after = reference(b, &w.src, &w.dst, w.protocol, w.port, &ctx);
-        prop_assert_ne!(before, after, "witness {:?} of row {:?}", w, row);
-        prop_assert_eq!(row.before.allows(&ctx), before);
-        prop_assert_eq!(row.after.allows(&ctx), after);
-    }
-    // No missed change, no invented change: every boundary flow. Both
-    // decisions depend only on the rules whose sets and services hold the
-    // endpoints and port, and on the context; the diff's answer only on the
-    // row holding them and the context. So a sweep over the contexts is
-    // needed once per (rules old, rules new, row): flows that repeat all
-    // three get the same answers.
-    let mut checked = 0;
-    let mut swept: BTreeSet<(Vec<u32>, Vec<u32>, Option<usize>)> = BTreeSet::new();
-    let ports = ports(a, b);
-    let ends = endpoints(a, b);
-    for src in &ends {
-        for dst in &ends {
-            for &(proto, port) in &ports {
-                let mut lists = [Vec::new(), Vec::new()];
-                let mut rules = Vec::new();
-                for (k, p) in [a, b].into_iter().enumerate() {
-                    if let (Some(s), Some(t)) = (src.resolve(p), dst.resolve(p)) {
-                        let found = structural(p, s, t, proto, port);
-                        lists[k] = found.iter().map(|r| r.id.0).collect();
-                        rules.extend(found);
-                    }
-                }
-                let probe = FlowRef {
-                    src: src.clone(),
-                    dst: dst.clone(),
-                    protocol: proto,
-                    port,
-                    context: Context::at(b.now),
-                };
-                let row = d.changes.iter().position(|r| r.holds(&probe));
-                let [old, new] = lists;
-                if !swept.insert((old, new, row)) {
-                    continue;
-                }
-                for ctx in contexts(b.now, &rules) {
-                    let before = reference(a, src, dst, proto, port, &ctx);
-                    let after = reference(b, src, dst, proto, port, &ctx);
-                    let flow = FlowRef {
-                        context: ctx,
-                        ..probe.clone()
-                    };
-                    prop_assert_eq!(
-                        before != after,
-                        d.reports(&flow),
-                        "flow {:?}: old {}, new {}; row {:?}",
-                        flow,
-                        before,
-                        after,
-                        d.row_of(&flow)
-                    );
-                    checked += 1;
-                }
-            }
-        }
-    }
-    Ok(checked)
+    diffcheck::check(a, b, &d).map_err(TestCaseError::fail)
 }
 
 fn cases() -> u32 {

@@ -169,8 +169,8 @@ impl Space {
                 .iter()
                 .map(|i| CidrSet::from_nets(&i.addresses))
                 .collect();
-            let mut local_src = HashMap::new();
-            let mut local_dst = HashMap::new();
+            let mut local_src = FxMap::default();
+            let mut local_dst = FxMap::default();
             for (index, rule) in program.rules.iter().enumerate() {
                 let s = src.set(&mut local_src, &rule.src, p, &universe, &addrs);
                 let d = dst.set(&mut local_dst, &rule.dst, p, &universe, &addrs);
@@ -230,10 +230,46 @@ impl Space {
     }
 }
 
+/// FxHash (rustc's): endpoint sets are hashed once per rule, and SipHash
+/// over every member dominated building the space.
+#[derive(Default)]
+struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u128(&mut self, i: u128) {
+        self.write_u64(i as u64);
+        self.write_u64((i >> 64) as u64);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+
 #[derive(Default)]
 struct RoleBuilder {
     sets: Vec<Membership>,
-    ids: HashMap<Membership, SetId>,
+    ids: FxMap<Membership, SetId>,
 }
 
 impl RoleBuilder {
@@ -241,7 +277,7 @@ impl RoleBuilder {
     /// is reduced once).
     fn set<'p>(
         &mut self,
-        local: &mut HashMap<(&'p BTreeSet<IdentityId>, &'p CidrSet), SetId>,
+        local: &mut FxMap<(&'p BTreeSet<IdentityId>, &'p CidrSet), SetId>,
         set: &'p EndpointSet,
         p: usize,
         universe: &Universe,
@@ -363,9 +399,12 @@ fn regions(sets: &[Membership], owned: &[(CidrSet, u64)], classes: &mut Vec<Clas
     let mut events: [Vec<(u128, Event)>; 2] = [Vec::new(), Vec::new()];
     let mut push = |lo: IpAddr, hi: IpAddr, start: Event, end: Event| {
         let (family, lo, hi, max) = match (lo, hi) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => {
-                (0, u128::from(u32::from(a)), u128::from(u32::from(b)), u128::from(u32::MAX))
-            }
+            (IpAddr::V4(a), IpAddr::V4(b)) => (
+                0,
+                u128::from(u32::from(a)),
+                u128::from(u32::from(b)),
+                u128::from(u32::MAX),
+            ),
             (IpAddr::V6(a), IpAddr::V6(b)) => (1, u128::from(a), u128::from(b), u128::MAX),
             _ => return,
         };
@@ -376,7 +415,12 @@ fn regions(sets: &[Membership], owned: &[(CidrSet, u64)], classes: &mut Vec<Clas
     };
     for (s, m) in sets.iter().enumerate() {
         for (lo, hi) in m.addresses.ranges() {
-            push(lo, hi, Event::Set(true, s as SetId), Event::Set(false, s as SetId));
+            push(
+                lo,
+                hi,
+                Event::Set(true, s as SetId),
+                Event::Set(false, s as SetId),
+            );
         }
     }
     for (addresses, key) in owned {
@@ -389,7 +433,11 @@ fn regions(sets: &[Membership], owned: &[(CidrSet, u64)], classes: &mut Vec<Clas
     let first_region = classes.len();
     let mut index = [Vec::new(), Vec::new()];
     for (family, mut events) in events.into_iter().enumerate() {
-        let max = if family == 0 { u128::from(u32::MAX) } else { u128::MAX };
+        let max = if family == 0 {
+            u128::from(u32::MAX)
+        } else {
+            u128::MAX
+        };
         let ip = |x: u128| -> IpAddr {
             if family == 0 {
                 IpAddr::V4((x as u32).into())

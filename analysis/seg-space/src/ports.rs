@@ -25,16 +25,16 @@ pub fn atoms(sets: &[&PortSet]) -> Vec<PortAtom> {
         *entry = entry.union(&piece);
     };
     for protocol in [Protocol::Tcp, Protocol::Udp, Protocol::Sctp] {
-        let ranges = |s: &PortSet| -> PortRanges {
+        fn ranges(s: &PortSet, protocol: Protocol) -> &PortRanges {
             match protocol {
-                Protocol::Tcp => s.tcp.clone(),
-                Protocol::Udp => s.udp.clone(),
-                _ => s.sctp.clone(),
+                Protocol::Tcp => &s.tcp,
+                Protocol::Udp => &s.udp,
+                _ => &s.sctp,
             }
-        };
+        }
         let mut cuts: Vec<u32> = Vec::new();
         for s in sets {
-            for &(lo, hi) in ranges(s).ranges() {
+            for &(lo, hi) in ranges(s, protocol).ranges() {
                 cuts.push(u32::from(lo));
                 cuts.push(u32::from(hi) + 1);
             }
@@ -44,7 +44,7 @@ pub fn atoms(sets: &[&PortSet]) -> Vec<PortAtom> {
         for w in cuts.windows(2) {
             let (lo, hi) = (w[0] as u16, (w[1] - 1) as u16);
             let members = (0..sets.len())
-                .filter(|&i| ranges(sets[i]).contains(lo))
+                .filter(|&i| ranges(sets[i], protocol).contains(lo))
                 .collect();
             add(members, PortSet::ports(protocol, lo, hi));
         }

@@ -377,7 +377,7 @@ fn status() -> impl Strategy<Value = Status> {
     ]
 }
 
-fn identity(overlapping: bool) -> impl Strategy<Value = IdentitySpec> {
+pub(super) fn identity(overlapping: bool) -> impl Strategy<Value = IdentitySpec> {
     let addresses = (
         prop::bool::weighted(0.8),
         prop::bool::weighted(0.3),
@@ -505,7 +505,7 @@ fn rule_set() -> impl Strategy<Value = SetExpr> {
     prop_oneof![3 => set_leaf(), 2 => set_expr()]
 }
 
-fn svc_item() -> impl Strategy<Value = SvcItem> {
+pub(super) fn svc_item() -> impl Strategy<Value = SvcItem> {
     let edge = 0..PORT_EDGES.len() as u8;
     let width = 0..PORT_WIDTHS.len() as u8;
     prop_oneof![
@@ -529,7 +529,7 @@ fn static_atom() -> impl Strategy<Value = Static> {
     ]
 }
 
-fn cond() -> impl Strategy<Value = Cond> {
+pub(super) fn cond() -> impl Strategy<Value = Cond> {
     let leaf = prop_oneof![
         3 => (0..7u8, 0..8u8).prop_map(|(a, b)| Cond::Time(a, b)),
         2 => (0..DAYS.len() as u8).prop_map(Cond::Days),
@@ -551,7 +551,7 @@ fn cond() -> impl Strategy<Value = Cond> {
     })
 }
 
-fn rule() -> impl Strategy<Value = RuleSpec> {
+pub(super) fn rule() -> impl Strategy<Value = RuleSpec> {
     let carve = prop::option::weighted(
         0.5,
         (

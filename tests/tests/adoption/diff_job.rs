@@ -75,7 +75,12 @@ impl Pr {
             .flatten()
             .filter(|e| e.path().extension().is_some_and(|x| x == "md"))
             .map(|e| {
-                let id = e.path().file_stem().unwrap_or_default().to_string_lossy().into_owned();
+                let id = e
+                    .path()
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
                 (id, std::fs::read_to_string(e.path()).expect("comment"))
             })
             .collect();
@@ -107,14 +112,30 @@ fn pull_request(change: impl Fn(&Path)) -> Pr {
     git(repo.path(), &["add", "."]);
     git(
         repo.path(),
-        &["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base"],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-qm",
+            "base",
+        ],
     );
     let base = git(repo.path(), &["rev-parse", "HEAD"]);
     change(&repo.path().join("policies/prod"));
     git(repo.path(), &["add", "."]);
     git(
         repo.path(),
-        &["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "change"],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-qm",
+            "change",
+        ],
     );
     let tools = tempfile::tempdir().expect("tools");
     let bin = tools.path().join("bin");
@@ -126,7 +147,9 @@ fn pull_request(change: impl Fn(&Path)) -> Pr {
     std::fs::set_permissions(&gh, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     // `diff` always runs with the time the test fixes.
     wf["env"]["SOURCE_DATE_EPOCH"] = serde_json::json!(
-        seg_ir::Timestamp::parse(NOW).map(|t| t.0.to_string()).unwrap_or_default()
+        seg_ir::Timestamp::parse(NOW)
+            .map(|t| t.0.to_string())
+            .unwrap_or_default()
     );
     // The fake gh finds its state through the environment the job passes on.
     wf["env"]["GH_STATE"] = serde_json::json!(tools.path().join("state").to_string_lossy());
@@ -162,8 +185,14 @@ fn the_diff_job_comments_the_reachability_change_and_edits_its_comment() {
     let comments = pr.comments();
     assert_eq!(comments.len(), 1, "{:?}\n{}", pr.calls(), run.log);
     let (id, body) = &comments[0];
-    assert!(body.starts_with("<!-- seg diff: prod -->\n### seg diff: "), "{body}");
-    assert!(body.contains("newly allowed") && body.contains("tcp/9999"), "{body}");
+    assert!(
+        body.starts_with("<!-- seg diff: prod -->\n### seg diff: "),
+        "{body}"
+    );
+    assert!(
+        body.contains("newly allowed") && body.contains("tcp/9999"),
+        "{body}"
+    );
     assert!(body.contains("<details"), "{body}");
 
     // The next push edits the same comment.
@@ -173,13 +202,27 @@ fn the_diff_job_comments_the_reachability_change_and_edits_its_comment() {
     assert_eq!(comments.len(), 1, "{:?}", pr.calls());
     assert_eq!(&comments[0].0, id);
     let calls = pr.calls();
-    assert!(calls.iter().any(|c| c.starts_with("api -X POST")), "{calls:?}");
-    assert!(calls.last().is_some_and(|c| c.starts_with(&format!("api -X PATCH repos/shop/policies/issues/comments/{id}"))), "{calls:?}");
+    assert!(
+        calls.iter().any(|c| c.starts_with("api -X POST")),
+        "{calls:?}"
+    );
+    assert!(
+        calls.last().is_some_and(|c| c.starts_with(&format!(
+            "api -X PATCH repos/shop/policies/issues/comments/{id}"
+        ))),
+        "{calls:?}"
+    );
     // The job wrote only its own files into the checkout.
     let status = git(pr.repo.path(), &["status", "--porcelain"]);
     let mut touched: Vec<&str> = status.lines().collect();
     touched.sort();
-    assert_eq!(touched, ["?? policies/prod/seg-diff-comment.md", "?? policies/prod/seg-diff.md"]);
+    assert_eq!(
+        touched,
+        [
+            "?? policies/prod/seg-diff-comment.md",
+            "?? policies/prod/seg-diff.md"
+        ]
+    );
 }
 
 #[test]
@@ -187,7 +230,11 @@ fn the_diff_job_fails_when_the_pull_request_breaks_the_policy() {
     let pr = pull_request(|project| {
         let policy = project.join("policy/main.seg");
         let text = std::fs::read_to_string(&policy).expect("policy");
-        std::fs::write(&policy, format!("{text}\nallow nobody -> anybody on tcp/1\n")).expect("write");
+        std::fs::write(
+            &policy,
+            format!("{text}\nallow nobody -> anybody on tcp/1\n"),
+        )
+        .expect("write");
     });
     let run = pr.run();
     assert_eq!(
@@ -196,6 +243,10 @@ fn the_diff_job_fails_when_the_pull_request_breaks_the_policy() {
         "{}",
         run.log
     );
-    assert!(run.log.contains("new:") && run.log.contains("seg diff exited with 1"), "{}", run.log);
+    assert!(
+        run.log.contains("new:") && run.log.contains("seg diff exited with 1"),
+        "{}",
+        run.log
+    );
     assert!(pr.comments().is_empty());
 }

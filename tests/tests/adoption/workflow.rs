@@ -213,7 +213,10 @@ fn run_every_job(root: &Path, wf: &Json, project: &Path) {
         );
     }
     // `diff` runs on pull requests only: `adoption/diff_job.rs` runs it on one.
-    assert_eq!(wf["jobs"]["diff"]["if"], "github.event_name == 'pull_request'");
+    assert_eq!(
+        wf["jobs"]["diff"]["if"],
+        "github.event_name == 'pull_request'"
+    );
     let check = run_job(root, wf, "check");
     assert_ok("check", &check);
     assert_eq!(check.sarif.len(), 1, "{}", check.log);

@@ -1,7 +1,8 @@
 //! `seg diff` on two versions of a generated estate: 5k identities and 10k
 //! rules, the second after `seg_gen::edit` (10 rule edits, 5 inventory
 //! edits). Times the analysis alone (both programs compiled) and the whole
-//! command's work (compile both versions, then diff).
+//! command's work (compile both versions at once, as `seg diff` does, then
+//! diff).
 //!
 //! `cargo bench -p seg-gen --bench diff`. `SEG_BENCH_DIFF_SIZE=IDS,RULES`
 //! changes the size. Peak memory is measured on the `seg` binary, see
@@ -25,7 +26,11 @@ fn size() -> (usize, usize) {
         .unwrap_or((5_000, 10_000))
 }
 
-fn side<'a>(p: &'a seg_ir::Program, map: &'a seg_diag::SourceMap, label: &str) -> seg_diff::Side<'a> {
+fn side<'a>(
+    p: &'a seg_ir::Program,
+    map: &'a seg_diag::SourceMap,
+    label: &str,
+) -> seg_diff::Side<'a> {
     seg_diff::Side {
         program: p,
         map: Some(map),
@@ -62,14 +67,25 @@ fn bench_diff(c: &mut Criterion) {
     let mut g = c.benchmark_group("diff");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     g.bench_function("analysis", |bench| {
-        bench.iter(|| seg_diff::diff(black_box(&side(&a, &map_o, "old")), &side(&b, &map_n, "new")))
+        bench.iter(|| {
+            seg_diff::diff(
+                black_box(&side(&a, &map_o, "old")),
+                &side(&b, &map_n, "new"),
+            )
+        })
     });
+    // As `seg diff` does it: both versions compiled at once, one per core.
     g.bench_function("compile-both-and-diff", |bench| {
         bench.iter(|| {
-            let (mo, a, _) = stages::compile(black_box(&old));
-            let (mn, b, _) = stages::compile(black_box(&new));
+            let ((mo, a, _), (mn, b, _)) = std::thread::scope(|s| {
+                let o = s.spawn(|| stages::compile(black_box(&old)));
+                let n = stages::compile(black_box(&new));
+                (o.join().expect("compile"), n)
+            });
             match (a, b) {
-                (Some(a), Some(b)) => seg_diff::diff(&side(&a, &mo, "old"), &side(&b, &mn, "new")).changes.len(),
+                (Some(a), Some(b)) => seg_diff::diff(&side(&a, &mo, "old"), &side(&b, &mn, "new"))
+                    .changes
+                    .len(),
                 _ => 0,
             }
         })

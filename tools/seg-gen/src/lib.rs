@@ -584,75 +584,35 @@ pub fn edit(estate: &Estate, rule_edits: usize, inventory_edits: usize, seed: u6
         .filter(|&i| out.policies[i].0.starts_with("policy/teams/"))
         .collect();
     for k in 0..rule_edits {
-        if teams.is_empty() {
-            break;
-        }
-        let file = teams[rng.below(teams.len())];
-        let text = &out.policies[file].1;
-        let team = out.policies[file]
-            .0
-            .trim_start_matches("policy/teams/")
-            .trim_end_matches(".seg")
-            .to_string();
-        // Rule paragraphs: the text between blank lines inside the policy.
-        let Some(open) = text.find("-access {") else { continue };
-        let Some(close) = text[open..].find("\n}\n").map(|i| open + i) else { continue };
-        let body = &text[open..close];
-        let starts: Vec<usize> = body
-            .match_indices("\n\n  ")
-            .map(|(i, _)| open + i + 2)
-            .collect();
-        let pick = |rng: &mut Rng| starts.get(rng.below(starts.len().max(1))).copied();
-        let mut text = text.clone();
-        match k % 5 {
-            0 => text.insert_str(
-                close,
-                &format!("\n  allow {team}-prod -> {team}-dbs on tcp/{}\n", 40_000 + k),
-            ),
-            1 => {
-                if let Some(at) = pick(&mut rng) {
-                    let end = text[at..].find("\n\n").map_or(close, |i| at + i + 1);
-                    text.replace_range(at..end, "");
-                }
+        // A pick can meet a paragraph the edit does not apply to: try others.
+        for _ in 0..64 {
+            if teams.is_empty() {
+                break;
             }
-            2 => {
-                if let Some(at) = pick(&mut rng) {
-                    let end = text[at..].find("\n\n").map_or(close, |i| at + i);
-                    let para = text[at..end].replacen("tcp/3", "tcp/4", 1);
-                    text.replace_range(at..end, &para);
-                }
-            }
-            3 => {
-                if let Some(at) = pick(&mut rng) {
-                    let end = text[at..].find("\n\n").map_or(close, |i| at + i);
-                    let para = &text[at..end];
-                    if !para.contains("when") && !para.contains("expires") && !para.contains("owner \"") {
-                        let para = format!("{para} when mtls");
-                        text.replace_range(at..end, &para);
-                    }
-                }
-            }
-            _ => {
-                if let Some(at) = pick(&mut rng) {
-                    let end = text[at..].find("\n\n").map_or(close, |i| at + i);
-                    let para = text[at..end].replacen(
-                        &format!("-> {team}-dbs on tcp/"),
-                        &format!("-> {team}-prod on tcp/"),
-                        1,
-                    );
-                    text.replace_range(at..end, &para);
-                }
+            let file = teams[rng.below(teams.len())];
+            if let Some(text) = rule_edit(&out.policies[file], k, &mut rng) {
+                out.policies[file].1 = text;
+                break;
             }
         }
-        out.policies[file].1 = text;
     }
     let named: String = out.policies.iter().map(|(_, t)| t.as_str()).collect();
     let mut entries: Vec<String> = split_identities(&out.inventory_yaml);
-    let header_end = out.inventory_yaml.find("identities:\n").map_or(0, |i| i + "identities:\n".len());
+    let header_end = out
+        .inventory_yaml
+        .find("identities:\n")
+        .map_or(0, |i| i + "identities:\n".len());
     let header = out.inventory_yaml[..header_end].to_string();
     let free = |e: &str| {
-        let name = e.lines().next().unwrap_or("").trim_start_matches("  - name: ").to_string();
-        e.contains("kind: workload") && !named.contains(name.as_str()) && !name.starts_with("platform")
+        let name = e
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("  - name: ")
+            .to_string();
+        e.contains("kind: workload")
+            && !named.contains(name.as_str())
+            && !name.starts_with("platform")
     };
     for k in 0..inventory_edits {
         let candidates: Vec<usize> = (0..entries.len()).filter(|&i| free(&entries[i])).collect();
@@ -680,11 +640,20 @@ pub fn edit(estate: &Estate, rule_edits: usize, inventory_edits: usize, seed: u6
                     .and_then(|s| s.split([',', ' ', '}']).next())
                     .unwrap_or("")
                     .to_string();
-                entries[i] = e.replacen(&format!("attributes: {{ team: {team},"), &format!("attributes: {{ team: {other},"), 1);
+                entries[i] = e.replacen(
+                    &format!("attributes: {{ team: {team},"),
+                    &format!("attributes: {{ team: {other},"),
+                    1,
+                );
             }
             2 => {
                 let e = entries[i].clone();
-                let name = e.lines().next().unwrap_or("").trim_start_matches("  - name: ").to_string();
+                let name = e
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim_start_matches("  - name: ")
+                    .to_string();
                 let fresh = format!("{name}-new");
                 let mut copy = e.replace(&name, &fresh);
                 copy = copy.replacen("addresses: [10.", "addresses: [11.", 1);
@@ -700,6 +669,57 @@ pub fn edit(estate: &Estate, rule_edits: usize, inventory_edits: usize, seed: u6
     }
     out.inventory_yaml = format!("{header}{}", entries.concat());
     out
+}
+
+/// Edit `k` (see [`edit`]) applied to one team's policy file; `None` when
+/// the paragraph picked does not take it.
+fn rule_edit((path, text): &(String, String), k: usize, rng: &mut Rng) -> Option<String> {
+    let team = path
+        .trim_start_matches("policy/teams/")
+        .trim_end_matches(".seg")
+        .to_string();
+    // Rule paragraphs: the text between blank lines inside the policy.
+    let open = text.find("-access {")?;
+    let close = text[open..].find("\n}\n").map(|i| open + i)?;
+    let starts: Vec<usize> = text[open..close]
+        .match_indices("\n\n  ")
+        .map(|(i, _)| open + i + 2)
+        .collect();
+    let at = *starts.get(rng.below(starts.len().max(1)))?;
+    let end = text[at..].find("\n\n").map_or(close, |i| at + i);
+    let para = &text[at..end];
+    let mut out = text.clone();
+    let edited = match k % 5 {
+        0 => {
+            out.insert_str(
+                close,
+                &format!(
+                    "\n  allow {team}-prod -> {team}-dbs on tcp/{}\n",
+                    40_000 + k
+                ),
+            );
+            return Some(out);
+        }
+        1 => {
+            out.replace_range(at..(end + 1).min(close), "");
+            return Some(out);
+        }
+        2 => para.replacen("tcp/3", "tcp/4", 1),
+        3 if !para.contains("when") && !para.contains("expires") && !para.contains("owner \"") => {
+            format!("{para} when mtls")
+        }
+        3 => return None,
+        _ => para.replacen(
+            &format!("-> {team}-dbs on tcp/"),
+            &format!("-> {team}-prod on tcp/"),
+            1,
+        ),
+    };
+    if edited == para {
+        return None;
+    }
+    out.replace_range(at..end, &edited);
+    Some(out)
 }
 
 /// The inventory's identity entries, each from its `  - name:` line on.

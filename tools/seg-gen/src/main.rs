@@ -2,6 +2,8 @@
 //! synthetic estate (seg.toml, inventory.yaml, policy/**/*.seg) to DIR.
 //! `seg-gen --job pairs --rules 10000 --out DIR`: the comparison job
 //! (2,000 identities owning ~5k CIDRs, 50 TCP services, random-pair rules).
+//! `--edits 10,5` writes the estate after that many rule and inventory edits
+//! (`seg_gen::edit`), the second version a `seg diff` benchmark compares.
 
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
@@ -29,6 +31,9 @@ struct Args {
     /// Folder to write the project into (created if missing).
     #[arg(long)]
     out: PathBuf,
+    /// Write the estate after RULES rule edits and INVENTORY inventory edits.
+    #[arg(long, value_name = "RULES,INVENTORY")]
+    edits: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -39,7 +44,7 @@ enum Job {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let estate = match args.job {
+    let mut estate = match args.job {
         Job::Estate => seg_gen::generate(&seg_gen::Spec {
             identities: args.identities.unwrap_or(5000),
             rules: args.rules,
@@ -52,6 +57,16 @@ fn main() -> ExitCode {
             seed: args.seed,
         }),
     };
+    if let Some(edits) = &args.edits {
+        let Some((r, i)) = edits
+            .split_once(',')
+            .and_then(|(r, i)| Some((r.trim().parse().ok()?, i.trim().parse().ok()?)))
+        else {
+            eprintln!("error: `--edits {edits}` is not RULES,INVENTORY (two counts)");
+            return ExitCode::from(2);
+        };
+        estate = seg_gen::edit(&estate, r, i, args.seed);
+    }
     match estate.write(&args.out) {
         Ok(()) => {
             println!(

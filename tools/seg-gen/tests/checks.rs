@@ -124,5 +124,9 @@ fn an_edited_estate_checks_and_the_diff_sees_its_edits() {
     let ids = &d.identities;
     assert_eq!((ids.added.len(), ids.removed.len()), (1, 1), "{ids:?}");
     assert!(ids.changed.len() >= 2, "{ids:?}");
-    assert!(d.summary.newly_allowed > 0 && d.summary.newly_denied > 0, "{:?}", d.summary);
+    assert!(
+        d.summary.newly_allowed > 0 && d.summary.newly_denied > 0,
+        "{:?}",
+        d.summary
+    );
 }
