@@ -499,9 +499,11 @@ impl<'a> Engine<'a> {
     /// function whichever rules decide it.
     fn rows(&self, changes: Vec<Changed>) -> Vec<Grouped> {
         type Infos = BTreeSet<usize>;
+        // (member(s), ports, meaning, kind of member)
+        type Key<M> = (M, PortSet, usize, u64);
+        type Groups<M> = HashMap<Key<M>, (Vec<ClassId>, Infos)>;
         // Sources with the same destination, ports, meaning and kind of member.
-        let mut by_dst: HashMap<(ClassId, PortSet, usize, u64), (Vec<ClassId>, Infos)> =
-            HashMap::new();
+        let mut by_dst: Groups<ClassId> = HashMap::new();
         for c in changes {
             let kind = self.kind_key(0, c.src);
             let entry = by_dst
@@ -510,8 +512,7 @@ impl<'a> Engine<'a> {
             entry.0.push(c.src);
             entry.1.extend(c.piece.infos.iter().copied());
         }
-        let mut by_src: HashMap<(Vec<ClassId>, PortSet, usize, u64), (Vec<ClassId>, Infos)> =
-            HashMap::new();
+        let mut by_src: Groups<Vec<ClassId>> = HashMap::new();
         for ((d, ports, sig, _), (mut srcs, infos)) in by_dst {
             srcs.sort_unstable();
             let kind = self.kind_key(1, d);

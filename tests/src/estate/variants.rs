@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 /// Every variant of `estate`, named, each one kind of edit, and one with all
 /// of them.
 pub fn variants(estate: &Estate) -> Vec<(&'static str, Estate)> {
-    let kinds: [(&'static str, fn(&Estate) -> Estate); 5] = [
+    type Edit = fn(&Estate) -> Estate;
+    let kinds: [(&'static str, Edit); 5] = [
         ("comments", comments),
         ("whitespace", whitespace),
         ("reordered", reordered),
