@@ -3,8 +3,8 @@
 #![doc = include_str!("../../docs/ARCHITECTURE.md")]
 
 mod build;
-mod previous;
 pub mod git;
+mod previous;
 mod project;
 mod reach;
 mod targets;

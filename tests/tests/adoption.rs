@@ -38,7 +38,7 @@ mod runner;
 #[path = "adoption/action.rs"]
 mod action;
 
-#[path = "adoption/hooks.rs"]
-mod hooks;
 #[path = "adoption/diff_job.rs"]
 mod diff_job;
+#[path = "adoption/hooks.rs"]
+mod hooks;
