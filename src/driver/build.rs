@@ -7,6 +7,7 @@ use seg_check::manifest::Manifest;
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::backend::{SigningKey, TargetOptions};
 use seg_ir::capability::{self, Approximation, ApproximationKind};
+use seg_ir::meaning;
 use seg_ir::{Object, Program};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -53,6 +54,8 @@ struct ReportJson<'a> {
     source_hash: &'a str,
     now: String,
     rules: usize,
+    /// Where each rule id comes from: the output names rules by id only.
+    rule_ids: Vec<RuleIdJson<'a>>,
     expired_rules: Vec<ExpiredJson>,
     targets: &'a [TargetReport],
     blast_radius: BlastRadiusJson,
@@ -113,6 +116,13 @@ fn blast_radius(program: &Program, manifest: &Manifest) -> BlastRadiusJson {
 }
 
 #[derive(Serialize)]
+struct RuleIdJson<'a> {
+    id: &'a str,
+    label: &'a str,
+    location: String,
+}
+
+#[derive(Serialize)]
 struct ExpiredJson {
     rule: String,
     location: String,
@@ -166,7 +176,9 @@ pub fn build_observed(
             continue;
         };
         let prepared = capability::prepare(program, backend, &manifest.layered, diags);
-        let emission = backend.emit(&prepared.program, &options, diags);
+        // Rules in stable-id order: the output must not depend on where rules are written.
+        let target_program = meaning::canonical(prepared.program);
+        let emission = backend.emit(&target_program, &options, diags);
         let mut approximations = prepared.approximations;
         approximations.extend(emission.approximations);
         let mut report = TargetReport {
@@ -213,6 +225,7 @@ pub fn build_observed(
         source_hash: &program.source_hash,
         now: program.now.to_string(),
         rules: program.rules.len(),
+        rule_ids: rule_ids(program),
         expired_rules: program
             .omitted
             .iter()
@@ -229,6 +242,23 @@ pub fn build_observed(
     json.push('\n');
     files.insert("report.json".to_string(), json.into_bytes());
     Some(BuildOutcome { reports, files })
+}
+
+/// Every rule's id with its label and `file:line`, in id order.
+fn rule_ids(program: &Program) -> Vec<RuleIdJson<'_>> {
+    let mut out: Vec<RuleIdJson> = program
+        .rules
+        .iter()
+        .map(|r| &r.provenance)
+        .chain(program.omitted.iter().map(|o| &o.provenance))
+        .map(|p| RuleIdJson {
+            id: &p.id,
+            label: &p.label,
+            location: p.location(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(b.id));
+    out
 }
 
 fn count(approximations: &[Approximation], kind: ApproximationKind) -> usize {

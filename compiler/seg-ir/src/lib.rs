@@ -8,6 +8,7 @@ pub mod display;
 pub mod eval;
 pub mod grants;
 pub mod identities;
+pub mod meaning;
 pub mod net;
 pub mod objects;
 pub mod ports;

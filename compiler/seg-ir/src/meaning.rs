@@ -1,0 +1,162 @@
+//! What a program means, apart from how it is written.
+//!
+//! A target's output must depend only on the program after that target's
+//! capability pass and on the inventory: not on comments, layout, the order
+//! of rules or which file holds them. Two pieces make that hold:
+//!
+//! - [`canonical`] puts the rules in the order of their stable ids
+//!   (`Provenance::id`), so a backend that walks `rules` in order sees the
+//!   same sequence however the sources are arranged;
+//! - [`digest`] hashes exactly what a backend may read (rules without their
+//!   positional label, file, line and column; identities without their place
+//!   in the inventory file; the target's options): the hash headers carry.
+//!
+//! Provenance with file and line stays in `report.json` and diagnostics.
+
+use crate::backend::TargetOptions;
+use crate::ports::PortSet;
+use crate::program::{
+    Action, Condition, ContextType, EndpointSet, Identity, Program, Rule, RuleId,
+};
+use crate::time::Expiry;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// The program with its rules in stable-id order and renumbered; omitted
+/// rules likewise. Everything else is unchanged.
+pub fn canonical(mut program: Program) -> Program {
+    program
+        .rules
+        .sort_by(|a, b| a.provenance.id.cmp(&b.provenance.id));
+    for (i, r) in program.rules.iter_mut().enumerate() {
+        r.id = RuleId(i as u32);
+    }
+    program
+        .omitted
+        .sort_by(|a, b| a.provenance.id.cmp(&b.provenance.id));
+    program
+}
+
+/// SHA-256 (hex) of the program's meaning for one target: its project name,
+/// identities, rules (in stable-id order, without label, file, line or
+/// column), declared contexts, and the target's options (not a signing key).
+/// Not `now`, not the tests, not the sources.
+pub fn digest(program: &Program, options: Option<&TargetOptions>) -> String {
+    let mut rules: Vec<&Rule> = program.rules.iter().collect();
+    rules.sort_by(|a, b| a.provenance.id.cmp(&b.provenance.id));
+    let meaning = Meaning {
+        project: &program.project,
+        identities: program.identities.iter().map(IdentityMeaning::of).collect(),
+        rules: rules.into_iter().map(RuleMeaning::of).collect(),
+        contexts: &program.contexts,
+        options: options.map(options_text),
+    };
+    let mut hasher = HashWriter(Sha256::new());
+    // Serialising plain data into a hasher cannot fail; an error would only
+    // make the digest that of a prefix, still deterministic.
+    let _ = serde_json::to_writer(&mut hasher, &meaning);
+    hasher
+        .0
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[derive(Serialize)]
+struct Meaning<'a> {
+    project: &'a str,
+    identities: Vec<IdentityMeaning<'a>>,
+    rules: Vec<RuleMeaning<'a>>,
+    contexts: &'a BTreeMap<String, ContextType>,
+    options: Option<String>,
+}
+
+/// An identity without `origin` (where the inventory file declares it).
+#[derive(Serialize)]
+struct IdentityMeaning<'a> {
+    name: &'a str,
+    kind: &'static str,
+    owner: &'a Option<String>,
+    attributes: &'a BTreeMap<String, crate::program::Value>,
+    labels: &'a BTreeMap<String, String>,
+    addresses: &'a [ipnet::IpNet],
+    kubernetes: &'a Option<crate::program::KubernetesBinding>,
+    aws: &'a Option<crate::program::AwsBinding>,
+    gcp: &'a Option<crate::program::GcpBinding>,
+    spiffe: &'a Option<String>,
+}
+
+impl<'a> IdentityMeaning<'a> {
+    fn of(i: &'a Identity) -> IdentityMeaning<'a> {
+        IdentityMeaning {
+            name: &i.name,
+            kind: i.kind.as_str(),
+            owner: &i.owner,
+            attributes: &i.attributes,
+            labels: &i.labels,
+            addresses: &i.addresses,
+            kubernetes: &i.kubernetes,
+            aws: &i.aws,
+            gcp: &i.gcp,
+            spiffe: &i.spiffe,
+        }
+    }
+}
+
+/// A rule without its position (`id` number, label, file, line, column).
+#[derive(Serialize)]
+struct RuleMeaning<'a> {
+    id: &'a str,
+    policy: &'a str,
+    action: Action,
+    src: &'a EndpointSet,
+    dst: &'a EndpointSet,
+    services: &'a PortSet,
+    condition: &'a Condition,
+    expires: &'a Option<Expiry>,
+    owner: &'a Option<String>,
+    doc: &'a Option<String>,
+    reason: &'a Option<String>,
+}
+
+impl<'a> RuleMeaning<'a> {
+    fn of(r: &'a Rule) -> RuleMeaning<'a> {
+        let p = &r.provenance;
+        RuleMeaning {
+            id: &p.id,
+            policy: &p.policy,
+            action: r.action,
+            src: &r.src,
+            dst: &r.dst,
+            services: &r.services,
+            condition: &r.condition,
+            expires: &r.expires,
+            owner: &p.owner,
+            doc: &p.doc,
+            reason: &p.reason,
+        }
+    }
+}
+
+/// The options as text. A bundle signing key is left out: signing changes
+/// no decision (and a key is no thing to hash into a public header).
+fn options_text(options: &TargetOptions) -> String {
+    match options {
+        TargetOptions::Opa(_) => "opa".to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
