@@ -65,7 +65,7 @@ impl Backend for Kubernetes {
     fn emit(
         &self,
         program: &Program,
-        _options: &TargetOptions,
+        options: &TargetOptions,
         diags: &mut Diagnostics,
     ) -> Emission {
         let estate = select::estate(program, diags);
@@ -81,7 +81,8 @@ impl Backend for Kubernetes {
         let mut approximations = std::mem::take(&mut access.approximations);
         approximations.extend(rendered.approximations);
         let shortened = rendered.shortened;
-        let (artifacts, objects) = files::artifacts(program, rendered.policies, diags);
+        let meaning = seg_ir::meaning::digest(program, Some(options));
+        let (artifacts, objects) = files::artifacts(program, &meaning, rendered.policies, diags);
         let mut notes = vec![format!(
             "{} NetworkPolicies in {} namespaces",
             artifacts.len().saturating_sub(1),

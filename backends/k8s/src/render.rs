@@ -140,7 +140,7 @@ pub fn render(
     let none_pairs = Vec::new();
     let none_pieces = Vec::new();
     for (namespace, pods) in &estate.namespaces {
-        out.policies.push(default_deny(program, namespace));
+        out.policies.push(default_deny(namespace));
         for &pod in pods {
             let Role::Pod { selector, .. } = estate.role(pod) else {
                 continue;
@@ -164,7 +164,7 @@ pub fn render(
             if ingress.is_empty() && egress.is_empty() {
                 continue;
             }
-            let mut annotations = base_annotations(program);
+            let mut annotations = BTreeMap::new();
             let identity = program.identity(pod);
             annotations.insert("seg.dev/identity".into(), identity.name.clone());
             let mut cited: BTreeSet<RuleId> = BTreeSet::new();
@@ -223,8 +223,8 @@ pub fn render(
     out
 }
 
-fn default_deny(program: &Program, namespace: &str) -> NetworkPolicy {
-    let mut annotations = base_annotations(program);
+fn default_deny(namespace: &str) -> NetworkPolicy {
+    let mut annotations = BTreeMap::new();
     annotations.insert(
         "seg.dev/description".into(),
         "every pod of the namespace: no ingress and no egress unless a seg-allow policy grants it"
@@ -250,13 +250,6 @@ fn default_deny(program: &Program, namespace: &str) -> NetworkPolicy {
 
 fn managed_labels() -> BTreeMap<String, String> {
     BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())])
-}
-
-fn base_annotations(program: &Program) -> BTreeMap<String, String> {
-    BTreeMap::from([(
-        "seg.dev/source-hash".to_string(),
-        program.source_hash.clone(),
-    )])
 }
 
 /// Group a pod's entries and address pieces by the ports NetworkPolicy can
@@ -429,17 +422,18 @@ fn rule(program: &Program, id: RuleId) -> Option<&Rule> {
     program.rules.get(id.0 as usize).filter(|r| r.id == id)
 }
 
-/// `ledger-access/1, ledger-access/4`.
+/// `ledger-access#e54f28f4, ledger-access#73c3e2b0`: rule ids (never
+/// positions or lines, so the object changes only when its meaning does).
 fn labels(program: &Program, rules: &BTreeSet<RuleId>) -> String {
     let names: Vec<&str> = rules
         .iter()
         .filter_map(|&r| rule(program, r))
-        .map(|r| r.provenance.label.as_str())
+        .map(|r| r.provenance.id.as_str())
         .collect();
     names.join(", ")
 }
 
-/// One line per rule: `label action file:line[, expires D][: doc][ (reason: r)]`.
+/// One line per rule: `id action[, expires D][: doc][ (reason: r)]`.
 fn provenance(program: &Program, rules: &BTreeSet<RuleId>) -> String {
     let mut lines = Vec::new();
     for r in rules.iter().filter_map(|&r| rule(program, r)) {
@@ -448,7 +442,7 @@ fn provenance(program: &Program, rules: &BTreeSet<RuleId>) -> String {
             Action::Allow => "allow",
             Action::Deny => "deny",
         };
-        let mut line = format!("{} {action} {}", p.label, p.location());
+        let mut line = format!("{} {action}", p.id);
         if let Some(d) = r.expires {
             line.push_str(&format!(", expires {d}"));
         }
