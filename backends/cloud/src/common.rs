@@ -23,12 +23,10 @@ use std::collections::BTreeSet;
 /// `seg 0.1.0`.
 pub const TOOL: &str = concat!("seg ", env!("CARGO_PKG_VERSION"));
 
-/// The one-line header every output file carries.
-pub fn header(program: &Program) -> String {
-    format!(
-        "{TOOL} | source sha256:{} | generated: do not edit",
-        program.source_hash
-    )
+/// The one-line header every output file carries: the hash of the program's
+/// meaning for the target (`seg_ir::meaning::digest`), never the sources'.
+pub fn header(meaning: &str) -> String {
+    format!("{TOOL} | meaning sha256:{meaning} | generated: do not edit")
 }
 
 /// Serialise one output file of `target` (pretty JSON and a final newline)
@@ -350,7 +348,8 @@ impl Narrowings {
     }
 }
 
-/// `label file:line`, then the doc comment or reason of a lone rule; each
+/// The rules' ids (`ledger-access#e54f28f4`: never positions or lines, so
+/// the text changes only with meaning), then the doc comment or reason of a lone rule; each
 /// item passed through `clean`, joined with `; `, cut to `limit` characters
 /// with a `(+N more)` tail when rules had to be left out of the text.
 pub fn provenance_text(
@@ -362,13 +361,7 @@ pub fn provenance_text(
     let items: Vec<String> = rules
         .iter()
         .filter_map(|r| program.rules.get(r.0 as usize))
-        .map(|r| {
-            clean(&format!(
-                "{} {}",
-                r.provenance.label,
-                r.provenance.location()
-            ))
-        })
+        .map(|r| clean(&r.provenance.id))
         .collect();
     let mut text = String::from("seg:");
     let mut used = 0;

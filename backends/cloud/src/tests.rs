@@ -458,7 +458,7 @@ fn duplicate_and_covered_rules_merge() {
         .and_then(|m| m.values().next().cloned())
         .expect("a rule");
     let description = rule["description"].as_str().expect("description");
-    assert!(description.contains("net/3"), "{description}");
+    assert!(description.contains("net#3"), "{description}");
 }
 
 #[test]
@@ -836,7 +836,7 @@ fn gcp_merges_rules_between_the_same_ends() {
         assert_eq!(a["allowed"][0]["ports"], serde_json::json!(["5432-5440"]));
         assert_eq!(a["allowed"][1]["IPProtocol"], "icmp");
         let text = a["description"].as_str().expect("description");
-        assert_eq!(text.matches("policy/net.seg").count(), 3, "{text}");
+        assert_eq!(text.matches("net#").count(), 3, "{text}");
     }
     let denies: Vec<_> = items.iter().filter(|i| i["priority"] == 1000).collect();
     assert_eq!(denies.len(), 2);

@@ -15,7 +15,8 @@ pub(crate) use groups::aws_char;
 use groups::{Group, GroupRef, MAX_TEXT};
 use plan::{Peer, Proto, SgRule};
 use seg_diag::{Code, Diagnostic, Diagnostics};
-use seg_ir::backend::{AwsFormat, AwsOptions, Emission};
+use seg_ir::backend::{AwsFormat, AwsOptions, Emission, TargetOptions};
+use seg_ir::meaning;
 use seg_ir::program::Program;
 use std::collections::BTreeMap;
 
@@ -64,24 +65,25 @@ pub fn emit(program: &Program, options: &AwsOptions, diags: &mut Diagnostics) ->
         ..Emission::default()
     };
     let vpc = options.vpc_id.as_deref();
+    let meaning = meaning::digest(program, Some(&TargetOptions::Aws(options.clone())));
     if options.formats.contains(&AwsFormat::Terraform) {
         push_json(
             "aws",
             &mut emission,
             "main.tf.json",
-            &render::terraform(program, &groups, vpc),
+            &render::terraform(program, &meaning, &groups, vpc),
             diags,
         );
         push_json(
             "aws",
             &mut emission,
             "versions.tf.json",
-            &render::versions(program),
+            &render::versions(&meaning),
             diags,
         );
     }
     if options.formats.contains(&AwsFormat::CloudFormation) {
-        let template = render::cloudformation(program, &groups, vpc);
+        let template = render::cloudformation(program, &meaning, &groups, vpc);
         let (resources, outputs) = (template.resources.len(), template.outputs.len());
         let before = emission.artifacts.len();
         push_json("aws", &mut emission, "template.json", &template, diags);

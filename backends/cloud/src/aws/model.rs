@@ -123,7 +123,8 @@ pub struct CfnMetadata {
 #[derive(Serialize)]
 pub struct CfnSegMetadata {
     pub generator: String,
-    pub source_hash: String,
+    /// The hash of the program's meaning the header names.
+    pub meaning: String,
     pub identities: Vec<CfnIdentityGroups>,
 }
 

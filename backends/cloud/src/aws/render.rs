@@ -35,9 +35,11 @@ impl Direction {
     }
 }
 
-fn peer_key(rule: &SgRule) -> String {
+/// What a rule's id is derived from: the peer (a group by its identity's
+/// name, never its position in the inventory), protocol and ports.
+fn peer_key(program: &Program, rule: &SgRule) -> String {
     let peer = match rule.peer {
-        Peer::Group(id) => format!("group:{}", id.0),
+        Peer::Group(id) => format!("group:{}", program.identity(id).name),
         Peer::Cidr(net) => net.to_string(),
     };
     format!(
@@ -51,7 +53,7 @@ fn peer_key(rule: &SgRule) -> String {
 type RuleIds = Vec<(String, String)>;
 
 /// The ids of every rule of every group (inbound, outbound), stable and unique.
-fn rule_ids(groups: &[Group]) -> Vec<(RuleIds, RuleIds)> {
+fn rule_ids(program: &Program, groups: &[Group]) -> Vec<(RuleIds, RuleIds)> {
     let mut taken = BTreeSet::new();
     let mut out = Vec::new();
     for g in groups {
@@ -65,7 +67,7 @@ fn rule_ids(groups: &[Group]) -> Vec<(RuleIds, RuleIds)> {
         {
             let (tf, cfn) = dir.tag();
             for rule in rules {
-                let key = peer_key(rule);
+                let key = peer_key(program, rule);
                 let mut len = 10;
                 let ids = loop {
                     let h = hash_hex(&[&g.labels.tf, tf, &key], len);
@@ -148,9 +150,14 @@ fn carried(program: &Program, groups: &[Group]) -> Vec<(String, Vec<(String, Str
 }
 
 /// `main.tf.json`.
-pub fn terraform(program: &Program, groups: &[Group], vpc_id: Option<&str>) -> TfMain {
+pub fn terraform(
+    program: &Program,
+    meaning: &str,
+    groups: &[Group],
+    vpc_id: Option<&str>,
+) -> TfMain {
     let first = first_groups(groups);
-    let ids = rule_ids(groups);
+    let ids = rule_ids(program, groups);
     let mut resources = TfResources::default();
     let mut variable = IndexMap::new();
     let vpc = match vpc_id {
@@ -236,7 +243,7 @@ pub fn terraform(program: &Program, groups: &[Group], vpc_id: Option<&str>) -> T
         },
     )]);
     TfMain {
-        comment: header(program),
+        comment: header(meaning),
         variable,
         resource: resources,
         output,
@@ -244,9 +251,9 @@ pub fn terraform(program: &Program, groups: &[Group], vpc_id: Option<&str>) -> T
 }
 
 /// `versions.tf.json`: Terraform and provider requirements.
-pub fn versions(program: &Program) -> TfVersions {
+pub fn versions(meaning: &str) -> TfVersions {
     TfVersions {
-        comment: header(program),
+        comment: header(meaning),
         terraform: TfSettings {
             required_version: ">= 1.5.0".into(),
             // The per-rule resources arrived in the AWS provider 5.x line.
@@ -274,9 +281,14 @@ pub fn placeholder() -> CfnInlineEgress {
 }
 
 /// `template.json`.
-pub fn cloudformation(program: &Program, groups: &[Group], vpc_id: Option<&str>) -> CfnTemplate {
+pub fn cloudformation(
+    program: &Program,
+    meaning: &str,
+    groups: &[Group],
+    vpc_id: Option<&str>,
+) -> CfnTemplate {
     let first = first_groups(groups);
-    let ids = rule_ids(groups);
+    let ids = rule_ids(program, groups);
     let mut resources = IndexMap::new();
     let mut parameters = IndexMap::new();
     let mut outputs = IndexMap::new();
@@ -384,11 +396,11 @@ pub fn cloudformation(program: &Program, groups: &[Group], vpc_id: Option<&str>)
         .collect();
     CfnTemplate {
         format_version: "2010-09-09".into(),
-        description: header(program),
+        description: header(meaning),
         metadata: CfnMetadata {
             seg: CfnSegMetadata {
                 generator: TOOL.to_string(),
-                source_hash: program.source_hash.clone(),
+                meaning: meaning.to_string(),
                 identities,
             },
         },

@@ -15,7 +15,8 @@ use crate::common::{
 use model::*;
 use plan::Fw;
 use seg_diag::{Code, Diagnostic, Diagnostics};
-use seg_ir::backend::{Emission, GcpOptions};
+use seg_ir::backend::{Emission, GcpOptions, TargetOptions};
+use seg_ir::meaning;
 use seg_ir::program::Program;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -53,23 +54,24 @@ pub fn emit(program: &Program, options: &GcpOptions, diags: &mut Diagnostics) ->
     if diags.error_count() > errors {
         return Emission::default();
     }
+    let meaning = meaning::digest(program, Some(&TargetOptions::Gcp(options.clone())));
     let mut resources = indexmap::IndexMap::new();
     for (name, f) in &items {
         resources.insert(name.clone(), terraform(f, &options.network));
     }
     let list = FirewallList {
-        comment: header(program),
+        comment: header(&meaning),
         kind: "compute#firewallList".into(),
         items: items.into_iter().map(|(_, f)| f).collect(),
     };
     let main = TfMain {
-        comment: header(program),
+        comment: header(&meaning),
         resource: TfResources {
             google_compute_firewall: resources,
         },
     };
     let versions = TfVersions {
-        comment: header(program),
+        comment: header(&meaning),
         terraform: TfSettings {
             required_version: ">= 1.5.0".into(),
             required_providers: indexmap::IndexMap::from([(
@@ -165,11 +167,11 @@ fn check_accounts(program: &Program, diags: &mut Diagnostics) {
 }
 
 /// SHA-256 (hex) over the rule's label and content, fed part by part.
-fn content_hash(label: &str, fw: &Fw) -> String {
-    let mut parts: Vec<String> = vec![
-        label.to_string(),
-        format!("{} {} {}", fw.ingress, fw.deny, fw.priority),
-    ];
+/// SHA-256 (hex) of everything a firewall rule enforces: direction, action,
+/// priority, targets, sources, ranges, protocols. Not its description, not
+/// the rules it comes from: the name follows what the rule does.
+fn content_hash(fw: &Fw) -> String {
+    let mut parts = vec![format!("{} {} {}", fw.ingress, fw.deny, fw.priority)];
     parts.push(fw.targets.join(","));
     parts.push(fw.source_accounts.join(","));
     parts.extend(fw.ranges.iter().map(ToString::to_string));
@@ -182,27 +184,32 @@ fn content_hash(label: &str, fw: &Fw) -> String {
     hash_hex(&refs, 64)
 }
 
-/// `seg-<rule label>-<i|e><a|d>-<hash>`, at most 63 characters, unique.
+/// `seg-<policy>-<i|e><a|d>-<hash of content>` (`seg-default-deny-…` for the
+/// deny-all rules), at most 63 characters. A firewall rule keeps its name
+/// while it enforces the same thing, whatever else changes; one that changes
+/// gets another name. Unique: a name taken by another rule (the same content
+/// from the same policy, or a hash prefix shared) gets a longer hash, then a
+/// number, in the program's (stable-id) order.
 fn names(program: &Program, rules: &[Fw]) -> Vec<String> {
     let mut taken = BTreeSet::new();
     let mut out = Vec::new();
     for fw in rules {
         let dir = if fw.ingress { 'i' } else { 'e' };
         let act = if fw.deny { 'd' } else { 'a' };
-        let label = match fw
+        let policy = match fw
             .rules
             .first()
             .and_then(|r| program.rules.get(r.0 as usize))
         {
-            Some(rule) => rule.provenance.label.clone(),
+            Some(rule) => rule.provenance.policy.clone(),
             None => "default-deny".to_string(),
         };
-        let base = slug(&label, '-', 36);
-        let digest = content_hash(&label, fw);
+        let base = slug(&policy, '-', 36);
+        let digest = content_hash(fw);
         let mut len = 10;
-        let name = loop {
+        let mut name = loop {
             let h = &digest[..len];
-            // The label part gives way when a longer hash is needed (at most 63 characters).
+            // The policy part gives way when a longer hash is needed (at most 63 characters).
             let mut base = base.clone();
             base.truncate(63usize.saturating_sub(len + 8));
             let base = base.trim_end_matches('-');
@@ -210,11 +217,20 @@ fn names(program: &Program, rules: &[Fw]) -> Vec<String> {
                 "seg-{base}{}{dir}{act}-{h}",
                 if base.is_empty() { "" } else { "-" }
             );
-            if len >= 52 || !taken.contains(&name) {
+            if len >= 46 || !taken.contains(&name) {
                 break name;
             }
             len += 6;
         };
+        // The very same content twice (the plan merges such rules; kept as a guard).
+        let stem = name.clone();
+        let mut n = 2;
+        while taken.contains(&name) {
+            let suffix = format!("-{n}");
+            let keep = stem.len().min(63 - suffix.len());
+            name = format!("{}{suffix}", stem[..keep].trim_end_matches('-'));
+            n += 1;
+        }
         taken.insert(name.clone());
         out.push(name);
     }
