@@ -31,18 +31,6 @@ fn sample<T: std::fmt::Debug>(strategy: impl Strategy<Value = T>, runner: &mut T
     strategy.new_tree(runner).expect("strategy").current()
 }
 
-/// The labels of the rules the reference matched, as the decision lists them.
-fn matched(program: &Program, ids: &[seg_ir::RuleId]) -> Json {
-    Json::Array(
-        ids.iter()
-            .map(|id| {
-                let p = &program.rules[id.0 as usize].provenance;
-                json!({"rule": p.label, "file": p.file, "line": p.line})
-            })
-            .collect(),
-    )
-}
-
 /// Decide every flow with the bundle and the reference; returns how many.
 fn compare(program: &Program, loaded: &Loaded, flows: &[Flow]) -> usize {
     let mut lenient = loaded.engine(Errors::Undefined);
@@ -59,7 +47,7 @@ fn compare(program: &Program, loaded: &Loaded, flows: &[Flow]) -> usize {
         );
         assert_eq!(
             d["matched"],
-            matched(program, &reference.matched),
+            opa::matched(program, &reference.matched),
             "flow {flow:?}\ninput {input}"
         );
         assert_eq!(
@@ -542,8 +530,10 @@ fn denies_whose_condition_cannot_be_evaluated_still_apply() {
             program
                 .rules
                 .iter()
-                .position(|r| r.provenance.label == label)
+                .find(|r| r.provenance.label == label)
                 .expect("rule")
+                .provenance
+                .id
         )
     };
     let (night_allow, weekend_deny, metadata_deny) = (rule("lab/2"), rule("lab/10"), rule("lab/5"));

@@ -62,9 +62,11 @@ pub struct Classes {
     pub members: Vec<Vec<String>>,
 }
 
-/// The key of class `n`.
-pub fn class_key(n: usize) -> String {
-    format!("net:{n}")
+/// The key of a class: `net:` and its first CIDR. Classes are disjoint, so
+/// no two share a first CIDR, and a class keeps its key while it covers the
+/// same addresses, whatever other sets the program has.
+pub fn class_key(first_cidr: &str) -> String {
+    format!("net:{first_cidr}")
 }
 
 /// Compute the classes of `coverages` (one per endpoint set).
@@ -74,38 +76,47 @@ pub fn classes(coverages: &[CidrSet]) -> Classes {
         ..Classes::default()
     };
     let mut ids: HashMap<Vec<u32>, usize> = HashMap::new();
-    // Per class: its intervals, in address order.
+    // Per class: its intervals, in address order, and the sets covering it.
     let mut intervals: Vec<Vec<(Family, u128, u128)>> = Vec::new();
+    let mut covering: Vec<Vec<u32>> = Vec::new();
     for family in [Family::V4, Family::V6] {
         for (lo, hi, signature) in elementary(coverages, family) {
             let next = ids.len();
             let id = *ids.entry(signature.clone()).or_insert(next);
             if id == intervals.len() {
                 intervals.push(Vec::new());
-                for &s in &signature {
-                    out.members[s as usize].push(class_key(id));
-                }
+                covering.push(signature);
             }
             intervals[id].push((family, lo, hi));
         }
     }
-    for (id, ivs) in intervals.iter().enumerate() {
-        let key = class_key(id);
+    for (ivs, sets) in intervals.iter().zip(&covering) {
         let mut cidrs = Vec::new();
+        let mut hexes = Vec::new();
         for &(family, lo, hi) in ivs {
             for (net, len) in prefixes(lo, hi, family.bits()) {
                 cidrs.push(cidr_text(family, net, len));
-                let map = match family {
-                    Family::V4 => &mut out.v4,
-                    Family::V6 => &mut out.v6,
-                };
-                for hex in hex_keys(family, net, len) {
-                    map.lengths.insert(hex.len());
-                    map.keys.insert(hex, key.clone());
-                }
+                hexes.push((family, hex_keys(family, net, len)));
             }
         }
+        let key = class_key(cidrs.first().map_or("", String::as_str));
+        for (family, keys) in hexes {
+            let map = match family {
+                Family::V4 => &mut out.v4,
+                Family::V6 => &mut out.v6,
+            };
+            for hex in keys {
+                map.lengths.insert(hex.len());
+                map.keys.insert(hex, key.clone());
+            }
+        }
+        for &s in sets {
+            out.members[s as usize].push(key.clone());
+        }
         out.cidrs.insert(key, cidrs);
+    }
+    for m in &mut out.members {
+        m.sort();
     }
     out
 }
@@ -305,7 +316,7 @@ mod tests {
         assert_ne!(c.v4.keys.get("cb00710"), c.v4.keys.get("cb00718"));
         assert_eq!(
             classes(&[set(&["0.0.0.0/0"])]).v4.keys,
-            BTreeMap::from([(String::new(), class_key(0))])
+            BTreeMap::from([(String::new(), class_key("0.0.0.0/0"))])
         );
         assert_eq!(
             hex_keys(Family::V6, 0xfd00u128 << 112, 9),

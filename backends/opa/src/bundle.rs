@@ -19,10 +19,19 @@ pub const SIGNATURES: &str = ".signatures.json";
 /// Bundle path → contents.
 pub type Files = BTreeMap<String, Vec<u8>>;
 
-/// The revision: SHA-256 over `name\0hash\n` of every file, sorted by name.
+/// The files generated from the policy's `test` blocks: `opa test` reads
+/// them, decisions never do.
+pub const TEST_FILES: [&str; 2] = ["seg/authz_test.rego", "seg/tests/data.json"];
+
+/// The revision: SHA-256 over `name\0hash\n` of every file a decision reads
+/// (all but [`TEST_FILES`]), sorted by name: it changes exactly when the
+/// decision data or the policy does.
 pub fn revision(files: &Files) -> String {
     let mut listing = String::new();
-    for (name, bytes) in files {
+    for (name, bytes) in files
+        .iter()
+        .filter(|(name, _)| !TEST_FILES.contains(&name.as_str()))
+    {
         listing.push_str(name);
         listing.push('\0');
         listing.push_str(&sha256_hex(bytes));

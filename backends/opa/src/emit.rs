@@ -11,20 +11,19 @@ use seg_ir::backend::SigningKey;
 use seg_ir::{Artifact, Emission, Object, Program};
 use std::collections::BTreeMap;
 
+/// `meaning` is the hash of the program's meaning the headers carry.
 pub fn bundle(
     program: &Program,
+    meaning: &str,
     signing: Option<&SigningKey>,
     diags: &mut Diagnostics,
 ) -> Result<Emission, Diagnostic> {
     let version = env!("CARGO_PKG_VERSION");
-    let header = format!(
-        "seg {version} · source {} · generated: do not edit",
-        program.source_hash
-    );
+    let header = format!("seg {version} · meaning {meaning} · generated: do not edit");
     let rego_header = rego::header(std::slice::from_ref(&header));
-    let rendered = render::render(program, &header, diags);
+    let rendered = render::render(program, &header, meaning, diags);
     let classes = rendered.data.addresses.classes.len();
-    let objects = objects(program, &rendered.data)?;
+    let objects = objects(&rendered.data)?;
     let mut files = bundle::Files::new();
     files.insert("seg/data.json".into(), json(&rendered.data)?);
     files.insert("seg/tests/data.json".into(), json(&rendered.tests)?);
@@ -52,7 +51,7 @@ pub fn bundle(
         ("//", header.clone()),
         ("generator", format!("seg {version}")),
         ("project", program.project.clone()),
-        ("source_hash", program.source_hash.clone()),
+        ("meaning", meaning.to_string()),
     ]);
     let revision =
         bundle::seal(&mut files, metadata, signing).map_err(|why| bad_key(signing, &why))?;
@@ -92,11 +91,11 @@ pub fn bundle(
 
 /// The entries of `data.seg` a decision reads, by stable name: each rule (by
 /// rule id) and each identity (by name), in `seg/data.json`.
-fn objects(program: &Program, data: &SegData) -> Result<Vec<Object>, Diagnostic> {
+fn objects(data: &SegData) -> Result<Vec<Object>, Diagnostic> {
     const FILE: &str = "bundle/seg/data.json";
     let mut out = Vec::new();
-    for (rule, doc) in program.rules.iter().zip(&data.rules) {
-        out.push(Object::new("rule", &rule.provenance.id, FILE, &json(doc)?));
+    for (id, doc) in &data.rules {
+        out.push(Object::new("rule", id, FILE, &json(doc)?));
     }
     for (name, doc) in &data.identities {
         out.push(Object::new("identity", name, FILE, &json(doc)?));

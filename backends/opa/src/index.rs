@@ -25,7 +25,7 @@ pub const PAIR_LIMIT: usize = 16;
 /// The index and, per endpoint key, the large sets holding it.
 pub struct Built {
     pub index: IndexDoc,
-    /// Key → large source sets holding it (set ids as strings, ascending).
+    /// Key → large source sets holding it (set names, ascending).
     pub src_sets: BTreeMap<String, Vec<String>>,
     pub dst_sets: BTreeMap<String, Vec<String>>,
 }
@@ -37,7 +37,8 @@ pub struct Entry {
     pub record: MatchDoc,
 }
 
-pub fn build(keys: &[Vec<String>], entries: Vec<Entry>) -> Built {
+/// `keys[s]` are the endpoint keys of set `s`, `names[s]` its name in the data.
+pub fn build(keys: &[Vec<String>], names: &[String], entries: Vec<Entry>) -> Built {
     let mut index = IndexDoc::default();
     let (mut large_src, mut large_dst) = (BTreeSet::new(), BTreeSet::new());
     for e in entries {
@@ -54,9 +55,9 @@ pub fn build(keys: &[Vec<String>], entries: Vec<Entry>) -> Built {
             large_dst.insert(e.dst);
             index
                 .set_pairs
-                .entry(e.src.to_string())
+                .entry(names[e.src].clone())
                 .or_default()
-                .entry(e.dst.to_string())
+                .entry(names[e.dst].clone())
                 .or_default()
                 .push(e.record);
         }
@@ -65,8 +66,12 @@ pub fn build(keys: &[Vec<String>], entries: Vec<Entry>) -> Built {
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for &set in large {
             for key in &keys[set] {
-                out.entry(key.clone()).or_default().push(set.to_string());
+                out.entry(key.clone()).or_default().push(names[set].clone());
             }
+        }
+        for list in out.values_mut() {
+            list.sort();
+            list.dedup();
         }
         out
     };
@@ -84,7 +89,7 @@ mod tests {
 
     fn record(rule: u32) -> MatchDoc {
         MatchDoc {
-            rule,
+            rule: format!("p#{rule}"),
             allow: true,
             plain: true,
             ports: BTreeMap::new(),
@@ -100,8 +105,10 @@ mod tests {
     #[test]
     fn small_rules_by_pair_large_rules_by_set_pair() {
         let sets = vec![keys("a", 2), keys("b", 8), keys("c", 20), keys("a", 1)];
+        let names: Vec<String> = (0..sets.len()).map(|i| format!("s{i}")).collect();
         let built = build(
             &sets,
+            &names,
             vec![
                 Entry {
                     src: 0,
@@ -121,18 +128,18 @@ mod tests {
             ],
         );
         // 2 × 8 = 16 pairs: by pair.
-        assert_eq!(built.index.pairs["id:a1"]["id:b7"][0].rule, 0);
+        assert_eq!(built.index.pairs["id:a1"]["id:b7"][0].rule, "p#0");
         assert_eq!(
             built.index.pairs.values().map(|r| r.len()).sum::<usize>(),
             16
         );
         // 20 × 8 and 1 × 20 are large: by set pair.
-        assert_eq!(built.index.set_pairs["2"]["1"][0].rule, 1);
-        assert_eq!(built.index.set_pairs["3"]["2"][0].rule, 2);
-        assert_eq!(built.src_sets["id:c3"], ["2"]);
-        assert_eq!(built.src_sets["id:a0"], ["3"]);
-        assert_eq!(built.dst_sets["id:b0"], ["1"]);
-        assert_eq!(built.dst_sets["id:c0"], ["2"]);
+        assert_eq!(built.index.set_pairs["s2"]["s1"][0].rule, "p#1");
+        assert_eq!(built.index.set_pairs["s3"]["s2"][0].rule, "p#2");
+        assert_eq!(built.src_sets["id:c3"], ["s2"]);
+        assert_eq!(built.src_sets["id:a0"], ["s3"]);
+        assert_eq!(built.dst_sets["id:b0"], ["s1"]);
+        assert_eq!(built.dst_sets["id:c0"], ["s2"]);
         assert!(!built.src_sets.contains_key("id:b0"));
     }
 }

@@ -81,7 +81,8 @@ impl Backend for Opa {
                 return Emission::default();
             }
         };
-        match emit::bundle(program, signing, diags) {
+        let meaning = seg_ir::meaning::digest(program, Some(options));
+        match emit::bundle(program, &meaning, signing, diags) {
             Ok(e) => e,
             Err(d) => {
                 diags.push(d);

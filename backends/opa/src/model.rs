@@ -26,11 +26,13 @@ pub struct SegData {
     /// IP protocol number of a named protocol → that protocol.
     pub protocol_numbers: BTreeMap<&'static str, ProtocolDoc>,
     pub addresses: AddressesDoc,
-    /// The endpoint sets of the rules, as endpoint keys (`id:<name>`,
-    /// `net:<n>`), for people: the policy uses `index`.
-    pub sets: Vec<Vec<String>>,
-    /// Every rule of the program, at its rule id.
-    pub rules: Vec<RuleDoc>,
+    /// The endpoint sets of the rules by name (`s` + a hash of the members,
+    /// so a set keeps its name while its members do), as endpoint keys
+    /// (`id:<name>`, `net:<first CIDR of the class>`), for people: the policy
+    /// uses `index`.
+    pub sets: BTreeMap<String, Vec<String>>,
+    /// Every rule of the program, by its stable rule id.
+    pub rules: BTreeMap<String, RuleDoc>,
     pub index: IndexDoc,
 }
 
@@ -39,8 +41,8 @@ pub struct SegData {
 pub struct EndpointDoc {
     /// `id:<identity name>` or `net:<class>`.
     pub key: String,
-    /// The large sets (positions in `sets`, as strings) holding it that are
-    /// the source of some large rule.
+    /// The large sets (names in `sets`) holding it that are the source of
+    /// some large rule.
     pub src: Vec<String>,
     /// Likewise for destinations.
     pub dst: Vec<String>,
@@ -50,7 +52,8 @@ pub struct EndpointDoc {
 pub struct Meta {
     pub generator: String,
     pub project: String,
-    pub source_hash: String,
+    /// The hash of the program's meaning (`seg_ir::meaning::digest`).
+    pub meaning: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -96,22 +99,17 @@ pub struct AddressesDoc {
 
 #[derive(Debug, Serialize)]
 pub struct RuleDoc {
-    pub label: String,
     pub action: &'static str,
     pub policy: String,
-    pub file: String,
-    pub line: u32,
-    /// `file:line`, as decisions quote it.
-    pub location: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub doc: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Positions in `sets`.
-    pub src: usize,
-    pub dst: usize,
+    /// Names in `sets`.
+    pub src: String,
+    pub dst: String,
     pub services: ServicesDoc,
     /// Last day the rule is live (`YYYY-MM-DD`), for people.
     pub expires: Option<String>,
@@ -149,8 +147,8 @@ pub struct IndexDoc {
 /// What deciding a rule needs, next to the keys that lead to it.
 #[derive(Clone, Debug, Serialize)]
 pub struct MatchDoc {
-    /// The rule id (position in `rules`).
-    pub rule: u32,
+    /// The rule id (its key in `rules`).
+    pub rule: String,
     pub allow: bool,
     /// Unconditional and never expiring.
     pub plain: bool,
@@ -174,8 +172,6 @@ pub struct TestCase {
     /// The generated Rego rule that checks this case.
     pub rule: String,
     pub test: String,
-    pub file: String,
-    pub line: u32,
     pub expect: &'static str,
     pub input: Value,
 }

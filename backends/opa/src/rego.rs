@@ -60,11 +60,9 @@ pub fn tests(header: &str, cases: &[TestCase]) -> String {
         };
         let _ = write!(
             out,
-            "\n# {}: expect {} ({}:{})\n{} if {{\n\tdata.seg.authz.allow == {want} with input as data.seg.tests.cases[{i}].input\n}}\n",
+            "\n# {}: expect {}\n{} if {{\n\tdata.seg.authz.allow == {want} with input as data.seg.tests.cases[{i}].input\n}}\n",
             comment(&case.test),
             case.expect,
-            comment(&case.file),
-            case.line,
             case.rule,
         );
     }

@@ -23,6 +23,7 @@ use seg_ir::{
     Action, CidrSet, ContextType, EndpointSet, IdentityId, PortRanges, PortSet, Program, Rule,
 };
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub struct Rendered {
@@ -34,7 +35,8 @@ pub struct Rendered {
     pub indexed_rules: usize,
 }
 
-pub fn render(program: &Program, header: &str, diags: &mut Diagnostics) -> Rendered {
+/// `meaning` is the hash of the program's meaning the data records.
+pub fn render(program: &Program, header: &str, meaning: &str, diags: &mut Diagnostics) -> Rendered {
     let (identities, principals) = identities(program, diags);
     let mut sets = SetTable::default();
     let rule_sets: Vec<(usize, usize)> = program
@@ -55,7 +57,8 @@ pub fn render(program: &Program, header: &str, diags: &mut Diagnostics) -> Rende
         })
         .collect();
 
-    let mut rules = Vec::with_capacity(program.rules.len());
+    let names: Vec<String> = keys.iter().map(|k| set_name(k)).collect();
+    let mut rules = BTreeMap::new();
     let mut entries = Vec::new();
     for (rule, &(src, dst)) in program.rules.iter().zip(&rule_sets) {
         let when = match condition::encode(&rule.condition) {
@@ -70,7 +73,7 @@ pub fn render(program: &Program, header: &str, diags: &mut Diagnostics) -> Rende
             }
         };
         let never = when.as_array().is_some_and(Vec::is_empty);
-        let id = rules.len() as u32;
+        let id = &rule.provenance.id;
         let can_match =
             !never && !keys[src].is_empty() && !keys[dst].is_empty() && !rule.services.is_empty();
         if can_match {
@@ -80,10 +83,16 @@ pub fn render(program: &Program, header: &str, diags: &mut Diagnostics) -> Rende
                 record: match_doc(id, rule, &when),
             });
         }
-        rules.push(rule_doc(rule, src, dst, when));
+        let doc = rule_doc(rule, names[src].clone(), names[dst].clone(), when);
+        if rules.insert(id.clone(), doc).is_some() {
+            diags.push(Diagnostic::bug(format!(
+                "two rules share the id `{}` in the opa bundle",
+                id.escape_debug()
+            )));
+        }
     }
     let indexed_rules = entries.len();
-    let built = index::build(&keys, entries);
+    let built = index::build(&keys, &names, entries);
     let endpoint = |key: &str| EndpointDoc {
         key: key.to_string(),
         src: built.src_sets.get(key).cloned().unwrap_or_default(),
@@ -104,7 +113,7 @@ pub fn render(program: &Program, header: &str, diags: &mut Diagnostics) -> Rende
         meta: Meta {
             generator: format!("seg {}", env!("CARGO_PKG_VERSION")),
             project: program.project.clone(),
-            source_hash: program.source_hash.clone(),
+            meaning: meaning.to_string(),
         },
         identities,
         principals,
@@ -126,7 +135,7 @@ pub fn render(program: &Program, header: &str, diags: &mut Diagnostics) -> Rende
             endpoints: class_endpoints,
             classes: classes.cidrs,
         },
-        sets: keys,
+        sets: names.into_iter().zip(keys).collect(),
         rules,
         index: built.index,
     };
@@ -268,7 +277,7 @@ impl<'p> SetTable<'p> {
 }
 
 /// The record the policy decides a rule with.
-fn match_doc(id: u32, rule: &Rule, when: &Value) -> MatchDoc {
+fn match_doc(id: &str, rule: &Rule, when: &Value) -> MatchDoc {
     let s = &rule.services;
     let ranges = |r: &PortRanges| {
         r.ranges()
@@ -289,7 +298,7 @@ fn match_doc(id: u32, rule: &Rule, when: &Value) -> MatchDoc {
     }
     let not_after = not_after(rule);
     MatchDoc {
-        rule: id,
+        rule: id.to_string(),
         allow: rule.action == Action::Allow,
         plain: when.is_null() && not_after.is_none(),
         ports,
@@ -304,15 +313,28 @@ fn not_after(rule: &Rule) -> Option<i64> {
         .map(|d| d.end().0.saturating_mul(1_000_000_000))
 }
 
-fn rule_doc(rule: &Rule, src: usize, dst: usize, when: Value) -> RuleDoc {
+/// `s` + 16 hex digits of SHA-256 over a set's endpoint keys: the same
+/// members, the same name, in every build.
+fn set_name(keys: &[String]) -> String {
+    let mut h = Sha256::new();
+    for k in keys {
+        h.update((k.len() as u64).to_le_bytes());
+        h.update(k.as_bytes());
+    }
+    let hex: String = h
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("s{hex}")
+}
+
+fn rule_doc(rule: &Rule, src: String, dst: String, when: Value) -> RuleDoc {
     let p = &rule.provenance;
     RuleDoc {
-        label: p.label.clone(),
         action: action(rule.action),
         policy: p.policy.clone(),
-        file: p.file.clone(),
-        line: p.line,
-        location: p.location(),
         owner: p.owner.clone(),
         doc: p.doc.clone(),
         reason: p.reason.clone(),
@@ -359,8 +381,6 @@ fn tests(program: &Program, header: &str) -> TestsData {
             cases.push(TestCase {
                 rule: rego::test_rule_name(cases.len() + 1, &test.name),
                 test: test.name.clone(),
-                file: e.file.clone(),
-                line: e.line,
                 expect: action(e.decision),
                 input: input::for_flow(program, &e.flow),
             });

@@ -244,9 +244,12 @@ fn structured_files_are_canonical_and_headed() {
         assert_eq!(canonical::to_string(&v), text, "{path} is not canonical");
         assert!(
             text.contains(&format!(
-                "seg {} · source {}",
+                "seg {} · meaning {}",
                 env!("CARGO_PKG_VERSION"),
-                "ab".repeat(32)
+                seg_ir::meaning::digest(
+                    &program(),
+                    Some(&TargetOptions::Opa(OpaOptions { signing: None }))
+                )
             )),
             "{path}"
         );
@@ -367,10 +370,16 @@ fn large_rules_are_indexed_by_set_pair() {
         serde_json::from_str(file(&e, "bundle/seg/data.json")).expect("json");
     let ix = &data["index"];
     let (src, dst) = (
-        data["rules"][4]["src"].to_string(),
-        data["rules"][4]["dst"].to_string(),
+        data["rules"]["p#5"]["src"]
+            .as_str()
+            .expect("set name")
+            .to_string(),
+        data["rules"]["p#5"]["dst"]
+            .as_str()
+            .expect("set name")
+            .to_string(),
     );
-    assert_eq!(ix["set_pairs"][&src][&dst][0]["rule"], 4);
+    assert_eq!(ix["set_pairs"][&src][&dst][0]["rule"], "p#5");
     let api_src = data["principals"]["spiffe://x/api"]["src"]
         .as_array()
         .expect("src sets")
@@ -379,9 +388,17 @@ fn large_rules_are_indexed_by_set_pair() {
     assert_eq!(data["principals"]["w50"]["dst"], serde_json::json!([dst]));
     assert_eq!(data["principals"]["w50"]["src"], serde_json::json!([]));
     // Small rules stay pair by pair.
-    assert_eq!(ix["pairs"]["id:api"]["id:db"][0]["rule"], 0);
+    assert_eq!(ix["pairs"]["id:api"]["id:db"][0]["rule"], "p#1");
     assert_eq!(ix["pairs"]["id:api"]["id:db"][0]["plain"], false);
-    assert_eq!(ix["pairs"]["net:5"]["id:api"][0]["plain"], true);
+    // The partners' network is one class, named by its first CIDR.
+    assert_eq!(
+        data["addresses"]["classes"]["net:203.0.113.0/24"],
+        serde_json::json!(["203.0.113.0/24"])
+    );
+    assert_eq!(
+        ix["pairs"]["net:203.0.113.0/24"]["id:api"][0]["plain"],
+        true
+    );
 }
 
 #[test]

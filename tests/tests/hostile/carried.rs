@@ -146,7 +146,8 @@ pub fn check(case: &Case, o: &Outcome) -> Vec<String> {
             }
         }
         Kind::Policy => {
-            let rules = data["rules"].as_array().cloned().unwrap_or_default();
+            let rules = data["rules"].as_object().cloned().unwrap_or_default();
+            let report = doc(files, "report.json");
             let cases = doc(files, "opa/bundle/seg/tests/data.json")["cases"]
                 .as_array()
                 .cloned()
@@ -155,9 +156,9 @@ pub fn check(case: &Case, o: &Outcome) -> Vec<String> {
                 let v = case.text(slot, &o.mask);
                 let port = case.port(slot);
                 let what = case.label(slot);
-                let Some(rule) = rules
+                let Some((id, rule)) = rules
                     .iter()
-                    .find(|r| r["services"]["tcp"] == json!([[port, port]]))
+                    .find(|(_, r)| r["services"]["tcp"] == json!([[port, port]]))
                 else {
                     expect(
                         false,
@@ -171,9 +172,17 @@ pub fn check(case: &Case, o: &Outcome) -> Vec<String> {
                     Field::Reason => rule["reason"] == json!(v),
                     Field::RuleOwner | Field::PolicyOwner => rule["owner"] == json!(v),
                     Field::PolicyName => {
-                        rule["policy"] == json!(v) && rule["label"] == json!(format!("{v}/1"))
+                        rule["policy"] == json!(v) && id.starts_with(&format!("{v}#"))
                     }
-                    Field::FileName => rule["file"] == json!(format!("policy/{v}.seg")),
+                    // Files are named in the report only (the bundle names rules by id).
+                    Field::FileName => report["rule_ids"].as_array().is_some_and(|all| {
+                        all.iter().any(|r| {
+                            r["id"] == json!(id)
+                                && r["location"]
+                                    .as_str()
+                                    .is_some_and(|l| l.starts_with(&format!("policy/{v}.seg:")))
+                        })
+                    }),
                     Field::ContextValue => {
                         when.contains(&v)
                             && cases.iter().any(|c| {

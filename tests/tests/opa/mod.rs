@@ -47,8 +47,9 @@ pub fn artifact<'a>(artifacts: &'a [Artifact], path: &str) -> &'a [u8] {
 }
 
 /// The reason the bundle gives when the reference decides `d` on `flow`: the
-/// reference's words, except that a default deny names the endpoint that no
-/// rule's set (of either side) contains, when there is one.
+/// reference's words with rules named by id (in id order, as OPA's sets
+/// list them), except that a default deny names the endpoint that no rule's
+/// set (of either side) contains, when there is one.
 pub fn reason(
     program: &Program,
     flow: &seg_ir::Flow,
@@ -61,7 +62,12 @@ pub fn reason(
             })
     };
     let text = if !d.deciding.is_empty() {
-        d.reason(program)
+        let ids = rule_ids(program, &d.deciding).join(", ");
+        if d.allowed {
+            format!("allowed by {ids}")
+        } else {
+            format!("denied by {ids}")
+        }
     } else if !covered(flow.src) {
         "denied by default: no rule covers the source".to_string()
     } else if !covered(flow.dst) {
@@ -70,4 +76,25 @@ pub fn reason(
         d.reason(program)
     };
     serde_json::json!(text)
+}
+
+/// The ids of `rules`, sorted (the order of a set of strings in Rego).
+pub fn rule_ids(program: &Program, rules: &[seg_ir::RuleId]) -> Vec<String> {
+    let mut ids: Vec<String> = rules
+        .iter()
+        .map(|r| program.rules[r.0 as usize].provenance.id.clone())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// `decision.matched` for the rules the reference matched.
+pub fn matched(program: &Program, rules: &[seg_ir::RuleId]) -> serde_json::Value {
+    serde_json::Value::Array(
+        rule_ids(program, rules)
+            .into_iter()
+            .map(|id| serde_json::json!({ "rule": id }))
+            .collect(),
+    )
 }

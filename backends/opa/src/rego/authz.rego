@@ -230,11 +230,7 @@ _admits(c) if {
 
 decision := {
 	"allow": allow,
-	"matched": [m |
-		some i in (allowing | blocking)
-		r := data.seg.rules[i]
-		m := {"rule": r.label, "file": r.file, "line": r.line}
-	],
+	"matched": [{"rule": i} | some i in (allowing | blocking)],
 	"reason": reason,
 }
 
@@ -250,11 +246,7 @@ reason := concat("", ["malformed input: ", concat("; ", sort(input_errors))]) if
 	not _dst
 } else := "denied by default: no allow rule matched"
 
-_names(ids) := concat(", ", [s |
-	some i in ids
-	r := data.seg.rules[i]
-	s := concat("", [r.label, " (", r.location, ")"])
-])
+_names(ids) := concat(", ", [i | some i in ids])
 
 # ---- matching rules -------------------------------------------------------
 
