@@ -1,6 +1,8 @@
 //! Every file the iptables backend generates loads in the real tools:
 //! `ipset restore`, `iptables-restore --test`, `ip6tables-restore --test`, then
-//! a real load whose `iptables-save` must hold exactly the file's rules.
+//! a real load (`--noflush`, as `seg-apply.sh` loads them) whose
+//! `iptables-save` must hold exactly the file's rules and the jumps to seg's
+//! entry chains, with the built-in chains' policies left as they were.
 //! Each host gets a fresh network namespace, deleted afterwards.
 
 mod iptables;
@@ -89,11 +91,12 @@ fn check_host(lab: &mut Lab, case: &str, e: &Emission, stem: &str, n: usize, leg
         let restore = format!("{tool}-restore");
         lab::run_in(&ns, &[&restore, "--test"], Some(&text))
             .unwrap_or_else(|err| panic!("{case}: {path} fails `{restore} --test`: {err}"));
-        lab::run_in(&ns, &[&restore], Some(&text))
-            .unwrap_or_else(|err| panic!("{case}: {path} fails `{restore}`: {err}"));
+        lab::run_in(&ns, &[&restore, "--noflush"], Some(&text))
+            .unwrap_or_else(|err| panic!("{case}: {path} fails `{restore} --noflush`: {err}"));
         let saved =
             lab::run_in(&ns, &[&format!("{tool}-save"), "-t", "filter"], None).expect("save");
-        let want = rule_count(&String::from_utf8_lossy(&text));
+        // The file's `-A` lines and its two `-I` jumps.
+        let want = rule_count(&String::from_utf8_lossy(&text)) + 2;
         assert_eq!(
             rule_count(&saved),
             want,
@@ -112,10 +115,16 @@ fn check_host(lab: &mut Lab, case: &str, e: &Emission, stem: &str, n: usize, leg
                 );
             }
         }
-        for policy in [":INPUT DROP", ":FORWARD DROP", ":OUTPUT DROP"] {
+        for (chain, entry) in [("INPUT", "seg-input"), ("OUTPUT", "seg-output")] {
+            let hook =
+                format!("-A {chain} -m comment --comment \"seg: policy of this host\" -j {entry}");
             assert!(
-                saved.contains(policy),
-                "{case}: {path}: {policy} missing\n{saved}"
+                saved.contains(&hook),
+                "{case}: {path}: no `{hook}`\n{saved}"
+            );
+            assert!(
+                saved.contains(&format!(":{chain} ACCEPT")),
+                "{case}: {path}: {chain}'s policy changed\n{saved}"
             );
         }
     }

@@ -9,10 +9,11 @@
 //! denies, for one direction), so a packet matches the merged lines exactly
 //! when it matches one of the original lines: the merge changes no verdict.
 //!
-//! Provenance: each line's comment names every rule it came from and where:
-//! `<label> <file>:<line>` for one rule, `<policy>/<n>,<m> <file>:<l1>,<l2>`
-//! for several (labels and lines in the same order), never longer than the
-//! 255 bytes iptables keeps (a line is split instead). The chain's `#` notes
+//! Provenance: each line's comment names every rule it came from by its
+//! stable id (never by position or line, so a chain changes only when its
+//! meaning does): `<policy>#<hash>` for one rule, `<policy>#<h1>,<h2>` for
+//! several, never longer than the 255 bytes iptables keeps (a line is split
+//! instead); `report.json` maps ids to `file:line`. The chain's `#` notes
 //! name the policy and its usual owner once, then the whole provenance of each
 //! rule that has more to say (another owner, a doc comment, a reason).
 //!
@@ -125,7 +126,7 @@ fn usual_owner<'p>(cx: &Ctx<'p>, rules: &[usize]) -> Option<&'p str> {
     best.and_then(|(o, _)| o)
 }
 
-/// Lines that may share a line: one key, one source file, labels `<policy>/…`.
+/// Lines that may share a line: one key, ids `<policy>#…`.
 struct Group {
     key: u32,
     /// (first port, last port, rule); ports are 0 when the key has none.
@@ -134,16 +135,16 @@ struct Group {
 
 fn mergeable(rule: &Rule, policy: &str) -> bool {
     rule.provenance
-        .label
+        .id
         .strip_prefix(policy)
-        .is_some_and(|rest| rest.starts_with('/'))
+        .is_some_and(|rest| rest.starts_with('#'))
 }
 
-/// The chain's lines grouped by key and file, in order of first appearance;
-/// a rule whose label does not name its policy gets groups of its own.
+/// The chain's lines grouped by key, in order of first appearance; a rule
+/// whose id does not name its policy gets groups of its own.
 fn groups(cx: &Ctx<'_>, blocks: &[u32], policy: &str) -> Vec<Group> {
     let mut out: Vec<Group> = Vec::new();
-    let mut index: HashMap<(u32, &str), usize> = HashMap::new();
+    let mut index: HashMap<u32, usize> = HashMap::new();
     for &b in blocks {
         let block = &cx.blocks[b as usize];
         let rule = &cx.program.rules[block.rule];
@@ -152,7 +153,7 @@ fn groups(cx: &Ctx<'_>, blocks: &[u32], policy: &str) -> Vec<Group> {
             let slot = if alone {
                 None
             } else {
-                index.get(&(l.key, rule.provenance.file.as_str())).copied()
+                index.get(&l.key).copied()
             };
             let i = match slot {
                 Some(i) => i,
@@ -162,7 +163,7 @@ fn groups(cx: &Ctx<'_>, blocks: &[u32], policy: &str) -> Vec<Group> {
                         entries: Vec::new(),
                     });
                     if !alone {
-                        index.insert((l.key, rule.provenance.file.as_str()), out.len() - 1);
+                        index.insert(l.key, out.len() - 1);
                     }
                     out.len() - 1
                 }
@@ -186,21 +187,18 @@ fn groups(cx: &Ctx<'_>, blocks: &[u32], policy: &str) -> Vec<Group> {
 fn comment(cx: &Ctx<'_>, rules: &[usize], policy: &str) -> String {
     let first = &cx.program.rules[rules[0]].provenance;
     if rules.len() == 1 {
-        return format!("{} {}:{}", first.label, first.file, first.line);
+        return first.id.clone();
     }
-    let mut labels = String::new();
-    let mut lines = String::new();
+    let mut hashes = String::new();
     for (i, &r) in rules.iter().enumerate() {
         let p = &cx.program.rules[r].provenance;
         if i > 0 {
-            labels.push(',');
-            lines.push(',');
+            hashes.push(',');
         }
         // `mergeable` holds for every rule of a group of several.
-        labels.push_str(p.label.get(policy.len() + 1..).unwrap_or(&p.label));
-        lines.push_str(&p.line.to_string());
+        hashes.push_str(p.id.get(policy.len() + 1..).unwrap_or(&p.id));
     }
-    format!("{policy}/{labels} {}:{lines}", first.file)
+    format!("{policy}#{hashes}")
 }
 
 fn fits(cx: &Ctx<'_>, rules: &[usize], policy: &str) -> bool {

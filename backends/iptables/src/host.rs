@@ -4,10 +4,12 @@
 //! [`crate::chain`] merges and prints.
 //!
 //! Invariants: every host gets `<stem>.rules` and `<stem>.ip6.rules`, and
-//! `<stem>.ipset` exactly when its rules use a set; INPUT and OUTPUT accept
-//! loopback and replies first (and IPv6 neighbour discovery), then jump to
-//! every deny chain, then to every allow chain.
+//! `<stem>.ipset` exactly when its rules use a set; the entry chains
+//! `seg-input` and `seg-output` accept loopback and replies first (and IPv6
+//! neighbour discovery), then jump to every deny chain, then to every allow
+//! chain, then drop.
 
+use crate::apply::APPLY_SCRIPT;
 use crate::chain::ChainCache;
 use crate::model::{Chain, Family, IpsetFile, Line, Match, Proto, RulesFile, SafeText, Target};
 use crate::names;
@@ -205,7 +207,7 @@ pub(crate) fn emit_host(
             Family::V4 => (format!("{}.rules", host.stem), "iptables-restore"),
             Family::V6 => (format!("{}.ip6.rules", host.stem), "ip6tables-restore"),
         };
-        let mut builtin = base_lines(family);
+        let mut entry = base_lines(family);
         let mut chains = Vec::new();
         for (d, dir) in [Dir::In, Dir::Out].into_iter().enumerate() {
             let blocks = &host.blocks[f][d];
@@ -228,7 +230,7 @@ pub(crate) fn emit_host(
             }
             for (action, policy, members) in groups {
                 let name = Chain::User(cx.chain_names[policy][prefix_index(dir, action)].clone());
-                let builtin_chain = match dir {
+                let entry_chain = match dir {
                     Dir::In => Chain::Input,
                     Dir::Out => Chain::Output,
                 };
@@ -240,8 +242,8 @@ pub(crate) fn emit_host(
                 let (printed, lines) = cache.get(cx, (f, dir, action, policy, members), &name);
                 emission.rules += lines;
                 let jump_comment = format!("seg: policy {} {act}", cx.policies[policy]);
-                builtin.push((
-                    builtin_chain,
+                entry.push((
+                    entry_chain,
                     Line {
                         notes: Vec::new(),
                         matches: Vec::new(),
@@ -252,8 +254,8 @@ pub(crate) fn emit_host(
                 chains.push(printed);
             }
         }
-        // INPUT lines first, then OUTPUT, each in the order built.
-        builtin.sort_by_key(|(c, _)| *c == Chain::Output);
+        // seg-input lines first, then seg-output, each in the order built.
+        entry.sort_by_key(|(c, _)| *c == Chain::Output);
         let header = header(
             cx,
             &identity.name,
@@ -263,7 +265,7 @@ pub(crate) fn emit_host(
             tool,
             &file,
         );
-        for c in &chains {
+        for c in chains.iter() {
             emission.objects.push(Object::new(
                 "chain",
                 c.name.as_str(),
@@ -271,13 +273,18 @@ pub(crate) fn emit_host(
                 c.text.as_bytes(),
             ));
         }
-        let text = RulesFile {
+        let rules = RulesFile {
             header,
             family,
-            builtin,
+            entry,
             chains,
+        };
+        for (chain, text) in rules.entry_chains() {
+            emission
+                .objects
+                .push(Object::new("chain", chain.as_str(), &file, text.as_bytes()));
         }
-        .print();
+        let text = rules.print();
         emission.artifacts.push(Artifact {
             path: file,
             contents: text.into_bytes(),
@@ -304,10 +311,10 @@ pub(crate) fn emit_host(
             "seg {}: generated: do not edit",
             env!("CARGO_PKG_VERSION")
         )),
-        SafeText::new(&format!("source: sha256 {}", cx.program.source_hash)),
+        SafeText::new(&format!("meaning: sha256 {}", cx.meaning)),
         SafeText::new(&format!("host: {}", identity.name)),
         SafeText::new(&format!(
-            "address sets for {0}.rules and {0}.ip6.rules; load first: ipset restore -exist < {0}.ipset",
+            "address sets for {0}.rules and {0}.ip6.rules (sh {APPLY_SCRIPT} {0} loads them first)",
             host.stem
         )),
     ];
@@ -332,14 +339,14 @@ fn header(
             "seg {}: generated: do not edit",
             env!("CARGO_PKG_VERSION")
         )),
-        SafeText::new(&format!("source: sha256 {}", cx.program.source_hash)),
+        SafeText::new(&format!("meaning: sha256 {}", cx.meaning)),
         SafeText::new(&format!("host: {name} ({})", addresses.join(", "))),
         SafeText::new(&format!(
-            "{}: {tool} < {file} (after ipset restore -exist < {stem}.ipset if present)",
+            "{}: sh {APPLY_SCRIPT} {stem} (loads the sets, then {tool} --noflush < {file}, pruning seg's chains and sets of an older version)",
             family.label()
         )),
         SafeText::new(
-            "default DROP in INPUT, FORWARD and OUTPUT; every deny chain runs before every allow chain",
+            "seg-input and seg-output drop what no rule allows; every deny chain runs before every allow chain; other chains and rules of the table are untouched",
         ),
     ]
 }

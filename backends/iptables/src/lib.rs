@@ -11,6 +11,7 @@
 //! in the identity name ([`names::file_stem`]); no user text reaches a file
 //! except escaped inside a comment.
 
+mod apply;
 mod chain;
 mod host;
 mod model;
@@ -79,6 +80,7 @@ impl Backend for Iptables {
                 DEFAULT_IPSET_THRESHOLD
             }
         };
-        render::render(program, threshold, diags)
+        let meaning = seg_ir::meaning::digest(program, Some(options));
+        render::render(program, threshold, &meaning, diags)
     }
 }

@@ -38,7 +38,7 @@ fn ports_of_one_chain_coalesce_into_one_line() {
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert!(
         lines[0].contains(
-            " -s 10.0.0.1/32 -p tcp -m multiport --dports 80:91,443 -m comment --comment \"p/1,2,3,4 policy/p.seg:10,11,12,13\" -j ACCEPT"
+            " -s 10.0.0.1/32 -p tcp -m multiport --dports 80:91,443 -m comment --comment \"p#1,2,3,4\" -j ACCEPT"
         ),
         "{lines:#?}"
     );
@@ -78,7 +78,7 @@ fn lines_merge_only_within_a_chain_and_a_key() {
     assert_eq!(p.len(), 4, "{p:#?}");
     assert!(
         p.iter().any(|l| l.contains(
-            "-s 10.0.0.1/32 -p tcp -m multiport --dports 80,86 -m comment --comment \"p/1,6 policy/p.seg:10,16\""
+            "-s 10.0.0.1/32 -p tcp -m multiport --dports 80,86 -m comment --comment \"p#1,6\""
         )),
         "{p:#?}"
     );
@@ -108,11 +108,7 @@ fn identical_lines_of_several_rules_become_one() {
     let (e, _) = fx.emit(8);
     let lines = chain_lines(file(&e, "b.rules"), "in-allow-p-");
     assert_eq!(lines.len(), 1, "{lines:#?}");
-    assert!(
-        lines[0].ends_with(
-            "-s 10.0.0.1/32 -m comment --comment \"p/1,2 policy/p.seg:10,11\" -j ACCEPT"
-        )
-    );
+    assert!(lines[0].ends_with("-s 10.0.0.1/32 -m comment --comment \"p#1,2\" -j ACCEPT"));
 }
 
 #[test]
@@ -130,10 +126,13 @@ fn lines_keep_the_multiport_and_comment_limits() {
             tcp(1000 + 2 * i, 1000 + 2 * i),
         );
     }
-    // 60 rules with the same port: one range, too many rules for one comment.
+    // 60 rules with the same port: one range, too many rules for one comment
+    // (ids as real ones are: the policy, `#`, 8 hex digits).
     let long = "a-policy-name-long-enough-to-fill-comments";
-    for _ in 0..60 {
-        fx.rule(Action::Allow, long, ids(&[a]), ids(&[b]), tcp(22, 22));
+    for i in 0..60 {
+        fx.rule(Action::Allow, long, ids(&[a]), ids(&[b]), tcp(22, 22))
+            .provenance
+            .id = format!("{long}#{i:08x}");
     }
     let (e, _) = fx.emit(8);
     let text = file(&e, "b.rules");
@@ -157,24 +156,23 @@ fn lines_keep_the_multiport_and_comment_limits() {
         let c = comment(l);
         assert!(c.len() <= names::MAX_COMMENT, "{l}");
         assert!(l.contains(" -p tcp --dport 22 "), "{l}");
-        let (labels, _) = c.split_once(' ').expect("labels and lines");
-        let rest = labels.strip_prefix(&format!("{long}/")).expect("policy");
+        let rest = c.strip_prefix(&format!("{long}#")).expect("policy");
         named.extend(rest.split(',').map(String::from));
     }
-    let want: BTreeSet<String> = (1..=60).map(|n| n.to_string()).collect();
+    let want: BTreeSet<String> = (0..60).map(|n| format!("{n:08x}")).collect();
     assert_eq!(named, want, "every rule is named once the lines are merged");
 }
 
 #[test]
-fn labels_that_do_not_name_the_policy_stay_alone() {
+fn ids_that_do_not_name_the_policy_stay_alone() {
     let mut fx = Fx::new();
     let a = fx.id("a", &["10.0.0.1/32"]);
     let b = fx.id("b", &["10.0.0.2/32"]);
     fx.rule(Action::Allow, "p", ids(&[a]), ids(&[b]), tcp(80, 80));
     fx.rule(Action::Allow, "p", ids(&[a]), ids(&[b]), tcp(81, 81))
         .provenance
-        .label = "odd".into();
-    // Another file: a line names one file.
+        .id = "odd".into();
+    // Another file does not matter: a line names rules by id, not by place.
     fx.rule(Action::Allow, "p", ids(&[a]), ids(&[b]), tcp(82, 82))
         .provenance
         .file = "policy/other.seg".into();
@@ -182,15 +180,7 @@ fn labels_that_do_not_name_the_policy_stay_alone() {
     let (e, _) = fx.emit(8);
     let lines = chain_lines(file(&e, "b.rules"), "in-allow-p-");
     let comments: Vec<&str> = lines.iter().map(|l| comment(l)).collect();
-    assert_eq!(
-        comments,
-        [
-            "p/1,4 policy/p.seg:10,13",
-            "odd policy/p.seg:11",
-            "p/3 policy/other.seg:12"
-        ],
-        "{lines:#?}"
-    );
+    assert_eq!(comments, ["p#1,3,4", "odd"], "{lines:#?}");
 }
 
 #[test]
@@ -220,10 +210,10 @@ fn notes_give_the_owner_once_and_more_only_where_there_is_more() {
         notes,
         [
             "# policy p: allow rules for traffic to this host, owner team-x",
-            "# p/2 allow on tcp/81 at policy/p.seg:11, owner team-y",
-            "# p/3 allow on tcp/82 at policy/p.seg:12, owner team-x",
+            "# p#2 allow on tcp/81, owner team-y",
+            "# p#3 allow on tcp/82, owner team-x",
             "# /// Why 82.",
-            "# p/4 allow on tcp/83 at policy/p.seg:13, owner team-x",
+            "# p#4 allow on tcp/83, owner team-x",
             "# reason: OPS-1",
         ]
     );
@@ -300,12 +290,11 @@ fn parse_coverage(text: &str) -> (Coverage, BTreeMap<String, BTreeSet<String>>) 
         let key = (chain.clone(), peer, proto, time);
         cov.entry(key).or_default().extend(ports);
         let c = comment(l);
-        let (list, _) = c.split_once(' ').expect("labels");
-        let (policy, ns) = list.split_once('/').expect("policy");
+        let (policy, ns) = c.split_once('#').expect("policy");
         labels
             .entry(chain)
             .or_default()
-            .extend(ns.split(',').map(|n| format!("{policy}/{n}")));
+            .extend(ns.split(',').map(|n| format!("{policy}#{n}")));
     }
     for v in cov.values_mut() {
         *v = normalize(std::mem::take(v));
@@ -393,7 +382,7 @@ fn merged_lines_match_exactly_the_ports_of_their_rules() {
                 end: TimeOfDay(120),
             });
         }
-        let label = rule.provenance.label.clone();
+        let label = rule.provenance.id.clone();
         let act = if action == Action::Allow {
             "allow"
         } else {

@@ -42,7 +42,9 @@ impl Family {
     }
 }
 
-/// A chain: a built-in one or a name made by [`names::chain_name`].
+/// A chain seg owns: its entry chains `seg-input` and `seg-output` (the
+/// only ones INPUT and OUTPUT jump to), or a policy chain named by
+/// [`names::chain_name`], which only the entry chains jump to.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Chain {
     Input,
@@ -50,11 +52,15 @@ pub enum Chain {
     User(String),
 }
 
+/// The entry chains, jumped to from the first rule of INPUT and OUTPUT.
+pub const SEG_INPUT: &str = "seg-input";
+pub const SEG_OUTPUT: &str = "seg-output";
+
 impl Chain {
     pub fn as_str(&self) -> &str {
         match self {
-            Chain::Input => "INPUT",
-            Chain::Output => "OUTPUT",
+            Chain::Input => SEG_INPUT,
+            Chain::Output => SEG_OUTPUT,
             Chain::User(name) => name,
         }
     }
@@ -145,13 +151,18 @@ pub struct PrintedChain {
     pub text: Rc<str>,
 }
 
-/// The filter table of one host for one address family.
+/// seg's part of the filter table of one host for one address family, for
+/// `iptables-restore --noflush`: the entry chains (every line of
+/// [`RulesFile::entry`], then a final DROP), the policy chains, and the jumps
+/// from INPUT and OUTPUT. Nothing else of the table is named, so nothing else
+/// is touched; see `seg-apply.sh` for the pruning of chains a previous
+/// version had.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RulesFile {
     pub header: Vec<SafeText>,
     pub family: Family,
-    /// Lines of the built-in chains, in order (their policy is always DROP).
-    pub builtin: Vec<(Chain, Line)>,
+    /// Lines of the entry chains ([`Chain::Input`], [`Chain::Output`]), in order.
+    pub entry: Vec<(Chain, Line)>,
     pub chains: Vec<PrintedChain>,
 }
 
@@ -260,17 +271,50 @@ impl UserChain {
     }
 }
 
+/// The comment of the jumps from INPUT and OUTPUT (`seg-apply.sh` looks for them).
+pub const HOOK_COMMENT: &str = "seg: policy of this host";
+
 impl RulesFile {
+    /// The two entry chains as printed: each line, then the final DROP.
+    pub fn entry_chains(&self) -> [(Chain, String); 2] {
+        [Chain::Input, Chain::Output].map(|entry| {
+            let mut out = String::new();
+            for (chain, line) in self.entry.iter().filter(|(c, _)| *c == entry) {
+                push_line(&mut out, chain, line);
+            }
+            push_line(
+                &mut out,
+                &entry,
+                &Line {
+                    notes: Vec::new(),
+                    matches: Vec::new(),
+                    comment: SafeText::new("seg: nothing else"),
+                    target: Target::Drop,
+                },
+            );
+            (entry, out)
+        })
+    }
+
     pub fn print(&self) -> String {
         let size: usize = self.chains.iter().map(|c| c.text.len() + 40).sum();
         let mut out = String::with_capacity(2048 + size);
         push_notes(&mut out, &self.header);
-        out.push_str("*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT DROP [0:0]\n");
+        out.push_str("*filter\n");
+        let _ = writeln!(out, ":{SEG_INPUT} - [0:0]\n:{SEG_OUTPUT} - [0:0]");
         for c in &self.chains {
             let _ = writeln!(out, ":{} - [0:0]", c.name.as_str());
         }
-        for (chain, line) in &self.builtin {
-            push_line(&mut out, chain, line);
+        let _ = writeln!(
+            out,
+            "-I INPUT 1 -m comment --comment \"{HOOK_COMMENT}\" -j {SEG_INPUT}"
+        );
+        let _ = writeln!(
+            out,
+            "-I OUTPUT 1 -m comment --comment \"{HOOK_COMMENT}\" -j {SEG_OUTPUT}"
+        );
+        for (_, text) in self.entry_chains() {
+            out.push_str(&text);
         }
         for c in &self.chains {
             out.push_str(&c.text);
@@ -377,7 +421,7 @@ mod tests {
         };
         let mut out = String::new();
         push_line(&mut out, &Chain::Input, &line);
-        assert_eq!(out, "-A INPUT -m comment --comment \"c\" -j DROP\n");
+        assert_eq!(out, "-A seg-input -m comment --comment \"c\" -j DROP\n");
     }
 
     #[test]

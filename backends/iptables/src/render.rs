@@ -26,6 +26,7 @@
 //! Fail closed, with a diagnostic, when something cannot be expressed: an
 //! allow loses what iptables cannot match (never gains), a deny gains.
 
+use crate::apply::{self, APPLY_SCRIPT};
 use crate::chain::ChainCache;
 use crate::host::{Dir, chain_names, emit_host, hosts, policy_names};
 use crate::model::{Family, IpSet, Match, Proto, SafeText, Side, TimeMatch};
@@ -35,8 +36,8 @@ use ipnet::IpNet;
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::capability::{Approximation, ApproximationKind};
 use seg_ir::{
-    Action, CidrSet, Condition, Emission, EndpointSet, IdentityId, PortSet, Program, Rule,
-    Timestamp,
+    Action, Artifact, CidrSet, Condition, Emission, EndpointSet, IdentityId, PortSet, Program,
+    Rule, Timestamp,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
@@ -81,15 +82,18 @@ pub(crate) struct Block {
     pub sets: Vec<String>,
 }
 
-/// One address set: family, members and the rules that use it.
+/// One address set: family and members. (Not the rules that use it: a set
+/// is one object on a host, and must not change when an unrelated rule
+/// starts using it.)
 pub(crate) struct SetInfo {
     pub family: Family,
     pub members: Vec<IpNet>,
-    pub users: Vec<String>,
 }
 
 pub(crate) struct Ctx<'p> {
     pub program: &'p Program,
+    /// [`seg_ir::meaning::digest`] of the program and options, for the headers.
+    pub meaning: &'p str,
     pub threshold: usize,
     addr_cache: HashMap<(&'p BTreeSet<IdentityId>, &'p CidrSet), Rc<CidrSet>>,
     sched_cache: HashMap<&'p Condition, Result<Schedule, Unsupported>>,
@@ -107,7 +111,13 @@ pub(crate) struct Ctx<'p> {
     approximations: Vec<Approximation>,
 }
 
-pub fn render(program: &Program, threshold: usize, diags: &mut Diagnostics) -> Emission {
+/// `meaning` is the hash of the program's meaning the headers carry.
+pub fn render(
+    program: &Program,
+    threshold: usize,
+    meaning: &str,
+    diags: &mut Diagnostics,
+) -> Emission {
     let mut hosts = hosts(program, diags);
     let mut host_of: Vec<Option<usize>> = vec![None; program.identities.len()];
     for (i, h) in hosts.iter().enumerate() {
@@ -119,6 +129,7 @@ pub fn render(program: &Program, threshold: usize, diags: &mut Diagnostics) -> E
     let chain_names = chain_names(&policies);
     let mut cx = Ctx {
         program,
+        meaning,
         threshold: threshold.max(1),
         addr_cache: HashMap::new(),
         sched_cache: HashMap::new(),
@@ -176,11 +187,7 @@ pub fn render(program: &Program, threshold: usize, diags: &mut Diagnostics) -> E
             let set = IpSet {
                 name: name.clone(),
                 family: s.family,
-                notes: vec![SafeText::new(&format!(
-                    "{} CIDRs, used by {}",
-                    s.members.len(),
-                    s.users.join(", ")
-                ))],
+                notes: vec![SafeText::new(&format!("{} CIDRs", s.members.len()))],
                 members: s.members.clone(),
             };
             (name.as_str(), Rc::from(set.print()))
@@ -190,6 +197,16 @@ pub fn render(program: &Program, threshold: usize, diags: &mut Diagnostics) -> E
     let mut chains = ChainCache::default();
     for host in &hosts {
         emit_host(&cx, host, &set_texts, &mut chains, &mut emission);
+    }
+    if !hosts.is_empty() {
+        let header = [
+            format!("seg {}: generated: do not edit", env!("CARGO_PKG_VERSION")),
+            format!("meaning: sha256 {meaning}"),
+        ];
+        emission.artifacts.push(Artifact {
+            path: APPLY_SCRIPT.to_string(),
+            contents: apply::script(&header).into_bytes(),
+        });
     }
     emission.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     emission.objects.sort();
@@ -387,7 +404,7 @@ impl<'p> Ctx<'p> {
     }
 
     /// [`Ctx::peer_of`], once per address set and family.
-    fn peer(&mut self, addrs: &Rc<CidrSet>, family: Family, label: &str) -> Option<Peer> {
+    fn peer(&mut self, addrs: &Rc<CidrSet>, family: Family) -> Option<Peer> {
         // `addr_cache` keeps every set alive, so its address is a stable key.
         let key = (Rc::as_ptr(addrs) as usize, family);
         let peer = match self.peer_cache.get(&key) {
@@ -398,12 +415,6 @@ impl<'p> Ctx<'p> {
                 p
             }
         };
-        if let Some(Peer::Set(name)) = &peer
-            && let Some(set) = self.sets.get_mut(name)
-            && set.users.last().map(String::as_str) != Some(label)
-        {
-            set.users.push(label.to_string());
-        }
         peer
     }
 
@@ -432,7 +443,6 @@ impl<'p> Ctx<'p> {
         self.sets.entry(name.clone()).or_insert_with(|| SetInfo {
             family,
             members: nets,
-            users: Vec::new(),
         });
         Some(Peer::Set(name))
     }
@@ -446,7 +456,7 @@ impl<'p> Ctx<'p> {
         family: Family,
         side: Side,
     ) -> Option<Block> {
-        let peer = self.peer(addrs, family, &rule.provenance.label)?;
+        let peer = self.peer(addrs, family)?;
         let (peer_matches, sets): (Vec<Option<Match>>, Vec<String>) = match peer {
             Peer::Any => (vec![None], vec![]),
             Peer::Nets(nets) => (
@@ -517,12 +527,7 @@ pub(crate) fn rule_notes(rule: &Rule) -> Vec<SafeText> {
         Action::Allow => "allow",
         Action::Deny => "deny",
     };
-    let mut head = format!(
-        "{} {action} on {} at {}",
-        p.label,
-        rule.services,
-        p.location()
-    );
+    let mut head = format!("{} {action} on {}", p.id, rule.services);
     if let Some(owner) = &p.owner {
         head.push_str(&format!(", owner {owner}"));
     }

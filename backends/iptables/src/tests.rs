@@ -149,10 +149,13 @@ fn paths(e: &Emission) -> Vec<&str> {
 }
 
 /// Rule lines (`-A` on a user chain) of a file.
+/// The lines of the policy chains (not of the entry chains).
 pub(crate) fn rule_lines(text: &str) -> Vec<&str> {
     text.lines()
         .filter(|l| {
-            l.starts_with("-A ") && !l.starts_with("-A INPUT") && !l.starts_with("-A OUTPUT")
+            l.starts_with("-A ")
+                && !l.starts_with("-A seg-input ")
+                && !l.starts_with("-A seg-output ")
         })
         .collect()
 }
@@ -238,8 +241,9 @@ fn bank() -> Fx {
 fn bank_files_snapshot() {
     let (e, diags) = bank().emit(8);
     assert!(diags.is_empty(), "{diags:?}");
-    // Every host has both families; the key (no addresses) is not a host.
-    assert_eq!(e.artifacts.len(), 16, "{:?}", paths(&e));
+    // Every host has both families; the key (no addresses) is not a host;
+    // one apply script.
+    assert_eq!(e.artifacts.len(), 17, "{:?}", paths(&e));
     assert!(!paths(&e).iter().any(|p| p.starts_with("reporting-key")));
     insta::assert_snapshot!(multi_file(&e));
 }
@@ -287,19 +291,47 @@ fn deny_chains_are_jumped_to_before_allow_chains() {
     let text = file(&e, "b.rules");
     let jumps: Vec<&str> = text
         .lines()
-        .filter(|l| l.starts_with("-A INPUT") && l.contains(" -j in-"))
+        .filter(|l| l.starts_with("-A seg-input") && l.contains(" -j in-"))
         .collect();
     assert_eq!(jumps.len(), 2, "{text}");
     assert!(jumps[0].contains("-j in-deny-second-"), "{jumps:?}");
     assert!(jumps[1].contains("-j in-allow-first-"), "{jumps:?}");
     // Loopback and replies come before any jump.
-    let input: Vec<&str> = text.lines().filter(|l| l.starts_with("-A INPUT")).collect();
-    assert!(input[0].starts_with("-A INPUT -i lo "), "{text}");
+    let input: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("-A seg-input"))
+        .collect();
+    assert!(input[0].starts_with("-A seg-input -i lo "), "{text}");
+    // What no rule allows is dropped at the end of the entry chains.
+    for entry in ["seg-input", "seg-output"] {
+        let last = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("-A {entry} ")))
+            .last()
+            .expect("entry chain");
+        assert!(
+            last.ends_with("-j DROP") && !last.contains(" -s "),
+            "{last}"
+        );
+    }
+    // INPUT and OUTPUT only jump to them.
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("-I ")
+                || l.starts_with("-A INPUT")
+                || l.starts_with("-A OUTPUT"))
+            .collect::<Vec<_>>(),
+        [
+            "-I INPUT 1 -m comment --comment \"seg: policy of this host\" -j seg-input",
+            "-I OUTPUT 1 -m comment --comment \"seg: policy of this host\" -j seg-output"
+        ]
+    );
     assert!(
         input[1].contains(" --ctstate ESTABLISHED,RELATED "),
         "{text}"
     );
-    assert_eq!(input.len(), 4, "{text}");
+    // loopback, replies, two jumps, the final drop.
+    assert_eq!(input.len(), 5, "{text}");
 }
 
 #[test]
@@ -587,7 +619,7 @@ fn any_wide_peers_have_no_address_match() {
     assert_eq!(l4.len(), 1, "{l4:#?}");
     assert!(!l4[0].contains(" -s "), "{l4:#?}");
     assert!(
-        l4[0].contains(" -p tcp -m multiport --dports 80,443 -m comment --comment \"p/1,2 policy/p.seg:10,11\" "),
+        l4[0].contains(" -p tcp -m multiport --dports 80,443 -m comment --comment \"p#1,2\" "),
         "{l4:#?}"
     );
     assert_eq!(l6.len(), 1, "only `any` has IPv6: {l6:#?}");
@@ -603,19 +635,20 @@ fn ipv6_files_allow_neighbour_discovery() {
     for ty in [135, 136] {
         assert!(
             text.contains(&format!(
-                "-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type {ty} -m hl --hl-eq 255 "
+                "-A seg-input -p ipv6-icmp -m icmp6 --icmpv6-type {ty} -m hl --hl-eq 255 "
             )),
             "{text}"
         );
         assert!(
             text.contains(&format!(
-                "-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type {ty} -m hl --hl-eq 255 "
+                "-A seg-output -p ipv6-icmp -m icmp6 --icmpv6-type {ty} -m hl --hl-eq 255 "
             )),
             "{text}"
         );
     }
     assert!(!file(&e, "b.rules").contains("icmp6"));
-    assert!(text.contains(":INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT DROP [0:0]\n"));
+    // The built-in chains are not declared: their policies and rules stay as they are.
+    assert!(!text.contains(":INPUT") && !text.contains(":OUTPUT") && !text.contains("FORWARD"));
 }
 
 #[test]
@@ -651,6 +684,9 @@ fn hostile_names_stay_in_comments_and_file_names() {
             a.path
         );
         assert!(seen.insert(a.path.to_ascii_lowercase()), "{}", a.path);
+        if a.path == crate::apply::APPLY_SCRIPT {
+            continue;
+        }
         let text = std::str::from_utf8(&a.contents).expect("ascii");
         assert!(text.is_ascii());
         for line in text.lines() {
@@ -660,11 +696,13 @@ fn hostile_names_stay_in_comments_and_file_names() {
                 || line == "COMMIT"
                 || line.starts_with(':')
                 || line.starts_with("-A ")
+                || line.starts_with("-I INPUT 1 ")
+                || line.starts_with("-I OUTPUT 1 ")
                 || line.starts_with("create ")
                 || line.starts_with("add ");
             assert!(ok, "unexpected line in {}: {line}", a.path);
             // The only quotes are the two around a comment.
-            if line.starts_with("-A ") {
+            if line.starts_with("-A ") || line.starts_with("-I ") {
                 assert_eq!(line.matches('"').count(), 2, "{line}");
                 assert!(!line.contains('\\'), "{line}");
                 let comment = line.split('"').nth(1).expect("comment");
@@ -674,8 +712,8 @@ fn hostile_names_stay_in_comments_and_file_names() {
             assert_ne!(line, "-A INPUT -j ACCEPT");
         }
     }
-    // 8 hosts × 2 families.
-    assert_eq!(e.artifacts.len(), 16);
+    // 8 hosts × 2 families, and the apply script.
+    assert_eq!(e.artifacts.len(), 17);
     assert!(paths(&e).contains(&"%2E%2E%2F%2E%2E%2Fetc%2Fpasswd.rules"));
     assert!(paths(&e).contains(&"%41.rules") && paths(&e).contains(&"a.rules"));
 }
@@ -716,7 +754,7 @@ fn capabilities_and_management() {
         diags.iter().next().and_then(|d| d.code),
         Some(Code::InternalError)
     );
-    assert_eq!(e.artifacts.len(), 2);
+    assert_eq!(e.artifacts.len(), 3);
 }
 
 #[test]
@@ -760,7 +798,7 @@ fn ten_thousand_rules_merge_per_chain() {
     for (i, rule) in fx.p.rules.iter().enumerate() {
         let (s, d) = (i % 200, (i * 7 + 1) % 200);
         let port = (1000 + i % 5000).to_string();
-        let (policy, n) = rule.provenance.label.split_once('/').expect("label");
+        let (policy, n) = rule.provenance.id.split_once('#').expect("id");
         for (host, chain, peer) in [
             (d, "-A in-allow-", format!("-s 10.0.{s}.1/32 ")),
             (s, "-A out-allow-", format!("-d 10.0.{d}.1/32 ")),
@@ -774,13 +812,13 @@ fn ten_thousand_rules_merge_per_chain() {
                 let comment = l
                     .split("--comment \"")
                     .nth(1)
-                    .and_then(|r| r.split(' ').next());
+                    .and_then(|r| r.split('"').next());
                 l.starts_with(chain)
                     && l.contains(&peer)
                     && ports.is_some_and(|p| p.split(',').any(|x| x == port))
                     && comment.is_some_and(|c| {
                         c.strip_prefix(policy)
-                            .and_then(|r| r.strip_prefix('/'))
+                            .and_then(|r| r.strip_prefix('#'))
                             .is_some_and(|r| r.split(',').any(|x| x == n))
                     })
             });

@@ -122,7 +122,7 @@ pub fn plant_accept(files: &mut BTreeMap<String, Vec<u8>>) {
         let mut planted = false;
         for line in text.lines() {
             if !planted && line.starts_with("-A ") {
-                out.push_str("-A INPUT -j ACCEPT\n-A OUTPUT -j ACCEPT\n");
+                out.push_str("-A seg-input -j ACCEPT\n-A seg-output -j ACCEPT\n");
                 planted = true;
             }
             out.push_str(line);

@@ -354,8 +354,8 @@ pub fn execute(
         let v4 = file(&format!("{stem}.rules")).ok_or_else(|| format!("no {stem}.rules"))?;
         let v6 =
             file(&format!("{stem}.ip6.rules")).ok_or_else(|| format!("no {stem}.ip6.rules"))?;
-        lab::run_in(ns, &[v4_tool], Some(v4))?;
-        lab::run_in(ns, &[v6_tool], Some(v6))?;
+        lab::run_in(ns, &[v4_tool, "--noflush"], Some(v4))?;
+        lab::run_in(ns, &[v6_tool, "--noflush"], Some(v6))?;
     }
     let stop = Arc::new(AtomicBool::new(false));
     let server = start_listeners(plan, &ns_of, Arc::clone(&stop))?;
