@@ -201,3 +201,59 @@ fn renamed_file(e: &Estate) -> Estate {
         flows: e.flows.clone(),
     }
 }
+
+/// The first policy of the first policy file, moved whole into a new file
+/// `policy/zz-elsewhere.seg` with the same `use` lines: its name, owner and
+/// rules unchanged, only its place. (Unlike `moved rule`, which gives the
+/// rule another policy, this keeps every artifact of every target the same.)
+pub fn policy_moved(e: &Estate) -> Estate {
+    let mut out = e.clone();
+    let names: Vec<String> = policy_files(e).cloned().collect();
+    for name in names {
+        let text = &e.files[&name];
+        let (lines, ranges) = policies(text);
+        let Some(&(s, end)) = ranges.first() else {
+            continue;
+        };
+        // From the doc lines above the `policy` line to its `}`.
+        let mut first = s - 1;
+        while first > 0 && lines[first - 1].starts_with("///") {
+            first -= 1;
+        }
+        let kept: Vec<&str> = lines[..first]
+            .iter()
+            .chain(&lines[end + 1..])
+            .copied()
+            .collect();
+        let uses: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.starts_with("use "))
+            .collect();
+        out.files.insert(name.clone(), kept.join("\n") + "\n");
+        out.files.insert(
+            "policy/zz-elsewhere.seg".into(),
+            format!(
+                "// Moved here from {name}.\n{}\n\n{}\n",
+                uses.join("\n"),
+                lines[first..=end].join("\n")
+            ),
+        );
+        return out;
+    }
+    out
+}
+
+/// A new policy file `policy/added.seg` with one rule
+/// `allow [src] -> [dst] on tcp/<port>` (names as `.seg` writes them), owned.
+/// This changes meaning: only what concerns `src` and `dst` may change.
+pub fn with_rule_added(estate: &Estate, src: &str, dst: &str, port: u16) -> Estate {
+    let mut out = estate.clone();
+    let text = format!(
+        "// One rule more.\npolicy added-by-test {{\n  owner \"team-added\"\n  allow [{}] -> [{}] on tcp/{port}\n}}\n",
+        super::seg_name(src),
+        super::seg_name(dst)
+    );
+    out.files.insert("policy/added.seg".to_string(), text);
+    out
+}
