@@ -41,6 +41,7 @@ const BODY: &str = r##"#
 # Apply the rules of one host, as root on that host:
 #
 #   sh seg-apply.sh HOST [DIR]
+#   sh seg-apply.sh --remove     (take seg off a host the policy no longer manages)
 #
 # HOST is the file stem (HOST.rules, HOST.ip6.rules, HOST.ipset), DIR the
 # folder holding them (default: this script's). IPTABLES and IP6TABLES name
@@ -55,9 +56,47 @@ const BODY: &str = r##"#
 #    transaction: no packet sees a mix of versions. No other chain or rule
 #    of the table is named, so none is touched;
 # 3. ipset destroy of every seg4-/seg6- set the new version does not use.
+#
+# --remove deletes, per family in one iptables-restore --noflush, the jumps
+# from INPUT and OUTPUT, @SEG_INPUT@, @SEG_OUTPUT@ and every chain they jump
+# to, then destroys every seg4-/seg6- set: the host is left as seg found it.
 set -eu
 
-host=${1:?usage: sh seg-apply.sh HOST [DIR]}
+v4=${IPTABLES:-iptables}
+v6=${IP6TABLES:-ip6tables}
+
+# $1: the family's tool prefix (iptables, ip6tables). Deletes all of seg.
+remove() {
+	live=$("$1-save" -t filter)
+	printf '%s\n' "$live" | awk '
+		BEGIN { print "*filter" }
+		$1 == "-A" && ($2 == "INPUT" || $2 == "OUTPUT") && $(NF - 1) == "-j" && ($NF == "@SEG_INPUT@" || $NF == "@SEG_OUTPUT@") {
+			$1 = "-D"
+			print
+		}
+		$1 == "-A" && ($2 == "@SEG_INPUT@" || $2 == "@SEG_OUTPUT@") && $(NF - 1) == "-j" && $NF ~ /^[A-Za-z0-9_.-]+$/ && $NF != "ACCEPT" && $NF != "DROP" { target[$NF] = 1 }
+		$1 == ":@SEG_INPUT@" || $1 == ":@SEG_OUTPUT@" { entry[substr($1, 2)] = 1 }
+		END {
+			for (e in entry) print "-F " e
+			for (t in target) print "-F " t
+			for (e in entry) print "-X " e
+			for (t in target) print "-X " t
+			print "COMMIT"
+		}' | "$1-restore" --noflush
+}
+
+if [ "${1:-}" = --remove ]; then
+	remove "$v4"
+	remove "$v6"
+	if command -v ipset >/dev/null 2>&1; then
+		ipset list -n | grep -E '^seg[46]-[0-9a-f]{24}$' | while read -r set; do
+			ipset destroy "$set"
+		done
+	fi
+	exit 0
+fi
+
+host=${1:?usage: sh seg-apply.sh HOST [DIR] | sh seg-apply.sh --remove}
 dir=${2:-$(dirname -- "$0")}
 case $host in
 '' | */* | .*)
@@ -65,8 +104,6 @@ case $host in
 	exit 2
 	;;
 esac
-v4=${IPTABLES:-iptables}
-v6=${IP6TABLES:-ip6tables}
 
 # $1: the restore tool's family prefix (iptables, ip6tables), $2: the rules file.
 apply() {

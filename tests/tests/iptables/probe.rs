@@ -357,16 +357,24 @@ pub fn execute(
         lab::run_in(ns, &[v4_tool, "--noflush"], Some(v4))?;
         lab::run_in(ns, &[v6_tool, "--noflush"], Some(v6))?;
     }
+    let outcomes = run(plan, &ns_of)?;
+    drop(lab);
+    Ok(outcomes)
+}
+
+/// Listen on every destination of `plan` and run its probes, node `i` being
+/// namespace `ns_of[i]` (whose rules are loaded already).
+pub fn run(plan: &Plan, ns_of: &[String]) -> Result<Vec<Outcome>, String> {
     let stop = Arc::new(AtomicBool::new(false));
-    let server = start_listeners(plan, &ns_of, Arc::clone(&stop))?;
-    let mut outcomes = run_probes(&plan.probes, &ns_of, TIMEOUT);
+    let server = start_listeners(plan, ns_of, Arc::clone(&stop))?;
+    let mut outcomes = run_probes(&plan.probes, ns_of, TIMEOUT);
     let retry: Vec<Probe> = outcomes
         .iter()
         .filter(|o| !o.allowed && o.probe.expected)
         .map(|o| o.probe.clone())
         .collect();
     if !retry.is_empty() {
-        let again = run_probes(&retry, &ns_of, RETRY_TIMEOUT);
+        let again = run_probes(&retry, ns_of, RETRY_TIMEOUT);
         outcomes.retain(|o| o.allowed || !o.probe.expected);
         outcomes.extend(again.into_iter().map(|mut o| {
             o.detail.push_str(" (second try)");
@@ -375,7 +383,6 @@ pub fn execute(
     }
     stop.store(true, Ordering::SeqCst);
     let _ = server.join();
-    drop(lab);
     Ok(sorted(outcomes))
 }
 
