@@ -407,15 +407,14 @@ impl<'p> Ctx<'p> {
     fn peer(&mut self, addrs: &Rc<CidrSet>, family: Family) -> Option<Peer> {
         // `addr_cache` keeps every set alive, so its address is a stable key.
         let key = (Rc::as_ptr(addrs) as usize, family);
-        let peer = match self.peer_cache.get(&key) {
+        match self.peer_cache.get(&key) {
             Some(p) => p.clone(),
             None => {
                 let p = self.peer_of(addrs, family);
                 self.peer_cache.insert(key, p.clone());
                 p
             }
-        };
-        peer
+        }
     }
 
     /// How a rule matches the addresses `addrs` of one family.

@@ -306,8 +306,7 @@ fn deny_chains_are_jumped_to_before_allow_chains() {
     for entry in ["seg-input", "seg-output"] {
         let last = text
             .lines()
-            .filter(|l| l.starts_with(&format!("-A {entry} ")))
-            .last()
+            .rfind(|l| l.starts_with(&format!("-A {entry} ")))
             .expect("entry chain");
         assert!(
             last.ends_with("-j DROP") && !last.contains(" -s "),
