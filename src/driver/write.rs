@@ -1,8 +1,16 @@
-//! Atomic output: every file goes into a temporary folder beside `--out`,
-//! which replaces `--out` only when all of it was written. On any error the
-//! previous output is untouched and no temporary folder is left behind.
+//! Atomic, durable output: every file goes into a temporary folder beside
+//! `--out`, which replaces `--out` only when all of it was written. On any
+//! error the previous output is untouched and no temporary folder is left
+//! behind.
+//!
+//! Durability is paid once, not per file: the files are written without
+//! syncing, then one `syncfs` makes the whole new tree (contents, inodes and
+//! directory entries) durable, the new tree is exchanged with the old one in
+//! a single `renameat2(RENAME_EXCHANGE)`, and the parent folder is synced so
+//! that the exchange itself survives a crash. After a crash `--out` holds the
+//! old build or the new one, complete (see docs/cli.md, "The output folder").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,7 +31,7 @@ pub fn write_atomically(out: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result
     let tmp = parent.join(format!(".{}.seg-tmp-{stamp}", name.to_string_lossy()));
     let result = write_tree(&tmp, files).and_then(|()| swap_in(&tmp, &out, &stamp));
     if result.is_err() {
-        let _ = fs::remove_dir_all(&tmp);
+        let _ = remove_tree(&tmp);
     }
     result
 }
@@ -63,26 +71,161 @@ fn guard_existing(out: &Path) -> Result<(), String> {
 
 fn write_tree(tmp: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<(), String> {
     fs::create_dir(tmp).map_err(|e| format!("cannot create `{}`: {e}", tmp.display()))?;
-    for (rel, contents) in files {
-        let path = tmp.join(rel);
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+    // Each folder once, parents first: an ancestor is a prefix, so it sorts first.
+    let mut folders = BTreeSet::new();
+    for rel in files.keys() {
+        let mut at = rel.as_str();
+        while let Some((dir, _)) = at.rsplit_once('/') {
+            if !folders.insert(dir) {
+                break;
+            }
+            at = dir;
         }
-        let mut f = fs::File::create(&path).map_err(|e| format!("cannot write `{rel}`: {e}"))?;
-        f.write_all(contents)
-            .map_err(|e| format!("cannot write `{rel}`: {e}"))?;
-        f.sync_all()
-            .map_err(|e| format!("cannot write `{rel}`: {e}"))?;
+    }
+    for dir in folders {
+        let path = tmp.join(dir);
+        fs::create_dir(&path).map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
+    }
+    let files: Vec<(&String, &Vec<u8>)> = files.iter().collect();
+    in_parallel(&files, |(rel, contents)| {
+        fs::File::create(tmp.join(rel))
+            .and_then(|mut f| f.write_all(contents))
+            .map_err(|e| format!("cannot write `{rel}`: {e}"))
+    })?;
+    sync_tree(tmp)
+}
+
+/// Threads for file creation and removal. Creating and unlinking files
+/// mostly waits in the file system (its journal), not on a core, so more
+/// threads than cores overlap those waits.
+const FILE_THREADS: usize = 8;
+
+/// Run `f` on every item from [`FILE_THREADS`] threads; the error of the
+/// first failing item in `items`' order, whatever the threads' timing.
+fn in_parallel<T: Sync>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<(), String> + Sync,
+) -> Result<(), String> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const CHUNK: usize = 32;
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<(usize, String)>> = Mutex::new(None);
+    let threads = FILE_THREADS.min(items.len().div_ceil(CHUNK)).max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while !failed.load(Ordering::Relaxed) {
+                    let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+                    if start >= items.len() {
+                        break;
+                    }
+                    let end = (start + CHUNK).min(items.len());
+                    for (i, item) in items[start..end].iter().enumerate() {
+                        if let Err(e) = f(item) {
+                            failed.store(true, Ordering::Relaxed);
+                            let mut first = first_error.lock().unwrap_or_else(|p| p.into_inner());
+                            if first.as_ref().is_none_or(|(at, _)| start + i < *at) {
+                                *first = Some((start + i, e));
+                            }
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    match first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Remove a folder seg wrote (or began to write): its files from several
+/// threads, then its folders, deepest first. Links are removed, not followed.
+fn remove_tree(root: &Path) -> std::io::Result<()> {
+    let mut folders = vec![root.to_path_buf()];
+    let mut files = Vec::new();
+    let mut i = 0;
+    while i < folders.len() {
+        for entry in fs::read_dir(&folders[i])? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                folders.push(entry.path());
+            } else {
+                files.push(entry.path());
+            }
+        }
+        i += 1;
+    }
+    in_parallel(&files, |p| {
+        fs::remove_file(p).map_err(|e| format!("{}: {e}", p.display()))
+    })
+    .map_err(std::io::Error::other)?;
+    // Breadth-first order lists every folder after its parent.
+    for dir in folders.iter().rev() {
+        fs::remove_dir(dir)?;
     }
     Ok(())
 }
 
-fn swap_in(tmp: &Path, out: &Path, stamp: &str) -> Result<(), String> {
-    if !out.exists() {
-        return fs::rename(tmp, out)
-            .map_err(|e| format!("cannot move the output into `{}`: {e}", out.display()));
+/// Make the new tree durable before it becomes `--out`.
+#[cfg(target_os = "linux")]
+fn sync_tree(tmp: &Path) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    // One writeback of the file system that holds the tree, including every
+    // folder entry, instead of a journal commit per file.
+    let dir = fs::File::open(tmp).map_err(|e| format!("cannot open `{}`: {e}", tmp.display()))?;
+    // SAFETY: `dir` is an open descriptor for the duration of the call.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(format!("cannot sync `{}` to disk: {e}", tmp.display()));
     }
+    Ok(())
+}
+
+/// Make the new tree durable before it becomes `--out`: every file, then
+/// every folder (deepest first), so that each entry is on disk.
+#[cfg(not(target_os = "linux"))]
+fn sync_tree(tmp: &Path) -> Result<(), String> {
+    let sync = |p: &Path| {
+        fs::File::open(p)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| format!("cannot sync `{}` to disk: {e}", p.display()))
+    };
+    let mut folders = vec![tmp.to_path_buf()];
+    let mut i = 0;
+    while i < folders.len() {
+        let entries = fs::read_dir(&folders[i])
+            .map_err(|e| format!("cannot read `{}`: {e}", folders[i].display()))?;
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                folders.push(entry.path());
+            } else {
+                sync(&entry.path())?;
+            }
+        }
+        i += 1;
+    }
+    folders.iter().rev().try_for_each(|d| sync(d))
+}
+
+fn swap_in(tmp: &Path, out: &Path, stamp: &str) -> Result<(), String> {
+    let parent = out.parent().unwrap_or(Path::new("/"));
+    if !out.exists() {
+        fs::rename(tmp, out)
+            .map_err(|e| format!("cannot move the output into `{}`: {e}", out.display()))?;
+        return sync_folder(parent);
+    }
+    if exchange(tmp, out)? {
+        // `tmp` now names the previous output.
+        sync_folder(parent)?;
+        return remove_tree(tmp)
+            .map_err(|e| format!("cannot remove the previous output `{}`: {e}", tmp.display()));
+    }
+    // No atomic exchange on this file system: two renames, with a moment
+    // between them when `--out` is missing.
     let name = out
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -97,8 +240,54 @@ fn swap_in(tmp: &Path, out: &Path, stamp: &str) -> Result<(), String> {
             out.display()
         ));
     }
-    fs::remove_dir_all(&old)
+    sync_folder(parent)?;
+    remove_tree(&old)
         .map_err(|e| format!("cannot remove the previous output `{}`: {e}", old.display()))
+}
+
+/// Swap the two folders in one step; `Ok(false)` when the file system cannot.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> Result<bool, String> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| format!("`{}` contains a NUL byte", p.display()))
+    };
+    let (ca, cb) = (c(a)?, c(b)?);
+    // SAFETY: both are NUL-terminated paths that live across the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP) => Ok(false),
+        _ => Err(format!(
+            "cannot move the output into `{}`: {e}",
+            b.display()
+        )),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> Result<bool, String> {
+    Ok(false)
+}
+
+/// Sync a folder's entries (a rename into it) to disk.
+fn sync_folder(dir: &Path) -> Result<(), String> {
+    fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| format!("cannot sync `{}` to disk: {e}", dir.display()))
 }
 
 fn unique() -> u128 {
@@ -148,6 +337,42 @@ mod tests {
         );
         assert_eq!(fs::read_to_string(out.join("b/y.txt")).unwrap(), "2");
         assert_eq!(leftovers(dir.path()), ["out"]);
+    }
+
+    #[test]
+    fn many_files_from_several_threads_hold_exactly_their_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut many = files(&[("report.json", "{\"tool\": \"seg\"}")]);
+        for i in 0..700 {
+            let path = format!("t{}/h{:03}/{}.rules", i % 3, i % 50, i);
+            many.insert(path, format!("file {i}\n").repeat(i % 7).into_bytes());
+        }
+        write_atomically(&out, &many).unwrap();
+        write_atomically(&out, &many).unwrap();
+        let mut found = 0;
+        for (rel, contents) in &many {
+            assert_eq!(&fs::read(out.join(rel)).unwrap(), contents, "{rel}");
+            found += 1;
+        }
+        assert_eq!(found, 701);
+        assert_eq!(leftovers(dir.path()), ["out"]);
+    }
+
+    #[test]
+    fn the_first_error_in_order_is_reported_whatever_the_timing() {
+        let items: Vec<usize> = (0..1000).collect();
+        for _ in 0..20 {
+            let err = in_parallel(&items, |&i| {
+                if i % 97 == 40 {
+                    Err(format!("item {i}"))
+                } else {
+                    Ok(())
+                }
+            });
+            // 40 is the first failing item; a thread may stop before later ones.
+            assert_eq!(err, Err("item 40".to_string()));
+        }
     }
 
     #[test]
