@@ -521,7 +521,7 @@ fn ten_megabytes_of_random_tokens_is_a_diagnostic() {
         x ^= x >> 7;
         x ^= x << 17;
         text.push_str(tokens[(x % tokens.len() as u64) as usize]);
-        text.push(if x % 11 == 0 { '\n' } else { ' ' });
+        text.push(if x.is_multiple_of(11) { '\n' } else { ' ' });
     }
     let dir = project(&text);
     fs::write(dir.path().join("inventory.yaml"), &text).expect("write");

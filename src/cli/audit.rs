@@ -270,15 +270,11 @@ fn flow_error(
     color: Color,
 ) -> Exit {
     let diagnostic = e.diagnostic();
-    eprint!("{}", output::human(&comp.map, &[diagnostic.clone()], color));
+    eprint!("{}", output::human(&comp.map, std::slice::from_ref(&diagnostic), color));
     if format == AuditFormat::Sarif {
-        let help = diagnostic.help.unwrap_or_default();
         let finding = sarif::Finding {
-            rule: sarif::Rule::Unreadable(e.code().as_str()),
-            level: sarif::Level::Error,
-            message: format!("{e}\nhelp: {help}"),
-            primary: None,
-            related: Vec::new(),
+            rule: sarif::Rule::Unreadable(e.code()),
+            ..sarif::Finding::of(&diagnostic)
         };
         let (log, _) = sarif::log(&SourceMap::new(), vec![finding], &anchor(comp));
         println!("{log}");

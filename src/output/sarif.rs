@@ -33,18 +33,18 @@ pub enum Rule {
     TestFailed,
     /// A finding of `seg audit`, by its name: page `docs/diagnostics/<name>.md`.
     Audit(&'static str),
-    /// An input that could not be read, which stops the run (exit code 2), by the code of
-    /// the reader that failed (the flow-log reader's E017x): page `docs/diagnostics/<code>.md`.
-    Unreadable(&'static str),
+    /// An input that could not be read, which stops the run (exit code 2): the flow-log
+    /// reader's E0170 to E0173. Its own rule (not [`Rule::Code`]) because the run failed.
+    Unreadable(Code),
 }
 
 impl Rule {
     pub fn id(self) -> &'static str {
         match self {
-            Rule::Code(c) => c.as_str(),
+            Rule::Code(c) | Rule::Unreadable(c) => c.as_str(),
             Rule::Usage => "usage",
             Rule::TestFailed => "test-failed",
-            Rule::Audit(name) | Rule::Unreadable(name) => name,
+            Rule::Audit(name) => name,
         }
     }
 
