@@ -14,7 +14,7 @@ use crate::output::Color;
 use clap::{Args, ValueEnum};
 use seg_diag::{Diagnostic, Diagnostics, Severity, SourceMap};
 use seg_diff::render::{self, Options};
-use seg_diff::{Side, expect};
+use seg_diff::{Side, expect, targets};
 use seg_ir::Program;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -52,6 +52,9 @@ pub struct DiffArgs {
     /// List every member of every group (human format).
     #[arg(long)]
     pub members: bool,
+    /// Also build every target of seg.toml on both sides: objects added, removed and changed, and rules newly omitted or narrowed on each.
+    #[arg(long)]
+    pub targets: bool,
 }
 
 /// A compiled version, or where it came from when it does not compile.
@@ -151,6 +154,17 @@ fn diff(args: &DiffArgs, color: Color) -> Result<Exit, Exit> {
     if exit != Exit::Ok {
         return Err(exit);
     }
+    let builds = if args.targets {
+        let old_builds = build_targets("old", &old, color);
+        let new_builds = build_targets("new", &new, color);
+        match (old_builds, new_builds) {
+            (Ok(o), Ok(n)) => Some((o, n)),
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => return Err(e),
+            (Err(a), Err(b)) => return Err(worst(a, b)),
+        }
+    } else {
+        None
+    };
     let Some(new_comp) = new.comp.as_ref() else {
         return Err(Exit::Internal);
     };
@@ -169,18 +183,22 @@ fn diff(args: &DiffArgs, color: Color) -> Result<Exit, Exit> {
             (&empty, None)
         }
     };
-    let mut d = seg_diff::diff(
-        &Side {
-            program: old_program,
-            map: old_map,
-            label: old.label.clone(),
-        },
-        &Side {
-            program: new_program,
-            map: Some(&new_comp.map),
-            label: new_label,
-        },
-    );
+    let old_side = Side {
+        program: old_program,
+        map: old_map,
+        label: old.label.clone(),
+    };
+    let new_side = Side {
+        program: new_program,
+        map: Some(&new_comp.map),
+        label: new_label,
+    };
+    let mut d = seg_diff::diff(&old_side, &new_side);
+    if let Some((old_builds, new_builds)) = &builds {
+        d.targets = Some(targets::compare(
+            &old_side, old_builds, &new_side, new_builds,
+        ));
+    }
     let report = match &args.expect {
         Some(file) => Some(expectations(file, &mut d, old_program, new_program, color)?),
         None => None,
@@ -219,6 +237,64 @@ fn input(side: &str, path: &Path, color: Color) -> Result<Input, Exit> {
         ));
     }
     Ok(input)
+}
+
+/// Build every target of a version's seg.toml in memory (for `--targets`):
+/// per target, its objects and approximations. Errors are printed labelled
+/// with the side.
+fn build_targets(side: &str, version: &Version, color: Color) -> Result<targets::Builds, Exit> {
+    let mut builds = targets::Builds::new();
+    let Some(comp) = version.comp.as_ref() else {
+        return Ok(builds);
+    };
+    let (Some(program), Some(manifest)) = (&comp.program, &comp.manifest) else {
+        return Ok(builds);
+    };
+    if manifest.targets.is_empty() {
+        return Ok(builds);
+    }
+    let mut diags = Diagnostics::new();
+    let outcome = driver::build(program, manifest, &comp.root, &[], &mut diags);
+    diags.apply_levels(&manifest.lints, false);
+    diags.sort();
+    let errors: Vec<Diagnostic> = diags
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| {
+            let mut d = d.clone();
+            d.message = format!("{side}: {}", d.message);
+            d
+        })
+        .collect();
+    if !errors.is_empty() || outcome.is_none() {
+        eprint!(
+            "{}",
+            seg_diag::render_human(&comp.map, &errors, color.for_stderr())
+        );
+        eprintln!("error: no diff: `{side}` does not build (--targets)");
+        let bug = errors.iter().any(|d| d.severity == Severity::Bug);
+        let io = errors.iter().any(|d| d.code.is_none());
+        return Err(if bug {
+            Exit::Internal
+        } else if io {
+            Exit::Usage
+        } else {
+            Exit::Policy
+        });
+    }
+    for report in outcome.into_iter().flat_map(|o| o.reports) {
+        if report.target == "ir" {
+            continue;
+        }
+        builds.insert(
+            report.target,
+            targets::TargetBuild {
+                objects: report.objects,
+                approximations: report.approximations,
+            },
+        );
+    }
+    Ok(builds)
 }
 
 /// Print each side's errors labelled with the side; the exit code they give.

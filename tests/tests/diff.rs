@@ -716,3 +716,118 @@ fn the_same_now_is_used_on_both_sides() {
         "{late:?}"
     );
 }
+
+// ---- --targets ---------------------------------------------------------------------
+
+#[test]
+fn targets_name_their_object_changes_and_newly_omitted_rules() {
+    let o = fixture_diff(&["--targets", "--format", "json"]);
+    assert_eq!(code(&o), 4, "{}", shown(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    let targets = v["targets"].as_array().expect("targets");
+    let names: Vec<&str> = targets
+        .iter()
+        .filter_map(|t| t["target"].as_str())
+        .collect();
+    assert_eq!(names, ["aws", "gcp", "iptables", "kubernetes", "opa"]);
+    let k8s = &targets[3];
+    assert_eq!(k8s["presence"], "both");
+    let added: Vec<&str> = k8s["objects"]["added"]
+        .as_array()
+        .expect("added")
+        .iter()
+        .filter_map(|o| o["name"].as_str())
+        .collect();
+    assert!(
+        added.contains(&"payments/seg-allow-payments-batch"),
+        "{added:?}"
+    );
+    // The new nightly rule and the partners' new window cannot be enforced there.
+    let omitted: Vec<(&str, &str)> = k8s["new_approximations"]
+        .as_array()
+        .expect("new")
+        .iter()
+        .map(|a| {
+            (
+                a["rule"].as_str().unwrap_or(""),
+                a["kind"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        omitted,
+        [
+            ("ledger-access/3", "omitted"),
+            ("ledger-access/4", "omitted")
+        ]
+    );
+    assert_eq!(k8s["gone_approximations"], serde_json::json!([]));
+    // OPA enforces time: nothing newly omitted there.
+    assert_eq!(targets[4]["new_approximations"], serde_json::json!([]));
+    let human = fixture_diff(&["--targets"]);
+    assert!(
+        stdout(&human).contains("now omitted: ledger-access/4 (policy/payments.seg:30): `kubernetes` cannot enforce `time`"),
+        "{}",
+        shown(&human)
+    );
+    let md = fixture_diff(&["--targets", "--format", "markdown"]);
+    assert!(
+        stdout(&md).contains("<b>Targets</b> (5 of 5 with changes)"),
+        "{}",
+        shown(&md)
+    );
+}
+
+#[test]
+fn targets_added_to_seg_toml_and_builds_that_fail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old = dir.path().join("old");
+    let new = dir.path().join("new");
+    copy_dir(&fixture().join("old"), &old);
+    copy_dir(&fixture().join("old"), &new);
+    let manifest = old.join("seg.toml");
+    let text = std::fs::read_to_string(&manifest).expect("seg.toml");
+    std::fs::write(&manifest, text.replace("[targets.opa]\n", "")).expect("write");
+    let o = seg_in(
+        dir.path(),
+        &[
+            "diff",
+            "old",
+            "new",
+            "--now",
+            NOW,
+            "--targets",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code(&o), 0, "no reachability change: {}", shown(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    let opa = v["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .find(|t| t["target"] == "opa")
+        .expect("opa");
+    assert_eq!(opa["presence"], "new_only");
+    // What only the build reads (the bundle's signing key) failing on a
+    // side is that side's error, labelled, with no diff.
+    let manifest = new.join("seg.toml");
+    let text = std::fs::read_to_string(&manifest).expect("seg.toml");
+    let text = text.replace(
+        "[targets.opa]\n",
+        "[targets.opa]\nsigning-key = \"keys/missing.pem\"\n",
+    );
+    std::fs::write(&manifest, text).expect("write");
+    let o = seg_in(
+        dir.path(),
+        &["diff", "old", "new", "--now", NOW, "--targets"],
+    );
+    assert_eq!(code(&o), 1, "{}", shown(&o));
+    assert_eq!(stdout(&o), "");
+    assert!(
+        stderr(&o).contains("new: cannot read the bundle signing key `keys/missing.pem`"),
+        "{}",
+        shown(&o)
+    );
+}

@@ -802,6 +802,7 @@ impl<'a> Engine<'a> {
             summary,
             identities,
             changes: rows,
+            targets: None,
             complete: self.complete,
         }
     }

@@ -11,13 +11,15 @@
 //! one representative per class is exact.
 //!
 //! [`expect`] checks a diff against the changes a pull request intends;
-//! [`render`] writes it for terminals, pull-request comments and machines.
+//! [`targets`] adds what changes in each target's output; [`render`]
+//! writes it for terminals, pull-request comments and machines.
 
 pub mod engine;
 pub mod expect;
 pub mod inventory;
 pub mod model;
 pub mod render;
+pub mod targets;
 
 pub use engine::{Side, diff};
 pub use model::*;

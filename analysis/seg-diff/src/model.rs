@@ -25,6 +25,9 @@ pub struct Diff {
     pub identities: IdentityChanges,
     /// Every flow class whose decision changed, grouped (see [`Row`]).
     pub changes: Vec<Row>,
+    /// With `--targets`: what changes in each target's output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Vec<crate::targets::TargetDiff>>,
     /// False only when a string test was too large to explore completely
     /// (see `seg_space::strings::MAX_STATES`); never in practice.
     pub complete: bool,

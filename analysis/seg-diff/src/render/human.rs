@@ -94,6 +94,9 @@ pub fn human(d: &Diff, o: &Options) -> String {
             );
         }
     }
+    if let Some(targets) = &d.targets {
+        target_lines(&mut s, targets, o, &p);
+    }
     if let Some(r) = o.expect
         && !r.missing.is_empty()
     {
@@ -215,5 +218,69 @@ fn one_row(
     );
     for e in intended {
         let _ = writeln!(s, "      intended  line {}: {}", e.line, visible(&e.text));
+    }
+}
+
+fn target_lines(s: &mut String, targets: &[crate::targets::TargetDiff], o: &Options, p: &Paint) {
+    use crate::targets::{kind_text, objects_line};
+    use seg_ir::objects::Presence;
+    let _ = writeln!(s, "\n{}", p.bold("Targets (after the capability pass)"));
+    if targets.is_empty() {
+        let _ = writeln!(s, "  no target in seg.toml");
+    }
+    let shown = if o.members { usize::MAX } else { SHOWN };
+    for t in targets {
+        let name = visible(&t.target);
+        match (t.presence, &t.objects) {
+            (Presence::OldOnly, _) => {
+                let _ = writeln!(s, "  {name}: no longer a target of seg.toml");
+                continue;
+            }
+            (Presence::NewOnly, _) => {
+                let _ = writeln!(s, "  {name}: a new target of seg.toml");
+                continue;
+            }
+            (_, Some(c)) if t.is_empty() => {
+                let _ = writeln!(s, "  {name}: no change ({} objects)", c.unchanged);
+                continue;
+            }
+            (_, Some(c)) => {
+                let _ = writeln!(s, "  {name}: objects {}", objects_line(c));
+                for (sign, list) in [("+", &c.added), ("-", &c.removed), ("~", &c.changed)] {
+                    for obj in list.iter().take(shown) {
+                        let _ = writeln!(
+                            s,
+                            "      {sign} {} {} ({})",
+                            visible(&obj.kind),
+                            visible(&obj.name),
+                            visible(&obj.file)
+                        );
+                    }
+                    if list.len() > shown {
+                        let _ = writeln!(
+                            s,
+                            "      {sign} … and {} more (--members lists them)",
+                            list.len() - shown
+                        );
+                    }
+                }
+            }
+            (_, None) => {}
+        }
+        for (prefix, list) in [
+            ("now", &t.new_approximations),
+            ("no longer", &t.gone_approximations),
+        ] {
+            for a in list {
+                let _ = writeln!(
+                    s,
+                    "    {prefix} {}: {} ({}): {}",
+                    kind_text(a.kind),
+                    visible(&a.rule),
+                    visible(&a.location),
+                    visible(&a.reason)
+                );
+            }
+        }
     }
 }

@@ -147,6 +147,9 @@ pub fn markdown(d: &Diff, o: &Options) -> String {
         s.push_str("> A string test had too many automaton states to explore: differences only some strings show may be missing.\n\n");
     }
     identities(&mut s, d);
+    if let Some(targets) = &d.targets {
+        target_section(&mut s, targets);
+    }
     let total = d.changes.len();
     let mut written = 0;
     let budget = MAX_MARKDOWN.saturating_sub(RESERVE);
@@ -233,6 +236,59 @@ fn identities(s: &mut String, d: &Diff) {
     }
     if ids.changed.len() > LISTED {
         let _ = writeln!(s, "- … and {} more changed", ids.changed.len() - LISTED);
+    }
+    s.push_str("\n</details>\n\n");
+}
+
+fn target_section(s: &mut String, targets: &[crate::targets::TargetDiff]) {
+    use crate::targets::{kind_text, objects_line};
+    use seg_ir::objects::Presence;
+    let changed = targets.iter().filter(|t| !t.is_empty()).count();
+    let _ = writeln!(
+        s,
+        "<details><summary><b>Targets</b> ({changed} of {} with changes)</summary>\n",
+        targets.len()
+    );
+    s.push_str("| target | objects | fail-closed choices |\n|---|---|---|\n");
+    for t in targets {
+        let objects = match (t.presence, &t.objects) {
+            (Presence::OldOnly, _) => "no longer a target".to_string(),
+            (Presence::NewOnly, _) => "a new target".to_string(),
+            (_, Some(c)) => {
+                let mut cell = esc(&objects_line(c));
+                for (sign, list) in [("+", &c.added), ("−", &c.removed), ("~", &c.changed)] {
+                    for obj in list.iter().take(LISTED) {
+                        let _ = write!(cell, "<br>{sign} {} {}", esc(&obj.kind), code(&obj.name));
+                    }
+                    if list.len() > LISTED {
+                        let _ = write!(cell, "<br>{sign} … and {} more", list.len() - LISTED);
+                    }
+                }
+                cell
+            }
+            (_, None) => String::new(),
+        };
+        let mut choices = Vec::new();
+        for (prefix, list) in [
+            ("now", &t.new_approximations),
+            ("no longer", &t.gone_approximations),
+        ] {
+            for a in list.iter().take(LISTED) {
+                choices.push(format!(
+                    "{prefix} {}: {} {} — {}",
+                    kind_text(a.kind),
+                    code(&a.rule),
+                    esc(&a.location),
+                    esc(&a.reason)
+                ));
+            }
+        }
+        let _ = writeln!(
+            s,
+            "| {} | {objects} | {} |",
+            code(&t.target),
+            choices.join("<br>")
+        );
     }
     s.push_str("\n</details>\n\n");
 }
