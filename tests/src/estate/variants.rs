@@ -123,10 +123,10 @@ fn policies(text: &str) -> (Vec<&str>, Vec<(usize, usize)>) {
     for (i, l) in lines.iter().enumerate() {
         if l.starts_with("policy ") {
             start = Some(i + 1);
-        } else if *l == "}" {
-            if let Some(s) = start.take() {
-                out.push((s, i));
-            }
+        } else if *l == "}"
+            && let Some(s) = start.take()
+        {
+            out.push((s, i));
         }
     }
     (lines, out)
