@@ -17,7 +17,7 @@ mod host;
 mod model;
 mod names;
 mod render;
-mod schedule;
+use seg_ir::schedule;
 
 #[cfg(test)]
 mod merge_tests;

@@ -10,11 +10,8 @@
 //! - [`set_name`] gives valid ipset names (≤ 31 bytes, `[a-z0-9-]`).
 //! - [`comment_text`] gives printable ASCII without `"` or `\`, ≤ 255 bytes.
 
-use sha2::{Digest, Sha256};
-
-/// Longest file stem: leaves room for `.ip6.rules` under the usual 255-byte
-/// limit of a path component.
-pub const MAX_STEM: usize = 200;
+pub use seg_ir::names::{MAX_STEM, file_stem};
+use seg_ir::names::digest;
 
 /// iptables chain names: `XT_EXTENSION_MAXNAMELEN` (29) minus the NUL.
 pub const MAX_CHAIN: usize = 28;
@@ -24,72 +21,6 @@ pub const MAX_SET: usize = 31;
 
 /// `xt_comment` keeps 256 bytes including the NUL.
 pub const MAX_COMMENT: usize = 255;
-
-/// Names some file systems refuse whatever the extension (Windows devices).
-const RESERVED: [&str; 22] = [
-    "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8",
-    "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
-];
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Lowercase hex SHA-256 of `data`.
-pub fn digest(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
-}
-
-/// Keep `[a-z0-9_-]`, write every other byte as `%XX` (uppercase hex).
-/// Reversible, hence injective; the output never contains a lowercase hex
-/// digit after `%`, so it also stays injective on case-insensitive file systems.
-fn percent_encode(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for &b in name.as_bytes() {
-        if b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-' {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The file stem for an identity name; `None` for the empty name.
-///
-/// Reserved device names get their first byte encoded (`con` → `%63on`): the
-/// plain encoding never writes an allowed byte as `%XX`, so this image is
-/// still unique. Stems longer than [`MAX_STEM`] are cut and end with `~` and
-/// 32 hex digits of the name's SHA-256; `~` never occurs in an encoding, so a
-/// shortened stem cannot equal a plain one.
-pub fn file_stem(name: &str) -> Option<String> {
-    if name.is_empty() {
-        return None;
-    }
-    let mut stem = percent_encode(name);
-    if RESERVED.contains(&stem.as_str()) {
-        stem = format!("%{:02X}{}", stem.as_bytes()[0], &stem[1..]);
-    }
-    if stem.len() > MAX_STEM {
-        let keep = cut_before_escape(&stem, MAX_STEM - 33);
-        stem = format!("{}~{}", &stem[..keep], &digest(name.as_bytes())[..32]);
-    }
-    Some(stem)
-}
-
-/// The largest `n <= max` that does not split a `%XX` escape of `s`.
-fn cut_before_escape(s: &str, max: usize) -> usize {
-    let b = s.as_bytes();
-    let mut n = max.min(b.len());
-    // An escape starts at most two bytes before the cut.
-    for back in 1..=2 {
-        if n >= back && b[n - back] == b'%' {
-            n -= back;
-            break;
-        }
-    }
-    n
-}
 
 /// A chain name: `<prefix>-<slug>-<hash>`, where the slug is the readable part
 /// of `name` and the hash (of `name`) makes it unique; `hash_len` hex digits.
@@ -129,40 +60,21 @@ pub fn set_name(v6: bool, cidrs: &[String]) -> String {
     name
 }
 
-/// A byte [`comment_text`] keeps as it is.
-fn kept(b: u8) -> bool {
-    (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' && b != b'%'
-}
-
 /// Whether [`comment_text`] keeps all of `text` (nothing cut).
 pub fn comment_fits(text: &str) -> bool {
-    let escaped: usize = text.bytes().map(|b| if kept(b) { 1 } else { 3 }).sum();
-    escaped <= MAX_COMMENT
+    seg_ir::names::escaped_len(text) <= MAX_COMMENT
 }
 
 /// Text safe inside a double-quoted iptables-restore argument and on a `#`
-/// comment line: printable ASCII except `"`, `\` and `%`, which are written as
-/// `%XX` like every other byte; cut to [`MAX_COMMENT`] bytes without splitting
-/// an escape.
+/// comment line (see [`seg_ir::names::escape_text`]), cut to [`MAX_COMMENT`] bytes.
 pub fn comment_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for &b in text.as_bytes() {
-        if kept(b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    if out.len() > MAX_COMMENT {
-        let keep = cut_before_escape(&out, MAX_COMMENT);
-        out.truncate(keep);
-    }
-    out
+    seg_ir::names::escape_text(text, MAX_COMMENT)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use seg_ir::names::RESERVED;
     use std::collections::BTreeSet;
 
     fn decode(stem: &str) -> Vec<u8> {

@@ -9,10 +9,12 @@ pub mod eval;
 pub mod grants;
 pub mod identities;
 pub mod meaning;
+pub mod names;
 pub mod net;
 pub mod objects;
 pub mod ports;
 pub mod program;
+pub mod schedule;
 pub mod time;
 
 pub use backend::{Artifact, Backend, Capabilities, Emission, TargetOptions};

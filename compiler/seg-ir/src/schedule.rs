@@ -1,8 +1,9 @@
-//! Time conditions → `-m time` matches.
+//! Time conditions → UTC day windows, for host targets that match the clock
+//! (iptables `-m time`, nftables `meta hour`/`meta day`).
 //!
 //! Input: a rule's dynamic condition after the capability pass (only `Time` and
 //! `Days` atoms, under any mix of `and`/`or`/`not`). Output: a [`Schedule`], a
-//! disjunction of (daily window ∧ weekdays) terms, each one `-m time` match.
+//! disjunction of (daily window ∧ weekdays) terms, each one time match.
 //!
 //! Method: a condition over `Time`/`Days` atoms is a function of (weekday,
 //! minute of the UTC day), and it is constant between the minutes where some
@@ -12,12 +13,12 @@
 //! become complement windows/days, windows crossing midnight become two
 //! pieces carrying the same weekdays (time and days are independent atoms: a
 //! flow at 01:00 Tuesday is in `time 22:00..02:00 and days tue`), and no
-//! `--contiguous` is ever needed.
+//! window ever wraps past midnight (iptables' `--contiguous` is never needed).
 //!
 //! Invariant: every [`Window`] has `start_min < end_min <= 1440` and a non-empty
 //! day mask; windows are disjoint and ascending.
 
-use seg_ir::{Atom, Condition};
+use crate::program::{Atom, Condition};
 
 /// All seven weekdays (bit 0 = Monday).
 pub const ALL_DAYS: u8 = 0x7f;
@@ -157,7 +158,7 @@ fn holds(condition: &Condition, minute: u16, day: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use seg_ir::TimeOfDay;
+    use crate::TimeOfDay;
 
     fn time(a: &str, b: &str) -> Condition {
         Condition::Atom(Atom::Time {
@@ -261,7 +262,7 @@ mod tests {
     /// second at every window edge and on a grid, for a set of conditions.
     #[test]
     fn agrees_with_the_reference_evaluator() {
-        use seg_ir::{Flow, FlowEndpoint, IdentityId, Protocol, Timestamp};
+        use crate::{Flow, FlowEndpoint, IdentityId, Protocol, Timestamp};
         let conds = vec![
             Condition::And(vec![time("22:00", "02:00"), days(0b100_0001)]),
             Condition::Or(vec![
@@ -295,7 +296,7 @@ mod tests {
                         path: None,
                         context: Default::default(),
                     };
-                    let want = seg_ir::eval::holds(c, &flow);
+                    let want = crate::eval::holds(c, &flow);
                     let got = match &s {
                         Schedule::Always => true,
                         Schedule::Never => false,
