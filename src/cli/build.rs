@@ -14,7 +14,7 @@ use std::time::Instant;
 pub struct BuildArgs {
     #[command(flatten)]
     pub input: InputArgs,
-    /// Targets to build (comma-separated): ir, iptables, kubernetes, aws, gcp, opa [default: those in seg.toml]
+    /// Targets to build (comma-separated): ir, iptables, nftables, kubernetes, istio, aws, gcp, opa [default: those in seg.toml]
     #[arg(long, value_delimiter = ',', value_name = "T")]
     pub target: Vec<String>,
     /// Output folder, replaced as a whole when the build succeeds [default: PATH/out]

@@ -276,10 +276,10 @@ fn target_list(
         requested.to_vec()
     };
     if names.is_empty() {
-        diags.push(
-            Diagnostic::plain("no target to build")
-                .with_help("add `[targets.<name>]` to seg.toml or pass `--target` (one of ir, iptables, kubernetes, aws, gcp, opa)"),
-        );
+        diags.push(Diagnostic::plain("no target to build").with_help(format!(
+            "add `[targets.<name>]` to seg.toml or pass `--target` (one of {})",
+            super::target_names()
+        )));
         return None;
     }
     let mut out: Vec<String> = Vec::new();

@@ -2,11 +2,20 @@
 
 use seg_ir::Backend;
 use seg_ir::backend::{
-    AwsFormat, AwsOptions, IptablesOptions, KubernetesOptions, OpaOptions, TargetOptions,
+    AwsFormat, AwsOptions, IptablesOptions, KubernetesOptions, NftablesOptions, OpaOptions,
+    TargetOptions,
 };
 
 /// Every target `seg build` knows, in the order builds run them. `ir` writes the IR itself.
-pub const TARGETS: &[&str] = &["ir", "iptables", "kubernetes", "aws", "gcp", "opa"];
+pub const TARGETS: &[&str] = &[
+    "ir",
+    "iptables",
+    "nftables",
+    "kubernetes",
+    "aws",
+    "gcp",
+    "opa",
+];
 
 pub fn target_names() -> String {
     TARGETS.join(", ")
@@ -15,6 +24,7 @@ pub fn target_names() -> String {
 pub fn backend_for(name: &str) -> Option<&'static dyn Backend> {
     match name {
         "iptables" => Some(&seg_iptables::Iptables),
+        "nftables" => Some(&seg_nftables::Nftables),
         "kubernetes" => Some(&seg_k8s::Kubernetes),
         "aws" => Some(&seg_cloud::Aws),
         "gcp" => Some(&seg_cloud::Gcp),
@@ -30,6 +40,7 @@ pub fn default_options(name: &str) -> Option<TargetOptions> {
         "iptables" => Some(TargetOptions::Iptables(IptablesOptions {
             ipset_threshold: 8,
         })),
+        "nftables" => Some(TargetOptions::Nftables(NftablesOptions::default())),
         "kubernetes" => Some(TargetOptions::Kubernetes(KubernetesOptions::default())),
         "aws" => Some(TargetOptions::Aws(AwsOptions {
             formats: vec![AwsFormat::Terraform, AwsFormat::CloudFormation],

@@ -10,8 +10,8 @@
 //! - [`set_name`] gives valid ipset names (≤ 31 bytes, `[a-z0-9-]`).
 //! - [`comment_text`] gives printable ASCII without `"` or `\`, ≤ 255 bytes.
 
-pub use seg_ir::names::{MAX_STEM, file_stem};
 use seg_ir::names::digest;
+pub use seg_ir::names::file_stem;
 
 /// iptables chain names: `XT_EXTENSION_MAXNAMELEN` (29) minus the NUL.
 pub const MAX_CHAIN: usize = 28;
@@ -74,7 +74,7 @@ pub fn comment_text(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use seg_ir::names::RESERVED;
+    use seg_ir::names::{MAX_STEM, RESERVED};
     use std::collections::BTreeSet;
 
     fn decode(stem: &str) -> Vec<u8> {

@@ -107,6 +107,8 @@ pub const DEFAULT_INVENTORY: &[&str] = &["inventory.yaml"];
 /// `[project] sources` when not set: every `.seg` file below the project folder.
 pub const DEFAULT_SOURCES: &[&str] = &["**/*.seg"];
 pub const DEFAULT_IPSET_THRESHOLD: usize = 8;
+pub const DEFAULT_NFT_SET_THRESHOLD: usize = 8;
+pub const DEFAULT_TRUST_DOMAIN: &str = "cluster.local";
 pub const DEFAULT_AWS_MAX_RULES_PER_GROUP: usize = 60;
 pub const DEFAULT_AWS_MAX_GROUPS_PER_INTERFACE: usize = 5;
 pub const DEFAULT_SIGNING_ALGORITHM: &str = "RS256";
@@ -115,7 +117,15 @@ pub const SIGNING_ALGORITHMS: &[&str] = &[
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "HS256",
     "HS384", "HS512",
 ];
-pub const TARGET_NAMES: &[&str] = &["iptables", "kubernetes", "aws", "gcp", "opa"];
+pub const TARGET_NAMES: &[&str] = &[
+    "iptables",
+    "nftables",
+    "kubernetes",
+    "istio",
+    "aws",
+    "gcp",
+    "opa",
+];
 
 // Every table and key has a description in `crate::schema` (its tests say which are missing).
 pub(crate) const TOP_TABLES: &[&str] = &[

@@ -437,6 +437,22 @@ fn target(name: &str) -> Value {
             &[],
             "iptables rulesets.",
         ),
+        "nftables" => object(
+            &[(
+                "set-threshold",
+                json!({ "type": "integer", "minimum": 1, "maximum": 65536, "description": "An address group with at least this many CIDRs becomes a named set (default 8)." }),
+            )],
+            &[],
+            "nftables rulesets, one inet table per host.",
+        ),
+        "istio" => object(
+            &[(
+                "trust-domain",
+                json!({ "type": "string", "pattern": "^[a-z0-9._-]{1,255}$", "description": "The mesh's trust domain, for principals made from a kubernetes binding (default cluster.local)." }),
+            )],
+            &[],
+            "Istio AuthorizationPolicy and PeerAuthentication objects.",
+        ),
         "aws" => object(
             &[
                 (
@@ -508,7 +524,9 @@ mod tests {
     };
     use crate::inventory::schema::TOP_FIELDS;
     use crate::manifest::audit::SETTINGS as AUDIT_SETTINGS;
-    use crate::manifest::targets::{AWS_KEYS, GCP_KEYS, IPTABLES_KEYS, OPA_KEYS};
+    use crate::manifest::targets::{
+        AWS_KEYS, GCP_KEYS, IPTABLES_KEYS, ISTIO_KEYS, NFTABLES_KEYS, OPA_KEYS,
+    };
     use crate::manifest::{ENFORCEMENT_KEYS, PROJECT_KEYS, REACH_KEYS, TOP_TABLES};
     use std::collections::BTreeSet;
 
@@ -553,6 +571,8 @@ mod tests {
         let t = &p["targets"]["properties"];
         assert_eq!(keys(&t["iptables"]), set(IPTABLES_KEYS));
         assert_eq!(keys(&t["kubernetes"]), set(&[]));
+        assert_eq!(keys(&t["nftables"]), set(NFTABLES_KEYS));
+        assert_eq!(keys(&t["istio"]), set(ISTIO_KEYS));
         assert_eq!(keys(&t["aws"]), set(AWS_KEYS));
         assert_eq!(keys(&t["gcp"]), set(GCP_KEYS));
         assert_eq!(keys(&t["opa"]), set(OPA_KEYS));

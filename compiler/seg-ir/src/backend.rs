@@ -74,6 +74,8 @@ pub enum TargetOptions {
     Aws(AwsOptions),
     Gcp(GcpOptions),
     Opa(OpaOptions),
+    Istio(IstioOptions),
+    Nftables(NftablesOptions),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -84,6 +86,34 @@ pub struct IptablesOptions {
 
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct KubernetesOptions {}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct IstioOptions {
+    /// The mesh's trust domain, for principals made from a `kubernetes`
+    /// binding (`TRUST_DOMAIN/ns/NAMESPACE/sa/ACCOUNT`).
+    pub trust_domain: String,
+}
+
+impl Default for IstioOptions {
+    fn default() -> Self {
+        IstioOptions {
+            trust_domain: "cluster.local".to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NftablesOptions {
+    /// Address groups with at least this many CIDRs become a named set
+    /// (smaller ones are written inline, as an anonymous set).
+    pub set_threshold: usize,
+}
+
+impl Default for NftablesOptions {
+    fn default() -> Self {
+        NftablesOptions { set_threshold: 8 }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AwsFormat {
@@ -122,7 +152,8 @@ pub struct SigningKey {
 }
 
 pub trait Backend {
-    /// The target's name in `seg.toml` and `--target`: `iptables`, `kubernetes`, `aws`, `gcp`, `opa`.
+    /// The target's name in `seg.toml` and `--target`: `iptables`, `nftables`, `kubernetes`,
+    /// `istio`, `aws`, `gcp`, `opa`.
     fn name(&self) -> &'static str;
 
     fn capabilities(&self) -> Capabilities;

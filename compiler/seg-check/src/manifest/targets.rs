@@ -3,18 +3,20 @@
 
 use super::{
     DEFAULT_AWS_MAX_GROUPS_PER_INTERFACE, DEFAULT_AWS_MAX_RULES_PER_GROUP, DEFAULT_IPSET_THRESHOLD,
-    DEFAULT_SIGNING_ALGORITHM, Entry, Manifest, ManifestParser, SIGNING_ALGORITHMS, SigningConfig,
-    TARGET_NAMES, Table,
+    DEFAULT_NFT_SET_THRESHOLD, DEFAULT_SIGNING_ALGORITHM, DEFAULT_TRUST_DOMAIN, Entry, Manifest,
+    ManifestParser, SIGNING_ALGORITHMS, SigningConfig, TARGET_NAMES, Table,
 };
 use seg_diag::{Span, did_you_mean};
 use seg_ir::backend::{
-    AwsFormat, AwsOptions, GcpOptions, IptablesOptions, KubernetesOptions, OpaOptions,
-    TargetOptions,
+    AwsFormat, AwsOptions, GcpOptions, IptablesOptions, IstioOptions, KubernetesOptions,
+    NftablesOptions, OpaOptions, TargetOptions,
 };
 use toml::Spanned;
 use toml::de::DeValue;
 
 pub(crate) const IPTABLES_KEYS: &[&str] = &["ipset-threshold"];
+pub(crate) const NFTABLES_KEYS: &[&str] = &["set-threshold"];
+pub(crate) const ISTIO_KEYS: &[&str] = &["trust-domain"];
 pub(crate) const AWS_KEYS: &[&str] = &[
     "formats",
     "max-rules-per-group",
@@ -33,6 +35,8 @@ impl ManifestParser<'_> {
             if !TARGET_NAMES.contains(&name) {
                 let suggestion = match name {
                     "k8s" | "kube" | "networkpolicy" => Some("kubernetes"),
+                    "nft" | "nftable" => Some("nftables"),
+                    "mesh" | "authorizationpolicy" => Some("istio"),
                     "cloud.aws" | "ec2" => Some("aws"),
                     "cloud.gcp" | "gce" => Some("gcp"),
                     "rego" => Some("opa"),
@@ -57,6 +61,8 @@ impl ManifestParser<'_> {
             };
             let options = match name {
                 "iptables" => self.iptables(t, &context),
+                "nftables" => self.nftables(t, &context),
+                "istio" => self.istio(t, &context),
                 "kubernetes" => {
                     self.ordered(t, &[], &context);
                     Some(TargetOptions::Kubernetes(KubernetesOptions {}))
@@ -77,6 +83,33 @@ impl ManifestParser<'_> {
             ipset_threshold = self.count(value, "`ipset-threshold`", 1, 65_536)?;
         }
         Some(TargetOptions::Iptables(IptablesOptions { ipset_threshold }))
+    }
+
+    fn nftables(&mut self, t: &Table<'_>, context: &str) -> Option<TargetOptions> {
+        let mut set_threshold = DEFAULT_NFT_SET_THRESHOLD;
+        for (_, value) in self.ordered(t, NFTABLES_KEYS, context) {
+            set_threshold = self.count(value, "`set-threshold`", 1, 65_536)?;
+        }
+        Some(TargetOptions::Nftables(NftablesOptions { set_threshold }))
+    }
+
+    fn istio(&mut self, t: &Table<'_>, context: &str) -> Option<TargetOptions> {
+        let mut trust_domain = DEFAULT_TRUST_DOMAIN.to_string();
+        for (_, value) in self.ordered(t, ISTIO_KEYS, context) {
+            let domain = self.string(value, "`trust-domain`")?;
+            if !is_trust_domain(&domain) {
+                let span = self.span(value);
+                self.report(
+                    span,
+                    format!("invalid trust domain `{}`", domain.escape_debug()),
+                    "not a trust domain",
+                    "a SPIFFE trust domain has 1 to 255 lowercase letters, digits, `.`, `-` and `_` (e.g. `cluster.local`)",
+                );
+                return None;
+            }
+            trust_domain = domain;
+        }
+        Some(TargetOptions::Istio(IstioOptions { trust_domain }))
     }
 
     fn aws(&mut self, t: &Table<'_>, context: &str) -> Option<TargetOptions> {
@@ -262,4 +295,11 @@ impl ManifestParser<'_> {
         }
         Some(TargetOptions::Opa(OpaOptions { signing: None }))
     }
+}
+
+/// A SPIFFE trust domain name: lowercase letters, digits, `.`, `-`, `_`.
+pub(crate) fn is_trust_domain(s: &str) -> bool {
+    (1..=255).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
 }
