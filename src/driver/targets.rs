@@ -2,8 +2,8 @@
 
 use seg_ir::Backend;
 use seg_ir::backend::{
-    AwsFormat, AwsOptions, IptablesOptions, KubernetesOptions, NftablesOptions, OpaOptions,
-    TargetOptions,
+    AwsFormat, AwsOptions, IptablesOptions, IstioOptions, KubernetesOptions, NftablesOptions,
+    OpaOptions, TargetOptions,
 };
 
 /// Every target `seg build` knows, in the order builds run them. `ir` writes the IR itself.
@@ -12,6 +12,7 @@ pub const TARGETS: &[&str] = &[
     "iptables",
     "nftables",
     "kubernetes",
+    "istio",
     "aws",
     "gcp",
     "opa",
@@ -26,6 +27,7 @@ pub fn backend_for(name: &str) -> Option<&'static dyn Backend> {
         "iptables" => Some(&seg_iptables::Iptables),
         "nftables" => Some(&seg_nftables::Nftables),
         "kubernetes" => Some(&seg_k8s::Kubernetes),
+        "istio" => Some(&seg_istio::Istio),
         "aws" => Some(&seg_cloud::Aws),
         "gcp" => Some(&seg_cloud::Gcp),
         "opa" => Some(&seg_opa::Opa),
@@ -42,6 +44,7 @@ pub fn default_options(name: &str) -> Option<TargetOptions> {
         })),
         "nftables" => Some(TargetOptions::Nftables(NftablesOptions::default())),
         "kubernetes" => Some(TargetOptions::Kubernetes(KubernetesOptions::default())),
+        "istio" => Some(TargetOptions::Istio(IstioOptions::default())),
         "aws" => Some(TargetOptions::Aws(AwsOptions {
             formats: vec![AwsFormat::Terraform, AwsFormat::CloudFormation],
             max_rules_per_group: 60,

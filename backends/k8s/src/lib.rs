@@ -17,7 +17,7 @@ mod blocks;
 mod dns;
 mod files;
 mod model;
-mod names;
+pub mod names;
 mod render;
 mod select;
 #[cfg(test)]

@@ -178,6 +178,11 @@ codes! {
     NothingManaged = "W0405", Some("nothing-managed");
     /// A Kubernetes namespace with default-deny egress and no route to DNS.
     NoDnsEgress = "W0420", Some("no-dns-egress");
+    /// Traffic of a deny that the mesh does not mediate (UDP, SCTP, ICMP, other protocols).
+    NotMediated = "W0430", Some("not-mediated");
+    /// An identity the mesh cannot tell apart from another (a shared principal, a
+    /// selector that matches another workload, a workload without principal).
+    MeshIdentity = "W0431", Some("mesh-identity");
 
     // ---- E05xx: reach (blast radius) ---------------------------------------
     /// An entry point reaches a critical identity within `[reach] hops` hops.
