@@ -38,6 +38,9 @@ struct Host {
     blocks: [Vec<u32>; 2],
 }
 
+/// Destination ports `first..=last` of one line (0, 0: any), and the index of its rule.
+type PortsOf = (u16, u16, usize);
+
 /// A chain as printed, shared by every host whose chain holds the same rules.
 #[derive(Clone)]
 struct Printed {
@@ -273,7 +276,7 @@ impl Ctx<'_> {
             }
         }
         // Lines grouped by key in order of first appearance, ports united.
-        let mut groups: Vec<(Rc<text::Key>, Vec<(u16, u16, usize)>)> = Vec::new();
+        let mut groups: Vec<(Rc<text::Key>, Vec<PortsOf>)> = Vec::new();
         let mut index: HashMap<*const text::Key, usize> = HashMap::new();
         let mut sets: Vec<String> = Vec::new();
         for &b in blocks {

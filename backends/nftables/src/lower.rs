@@ -49,17 +49,17 @@ pub struct Block {
     pub sets: Vec<String>,
 }
 
+/// A rule side as the peer cache knows it: its identities and networks.
+type PeerKey<'p> = (
+    &'p std::collections::BTreeSet<seg_ir::IdentityId>,
+    &'p CidrSet,
+);
+
 /// Lowering state: caches and every named set made.
 pub struct Lowering<'p> {
     pub program: &'p Program,
     threshold: usize,
-    peers: HashMap<
-        (
-            &'p std::collections::BTreeSet<seg_ir::IdentityId>,
-            &'p CidrSet,
-        ),
-        Rc<[Option<Peer>; 2]>,
-    >,
+    peers: HashMap<PeerKey<'p>, Rc<[Option<Peer>; 2]>>,
     keys: HashMap<Key, Rc<Key>>,
     /// Every named set, by name: family and members.
     pub sets: BTreeMap<String, (Family, Vec<IpNet>)>,
