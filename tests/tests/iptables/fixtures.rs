@@ -35,8 +35,17 @@ pub struct Case {
 
 /// Run the shared capability pass for iptables.
 pub fn prepare(program: &Program, layered: &[ConditionClass]) -> Program {
+    prepare_for(program, &seg_iptables::Iptables, layered)
+}
+
+/// Run the shared capability pass for a host target (iptables, nftables).
+pub fn prepare_for(
+    program: &Program,
+    backend: &dyn seg_ir::Backend,
+    layered: &[ConditionClass],
+) -> Program {
     let mut diags = Diagnostics::new();
-    let p = capability::prepare(program, &seg_iptables::Iptables, layered, &mut diags);
+    let p = capability::prepare(program, backend, layered, &mut diags);
     assert!(
         !diags.has_errors(),
         "capability pass: {:?}",

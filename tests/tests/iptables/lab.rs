@@ -1,4 +1,4 @@
-//! Throwaway Linux network namespaces for the iptables tests.
+//! Throwaway Linux network namespaces for the iptables and nftables tests.
 //!
 //! A [`Lab`] owns every namespace it creates (names `segipt-<pid>-<n>-…`) and
 //! deletes them on drop, so a failing test cleans up too; [`Lab::new`] also
@@ -101,6 +101,39 @@ pub fn tools_or_skip(test: &str) -> bool {
             panic!(
                 "{test}: the iptables verification needs iptables, ipset and `ip netns` (CI=true): {why}"
             )
+        }
+        Err(why) => {
+            eprintln!("skipping {test}: {why} (run scripts/install-test-deps as root)");
+            false
+        }
+    }
+}
+
+/// Whether `nft` works in a network namespace; `Err` says what is missing.
+pub fn check_nft() -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("not running as root (network namespaces need CAP_SYS_ADMIN)".into());
+    }
+    run(&["nft", "--version"], None).map_err(|e| format!("`nft` is not usable: {e}"))?;
+    run(&["ip", "-V"], None).map_err(|e| format!("`ip` is not usable: {e}"))?;
+    let lab =
+        Lab::new("nftprobe").map_err(|e| format!("cannot create a network namespace: {e}"))?;
+    run_in(
+        &lab.namespace(0),
+        &["nft", "-c", "-f", "-"],
+        Some(b"table inet t {\n chain c {\n  meta hour 3600-7199 meta day 1 meta time < 1 accept\n }\n}\n"),
+    )
+    .map_err(|e| format!("`nft -c` unusable: {e}"))?;
+    Ok(())
+}
+
+/// [`tools_or_skip`] for the nftables tests (`nft`, `ip netns`).
+pub fn nft_or_skip(test: &str) -> bool {
+    match check_nft() {
+        Ok(()) => true,
+        Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{test}: the nftables verification needs nft and `ip netns` (CI=true): {why}")
         }
         Err(why) => {
             eprintln!("skipping {test}: {why} (run scripts/install-test-deps as root)");

@@ -307,11 +307,15 @@ pub struct Outcome {
     pub detail: String,
 }
 
-/// Which iptables implementation loads the rules.
+/// Which target's files, and which implementation loads them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flavour {
+    /// iptables rulesets through `iptables-restore` (the nf_tables variant).
     Nft,
+    /// iptables rulesets through `iptables-legacy-restore`.
     Legacy,
+    /// The `nftables` target's `<stem>.nft` through `nft -f`.
+    Nftables,
 }
 
 impl Flavour {
@@ -319,8 +323,33 @@ impl Flavour {
         match self {
             Flavour::Nft => ("iptables-restore", "ip6tables-restore"),
             Flavour::Legacy => ("iptables-legacy-restore", "ip6tables-legacy-restore"),
+            Flavour::Nftables => ("nft", "nft"),
         }
     }
+}
+
+/// Load one host's files of `flavour` into its namespace.
+fn load_host(ns: &str, stem: &str, artifacts: &[Artifact], flavour: Flavour) -> Result<(), String> {
+    let file = |path: &str| {
+        artifacts
+            .iter()
+            .find(|a| a.path == path)
+            .map(|a| a.contents.as_slice())
+    };
+    if flavour == Flavour::Nftables {
+        let text = file(&format!("{stem}.nft")).ok_or_else(|| format!("no {stem}.nft"))?;
+        lab::run_in(ns, &["nft", "-f", "-"], Some(text))?;
+        return Ok(());
+    }
+    if let Some(sets) = file(&format!("{stem}.ipset")) {
+        lab::run_in(ns, &["ipset", "restore", "-exist"], Some(sets))?;
+    }
+    let (v4_tool, v6_tool) = flavour.tools();
+    let v4 = file(&format!("{stem}.rules")).ok_or_else(|| format!("no {stem}.rules"))?;
+    let v6 = file(&format!("{stem}.ip6.rules")).ok_or_else(|| format!("no {stem}.ip6.rules"))?;
+    lab::run_in(ns, &[v4_tool, "--noflush"], Some(v4))?;
+    lab::run_in(ns, &[v6_tool, "--noflush"], Some(v6))?;
+    Ok(())
 }
 
 /// Build the namespaces, load each host's files, run every probe.
@@ -337,25 +366,11 @@ pub fn execute(
         let ips: Vec<IpAddr> = node.ips.iter().copied().collect();
         ns_of.push(lab.add_host(&node.name, &ips)?);
     }
-    let file = |path: &str| {
-        artifacts
-            .iter()
-            .find(|a| a.path == path)
-            .map(|a| a.contents.as_slice())
-    };
-    let (v4_tool, v6_tool) = flavour.tools();
     for (node, ns) in plan.nodes.iter().zip(&ns_of) {
         let Some(id) = node.identity else { continue };
-        let stem = seg_iptables::file_stem(&program.identity(id).name)
+        let stem = seg_ir::names::file_stem(&program.identity(id).name)
             .ok_or("host without a file stem")?;
-        if let Some(sets) = file(&format!("{stem}.ipset")) {
-            lab::run_in(ns, &["ipset", "restore", "-exist"], Some(sets))?;
-        }
-        let v4 = file(&format!("{stem}.rules")).ok_or_else(|| format!("no {stem}.rules"))?;
-        let v6 =
-            file(&format!("{stem}.ip6.rules")).ok_or_else(|| format!("no {stem}.ip6.rules"))?;
-        lab::run_in(ns, &[v4_tool, "--noflush"], Some(v4))?;
-        lab::run_in(ns, &[v6_tool, "--noflush"], Some(v6))?;
+        load_host(ns, &stem, artifacts, flavour)?;
     }
     let outcomes = run(plan, &ns_of)?;
     drop(lab);
