@@ -546,7 +546,9 @@ fn targets_table_matches_the_documented_capability_matrix() {
     target       deny   time   mtls   request  context  layered  expires
     ir           (the checked IR as JSON)
     iptables     native yes    no     no       no       yes      clock
+    nftables     native yes    no     no       no       yes      clock
     kubernetes   carved no     no     no       no       yes      rebuild
+    istio        native no     yes    yes      no       yes      rebuild
     aws          carved no     no     no       no       yes      rebuild
     gcp          native no     no     no       no       yes      rebuild
     opa          native yes    yes    yes      yes      no       clock
