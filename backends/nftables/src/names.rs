@@ -3,7 +3,8 @@
 //!
 //! Invariants:
 //! - [`chain_name`] gives `[a-z0-9-]` names starting with a letter, at most
-//!   48 bytes (nft allows 255), never an nft keyword (they contain `-`).
+//!   100 bytes (a 9-byte prefix, 24 of the policy, 64 of hash; nft allows
+//!   255), never an nft keyword (they contain `-`).
 //! - [`set_name`] gives `v4-`/`v6-` and 24 hex digits.
 //! - [`comment`] gives printable ASCII without `"`, `\` or `%` (escaped as
 //!   `%XX`), at most [`MAX_COMMENT`] bytes: nft refuses longer comments.
@@ -79,7 +80,8 @@ mod tests {
             chain_name("in-allow", "a", 8),
             chain_name("in-allow", "b", 8)
         );
-        assert!(chain_name("out-deny", &"x".repeat(10_000), 16).len() <= 48);
+        assert!(chain_name("out-allow", &"x".repeat(10_000), 64).len() <= 100);
+        assert_eq!(chain_name("out-allow", &"x".repeat(10_000), 8).len(), 43);
     }
 
     #[test]
