@@ -7,7 +7,7 @@
 use crate::access::Access;
 use crate::names::shown;
 use crate::select::Estate;
-use seg_diag::{Code, Diagnostic, Diagnostics};
+use seg_diag::{Code, Diagnostic, Diagnostics, SHOWN_MEMBERS, summarise};
 use seg_ir::{IdentityId, Program, Protocol};
 use std::collections::BTreeSet;
 
@@ -39,22 +39,39 @@ pub fn check(program: &Program, estate: &Estate, access: &Access, diags: &mut Di
         let Some(&first) = lacking.first() else {
             continue;
         };
-        let names: Vec<String> = lacking
+        let quoted: Vec<String> = lacking
             .iter()
             .map(|&p| format!("`{}`", shown(&program.identity(p).name)))
             .collect();
         let identity = program.identity(first);
-        let source = if lacking.len() == 1 {
-            seg_name(&identity.name)
+        // A large namespace is summarised (a count and the first few pods);
+        // the JSON output lists every pod.
+        let many = lacking.len() > SHOWN_MEMBERS + 1;
+        let sources: Vec<String> = lacking
+            .iter()
+            .take(if many { SHOWN_MEMBERS } else { lacking.len() })
+            .map(|&p| seg_name(&program.identity(p).name))
+            .collect();
+        let source = match (sources.len(), many) {
+            (1, false) => sources[0].clone(),
+            (_, false) => format!("[{}]", sources.join(", ")),
+            (_, true) => format!("[{}, …]", sources.join(", ")),
+        };
+        let target = match dns_service {
+            Some(dns) if !lacking.contains(&dns.id) => seg_name(&dns.name),
+            _ => "network <resolver addresses>".to_string(),
+        };
+        let mut help = format!("add `allow {source} -> {target} on dns`");
+        if many {
+            help.push_str(&format!(
+                " naming all {} pods (every one is listed in `--format json`)",
+                lacking.len()
+            ));
+        }
+        let who = if many {
+            format!("{} pods ({})", lacking.len(), summarise(&quoted))
         } else {
-            format!(
-                "[{}]",
-                lacking
-                    .iter()
-                    .map(|&p| seg_name(&program.identity(p).name))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            quoted.join(", ")
         };
         diags.push(
             Diagnostic::warning(
@@ -67,14 +84,16 @@ pub fn check(program: &Program, estate: &Estate, access: &Access, diags: &mut Di
                 shown(namespace)
             ))
             .with_note(format!(
-                "no rule lets {} send udp/53, so name resolution fails",
-                names.join(", ")
+                "no rule lets {who} send udp/53, so name resolution fails"
             ))
-            .with_help(match dns_service {
-                Some(dns) if !lacking.contains(&dns.id) => {
-                    format!("add `allow {source} -> {} on dns`", seg_name(&dns.name))
-                }
-                _ => format!("add `allow {source} -> network <resolver addresses> on dns`"),
+            .with_help(help)
+            .with_members(if many {
+                lacking
+                    .iter()
+                    .map(|&p| program.identity(p).name.clone())
+                    .collect()
+            } else {
+                Vec::new()
             }),
         );
     }

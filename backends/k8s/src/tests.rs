@@ -631,6 +631,50 @@ fn dns_reachable_namespaces_get_no_warning() {
 }
 
 #[test]
+fn a_large_namespace_without_dns_is_summarised_and_listed_in_full() {
+    use M::*;
+    let mut f = Fx::new();
+    for i in 0..40 {
+        let name = format!("p{i:02}");
+        f.pod(&name, "big", &[("app", &name)]);
+    }
+    for i in 0..3 {
+        let name = format!("q{i}");
+        f.pod(&name, "small", &[("app", &name)]);
+    }
+    let (a, b) = (f.set(&[Id("p00")]), f.set(&[Id("q0")]));
+    f.rule(Action::Allow, a, b, tcp(80, 80));
+    let (_, d) = f.emit();
+    let dns: Vec<_> = d
+        .iter()
+        .filter(|x| x.code == Some(Code::NoDnsEgress))
+        .collect();
+    assert_eq!(dns.len(), 2, "{dns:?}");
+    let big = dns[0];
+    assert_eq!(
+        big.notes[1],
+        "no rule lets 40 pods (`p00`, `p01`, `p02`, `p03`, `p04` and 35 more) send udp/53, \
+         so name resolution fails"
+    );
+    assert_eq!(
+        big.help.as_deref(),
+        Some(
+            "add `allow [p00, p01, p02, p03, p04, …] -> network <resolver addresses> on dns` \
+             naming all 40 pods (every one is listed in `--format json`)"
+        )
+    );
+    let all: Vec<String> = (0..40).map(|i| format!("p{i:02}")).collect();
+    assert_eq!(big.members, all);
+    // A few pods are named in full, with no separate list.
+    let small = dns[1];
+    assert_eq!(
+        small.notes[1],
+        "no rule lets `q0`, `q1`, `q2` send udp/53, so name resolution fails"
+    );
+    assert!(small.members.is_empty());
+}
+
+#[test]
 fn ten_thousand_rules_emit_quickly() {
     use M::*;
     let mut f = Fx::new();

@@ -31,6 +31,25 @@ pub struct Diagnostic {
     pub labels: Vec<Label>,
     pub notes: Vec<String>,
     pub help: Option<String>,
+    /// Every member of a large set that the text names only by a count and the
+    /// first few (see [`summarise`]): the full list, for the JSON output.
+    pub members: Vec<String>,
+}
+
+/// How many names a message shows of a large set before `and N more`.
+pub const SHOWN_MEMBERS: usize = 5;
+
+/// `a, b, c, d, e and 195 more`: the first [`SHOWN_MEMBERS`] of `names`, then
+/// the count of the rest (all of them when there are few).
+pub fn summarise(names: &[String]) -> String {
+    if names.len() <= SHOWN_MEMBERS + 1 {
+        return names.join(", ");
+    }
+    format!(
+        "{} and {} more",
+        names[..SHOWN_MEMBERS].join(", "),
+        names.len() - SHOWN_MEMBERS
+    )
 }
 
 impl Diagnostic {
@@ -42,6 +61,7 @@ impl Diagnostic {
             labels: Vec::new(),
             notes: Vec::new(),
             help: None,
+            members: Vec::new(),
         }
     }
 
@@ -99,6 +119,12 @@ impl Diagnostic {
 
     pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
+        self
+    }
+
+    /// The full list behind a summary of a large set (see [`summarise`]).
+    pub fn with_members(mut self, members: Vec<String>) -> Diagnostic {
+        self.members = members;
         self
     }
 
@@ -265,5 +291,19 @@ mod tests {
         assert_eq!(v[1].severity, Severity::Warning);
         ds.apply_levels(&BTreeMap::new(), true);
         assert!(ds.iter().all(|d| d.severity == Severity::Error));
+    }
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::summarise;
+
+    #[test]
+    fn a_large_set_is_a_count_and_the_first_five() {
+        let names = |n: usize| (0..n).map(|i| format!("n{i}")).collect::<Vec<_>>();
+        assert_eq!(summarise(&names(0)), "");
+        assert_eq!(summarise(&names(6)), "n0, n1, n2, n3, n4, n5");
+        assert_eq!(summarise(&names(7)), "n0, n1, n2, n3, n4 and 2 more");
+        assert_eq!(summarise(&names(1000)), "n0, n1, n2, n3, n4 and 995 more");
     }
 }

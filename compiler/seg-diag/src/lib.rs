@@ -10,6 +10,8 @@ mod render;
 mod source;
 
 pub use code::{Code, LintLevel};
-pub use diagnostic::{Diagnostic, Diagnostics, Label, Severity, did_you_mean};
+pub use diagnostic::{
+    Diagnostic, Diagnostics, Label, SHOWN_MEMBERS, Severity, did_you_mean, summarise,
+};
 pub use render::{ColorChoice, LocatedDiagnostic, Location, hidden, render_human, visible};
 pub use source::{FileId, SourceFile, SourceMap, Span};

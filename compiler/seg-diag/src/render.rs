@@ -179,6 +179,9 @@ pub struct LocatedDiagnostic {
     pub labels: Vec<LocatedLabel>,
     pub notes: Vec<String>,
     pub help: Option<String>,
+    /// The full list of a large set the text summarises (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -206,6 +209,7 @@ impl LocatedDiagnostic {
                 .collect(),
             notes: d.notes.clone(),
             help: d.help.clone(),
+            members: d.members.clone(),
         }
     }
 }
