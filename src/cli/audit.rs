@@ -270,7 +270,10 @@ fn flow_error(
     color: Color,
 ) -> Exit {
     let diagnostic = e.diagnostic();
-    eprint!("{}", output::human(&comp.map, std::slice::from_ref(&diagnostic), color));
+    eprint!(
+        "{}",
+        output::human(&comp.map, std::slice::from_ref(&diagnostic), color)
+    );
     if format == AuditFormat::Sarif {
         let finding = sarif::Finding {
             rule: sarif::Rule::Unreadable(e.code()),

@@ -105,7 +105,11 @@ pub fn run(args: &GraphArgs, color: Color) -> Exit {
             let mut out = std::io::stdout().lock();
             match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
                 Ok(()) => Exit::Ok,
-                Err(_) => Exit::Usage,
+                // The reader went away (`seg graph | head`): not a failure.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok,
+                Err(e) => usage(Diagnostic::plain(format!(
+                    "cannot write to standard output: {e}"
+                ))),
             }
         }
     }

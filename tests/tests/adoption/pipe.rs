@@ -86,6 +86,31 @@ fn every_command_ends_quietly_when_its_reader_goes_away() {
         commands.push(audit.iter().chain(extra).copied().collect());
     }
     commands.push(vec!["audit", "examples/bank", "--emit-sql", "trino"]);
+    for format in ["human", "json"] {
+        let reach = ["reach", "payments-api", "examples/bank", "--now", NOW];
+        commands.push([&reach[..], &["--format", format]].concat());
+    }
+    for format in ["dot", "mermaid", "json", "html"] {
+        commands.push(vec![
+            "graph",
+            "examples/bank",
+            "--now",
+            NOW,
+            "--format",
+            format,
+        ]);
+    }
+    for format in ["human", "markdown", "json"] {
+        let diff = ["diff", "examples/bank", "examples/bank", "--now", NOW];
+        commands.push([&diff[..], &["--format", format]].concat());
+    }
+    // Every command of `seg --help` is tried (the language server speaks LSP on stdio instead).
+    for c in super::shell::commands() {
+        assert!(
+            c == "lsp" || commands.iter().any(|args| args[0] == c),
+            "`seg {c}` is not tried with a closed stdout here"
+        );
+    }
     for args in &commands {
         let o = with_closed_stdout(args, &repo);
         assert_eq!(o.status.code(), Some(0), "seg {args:?}: {}", shown(&o));

@@ -6,7 +6,7 @@ use seg_tests::tools;
 use std::process::Command;
 
 /// The commands `seg --help` lists (all of them, whoever added them).
-fn commands() -> Vec<String> {
+pub fn commands() -> Vec<String> {
     let help = stdout(&seg_in(&tools::repo(), &["--help"]));
     help.lines()
         .skip_while(|l| !l.starts_with("Commands:"))
