@@ -244,7 +244,22 @@ pub fn run(args: &AuditArgs, color: Color, v: Verbosity) -> Exit {
     match args.format {
         AuditFormat::Human => print!("{}", seg_audit::report::human(&report)),
         AuditFormat::Markdown => print!("{}", seg_audit::report::markdown(&report)),
-        AuditFormat::Json => println!("{:#}", seg_audit::report::json(&report)),
+        AuditFormat::Json => {
+            use std::io::Write;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let written = seg_audit::report::write_json(&report, &mut out)
+                .and_then(|()| writeln!(out))
+                .and_then(|()| out.flush());
+            match written {
+                // The reader has gone (`seg audit … | head`): end quietly, as print! would.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Exit::Ok,
+                Err(e) => {
+                    eprintln!("error: cannot write the report: {e}");
+                    return Exit::Usage;
+                }
+                Ok(()) => {}
+            }
+        }
         AuditFormat::Sarif => {
             let findings = report.findings.findings.iter().map(sarif_finding).collect();
             let (log, notices) = sarif::log(&comp.map, findings, &anchor(&comp));

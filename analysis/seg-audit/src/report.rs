@@ -131,36 +131,87 @@ fn rule_json(r: &RuleHits) -> Value {
     })
 }
 
+/// The JSON report as a value (tests; the command line streams it with [`write_json`]).
 pub fn json(report: &Report) -> Value {
-    let c = &report.counters;
-    let a = report.attribution();
-    json!({
-        "project": report.project,
-        "window": window_json(&report.window, report.window_given),
-        "input": {
-            "flows": c.flows,
-            "gap_records": c.gap_records,
-            "malformed": c.malformed,
-            "outside_window": c.outside_window,
-            "replies_folded": c.replies,
-            "undetermined_direction": c.undetermined,
-            "tuples": report.tuples,
-        },
-        "attribution": {
-            "records": a.records,
-            "both_ends_identities": a.attributed,
-            "without_window_evidence": a.without_evidence,
-            "by_kubernetes_labels": c.by_labels,
-            "with_an_unresolved_end": a.unresolved,
-        },
-        "summary": {
-            "errors": report.count(FindingLevel::Error),
-            "warnings": report.count(FindingLevel::Warning),
-            "notes": report.count(FindingLevel::Note),
-        },
-        "findings": report.findings.findings.iter().map(|f| finding_json(f, &report.window)).collect::<Vec<_>>(),
-        "rules": report.findings.rules.iter().map(rule_json).collect::<Vec<_>>(),
-    })
+    serde_json::to_value(JsonReport(report)).unwrap_or(Value::Null)
+}
+
+/// Write the JSON report, pretty-printed. Findings and rules are rendered one
+/// at a time as they are written, so the output never exists whole in memory.
+pub fn write_json(report: &Report, out: impl std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(out, &JsonReport(report)).map_err(std::io::Error::from)
+}
+
+struct JsonReport<'a>(&'a Report);
+
+impl serde::Serialize for JsonReport<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let report = self.0;
+        let c = &report.counters;
+        let a = report.attribution();
+        let mut m = s.serialize_map(Some(7))?;
+        m.serialize_entry("project", &report.project)?;
+        m.serialize_entry("window", &window_json(&report.window, report.window_given))?;
+        m.serialize_entry(
+            "input",
+            &json!({
+                "flows": c.flows,
+                "gap_records": c.gap_records,
+                "malformed": c.malformed,
+                "outside_window": c.outside_window,
+                "replies_folded": c.replies,
+                "undetermined_direction": c.undetermined,
+                "tuples": report.tuples,
+            }),
+        )?;
+        m.serialize_entry(
+            "attribution",
+            &json!({
+                "records": a.records,
+                "both_ends_identities": a.attributed,
+                "without_window_evidence": a.without_evidence,
+                "by_kubernetes_labels": c.by_labels,
+                "with_an_unresolved_end": a.unresolved,
+            }),
+        )?;
+        m.serialize_entry(
+            "summary",
+            &json!({
+                "errors": report.count(FindingLevel::Error),
+                "warnings": report.count(FindingLevel::Warning),
+                "notes": report.count(FindingLevel::Note),
+            }),
+        )?;
+        m.serialize_entry("findings", &Each(report, Part::Findings))?;
+        m.serialize_entry("rules", &Each(report, Part::Rules))?;
+        m.end()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Part {
+    Findings,
+    Rules,
+}
+
+/// A list of the report rendered element by element.
+struct Each<'a>(&'a Report, Part);
+
+impl serde::Serialize for Each<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let report = self.0;
+        match self.1 {
+            Part::Findings => s.collect_seq(
+                report
+                    .findings
+                    .findings
+                    .iter()
+                    .map(|f| finding_json(f, &report.window)),
+            ),
+            Part::Rules => s.collect_seq(report.findings.rules.iter().map(rule_json)),
+        }
+    }
 }
 
 fn header(report: &Report, out: &mut String) {

@@ -48,12 +48,29 @@ fn cpu_seconds() -> f64 {
     (field(11) + field(12)) / 100.0
 }
 
+/// A writer that only counts bytes.
+struct Counted(usize);
+impl Write for Counted {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0 += b.len();
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn peak_rss_kib() -> u64 {
+    status_kib("VmHWM:")
+}
+
+/// A memory figure of `/proc/self/status`, KiB.
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
         })
         .unwrap_or(0)
@@ -213,6 +230,10 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
+    eprintln!(
+        "before the runs: RSS {} MiB (the bench's estate, program and generator state)",
+        status_kib("VmRSS:") / 1024
+    );
     let settings = AuditSettings::default();
     let inputs = vec![log.to_string_lossy().into_owned()];
     let mut times = Vec::new();
@@ -228,6 +249,7 @@ fn main() {
         let mut m2 = seg_diag::SourceMap::default();
         let inventory = stages::inventory(&estate, &mut m2, &mut d).expect("inventory");
         let compiled = t.elapsed().as_secs_f64();
+        let cpu_compiled = cpu_seconds();
         let plan = seg_audit::plan::Plan::new(&program, &inventory, &settings, None, None);
         let agg = seg_audit::read(
             &plan,
@@ -238,16 +260,28 @@ fn main() {
         )
         .expect("read");
         let read = t.elapsed().as_secs_f64();
+        let cpu_read = cpu_seconds();
+        let (rss_read, hwm_read) = (status_kib("VmRSS:") / 1024, peak_rss_kib() / 1024);
         let report = seg_audit::audit(&program, &inventory, &map, &settings, &agg);
         let audited = t.elapsed().as_secs_f64();
-        let json = seg_audit::report::json(&report).to_string();
-        std::hint::black_box(json.len());
+        let cpu_audited = cpu_seconds();
+        let rss_audited = status_kib("VmRSS:") / 1024;
+        // Streamed as the command line writes it, to a sink that counts.
+        let mut bytes = Counted(0);
+        seg_audit::report::write_json(&report, &mut bytes).expect("report");
+        std::hint::black_box(bytes.0);
+        let cpu_end = cpu_seconds();
         eprintln!(
-            "  compile {compiled:.2} s, read + aggregate {:.2} s, audit {:.2} s, report {:.2} s; {:.2} CPU s in all",
+            "  compile {compiled:.2} s, read + aggregate {:.2} s, audit {:.2} s, report {:.2} s; CPU s (both threads): {:.2}, {:.2}, {:.2}, {:.2} = {:.2}; RSS after reading {rss_read} MiB (peak {hwm_read}), after the audit {rss_audited} MiB, peak {} MiB",
             read - compiled,
             audited - read,
             t.elapsed().as_secs_f64() - audited,
-            cpu_seconds() - cpu0
+            cpu_compiled - cpu0,
+            cpu_read - cpu_compiled,
+            cpu_audited - cpu_read,
+            cpu_end - cpu_audited,
+            cpu_end - cpu0,
+            peak_rss_kib() / 1024
         );
         times.push(t.elapsed().as_secs_f64());
         tuples = agg.tuples.len();
