@@ -5,6 +5,10 @@
 //! attribution epoch and capture point. Attribution happens once per
 //! distinct key at [`Aggregator::finish`]: within one epoch every address
 //! has one holder.
+//!
+//! The map is the hot spot (a random record misses the cache once for it),
+//! so its entries are kept to one cache line: ends are interned to numbers
+//! (a small table that stays in cache), and the key packs into 24 bytes.
 
 use crate::attribute::workload_name;
 use crate::fold::{Orientation, orient};
@@ -29,17 +33,27 @@ enum RawPeer {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct RawKey {
-    client: RawPeer,
-    server: RawPeer,
-    protocol: u8,
-    port: u16,
-    verdict: Verdict,
+    /// Interned ends (indexes into `Aggregator::peers`).
+    client: u32,
+    server: u32,
     slice: u32,
     epoch: u32,
-    /// Interned capture point, `u32::MAX` for none.
-    iface: u32,
-    /// Which ends are the capture point's own: bit 0 the client, bit 1 the server.
-    own: u8,
+    /// The interned capture point shifted left by two ([`NO_IFACE`] for
+    /// none), and which ends are its own: bit 0 the client, bit 1 the server.
+    iface_own: u32,
+    port: u16,
+    protocol: u8,
+    verdict: Verdict,
+}
+
+impl RawKey {
+    fn iface(&self) -> u32 {
+        self.iface_own >> 2
+    }
+
+    fn own(&self) -> u32 {
+        self.iface_own & 3
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -55,6 +69,9 @@ struct RawCounts {
 /// stream in any order.
 #[derive(Clone, Debug, Default)]
 struct Spans {
+    /// The span records usually extend, kept inline (no second cache miss).
+    last: Option<(i64, i64)>,
+    /// The others.
     v: Vec<(i64, i64)>,
     /// How many spans `v` held after its last compaction.
     compacted: usize,
@@ -63,14 +80,16 @@ struct Spans {
 impl Spans {
     /// Add `[start, end]`: usually it extends the last span.
     fn add(&mut self, start: i64, end: i64, tolerance: i64) {
-        if let Some(last) = self.v.last_mut()
+        if let Some(last) = &mut self.last
             && start >= last.0
             && start <= last.1.saturating_add(tolerance)
         {
             last.1 = last.1.max(end);
             return;
         }
-        self.v.push((start, end));
+        if let Some(last) = self.last.replace((start, end)) {
+            self.v.push(last);
+        }
         if self.v.len() > 64 && self.v.len() > 2 * self.compacted {
             compact(&mut self.v, tolerance);
             self.compacted = self.v.len();
@@ -78,6 +97,7 @@ impl Spans {
     }
 
     fn finish(mut self, tolerance: i64) -> Vec<(i64, i64)> {
+        self.v.extend(self.last);
         compact(&mut self.v, tolerance);
         self.v
     }
@@ -96,6 +116,9 @@ struct IfaceState {
 pub struct Aggregator<'p> {
     plan: &'p Plan,
     raw: FastMap<RawKey, RawCounts>,
+    /// Interned ends of `raw`'s keys.
+    peers: Vec<RawPeer>,
+    peer_ids: FastMap<RawPeer, u32>,
     ifaces: Vec<(Arc<str>, IfaceState)>,
     iface_ids: FastMap<Arc<str>, u32>,
     /// Interned names by address: readers hand out one `Arc` per distinct
@@ -112,13 +135,16 @@ pub struct Aggregator<'p> {
     span: Option<(i64, i64)>,
 }
 
-const NO_IFACE: u32 = u32::MAX;
+/// No capture point; interned ones are below it (they are shifted by two in keys).
+const NO_IFACE: u32 = u32::MAX >> 2;
 
 impl<'p> Aggregator<'p> {
     pub fn new(plan: &'p Plan) -> Aggregator<'p> {
         Aggregator {
             plan,
             raw: FastMap::default(),
+            peers: Vec::new(),
+            peer_ids: FastMap::default(),
             ifaces: Vec::new(),
             iface_ids: FastMap::default(),
             iface_ptrs: FastMap::default(),
@@ -152,6 +178,8 @@ impl<'p> Aggregator<'p> {
         }
         let i = match self.iface_ids.get(name) {
             Some(&i) => i,
+            // Past 2^30 capture points (never in practice) records keep none.
+            None if self.ifaces.len() >= NO_IFACE as usize => return NO_IFACE,
             None => {
                 let i = self.ifaces.len() as u32;
                 self.ifaces.push((name.clone(), IfaceState::default()));
@@ -164,6 +192,16 @@ impl<'p> Aggregator<'p> {
             self.held.push(name.clone());
             self.iface_ptrs.insert(ptr, i);
         }
+        i
+    }
+
+    fn peer(&mut self, p: RawPeer) -> u32 {
+        if let Some(&i) = self.peer_ids.get(&p) {
+            return i;
+        }
+        let i = self.peers.len() as u32;
+        self.peers.push(p);
+        self.peer_ids.insert(p, i);
         i
     }
 
@@ -205,9 +243,12 @@ impl<'p> Aggregator<'p> {
             Orientation::Reply => true,
             Orientation::AsWritten => false,
         };
-        let mut peer = |ip: IpAddr, k: &Option<Arc<K8sEndpoint>>| match k {
-            Some(k) => RawPeer::K8s(self.k8s(k), ip),
-            None => RawPeer::Ip(ip),
+        let mut peer = |ip: IpAddr, k: &Option<Arc<K8sEndpoint>>| {
+            let raw = match k {
+                Some(k) => RawPeer::K8s(self.k8s(k), ip),
+                None => RawPeer::Ip(ip),
+            };
+            self.peer(raw)
         };
         let (src, dst) = (peer(f.src, &f.src_k8s), peer(f.dst, &f.dst_k8s));
         let (client, server, server_port) = if reply {
@@ -217,7 +258,7 @@ impl<'p> Aggregator<'p> {
             (src, dst, f.dst_port)
         };
         // Which written end is the capture point's own, then as client/server.
-        let written_own: u8 = match f.hints.observed {
+        let written_own: u32 = match f.hints.observed {
             Some(Observed::Egress) => 1,
             Some(Observed::Ingress) => 2,
             None => 3,
@@ -239,8 +280,7 @@ impl<'p> Aggregator<'p> {
             verdict: f.verdict,
             slice: self.plan.slicer.slice(f.start),
             epoch: self.plan.slicer.epoch(f.start),
-            iface,
-            own: if iface == NO_IFACE { 0 } else { own },
+            iface_own: (iface << 2) | if iface == NO_IFACE { 0 } else { own },
         };
         let (packets, bytes) = (f.packets.unwrap_or(0), f.bytes.unwrap_or(0));
         self.raw
@@ -292,11 +332,12 @@ impl<'p> Aggregator<'p> {
                 .unwrap_or(Timestamp(self.span.map_or(0, |s| s.1 + 1))),
         };
         let mut counters = self.counters;
-        let mut cache: HashMap<(RawPeer, u32), (Endpoint, bool, bool)> = HashMap::new();
-        let mut resolve = |peer: RawPeer, epoch: u32, at: Timestamp| {
+        let mut cache: HashMap<(u32, u32), (Endpoint, bool, bool)> = HashMap::new();
+        let peers = &self.peers;
+        let mut resolve = |peer: u32, epoch: u32, at: Timestamp| {
             cache
                 .entry((peer, epoch))
-                .or_insert_with(|| match peer {
+                .or_insert_with(|| match peers[peer as usize] {
                     RawPeer::Ip(ip) => by_address(plan, ip, at),
                     RawPeer::K8s(k, ip) => {
                         let k = &self.k8s[k as usize];
@@ -317,7 +358,7 @@ impl<'p> Aggregator<'p> {
             vec![Default::default(); self.ifaces.len()];
         let mut raw: Vec<(RawKey, RawCounts)> = self.raw.into_iter().collect();
         // A fixed order, so that attribution caches and counters do not depend on hashing.
-        raw.sort_by_key(|(k, c)| (c.first, k.epoch, k.slice, k.iface));
+        raw.sort_by_key(|(k, c)| (c.first, k.epoch, k.slice, k.iface()));
         for (k, c) in raw {
             let at = Timestamp(c.first);
             let (src, src_ok, src_labels) = resolve(k.client, k.epoch, at);
@@ -327,12 +368,12 @@ impl<'p> Aggregator<'p> {
             }
             let unattested = (matches!(src, Endpoint::Identity(_)) && !src_ok)
                 || (matches!(dst, Endpoint::Identity(_)) && !dst_ok);
-            if k.iface != NO_IFACE {
-                let set = &mut endpoints[k.iface as usize];
-                if k.own & 1 != 0 {
+            if k.iface() != NO_IFACE {
+                let set = &mut endpoints[k.iface() as usize];
+                if k.own() & 1 != 0 {
                     set.insert(src.clone());
                 }
-                if k.own & 2 != 0 {
+                if k.own() & 2 != 0 {
                     set.insert(dst.clone());
                 }
             }
