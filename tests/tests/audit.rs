@@ -658,3 +658,83 @@ fn hubble_endpoints_resolve_by_namespace_and_labels() {
     assert_eq!(report["attribution"]["without_window_evidence"], 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `[audit] nodata`: by default an AWS `NODATA` interval is a coverage gap, so
+/// a rule between identities that interface saw is not judged unused; with
+/// `idle` the interval is covered and the unused rule is reported.
+#[test]
+fn nodata_is_a_gap_unless_the_manifest_says_idle() {
+    let dir = scratch("nodata");
+    std::fs::write(
+        dir.join("inventory.yaml"),
+        "version: 1\nidentities:\n  - { name: api, kind: workload, owner: team-a, addresses: [10.0.0.1/32] }\n  - { name: db, kind: workload, owner: team-a, addresses: [10.0.1.5/32] }\n  - { name: cache, kind: workload, owner: team-a, addresses: [10.0.2.7/32] }\n",
+    )
+    .expect("inventory");
+    std::fs::create_dir_all(dir.join("policy")).expect("policy folder");
+    std::fs::write(
+        dir.join("policy/main.seg"),
+        "policy main {\n  owner \"team-a\"\n  allow api -> db on tcp/5432\n  allow cache -> db on tcp/5432\n  allow api -> cache on tcp/6379\n}\n",
+    )
+    .expect("policy");
+    let t0 = Timestamp::parse("2026-11-19T10:00:00Z").expect("t0").0;
+    let flows = dir.join("flows.log");
+    std::fs::write(
+        &flows,
+        format!(
+            "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n\
+             2 1 eni-api 10.0.0.1 10.0.1.5 40001 5432 6 5 400 {t0} {} ACCEPT OK\n\
+             2 1 eni-cache 10.0.2.7 10.0.1.5 40002 5432 6 5 400 {} {} ACCEPT OK\n\
+             2 1 eni-api - - - - - - - {} {} - NODATA\n",
+            t0 + 60,
+            t0 + 120,
+            t0 + 180,
+            t0 + 240,
+            t0 + 600,
+        ),
+    )
+    .expect("flows");
+    let run = |nodata: Option<&str>| -> BTreeSet<Key> {
+        let mut manifest = "[project]\nname = \"nodata\"\ninventory = [\"inventory.yaml\"]\nsources = [\"policy/**/*.seg\"]\n".to_string();
+        if let Some(n) = nodata {
+            manifest.push_str(&format!("\n[audit]\nnodata = \"{n}\"\n"));
+        }
+        std::fs::write(dir.join("seg.toml"), manifest).expect("seg.toml");
+        let out = seg()
+            .arg("audit")
+            .arg(&dir)
+            .arg("--flows")
+            .arg(&flows)
+            .args(["--now", NOW, "--format", "json"])
+            .output()
+            .expect("seg runs");
+        assert_eq!(out.status.code(), Some(0), "{nodata:?}: {}", text(&out));
+        let report: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+        keys(&report)
+            .into_iter()
+            .filter(|(kind, _)| kind != "unresolved")
+            .collect()
+    };
+    let unused = ("unused-rule".to_string(), "main/3".to_string());
+    let gap = run(None);
+    assert!(
+        gap.contains(&("coverage-gap".into(), "eni-api".into())),
+        "{gap:?}"
+    );
+    assert!(!gap.contains(&unused), "{gap:?}");
+    assert!(
+        gap.iter()
+            .any(|(k, s)| k == "not-enough-evidence" && s == &unused.1),
+        "{gap:?}"
+    );
+    assert_eq!(gap, run(Some("gap")), "gap is the default");
+    let idle = run(Some("idle"));
+    assert!(idle.contains(&unused), "{idle:?}");
+    assert!(
+        !idle
+            .iter()
+            .any(|(k, _)| k == "coverage-gap" || k == "not-enough-evidence"),
+        "{idle:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

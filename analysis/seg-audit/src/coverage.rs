@@ -6,8 +6,10 @@
 //! logged at all), and no gap touches it (a gap of one of its capture points,
 //! or a gap whose capture point is unknown or saw no identified end).
 
-use crate::model::{Aggregate, Endpoint, Gap};
+use crate::model::{Aggregate, Endpoint, Gap, GapCause};
 use seg_check::inventory::Inventory;
+use seg_check::manifest::NoDataMeaning;
+use seg_flows::GapKind;
 use seg_ir::{IdentityId, Timestamp};
 use std::collections::BTreeSet;
 
@@ -16,8 +18,18 @@ pub struct Coverage {
     pub reasons: Vec<Option<String>>,
 }
 
+/// The gaps of an aggregate that are gaps under `[audit] nodata`: with
+/// `idle`, a `NODATA` interval is the interface logged and idle, not a gap.
+pub fn gaps(agg: &Aggregate, nodata: NoDataMeaning) -> Vec<&Gap> {
+    agg.gaps
+        .iter()
+        .filter(|g| nodata == NoDataMeaning::Gap || g.cause != GapCause::Source(GapKind::NoData))
+        .collect()
+}
+
 impl Coverage {
-    pub fn new(inventory: &Inventory, agg: &Aggregate) -> Coverage {
+    /// `gaps`: those of `agg` that count ([`gaps`]).
+    pub fn new(inventory: &Inventory, agg: &Aggregate, gaps: &[&Gap]) -> Coverage {
         let w = agg.window;
         let mut seen: BTreeSet<IdentityId> = BTreeSet::new();
         for k in agg.tuples.keys() {
@@ -29,7 +41,7 @@ impl Coverage {
         }
         let labels_seen = agg.counters.by_labels > 0;
         // Gaps whose capture point is unknown, or saw no identified end, touch everyone.
-        let global: Option<&Gap> = agg.gaps.iter().find(|g| {
+        let global: Option<&Gap> = gaps.iter().copied().find(|g| {
             g.interface.as_ref().is_none_or(|i| {
                 agg.interfaces.get(i).is_none_or(|x| {
                     !x.endpoints
@@ -39,7 +51,7 @@ impl Coverage {
             })
         });
         let mut touched: Vec<Option<&Gap>> = vec![None; inventory.identities.len()];
-        for g in &agg.gaps {
+        for &g in gaps {
             let Some(x) = g.interface.as_ref().and_then(|i| agg.interfaces.get(i)) else {
                 continue;
             };

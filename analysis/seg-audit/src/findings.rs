@@ -354,7 +354,8 @@ pub fn find(input: &Input<'_>) -> Findings {
         }
     }
 
-    let coverage = Coverage::new(inventory, agg);
+    let gaps = crate::coverage::gaps(agg, settings.nodata);
+    let coverage = Coverage::new(inventory, agg, &gaps);
     let mut out = Builder {
         input,
         findings: Vec::new(),
@@ -366,11 +367,10 @@ pub fn find(input: &Input<'_>) -> Findings {
     out.flow_groups(Kind::DeniedObserved, denied);
     out.inactive(inactive);
     out.unresolved(unresolved);
-    out.coverage_gaps(&agg.gaps);
+    out.coverage_gaps(&gaps);
     let mut findings = out.findings;
     findings.retain(|f| f.level != FindingLevel::Off);
     findings.sort_by(|a, b| (a.kind, &a.subject).cmp(&(b.kind, &b.subject)));
-    let _ = settings;
 
     let rules = program
         .rules
@@ -992,9 +992,9 @@ impl Builder<'_, '_> {
             .join(", ")
     }
 
-    fn coverage_gaps(&mut self, gaps: &[Gap]) {
+    fn coverage_gaps(&mut self, gaps: &[&Gap]) {
         let mut per: BTreeMap<Option<&str>, Vec<&Gap>> = BTreeMap::new();
-        for g in gaps {
+        for &g in gaps {
             per.entry(g.interface.as_deref()).or_default().push(g);
         }
         for (iface, gs) in per {

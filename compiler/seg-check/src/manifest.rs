@@ -22,7 +22,7 @@ pub(crate) mod targets;
 
 pub use audit::{
     AUDIT_FINDINGS, AuditSettings, DEFAULT_EPHEMERAL_PORTS, DEFAULT_EXPIRING_WITHIN,
-    DEFAULT_MAX_GAP, FindingLevel,
+    DEFAULT_MAX_GAP, FindingLevel, NoDataMeaning,
 };
 
 #[derive(Clone, Debug, PartialEq)]

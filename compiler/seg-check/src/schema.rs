@@ -302,6 +302,10 @@ pub fn manifest() -> Value {
                 "A flow log interface silent longer than this has a coverage gap (default 20m).",
             ),
         ),
+        (
+            "nodata",
+            json!({ "enum": ["gap", "idle"], "description": "What an AWS NODATA record means: a coverage gap (default) or an idle, logged interval." }),
+        ),
     ]);
     let mut schema = object(
         &manifest_tables(&lints, &classes, &globs, &audit),

@@ -240,6 +240,7 @@ mistakes! {
     bad_values: "[project]\nname = \"bank\"\ninventory = [\"inv/[a.yaml\"]\n\n[targets.aws]\nformats = [\"terraform\", \"pulumi\", \"terraform\"]\nmax-rules-per-group = 0\nvpc-id = \"vpc-xyz\"\n\n[targets.gcp]\nnetwork = \"Bank_Prod\"\n\n[targets.opa]\nsigning-algorithm = \"rs256\"\n";
     signing_settings_without_a_key: "[project]\nname = \"bank\"\n[targets.opa]\nsigning-key-id = \"k1\"\n";
     audit_settings: "[project]\nname = \"bank\"\n\n[audit]\nwould-brake = \"error\"\nunused-rule = \"deny\"\nover-broad = \"loud\"\nexpiring-within = \"2 weeks\"\nephemeral-ports = \"60000-1024\"\nmax-gap = 600\n";
+    audit_nodata: "[project]\nname = \"bank\"\n\n[audit]\nnodata = \"sometimes\"\n";
     enforcement_and_lints: "[project]\nname = \"bank\"\n\n[enforcement]\nlayered = [\"mtls\", \"time\", \"mTLS\", \"mtls\", \"l7\"]\n\n[lints]\nmissing-owners = \"deny\"\nW0305 = \"allow\"\nover-broad = \"error\"\n";
 }
 
@@ -348,7 +349,7 @@ fn project_name_refuses_controls_and_bidi_overrides() {
 
 #[test]
 fn audit_levels_and_settings_are_read_with_defaults() {
-    use seg_check::manifest::{AUDIT_FINDINGS, AuditSettings, FindingLevel};
+    use seg_check::manifest::{AUDIT_FINDINGS, AuditSettings, FindingLevel, NoDataMeaning};
     let (m, diags, _) = parse("[project]\nname = \"shop\"\n");
     assert!(diags.is_empty(), "{diags:?}");
     let m = m.expect("parsed");
@@ -369,4 +370,9 @@ fn audit_levels_and_settings_are_read_with_defaults() {
     assert_eq!(a.ephemeral_ports, (49_152, 65_535));
     assert_eq!(a.max_gap, 3600);
     assert_eq!(a.levels.len(), AUDIT_FINDINGS.len());
+    assert_eq!(a.nodata, NoDataMeaning::Gap, "NODATA is a gap by default");
+
+    let (m, diags, _) = parse("[project]\nname = \"shop\"\n[audit]\nnodata = \"idle\"\n");
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(m.expect("parsed").audit.nodata, NoDataMeaning::Idle);
 }

@@ -50,7 +50,31 @@ pub const DEFAULT_EPHEMERAL_PORTS: (u16, u16) = (32_768, 65_535);
 /// (AWS aggregates over at most 10 minutes and writes NODATA for idle intervals).
 pub const DEFAULT_MAX_GAP: i64 = 20 * 60;
 
-pub(crate) const SETTINGS: &[&str] = &["expiring-within", "ephemeral-ports", "max-gap"];
+pub(crate) const SETTINGS: &[&str] = &["expiring-within", "ephemeral-ports", "max-gap", "nodata"];
+
+/// What an AWS `NODATA` record (an interval in which the interface was
+/// logged and recorded no flow) says about coverage: `[audit] nodata`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum NoDataMeaning {
+    /// A coverage gap, like `SKIPDATA` (the default): nothing recorded is
+    /// not taken to show that nothing happened, so a rule is judged unused
+    /// only by identities whose capture points never wrote `NODATA`.
+    #[default]
+    Gap,
+    /// The interface was logged and idle: the interval is covered, no gap.
+    /// For logs known to be complete (AWS writes `NODATA` only when the
+    /// interface carried no traffic in the interval).
+    Idle,
+}
+
+impl NoDataMeaning {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoDataMeaning::Gap => "gap",
+            NoDataMeaning::Idle => "idle",
+        }
+    }
+}
 pub(crate) const LEVELS: &[&str] = &["error", "warning", "note", "off"];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +87,8 @@ pub struct AuditSettings {
     pub ephemeral_ports: (u16, u16),
     /// Seconds an interface may be silent before the silence is a coverage gap.
     pub max_gap: i64,
+    /// Whether a `NODATA` record is a coverage gap or an idle, covered interval.
+    pub nodata: NoDataMeaning,
 }
 
 impl Default for AuditSettings {
@@ -72,6 +98,7 @@ impl Default for AuditSettings {
             expiring_within: DEFAULT_EXPIRING_WITHIN,
             ephemeral_ports: DEFAULT_EPHEMERAL_PORTS,
             max_gap: DEFAULT_MAX_GAP,
+            nodata: NoDataMeaning::default(),
         }
     }
 }
@@ -108,6 +135,11 @@ impl ManifestParser<'_> {
                 "ephemeral-ports" => {
                     if let Some(r) = self.port_range(value) {
                         m.audit.ephemeral_ports = r;
+                    }
+                }
+                "nodata" => {
+                    if let Some(n) = self.nodata(value) {
+                        m.audit.nodata = n;
                     }
                 }
                 finding => {
@@ -164,6 +196,25 @@ impl ManifestParser<'_> {
                     format!("{context} `{s}` is not a duration"),
                     "not a duration",
                     "write a whole number with a unit: `14d`, `12h`, `30m` or `90s`",
+                );
+                None
+            }
+        }
+    }
+
+    /// `"gap"` or `"idle"`.
+    fn nodata(&mut self, v: &Spanned<DeValue<'_>>) -> Option<NoDataMeaning> {
+        let s = self.string(v, "`nodata`")?;
+        match s.as_str() {
+            "gap" => Some(NoDataMeaning::Gap),
+            "idle" => Some(NoDataMeaning::Idle),
+            _ => {
+                let span = self.span(v);
+                self.report(
+                    span,
+                    format!("`nodata` `{s}` is neither `gap` nor `idle`"),
+                    "not a meaning of NODATA",
+                    "write `\"gap\"` (NODATA intervals are coverage gaps, the default) or `\"idle\"` (the interface was logged and idle)",
                 );
                 None
             }
