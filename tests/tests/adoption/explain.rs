@@ -123,7 +123,7 @@ fn fail_and_bad_targets() {
         "{}",
         shown(&o)
     );
-    for bad in ["kubernets", "ir", "nftables"] {
+    for bad in ["kubernets", "ir", "k8s"] {
         let o = seg_in(
             &p,
             &[
