@@ -100,6 +100,17 @@ pub fn object_name(prefix: &str, name: &str) -> String {
     }
 }
 
+/// The value of the project label: the project name when it is a valid
+/// label value, else [`object_name`]'s cleaned form with its hash suffix
+/// (a valid label value too: a DNS label).
+pub fn project_label(project: &str) -> String {
+    if !project.is_empty() && label_value_problem(project).is_none() {
+        project.to_string()
+    } else {
+        object_name("", project)
+    }
+}
+
 fn short_hash(s: &str) -> String {
     let digest = Sha256::digest(s.as_bytes());
     digest.iter().take(5).map(|b| format!("{b:02x}")).collect()

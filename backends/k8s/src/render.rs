@@ -17,7 +17,7 @@ use crate::model::{
     BlockPeer, EgressRule, IngressRule, IpBlock, LabelSelector, NetworkPolicy, NetworkPolicySpec,
     ObjectMeta, Peer, PodPeer, Port,
 };
-use crate::names::object_name;
+use crate::names::{object_name, project_label};
 use crate::select::{Estate, Role};
 use indexmap::IndexMap;
 use seg_diag::{Code, Diagnostic, Diagnostics};
@@ -26,8 +26,13 @@ use seg_ir::{Action, CidrSet, IdentityId, PortRanges, PortSet, Program, Protocol
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "seg");
+/// The label naming the seg project an object belongs to: what pruning
+/// selects on (`managed-by: seg` alone is shared by every seg project).
+pub const PROJECT_LABEL: &str = "seg.dev/project";
 pub const NAMESPACE_LABEL: &str = "kubernetes.io/metadata.name";
-pub const DEFAULT_DENY: &str = "seg-default-deny";
+/// The default deny of a namespace is `seg-default-deny-<project>`: two seg
+/// projects sharing a namespace each keep (and prune) their own.
+pub const DEFAULT_DENY_PREFIX: &str = "seg-default-deny-";
 pub const ALLOW_PREFIX: &str = "seg-allow-";
 
 #[derive(Debug, Default)]
@@ -140,7 +145,7 @@ pub fn render(
     let none_pairs = Vec::new();
     let none_pieces = Vec::new();
     for (namespace, pods) in &estate.namespaces {
-        out.policies.push(default_deny(namespace));
+        out.policies.push(default_deny(program, namespace));
         for &pod in pods {
             let Role::Pod { selector, .. } = estate.role(pod) else {
                 continue;
@@ -206,7 +211,7 @@ pub fn render(
                 metadata: ObjectMeta {
                     name: object_name(ALLOW_PREFIX, &identity.name),
                     namespace: namespace.clone(),
-                    labels: managed_labels(),
+                    labels: managed_labels(program),
                     annotations,
                 },
                 spec,
@@ -223,7 +228,7 @@ pub fn render(
     out
 }
 
-fn default_deny(namespace: &str) -> NetworkPolicy {
+fn default_deny(program: &Program, namespace: &str) -> NetworkPolicy {
     let mut annotations = BTreeMap::new();
     annotations.insert(
         "seg.dev/description".into(),
@@ -234,9 +239,9 @@ fn default_deny(namespace: &str) -> NetworkPolicy {
         api_version: "networking.k8s.io/v1",
         kind: "NetworkPolicy",
         metadata: ObjectMeta {
-            name: DEFAULT_DENY.into(),
+            name: object_name(DEFAULT_DENY_PREFIX, &program.project),
             namespace: namespace.into(),
-            labels: managed_labels(),
+            labels: managed_labels(program),
             annotations,
         },
         spec: NetworkPolicySpec {
@@ -248,8 +253,11 @@ fn default_deny(namespace: &str) -> NetworkPolicy {
     }
 }
 
-fn managed_labels() -> BTreeMap<String, String> {
-    BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())])
+fn managed_labels(program: &Program) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
+        (PROJECT_LABEL.to_string(), project_label(&program.project)),
+    ])
 }
 
 /// Group a pod's entries and address pieces by the ports NetworkPolicy can

@@ -267,13 +267,13 @@ fn bank_example() {
         paths(&e),
         [
             "kube-system/seg-allow-kube-dns.yaml",
-            "kube-system/seg-default-deny.yaml",
+            "kube-system/seg-default-deny-fx.yaml",
             "kustomization.yaml",
-            "payments-dev/seg-default-deny.yaml",
+            "payments-dev/seg-default-deny-fx.yaml",
             "payments/seg-allow-payments-api.yaml",
             "payments/seg-allow-payments-worker.yaml",
-            "payments/seg-default-deny.yaml",
-            "web/seg-default-deny.yaml",
+            "payments/seg-default-deny-fx.yaml",
+            "web/seg-default-deny-fx.yaml",
         ]
     );
     // Three namespaces cannot resolve names; payments can.
@@ -835,5 +835,111 @@ fn shortening_cuts_at_entry_boundaries() {
         c["k"].ends_with(" more rules (the full list: `seg build --target ir`)"),
         "{}",
         c["k"]
+    );
+}
+
+/// The objects of an emission as (namespace/name, labels).
+fn labelled(e: &Emission) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for a in e
+        .artifacts
+        .iter()
+        .filter(|a| a.path != "kustomization.yaml")
+    {
+        for doc in saphyr_docs(std::str::from_utf8(&a.contents).expect("utf-8")) {
+            let meta = &doc["metadata"];
+            let labels = meta["labels"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let name = format!(
+                "{}/{}",
+                meta["namespace"].as_str().unwrap_or_default(),
+                meta["name"].as_str().unwrap_or_default()
+            );
+            out.insert(name, labels);
+        }
+    }
+    out
+}
+
+/// What the documented prune selector matches: every label of it, equal.
+fn matches_prune_selector(project: &str, labels: &BTreeMap<String, String>) -> bool {
+    labels
+        .get("app.kubernetes.io/managed-by")
+        .map(String::as_str)
+        == Some("seg")
+        && labels.get("seg.dev/project").map(String::as_str) == Some(project)
+}
+
+#[test]
+fn the_prune_selector_matches_exactly_what_the_new_version_removes() {
+    use M::*;
+    let version = |n: u8| {
+        let mut f = Fx::new();
+        f.p.project = "shop".into();
+        f.pod("web", "store", &[("app", "web")]);
+        f.pod("api", "store", &[("app", "api")]);
+        f.pod("db", "store", &[("app", "db")]);
+        if n == 1 {
+            f.pod("report", "batch", &[("app", "report")]);
+        }
+        let (web, api, db) = (f.set(&[Id("web")]), f.set(&[Id("api")]), f.set(&[Id("db")]));
+        f.rule(Action::Allow, web, api.clone(), tcp(8080, 8080));
+        if n == 1 {
+            // Removed in v2, with the `report` identity: db loses its only
+            // ingress, `batch` its only pod.
+            f.rule(Action::Allow, api, db.clone(), tcp(5432, 5432));
+            let report = f.set(&[Id("report")]);
+            f.rule(Action::Allow, report, db, tcp(5432, 5432));
+        }
+        f.emit().0
+    };
+    let (v1, v2) = (labelled(&version(1)), labelled(&version(2)));
+    // A second seg project with a pod in the same namespace, and a
+    // hand-written policy that even claims to be managed by seg.
+    let mut other = Fx::new();
+    other.p.project = "billing".into();
+    other.pod("invoices", "store", &[("app", "invoices")]);
+    other.pod("ledger", "store", &[("app", "ledger")]);
+    let (a, b) = (other.set(&[Id("invoices")]), other.set(&[Id("ledger")]));
+    other.rule(Action::Allow, a, b, tcp(9000, 9000));
+    let other = labelled(&other.emit().0);
+    let hand_written = BTreeMap::from([(
+        "store/allow-monitoring".to_string(),
+        BTreeMap::from([(
+            "app.kubernetes.io/managed-by".to_string(),
+            "seg".to_string(),
+        )]),
+    )]);
+    // Every name is one object on the cluster: none is shared by two owners.
+    let mut cluster = BTreeMap::new();
+    for set in [&v1, &v2, &other, &hand_written] {
+        for (name, labels) in set.iter() {
+            if let Some(previous) = cluster.insert(name.clone(), labels.clone()) {
+                assert_eq!(&previous, labels, "{name} belongs to two owners");
+            }
+        }
+    }
+    assert!(other.keys().any(|n| n.starts_with("store/")));
+    // kubectl apply --prune -l <selector> deletes what matches and is not applied.
+    let pruned: BTreeSet<&String> = cluster
+        .iter()
+        .filter(|(name, labels)| matches_prune_selector("shop", labels) && !v2.contains_key(*name))
+        .map(|(name, _)| name)
+        .collect();
+    let removed: BTreeSet<&String> = v1.keys().filter(|n| !v2.contains_key(*n)).collect();
+    assert_eq!(pruned, removed);
+    assert_eq!(
+        removed,
+        BTreeSet::from([
+            &"batch/seg-allow-report".to_string(),
+            &"batch/seg-default-deny-shop".to_string(),
+            &"store/seg-allow-db".to_string(),
+        ])
     );
 }
