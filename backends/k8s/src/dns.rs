@@ -8,10 +8,21 @@ use crate::access::Access;
 use crate::names::shown;
 use crate::select::Estate;
 use seg_diag::{Code, Diagnostic, Diagnostics, SHOWN_MEMBERS, summarise};
-use seg_ir::{IdentityId, Program, Protocol};
+use seg_ir::backend::KubernetesOptions;
+use seg_ir::{IdentityId, Program, Protocol, TargetOptions};
 use std::collections::BTreeSet;
 
-pub fn check(program: &Program, estate: &Estate, access: &Access, diags: &mut Diagnostics) {
+pub fn check(
+    program: &Program,
+    options: &TargetOptions,
+    estate: &Estate,
+    access: &Access,
+    diags: &mut Diagnostics,
+) {
+    let spares = |ns: &str| match options {
+        TargetOptions::Kubernetes(k) => k.spares(ns),
+        _ => KubernetesOptions::default().spares(ns),
+    };
     let mut resolving: BTreeSet<IdentityId> = BTreeSet::new();
     for &((s, _), e) in &access.pairs {
         if access.entries[e as usize].ports.contains(Protocol::Udp, 53) {
@@ -79,10 +90,17 @@ pub fn check(program: &Program, estate: &Estate, access: &Access, diags: &mut Di
                 format!("pods in namespace `{}` cannot reach dns", shown(namespace)),
             )
             .with_primary(identity.origin, "no egress to udp/53")
-            .with_note(format!(
-                "seg denies all egress from namespace `{}` except what rules allow",
-                shown(namespace)
-            ))
+            .with_note(if spares(namespace) {
+                format!(
+                    "seg isolates the pods it manages in system namespace `{}`: no egress but what rules allow",
+                    shown(namespace)
+                )
+            } else {
+                format!(
+                    "seg denies all egress from namespace `{}` except what rules allow",
+                    shown(namespace)
+                )
+            })
             .with_note(format!(
                 "no rule lets {who} send udp/53, so name resolution fails"
             ))

@@ -26,6 +26,7 @@ mod tests;
 mod tests_yaml;
 
 use seg_diag::Diagnostics;
+use seg_ir::backend::KubernetesOptions;
 use seg_ir::{Backend, Capabilities, Emission, Identity, Program, TargetOptions};
 
 pub use render::expressible;
@@ -76,8 +77,13 @@ impl Backend for Kubernetes {
             };
         }
         let mut access = access::compute(program, &estate, diags);
-        dns::check(program, &estate, &access, diags);
-        let rendered = render::render(program, &estate, &access, diags);
+        dns::check(program, options, &estate, &access, diags);
+        let defaults = KubernetesOptions::default();
+        let k8s = match options {
+            TargetOptions::Kubernetes(k) => k,
+            _ => &defaults,
+        };
+        let rendered = render::render(program, k8s, &estate, &access, diags);
         let mut approximations = std::mem::take(&mut access.approximations);
         approximations.extend(rendered.approximations);
         let shortened = rendered.shortened;
@@ -95,10 +101,19 @@ impl Backend for Kubernetes {
                 render::ANNOTATION_BUDGET / 1024
             ));
         }
-        for ns in estate.namespaces.keys().filter(|n| n.starts_with("kube-")) {
-            notes.push(format!(
-                "system namespace `{ns}` is managed: its default deny isolates every pod in it, not only the inventory's"
-            ));
+        for ns in estate.namespaces.keys() {
+            if k8s.spares(ns) {
+                notes.push(format!(
+                    "system namespace `{ns}`: no namespace-wide default deny; only the pods seg manages there are isolated"
+                ));
+            } else if k8s.default_deny_system_namespaces
+                && (seg_ir::backend::SYSTEM_NAMESPACES.contains(&ns.as_str())
+                    || k8s.system_namespaces.contains(ns))
+            {
+                notes.push(format!(
+                    "system namespace `{ns}` is managed as a whole (default-deny-system-namespaces): its default deny isolates every pod in it, not only the inventory's"
+                ));
+            }
         }
         Emission {
             artifacts,

@@ -21,6 +21,7 @@ use crate::names::{object_name, project_label};
 use crate::select::{Estate, Role};
 use indexmap::IndexMap;
 use seg_diag::{Code, Diagnostic, Diagnostics};
+use seg_ir::backend::KubernetesOptions;
 use seg_ir::capability::{Approximation, ApproximationKind};
 use seg_ir::{Action, CidrSet, IdentityId, PortRanges, PortSet, Program, Protocol, Rule, RuleId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -129,6 +130,7 @@ struct Group {
 
 pub fn render(
     program: &Program,
+    options: &KubernetesOptions,
     estate: &Estate,
     access: &Access,
     diags: &mut Diagnostics,
@@ -145,7 +147,13 @@ pub fn render(
     let none_pairs = Vec::new();
     let none_pieces = Vec::new();
     for (namespace, pods) in &estate.namespaces {
-        out.policies.push(default_deny(program, namespace));
+        // A system namespace is not isolated as a whole (its other pods run
+        // the cluster); each pod seg manages there gets its own policy,
+        // rules or not, which isolates it both ways.
+        let spared = options.spares(namespace);
+        if !spared {
+            out.policies.push(default_deny(program, namespace));
+        }
         for &pod in pods {
             let Role::Pod { selector, .. } = estate.role(pod) else {
                 continue;
@@ -166,7 +174,7 @@ pub fn render(
                 access.egress_blocks.get(&pod).unwrap_or(&none_pieces),
                 &mut out,
             );
-            if ingress.is_empty() && egress.is_empty() {
+            if ingress.is_empty() && egress.is_empty() && !spared {
                 continue;
             }
             let mut annotations = BTreeMap::new();

@@ -150,12 +150,12 @@ impl Fx {
     }
 
     fn emit(&self) -> (Emission, Diagnostics) {
+        self.emit_with(KubernetesOptions::default())
+    }
+
+    fn emit_with(&self, options: KubernetesOptions) -> (Emission, Diagnostics) {
         let mut d = Diagnostics::new();
-        let e = Kubernetes.emit(
-            &self.p,
-            &TargetOptions::Kubernetes(KubernetesOptions::default()),
-            &mut d,
-        );
+        let e = Kubernetes.emit(&self.p, &TargetOptions::Kubernetes(options), &mut d);
         (e, d)
     }
 }
@@ -267,7 +267,6 @@ fn bank_example() {
         paths(&e),
         [
             "kube-system/seg-allow-kube-dns.yaml",
-            "kube-system/seg-default-deny-fx.yaml",
             "kustomization.yaml",
             "payments-dev/seg-default-deny-fx.yaml",
             "payments/seg-allow-payments-api.yaml",
@@ -942,4 +941,76 @@ fn the_prune_selector_matches_exactly_what_the_new_version_removes() {
             &"store/seg-allow-db".to_string(),
         ])
     );
+}
+
+#[test]
+fn system_namespaces_isolate_only_the_pods_seg_manages() {
+    use M::*;
+    let mut f = Fx::new();
+    f.pod("app", "shop", &[("app", "shop")]);
+    f.pod("kube-dns", "kube-system", &[("k8s-app", "kube-dns")]);
+    // No rule names them: isolated, with nothing allowed.
+    f.pod("agent", "monitoring", &[("app", "agent")]);
+    f.pod("proxy", "kube-system", &[("app", "proxy")]);
+    let (app, dns) = (f.set(&[Id("app")]), f.set(&[Id("kube-dns")]));
+    f.rule(Action::Allow, app, dns, udp(53));
+    let spec = |e: &Emission, path: &str| saphyr_docs(file(e, path))[0]["spec"].clone();
+
+    let (e, d) = f.emit_with(KubernetesOptions {
+        system_namespaces: vec!["monitoring".into()],
+        default_deny_system_namespaces: false,
+    });
+    assert!(!d.has_errors());
+    assert_eq!(
+        paths(&e),
+        [
+            "kube-system/seg-allow-kube-dns.yaml",
+            "kube-system/seg-allow-proxy.yaml",
+            "kustomization.yaml",
+            "monitoring/seg-allow-agent.yaml",
+            "shop/seg-allow-app.yaml",
+            "shop/seg-default-deny-fx.yaml",
+        ]
+    );
+    for path in [
+        "kube-system/seg-allow-proxy.yaml",
+        "monitoring/seg-allow-agent.yaml",
+    ] {
+        let s = spec(&e, path);
+        assert_eq!(
+            s["policyTypes"],
+            serde_json::json!(["Ingress", "Egress"]),
+            "{path}"
+        );
+        assert!(
+            s.get("ingress").is_none_or(|v| v == &serde_json::json!([])),
+            "{path}: {s}"
+        );
+        assert!(
+            s.get("egress").is_none_or(|v| v == &serde_json::json!([])),
+            "{path}: {s}"
+        );
+        assert!(
+            s["podSelector"]["matchLabels"].is_object(),
+            "{path}: only its pods"
+        );
+    }
+    // The isolated kube-dns cannot resolve upstream: W0420 says so, as for any namespace.
+    assert!(
+        d.iter()
+            .any(|x| x.code == Some(Code::NoDnsEgress) && x.message.contains("kube-system"))
+    );
+
+    // Opting in manages system namespaces as a whole again.
+    let (e, _) = f.emit_with(KubernetesOptions {
+        system_namespaces: vec!["monitoring".into()],
+        default_deny_system_namespaces: true,
+    });
+    for ns in ["kube-system", "monitoring", "shop"] {
+        assert!(
+            paths(&e).contains(&format!("{ns}/seg-default-deny-fx.yaml").as_str()),
+            "{ns}"
+        );
+    }
+    assert!(!paths(&e).contains(&"kube-system/seg-allow-proxy.yaml"));
 }

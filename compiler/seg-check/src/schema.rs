@@ -457,6 +457,20 @@ fn target(name: &str) -> Value {
             &[],
             "Istio AuthorizationPolicy and PeerAuthentication objects.",
         ),
+        "kubernetes" => object(
+            &[
+                (
+                    "system-namespaces",
+                    json!({ "type": "array", "uniqueItems": true, "items": { "type": "string", "pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$" }, "description": "System namespaces besides kube-system, kube-public and kube-node-lease: never under a namespace-wide default deny; seg isolates only the pods it manages there." }),
+                ),
+                (
+                    "default-deny-system-namespaces",
+                    json!({ "type": "boolean", "description": "Put system namespaces under a namespace-wide default deny like any other (default false)." }),
+                ),
+            ],
+            &[],
+            "Kubernetes NetworkPolicies.",
+        ),
         "aws" => object(
             &[
                 (
@@ -529,7 +543,7 @@ mod tests {
     use crate::inventory::schema::TOP_FIELDS;
     use crate::manifest::audit::SETTINGS as AUDIT_SETTINGS;
     use crate::manifest::targets::{
-        AWS_KEYS, GCP_KEYS, IPTABLES_KEYS, ISTIO_KEYS, NFTABLES_KEYS, OPA_KEYS,
+        AWS_KEYS, GCP_KEYS, IPTABLES_KEYS, ISTIO_KEYS, KUBERNETES_KEYS, NFTABLES_KEYS, OPA_KEYS,
     };
     use crate::manifest::{ENFORCEMENT_KEYS, PROJECT_KEYS, REACH_KEYS, TOP_TABLES};
     use std::collections::BTreeSet;
@@ -574,9 +588,9 @@ mod tests {
         assert_eq!(keys(&p["targets"]), set(TARGET_NAMES));
         let t = &p["targets"]["properties"];
         assert_eq!(keys(&t["iptables"]), set(IPTABLES_KEYS));
-        assert_eq!(keys(&t["kubernetes"]), set(&[]));
         assert_eq!(keys(&t["nftables"]), set(NFTABLES_KEYS));
         assert_eq!(keys(&t["istio"]), set(ISTIO_KEYS));
+        assert_eq!(keys(&t["kubernetes"]), set(KUBERNETES_KEYS));
         assert_eq!(keys(&t["aws"]), set(AWS_KEYS));
         assert_eq!(keys(&t["gcp"]), set(GCP_KEYS));
         assert_eq!(keys(&t["opa"]), set(OPA_KEYS));

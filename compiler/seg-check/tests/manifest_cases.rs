@@ -238,6 +238,7 @@ mistakes! {
     missing_project_name: "[project]\ninventory = [\"inventory.yaml\"]\n";
     wrong_types: "[project]\nname = 7\ninventory = \"inventory.yaml\"\nsources = []\n\n[targets.iptables]\nipset-threshold = \"8\"\n\nlints = \"deny\"\n";
     bad_values: "[project]\nname = \"bank\"\ninventory = [\"inv/[a.yaml\"]\n\n[targets.aws]\nformats = [\"terraform\", \"pulumi\", \"terraform\"]\nmax-rules-per-group = 0\nvpc-id = \"vpc-xyz\"\n\n[targets.gcp]\nnetwork = \"Bank_Prod\"\n\n[targets.opa]\nsigning-algorithm = \"rs256\"\n";
+    kubernetes_settings: "[project]\nname = \"bank\"\n[targets.kubernetes]\nsystem-namespaces = [\"istio-system\", \"Bad_NS\", 7]\ndefault-deny-system-namespaces = \"yes\"\n";
     signing_settings_without_a_key: "[project]\nname = \"bank\"\n[targets.opa]\nsigning-key-id = \"k1\"\n";
     audit_settings: "[project]\nname = \"bank\"\n\n[audit]\nwould-brake = \"error\"\nunused-rule = \"deny\"\nover-broad = \"loud\"\nexpiring-within = \"2 weeks\"\nephemeral-ports = \"60000-1024\"\nmax-gap = 600\n";
     audit_nodata: "[project]\nname = \"bank\"\n\n[audit]\nnodata = \"sometimes\"\n";
@@ -375,4 +376,22 @@ fn audit_levels_and_settings_are_read_with_defaults() {
     let (m, diags, _) = parse("[project]\nname = \"shop\"\n[audit]\nnodata = \"idle\"\n");
     assert!(diags.is_empty(), "{diags:?}");
     assert_eq!(m.expect("parsed").audit.nodata, NoDataMeaning::Idle);
+}
+
+#[test]
+fn kubernetes_system_namespaces() {
+    let (m, diags, _) = parse(
+        "[project]\nname = \"x\"\n[targets.kubernetes]\nsystem-namespaces = [\"istio-system\"]\ndefault-deny-system-namespaces = true\n",
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    let m = m.expect("parsed");
+    let TargetOptions::Kubernetes(k) = &m.targets["kubernetes"] else {
+        panic!("kubernetes")
+    };
+    assert_eq!(k.system_namespaces, ["istio-system"]);
+    assert!(k.default_deny_system_namespaces);
+    assert!(!k.spares("istio-system"), "opted in");
+    let default = seg_ir::backend::KubernetesOptions::default();
+    assert!(default.spares("kube-system") && default.spares("kube-node-lease"));
+    assert!(!default.spares("istio-system") && !default.spares("payments"));
 }

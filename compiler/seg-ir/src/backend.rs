@@ -85,7 +85,28 @@ pub struct IptablesOptions {
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]
-pub struct KubernetesOptions {}
+pub struct KubernetesOptions {
+    /// System namespaces besides [`SYSTEM_NAMESPACES`] (`seg.toml`
+    /// `system-namespaces`): never under a namespace-wide default deny
+    /// unless `default_deny_system_namespaces`; seg isolates only the pods
+    /// it manages there.
+    pub system_namespaces: Vec<String>,
+    /// `default-deny-system-namespaces = true`: system namespaces are
+    /// managed as a whole like any other.
+    pub default_deny_system_namespaces: bool,
+}
+
+/// The namespaces of the cluster's own components.
+pub const SYSTEM_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
+
+impl KubernetesOptions {
+    /// Whether a namespace-wide default deny is withheld from `namespace`.
+    pub fn spares(&self, namespace: &str) -> bool {
+        !self.default_deny_system_namespaces
+            && (SYSTEM_NAMESPACES.contains(&namespace)
+                || self.system_namespaces.iter().any(|n| n == namespace))
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct IstioOptions {

@@ -448,7 +448,7 @@ const MANIFEST_MISTAKES: &[(&str, &str, &str)] = &[
     ),
     ("unknown target", "[targets.kubernetes]", "[targets.k8s]"),
     (
-        "key of a keyless target",
+        "unknown kubernetes key",
         "[targets.kubernetes]\n",
         "[targets.kubernetes]\nnamespace = \"x\"\n",
     ),

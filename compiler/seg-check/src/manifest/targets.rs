@@ -23,6 +23,8 @@ pub(crate) const AWS_KEYS: &[&str] = &[
     "max-groups-per-interface",
     "vpc-id",
 ];
+pub(crate) const KUBERNETES_KEYS: &[&str] =
+    &["system-namespaces", "default-deny-system-namespaces"];
 pub(crate) const GCP_KEYS: &[&str] = &["network"];
 pub(crate) const OPA_KEYS: &[&str] = &["signing-key", "signing-algorithm", "signing-key-id"];
 
@@ -63,10 +65,7 @@ impl ManifestParser<'_> {
                 "iptables" => self.iptables(t, &context),
                 "nftables" => self.nftables(t, &context),
                 "istio" => self.istio(t, &context),
-                "kubernetes" => {
-                    self.ordered(t, &[], &context);
-                    Some(TargetOptions::Kubernetes(KubernetesOptions {}))
-                }
+                "kubernetes" => self.kubernetes(t, &context),
                 "aws" => self.aws(t, &context),
                 "gcp" => self.gcp(t, &context, self.span(key)),
                 _ => self.opa(t, &context, self.span(key), m),
@@ -110,6 +109,51 @@ impl ManifestParser<'_> {
             trust_domain = domain;
         }
         Some(TargetOptions::Istio(IstioOptions { trust_domain }))
+    }
+
+    fn kubernetes(&mut self, t: &Table<'_>, context: &str) -> Option<TargetOptions> {
+        let mut o = KubernetesOptions::default();
+        let errors = self.errors;
+        for (key, value) in self.ordered(t, KUBERNETES_KEYS, context) {
+            if key.get_ref().as_ref() == "default-deny-system-namespaces" {
+                match value.get_ref() {
+                    DeValue::Boolean(b) => o.default_deny_system_namespaces = *b,
+                    _ => {
+                        let span = self.span(value);
+                        self.report(
+                            span,
+                            "`default-deny-system-namespaces` must be `true` or `false`",
+                            "not a boolean",
+                            "write `default-deny-system-namespaces = true` to put system namespaces under a default deny",
+                        );
+                    }
+                }
+                continue;
+            }
+            for (name, span) in self
+                .strings(value, "`system-namespaces`")
+                .unwrap_or_default()
+            {
+                let b = name.as_bytes();
+                let ok = !b.is_empty()
+                    && b.len() <= 63
+                    && b.iter()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                    && b[0] != b'-'
+                    && b[b.len() - 1] != b'-';
+                if ok {
+                    o.system_namespaces.push(name);
+                } else {
+                    self.report(
+                        span,
+                        format!("invalid namespace `{}`", name.escape_debug()),
+                        "not a namespace name",
+                        "a namespace is at most 63 lowercase letters, digits and `-`, starting and ending with a letter or digit",
+                    );
+                }
+            }
+        }
+        (self.errors == errors).then_some(TargetOptions::Kubernetes(o))
     }
 
     fn aws(&mut self, t: &Table<'_>, context: &str) -> Option<TargetOptions> {
