@@ -8,7 +8,6 @@ use crate::progress::Progress;
 use clap::Args;
 use seg_ir::objects::{Presence, compare_builds};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct BuildArgs {
@@ -28,8 +27,6 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
         Err(e) => return e,
     };
     let mut progress = Progress::new(v == Verbosity::Quiet);
-    // (target, when it began): each target's time under -v.
-    let mut timeline: Vec<(String, Instant)> = Vec::new();
     let outcome = match (&comp.program, &comp.manifest) {
         (Some(program), Some(manifest)) if !comp.diags.has_errors() => driver::build_observed(
             program,
@@ -37,21 +34,18 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
             &comp.root,
             &args.target,
             &mut comp.diags,
-            &mut |i, n, target| {
-                progress.step(i, n, &format!("building {target}"));
-                timeline.push((target.to_string(), Instant::now()));
-            },
+            &mut |i, n, target| progress.step(i, n, &format!("building {target}")),
         ),
         _ => None,
     };
     progress.show("writing");
     if v == Verbosity::Verbose {
-        let end = Instant::now();
-        for (i, (target, began)) in timeline.iter().enumerate() {
-            let until = timeline.get(i + 1).map_or(end, |next| next.1);
+        // The targets are built side by side: each one's own time.
+        for report in outcome.iter().flat_map(|o| &o.reports) {
             info(&format!(
-                "built {target} in {} ms",
-                (until - *began).as_millis()
+                "built {} in {} ms",
+                report.target,
+                report.took.as_millis()
             ));
         }
     }

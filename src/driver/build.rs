@@ -24,6 +24,9 @@ pub struct TargetReport {
     pub approximations: Vec<Approximation>,
     /// Every object the target's files hold (see `seg_ir::objects`).
     pub objects: Vec<Object>,
+    /// Time taken by the capability pass and the emission (`-v`; not in `report.json`).
+    #[serde(skip)]
+    pub took: std::time::Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -149,49 +152,77 @@ pub fn build_observed(
     diags: &mut Diagnostics,
     starting: &mut dyn FnMut(usize, usize, &str),
 ) -> Option<BuildOutcome> {
+    build_with(program, manifest, root, requested, diags, starting, true)
+}
+
+/// One target's result, before it joins the others.
+struct Built {
+    /// The report and the files; none when the target's settings are wrong.
+    output: Option<(TargetReport, Vec<seg_ir::Artifact>)>,
+    diags: Diagnostics,
+}
+
+/// The targets are independent: with `parallel` each is built on its own
+/// thread, and the results are joined in target order, so the files, the
+/// reports and the diagnostics are the same as one after the other.
+pub(crate) fn build_with(
+    program: &Program,
+    manifest: &Manifest,
+    root: &Path,
+    requested: &[String],
+    diags: &mut Diagnostics,
+    starting: &mut dyn FnMut(usize, usize, &str),
+    parallel: bool,
+) -> Option<BuildOutcome> {
     let names = target_list(manifest, requested, diags)?;
+    let one = |name: &str| build_target(program, manifest, root, name);
+    let built: Vec<Option<Built>> = if parallel && names.len() > 1 {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    starting(i + 1, names.len(), name);
+                    scope.spawn(move || one(name))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
+    } else {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                starting(i + 1, names.len(), name);
+                one(name)
+            })
+            .collect()
+    };
     let mut reports = Vec::new();
     let mut files = BTreeMap::new();
-    for (i, name) in names.iter().enumerate() {
-        starting(i + 1, names.len(), name);
+    for (name, built) in names.iter().zip(built) {
+        let Some(built) = built else {
+            continue;
+        };
+        diags.extend(built.diags);
+        let Some((mut report, artifacts)) = built.output else {
+            continue;
+        };
         if name == "ir" {
-            let json = ir_json(program);
-            files.insert("ir/program.json".to_string(), json.into_bytes());
-            reports.push(TargetReport {
-                target: "ir".into(),
-                files: vec!["ir/program.json".into()],
-                rules: program.rules.len(),
-                omitted: 0,
-                relaxations: 0,
-                notes: Vec::new(),
-                approximations: Vec::new(),
-                objects: Vec::new(),
-            });
+            for artifact in artifacts {
+                report.files.push(artifact.path.clone());
+                files.insert(artifact.path, artifact.contents);
+            }
+            reports.push(report);
             continue;
         }
-        let Some(backend) = backend_for(name) else {
-            continue;
-        };
-        let Some(options) = target_options(name, manifest, root, diags) else {
-            continue;
-        };
-        let prepared = capability::prepare(program, backend, &manifest.layered, diags);
-        // Rules in stable-id order: the output must not depend on where rules are written.
-        let target_program = meaning::canonical(prepared.program);
-        let emission = backend.emit(&target_program, &options, diags);
-        let mut approximations = prepared.approximations;
-        approximations.extend(emission.approximations);
-        let mut report = TargetReport {
-            target: name.clone(),
-            files: Vec::new(),
-            rules: emission.rules,
-            omitted: count(&approximations, ApproximationKind::Omitted),
-            relaxations: count(&approximations, ApproximationKind::Layered),
-            notes: emission.notes,
-            approximations,
-            objects: emission.objects,
-        };
-        for artifact in emission.artifacts {
+        for artifact in artifacts {
             let path = format!("{name}/{}", artifact.path);
             if !is_safe_relative(&artifact.path) {
                 diags.push(Diagnostic::bug(format!(
@@ -259,6 +290,66 @@ fn rule_ids(program: &Program) -> Vec<RuleIdJson<'_>> {
         .collect();
     out.sort_by(|a, b| a.id.cmp(b.id));
     out
+}
+
+/// One target: the capability pass and the backend's emission (or the IR as
+/// JSON), with its own diagnostics; `None` when the target cannot start.
+fn build_target(program: &Program, manifest: &Manifest, root: &Path, name: &str) -> Option<Built> {
+    let began = std::time::Instant::now();
+    let mut diags = Diagnostics::new();
+    if name == "ir" {
+        let json = ir_json(program);
+        return Some(Built {
+            output: Some((
+                TargetReport {
+                    target: "ir".into(),
+                    files: Vec::new(),
+                    rules: program.rules.len(),
+                    omitted: 0,
+                    relaxations: 0,
+                    notes: Vec::new(),
+                    approximations: Vec::new(),
+                    objects: Vec::new(),
+                    took: began.elapsed(),
+                },
+                vec![seg_ir::Artifact {
+                    path: "ir/program.json".into(),
+                    contents: json.into_bytes(),
+                }],
+            )),
+            diags,
+        });
+    }
+    let backend = backend_for(name)?;
+    let Some(options) = target_options(name, manifest, root, &mut diags) else {
+        return Some(Built {
+            output: None,
+            diags,
+        });
+    };
+    let prepared = capability::prepare(program, backend, &manifest.layered, &mut diags);
+    // Rules in stable-id order: the output must not depend on where rules are written.
+    let target_program = meaning::canonical(prepared.program);
+    let emission = backend.emit(&target_program, &options, &mut diags);
+    let mut approximations = prepared.approximations;
+    approximations.extend(emission.approximations);
+    Some(Built {
+        output: Some((
+            TargetReport {
+                target: name.to_string(),
+                files: Vec::new(),
+                rules: emission.rules,
+                omitted: count(&approximations, ApproximationKind::Omitted),
+                relaxations: count(&approximations, ApproximationKind::Layered),
+                notes: emission.notes,
+                approximations,
+                objects: emission.objects,
+                took: began.elapsed(),
+            },
+            emission.artifacts,
+        )),
+        diags,
+    })
 }
 
 fn count(approximations: &[Approximation], kind: ApproximationKind) -> usize {
@@ -386,6 +477,56 @@ pub fn is_safe_relative(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::is_safe_relative;
+
+    /// Every target side by side gives what they give one after the other:
+    /// the same bytes, reports and diagnostics in the same order.
+    #[test]
+    fn parallel_targets_give_the_sequential_result_byte_for_byte() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bank");
+        let input = crate::driver::Input::from_args(Some(&dir), &[]).unwrap();
+        let comp = crate::driver::compile(&input, seg_ir::Timestamp(1_800_000_000));
+        let (program, manifest) = (comp.program.unwrap(), comp.manifest.unwrap());
+        let all: Vec<String> = super::TARGETS.iter().map(|t| t.to_string()).collect();
+        let run = |parallel: bool| {
+            let mut diags = seg_diag::Diagnostics::new();
+            let mut began = Vec::new();
+            let outcome = super::build_with(
+                &program,
+                &manifest,
+                &comp.root,
+                &all,
+                &mut diags,
+                &mut |i, _, t| began.push((i, t.to_string())),
+                parallel,
+            )
+            .expect("the bank example builds for every target");
+            let reports = serde_json::to_string(&outcome.reports).unwrap();
+            (
+                outcome.files,
+                reports,
+                diags.iter().cloned().collect::<Vec<_>>(),
+                began,
+            )
+        };
+        let (sequential, parallel) = (run(false), run(true));
+        assert_eq!(
+            sequential.0.keys().collect::<Vec<_>>(),
+            parallel.0.keys().collect::<Vec<_>>()
+        );
+        for (path, bytes) in &sequential.0 {
+            assert!(parallel.0[path] == *bytes, "{path} differs");
+        }
+        assert_eq!(sequential.1, parallel.1);
+        assert_eq!(sequential.2, parallel.2);
+        assert_eq!(sequential.3, parallel.3);
+        // Every target wrote something, so the comparison covers them all.
+        for t in &all {
+            assert!(
+                sequential.0.keys().any(|p| p.starts_with(&format!("{t}/"))),
+                "{t}"
+            );
+        }
+    }
 
     #[test]
     fn artifact_paths_cannot_escape_the_output_folder() {
