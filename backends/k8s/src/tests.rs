@@ -663,7 +663,7 @@ fn a_large_namespace_without_dns_is_summarised_and_listed_in_full() {
         )
     );
     let all: Vec<String> = (0..40).map(|i| format!("p{i:02}")).collect();
-    assert_eq!(big.members, all);
+    assert_eq!(&*big.members, &all[..]);
     // A few pods are named in full, with no separate list.
     let small = dns[1];
     assert_eq!(

@@ -33,7 +33,8 @@ pub struct Diagnostic {
     pub help: Option<String>,
     /// Every member of a large set that the text names only by a count and the
     /// first few (see [`summarise`]): the full list, for the JSON output.
-    pub members: Vec<String>,
+    /// (A boxed slice: diagnostics travel in `Result`s and stay small.)
+    pub members: Box<[String]>,
 }
 
 /// How many names a message shows of a large set before `and N more`.
@@ -61,7 +62,7 @@ impl Diagnostic {
             labels: Vec::new(),
             notes: Vec::new(),
             help: None,
-            members: Vec::new(),
+            members: Box::default(),
         }
     }
 
@@ -124,7 +125,7 @@ impl Diagnostic {
 
     /// The full list behind a summary of a large set (see [`summarise`]).
     pub fn with_members(mut self, members: Vec<String>) -> Diagnostic {
-        self.members = members;
+        self.members = members.into_boxed_slice();
         self
     }
 

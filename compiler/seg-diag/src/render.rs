@@ -209,7 +209,7 @@ impl LocatedDiagnostic {
                 .collect(),
             notes: d.notes.clone(),
             help: d.help.clone(),
-            members: d.members.clone(),
+            members: d.members.to_vec(),
         }
     }
 }
