@@ -135,8 +135,13 @@ fn json_reader(
         FormatChoice::Gcp => Box::new(crate::gcp::GcpReader::new(records, ctx)),
         FormatChoice::Hubble => Box::new(crate::hubble::HubbleReader::new(records, ctx)),
         FormatChoice::Azure => Box::new(crate::azure::AzureReader::new(records, ctx)),
+        // `reader` sends text and Parquet elsewhere; an error rather than a panic all the same.
         FormatChoice::Auto | FormatChoice::Aws | FormatChoice::AwsParquet => {
-            unreachable!("not a JSON format")
+            return Err(FlowError::format(
+                &ctx.file,
+                0,
+                format!("{} records are not JSON", format.name()),
+            ));
         }
     })
 }
