@@ -177,6 +177,35 @@ fn the_command_says_nothing_changed_with_exit_0() {
         "{}",
         shown(&o)
     );
+    // Nor does any target's output change: the same objects, the same
+    // fail-closed choices (rules matched by meaning, not position).
+    let o = seg_in(
+        dir.path(),
+        &[
+            "diff",
+            "a",
+            "b",
+            "--now",
+            estate::NOW,
+            "--targets",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", shown(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    let targets = v["targets"].as_array().expect("targets");
+    assert!(!targets.is_empty(), "{}", shown(&o));
+    for t in targets {
+        assert_eq!(t["presence"], "both", "{t}");
+        let objects = &t["objects"];
+        for list in ["added", "removed", "changed"] {
+            assert_eq!(objects[list], serde_json::json!([]), "{t}");
+        }
+        assert!(objects["unchanged"].as_u64().unwrap_or(0) > 0, "{t}");
+        assert_eq!(t["new_approximations"], serde_json::json!([]), "{t}");
+        assert_eq!(t["gone_approximations"], serde_json::json!([]), "{t}");
+    }
 }
 
 // ---- the fixture pull request, every format ----------------------------------------
