@@ -240,6 +240,10 @@ fn identities(s: &mut String, d: &Diff) {
     s.push_str("\n</details>\n\n");
 }
 
+/// Objects, and fail-closed choices, named per target cell: the comment
+/// stays well under its limit however many a build changes.
+const TARGET_LISTED: usize = 10;
+
 fn target_section(s: &mut String, targets: &[crate::targets::TargetDiff]) {
     use crate::targets::{kind_text, objects_line};
     use seg_ir::objects::Presence;
@@ -257,11 +261,12 @@ fn target_section(s: &mut String, targets: &[crate::targets::TargetDiff]) {
             (_, Some(c)) => {
                 let mut cell = esc(&objects_line(c));
                 for (sign, list) in [("+", &c.added), ("−", &c.removed), ("~", &c.changed)] {
-                    for obj in list.iter().take(LISTED) {
+                    for obj in list.iter().take(TARGET_LISTED) {
                         let _ = write!(cell, "<br>{sign} {} {}", esc(&obj.kind), code(&obj.name));
                     }
-                    if list.len() > LISTED {
-                        let _ = write!(cell, "<br>{sign} … and {} more", list.len() - LISTED);
+                    if list.len() > TARGET_LISTED {
+                        let _ =
+                            write!(cell, "<br>{sign} … and {} more", list.len() - TARGET_LISTED);
                     }
                 }
                 cell
@@ -273,13 +278,19 @@ fn target_section(s: &mut String, targets: &[crate::targets::TargetDiff]) {
             ("now", &t.new_approximations),
             ("no longer", &t.gone_approximations),
         ] {
-            for a in list.iter().take(LISTED) {
+            for a in list.iter().take(TARGET_LISTED) {
                 choices.push(format!(
                     "{prefix} {}: {} {} — {}",
                     kind_text(a.kind),
                     code(&a.rule),
                     esc(&a.location),
                     esc(&a.reason)
+                ));
+            }
+            if list.len() > TARGET_LISTED {
+                choices.push(format!(
+                    "{prefix}: … and {} more",
+                    list.len() - TARGET_LISTED
                 ));
             }
         }
@@ -291,4 +302,60 @@ fn target_section(s: &mut String, targets: &[crate::targets::TargetDiff]) {
         );
     }
     s.push_str("\n</details>\n\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::targets::TargetDiff;
+    use seg_ir::capability::{Approximation, ApproximationKind};
+    use seg_ir::objects::{Object, ObjectChanges, Presence};
+
+    #[test]
+    fn a_target_cell_names_a_few_objects_and_counts_the_rest() {
+        let objects: Vec<Object> = (0..500)
+            .map(|i| {
+                Object::new(
+                    "NetworkPolicy",
+                    format!("ns/seg-allow-{i}|x"),
+                    "f.yaml",
+                    b"x",
+                )
+            })
+            .collect();
+        let omitted: Vec<Approximation> = (0..300)
+            .map(|i| Approximation {
+                target: "kubernetes".into(),
+                rule: format!("p/{i}"),
+                location: format!("a.seg:{i}"),
+                kind: ApproximationKind::Omitted,
+                reason: "`kubernetes` cannot enforce `time`".into(),
+            })
+            .collect();
+        let t = TargetDiff {
+            target: "kubernetes".into(),
+            presence: Presence::Both,
+            objects: Some(ObjectChanges {
+                added: objects.clone(),
+                removed: objects.clone(),
+                changed: objects,
+                unchanged: 7,
+            }),
+            new_approximations: omitted.clone(),
+            gone_approximations: omitted,
+        };
+        let mut s = String::new();
+        target_section(&mut s, &[t.clone(), t.clone(), t.clone(), t.clone(), t]);
+        assert!(
+            s.chars().count() < MAX_MARKDOWN / 2,
+            "{} characters",
+            s.len()
+        );
+        assert!(s.contains("500 added, 500 removed, 500 changed (7 unchanged)"));
+        assert!(s.contains("<br>+ … and 490 more") && s.contains("<br>~ … and 490 more"));
+        assert!(s.contains("now: … and 290 more") && s.contains("no longer: … and 290 more"));
+        // A name's `|` would end the table cell.
+        assert!(!s.contains("-0|x") && s.contains("seg-allow-0"), "{s}");
+        assert_eq!(s.matches("\n| <code>kubernetes</code> |").count(), 5);
+    }
 }
