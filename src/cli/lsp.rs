@@ -17,7 +17,11 @@ pub fn run(_args: &LspArgs) -> Exit {
         resolve_import: driver::resolve_import,
     };
     match seg_lsp::run_stdio(host) {
-        Ok(()) => Exit::Ok,
+        Ok(seg_lsp::Ending::Shutdown) => Exit::Ok,
+        Ok(seg_lsp::Ending::Abandoned) => {
+            eprintln!("seg lsp: the client left without a `shutdown` request");
+            Exit::Policy
+        }
         Err(e) => {
             eprintln!("error: seg lsp: {e}");
             Exit::Internal

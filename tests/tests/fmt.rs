@@ -102,6 +102,24 @@ fn every_seg_file_of_the_repository_formats_stably() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// What seg ships for users to copy (examples, standard library) is already
+/// in the canonical layout, so a `seg-fmt` hook never rewrites it.
+#[test]
+fn shipped_seg_files_are_in_the_canonical_layout() {
+    let mut files = seg_tests::seg_files(&repo().join("examples"));
+    files.extend(seg_tests::seg_files(&repo().join("stdlib")));
+    assert!(files.len() >= 3, "found only {} .seg files", files.len());
+    let mut unformatted = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("read a shipped .seg file");
+        let out = seg_fmt::format(FileId(0), &text).expect("a shipped file parses");
+        if out != text {
+            unformatted.push(f.display().to_string());
+        }
+    }
+    assert!(unformatted.is_empty(), "run `seg fmt` on: {unformatted:?}");
+}
+
 /// The program as JSON without what positions decide.
 fn meaning(p: &seg_ir::Program) -> Value {
     let mut v = serde_json::to_value(p).unwrap_or(Value::Null);

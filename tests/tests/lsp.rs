@@ -185,11 +185,15 @@ impl Client {
     fn stop(mut self) {
         self.request("shutdown", Value::Null);
         self.notify("exit", Value::Null);
+        let status = self.exit_status();
+        assert!(status.success(), "seg lsp exited with {status}");
+    }
+
+    fn exit_status(&mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                assert!(status.success(), "seg lsp exited with {status}");
-                return;
+                return status;
             }
             assert!(Instant::now() < deadline, "seg lsp did not exit");
             std::thread::sleep(Duration::from_millis(20));
@@ -430,13 +434,19 @@ fn hover_definition_references_completion_and_formatting_on_the_bank_example() {
     );
 
     // Formatting: the canonical layout, as `seg fmt` writes it.
-    c.change(&uri, &text, 3);
+    // (The shipped example is formatted; unsort a `use` list and squeeze a space.)
+    let messy = text.replace(
+        "use std::services::{dns, https, postgres}",
+        "use std::services::{postgres,https, dns}",
+    );
+    assert_ne!(messy, text, "the bank example's `use` line moved");
+    c.change(&uri, &messy, 3);
     let edits: Vec<TextEdit> = serde_json::from_value(c.request(
         "textDocument/formatting",
         json!({ "textDocument": { "uri": uri }, "options": { "tabSize": 2, "insertSpaces": true } }),
     ))
     .expect("edits");
-    let expected = seg_fmt::format(seg_diag::FileId(0), &text).expect("formats");
+    let expected = seg_fmt::format(seg_diag::FileId(0), &messy).expect("formats");
     assert_eq!(edits.len(), 1);
     assert_eq!(edits[0].new_text, expected);
     assert!(
@@ -513,4 +523,33 @@ fn bad_input_gets_an_error_and_the_server_goes_on() {
     ));
     assert!(h.contains("identity"));
     c.stop();
+}
+
+/// The LSP specification's exit codes: 0 after a `shutdown` request (see
+/// `stop`), 1 when the client sends `exit` without it or its input ends;
+/// never the internal-error code.
+#[test]
+fn a_client_that_leaves_without_shutdown_gets_exit_code_one() {
+    let dir = bank();
+    let mut c = Client::start(dir.path());
+    c.notify("exit", Value::Null);
+    assert_eq!(c.exit_status().code(), Some(1));
+
+    for input in [&b""[..], &b"Content-Length: 2\r\n\r\n{}"[..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_seg-cli"))
+            .arg("lsp")
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().expect("stdin").write_all(input)?;
+                child.wait_with_output()
+            })
+            .expect("run seg lsp");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("without a `shutdown`"), "{stderr}");
+    }
 }

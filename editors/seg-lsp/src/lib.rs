@@ -13,12 +13,12 @@ mod server;
 pub mod transport;
 
 pub use project::Host;
-pub use server::{Config, Server, capabilities};
+pub use server::{Config, Ending, Server, capabilities};
 
 use lsp_server::Connection;
 
 /// Serve one client over stdin/stdout until it exits.
-pub fn run_stdio(host: Host) -> Result<(), String> {
+pub fn run_stdio(host: Host) -> Result<Ending, String> {
     let (sender, receiver, writer) = transport::stdio();
     let conn = Connection { sender, receiver };
     let result = serve(conn, host, Config::default());
@@ -27,8 +27,13 @@ pub fn run_stdio(host: Host) -> Result<(), String> {
 }
 
 /// Serve one client over `conn` (stdio, or an in-memory pair in benchmarks).
-pub fn serve(conn: Connection, host: Host, config: Config) -> Result<(), String> {
-    let (id, _params) = conn.initialize_start().map_err(|e| e.to_string())?;
+pub fn serve(conn: Connection, host: Host, config: Config) -> Result<Ending, String> {
+    let (id, _params) = match conn.initialize_start() {
+        Ok(start) => start,
+        // Input that ends before `initialize` is a client gone away, not a fault.
+        Err(e) if e.channel_is_disconnected() => return Ok(Ending::Abandoned),
+        Err(e) => return Err(e.to_string()),
+    };
     let result = serde_json::json!({
         "capabilities": capabilities(),
         "serverInfo": { "name": "seg lsp", "version": env!("CARGO_PKG_VERSION") },

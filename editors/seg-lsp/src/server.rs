@@ -27,6 +27,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// How a session ended. The LSP specification asks for exit code 0 after a
+/// `shutdown` request and 1 otherwise (an `exit` without it, or the client's
+/// input closing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    Shutdown,
+    Abandoned,
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
     /// Quiet time after an edit before the project is checked.
@@ -97,7 +106,7 @@ impl Server {
     }
 
     /// Handle messages until `exit` (or the client goes away).
-    pub fn run(mut self) -> Result<(), String> {
+    pub fn run(mut self) -> Result<Ending, String> {
         self.watch_files();
         loop {
             let wait = self
@@ -110,19 +119,19 @@ impl Server {
             match self.conn.receiver.recv_timeout(wait) {
                 Ok(Message::Request(req)) => {
                     if self.conn.handle_shutdown(&req).map_err(|e| e.to_string())? {
-                        return Ok(());
+                        return Ok(Ending::Shutdown);
                     }
                     self.request(req);
                 }
                 Ok(Message::Notification(n)) => {
                     if n.method == "exit" {
-                        return Ok(());
+                        return Ok(Ending::Abandoned);
                     }
                     self.notification(n);
                 }
                 Ok(Message::Response(_)) => {}
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Err(RecvTimeoutError::Disconnected) => return Ok(Ending::Abandoned),
             }
             let now = Instant::now();
             let due: Vec<PathBuf> = self
