@@ -92,6 +92,27 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
     Exit::Ok
 }
 
+/// For a target without a clock that holds expiring rules: which it keeps
+/// after they expire, and by when to rebuild and apply.
+fn kept_until_rebuilt(r: &driver::TargetReport) -> Option<String> {
+    const SHOWN: usize = 4;
+    let rebuild_by = r.rebuild_by.as_ref()?;
+    let mut rules: Vec<String> = r
+        .until_rebuilt
+        .iter()
+        .take(SHOWN)
+        .map(|k| format!("{} (expires {})", k.rule, k.expires))
+        .collect();
+    if r.until_rebuilt.len() > SHOWN {
+        rules.push(format!("{} more", r.until_rebuilt.len() - SHOWN));
+    }
+    Some(format!(
+        "no clock: keeps {} past expiry until rebuilt: {}; rebuild and apply by {rebuild_by}",
+        super::plural(r.until_rebuilt.len(), "expiring rule"),
+        rules.join(", "),
+    ))
+}
+
 fn summary(outcome: &BuildOutcome, out: &Path, program: Option<&seg_ir::Program>) -> String {
     let mut s = String::new();
     if let Some(p) = program {
@@ -119,6 +140,9 @@ fn summary(outcome: &BuildOutcome, out: &Path, program: Option<&seg_ir::Program>
         ));
         for note in &r.notes {
             s.push_str(&format!("  {:<12} note: {note}\n", ""));
+        }
+        if let Some(line) = kept_until_rebuilt(r) {
+            s.push_str(&format!("  {:<12} {line}\n", ""));
         }
     }
     if let Some(p) = program

@@ -15,6 +15,7 @@ mod lsp;
 mod man;
 mod reach;
 mod schema;
+mod stale;
 mod targets;
 mod test;
 
@@ -97,6 +98,8 @@ pub enum Command {
     Man(man::ManArgs),
     /// Print the JSON Schema of an inventory file or of seg.toml, for editors.
     Schema(schema::SchemaArgs),
+    /// Exit 1 when a built output still holds an expired grant on a target without a clock.
+    Stale(stale::StaleArgs),
 }
 
 /// How much a command says besides its results (`-q`, `-v`).
@@ -170,6 +173,7 @@ pub fn main() -> ExitCode {
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
         Command::Schema(a) => schema::run(a),
+        Command::Stale(a) => stale::run(a),
     };
     ExitCode::from(exit as u8)
 }

@@ -6,7 +6,7 @@ use super::targets::{TARGETS, backend_for, default_options};
 use seg_check::manifest::Manifest;
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::backend::{SigningKey, TargetOptions};
-use seg_ir::capability::{self, Approximation, ApproximationKind};
+use seg_ir::capability::{self, Approximation, ApproximationKind, KeptRule};
 use seg_ir::meaning;
 use seg_ir::{Object, Program};
 use serde::Serialize;
@@ -27,6 +27,15 @@ pub struct TargetReport {
     /// Time taken by the capability pass and the emission (`-v`; not in `report.json`).
     #[serde(skip)]
     pub took: std::time::Duration,
+    /// Whether the target enforces `expires` itself at run time (its own clock).
+    pub clock: bool,
+    /// Without a clock: the instant (RFC 3339) by which the output must be
+    /// rebuilt and applied, the earliest expiry among `until_rebuilt`; null
+    /// when nothing it holds expires, or the target has a clock.
+    pub rebuild_by: Option<String>,
+    /// Without a clock: the emitted rules that stay in force after they
+    /// expire, until the output is rebuilt and applied (`seg stale` reads them).
+    pub until_rebuilt: Vec<KeptRule>,
 }
 
 #[derive(Clone, Debug)]
@@ -311,6 +320,9 @@ fn build_target(program: &Program, manifest: &Manifest, root: &Path, name: &str)
                     approximations: Vec::new(),
                     objects: Vec::new(),
                     took: began.elapsed(),
+                    clock: true,
+                    rebuild_by: None,
+                    until_rebuilt: Vec::new(),
                 },
                 vec![seg_ir::Artifact {
                     path: "ir/program.json".into(),
@@ -328,6 +340,7 @@ fn build_target(program: &Program, manifest: &Manifest, root: &Path, name: &str)
         });
     };
     let prepared = capability::prepare(program, backend, &manifest.layered, &mut diags);
+    let rebuild_by = prepared.rebuild_by().map(|t| t.to_string());
     // Rules in stable-id order: the output must not depend on where rules are written.
     let target_program = meaning::canonical(prepared.program);
     let emission = backend.emit(&target_program, &options, &mut diags);
@@ -345,6 +358,9 @@ fn build_target(program: &Program, manifest: &Manifest, root: &Path, name: &str)
                 approximations,
                 objects: emission.objects,
                 took: began.elapsed(),
+                clock: backend.capabilities().clock,
+                rebuild_by,
+                until_rebuilt: prepared.until_rebuilt,
             },
             emission.artifacts,
         )),
