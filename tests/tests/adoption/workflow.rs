@@ -324,6 +324,66 @@ fn the_check_job_uploads_the_findings_and_then_fails() {
     assert!(results.contains("E0201"), "{results}");
 }
 
+/// The scheduled `refresh` job: only it runs on the schedule, only once SEG_APPLY is set,
+/// and a run builds as of SEG_LEAD ahead and applies, so a grant that ends before the next
+/// run is already gone from what it applies and a later one is still there.
+#[test]
+fn the_refresh_job_rebuilds_ahead_of_the_next_run_and_applies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (file, mut wf) = init(dir.path(), "p", &[]);
+    validate(&file);
+    let cron = wf["on"]["schedule"][0]["cron"].as_str().expect("a schedule");
+    assert_eq!(cron.split_whitespace().count(), 5, "{cron}");
+    for job in ["check", "test", "build"] {
+        assert_eq!(
+            wf["jobs"][job]["if"], "github.event_name != 'schedule'",
+            "`{job}` runs on the schedule"
+        );
+    }
+    let refresh = &wf["jobs"]["refresh"];
+    assert_eq!(refresh["needs"], "install");
+    assert_eq!(
+        refresh["if"],
+        "github.event_name == 'schedule' && vars.SEG_APPLY != ''"
+    );
+    assert_eq!(refresh["env"]["SEG_APPLY"], "${{ vars.SEG_APPLY }}");
+
+    // Grants relative to the real clock, as the job builds from it: one ends within the
+    // lead, one well after.
+    let root = dir.path().join("p");
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let at = |secs: i64| seg_ir::Timestamp(clock + secs).to_string();
+    let grants = format!(
+        "policy soon {{\n  owner \"team-web\"\n  allow web -> api on tcp/9000 expires {} reason \"a\"\n}}\n\
+         policy later {{\n  owner \"team-web\"\n  allow web -> api on tcp/9001 expires {} reason \"b\"\n}}\n",
+        at(600),
+        at(3 * 3600)
+    );
+    std::fs::write(root.join("policy/grants.seg"), grants).expect("grants");
+    // The variable GitHub would substitute: apply = copy the Kubernetes output aside.
+    wf["jobs"]["refresh"]["env"]["SEG_APPLY"] =
+        Json::from("rm -rf applied && cp -r out/kubernetes applied");
+    let run = run_job(&root, &wf, "refresh");
+    assert_ok("refresh", &run);
+    let mut applied = String::new();
+    let mut folders = vec![root.join("applied")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).expect("applied") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                applied.push_str(&std::fs::read_to_string(path).expect("read"));
+            }
+        }
+    }
+    assert!(applied.contains("later/1"), "{}", run.log);
+    assert!(!applied.contains("soon/1"), "{}", run.log);
+}
+
 /// `cargo install --locked --git REPO --rev REV seg` builds package `seg`'s binary `seg` from
 /// that revision with its own lock file: checked on a clone of this repository at the
 /// revision the scaffold names (the install itself is a release build of everything, too
