@@ -582,7 +582,8 @@ impl<'a> Printer<'a> {
     }
 
     /// The clauses after the services, in source order, or in the conventional
-    /// order (`when`, `expires`, `reason`, `owner`) when no comment is among them.
+    /// order (`when`, `expires`, `reason`, `owner`, `ticket`, `approved-by`,
+    /// `created`) when no comment is among them.
     fn clauses(&mut self, r: &RuleDef) -> R<Vec<Doc>> {
         let mut found: Vec<(usize, u8)> = Vec::new();
         if let Some(c) = &r.when {
@@ -597,6 +598,15 @@ impl<'a> Printer<'a> {
         if let Some(o) = &r.owner {
             found.push((o.span.start as usize, 3));
         }
+        if let Some(t) = &r.ticket {
+            found.push((t.span.start as usize, 4));
+        }
+        if let Some(a) = &r.approved_by {
+            found.push((a.span.start as usize, 5));
+        }
+        if let Some(c) = &r.created {
+            found.push((c.span.start as usize, 6));
+        }
         found.sort();
         let reorder = !self.comments_before(r.span.end as usize);
         let mut docs = Vec::new();
@@ -609,7 +619,10 @@ impl<'a> Printer<'a> {
                 }
                 1 => self.keyword_value("expires", r.expires.as_ref().map(|e| e.span))?,
                 2 => self.keyword_value("reason", r.reason.as_ref().map(|e| e.span))?,
-                _ => self.keyword_value("owner", r.owner.as_ref().map(|e| e.span))?,
+                3 => self.keyword_value("owner", r.owner.as_ref().map(|e| e.span))?,
+                4 => self.keyword_value("ticket", r.ticket.as_ref().map(|e| e.span))?,
+                5 => self.keyword_value("approved-by", r.approved_by.as_ref().map(|e| e.span))?,
+                _ => self.keyword_value("created", r.created.as_ref().map(|e| e.span))?,
             };
             docs.push((which, doc));
         }

@@ -186,7 +186,8 @@ pub enum Arrow {
     Both,
 }
 
-/// `allow SRC -> DST on SERVICES [when COND] [expires DATE|INSTANT] [reason "..."] [owner "..."]`.
+/// `allow SRC -> DST on SERVICES [when COND] [expires DATE|INSTANT] [reason "..."] [owner "..."]
+/// [ticket "..."] [approved-by "..."] [created INSTANT]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RuleDef {
     pub doc: Option<Doc>,
@@ -199,6 +200,13 @@ pub struct RuleDef {
     pub expires: Option<Spanned<Expiry>>,
     pub reason: Option<Spanned<String>>,
     pub owner: Option<Spanned<String>>,
+    /// `created INSTANT` (UTC): when the rule was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<Spanned<Timestamp>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<Spanned<String>>,
     pub span: Span,
 }
 

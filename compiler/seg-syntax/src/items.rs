@@ -270,6 +270,7 @@ fn rule(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<RuleDef> {
     c.next(Rule::kw_on)?;
     let services = service_list(ctx, &c.next(Rule::service_list)?)?;
     let (mut when, mut expires, mut reason, mut owner) = (None, None, None, None);
+    let (mut created, mut ticket, mut approved_by) = (None, None, None);
     for clause in c.rest() {
         let mut cc = ctx.children(&clause);
         let inner = cc.next_any()?;
@@ -320,6 +321,36 @@ fn rule(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<RuleDef> {
                     span,
                 )?;
             }
+            Rule::created_clause => {
+                cc.next(Rule::kw_created)?;
+                let t = cc.next(Rule::timestamp)?;
+                once(
+                    &mut created,
+                    "created",
+                    Spanned::new(literal::timestamp(ctx, &t)?, ctx.span(&t)),
+                    span,
+                )?;
+            }
+            Rule::ticket_clause => {
+                cc.next(Rule::kw_ticket)?;
+                let s = cc.next(Rule::string)?;
+                once(
+                    &mut ticket,
+                    "ticket",
+                    Spanned::new(literal::string(ctx, &s)?, ctx.span(&s)),
+                    span,
+                )?;
+            }
+            Rule::approved_by_clause => {
+                cc.next(Rule::kw_approved_by)?;
+                let s = cc.next(Rule::string)?;
+                once(
+                    &mut approved_by,
+                    "approved-by",
+                    Spanned::new(literal::string(ctx, &s)?, ctx.span(&s)),
+                    span,
+                )?;
+            }
             other => return Err(ctx.bug(span, format!("{other:?} as a rule clause"))),
         }
         cc.done()?;
@@ -335,6 +366,9 @@ fn rule(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<RuleDef> {
         expires: expires.map(|(v, _)| v),
         reason: reason.map(|(v, _)| v),
         owner: owner.map(|(v, _)| v),
+        created: created.map(|(v, _)| v),
+        ticket: ticket.map(|(v, _)| v),
+        approved_by: approved_by.map(|(v, _)| v),
         span: ctx.span_after_docs(pair),
     })
 }

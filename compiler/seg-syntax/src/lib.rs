@@ -34,8 +34,9 @@ pub fn parse(file: FileId, text: &str) -> Result<ast::File, Diagnostic> {
 }
 
 /// Parse an `identities where` predicate on its own, as `seg.toml` writes
-/// one (`[reach] critical = "tier == 0"`). Bytes of `text` around it may be
-/// blanked to spaces, so that spans point into the file that holds it.
+/// one (`[reach] critical = "tier == 0"`, `[jit] grantable`). Bytes of `text`
+/// around it may be blanked to spaces, so that spans point into the file that
+/// holds it.
 pub fn parse_predicate(file: FileId, text: &str) -> Result<ast::Pred, Diagnostic> {
     stacker::maybe_grow(STACK_NEEDED, PARSE_STACK, || {
         prescan::check(file, text)?;

@@ -163,6 +163,10 @@ case!(
     "policy p {\n  allow oncall -> ledger on postgres expires 2026-12-06T17:00:00+01:00 reason \"OPS-9\"\n}\n"
 );
 case!(
+    rule_with_the_grant_clauses,
+    "policy p {\n  allow oncall -> ledger on postgres\n    expires 2026-12-06T16:00:00Z\n    reason \"incident\"\n    owner \"alice\"\n    ticket \"OPS-9\"\n    approved-by \"bob\"\n    created 2026-12-06T15:00:00+01:00\n}\n"
+);
+case!(
     rule_set_expressions_as_endpoints,
     "policy p {\n  allow (a | b) - c -> identities where kind == workload on https\n  allow network 10.0.0.0/8, 10.1.0.0/16 -> [x, y] on tcp/22\n}\n"
 );
@@ -256,3 +260,13 @@ case!(
     string_non_ascii_text,
     "policy p {\n  owner \"équipe paiements ✓\"\n}\n"
 );
+
+#[test]
+fn a_predicate_alone_parses_and_trailing_text_is_an_error() {
+    let file = seg_diag::FileId(0);
+    let p = seg_syntax::parse_predicate(file, "not tier == 0 and has(labels.team)").expect("parses");
+    assert!(matches!(p.node, seg_syntax::ast::PredKind::And(..)), "{p:?}");
+    let e = seg_syntax::parse_predicate(file, "tier == 0 allow").expect_err("trailing word");
+    assert_eq!(e.code, Some(seg_diag::Code::SyntaxError), "{e:?}");
+    assert!(seg_syntax::parse_predicate(file, "").is_err());
+}
