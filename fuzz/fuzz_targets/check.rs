@@ -89,6 +89,7 @@ fuzz_target!(|data: &[u8]| {
         project: "fuzz",
         source_hash: "0",
         now: NOW,
+        jit: None,
     };
     let program = seg_check::check(&input, &mut diags);
     assert_all(&map, &diags, program.is_none());

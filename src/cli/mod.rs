@@ -9,6 +9,7 @@ mod diff;
 mod explain;
 mod explain_code;
 mod fmt;
+mod grant;
 mod graph;
 mod init;
 mod lsp;
@@ -100,6 +101,8 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Exit 1 when a built output still holds an expired grant on a target without a clock.
     Stale(stale::StaleArgs),
+    /// Append a checked just-in-time grant that expires after --for to the grants file.
+    Grant(grant::GrantArgs),
 }
 
 /// How much a command says besides its results (`-q`, `-v`).
@@ -174,6 +177,7 @@ pub fn main() -> ExitCode {
         Command::Man(a) => man::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Stale(a) => stale::run(a),
+        Command::Grant(a) => grant::run(a, cli.color, v),
     };
     ExitCode::from(exit as u8)
 }

@@ -12,17 +12,17 @@ mod write;
 
 pub use build::{BuildOutcome, TargetReport, build, build_observed};
 pub use previous::{PreviousBuild, previous_build, read_report};
-pub use project::{Input, Locate, MAX_FILE_BYTES, expand_globs, resolve_import};
+pub use project::{Input, Locate, MAX_FILE_BYTES, expand_globs, glob_set, resolve_import};
 pub use targets::{TARGETS, backend_for, target_names};
-pub use write::write_atomically;
+pub use write::{replace_file, write_atomically};
 
 use seg_check::Outline;
 use seg_check::manifest::Manifest;
-use seg_check::{CheckInput, Unit};
+use seg_check::{CheckInput, JitInput, Unit};
 use seg_diag::{Diagnostic, Diagnostics, SourceMap, Span};
 use seg_ir::{IdentityId, Program, Timestamp};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Everything one compilation produced, successful or not.
@@ -50,8 +50,25 @@ impl Compilation {
     }
 }
 
+/// What a compilation sees instead of the disk: `seg grant` and `seg gc`
+/// check what they would write before they write it.
+#[derive(Clone, Debug, Default)]
+pub struct Overlay {
+    /// Texts that stand in for policy files, by path relative to the project
+    /// folder (a path no file has yet is a new file, when `[project] sources`
+    /// matches it).
+    pub files: BTreeMap<String, String>,
+    /// Lint this file as the `[jit]` grants file instead of `[jit] file`.
+    pub grants_file: Option<String>,
+}
+
 /// Run the front end and the checker on a project or a single file.
 pub fn compile(input: &Input, now: Timestamp) -> Compilation {
+    compile_overlaid(input, now, &Overlay::default())
+}
+
+/// [`compile`] with some policy files replaced by the texts of `overlay`.
+pub fn compile_overlaid(input: &Input, now: Timestamp, overlay: &Overlay) -> Compilation {
     let root = input.root();
     let mut map = SourceMap::new();
     let mut diags = Diagnostics::new();
@@ -67,11 +84,21 @@ pub fn compile(input: &Input, now: Timestamp) -> Compilation {
         critical: Vec::new(),
         diags: Diagnostics::new(),
     };
-    let Some(manifest) = manifest else {
+    let Some(mut manifest) = manifest else {
         comp.diags = diags;
         return comp;
     };
-    let (checked, inventory) = compile_with(&comp.root, &manifest, &mut comp.map, now, &mut diags);
+    if let Some(file) = &overlay.grants_file {
+        manifest.jit.file = file.clone();
+    }
+    let (checked, inventory) = compile_with(
+        &comp.root,
+        &manifest,
+        &mut comp.map,
+        now,
+        overlay,
+        &mut diags,
+    );
     comp.manifest = Some(manifest);
     if let Some((program, outline)) = checked {
         let critical = match (&inventory, &comp.manifest) {
@@ -143,19 +170,28 @@ fn compile_with(
     manifest: &Manifest,
     map: &mut SourceMap,
     now: Timestamp,
+    overlay: &Overlay,
     diags: &mut Diagnostics,
 ) -> (
     Option<(Program, Outline)>,
     Option<seg_check::inventory::Inventory>,
 ) {
     // Sources: the globs, then every file they import, until closed.
-    let sources = match project::expand_globs(root, &manifest.sources, &[]) {
+    let mut sources = match project::expand_globs(root, &manifest.sources, &[]) {
         Ok(s) => s,
         Err(e) => {
             diags.push(Diagnostic::plain(e));
             return (None, None);
         }
     };
+    if !overlay.files.is_empty() {
+        let globs = project::glob_set(&manifest.sources);
+        for path in overlay.files.keys() {
+            if !sources.contains(path) && globs.as_ref().is_some_and(|g| g.is_match(path)) {
+                sources.push(path.clone());
+            }
+        }
+    }
     if sources.is_empty() {
         diags.push(
             Diagnostic::plain(format!(
@@ -173,14 +209,22 @@ fn compile_with(
         if !seen.insert(path.clone()) {
             continue;
         }
-        let Some(loaded) = project::read(map, root, &path, diags) else {
-            continue;
+        let loaded = match overlay.files.get(&path) {
+            Some(text) => project::Loaded {
+                file: map.add(&path, text.clone()),
+            },
+            None => match project::read(map, root, &path, diags) {
+                Some(l) => l,
+                None => continue,
+            },
         };
         match seg_syntax::parse(loaded.file, map.text(loaded.file)) {
             Ok(ast) => {
                 for import in file_imports(&ast) {
                     match project::resolve_import(&path, &import) {
-                        Some(p) if root.join(&p).is_file() => queue.push(p),
+                        Some(p) if root.join(&p).is_file() || overlay.files.contains_key(&p) => {
+                            queue.push(p)
+                        }
                         // A missing or escaping import is reported by the checker (E0204).
                         _ => {}
                     }
@@ -248,6 +292,7 @@ fn compile_with(
     if diags.has_errors() {
         return (None, Some(inventory));
     }
+    let jit = JitInput::load(&manifest.jit, map);
     let input = CheckInput {
         units: &units,
         inventory: &inventory,
@@ -255,6 +300,7 @@ fn compile_with(
         project: &manifest.name,
         source_hash: &source_hash,
         now,
+        jit: Some(jit),
     };
     let mut outline = Outline::default();
     let program = seg_check::check_outlined(&input, diags, Some(&mut outline));

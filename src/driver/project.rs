@@ -268,6 +268,20 @@ pub fn read(
     }
 }
 
+/// The globs of `patterns` as [`expand_globs`] matches them (`*` stays within a
+/// folder), for paths that are not on disk yet; `None` when one is invalid.
+pub fn glob_set(patterns: &[String]) -> Option<GlobSet> {
+    let mut builder = GlobSetBuilder::new();
+    for p in patterns {
+        let glob = globset::GlobBuilder::new(p.trim_start_matches("./"))
+            .literal_separator(true)
+            .build()
+            .ok()?;
+        builder.add(glob);
+    }
+    builder.build().ok()
+}
+
 /// Files under `root` matching any of `patterns` (relative, `/`-separated, sorted).
 /// Hidden folders, `target` and the build output are never searched.
 pub fn expand_globs(
@@ -400,6 +414,7 @@ pub fn single_file_manifest(source: &str, inventory: &[String], span: seg_diag::
         lints: Default::default(),
         audit: Default::default(),
         reach: seg_check::manifest::ReachConfig::unset(span),
+        jit: seg_check::manifest::Jit::new(span),
         inventory_spans: Vec::new(),
         span,
     }

@@ -36,6 +36,37 @@ pub fn write_atomically(out: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result
     result
 }
 
+/// Replace (or create) one file with `contents`: written beside it under a
+/// temporary name, then renamed over it, so a reader sees the old file or the
+/// new one, never a part. Creates missing parent folders.
+pub fn replace_file(path: &Path, contents: &[u8]) -> Result<(), String> {
+    let path = absolute(path)?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| format!("`{}` has no parent folder", path.display()))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("`{}` is not a file name", path.display()))?;
+    fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.seg-tmp-{}-{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        unique()
+    ));
+    let written = (|| {
+        let mut f = fs::File::create(&tmp).map_err(|e| e.to_string())?;
+        f.write_all(contents).map_err(|e| e.to_string())?;
+        f.sync_all().map_err(|e| e.to_string())?;
+        fs::rename(&tmp, &path).map_err(|e| e.to_string())
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(format!("cannot write `{}`: {e}", path.display()));
+    }
+    Ok(())
+}
+
 fn absolute(p: &Path) -> Result<PathBuf, String> {
     if p.is_absolute() {
         return Ok(p.to_path_buf());

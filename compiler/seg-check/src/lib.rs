@@ -48,6 +48,31 @@ pub struct CheckInput<'a> {
     pub project: &'a str,
     pub source_hash: &'a str,
     pub now: seg_ir::Timestamp,
+    /// `seg.toml [jit]`: the grants file and its lints (`None`: no such checks).
+    pub jit: Option<JitInput<'a>>,
+}
+
+/// What the checker needs of `seg.toml [jit]`.
+pub struct JitInput<'a> {
+    pub settings: &'a manifest::Jit,
+    /// `grantable`, parsed; its spans lie in a source-map file of its own.
+    pub grantable: Option<seg_syntax::ast::Pred>,
+}
+
+impl<'a> JitInput<'a> {
+    /// `grantable` parsed into a source-map file of its own, named
+    /// `seg.toml [jit] grantable`, so that problems of names and types in it
+    /// are shown on its text. (The manifest has checked its syntax.)
+    pub fn load(settings: &'a manifest::Jit, map: &mut SourceMap) -> JitInput<'a> {
+        let grantable = settings.grantable.as_ref().and_then(|text| {
+            let file = map.add("seg.toml [jit] grantable", text.clone());
+            seg_syntax::parse_predicate(file, text).ok()
+        });
+        JitInput {
+            settings,
+            grantable,
+        }
+    }
 }
 
 /// What the source says that the checked program flattens away: the members
@@ -223,6 +248,7 @@ fn check_rules(
     // Every rule that lowered gets the coverage lints, even when other rules have errors:
     // a rule that failed to lower can only have covered more, so what they report holds.
     lints::coverage::check(&lowered, &index, diags);
+    lints::jit::check(&env, input, &lowered, diags);
     if diags.has_errors() {
         return None;
     }

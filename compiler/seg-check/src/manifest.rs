@@ -18,12 +18,14 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 pub(crate) mod audit;
+pub(crate) mod jit;
 pub(crate) mod targets;
 
 pub use audit::{
     AUDIT_FINDINGS, AuditSettings, DEFAULT_EPHEMERAL_PORTS, DEFAULT_EXPIRING_WITHIN,
     DEFAULT_MAX_GAP, FindingLevel, NoDataMeaning,
 };
+pub use jit::{DEFAULT_GRANTS_FILE, DEFAULT_MAX_TTL, Jit, MAX_MAX_TTL, parse_ttl};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
@@ -42,6 +44,8 @@ pub struct Manifest {
     pub audit: AuditSettings,
     /// `[reach]`: crown jewels, entry points and the blast-radius lint.
     pub reach: ReachConfig,
+    /// `[jit]`: just-in-time grants, defaults filled in.
+    pub jit: Jit,
     /// The `[project]` header (the start of the file when there is none).
     pub span: Span,
     /// Where each `inventory` glob is written, parallel to `inventory`
@@ -135,6 +139,7 @@ pub(crate) const TOP_TABLES: &[&str] = &[
     "lints",
     "audit",
     "reach",
+    "jit",
 ];
 pub(crate) const PROJECT_KEYS: &[&str] = &["name", "inventory", "sources"];
 pub(crate) const ENFORCEMENT_KEYS: &[&str] = &["layered"];
@@ -210,10 +215,11 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Option<Manife
         lints: BTreeMap::new(),
         audit: AuditSettings::default(),
         reach: ReachConfig::unset(Span::new(file, 0, 0)),
+        jit: Jit::new(Span::new(file, 0, 0)),
         span: Span::new(file, 0, 0),
         inventory_spans: Vec::new(),
     };
-    let mut project_seen = false;
+    let (mut project_seen, mut jit_seen) = (false, false);
     for (key, value) in p.ordered(&root, TOP_TABLES, "`seg.toml`") {
         let Some(table) = p.table(value, &format!("`[{}]`", key.get_ref())) else {
             continue;
@@ -231,6 +237,11 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Option<Manife
             "reach" => {
                 m.reach.span = p.span(key);
                 p.reach(table, text, &mut m.reach);
+            }
+            "jit" => {
+                jit_seen = true;
+                let header = p.span(key);
+                p.jit(table, &mut m, header);
             }
             _ => {}
         }
@@ -256,6 +267,11 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Option<Manife
     }
     if m.sources.is_empty() {
         m.sources = DEFAULT_SOURCES.iter().map(ToString::to_string).collect();
+    }
+    if jit_seen {
+        p.jit_file_in_sources(&m);
+    } else {
+        m.jit.span = m.span;
     }
     (p.errors == 0).then_some(m)
 }

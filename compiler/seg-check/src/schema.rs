@@ -392,6 +392,35 @@ fn manifest_tables(
             ),
         ),
         ("reach", reach()),
+        (
+            "jit",
+            object(
+                &[
+                    (
+                        "max-ttl",
+                        pattern(
+                            r"^([0-9]+[smhd])+$",
+                            "The longest lifetime of a just-in-time grant, e.g. 8h or 1h30m (default 8h, at most 90d).",
+                        ),
+                    ),
+                    (
+                        "file",
+                        pattern(
+                            r"^[^/\\].*\.seg$",
+                            "The grants file `seg grant` writes, relative to the project folder (default policy/grants.seg).",
+                        ),
+                    ),
+                    (
+                        "grantable",
+                        text(
+                            "The identities a grant may name without approved-by, as a predicate of `identities where` (default: every identity).",
+                        ),
+                    ),
+                ],
+                &[],
+                "Just-in-time grants (seg grant).",
+            ),
+        ),
     ]
 }
 
@@ -598,5 +627,6 @@ mod tests {
         audit.extend(AUDIT_SETTINGS);
         assert_eq!(keys(&p["audit"]), set(&audit));
         assert_eq!(keys(&p["reach"]), set(REACH_KEYS));
+        assert_eq!(keys(&p["jit"]), set(crate::manifest::jit::KEYS));
     }
 }

@@ -76,6 +76,8 @@ codes! {
     InventoryNotFound = "E0110", None;
     /// `seg.toml` is malformed or has an unknown or invalid setting.
     InvalidManifest = "E0150", None;
+    /// A `[jit]` setting of `seg.toml` is invalid (ceiling, grants file, grantable identities).
+    InvalidJitSetting = "E0151", None;
     /// `seg.toml [reach] critical` is not a valid `identities where` predicate.
     InvalidCritical = "E0160", None;
     /// A `seg.toml [reach] entry` names no segment and no identity.
@@ -156,6 +158,12 @@ codes! {
     UnusedService = "W0309", Some("unused-service");
     /// A segment with no members.
     EmptySegment = "W0310", Some("empty-segment");
+    /// A grant without `expires` or `created`, created in the future, or living longer than `[jit] max-ttl`.
+    GrantLifetime = "W0311", Some("grant-lifetime");
+    /// A grant without an owner or a reason.
+    GrantMetadata = "W0312", Some("grant-metadata");
+    /// A grant naming an identity outside `[jit] grantable` without `approved-by`.
+    GrantApproval = "W0313", Some("grant-approval");
 
     // ---- E04xx: targets ---------------------------------------------------
     /// An identity that a target cannot represent at all.
@@ -208,9 +216,13 @@ impl Code {
         self.as_str().starts_with('W')
     }
 
-    /// The default level of a warning-code lint.
+    /// The default level of a warning-code lint: the just-in-time grant lints
+    /// are errors unless `seg.toml [lints]` says otherwise.
     pub fn default_lint_level(self) -> LintLevel {
-        LintLevel::Warn
+        match self {
+            Code::GrantLifetime | Code::GrantMetadata | Code::GrantApproval => LintLevel::Deny,
+            _ => LintLevel::Warn,
+        }
     }
 
     /// Every known lint name, for "did you mean" in `seg.toml`.

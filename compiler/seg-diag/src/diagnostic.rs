@@ -196,15 +196,20 @@ impl Diagnostics {
     /// error. `--deny-warnings` then turns every remaining warning into an error.
     pub fn apply_levels(&mut self, levels: &BTreeMap<String, LintLevel>, deny_warnings: bool) {
         self.items.retain_mut(|d| {
-            let Some(lint) = d.code.and_then(Code::lint_name) else {
+            let Some((code, lint)) = d.code.and_then(|c| Some((c, c.lint_name()?))) else {
                 return true;
             };
-            match levels.get(lint).copied().unwrap_or(LintLevel::Warn) {
+            let set = levels.get(lint).copied();
+            match set.unwrap_or(code.default_lint_level()) {
                 LintLevel::Allow => return false,
                 LintLevel::Deny => {
                     d.severity = Severity::Error;
-                    d.notes
-                        .push(format!("`{lint}` is set to `deny` in seg.toml"));
+                    d.notes.push(match set {
+                        Some(_) => format!("`{lint}` is set to `deny` in seg.toml"),
+                        None => format!(
+                            "`{lint}` is an error unless seg.toml `[lints]` sets it to `warn` or `allow`"
+                        ),
+                    });
                 }
                 LintLevel::Warn => {}
             }

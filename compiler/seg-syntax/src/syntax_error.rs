@@ -194,7 +194,9 @@ pub(crate) fn describe(r: Rule) -> &'static str {
         enum_value => "an enum value",
         test => "`test`",
         rule => "a rule (`allow`, `deny`)",
-        rule_clause => "a rule clause (`when`, `expires`, `reason`, `owner`, `ticket`, `approved-by`, `created`)",
+        rule_clause => {
+            "a rule clause (`when`, `expires`, `reason`, `owner`, `ticket`, `approved-by`, `created`)"
+        }
         when_clause => "`when`",
         expires_clause => "`expires`",
         reason_clause => "`reason`",

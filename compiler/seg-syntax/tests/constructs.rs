@@ -264,8 +264,12 @@ case!(
 #[test]
 fn a_predicate_alone_parses_and_trailing_text_is_an_error() {
     let file = seg_diag::FileId(0);
-    let p = seg_syntax::parse_predicate(file, "not tier == 0 and has(labels.team)").expect("parses");
-    assert!(matches!(p.node, seg_syntax::ast::PredKind::And(..)), "{p:?}");
+    let p =
+        seg_syntax::parse_predicate(file, "not tier == 0 and has(labels.team)").expect("parses");
+    assert!(
+        matches!(p.node, seg_syntax::ast::PredKind::And(..)),
+        "{p:?}"
+    );
     let e = seg_syntax::parse_predicate(file, "tier == 0 allow").expect_err("trailing word");
     assert_eq!(e.code, Some(seg_diag::Code::SyntaxError), "{e:?}");
     assert!(seg_syntax::parse_predicate(file, "").is_err());

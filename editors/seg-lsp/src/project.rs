@@ -139,6 +139,7 @@ impl Project {
         };
         self.load_inventory(host, &manifest, &read, &mut analysis, &mut diags, now);
         self.load_units(host, &manifest, &read, &mut analysis, &mut diags);
+        let jit = seg_check::JitInput::load(&manifest.jit, &mut analysis.map);
         if let Some(inventory) = analysis.inventory.clone()
             && !diags.has_errors()
         {
@@ -149,6 +150,7 @@ impl Project {
                 project: &manifest.name,
                 source_hash: "",
                 now,
+                jit: Some(jit),
             };
             seg_check::check_outlined(&input, &mut diags, Some(&mut analysis.outline));
         } else if let Some(inventory) = analysis.inventory.clone() {
@@ -162,6 +164,7 @@ impl Project {
                 project: &manifest.name,
                 source_hash: "",
                 now,
+                jit: Some(jit),
             };
             seg_check::check_outlined(&input, &mut quiet, Some(&mut analysis.outline));
         }

@@ -332,7 +332,9 @@ fn the_refresh_job_rebuilds_ahead_of_the_next_run_and_applies() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (file, mut wf) = init(dir.path(), "p", &[]);
     validate(&file);
-    let cron = wf["on"]["schedule"][0]["cron"].as_str().expect("a schedule");
+    let cron = wf["on"]["schedule"][0]["cron"]
+        .as_str()
+        .expect("a schedule");
     assert_eq!(cron.split_whitespace().count(), 5, "{cron}");
     for job in ["check", "test", "build"] {
         assert_eq!(

@@ -1,10 +1,12 @@
 //! Lints over the whole project: names (W0201 shadowed identity, W0308 unused
-//! segment, W0309 unused service) and, in [`coverage`], rules covered by other
-//! rules (W0306) or cancelled by denies (W0307). Lints about one rule or one
+//! segment, W0309 unused service), in [`coverage`], rules covered by other
+//! rules (W0306) or cancelled by denies (W0307), and in [`jit`] the grants
+//! file's rules (W0311–W0313). Lints about one rule or one
 //! policy (W0301–W0305) are raised where that rule is lowered, W0310 where a
 //! segment is evaluated. Only user files are linted, never the stdlib.
 
 pub(crate) mod coverage;
+pub(crate) mod jit;
 
 use crate::problems;
 use crate::sets::Env;

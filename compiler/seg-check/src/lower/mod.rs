@@ -194,7 +194,9 @@ fn lower_rule(
                 Expiry::Day(d) => format!("expired on {d}"),
                 Expiry::Instant(t) => format!("expired at {t}"),
             });
-        } else if let Some(left) = expiring_soon(expires.node, input.now) {
+        } else if let Some(left) = expiring_soon(expires.node, input.now)
+            && !in_grants_file(input, u)
+        {
             diags.push(problems::expiring_soon(expires.span, expires.node, left));
         }
     }
@@ -311,6 +313,14 @@ fn lower_rule(
         label: label.label,
         certain,
     });
+}
+
+/// A grant expires soon by design: W0303 is not for the `[jit]` grants file.
+fn in_grants_file(input: &CheckInput, u: usize) -> bool {
+    input
+        .jit
+        .as_ref()
+        .is_some_and(|j| j.settings.file == input.units[u].path)
 }
 
 pub(crate) fn endpoint(ids: &IdSet, explicit: &IdSet, nets: CidrSet) -> EndpointSet {

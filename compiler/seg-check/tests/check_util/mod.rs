@@ -99,6 +99,7 @@ pub fn run_at(inventory_yaml: &str, files: &[(&str, &str)], now: Timestamp) -> O
         project: "test",
         source_hash: "0",
         now,
+        jit: None,
     };
     let program = check(&input, &mut diags);
     diags.sort();

@@ -64,6 +64,7 @@ pub fn check(
         project: "gen",
         source_hash: "0",
         now: now(),
+        jit: None,
     };
     seg_check::check(&input, diags)
 }
