@@ -8,7 +8,15 @@
 #[allow(dead_code)]
 mod run;
 
+#[path = "iptables/mod.rs"]
+mod iptables;
+
+#[path = "opa/mod.rs"]
+mod opa;
+
 mod jit {
+    pub mod engines;
+    pub mod grant;
     pub mod project;
     pub mod stale;
 }
