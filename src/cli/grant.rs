@@ -18,8 +18,7 @@ use crate::output::Color;
 use clap::Args;
 use seg_check::manifest::parse_ttl;
 use seg_diag::{Code, Diagnostic, Severity, SourceMap, Span};
-use seg_ir::eval::decide;
-use seg_ir::{Action, Program, Timestamp};
+use seg_ir::{Program, Timestamp};
 use seg_syntax::ast::{Item, PolicyDef};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -158,7 +157,11 @@ fn grant(args: &GrantArgs) -> Result<String, Refusal> {
     let Some(manifest) = before.manifest.clone() else {
         return Err(refused_by(before, "seg.toml has errors"));
     };
-    let Some(baseline) = before.program.clone().filter(|_| !has_errors(&before)) else {
+    let Some(baseline) = before
+        .program
+        .clone()
+        .filter(|_| !before.has_errors_at_lint_levels())
+    else {
         return Err(refused_by(
             before,
             "the project does not check as it is: fix it first",
@@ -427,14 +430,6 @@ fn policy_of(formatted: &str, name: &str) -> String {
     formatted[start..end].to_string()
 }
 
-fn has_errors(comp: &Compilation) -> bool {
-    let mut diags = comp.diags.clone();
-    if let Some(m) = &comp.manifest {
-        diags.apply_levels(&m.lints, false);
-    }
-    diags.has_errors()
-}
-
 fn refused_by(mut comp: Compilation, message: &str) -> Refusal {
     let levels = comp
         .manifest
@@ -495,15 +490,15 @@ fn verify(
             map: Some(after.map),
         });
     }
-    if has_errors(&after) || after.program.is_none() {
+    if after.has_errors_at_lint_levels() || after.program.is_none() {
         return Err(refused_by(
             after,
             "the project does not check with the grant",
         ));
     }
     let program = after.program.clone().unwrap_or_else(|| baseline.clone());
-    let broken: Vec<String> = failing(&program)
-        .difference(&failing(baseline))
+    let broken: Vec<String> = driver::failing_expectations(&program)
+        .difference(&driver::failing_expectations(baseline))
         .cloned()
         .collect();
     if !broken.is_empty() {
@@ -554,17 +549,6 @@ fn sources(comp: &Compilation) -> Vec<imports::Source> {
                 ast: seg_syntax::parse(id, &f.text).ok()?,
             })
         })
-        .collect()
-}
-
-/// The expectations that fail, as `file:line`.
-fn failing(program: &Program) -> BTreeSet<String> {
-    program
-        .tests
-        .iter()
-        .flat_map(|t| &t.expectations)
-        .filter(|e| decide(program, &e.flow).allowed != (e.decision == Action::Allow))
-        .map(|e| format!("{}:{}", e.file, e.line))
         .collect()
 }
 

@@ -9,6 +9,7 @@ mod diff;
 mod explain;
 mod explain_code;
 mod fmt;
+mod gc;
 mod grant;
 mod graph;
 mod init;
@@ -103,6 +104,8 @@ pub enum Command {
     Stale(stale::StaleArgs),
     /// Append a checked just-in-time grant that expires after --for to the grants file.
     Grant(grant::GrantArgs),
+    /// Delete expired rules from the project's .seg files, keeping every other byte.
+    Gc(gc::GcArgs),
 }
 
 /// How much a command says besides its results (`-q`, `-v`).
@@ -178,6 +181,7 @@ pub fn main() -> ExitCode {
         Command::Schema(a) => schema::run(a),
         Command::Stale(a) => stale::run(a),
         Command::Grant(a) => grant::run(a, cli.color, v),
+        Command::Gc(a) => gc::run(a, cli.color),
     };
     ExitCode::from(exit as u8)
 }

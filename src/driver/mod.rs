@@ -48,6 +48,28 @@ impl Compilation {
     pub fn has_io_errors(&self) -> bool {
         self.diags.iter().any(|d| d.is_error() && d.code.is_none())
     }
+
+    /// Whether there is an error once `seg.toml [lints]` levels apply.
+    pub fn has_errors_at_lint_levels(&self) -> bool {
+        let mut diags = self.diags.clone();
+        if let Some(m) = &self.manifest {
+            diags.apply_levels(&m.lints, false);
+        }
+        diags.has_errors()
+    }
+}
+
+/// The `test` expectations the reference decides otherwise, as `file:line`.
+pub fn failing_expectations(program: &Program) -> BTreeSet<String> {
+    program
+        .tests
+        .iter()
+        .flat_map(|t| &t.expectations)
+        .filter(|e| {
+            seg_ir::eval::decide(program, &e.flow).allowed != (e.decision == seg_ir::Action::Allow)
+        })
+        .map(|e| format!("{}:{}", e.file, e.line))
+        .collect()
 }
 
 /// What a compilation sees instead of the disk: `seg grant` and `seg gc`

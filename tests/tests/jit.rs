@@ -16,6 +16,7 @@ mod opa;
 
 mod jit {
     pub mod engines;
+    pub mod gc;
     pub mod grant;
     pub mod project;
     pub mod stale;

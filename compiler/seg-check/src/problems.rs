@@ -458,7 +458,7 @@ pub(crate) fn expired_rule(rule: Span, expires: Span, when: Expiry) -> Diagnosti
         .with_primary(expires, "expired")
         .with_secondary(rule, "omitted from every target")
         .with_note("an expired rule matches nothing")
-        .with_help("delete the rule")
+        .with_help("delete the rule (`seg gc` deletes every expired rule of the project)")
 }
 
 pub(crate) fn over_broad(span: Span, what: &str) -> Diagnostic {

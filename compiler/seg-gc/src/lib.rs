@@ -25,7 +25,8 @@ pub struct Removed {
     pub rules: Vec<RemovedRule>,
     /// The whole policy went: every rule of it had expired.
     pub whole_policy: bool,
-    /// 1-based line where the removed text started (in the original).
+    /// 1-based line of the policy (whole) or the rule itself, after its doc
+    /// comment, in the original.
     pub line: usize,
     /// The bytes cut from the original text.
     pub range: Range<usize>,
@@ -81,7 +82,7 @@ pub fn collect(file: FileId, text: &str, now: Timestamp) -> Result<Collected, Di
                 policy: name.clone(),
                 rules: rules(&expired),
                 whole_policy: true,
-                line: line_of(text, range.start),
+                line: line_of(text, p.span.start as usize),
                 range,
             });
             continue;
@@ -94,7 +95,7 @@ pub fn collect(file: FileId, text: &str, now: Timestamp) -> Result<Collected, Di
                 policy: name.clone(),
                 rules: rules(std::slice::from_ref(entry)),
                 whole_policy: false,
-                line: line_of(text, range.start),
+                line: line_of(text, r.span.start as usize),
                 range,
             });
         }

@@ -64,7 +64,11 @@ policy oncall {
         .collect();
     assert_eq!(labels, [("oncall/1", 6), ("oncall/3", 13)]);
     assert!(c.removed.iter().all(|r| !r.whole_policy));
-    assert_eq!(c.removed[0].line, 5, "from the doc comment");
+    assert_eq!(c.removed[0].line, 6, "the rule's own line");
+    assert_eq!(
+        c.removed[0].range.start,
+        text.find("  /// Ended").expect("doc")
+    );
 }
 
 #[test]
