@@ -8,22 +8,14 @@ use std::path::Path;
 
 const NOW: &str = "2026-11-24T10:00:00Z";
 
-const JIT: &str = "
-[jit]
-max-ttl = \"8h\"
-# Grants naming a tier-1 identity (the ledger, the payments API, the web tier) need an approver.
-grantable = \"not tier == 1\"
-";
-
 /// An earlier grant and a comment: what a refusal must keep, byte for byte.
 const EXISTING: &str = "// Grants of the on-call rota.\n\npolicy grant-20261124-090000 {\n  allow payments-worker -> kube-dns on tcp/8053\n    expires 2026-11-24T11:00:00Z\n    reason \"debug resolution\"\n    owner \"alice\"\n    created 2026-11-24T09:00:00Z\n}\n// kept as written\n";
 
 fn project(grants: Option<&str>) -> tempfile::TempDir {
+    // The bank's `[jit]`: max-ttl 8h; grantable `not tier == 1`.
     let p = bank_copy(&[]);
-    let toml = p.path().join("seg.toml");
-    let mut text = std::fs::read_to_string(&toml).expect("seg.toml");
-    text.push_str(JIT);
-    std::fs::write(&toml, text).expect("seg.toml");
+    let toml = std::fs::read_to_string(p.path().join("seg.toml")).expect("seg.toml");
+    assert!(toml.contains("max-ttl = \"8h\"") && toml.contains("grantable = \"not tier == 1\""));
     if let Some(g) = grants {
         std::fs::write(p.path().join("policy/grants.seg"), g).expect("grants");
     }
