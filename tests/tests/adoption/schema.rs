@@ -103,7 +103,7 @@ fn estates(dir: &Path, n: usize) -> Vec<PathBuf> {
 }
 
 /// The codes of a seg.toml value seg rejects (not of the policy it names).
-const MANIFEST_VALUE_CODES: &[&str] = &["E0150", "E0162"];
+const MANIFEST_VALUE_CODES: &[&str] = &["E0150", "E0151", "E0162"];
 
 #[test]
 fn the_schemas_accept_every_inventory_and_manifest_seg_accepts() {
@@ -433,6 +433,11 @@ fail-closed = \"allow\"
 [audit]
 would-break = \"error\"
 expiring-within = \"14d\"
+
+[jit]
+max-ttl = \"8h\"
+file = \"policy/grants.seg\"
+grantable = \"not team == \\\"platform\\\"\"
 ";
 
 const MANIFEST_MISTAKES: &[(&str, &str, &str)] = &[
@@ -513,6 +518,18 @@ const MANIFEST_MISTAKES: &[(&str, &str, &str)] = &[
         "expiring-within = \"14d\"",
         "expiring-within = \"2 weeks\"",
     ),
+    ("unknown jit key", "max-ttl = \"8h\"", "max-tll = \"8h\""),
+    ("jit duration", "max-ttl = \"8h\"", "max-ttl = \"8 hours\""),
+    (
+        "grants file outside the project",
+        "file = \"policy/grants.seg\"",
+        "file = \"/etc/grants.seg\"",
+    ),
+    (
+        "grants file not a .seg file",
+        "file = \"policy/grants.seg\"",
+        "file = \"policy/grants.txt\"",
+    ),
 ];
 
 #[test]
@@ -541,7 +558,10 @@ fn the_manifest_schema_rejects_what_seg_rejects() {
         let text = BASE_MANIFEST.replacen(from, to, 1);
         let (c, err) = check(&text);
         assert_eq!(c, 1, "{what}: seg accepts it: {err}");
-        assert!(err.contains("error[E0150]"), "{what}: {err}");
+        assert!(
+            err.contains("error[E0150]") || err.contains("error[E0151]"),
+            "{what}: {err}"
+        );
         let f = dir.path().join(format!("mistake-{i}.toml"));
         std::fs::write(&f, text).expect("write");
         files.push(f);
