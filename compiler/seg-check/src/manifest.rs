@@ -317,9 +317,21 @@ impl ManifestParser<'_> {
         label: &str,
         help: impl Into<String>,
     ) {
+        self.report_as(Code::InvalidManifest, span, message, label, help);
+    }
+
+    /// An error of the manifest under `code` (E0150 or a section's own code).
+    fn report_as(
+        &mut self,
+        code: Code,
+        span: Span,
+        message: impl Into<String>,
+        label: &str,
+        help: impl Into<String>,
+    ) {
         self.errors += 1;
         self.diags.push(
-            Diagnostic::error(Code::InvalidManifest, message)
+            Diagnostic::error(code, message)
                 .with_primary(span, label.to_string())
                 .with_help(help),
         );

@@ -3,7 +3,7 @@
 //! without an approval. Invalid values are E0151; unknown keys E0150.
 
 use super::{Manifest, ManifestParser, Table};
-use seg_diag::{Code, Diagnostic, FileId, Span};
+use seg_diag::{Code, FileId, Span};
 use toml::Spanned;
 use toml::de::DeValue;
 
@@ -172,12 +172,7 @@ impl ManifestParser<'_> {
         label: &str,
         help: impl Into<String>,
     ) {
-        self.errors += 1;
-        self.diags.push(
-            Diagnostic::error(Code::InvalidJitSetting, message)
-                .with_primary(span, label.to_string())
-                .with_help(help),
-        );
+        self.report_as(Code::InvalidJitSetting, span, message, label, help);
     }
 
     /// E0151 when the grants file is not among `[project] sources`: its
