@@ -84,11 +84,23 @@ fn an_accepted_grant_expires_at_now_plus_its_duration_and_checks_tests_and_build
         let o = seg_in(root, &args);
         assert_eq!(code(&o), 0, "{args:?}: {}", shown(&o));
     }
+    // The output names rules by id; report.json says which id the grant has.
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("out/report.json")).expect("report.json"),
+    )
+    .expect("report JSON");
+    let id = report["rule_ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["label"] == "grant-20261124-100000/1")
+        .and_then(|r| r["id"].as_str())
+        .expect("the grant's rule id in report.json");
     let data =
         std::fs::read_to_string(root.join("out/opa/bundle/seg/data.json")).expect("opa data");
     assert!(
-        data.contains("grant-20261124-100000/1"),
-        "the bundle lacks the grant"
+        data.contains(&format!("\"{id}\"")),
+        "the bundle lacks the grant {id}"
     );
     // Live until the second before its end.
     let explain = |at: &str| {
