@@ -384,8 +384,23 @@ fn the_refresh_job_rebuilds_ahead_of_the_next_run_and_applies() {
             }
         }
     }
-    assert!(applied.contains("later/1"), "{}", run.log);
-    assert!(!applied.contains("soon/1"), "{}", run.log);
+    // The output names rules by id; the job's report.json says which id each grant has.
+    let report: Json = serde_json::from_str(
+        &std::fs::read_to_string(root.join("out/report.json")).expect("report.json"),
+    )
+    .expect("report JSON");
+    let id = |label: &str| {
+        report["rule_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["label"] == label)
+            .and_then(|r| r["id"].as_str())
+            .unwrap_or_else(|| panic!("no id for {label}: {report}"))
+            .to_string()
+    };
+    assert!(applied.contains(&id("later/1")), "{}", run.log);
+    assert!(!applied.contains(&id("soon/1")), "{}", run.log);
 }
 
 /// `cargo install --locked --git REPO --rev REV seg` builds package `seg`'s binary `seg` from
