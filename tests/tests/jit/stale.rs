@@ -16,6 +16,11 @@ const GRANT: &str = r#"policy oncall {
 fn a_build_before_the_expiry_is_fresh_until_the_instant_and_stale_from_it() {
     let p = bank_copy(&[("policy/oncall.seg", GRANT)]);
     let root = p.path();
+    // Every target: nftables has the kernel's clock, Istio none.
+    let toml = root.join("seg.toml");
+    let mut text = std::fs::read_to_string(&toml).expect("seg.toml");
+    text.push_str("\n[targets.nftables]\n[targets.istio]\n");
+    std::fs::write(&toml, text).expect("seg.toml");
     let out = root.join("out");
     let o = seg_in(
         root,
@@ -38,7 +43,7 @@ fn a_build_before_the_expiry_is_fresh_until_the_instant_and_stale_from_it() {
     );
 
     let r = report(&out);
-    for clockless in ["kubernetes", "aws", "gcp"] {
+    for clockless in ["kubernetes", "istio", "aws", "gcp"] {
         let t = target(&r, clockless);
         assert_eq!(t["clock"], false, "{t}");
         assert_eq!(t["rebuild_by"], "2026-11-24T02:00:00Z", "{clockless}");
@@ -48,7 +53,7 @@ fn a_build_before_the_expiry_is_fresh_until_the_instant_and_stale_from_it() {
         assert_eq!(kept[0]["location"], "policy/oncall.seg:3");
         assert_eq!(kept[0]["expires"], "2026-11-24T02:00:00Z");
     }
-    for runtime in ["iptables", "opa"] {
+    for runtime in ["iptables", "nftables", "opa"] {
         let t = target(&r, runtime);
         assert_eq!(t["clock"], true);
         assert!(t["rebuild_by"].is_null(), "{runtime}: {t}");
@@ -66,7 +71,7 @@ fn a_build_before_the_expiry_is_fresh_until_the_instant_and_stale_from_it() {
 
     let stale = seg_in(root, &["stale", "out", "--now", "2026-11-24T02:00:00Z"]);
     assert_eq!(code(&stale), 1, "{}", shown(&stale));
-    for clockless in ["kubernetes", "aws", "gcp"] {
+    for clockless in ["kubernetes", "istio", "aws", "gcp"] {
         assert!(
             stdout(&stale).contains(&format!(
                 "stale: `{clockless}` still grants `oncall/1` (policy/oncall.seg:3): it expired at 2026-11-24T02:00:00Z"
@@ -88,7 +93,7 @@ fn a_build_before_the_expiry_is_fresh_until_the_instant_and_stale_from_it() {
     );
     assert_eq!(code(&json), 1, "{}", shown(&json));
     let v: serde_json::Value = serde_json::from_str(&stdout(&json)).expect("JSON");
-    assert_eq!(v["stale"].as_array().map(Vec::len), Some(3), "{v}");
+    assert_eq!(v["stale"].as_array().map(Vec::len), Some(4), "{v}");
 
     // Rebuilt at the instant: the grant is left out everywhere, nothing is stale.
     let o = seg_in(
