@@ -68,6 +68,18 @@ fn gc_removes_expired_rules_of_the_example_and_keeps_every_other_byte() {
         shown(&check)
     );
 
+    // A malformed instant or an offset beyond ±23:59: a usage error, nothing written.
+    for bad in [
+        "2026-11-24T10:00:00+25:00",
+        "2026-11-24T25:00:00Z",
+        "tomorrow",
+    ] {
+        let o = seg_in(root, &["gc", "--now", bad]);
+        assert_eq!(code(&o), 2, "{bad}: {}", shown(&o));
+        assert!(!crate::run::stderr(&o).is_empty(), "{bad}: no message");
+        assert_eq!(std::fs::read_to_string(&file).expect("read"), with_planted);
+    }
+
     let o = seg_in(root, &["gc", "--now", NOW]);
     assert_eq!(code(&o), 0, "{}", shown(&o));
     assert_eq!(std::fs::read_to_string(&file).expect("read"), expected);
