@@ -88,7 +88,9 @@ impl Backend for Istio {
             };
         }
         let rendered = render::render(program, &estate, diags);
-        let (artifacts, objects) = files::artifacts(rendered.objects, &program.source_hash, diags);
+        let meaning =
+            seg_ir::meaning::digest(program, Some(&TargetOptions::Istio(options.clone())));
+        let (artifacts, objects) = files::artifacts(rendered.objects, &meaning, diags);
         let mut notes = vec![format!(
             "{} objects in {} namespaces; principals in trust domain `{}` unless an identity's SPIFFE id names another",
             objects.len(),

@@ -56,6 +56,8 @@ struct Ctx<'p> {
     policies: Vec<String>,
     policy_index: HashMap<&'p str, usize>,
     chain_names: Vec<[String; 4]>,
+    /// [`seg_ir::meaning::digest`] of the program and options, for the headers.
+    meaning: String,
     /// (direction, action, policy, blocks) → printed chain.
     cache: HashMap<(Dir, Action, usize, Vec<u32>), Printed>,
 }
@@ -112,6 +114,10 @@ pub fn render(program: &Program, options: &NftablesOptions, diags: &mut Diagnost
         policies,
         policy_index,
         chain_names,
+        meaning: seg_ir::meaning::digest(
+            program,
+            Some(&seg_ir::TargetOptions::Nftables(options.clone())),
+        ),
         cache: HashMap::new(),
     };
     let set_texts: HashMap<&str, Rc<str>> = lowering
@@ -535,7 +541,7 @@ fn emit_host(
     let addresses: Vec<String> = identity.addresses.iter().map(ToString::to_string).collect();
     let header = [
         format!("seg {}: generated: do not edit", env!("CARGO_PKG_VERSION")),
-        format!("meaning: sha256 {}", program.source_hash),
+        format!("meaning: sha256 {}", cx.meaning),
         format!("host: {} ({})", identity.name, addresses.join(", ")),
         format!(
             "load: nft -f {file} (one transaction: table inet {0} is deleted and recreated with its sets; other tables are untouched)",
