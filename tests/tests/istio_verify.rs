@@ -1,0 +1,473 @@
+//! Verification of the Istio backend with third-party tools.
+//!
+//! - Every object is validated against the `v1` `openAPIV3Schema` of its kind
+//!   in the CRDs Istio publishes (`tests/schemas/istio/`, vendored with their
+//!   licence) by the `jsonschema` package of the test venv; unknown fields are
+//!   refused (a CRD would prune them silently).
+//! - Structure the analyzer does not model: a `PeerAuthentication` in
+//!   `STRICT` mode for every namespace with a policy, no `notPrincipals` or
+//!   `notNamespaces` in an ALLOW policy, an ALLOW policy (the allow-nothing
+//!   one at least) in every managed namespace.
+//! - network-config-analyzer computes the TCP connectivity of the
+//!   AuthorizationPolicies over pods generated from the inventory (each with
+//!   its service account) and it must equal the reference evaluator on the
+//!   program prepared for `istio`, for every ordered pair of pods and every TCP
+//!   port where an answer can change, the connection being mutual TLS (STRICT
+//!   mode makes it so between mesh pods). The analyzer knows only the trust
+//!   domain `cluster.local`: identities keep the principal of their service
+//!   account there (their SPIFFE ids are dropped for this test). Istio
+//!   mediates TCP only, so the analyzer's non-TCP answers are not compared;
+//!   addresses are not compared (the analyzer never matches pods by IP).
+//!
+//! Programs: the examples through the driver, pods with hostile names and
+//! small random estates (`k8s/cases.rs`), each prepared for `istio` by the
+//! shared capability pass.
+
+mod k8s;
+
+use k8s::cases;
+use k8s::tools;
+use seg_diag::Diagnostics;
+use seg_ir::backend::IstioOptions;
+use seg_ir::eval::decide;
+use seg_ir::{Backend, Emission, Flow, FlowEndpoint, IdentityId, Program, Protocol, TargetOptions};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+struct Case {
+    name: String,
+    program: Program,
+}
+
+/// Identities as the analyzer can see them: a service account of their own,
+/// principals in `cluster.local`.
+fn meshed(mut program: Program) -> Program {
+    for identity in program.identities.iter_mut() {
+        identity.spiffe = None;
+        if let Some(k) = &mut identity.kubernetes
+            && k.service_account.is_none()
+        {
+            k.service_account = Some(format!("sa-{}", identity.id.0));
+        }
+    }
+    program
+}
+
+fn prepare(program: &Program, layered: &[seg_ir::ConditionClass]) -> Program {
+    let mut diags = Diagnostics::new();
+    let p = seg_ir::capability::prepare(program, &seg_istio::Istio, layered, &mut diags);
+    assert!(
+        !diags.has_errors(),
+        "capability pass: {:?}",
+        diags.iter().collect::<Vec<_>>()
+    );
+    p.program
+}
+
+fn cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    for d in seg_tests::projects(&tools::repo().join("examples")) {
+        let input = seg::driver::Input::from_args(Some(&d), &[]).expect("project");
+        let comp = seg::driver::compile(&input, cases::now());
+        let (Some(program), Some(manifest)) = (comp.program, comp.manifest) else {
+            panic!("{} does not compile", d.display());
+        };
+        out.push(Case {
+            name: d.display().to_string(),
+            program: prepare(&meshed(program), &manifest.layered),
+        });
+    }
+    // Prepared for kubernetes without conditions: the same rules.
+    let hostile = cases::hostile();
+    out.push(Case {
+        name: hostile.name,
+        program: prepare(&meshed(hostile.program), &[]),
+    });
+    for c in cases::generated(6) {
+        out.push(Case {
+            name: c.name,
+            program: prepare(&meshed(c.program), &[]),
+        });
+    }
+    out
+}
+
+fn emit(case: &Case) -> Emission {
+    let mut diags = Diagnostics::new();
+    let e = seg_istio::Istio.emit(
+        &case.program,
+        &TargetOptions::Istio(IstioOptions::default()),
+        &mut diags,
+    );
+    let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+    assert!(errors.is_empty(), "{}: {errors:#?}", case.name);
+    e
+}
+
+/// Every document of the emission as JSON (the kustomization apart).
+fn objects(e: &Emission) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for a in &e.artifacts {
+        if a.path == "kustomization.yaml" {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&a.contents);
+        let v = seg_tests::yaml::document(&text)
+            .unwrap_or_else(|err| panic!("{}: not YAML: {err}", a.path));
+        out.push((a.path.clone(), v));
+    }
+    out
+}
+
+const VALIDATE: &str = r#"
+import json, sys, yaml, jsonschema
+def closed(s):
+    if isinstance(s, dict):
+        if "properties" in s and "additionalProperties" not in s and not s.get("x-kubernetes-preserve-unknown-fields"):
+            s["additionalProperties"] = False
+        for v in s.values(): closed(v)
+    elif isinstance(s, list):
+        for v in s: closed(v)
+schemas = {}
+for path in sys.argv[1:3]:
+    crd = yaml.safe_load(open(path))
+    v1 = [v for v in crd["spec"]["versions"] if v["name"] == "v1"][0]
+    schema = v1["schema"]["openAPIV3Schema"]
+    closed(schema["properties"]["spec"])
+    schemas[crd["spec"]["names"]["kind"]] = schema
+bad = 0
+for path in sys.argv[3:]:
+    obj = json.load(open(path))
+    for err in jsonschema.Draft7Validator(schemas[obj["kind"]]).iter_errors(obj):
+        bad += 1
+        print(f"{path}: {'/'.join(map(str, err.absolute_path))}: {err.message}")
+sys.exit(1 if bad else 0)
+"#;
+
+#[test]
+fn objects_match_the_istio_crd_schemas_and_structure() {
+    let Some(python) = seg_tests::tools::venv_tool("python") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut files = Vec::new();
+    for (n, case) in cases().iter().enumerate() {
+        let e = emit(case);
+        let objs = objects(&e);
+        assert!(!objs.is_empty(), "{}: no object", case.name);
+        let mut strict: BTreeSet<String> = BTreeSet::new();
+        let mut allow_in: BTreeSet<String> = BTreeSet::new();
+        let mut policy_in: BTreeSet<String> = BTreeSet::new();
+        for (i, (path, v)) in objs.iter().enumerate() {
+            let ns = v["metadata"]["namespace"]
+                .as_str()
+                .expect("namespace")
+                .to_string();
+            match v["kind"].as_str() {
+                Some("PeerAuthentication") => {
+                    assert_eq!(v["spec"]["mtls"]["mode"], "STRICT", "{path}");
+                    assert!(
+                        v["spec"].get("selector").is_none(),
+                        "{path}: whole namespace"
+                    );
+                    strict.insert(ns);
+                }
+                Some("AuthorizationPolicy") => {
+                    let action = v["spec"]["action"].as_str().unwrap_or("ALLOW");
+                    if action == "ALLOW" {
+                        allow_in.insert(ns.clone());
+                        let text = v.to_string();
+                        assert!(
+                            !text.contains("notPrincipals") && !text.contains("notNamespaces"),
+                            "{}: {path}: a not* source in an ALLOW admits plaintext traffic",
+                            case.name
+                        );
+                    }
+                    policy_in.insert(ns);
+                }
+                other => panic!("{}: {path}: unexpected kind {other:?}", case.name),
+            }
+            let file = tmp.path().join(format!("c{n}-{i}.json"));
+            std::fs::write(&file, v.to_string()).expect("write");
+            files.push(file.display().to_string());
+        }
+        assert_eq!(
+            policy_in, strict,
+            "{}: STRICT per namespace with policies",
+            case.name
+        );
+        assert_eq!(
+            policy_in, allow_in,
+            "{}: an ALLOW policy per namespace",
+            case.name
+        );
+    }
+    let schemas = tools::repo().join("tests/schemas/istio");
+    let mut args = vec![
+        "-c".to_string(),
+        VALIDATE.to_string(),
+        schemas
+            .join("authorizationpolicies.security.istio.io.yaml")
+            .display()
+            .to_string(),
+        schemas
+            .join("peerauthentications.security.istio.io.yaml")
+            .display()
+            .to_string(),
+    ];
+    args.extend(files.iter().cloned());
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, stdout, stderr) = tools::run(&python, &argv);
+    assert_eq!(
+        code,
+        0,
+        "{} objects: schema errors:\n{stdout}{stderr}",
+        files.len()
+    );
+    // The validator refuses what it should.
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        json!({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+               "metadata": {"name": "x", "namespace": "y"},
+               "spec": {"action": "ALLOW", "rules": [{"from": [{"source": {"principal": ["a"]}}]}]}})
+        .to_string(),
+    )
+    .expect("write");
+    args.truncate(4);
+    args.push(bad.display().to_string());
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(
+        tools::run(&python, &argv).0,
+        1,
+        "a misspelt field passes the schema"
+    );
+}
+
+/// Namespaces and pods (two replicas per workload, each with its service
+/// account) as the analyzer reads them; `namespace/pod` → identity.
+fn topology(program: &Program, dir: &Path) -> (BTreeMap<String, IdentityId>, usize) {
+    let mut items = Vec::new();
+    let mut pods = BTreeMap::new();
+    let mut namespaces = BTreeSet::new();
+    for identity in program.identities.iter() {
+        let Some(k) = &identity.kubernetes else {
+            continue;
+        };
+        namespaces.insert(k.namespace.clone());
+        for r in 0..2 {
+            let name = format!("i{}-{r}", identity.id.0);
+            items.push(json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": k.namespace, "labels": k.labels},
+                "spec": {"serviceAccountName": k.service_account,
+                         "containers": [{"name": "app", "image": "registry.invalid/app:1"}]},
+            }));
+            pods.insert(format!("{}/{name}", k.namespace), identity.id);
+        }
+    }
+    for ns in &namespaces {
+        items.push(json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}}));
+    }
+    std::fs::create_dir_all(dir).expect("mkdir");
+    std::fs::write(
+        dir.join("topology.yaml"),
+        json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string(),
+    )
+    .expect("write");
+    (pods, namespaces.len())
+}
+
+/// The TCP section of `txt_no_fw_rules`: (source pod, destination pod) →
+/// ports allowed for every request; pairs whose connections carry methods or
+/// paths are returned apart.
+type Tcp = (BTreeMap<(String, String), Vec<(u16, u16)>>, Vec<String>);
+
+fn tcp_connectivity(raw: &str) -> Result<Tcp, String> {
+    let mut pairs: BTreeMap<(String, String), Vec<(u16, u16)>> = BTreeMap::new();
+    let mut l7 = Vec::new();
+    let mut in_tcp = false;
+    for line in raw.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if line.ends_with("Connections:") {
+            in_tcp = line == "TCP Connections:";
+            continue;
+        }
+        if !in_tcp {
+            continue;
+        }
+        let (ends, conn) = line.split_once(" : ").ok_or(format!("`{line}`"))?;
+        let (s, d) = ends.split_once(" => ").ok_or(format!("`{line}`"))?;
+        if !s.contains('/') || !d.contains('/') || s.contains('.') && s.contains('-') {
+            continue; // an address range: not compared
+        }
+        let key = (s.to_string(), d.to_string());
+        if conn == "All connections" {
+            pairs.entry(key).or_default().push((1, 65535));
+            continue;
+        }
+        for group in conn
+            .split("},")
+            .map(|g| g.trim_matches(|c| c == '{' || c == '}' || c == ','))
+        {
+            if group.contains("methods") || group.contains("paths") {
+                l7.push(line.to_string());
+                continue;
+            }
+            let ports = group
+                .strip_prefix("dst_ports:")
+                .ok_or(format!("unknown group `{group}` in `{line}`"))?;
+            for item in ports.split(',') {
+                let (lo, hi) = item.split_once('-').unwrap_or((item, item));
+                let lo: u16 = lo.parse().map_err(|_| format!("port `{item}`"))?;
+                let hi: u16 = hi.parse().map_err(|_| format!("port `{item}`"))?;
+                pairs.entry(key.clone()).or_default().push((lo, hi));
+            }
+        }
+    }
+    Ok((pairs, l7))
+}
+
+/// Every TCP port where the program's answer or the analyzer's can change.
+fn port_edges(
+    program: &Program,
+    analyzer: &BTreeMap<(String, String), Vec<(u16, u16)>>,
+) -> Vec<u16> {
+    let mut edges: BTreeSet<u16> = BTreeSet::from([1, 65535]);
+    let mut add = |lo: u16, hi: u16| {
+        edges.insert(lo.max(1));
+        edges.insert(hi.max(1));
+        edges.extend(hi.checked_add(1));
+    };
+    for r in &program.rules {
+        r.services
+            .tcp
+            .ranges()
+            .iter()
+            .for_each(|&(lo, hi)| add(lo, hi));
+    }
+    analyzer
+        .values()
+        .flatten()
+        .for_each(|&(lo, hi)| add(lo, hi));
+    edges.into_iter().collect()
+}
+
+#[test]
+fn the_analyzer_agrees_with_the_reference_pair_by_pair() {
+    let Some(nca) = tools::nca() else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut compared = 0;
+    let mut allowed = 0;
+    for (n, case) in cases().iter().enumerate() {
+        let e = emit(case);
+        let dir = tmp.path().join(format!("c{n}"));
+        let policies = dir.join("policies");
+        for a in &e.artifacts {
+            let path = policies.join(&a.path);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&path, &a.contents).expect("write");
+        }
+        let (pods, namespaces) = topology(&case.program, &dir.join("topology"));
+        let out = dir.join("nca.txt");
+        let (code, stdout, stderr) = tools::run(
+            &nca,
+            &[
+                "--connectivity",
+                "-r",
+                &dir.join("topology").display().to_string(),
+                "-r",
+                &policies.display().to_string(),
+                "-o",
+                "txt_no_fw_rules",
+                "--output_endpoints",
+                "pods",
+                "-f",
+                &out.display().to_string(),
+            ],
+        );
+        let said = format!("{}: exit {code}\n{stdout}\n{stderr}", case.name);
+        assert_eq!(code, 0, "{said}");
+        for habit in [
+            "no match for principal",
+            "complementary",
+            "missing from the network",
+            "rror",
+        ] {
+            assert!(
+                !stdout.contains(habit) && !stderr.contains(habit),
+                "`{habit}`: {said}"
+            );
+        }
+        let census = format!(
+            "cluster has {} unique endpoints, {namespaces} namespaces",
+            pods.len()
+        );
+        assert!(stdout.contains(&census), "`{census}` expected: {said}");
+        let raw = std::fs::read_to_string(&out).expect("nca output");
+        let (tcp, l7) = tcp_connectivity(&raw).unwrap_or_else(|e| panic!("{said}\n{e}\n{raw}"));
+        let ports = port_edges(&case.program, &tcp);
+        let ambiguous: Vec<&str> = e
+            .notes
+            .iter()
+            .filter(|n| n.contains("has no policy of its own"))
+            .map(String::as_str)
+            .collect();
+        let mut wrong = Vec::new();
+        for (a, &ia) in &pods {
+            for (b, &ib) in &pods {
+                if a == b {
+                    continue;
+                }
+                let granted = tcp.get(&(a.clone(), b.clone()));
+                let l7_pair = l7.iter().any(|l| l.starts_with(&format!("{a} => {b} :")));
+                for &port in &ports {
+                    let analyzer =
+                        granted.is_some_and(|g| g.iter().any(|&(lo, hi)| lo <= port && port <= hi));
+                    let flow = Flow {
+                        src: FlowEndpoint::Identity(ia),
+                        dst: FlowEndpoint::Identity(ib),
+                        protocol: Protocol::Tcp,
+                        port,
+                        at: case.program.now,
+                        mtls: true,
+                        method: None,
+                        path: None,
+                        context: BTreeMap::new(),
+                    };
+                    let reference = decide(&case.program, &flow).allowed;
+                    compared += 1;
+                    allowed += usize::from(analyzer);
+                    let name =
+                        |i: IdentityId| case.program.identity(i).name.escape_debug().to_string();
+                    let dst_ambiguous = ambiguous
+                        .iter()
+                        .any(|n| n.contains(&format!("`{}`", name(ib))));
+                    if analyzer && !reference {
+                        wrong.push(format!("{a} ({}) => {b} ({}) tcp/{port}: the analyzer allows, the reference denies", name(ia), name(ib)));
+                    } else if reference && !analyzer && !dst_ambiguous && !l7_pair {
+                        wrong.push(format!("{a} ({}) => {b} ({}) tcp/{port}: the reference allows, the analyzer denies", name(ia), name(ib)));
+                    }
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{}:\n{}\n--- analyzer\n{raw}",
+            case.name,
+            wrong.join("\n")
+        );
+    }
+    assert!(
+        allowed > 0 && allowed < compared,
+        "{allowed} of {compared} allowed"
+    );
+    eprintln!(
+        "{compared} pod-pair TCP flows compared in {:?}",
+        started.elapsed()
+    );
+}
