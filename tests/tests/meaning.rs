@@ -162,15 +162,15 @@ impl Owners<'_> {
     fn owns(&self, target: &str, o: &Object) -> bool {
         let names = self.names();
         match target {
-            "iptables" => self.ends.iter().any(|&i| {
+            "iptables" | "nftables" => self.ends.iter().any(|&i| {
                 let stem =
                     seg_iptables::file_stem(&self.program.identity(i).name).expect("a host name");
                 o.file
                     .strip_prefix(&stem)
                     .is_some_and(|r| r.starts_with('.'))
             }),
-            "kubernetes" => {
-                let path = format!("kubernetes/{}", o.file);
+            "kubernetes" | "istio" => {
+                let path = format!("{target}/{}", o.file);
                 let bytes = self
                     .new
                     .files

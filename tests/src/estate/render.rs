@@ -715,7 +715,7 @@ fn manifest(m: &EstateModel) -> String {
     };
     format!(
         "[project]\nname = \"estate\"\ninventory = {inventory}\nsources = [\"policy/**/*.seg\"]\n\n\
-         [targets.iptables]\n{ipset}\n[targets.kubernetes]\n\n\
+         [targets.iptables]\n{ipset}\n[targets.nftables]\n\n[targets.kubernetes]\n\n[targets.istio]\n\n\
          [targets.aws]\nformats = [\"terraform\"]\nmax-rules-per-group = 1000\nmax-groups-per-interface = 1\n\n\
          [targets.gcp]\nnetwork = \"seg-gen\"\n\n[targets.opa]\n\n\
          [enforcement]\nlayered = [{}]\n",

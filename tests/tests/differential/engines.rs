@@ -8,6 +8,7 @@
 
 use crate::cloud::check::{self as cloud_check, Cloud};
 use crate::cloud::{aws_eval, gcp_eval};
+use crate::iptables::probe::Flavour;
 use crate::opa::{bundle, inputs};
 use crate::{kube, netns};
 use seg_ir::{Flow, Program};
@@ -22,6 +23,8 @@ pub enum EngineKind {
     Gcp,
     Kubernetes,
     Iptables,
+    /// The kernel on the `nftables` target's files (`nft -f`).
+    Nftables,
     /// Allows every flow: a planted over-permissive backend for `target`.
     AllowAll(&'static str),
     /// Decides like `target`'s reference but ignores every deny: a planted
@@ -66,6 +69,7 @@ impl EngineKind {
             EngineKind::Kubernetes | EngineKind::Planted(Plant::KubernetesAllowAll) => "kubernetes",
             EngineKind::Iptables
             | EngineKind::Planted(Plant::IptablesAccept | Plant::IptablesDenyDropped) => "iptables",
+            EngineKind::Nftables => "nftables",
             EngineKind::AllowAll(t) | EngineKind::DenyBlind(t) => t,
         }
     }
@@ -73,7 +77,7 @@ impl EngineKind {
     pub fn clock(self) -> Clock {
         match self.real() {
             Some(EngineKind::Aws | EngineKind::Gcp | EngineKind::Kubernetes) => Clock::Build,
-            Some(EngineKind::Iptables) => Clock::Wall,
+            Some(EngineKind::Iptables | EngineKind::Nftables) => Clock::Wall,
             _ => Clock::Flow,
         }
     }
@@ -100,7 +104,7 @@ impl EngineKind {
     pub fn slow(self) -> bool {
         matches!(
             self.real(),
-            Some(EngineKind::Kubernetes | EngineKind::Iptables)
+            Some(EngineKind::Kubernetes | EngineKind::Iptables | EngineKind::Nftables)
         )
     }
 }
@@ -181,7 +185,11 @@ pub fn load(
             }
         }
         EngineKind::Iptables => Engine::Batch {
-            answers: netns::answers(files, prepared, flows)?,
+            answers: netns::answers(files, prepared, flows, Flavour::Nft)?,
+            complaints: Vec::new(),
+        },
+        EngineKind::Nftables => Engine::Batch {
+            answers: netns::answers(files, prepared, flows, Flavour::Nftables)?,
             complaints: Vec::new(),
         },
         EngineKind::Planted(plant) => {

@@ -1,6 +1,7 @@
-//! iptables as an engine of the differential: every host's emitted ipsets
-//! and rulesets loaded with the real `ipset restore` / `iptables-restore`
-//! in its own network namespace, and the estate's flows sent as TCP connects
+//! iptables and nftables as engines of the differential: every host's
+//! emitted ipsets and rulesets loaded with the real `ipset restore` /
+//! `iptables-restore` (or its `.nft` file with `nft -f`) in its own network
+//! namespace, and the estate's flows sent as TCP connects
 //! and UDP exchanges between them (`tests/tests/iptables/`: lab, plan,
 //! probes, retries).
 //!
@@ -26,11 +27,17 @@ pub fn answers(
     files: &BTreeMap<String, Vec<u8>>,
     program: &Program,
     flows: &[Flow],
+    flavour: Flavour,
 ) -> Result<Vec<Option<Answer>>, String> {
+    let folder = if flavour == Flavour::Nftables {
+        "nftables/"
+    } else {
+        "iptables/"
+    };
     let artifacts: Vec<Artifact> = files
         .iter()
         .filter_map(|(p, bytes)| {
-            p.strip_prefix("iptables/").map(|rel| Artifact {
+            p.strip_prefix(folder).map(|rel| Artifact {
                 path: rel.to_string(),
                 contents: bytes.clone(),
             })
@@ -67,7 +74,7 @@ pub fn answers(
             Timestamp(t0.0 + HORIZON),
         ));
         if !plan.probes.is_empty() {
-            let outcomes = probe::execute("diff", program, &artifacts, &plan, Flavour::Nft)?;
+            let outcomes = probe::execute("diff", program, &artifacts, &plan, flavour)?;
             for o in outcomes {
                 let k: usize = o.probe.origin.parse().map_err(|_| "probe origin")?;
                 let a = by_key[k].get_or_insert_with(Answer::default);

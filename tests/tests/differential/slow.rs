@@ -1,8 +1,8 @@
 //! The slow engines of the differential — Kubernetes (network-config-analyzer
-//! over a topology generated from the inventory, `kube.rs`) and iptables (the
-//! kernel in network namespaces, `netns.rs`) — on a bounded sample of smaller
-//! estates: the same generator, checks, minimiser and regression folders as
-//! the other engines (`differential.rs`).
+//! over a topology generated from the inventory, `kube.rs`), iptables and
+//! nftables (the kernel in network namespaces, `netns.rs`) — on a bounded
+//! sample of smaller estates: the same generator, checks, minimiser and
+//! regression folders as the other engines (`differential.rs`).
 //!
 //! Budget: `SEG_DIFF_SLOW_CASES` estates (default 24) per engine of up to
 //! `SEG_DIFF_SLOW_IDENTITIES` identities (default 6) and 48 flows, from
@@ -87,6 +87,20 @@ fn iptables_decides_like_the_reference_on_estates() {
     }
     let total = sample(EngineKind::Iptables);
     let t = &total.tallies["iptables"];
+    assert!(t.packets >= t.flows / 4, "{t:?}");
+    assert!(
+        t.allowed > 0 && t.allowed < t.flows - t.out_of_scope,
+        "{t:?}"
+    );
+}
+
+#[test]
+fn nftables_decides_like_the_reference_on_estates() {
+    if !crate::iptables::lab::nft_or_skip("nftables_decides_like_the_reference_on_estates") {
+        return;
+    }
+    let total = sample(EngineKind::Nftables);
+    let t = &total.tallies["nftables"];
     assert!(t.packets >= t.flows / 4, "{t:?}");
     assert!(
         t.allowed > 0 && t.allowed < t.flows - t.out_of_scope,
