@@ -4,8 +4,8 @@
 //! `cargo bench -p seg-gen --bench emit` runs 5k identities with 1k and 10k
 //! rules. Besides criterion's timings it prints, once per target and size, what
 //! was emitted: files, bytes, rules (iptables: also rule lines per host, median
-//! and maximum, and all lines; kubernetes:
-//! objects; aws/gcp: rules and groups; opa: bundle size), and the gist of any
+//! and maximum, and all lines; nftables: hosts, rule lines and named sets;
+//! kubernetes and istio: objects; aws/gcp: rules and groups; opa: bundle size), and the gist of any
 //! error. `SEG_BENCH_TARGETS=aws,gcp` limits the targets (also the one-off
 //! runs that print); `SEG_BENCH_DUMP=<dir>` writes the files there.
 //!
@@ -25,8 +25,8 @@ use criterion::{BenchmarkId, Criterion};
 use seg_diag::Diagnostics;
 use seg_gen::{Spec, generate};
 use seg_ir::backend::{
-    AwsFormat, AwsOptions, GcpOptions, IptablesOptions, KubernetesOptions, OpaOptions,
-    TargetOptions,
+    AwsFormat, AwsOptions, GcpOptions, IptablesOptions, IstioOptions, KubernetesOptions,
+    NftablesOptions, OpaOptions, TargetOptions,
 };
 use seg_ir::capability::prepare;
 use seg_ir::{Backend, ConditionClass, Program};
@@ -41,8 +41,16 @@ fn targets() -> Vec<(&'static dyn Backend, TargetOptions)> {
             TargetOptions::Iptables(IptablesOptions { ipset_threshold: 8 }),
         ),
         (
+            &seg_nftables::Nftables,
+            TargetOptions::Nftables(NftablesOptions { set_threshold: 8 }),
+        ),
+        (
             &seg_k8s::Kubernetes,
             TargetOptions::Kubernetes(KubernetesOptions::default()),
+        ),
+        (
+            &seg_istio::Istio,
+            TargetOptions::Istio(IstioOptions::default()),
         ),
         (
             &seg_cloud::Aws,
