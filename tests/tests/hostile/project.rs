@@ -292,7 +292,7 @@ impl Case {
             .slot(name, &text::toml(&project))
             .push(concat!(
                 "\ninventory = [\"inventory.yaml\"]\nsources = [\"policy/**/*.seg\"]\n\n",
-                "[targets.iptables]\n[targets.kubernetes]\n[targets.aws]\nmax-rules-per-group = 1000\nmax-groups-per-interface = 1\n",
+                "[targets.iptables]\n[targets.nftables]\n[targets.kubernetes]\n[targets.istio]\n[targets.aws]\nmax-rules-per-group = 1000\nmax-groups-per-interface = 1\n",
             ))
             .push(if self.cloudformation {
                 "formats = [\"terraform\", \"cloudformation\"]\n"

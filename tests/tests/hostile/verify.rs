@@ -1,13 +1,13 @@
 //! The hostile output against the baseline: every file parses with its real
 //! reader (saphyr for YAML, serde_json for JSON, regorus for the bundle,
-//! `iptables-restore --test` for rulesets; kubernetes-validate and cfn-lint
+//! `iptables-restore --test` and `nft -c` for rulesets; kubernetes-validate and cfn-lint
 //! run once per test on the collected files), and no value changed the
 //! structure:
 //!
 //! - the same number of files per folder and kind (names derived from a
 //!   value may differ, but stay distinct and inside the target folder);
-//! - iptables: the same rules, chains and jumps, comments and chain-name
-//!   slugs aside;
+//! - iptables and nftables: the same rules, chains and jumps, comments and
+//!   chain-name slugs aside;
 //! - YAML and JSON: the same skeleton (keys, array lengths, value types),
 //!   where keys present in only one build count as data, and ports, CIDRs,
 //!   protocols, directions and priorities must be equal;
@@ -94,6 +94,8 @@ fn bucket(path: &str) -> String {
 fn kind(path: &str) -> &'static str {
     if path.ends_with(".rules") {
         "iptables"
+    } else if path.ends_with(".nft") {
+        "nftables"
     } else if path.ends_with(".ipset") {
         "ipset"
     } else if path.ends_with(".yaml") {
@@ -270,6 +272,41 @@ fn iptables_signature(text: &str) -> String {
     lines.join("\n")
 }
 
+/// An nftables file without comments: its lines sorted, every
+/// `comment "…"` cut and chains named by their kind, as for iptables.
+fn nft_signature(text: &str) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let mut l = l.to_string();
+        while let Some(at) = l.find(" comment \"") {
+            let open = at + " comment \"".len();
+            match l[open..].find('"') {
+                Some(close) => l.replace_range(at..open + close + 1, ""),
+                None => break,
+            }
+        }
+        let tokens: Vec<String> = l
+            .split(' ')
+            .map(|t| {
+                match ["in-allow-", "in-deny-", "out-allow-", "out-deny-"]
+                    .iter()
+                    .find(|p| t.starts_with(*p))
+                {
+                    Some(p) => p.trim_end_matches('-').to_string(),
+                    None => t.to_string(),
+                }
+            })
+            .collect();
+        lines.push(tokens.join(" "));
+    }
+    lines.sort();
+    lines.join("\n")
+}
+
 /// Rule heads of a Rego file (first word of each top-level line), with
 /// generated test names reduced to `test_*`.
 fn rego_heads(text: &str) -> Vec<String> {
@@ -341,6 +378,7 @@ pub fn compare(case: &Case, o: &Outcome, iptables: Option<&str>) -> Vec<String> 
         let text = String::from_utf8_lossy(bytes);
         match kind(path) {
             "iptables" => iptables_signature(&text),
+            "nftables" => nft_signature(&text),
             "ipset" => {
                 let mut l: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
                 l.sort_unstable();
@@ -443,8 +481,8 @@ fn first_difference(b: &str, h: &str) -> String {
     )
 }
 
-/// `iptables-restore --test` (or ip6tables) on every hostile ruleset that is
-/// not byte-identical to the baseline's (source hash aside), after loading
+/// `iptables-restore --test` (or ip6tables, or `nft -c`) on every hostile
+/// ruleset that is not byte-identical to the baseline's (source hash aside), after loading
 /// the ipsets: all of one family in one input (one `*filter … COMMIT` block
 /// each), an error's line number naming the file.
 fn restore(case: &Case, base: &Files, host: &Files, ns: &str, problems: &mut Vec<String>) {
@@ -465,6 +503,8 @@ fn restore(case: &Case, base: &Files, host: &Files, ns: &str, problems: &mut Vec
             "ip6tables-restore --test"
         } else if path.ends_with(".rules") {
             "iptables-restore --test"
+        } else if path.ends_with(".nft") {
+            "nft -c -f -"
         } else {
             continue;
         };
@@ -481,9 +521,11 @@ fn restore(case: &Case, base: &Files, host: &Files, ns: &str, problems: &mut Vec
     for (tool, (input, starts)) in order {
         let args: Vec<&str> = tool.split(' ').collect();
         if let Err(e) = super::lab::run_in(ns, &args, Some(&input)) {
+            // iptables-restore says `line: N`, nft `/dev/stdin:N:`.
             let line: Option<usize> = e
                 .split("line: ")
                 .nth(1)
+                .or_else(|| e.split("/dev/stdin:").nth(1))
                 .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
                 .and_then(|n| n.parse().ok());
             let file = line
