@@ -373,6 +373,18 @@ fn build_lists_what_the_new_output_removes() {
     for target in ["iptables", "aws", "gcp", "opa"] {
         assert!(text.contains(&format!("\n{target}: ")), "{target}: {text}");
     }
+    // The summary says how to apply each target so that the removal happens.
+    assert!(
+        text.contains(
+            ": kubectl apply -k . --prune -l app.kubernetes.io/managed-by=seg,seg.dev/project="
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(": on each host, as root, with its files: sh seg-apply.sh <host>"),
+        "{text}"
+    );
+    assert_eq!(text.matches(" apply in ").count(), 5, "{text}");
     let o = build();
     assert!(stdout(&o).contains("nothing to prune"), "{}", stdout(&o));
 

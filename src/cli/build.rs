@@ -144,6 +144,13 @@ fn summary(outcome: &BuildOutcome, out: &Path, program: Option<&seg_ir::Program>
         if let Some(line) = kept_until_rebuilt(r) {
             s.push_str(&format!("  {:<12} {line}\n", ""));
         }
+        if let Some(apply) = &r.apply {
+            s.push_str(&format!(
+                "  {:<12} apply in {}: {apply}\n",
+                "",
+                out.join(&r.target).display()
+            ));
+        }
     }
     if let Some(p) = program
         && !p.omitted.is_empty()

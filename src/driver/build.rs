@@ -36,6 +36,10 @@ pub struct TargetReport {
     /// Without a clock: the emitted rules that stay in force after they
     /// expire, until the output is rebuilt and applied (`seg stale` reads them).
     pub until_rebuilt: Vec<KeptRule>,
+    /// How to apply the output and prune what an earlier one left
+    /// (`Backend::apply_command`), run in the target's folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -323,6 +327,7 @@ fn build_target(program: &Program, manifest: &Manifest, root: &Path, name: &str)
                     clock: true,
                     rebuild_by: None,
                     until_rebuilt: Vec::new(),
+                    apply: None,
                 },
                 vec![seg_ir::Artifact {
                     path: "ir/program.json".into(),
@@ -344,6 +349,7 @@ fn build_target(program: &Program, manifest: &Manifest, root: &Path, name: &str)
     // Rules in stable-id order: the output must not depend on where rules are written.
     let target_program = meaning::canonical(prepared.program);
     let emission = backend.emit(&target_program, &options, &mut diags);
+    let apply = backend.apply_command(&target_program, &options);
     let mut approximations = prepared.approximations;
     approximations.extend(emission.approximations);
     Some(Built {
@@ -361,6 +367,7 @@ fn build_target(program: &Program, manifest: &Manifest, root: &Path, name: &str)
                 clock: backend.capabilities().clock,
                 rebuild_by,
                 until_rebuilt: prepared.until_rebuilt,
+                apply,
             },
             emission.artifacts,
         )),

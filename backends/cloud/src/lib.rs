@@ -81,6 +81,23 @@ impl Backend for Aws {
             _ => wrong_options(self.name(), diags),
         }
     }
+
+    fn apply_command(&self, program: &Program, options: &TargetOptions) -> Option<String> {
+        let TargetOptions::Aws(o) = options else {
+            return None;
+        };
+        let stack = format!(
+            "aws cloudformation deploy --template-file template.json --stack-name {}",
+            common::slug(&format!("seg-{}", program.project), '-', 128)
+        );
+        Some(
+            if o.formats.contains(&seg_ir::backend::AwsFormat::Terraform) {
+                format!("terraform init && terraform apply (or, with CloudFormation: {stack})")
+            } else {
+                stack
+            },
+        )
+    }
 }
 
 impl Backend for Gcp {
@@ -114,6 +131,13 @@ impl Backend for Gcp {
             TargetOptions::Gcp(o) => gcp::emit(program, o, diags),
             _ => wrong_options(self.name(), diags),
         }
+    }
+
+    fn apply_command(&self, _: &Program, _: &TargetOptions) -> Option<String> {
+        Some(
+            "terraform init && terraform apply; when denies change, first terraform apply -target= the new denies and the removed allows (docs/backends/gcp.md)"
+                .into(),
+        )
     }
 }
 

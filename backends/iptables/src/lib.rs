@@ -83,4 +83,11 @@ impl Backend for Iptables {
         let meaning = seg_ir::meaning::digest(program, Some(options));
         render::render(program, threshold, &meaning, diags)
     }
+
+    fn apply_command(&self, _: &Program, _: &TargetOptions) -> Option<String> {
+        Some(
+            "on each host, as root, with its files: sh seg-apply.sh <host> (sh seg-apply.sh --remove on a host the policy no longer manages)"
+                .into(),
+        )
+    }
 }

@@ -123,4 +123,12 @@ impl Backend for Kubernetes {
             objects,
         }
     }
+
+    fn apply_command(&self, program: &Program, _: &TargetOptions) -> Option<String> {
+        Some(format!(
+            "kubectl apply -k . --prune -l app.kubernetes.io/managed-by=seg,{}={} --prune-allowlist=networking.k8s.io/v1/NetworkPolicy",
+            render::PROJECT_LABEL,
+            names::project_label(&program.project)
+        ))
+    }
 }

@@ -90,6 +90,13 @@ impl Backend for Opa {
             }
         }
     }
+
+    fn apply_command(&self, _: &Program, _: &TargetOptions) -> Option<String> {
+        Some(
+            "publish bundle.tar.gz where OPA's bundle service downloads it (OPA switches to a new revision at once)"
+                .into(),
+        )
+    }
 }
 
 #[cfg(test)]

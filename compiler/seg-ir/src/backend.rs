@@ -190,4 +190,12 @@ pub trait Backend {
     /// Target-specific problems (quotas, invalid values) are reported in `diags`.
     fn emit(&self, program: &Program, options: &TargetOptions, diags: &mut Diagnostics)
     -> Emission;
+
+    /// The command that applies this target's output (run in its folder
+    /// under `--out`) and removes what an earlier output had and this one
+    /// has not; `seg build` prints it. `None` when the target's page says
+    /// more than one line can.
+    fn apply_command(&self, _program: &Program, _options: &TargetOptions) -> Option<String> {
+        None
+    }
 }
