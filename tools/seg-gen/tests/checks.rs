@@ -8,16 +8,20 @@ use seg_gen::{Spec, generate};
 use seg_ir::Action;
 use seg_ir::eval::Evaluator;
 
-fn checks(spec: Spec) {
-    let estate = generate(&spec);
-    let (map, program, diags) = stages::compile(&estate);
+/// The estate's program and diagnostics; fails with the rendered errors if any.
+fn compiled(estate: &seg_gen::Estate) -> (seg_ir::Program, seg_diag::Diagnostics) {
+    let (map, program, diags) = stages::compile(estate);
     let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).cloned().collect();
     assert!(
         errors.is_empty(),
         "{}",
         seg_diag::render_human(&map, &errors, ColorChoice::Never)
     );
-    let program = program.expect("a program when there is no error");
+    (program.expect("a program when there is no error"), diags)
+}
+
+fn checks(spec: Spec) {
+    let (program, diags) = compiled(&generate(&spec));
     assert_eq!(program.identities.len(), spec.identities.max(8));
     // `<->` gives two IR rules; every source rule gives at least one.
     assert!(
@@ -83,14 +87,7 @@ fn the_pairs_job_checks_without_errors() {
         rules: 1_200,
         seed: 3,
     };
-    let (map, program, diags) = stages::compile(&seg_gen::pairs::generate(&spec));
-    let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).cloned().collect();
-    assert!(
-        errors.is_empty(),
-        "{}",
-        seg_diag::render_human(&map, &errors, ColorChoice::Never)
-    );
-    let program = program.expect("a program when there is no error");
+    let (program, _) = compiled(&seg_gen::pairs::generate(&spec));
     assert_eq!(program.identities.len(), 300);
     assert_eq!(program.rules.len(), 1_200);
     assert!(program.rules.iter().all(|r| r.action == Action::Allow));
