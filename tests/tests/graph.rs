@@ -446,3 +446,155 @@ fn graph_refuses_what_a_format_cannot_show() {
             .starts_with("digraph seg {")
     );
 }
+
+/// Drives the page as a user would (the test's own script, appended to a
+/// copy): hovers a node and an edge, clicks a node, searches. Results come
+/// back through the DOM Chromium dumps, percent-encoded JSON.
+const PROBE: &str = r#"<script>
+(function(){
+  var out = {};
+  var data = JSON.parse(document.getElementById("seg-data").textContent);
+  var tip = document.getElementById("tip");
+  var status = document.getElementById("status");
+  var nodes = Array.prototype.slice.call(document.querySelectorAll("g.node"));
+  var edges = Array.prototype.slice.call(document.querySelectorAll("path.edge"));
+  function fire(el, type){ el.dispatchEvent(new MouseEvent(type, {bubbles: type === "click", clientX: 20, clientY: 20})); }
+  function label(g){ return data.nodes[+g.dataset.i].label; }
+  var g = nodes.filter(function(n){ return label(n) === PROBE_NODE; })[0];
+  fire(g, "mouseenter"); out.node_tip = tip.hidden ? null : tip.textContent; fire(g, "mouseleave");
+  out.tip_hidden_after = tip.hidden;
+  var e = edges.filter(function(p){ var d = data.edges[+p.dataset.i]; return data.nodes[d.from].label === PROBE_NODE && d.kind !== "denied"; })[0];
+  fire(e, "mouseenter"); out.edge_tip = tip.hidden ? null : tip.textContent; fire(e, "mouseleave");
+  fire(g, "click");
+  out.status = status.textContent;
+  out.origin = nodes.filter(function(n){ return n.classList.contains("origin"); }).map(label);
+  out.reached = nodes.filter(function(n){ return n.classList.contains("reached"); }).map(function(n){ return [label(n), n.querySelector("text.badge").textContent]; });
+  out.dimmed = nodes.filter(function(n){ return n.classList.contains("dim"); }).map(label);
+  fire(g, "click");
+  out.after_reset = nodes.filter(function(n){ return n.classList.contains("dim") || n.classList.contains("reached"); }).length;
+  var s = document.getElementById("search");
+  s.value = PROBE_SEARCH; s.dispatchEvent(new Event("input"));
+  out.hits = nodes.filter(function(n){ return n.classList.contains("hit"); }).map(label);
+  document.body.dataset.probe = encodeURIComponent(JSON.stringify(out));
+})();
+</script>"#;
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn html_hover_click_and_search_work_in_chromium() {
+    let Some(browser) = tools::system_tool("chromium") else {
+        return;
+    };
+    let hostile = hostile_project();
+    let project = hostile.path();
+    let out = tempfile::tempdir().expect("out");
+    let page = out.path().join("graph.html");
+    let o = graph(project, "html", &["-o", page.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let html = fs::read_to_string(&page).expect("page");
+    let probe = PROBE
+        .replace("PROBE_NODE", "\"edge\"")
+        .replace("PROBE_SEARCH", "\"ledger\"");
+    let probed = out.path().join("probed.html");
+    fs::write(&probed, html.replace("</body>", &format!("{probe}</body>"))).expect("write");
+    let o = chromium_run(
+        &browser,
+        &["--dump-dom".into(), format!("file://{}", probed.display())],
+    );
+    let dom = String::from_utf8_lossy(&o.stdout).into_owned();
+    let console: Vec<String> = err(&o)
+        .lines()
+        .filter(|l| l.contains("CONSOLE"))
+        .map(str::to_string)
+        .collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
+    let raw = attribute(&dom, "data-probe").expect("the probe did not run");
+    let v: serde_json::Value = serde_json::from_str(&percent_decode(&raw)).expect("probe json");
+
+    // Hover on a node: its definition, doc (as text) and members.
+    let tip = v["node_tip"].as_str().expect("node tooltip");
+    for want in [
+        "edge (segment)",
+        "defined at policy/main.seg:3",
+        "The edge: \"quoted\" <b>doc</b>",
+        "members: gate\"way",
+    ] {
+        assert!(tip.contains(want), "node tooltip lacks {want:?}: {tip}");
+    }
+    assert_eq!(v["tip_hidden_after"], true);
+    // Hover on an edge: the rule, its file:line, owner and condition.
+    let tip = v["edge_tip"].as_str().expect("edge tooltip");
+    for want in [
+        "edge → core",
+        "on tcp/7000, tcp/8443",
+        "p/2 at policy/main.seg:10",
+        "owner o\"wner <i>",
+        "when mtls",
+    ] {
+        assert!(tip.contains(want), "edge tooltip lacks {want:?}: {tip}");
+    }
+
+    // Click: the blast radius of the node is what `seg graph --from` draws.
+    let (from, _, _) = counts(project, &["--from", "edge"]);
+    let mut want: Vec<(String, String)> = from["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter(|n| n["hop"].as_u64().is_some_and(|h| h > 0))
+        .map(|n| {
+            (
+                n["label"].as_str().expect("label").to_string(),
+                format!("hop {}", n["hop"]),
+            )
+        })
+        .collect();
+    want.sort();
+    let mut got: Vec<(String, String)> = v["reached"]
+        .as_array()
+        .expect("reached")
+        .iter()
+        .map(|p| {
+            (
+                p[0].as_str().expect("label").to_string(),
+                p[1].as_str().expect("badge").to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert!(!want.is_empty(), "the hostile project reaches from edge");
+    assert_eq!(got, want, "the clicked node's blast radius");
+    assert_eq!(v["origin"], serde_json::json!(["edge"]));
+    assert!(
+        v["status"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("blast radius of edge:")),
+        "{}",
+        v["status"]
+    );
+    // Nodes not reached are dimmed (the partners network and the lone sender).
+    assert!(v["dimmed"].as_array().is_some_and(|d| !d.is_empty()), "{v}");
+    // A second click resets the view.
+    assert_eq!(v["after_reset"], 0);
+    // Search finds a node by a member's name.
+    let hits = v["hits"].as_array().expect("hits");
+    assert!(!hits.is_empty(), "{v}");
+}
