@@ -34,6 +34,9 @@ impl GraphFormat {
 pub struct GraphArgs {
     /// Project folder holding seg.toml, or one .seg file with --inventory [default: the nearest folder at or above the current one holding seg.toml]
     pub path: Option<PathBuf>,
+    /// The project's seg.toml (instead of PATH).
+    #[arg(long, value_name = "FILE", conflicts_with = "path")]
+    pub manifest_path: Option<PathBuf>,
     /// Inventory file(s) for a single .seg file.
     #[arg(long, value_name = "FILE")]
     pub inventory: Vec<PathBuf>,
@@ -69,7 +72,7 @@ pub struct GraphArgs {
 pub fn run(args: &GraphArgs, color: Color) -> Exit {
     let input = InputArgs {
         path: args.path.clone(),
-        manifest_path: None,
+        manifest_path: args.manifest_path.clone(),
         inventory: args.inventory.clone(),
         now: args.now.clone(),
         deny_warnings: false,

@@ -424,6 +424,22 @@ fn graph_refuses_what_a_format_cannot_show() {
         "2",
     ]);
     assert_eq!(o.status.code(), Some(2), "--hops needs --from");
+    // --manifest-path names the project as PATH does.
+    let manifest = hostile.path().join("seg.toml");
+    let by_manifest = seg(&[
+        "graph",
+        "--manifest-path",
+        manifest.to_str().expect("utf-8"),
+        "--now",
+        NOW,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(by_manifest.status.code(), Some(0), "{}", err(&by_manifest));
+    assert_eq!(
+        by_manifest.stdout,
+        graph(hostile.path(), "json", &[]).stdout
+    );
     // -o replaces a file whole, and leaves it untouched on error.
     let target = hostile.path().join("g.dot");
     fs::write(&target, "before").expect("write");
