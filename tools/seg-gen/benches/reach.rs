@@ -55,6 +55,7 @@ fn bench_reach(c: &mut Criterion) {
             a.edge_count(),
             program.identities[at].name
         );
+        cpu_breakdown(&name, &program, at);
         g.bench_function(BenchmarkId::new("every-identity", &name), |b| {
             b.iter(|| {
                 let a = Analysis::new(&program, Model::new(None));
@@ -76,6 +77,49 @@ fn bench_reach(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// CPU seconds (user + system) of this process so far: on a shared machine
+/// a steadier figure than wall time.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command name (which may hold spaces) `rest` starts at field 3:
+    // utime is field 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (field(11) + field(12)) / 100.0
+}
+
+/// The median CPU time of each step, over five runs: the class graph, the
+/// closure with every size, one search with a path per reached class.
+fn cpu_breakdown(name: &str, program: &seg_ir::Program, at: usize) {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2] * 1000.0
+    };
+    let (mut build, mut close, mut search) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let t = cpu_seconds();
+        let a = Analysis::new(program, Model::new(None));
+        let t1 = cpu_seconds();
+        black_box(Closure::new(&a).sizes(&a));
+        let t2 = cpu_seconds();
+        let s = Search::run(&a, vec![Origin::Identity(program.identities[at].id)], None);
+        let mut classes: Vec<u32> = s.reached().iter().map(|(id, _)| a.class_of(*id)).collect();
+        classes.dedup();
+        black_box(classes.iter().filter_map(|&c| s.class_path(c)).count());
+        let t3 = cpu_seconds();
+        build.push(t1 - t);
+        close.push(t2 - t1);
+        search.push(t3 - t2);
+    }
+    eprintln!(
+        "{name}: CPU medians of 5 (10 ms ticks): class graph {:.0} ms, closure and sizes {:.0} ms, one search with paths {:.0} ms",
+        median(build),
+        median(close),
+        median(search)
+    );
 }
 
 fn main() {
