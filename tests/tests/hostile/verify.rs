@@ -235,10 +235,15 @@ fn interpolations(v: &Json, out: &mut Vec<String>) {
     }
 }
 
-/// A ruleset without comments: its lines sorted, the `-m comment` argument
-/// cut (up to its closing quote) and chains named by their kind
-/// (`in-allow-ledger-acc-9516af9f` → `in-allow`).
+/// An iptables ruleset without comments (see [`ruleset_signature`]).
 fn iptables_signature(text: &str) -> String {
+    ruleset_signature(text, " -m comment --comment \"")
+}
+
+/// A ruleset without comments: its lines sorted, every comment argument
+/// (`opener` up to its closing quote) cut and chains named by their kind
+/// (`in-allow-ledger-acc-9516af9f` → `in-allow`). iptables and nftables alike.
+fn ruleset_signature(text: &str, opener: &str) -> String {
     let mut lines: Vec<String> = Vec::new();
     for line in text.lines() {
         let l = line.trim();
@@ -246,8 +251,8 @@ fn iptables_signature(text: &str) -> String {
             continue;
         }
         let mut l = l.to_string();
-        while let Some(at) = l.find(" -m comment --comment \"") {
-            let open = at + " -m comment --comment \"".len();
+        while let Some(at) = l.find(opener) {
+            let open = at + opener.len();
             match l[open..].find('"') {
                 Some(close) => l.replace_range(at..open + close + 1, ""),
                 None => break,
@@ -262,41 +267,6 @@ fn iptables_signature(text: &str) -> String {
                     .find(|p| name.starts_with(*p))
                 {
                     Some(p) => format!("{colon}{}", p.trim_end_matches('-')),
-                    None => t.to_string(),
-                }
-            })
-            .collect();
-        lines.push(tokens.join(" "));
-    }
-    lines.sort();
-    lines.join("\n")
-}
-
-/// An nftables file without comments: its lines sorted, every
-/// `comment "…"` cut and chains named by their kind, as for iptables.
-fn nft_signature(text: &str) -> String {
-    let mut lines: Vec<String> = Vec::new();
-    for line in text.lines() {
-        let l = line.trim();
-        if l.is_empty() || l.starts_with('#') {
-            continue;
-        }
-        let mut l = l.to_string();
-        while let Some(at) = l.find(" comment \"") {
-            let open = at + " comment \"".len();
-            match l[open..].find('"') {
-                Some(close) => l.replace_range(at..open + close + 1, ""),
-                None => break,
-            }
-        }
-        let tokens: Vec<String> = l
-            .split(' ')
-            .map(|t| {
-                match ["in-allow-", "in-deny-", "out-allow-", "out-deny-"]
-                    .iter()
-                    .find(|p| t.starts_with(*p))
-                {
-                    Some(p) => p.trim_end_matches('-').to_string(),
                     None => t.to_string(),
                 }
             })
@@ -378,7 +348,7 @@ pub fn compare(case: &Case, o: &Outcome, iptables: Option<&str>) -> Vec<String> 
         let text = String::from_utf8_lossy(bytes);
         match kind(path) {
             "iptables" => iptables_signature(&text),
-            "nftables" => nft_signature(&text),
+            "nftables" => ruleset_signature(&text, " comment \""),
             "ipset" => {
                 let mut l: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
                 l.sort_unstable();
