@@ -257,15 +257,7 @@ fn build_targets(side: &str, version: &Version, color: Color) -> Result<targets:
     let outcome = driver::build(program, manifest, &comp.root, &[], &mut diags);
     diags.apply_levels(&manifest.lints, false);
     diags.sort();
-    let errors: Vec<Diagnostic> = diags
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| {
-            let mut d = d.clone();
-            d.message = format!("{side}: {}", d.message);
-            d
-        })
-        .collect();
+    let errors = labelled_errors(side, &diags);
     if !errors.is_empty() || outcome.is_none() {
         eprint!(
             "{}",
@@ -311,16 +303,7 @@ fn report_errors(versions: &mut [(&str, &mut Version)], color: Color) -> Exit {
             .unwrap_or_default();
         comp.diags.apply_levels(&levels, false);
         comp.diags.sort();
-        let errors: Vec<Diagnostic> = comp
-            .diags
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| {
-                let mut d = d.clone();
-                d.message = format!("{side}: {}", d.message);
-                d
-            })
-            .collect();
+        let errors = labelled_errors(side, &comp.diags);
         if errors.is_empty() && comp.program.is_some() {
             continue;
         }
@@ -341,6 +324,19 @@ fn report_errors(versions: &mut [(&str, &mut Version)], color: Color) -> Exit {
         eprintln!("error: no diff: fix the errors above first");
     }
     exit
+}
+
+/// The errors among `diags`, each message prefixed with the side (`new: …`).
+fn labelled_errors(side: &str, diags: &Diagnostics) -> Vec<Diagnostic> {
+    diags
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| {
+            let mut d = d.clone();
+            d.message = format!("{side}: {}", d.message);
+            d
+        })
+        .collect()
 }
 
 fn worst(a: Exit, b: Exit) -> Exit {

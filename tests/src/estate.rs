@@ -26,7 +26,7 @@
 //! "Now" for every estate is [`now`], a Friday noon.
 
 pub mod edits;
-mod flows;
+pub(crate) mod flows;
 mod inventory;
 pub mod model;
 mod render;

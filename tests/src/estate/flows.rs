@@ -139,7 +139,8 @@ impl FlowSpec {
     }
 }
 
-fn step(a: IpAddr, up: bool) -> Option<IpAddr> {
+/// The address one above (`up`) or one below `a`, if any.
+pub(crate) fn step(a: IpAddr, up: bool) -> Option<IpAddr> {
     match a {
         IpAddr::V4(v) => {
             let x = u32::from(v);
