@@ -18,7 +18,6 @@
 //! per (rules old, rules new, row): flows repeating all three would get the
 //! same answers.
 
-use crate::estate::flows::step;
 use ipnet::IpNet;
 use seg_diff::{Context, Diff, EndpointRef, FlowRef};
 use seg_ir::eval::{decide, member};
@@ -153,6 +152,31 @@ impl<'p> Holding<'p> {
                         .contains(proto, port)
             })
             .collect()
+    }
+}
+
+/// The address one above or below. (Not `estate::flows::step`: this file is
+/// also compiled alone into `seg-diff`'s tests, where `estate` does not exist.)
+fn step(a: IpAddr, up: bool) -> Option<IpAddr> {
+    match a {
+        IpAddr::V4(v) => {
+            let x = u32::from(v);
+            let y = if up {
+                x.checked_add(1)
+            } else {
+                x.checked_sub(1)
+            };
+            y.map(|y| IpAddr::V4(y.into()))
+        }
+        IpAddr::V6(v) => {
+            let x = u128::from(v);
+            let y = if up {
+                x.checked_add(1)
+            } else {
+                x.checked_sub(1)
+            };
+            y.map(|y| IpAddr::V6(y.into()))
+        }
     }
 }
 

@@ -92,8 +92,11 @@ fn fill(ranges: &[(u128, u128)], node: Node) -> Fill {
     }
 }
 
+/// Inclusive address ranges, sorted.
+type Ranges<'a> = &'a [(u128, u128)];
+
 /// The ranges that meet each half of `node`.
-fn split(ranges: &[(u128, u128)], node: Node) -> (&[(u128, u128)], &[(u128, u128)]) {
+fn split(ranges: Ranges<'_>, node: Node) -> (Ranges<'_>, Ranges<'_>) {
     let (_, right) = node.halves();
     let left_end = ranges.partition_point(|r| r.0 < right.base);
     let right_start = ranges.partition_point(|r| r.1 < right.base);

@@ -169,9 +169,9 @@ pub fn generate(spec: &Spec) -> Estate {
     let mut policies = vec![("policy/base.seg".to_string(), base())];
     let by_team = group(&idents, teams);
     let mut j = 0;
-    for t in 0..teams {
+    for (t, members) in by_team.iter().enumerate() {
         let n = spec.rules * (t + 1) / teams - spec.rules * t / teams;
-        let text = team_policy(t, teams, n, &by_team[t], &mut j, &mut rng);
+        let text = team_policy(t, teams, n, members, &mut j, &mut rng);
         policies.push((format!("policy/teams/{}.seg", team_name(t)), text));
     }
     let seg_toml = format!(
