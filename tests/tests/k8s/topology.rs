@@ -3,8 +3,9 @@
 //! label (the analyzer would otherwise create it without labels), two pods
 //! per identity with a valid binding (its labels and namespace; two, so flows
 //! between replicas of one identity are checked too) and one unlabelled
-//! canary pod per namespace. Written as JSON, which is YAML.
+//! canary pod per namespace that seg default-denies. Written as JSON, which is YAML.
 
+use seg_ir::backend::KubernetesOptions;
 use seg_ir::{IdentityId, Program};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,12 +22,14 @@ pub enum Pod {
 pub struct Topology {
     /// `namespace/pod` → what it stands for.
     pub pods: BTreeMap<String, Pod>,
+    /// Namespaces written.
+    pub namespaces: usize,
 }
 
 impl Topology {
-    /// Namespaces written: one canary each.
+    /// Namespaces written.
     pub fn namespaces(&self) -> usize {
-        self.pods.values().filter(|p| **p == Pod::Canary).count()
+        self.namespaces
     }
 }
 
@@ -58,9 +61,15 @@ pub fn write(program: &Program, dir: &Path) -> Topology {
             "kind": "Namespace",
             "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}},
         }));
-        items.push(pod(ns, "canary", json!({})));
-        topo.pods.insert(format!("{ns}/canary"), Pod::Canary);
+        // A canary must stay isolated where seg puts a namespace-wide default
+        // deny; system namespaces (the default options) get none by design, so
+        // a pod seg does not manage there is none of its business.
+        if !KubernetesOptions::default().spares(ns) {
+            items.push(pod(ns, "canary", json!({})));
+            topo.pods.insert(format!("{ns}/canary"), Pod::Canary);
+        }
     }
+    topo.namespaces = namespaces.len();
     let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
     std::fs::create_dir_all(dir).expect("topology dir");
     std::fs::write(
