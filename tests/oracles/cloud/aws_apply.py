@@ -97,31 +97,35 @@ class Applier:
         self.calls += 1
 
     def read_back(self):
-        back = {token: self.ids[token] for token in self.ids}
-        by_id = {gid: token for token, gid in back.items()}
-        out = {}
-        for token, gid in back.items():
-            rules = []
-            paginator = self.ec2.get_paginator("describe_security_group_rules")
-            for page in paginator.paginate(Filters=[{"Name": "group-id", "Values": [gid]}]):
-                for r in page["SecurityGroupRules"]:
-                    ref = r.get("ReferencedGroupInfo", {}).get("GroupId")
-                    proto, lo, hi = r["IpProtocol"], r.get("FromPort"), r.get("ToPort")
-                    if proto not in ("tcp", "udp", "icmp") and lo == -1 and hi == -1:
-                        # The EC2 API reports -1 for "no range" (see permission()).
-                        lo = hi = None
-                    rules.append(
-                        {
-                            "egress": bool(r["IsEgress"]),
-                            "protocol": proto,
-                            "from": lo,
-                            "to": hi,
-                            "cidr": r.get("CidrIpv4") or r.get("CidrIpv6"),
-                            "group": by_id.get(ref) if ref else None,
-                        }
-                    )
-            out[token] = rules
-        return out
+        return read_rules(self.ec2, self.ids)
+
+
+def read_rules(ec2, ids):
+    """Every rule of the groups `ids` (file token -> group id), as the EC2 API lists them."""
+    by_id = {gid: token for token, gid in ids.items()}
+    out = {}
+    for token, gid in ids.items():
+        rules = []
+        paginator = ec2.get_paginator("describe_security_group_rules")
+        for page in paginator.paginate(Filters=[{"Name": "group-id", "Values": [gid]}]):
+            for r in page["SecurityGroupRules"]:
+                ref = r.get("ReferencedGroupInfo", {}).get("GroupId")
+                proto, lo, hi = r["IpProtocol"], r.get("FromPort"), r.get("ToPort")
+                if proto not in ("tcp", "udp", "icmp") and lo == -1 and hi == -1:
+                    # The EC2 API reports -1 for "no range" (see permission()).
+                    lo = hi = None
+                rules.append(
+                    {
+                        "egress": bool(r["IsEgress"]),
+                        "protocol": proto,
+                        "from": lo,
+                        "to": hi,
+                        "cidr": r.get("CidrIpv4") or r.get("CidrIpv6"),
+                        "group": by_id.get(ref, ref) if ref else None,
+                    }
+                )
+        out[token] = rules
+    return out
 
 
 def peer_tf(r):

@@ -11,3 +11,4 @@ pub mod check;
 pub mod gcp_eval;
 pub mod structure;
 pub mod tools;
+pub mod versions;
