@@ -5,7 +5,8 @@
 //! documentation (priorities, implied rules, service accounts, ranges;
 //! reading only the emitted JSON and the inventory's facts) gives the
 //! reference decision on every example expectation and thousands of flows of
-//! random programs.
+//! random programs; across three versions of a project, unchanged rules keep
+//! their names and `seg build` lists exactly the names a version drops.
 //!
 //! `SEG_CLOUD_DUMP=5,12` prints those random programs and their rules, to
 //! investigate a difference.
@@ -15,11 +16,13 @@ mod cloud;
 use cloud::cases::{self, Case};
 use cloud::check::{Cloud, Tally, compare};
 use cloud::gcp_eval::{self, Fw};
-use cloud::{structure, tools};
+use cloud::{structure, tools, versions};
+use ipnet::IpNet;
 use seg_cloud::Gcp;
 use seg_ir::Timestamp;
 use seg_ir::backend::Emission;
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn now() -> Timestamp {
     Timestamp::parse("2026-11-24T00:00:00Z").expect("now")
@@ -143,6 +146,100 @@ fn firewalls_validate_against_the_compute_v1_schema() {
         .collect();
     let mut args = vec![discovery.to_string_lossy().into_owned()];
     args.extend(paths);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = tools::run_python(&python, &tools::oracle("gcp_schema.py"), &args, &[]);
+    assert!(out.trim().is_empty(), "{out}");
+}
+
+/// Revocation across versions: the three versions of `cloud::versions`,
+/// built in turn by `seg build` into one output folder. Each version's files
+/// pass the structure checks, the compute v1 schema and the reference on
+/// every flow between any ends of any version; a rule that says the same in
+/// two versions keeps its name; the names a version drops are exactly those
+/// `seg build` lists to prune, and what was revoked (the partners' networks,
+/// the identity ops) is in no rule of the next version.
+#[test]
+fn versions_keep_names_and_list_what_they_remove() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let built = versions::build(dir.path());
+    let mut rules_of = Vec::new();
+    for v in &built {
+        let prepared = cases::prepare(&v.program, &Gcp, &v.layered).expect("capability pass");
+        let case = Case {
+            name: format!("versions {}", v.name),
+            program: prepared,
+            options: v.options["gcp"].clone(),
+            flows: versions::flows(v),
+        };
+        let fw = rules(&case, &v.emission("gcp"));
+        let t = compare(&case, &Cloud::Gcp(&fw));
+        t.assert_ok(&case.name);
+        assert!(t.allowed >= 3, "{}: not vacuous: {t:?}", case.name);
+        rules_of.push(fw);
+    }
+    // A rule is what it says: everything but its name.
+    let said = |f: &Fw| Fw {
+        name: String::new(),
+        ..f.clone()
+    };
+    for (pair, v) in rules_of.windows(2).zip(&built[1..]) {
+        let [old, new] = pair else { unreachable!() };
+        let before: BTreeMap<Fw, &str> = old.iter().map(|f| (said(f), f.name.as_str())).collect();
+        assert_eq!(before.len(), old.len(), "two rules say the same");
+        let mut kept = 0;
+        for f in new {
+            if let Some(name) = before.get(&said(f)) {
+                assert_eq!(*name, f.name, "{}: an unchanged rule was renamed", v.name);
+                kept += 1;
+            }
+        }
+        assert!(kept >= 4, "{}: only {kept} rules unchanged", v.name);
+        let names =
+            |list: &[Fw]| -> BTreeSet<String> { list.iter().map(|f| f.name.clone()).collect() };
+        let removed: Vec<String> = names(old).difference(&names(new)).cloned().collect();
+        assert!(
+            !removed.is_empty() && removed.len() <= 10,
+            "{}: {removed:?}",
+            v.name
+        );
+        let listed: Vec<String> = v
+            .pruned("gcp")
+            .into_iter()
+            .filter(|n| !n.starts_with("google_compute_firewall."))
+            .collect();
+        assert_eq!(
+            listed, removed,
+            "{}: what `seg build` lists to prune\n{}",
+            v.name, v.summary
+        );
+    }
+    let partners: IpNet = "203.0.113.0/24".parse().expect("net");
+    assert!(rules_of[0].iter().any(|f| f.ranges.contains(&partners)));
+    assert!(
+        rules_of[1..]
+            .iter()
+            .flatten()
+            .all(|f| !f.ranges.contains(&partners)),
+        "the partners' rule outlives its removal"
+    );
+    let ops = "ops@shop.iam.gserviceaccount.com";
+    assert!(rules_of[1].iter().any(|f| f.targets.contains(ops)));
+    assert!(
+        rules_of[2]
+            .iter()
+            .all(|f| !f.targets.contains(ops) && !f.source_accounts.contains(ops)),
+        "the removed identity keeps rules"
+    );
+    // The compute v1 schema, for every version's firewalls.json.
+    let (Some(discovery), Some(python)) = (tools::compute_discovery(), tools::python()) else {
+        return;
+    };
+    let mut args = vec![discovery.to_string_lossy().into_owned()];
+    for v in &built {
+        let path = dir.path().join(format!("{}.firewalls.json", v.name));
+        std::fs::write(&path, &v.files["gcp/firewalls.json"]).expect("write");
+        args.push(path.to_string_lossy().into_owned());
+    }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = tools::run_python(&python, &tools::oracle("gcp_schema.py"), &args, &[]);
     assert!(out.trim().is_empty(), "{out}");
