@@ -374,13 +374,7 @@ fn cloudformation_stack_updates_leave_exactly_each_version() {
     let mut templates = Vec::new();
     let mut steps = Vec::new();
     for v in &built {
-        let prepared = cases::prepare(&v.program, &Aws, &v.layered).expect("capability pass");
-        let case = Case {
-            name: format!("versions {}", v.name),
-            program: prepared,
-            options: v.options["aws"].clone(),
-            flows: versions::flows(v),
-        };
+        let case = v.case(&Aws);
         let parsed = parse(&case, v.emission("aws"));
         let t = compare(&case, &Cloud::Aws(&parsed.terraform));
         t.assert_ok(&format!("{} (Terraform JSON)", case.name));

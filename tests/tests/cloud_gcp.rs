@@ -164,13 +164,7 @@ fn versions_keep_names_and_list_what_they_remove() {
     let built = versions::build(dir.path());
     let mut rules_of = Vec::new();
     for v in &built {
-        let prepared = cases::prepare(&v.program, &Gcp, &v.layered).expect("capability pass");
-        let case = Case {
-            name: format!("versions {}", v.name),
-            program: prepared,
-            options: v.options["gcp"].clone(),
-            flows: versions::flows(v),
-        };
+        let case = v.case(&Gcp);
         let fw = rules(&case, &v.emission("gcp"));
         let t = compare(&case, &Cloud::Gcp(&fw));
         t.assert_ok(&case.name);

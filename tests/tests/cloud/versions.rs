@@ -13,7 +13,8 @@
 //! and gives the flows to compare with the reference: every ordered pair of
 //! ends of any version on every port any version names.
 
-use seg_ir::backend::{Artifact, Emission, TargetOptions};
+use super::cases::Case;
+use seg_ir::backend::{Artifact, Backend, Emission, TargetOptions};
 use seg_ir::{Flow, FlowEndpoint, Program, Protocol, Timestamp};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -114,6 +115,17 @@ impl Version {
                 })
                 .collect(),
             ..Emission::default()
+        }
+    }
+
+    /// The version prepared for `backend`, with its [`flows`].
+    pub fn case(&self, backend: &dyn Backend) -> Case {
+        Case {
+            name: format!("versions {}", self.name),
+            program: super::cases::prepare(&self.program, backend, &self.layered)
+                .expect("capability pass"),
+            options: self.options[backend.name()].clone(),
+            flows: flows(self),
         }
     }
 
