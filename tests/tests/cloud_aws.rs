@@ -18,7 +18,6 @@ use seg_ir::Timestamp;
 use seg_ir::backend::{AwsFormat, Emission, TargetOptions};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::TcpListener;
 
 fn now() -> Timestamp {
     Timestamp::parse("2026-11-24T00:00:00Z").expect("now")
@@ -426,13 +425,7 @@ fn cloudformation_stack_updates_leave_exactly_each_version() {
             v.name, v.summary
         );
     }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let mut args = vec![port.to_string()];
-    args.extend(templates);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args: Vec<&str> = templates.iter().map(String::as_str).collect();
     let out = tools::run_python(&python, &tools::oracle("aws_stack.py"), &args, &[]);
     let results: Vec<Value> = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}"));
     assert_eq!(results.len(), steps.len());

@@ -2,12 +2,13 @@
 """Apply versions of seg's CloudFormation template to one stack on a local
 moto server, in turn, and read back every security group after each step.
 
-    aws_stack.py PORT TEMPLATE...
+    aws_stack.py TEMPLATE...
 
-Starts moto's server in this process on 127.0.0.1:PORT (stopped at the end),
-creates a VPC, creates the stack `seg-versions` from the first template
-(parameter VpcId when the template asks for it) and updates it with each
-next one, waiting for each operation to end. A status other than
+Starts moto's server in this process on a loopback port the system picks (so
+concurrent runs never collide; stopped at the end), creates a VPC, creates
+the stack `seg-versions` from the first template (parameter VpcId when the
+template asks for it) and updates it with each next one, waiting for each
+operation to end. A status other than
 CREATE_COMPLETE / UPDATE_COMPLETE, or an API error, prints the stack's events
 and exits 1. Output (stdout, JSON), one entry per template:
 
@@ -221,12 +222,13 @@ def read_vpc(ec2, cfn, vpc):
 
 
 def main():
-    port = int(sys.argv[1])
     complete_moto()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    # Port 0: a port taken by another process would make start() wait forever.
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
-        endpoint = f"http://127.0.0.1:{port}"
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
         ec2 = ec2_client(endpoint)
         cfn = boto3.client(
             "cloudformation",
@@ -237,7 +239,7 @@ def main():
         )
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         results = []
-        for i, path in enumerate(sys.argv[2:]):
+        for i, path in enumerate(sys.argv[1:]):
             with open(path, encoding="utf-8") as f:
                 body = f.read()
             params = []
