@@ -17,7 +17,7 @@ use seg_cloud::Aws;
 use seg_ir::Timestamp;
 use seg_ir::backend::{AwsFormat, Emission, TargetOptions};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 fn now() -> Timestamp {
     Timestamp::parse("2026-11-24T00:00:00Z").expect("now")
@@ -350,6 +350,31 @@ fn moto_applies_and_reads_back_every_rule() {
     eprintln!("{} cases applied to moto in {calls} API calls", cases.len());
 }
 
+/// Every object of both formats by name (logical id, Terraform address),
+/// with what it says: its body without the description (which carries the
+/// rule's provenance).
+fn objects(template: &Value, parsed: &Parsed) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (id, r) in template["Resources"].as_object().expect("Resources") {
+        let mut body = r.clone();
+        if let Some(p) = body["Properties"].as_object_mut() {
+            p.remove("Description");
+        }
+        out.insert(id.clone(), body.to_string());
+    }
+    let main = json(&parsed.emission, "main.tf.json").expect("main.tf.json");
+    for (kind, list) in main["resource"].as_object().expect("resource") {
+        for (label, r) in list.as_object().expect("resources") {
+            let mut body = r.clone();
+            if let Some(o) = body.as_object_mut() {
+                o.remove("description");
+            }
+            out.insert(format!("{kind}.{label}"), body.to_string());
+        }
+    }
+    out
+}
+
 /// Revocation reaches the groups: the three versions of `cloud::versions`
 /// (built by `seg build`) applied in turn to one CloudFormation stack on moto
 /// (`create_stack`, then `update_stack` twice; see `aws_stack.py` for the
@@ -358,8 +383,9 @@ fn moto_applies_and_reads_back_every_rule() {
 /// as its template, and the decision of the reference on every flow between
 /// any ends of any version. Terraform (not runnable here: its `aws` provider
 /// comes only from the Terraform registry) gets each version's
-/// `main.tf.json` checked and compared with the reference the same way, and
-/// `seg build` lists exactly what each step removes.
+/// `main.tf.json` checked and compared with the reference the same way; an
+/// object that says the same in two versions keeps its logical id and
+/// address, and `seg build` lists exactly those each step drops.
 #[test]
 fn cloudformation_stack_updates_leave_exactly_each_version() {
     let Some(python) = tools::python() else {
@@ -383,40 +409,33 @@ fn cloudformation_stack_updates_leave_exactly_each_version() {
         templates.push(path.to_string_lossy().into_owned());
         steps.push((case, parsed, template));
     }
-    // What each step removes, by CloudFormation logical id and Terraform address.
+    // Object names (CloudFormation logical ids, Terraform addresses) across
+    // steps: what says the same keeps its name; what is dropped is listed.
     for (pair, v) in steps.windows(2).zip(&built[1..]) {
         let [(_, old, old_t), (_, new, new_t)] = pair else {
             unreachable!()
         };
-        let ids = |t: &Value| -> BTreeSet<String> {
-            t["Resources"]
-                .as_object()
-                .expect("Resources")
-                .keys()
-                .cloned()
-                .collect()
-        };
-        let addresses = |p: &Parsed| -> BTreeSet<String> {
-            let main = json(&p.emission, "main.tf.json").expect("main.tf.json");
-            main["resource"]
-                .as_object()
-                .expect("resource")
-                .iter()
-                .flat_map(|(kind, r)| {
-                    r.as_object()
-                        .expect("resources")
-                        .keys()
-                        .map(move |label| format!("{kind}.{label}"))
-                })
-                .collect()
-        };
-        let mut removed: Vec<String> = ids(old_t)
-            .difference(&ids(new_t))
-            .chain(addresses(old).difference(&addresses(new)))
+        let (before, after) = (objects(old_t, old), objects(new_t, new));
+        let by_body: BTreeMap<&String, &String> = before.iter().map(|(n, b)| (b, n)).collect();
+        assert_eq!(by_body.len(), before.len(), "two objects say the same");
+        let mut kept = 0;
+        for (name, body) in &after {
+            if let Some(old_name) = by_body.get(body) {
+                assert_eq!(
+                    *old_name, name,
+                    "{}: an unchanged object was renamed",
+                    v.name
+                );
+                kept += 1;
+            }
+        }
+        assert!(kept >= 8, "{}: only {kept} objects unchanged", v.name);
+        let removed: Vec<String> = before
+            .keys()
+            .filter(|n| !after.contains_key(*n))
             .cloned()
             .collect();
         assert!(!removed.is_empty(), "{}: removes something", v.name);
-        removed.sort();
         let mut listed = v.pruned("aws");
         listed.sort();
         assert_eq!(
