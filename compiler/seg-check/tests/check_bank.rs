@@ -1,5 +1,6 @@
 //! The bank example (`examples/bank`) checks with no errors and no
-//! `missing-owner` (set to `deny` in its seg.toml), and lowers to the IR
+//! `missing-owner` (set to `deny` in its seg.toml), and lowers (both policy
+//! files) to the IR
 //! snapshotted here in full, at `--now 2026-11-24T00:00:00Z`.
 
 mod check_util;
@@ -10,9 +11,18 @@ fn bank() -> check_util::Outcome {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/bank");
     let inventory =
         std::fs::read_to_string(format!("{root}/inventory.yaml")).expect("bank inventory");
-    let policy =
-        std::fs::read_to_string(format!("{root}/policy/payments.seg")).expect("bank policy");
-    run(&inventory, &[("policy/payments.seg", &policy)])
+    let files: Vec<(String, String)> = ["policy/cluster.seg", "policy/payments.seg"]
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(format!("{root}/{f}")).expect("bank policy");
+            (f.to_string(), text)
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(f, t)| (f.as_str(), t.as_str()))
+        .collect();
+    run(&inventory, &files)
 }
 
 #[test]
@@ -37,10 +47,10 @@ fn bank_ir() {
     let out = bank();
     let p = out.program();
     assert_eq!(p.identities.len(), 9);
-    assert_eq!(p.rules.len(), 5);
+    assert_eq!(p.rules.len(), 8);
     assert!(p.omitted.is_empty());
-    assert_eq!(p.tests.len(), 1);
-    assert_eq!(p.tests[0].expectations.len(), 8);
+    let expectations: Vec<usize> = p.tests.iter().map(|t| t.expectations.len()).collect();
+    assert_eq!(expectations, [6, 8]);
     insta::assert_yaml_snapshot!(p);
 }
 

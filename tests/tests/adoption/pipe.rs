@@ -163,8 +163,5 @@ fn seg_test_into_head() {
         .output()
         .expect("run bash");
     assert_eq!(o.status.code(), Some(0), "{}", shown(&o));
-    assert_eq!(
-        String::from_utf8_lossy(&o.stdout),
-        "test \"ledger access\"\n"
-    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "test \"cluster dns\"\n");
 }
