@@ -1,7 +1,6 @@
 //! The bank example (`examples/bank`) checks with no errors and no
 //! `missing-owner` (set to `deny` in its seg.toml), and lowers (both policy
-//! files) to the IR
-//! snapshotted here in full, at `--now 2026-11-24T00:00:00Z`.
+//! files) to the IR snapshotted here in full, at `--now 2026-11-24T00:00:00Z`.
 
 mod check_util;
 
