@@ -46,7 +46,7 @@ def tf_string(s):
 def permission(protocol, from_port, to_port, peer, description):
     p = {"IpProtocol": str(protocol)}
     if str(protocol) not in ("-1", "tcp", "udp", "icmp") and from_port is None and to_port is None:
-        # Quirk: moto 5.2.5 fails (HTTP 500) on any protocol but -1 without
+        # Quirk: moto 5.2.5 and 5.2.6 fail (HTTP 500) on any protocol but -1 without
         # FromPort/ToPort. AWS reads no range on icmpv6 as every type and code
         # and ignores ports on numbered protocols: both are -1/-1.
         from_port, to_port = -1, -1

@@ -20,8 +20,9 @@ covering every security group of the VPC but its default one: TOKEN is the
 group's logical id in the stack, or `unmanaged:<group id>:<name>` for a group
 the stack does not hold (one it should have deleted).
 
-moto 5.2.5's CloudFormation falls short of AWS on exactly the resources seg
-emits (moto/cloudformation/parsing.py, moto/ec2/models/security_groups.py):
+moto 5.2.6's CloudFormation (as 5.2.5's) falls short of AWS on exactly the
+resources seg emits (moto/cloudformation/parsing.py,
+moto/ec2/models/security_groups.py):
 - `AWS::EC2::SecurityGroupEgress` has no model: the resource is skipped
   ("No Moto CloudFormation support"), its rule never created;
 - `AWS::EC2::SecurityGroup` ignores `SecurityGroupEgress`: the group keeps
