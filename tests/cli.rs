@@ -411,7 +411,7 @@ fn build_lists_what_the_new_output_removes() {
     // The summary says how to apply each target so that the removal happens.
     assert!(
         text.contains(
-            ": kubectl apply -k . --prune -l app.kubernetes.io/managed-by=seg,seg.dev/project="
+            " && KUBECTL_APPLYSET=true kubectl apply -k . --prune --applyset=applysets.seg.dev/"
         ),
         "{text}"
     );

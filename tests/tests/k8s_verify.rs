@@ -25,6 +25,7 @@ use k8s::topology;
 use seg_diag::Diagnostics;
 use seg_ir::backend::KubernetesOptions;
 use seg_ir::{Backend, Emission, FlowEndpoint, Program, TargetOptions};
+use seg_k8s::applyset;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -44,11 +45,18 @@ fn emit(case: &Case) -> Emission {
     e
 }
 
-/// Write the objects under `dir` (the kustomization apart); their paths.
+/// Write the NetworkPolicies under `dir` (the kustomization and the ApplySet
+/// files apart: the analyzer reads only policies); their paths.
 fn write(e: &Emission, dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for a in &e.artifacts {
-        if a.path == "kustomization.yaml" {
+        if [
+            "kustomization.yaml",
+            applyset::CRD_FILE,
+            applyset::PARENT_FILE,
+        ]
+        .contains(&a.path.as_str())
+        {
             continue;
         }
         let path = dir.join(&a.path);
@@ -87,6 +95,9 @@ fn structural(case: &Case, e: &Emission) {
         let docs = yaml(text);
         assert_eq!(docs.len(), 1, "{}: {}", case.name, a.path);
         let doc = &docs[0];
+        if a.path == applyset::CRD_FILE || a.path == applyset::PARENT_FILE {
+            continue; // checked by `applyset_parent_fits_its_crd_and_kubectls_id`
+        }
         if a.path == "kustomization.yaml" {
             assert_eq!(doc["kind"], "Kustomization");
             listed = doc["resources"]
@@ -207,7 +218,17 @@ fn k8s_objects_pass_kubernetes_validate() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut files = Vec::new();
     for (i, case) in all_cases().iter().enumerate() {
-        files.extend(write(&emit(case), &dir.path().join(format!("case{i}"))));
+        let e = emit(case);
+        files.extend(write(&e, &dir.path().join(format!("case{i}"))));
+        if i == 0 {
+            // The ApplySet parent's CRD (the same in every case). The parent
+            // is of that custom kind, which the validator has no schema for:
+            // `applyset_parent_fits_its_crd_and_kubectls_id` checks it.
+            let crd = e.artifacts.iter().find(|a| a.path == applyset::CRD_FILE);
+            let path = dir.path().join(applyset::CRD_FILE);
+            std::fs::write(&path, &crd.expect("the ApplySet CRD").contents).expect("write");
+            files.push(path);
+        }
     }
     if let Err(problems) = tools::validate(&tool, &files) {
         panic!("kubernetes-validate:\n{problems}");
@@ -323,4 +344,157 @@ fn k8s_connectivity_of_generated_estates() {
         connectivity(&nca, case);
     }
     eprintln!("generated estates: {:?}", started.elapsed());
+}
+
+/// The ApplySet id by Python's hashlib and base64, as the KEP-3659 specification
+/// states it: `applyset-` + URL-safe base64 without padding of
+/// SHA-256(`<name>.<namespace>.<kind>.<group>`) + `-v1`; one id per line of `keys`.
+fn python_applyset_ids(python: &Path, keys: &[String]) -> Vec<String> {
+    let script = "import base64, hashlib, sys\n\
+        for key in sys.argv[1:]:\n    \
+        digest = hashlib.sha256(key.encode()).digest()\n    \
+        print('applyset-' + base64.urlsafe_b64encode(digest).decode().rstrip('=') + '-v1')\n";
+    let mut args = vec!["-c", script];
+    args.extend(keys.iter().map(String::as_str));
+    let (code, stdout, stderr) = tools::run(python, &args);
+    assert_eq!(code, 0, "{stderr}");
+    stdout.lines().map(str::to_string).collect()
+}
+
+/// The ApplySet parent and its CRD, as kubectl requires them: the CRD marks
+/// its kind as a parent type and is cluster-scoped; the parent is of that
+/// kind, has the id kubectl computes (here by Python, checked first against
+/// two ids from kubectl's own tests), a `tooling` kubectl accepts as its own,
+/// and `contains-group-kinds` naming the kinds of every member; no member
+/// carries `part-of` (kubectl refuses such input). The printed apply command
+/// names this parent and none of the flags kubectl refuses with `--applyset`.
+#[test]
+fn applyset_parent_fits_its_crd_and_kubectls_id() {
+    let Some(python) = seg_tests::tools::venv_tool("python") else {
+        return;
+    };
+    // staging/src/k8s.io/kubectl/pkg/cmd/apply/apply_test.go: Secret `my-set`
+    // in namespace `test`; cluster-scoped ApplySet `my-set` of `company.com`.
+    assert_eq!(
+        python_applyset_ids(
+            &python,
+            &[
+                "my-set.test.Secret.".into(),
+                "my-set..ApplySet.company.com".into()
+            ]
+        ),
+        [
+            "applyset-0eFHV8ySqp7XoShsGvyWFQD3s96yqwHmzc4e0HR1dsY-v1",
+            "applyset-rhp1a-HVAVT_dFgyEygyA1BEB82HPp2o10UiFTpqtAs-v1",
+        ]
+    );
+    let mut keys = Vec::new();
+    let mut ids = Vec::new();
+    for case in all_cases() {
+        let e = emit(&case);
+        let doc = |path: &str| {
+            let a = e.artifacts.iter().find(|a| a.path == path);
+            let text = std::str::from_utf8(&a.expect(path).contents).expect("UTF-8");
+            let docs = yaml(text);
+            assert_eq!(docs.len(), 1, "{}: {path}", case.name);
+            docs[0].clone()
+        };
+        let (crd, parent) = (doc(applyset::CRD_FILE), doc(applyset::PARENT_FILE));
+        let at = &case.name;
+        assert_eq!(crd["apiVersion"], "apiextensions.k8s.io/v1", "{at}");
+        assert_eq!(crd["kind"], "CustomResourceDefinition", "{at}");
+        assert_eq!(
+            crd["metadata"]["labels"]["applyset.kubernetes.io/is-parent-type"], "true",
+            "{at}"
+        );
+        assert_eq!(crd["spec"]["scope"], "Cluster", "{at}");
+        let (group, plural) = (
+            crd["spec"]["group"].as_str().expect("group"),
+            crd["spec"]["names"]["plural"].as_str().expect("plural"),
+        );
+        assert_eq!(crd["metadata"]["name"], format!("{plural}.{group}"), "{at}");
+        let versions = crd["spec"]["versions"].as_array().expect("versions");
+        assert_eq!(versions.len(), 1, "{at}");
+        assert!(versions[0]["served"] == true && versions[0]["storage"] == true);
+
+        let kind = crd["spec"]["names"]["kind"].as_str().expect("kind");
+        assert_eq!(parent["kind"], kind, "{at}");
+        assert_eq!(
+            parent["apiVersion"],
+            format!("{group}/{}", versions[0]["name"].as_str().expect("version")),
+            "{at}"
+        );
+        let meta = &parent["metadata"];
+        assert!(meta.get("namespace").is_none(), "{at}: cluster-scoped");
+        let name = meta["name"].as_str().expect("name");
+        assert!(is_dns_label(name), "{at}: {name}");
+        let labels = &meta["labels"];
+        let annotations = &meta["annotations"];
+        let tooling = annotations["applyset.kubernetes.io/tooling"]
+            .as_str()
+            .expect("tooling");
+        // kubectl compares everything before the last `/` with its own name.
+        assert_eq!(
+            tooling.rsplit_once('/').map(|t| t.0),
+            Some("kubectl"),
+            "{at}"
+        );
+        assert!(
+            annotations
+                .get("applyset.kubernetes.io/additional-namespaces")
+                .is_none()
+        );
+        let kinds: Vec<&str> = annotations["applyset.kubernetes.io/contains-group-kinds"]
+            .as_str()
+            .expect("contains-group-kinds")
+            .split(',')
+            .collect();
+        for a in e.artifacts.iter().filter(|a| {
+            ![
+                applyset::CRD_FILE,
+                applyset::PARENT_FILE,
+                "kustomization.yaml",
+            ]
+            .contains(&a.path.as_str())
+        }) {
+            let member = &yaml(std::str::from_utf8(&a.contents).expect("UTF-8"))[0];
+            let api = member["apiVersion"].as_str().expect("apiVersion");
+            let gk = match api.rsplit_once('/') {
+                Some((g, _)) => format!("{}.{g}", member["kind"].as_str().expect("kind")),
+                None => member["kind"].as_str().expect("kind").to_string(),
+            };
+            assert!(kinds.contains(&gk.as_str()), "{at}: {gk} not in {kinds:?}");
+            let member_labels = &member["metadata"]["labels"];
+            assert!(
+                member_labels
+                    .get("applyset.kubernetes.io/part-of")
+                    .is_none()
+            );
+            assert_eq!(member_labels["seg.dev/project"], labels["seg.dev/project"]);
+        }
+        keys.push(format!("{name}..{kind}.{group}"));
+        ids.push(labels["applyset.kubernetes.io/id"].clone());
+
+        let command = seg_k8s::Kubernetes
+            .apply_command(
+                &case.program,
+                &TargetOptions::Kubernetes(KubernetesOptions::default()),
+            )
+            .expect("an apply command");
+        assert!(
+            command.contains(&format!(" --applyset={plural}.{group}/{name}"))
+                && command.contains("KUBECTL_APPLYSET=true kubectl apply -k . --prune ")
+                && command.starts_with(&format!("kubectl apply -f {}", applyset::CRD_FILE)),
+            "{at}: {command}"
+        );
+        for refused in [" -l ", "--selector", "--prune-allowlist", "--all", " -n "] {
+            assert!(!command.contains(refused), "{at}: {refused} in {command}");
+        }
+    }
+    let expected = python_applyset_ids(&python, &keys);
+    let ids: Vec<String> = ids
+        .iter()
+        .map(|v| v.as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(ids, expected);
 }

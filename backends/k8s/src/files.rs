@@ -1,5 +1,6 @@
-//! Objects → files: `<namespace>/<name>.yaml`, one object each, and
-//! `kustomization.yaml` at the root of the target folder listing them all.
+//! Objects → files: `<namespace>/<name>.yaml`, one object each,
+//! `kustomization.yaml` at the root of the target folder listing them all,
+//! and beside it the ApplySet parent and its CRD ([`applyset`]).
 //!
 //! Every file starts with a YAML comment naming the seg version and the
 //! hash of the program's meaning for this target (`seg_ir::meaning::digest`). YAML comes from the typed models through serde-saphyr, which
@@ -7,6 +8,7 @@
 //! take for something else (`yes`, `0777`, `1:20`), so a hostile value can
 //! never change the structure.
 
+use crate::applyset;
 use crate::model::{Kustomization, NetworkPolicy};
 use crate::names::shown;
 use seg_diag::{Code, Diagnostic, Diagnostics};
@@ -38,6 +40,22 @@ pub fn artifacts(
             let name = format!("{}/{}", policy.metadata.namespace, policy.metadata.name);
             objects.push(Object::new("NetworkPolicy", name, &path, &body));
             resources.push(path.clone());
+            out.push(Artifact { path, contents });
+        }
+    }
+    // The ApplySet parent and its CRD: applied before the objects, and not
+    // listed in the kustomization (kubectl would label them members).
+    if !out.is_empty() {
+        let crd = applyset::crd();
+        let parent = applyset::parent(&program.project);
+        if let Some((contents, body)) = yaml(meaning, &crd, diags) {
+            let path = applyset::CRD_FILE.to_string();
+            objects.push(Object::new(crd.kind, crd.metadata.name, &path, &body));
+            out.push(Artifact { path, contents });
+        }
+        if let Some((contents, body)) = yaml(meaning, &parent, diags) {
+            let path = applyset::PARENT_FILE.to_string();
+            objects.push(Object::new(parent.kind, parent.metadata.name, &path, &body));
             out.push(Artifact { path, contents });
         }
     }

@@ -13,6 +13,7 @@
 //! Nothing here ever allows more than the reference semantics.
 
 mod access;
+pub mod applyset;
 mod blocks;
 mod dns;
 mod files;
@@ -89,9 +90,9 @@ impl Backend for Kubernetes {
         let shortened = rendered.shortened;
         let meaning = seg_ir::meaning::digest(program, Some(options));
         let (artifacts, objects) = files::artifacts(program, &meaning, rendered.policies, diags);
+        let policies = objects.iter().filter(|o| o.kind == "NetworkPolicy").count();
         let mut notes = vec![format!(
-            "{} NetworkPolicies in {} namespaces",
-            artifacts.len().saturating_sub(1),
+            "{policies} NetworkPolicies in {} namespaces",
             estate.namespaces.len()
         )];
         notes.extend(estate.notes);
@@ -125,10 +126,6 @@ impl Backend for Kubernetes {
     }
 
     fn apply_command(&self, program: &Program, _: &TargetOptions) -> Option<String> {
-        Some(format!(
-            "kubectl apply -k . --prune -l app.kubernetes.io/managed-by=seg,{}={} --prune-allowlist=networking.k8s.io/v1/NetworkPolicy",
-            render::PROJECT_LABEL,
-            names::project_label(&program.project)
-        ))
+        Some(applyset::apply_command(&program.project))
     }
 }

@@ -266,6 +266,8 @@ fn bank_example() {
     assert_eq!(
         paths(&e),
         [
+            "applyset-crd.yaml",
+            "applyset.yaml",
             "kube-system/seg-allow-kube-dns.yaml",
             "kustomization.yaml",
             "payments-dev/seg-default-deny-fx.yaml",
@@ -496,7 +498,16 @@ fn hostile_names_cannot_change_structure_or_paths() {
         let docs = saphyr_docs(std::str::from_utf8(&a.contents).unwrap());
         assert_eq!(docs.len(), 1, "{}", a.path);
         let kind = docs[0]["kind"].as_str().unwrap();
-        assert!(kind == "NetworkPolicy" || kind == "Kustomization", "{kind}");
+        assert!(
+            [
+                "NetworkPolicy",
+                "Kustomization",
+                "CustomResourceDefinition",
+                "ApplySet"
+            ]
+            .contains(&kind),
+            "{kind}"
+        );
     }
 }
 
@@ -964,6 +975,8 @@ fn system_namespaces_isolate_only_the_pods_seg_manages() {
     assert_eq!(
         paths(&e),
         [
+            "applyset-crd.yaml",
+            "applyset.yaml",
             "kube-system/seg-allow-kube-dns.yaml",
             "kube-system/seg-allow-proxy.yaml",
             "kustomization.yaml",

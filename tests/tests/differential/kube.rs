@@ -42,7 +42,15 @@ pub fn answers(
         let Some(rel) = path.strip_prefix("kubernetes/") else {
             continue;
         };
-        if rel == "kustomization.yaml" {
+        // The analyzer reads policies only: not the kustomization, nor the
+        // ApplySet parent and its CRD.
+        if [
+            "kustomization.yaml",
+            seg_k8s::applyset::CRD_FILE,
+            seg_k8s::applyset::PARENT_FILE,
+        ]
+        .contains(&rel)
+        {
             continue;
         }
         let to = policies.join(rel);
