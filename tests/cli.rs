@@ -48,6 +48,14 @@ fn project(policy: &str) -> tempfile::TempDir {
     dir
 }
 
+/// `seg build examples/bank` into `out`, with more arguments.
+fn build_bank(out: &Path, more: &[&str]) -> Output {
+    let mut args = vec!["build", "examples/bank", "--now", NOW, "--out"];
+    args.push(out.to_str().expect("utf8"));
+    args.extend(more);
+    seg(&args)
+}
+
 fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -100,16 +108,7 @@ fn bank_example_tests_pass() {
 fn bank_example_builds_with_only_the_warnings_its_readme_explains() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let o = seg(&[
-        "build",
-        "examples/bank",
-        "--now",
-        NOW,
-        "--format",
-        "json",
-        "--out",
-        out.to_str().expect("utf8"),
-    ]);
+    let o = build_bank(&out, &["--format", "json"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json output");
     let codes: std::collections::BTreeSet<&str> = v["diagnostics"]
@@ -468,16 +467,7 @@ fn emission_time_narrowings_are_listed_in_the_report() {
 fn ir_target_writes_the_program_as_json() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let o = seg(&[
-        "build",
-        "examples/bank",
-        "--now",
-        NOW,
-        "--target",
-        "ir",
-        "--out",
-        out.to_str().expect("utf8"),
-    ]);
+    let o = build_bank(&out, &["--target", "ir"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v: serde_json::Value =
         serde_json::from_slice(&fs::read(out.join("ir/program.json")).expect("ir")).expect("json");
