@@ -464,6 +464,9 @@ fn the_prune_selectors_match_exactly_what_the_new_version_removes() {
         .filter(|k| !applied.contains(k))
         .collect();
     assert_eq!(pruned, removed, "label selector");
+    for o in billing.applied.iter().chain(&hand_written) {
+        assert!(!selects(&selector, &o.labels), "{o:?} matches the selector");
+    }
 
     // ApplySet: v1 and billing applied by the printed command, then v2.
     let mut cluster: BTreeMap<(String, String, String), Obj> = BTreeMap::new();
@@ -492,5 +495,11 @@ fn the_prune_selectors_match_exactly_what_the_new_version_removes() {
         .filter(|k| !applied.contains(k))
         .collect();
     assert_eq!(pruned, removed, "ApplySet");
+    for o in billing.applied.iter().chain(&hand_written) {
+        assert!(
+            !selects(&selector, &cluster[&o.key()].labels),
+            "{o:?} is a member"
+        );
+    }
     assert!(second.namespaces.is_subset(&first.namespaces));
 }
