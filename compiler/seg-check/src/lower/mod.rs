@@ -14,6 +14,7 @@
 //! An IR rule whose source, destination or services are empty is dropped;
 //! a source rule that leaves no IR rule is listed in `omitted`.
 
+mod canonical;
 pub(crate) mod expect;
 mod rule_id;
 

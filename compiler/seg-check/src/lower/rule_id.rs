@@ -14,8 +14,8 @@
 //! text (expiry, reason, owner, doc), then of position, which only decides
 //! between rules that are identical in every respect.
 
+use super::canonical;
 use seg_syntax::ast;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -63,20 +63,33 @@ pub(crate) fn policy_rule_ids(policy: &ast::PolicyDef) -> Vec<String> {
 
 /// SHA-256 (hex) of the policy name and the rule's matching content.
 fn content_hash(policy: &str, rule: &ast::RuleDef) -> String {
-    let content = serde_json::json!({
-        "policy": policy,
-        "action": rule.action,
-        "src": rule.src,
-        "arrow": rule.arrow,
-        "dst": rule.dst,
-        "services": rule.services,
-        "when": rule.when,
-    });
-    let text = canonical(content).to_string();
-    Sha256::digest(text.as_bytes())
+    Sha256::digest(content_text(policy, rule))
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// What a rule's id hashes, as canonical JSON ([`canonical`]).
+fn content_text(policy: &str, rule: &ast::RuleDef) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Content<'a> {
+        policy: &'a str,
+        action: &'a ast::Spanned<ast::Action>,
+        src: &'a ast::SetExpr,
+        arrow: &'a ast::Spanned<ast::Arrow>,
+        dst: &'a ast::SetExpr,
+        services: &'a [ast::ServiceRef],
+        when: &'a Option<ast::Cond>,
+    }
+    canonical::to_vec(&Content {
+        policy,
+        action: &rule.action,
+        src: &rule.src,
+        arrow: &rule.arrow,
+        dst: &rule.dst,
+        services: &rule.services,
+        when: &rule.when,
+    })
 }
 
 /// The parts of a rule that do not change what it matches.
@@ -90,31 +103,53 @@ fn metadata(rule: &ast::RuleDef) -> String {
     text.to_string()
 }
 
-/// The serialised AST without spans and without the bare/quoted distinction
-/// of names: `{"node": x, "span": …}` becomes `x`, `{"text": t, "quoted": …}`
-/// becomes `t`, and every other `span` field is dropped.
-fn canonical(value: Value) -> Value {
-    match value {
-        Value::Object(mut map) => {
-            let keys: Vec<&str> = map.keys().map(String::as_str).collect();
-            if keys == ["node", "span"] {
-                return canonical(map.remove("node").unwrap_or(Value::Null));
-            }
-            if keys == ["text", "quoted"] {
-                return map.remove("text").unwrap_or(Value::Null);
-            }
-            map.remove("span");
-            Value::Object(map.into_iter().map(|(k, v)| (k, canonical(v))).collect())
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use seg_diag::FileId;
+    use serde_json::Value;
+
+    /// The definition of the hashed text: the rule serialised to a
+    /// `serde_json::Value`, canonicalised, written compactly.
+    fn reference_text(policy: &str, rule: &ast::RuleDef) -> String {
+        let content = serde_json::json!({
+            "policy": policy,
+            "action": rule.action,
+            "src": rule.src,
+            "arrow": rule.arrow,
+            "dst": rule.dst,
+            "services": rule.services,
+            "when": rule.when,
+        });
+        reference_canonical(content).to_string()
+    }
+
+    /// The serialised AST without spans and without the bare/quoted distinction
+    /// of names: `{"node": x, "span": …}` becomes `x`, `{"text": t, "quoted": …}`
+    /// becomes `t`, and every other `span` field is dropped.
+    fn reference_canonical(value: Value) -> Value {
+        match value {
+            Value::Object(mut map) => {
+                let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+                if keys == ["node", "span"] {
+                    return reference_canonical(map.remove("node").unwrap_or(Value::Null));
+                }
+                if keys == ["text", "quoted"] {
+                    return map.remove("text").unwrap_or(Value::Null);
+                }
+                map.remove("span");
+                Value::Object(
+                    map.into_iter()
+                        .map(|(k, v)| (k, reference_canonical(v)))
+                        .collect(),
+                )
+            }
+            Value::Array(items) => {
+                Value::Array(items.into_iter().map(reference_canonical).collect())
+            }
+            other => other,
+        }
+    }
 
     fn ids(src: &str) -> Vec<String> {
         let file = seg_syntax::parse(FileId(0), src).expect("parses");
@@ -173,5 +208,48 @@ mod tests {
         assert_eq!(a[1], b[0]);
         assert_eq!(a[0], b[1]);
         assert_eq!(a[0], format!("{}-2", a[1]));
+    }
+
+    /// Every rule of every `.seg` file of the repository (examples, test
+    /// cases, fuzz seeds) and some shapes written here: the streamed text
+    /// is byte for byte the `Value`-built one.
+    #[test]
+    fn streamed_text_is_the_value_built_text() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut texts: Vec<String> = vec![
+            "policy \"q p\" {\n  allow \"a\\\"b\" -> identities where labels.app == \"x\" and tier >= 2 on tcp/1-9, udp/53 when mtls and time in 09:00-17:00 mon-fri\n  deny 10.0.0.0/8 <-> [x, y] on any\n}\n".into(),
+        ];
+        let mut dirs = vec![
+            root.join("examples"),
+            root.join("tests"),
+            root.join("fuzz/seeds"),
+            root.join("stdlib"),
+        ];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "seg") {
+                    texts.extend(std::fs::read_to_string(&path));
+                }
+            }
+        }
+        let mut rules = 0;
+        for text in &texts {
+            let Ok(file) = seg_syntax::parse(FileId(0), text) else {
+                continue;
+            };
+            for item in &file.items {
+                let ast::Item::Policy(p) = item else { continue };
+                for rule in &p.rules {
+                    let name = &p.name.node.text;
+                    let streamed = String::from_utf8(content_text(name, rule)).expect("UTF-8");
+                    assert_eq!(streamed, reference_text(name, rule));
+                    rules += 1;
+                }
+            }
+        }
+        assert!(rules > 150, "only {rules} rules found");
     }
 }
