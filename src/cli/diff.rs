@@ -214,6 +214,10 @@ fn diff(args: &DiffArgs, color: Color) -> Result<Exit, Exit> {
         DiffFormat::Json => render::json(&d, report.as_ref()),
     };
     print!("{text}");
+    // The process ends with this command: freeing both compilations one
+    // allocation at a time would only lengthen the run.
+    std::mem::forget(old);
+    std::mem::forget(new);
     Ok(match &report {
         Some(r) if !r.passed() => Exit::Unexpected,
         _ if d.is_empty() => Exit::Ok,

@@ -59,7 +59,11 @@ pub fn run(args: &ReachArgs, color: Color) -> Exit {
         report(&comp.map, &diags, args.input.format, color);
         return exit;
     }
-    match analyse(args, &comp) {
+    let analysed = analyse(args, &comp);
+    // The process ends with this command: freeing every identity, rule and
+    // syntax tree of a large estate one by one would only lengthen the run.
+    std::mem::forget(comp);
+    match analysed {
         Ok(text) => {
             print!("{text}");
             Exit::Ok

@@ -373,15 +373,22 @@ impl Builder<'_> {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let span = self.span(start, end);
-                let value =
-                    match Scalar::parse_from_cow_and_metadata(text.clone(), style, tag.as_ref()) {
-                        Some(Scalar::Null) => Value::Null,
-                        Some(Scalar::Boolean(b)) => Value::Bool(b),
-                        Some(Scalar::Integer(i)) => Value::Int(i),
-                        Some(Scalar::FloatingPoint(_)) => Value::Float(text.into_owned()),
-                        Some(Scalar::String(s)) => Value::Str(Cow::into_owned(s)),
-                        None => Value::Bad(text.into_owned()),
-                    };
+                // Resolved on a borrow: a string scalar then keeps the
+                // event's own text instead of a copy of it.
+                let resolved = match Scalar::parse_from_cow_and_metadata(
+                    Cow::Borrowed(text.as_ref()),
+                    style,
+                    tag.as_ref(),
+                ) {
+                    Some(Scalar::Null) => Some(Value::Null),
+                    Some(Scalar::Boolean(b)) => Some(Value::Bool(b)),
+                    Some(Scalar::Integer(i)) => Some(Value::Int(i)),
+                    Some(Scalar::FloatingPoint(_)) => Some(Value::Float(text.to_string())),
+                    Some(Scalar::String(s)) if *s == *text => None,
+                    Some(Scalar::String(s)) => Some(Value::Str(s.into_owned())),
+                    None => Some(Value::Bad(text.to_string())),
+                };
+                let value = resolved.unwrap_or_else(|| Value::Str(text.into_owned()));
                 self.add(Node { span, value }, anchor);
             }
             Event::Alias(id) => {
