@@ -19,6 +19,9 @@ pub fn read_file(path: &Path, plan: &Plan, inventory: &Inventory) -> Result<Aggr
     read(&path.display().to_string(), &text, plan, inventory)
 }
 
+/// 9999-12-31T23:59:59Z, the latest time a row may carry.
+const LATEST: i64 = 253_402_300_799;
+
 /// One row, by column name.
 type Row = HashMap<String, Option<String>>;
 
@@ -89,6 +92,26 @@ impl Builder<'_> {
             .ok_or_else(|| self.err(line, format!("`{col}` is missing")))
     }
 
+    /// A `first_seen`–`last_seen` span: Unix seconds of years 1970–9999, in order.
+    fn span(&self, line: usize, row: &Row) -> Result<(i64, i64), String> {
+        let mut out = [0; 2];
+        for (slot, col) in out.iter_mut().zip(["first_seen", "last_seen"]) {
+            let t = self.need(line, row, col)?;
+            if !(0..=LATEST).contains(&t) {
+                return Err(self.err(
+                    line,
+                    format!("`{col}` is not a time in Unix seconds from 1970 to 9999: `{t}`"),
+                ));
+            }
+            *slot = t;
+        }
+        let [a, b] = out;
+        if b < a {
+            return Err(self.err(line, "`last_seen` is before `first_seen`"));
+        }
+        Ok((a, b))
+    }
+
     fn endpoint(&self, line: usize, row: &Row, id: &str, addr: &str) -> Result<Endpoint, String> {
         if let Some(name) = self.get(row, id) {
             return self
@@ -136,13 +159,14 @@ impl Builder<'_> {
                     slice: u32::try_from(self.need(line, row, "slice")?)
                         .map_err(|_| self.err(line, "`slice` is out of range"))?,
                 };
+                let (first, last) = self.span(line, row)?;
                 let counts = Counts {
                     records: self.count(line, row, "records")?,
                     packets: self.count(line, row, "packets")?,
                     bytes: self.count(line, row, "bytes")?,
                     unattested: self.count(line, row, "unattested")?,
-                    first_seen: Timestamp(self.need(line, row, "first_seen")?),
-                    last_seen: Timestamp(self.need(line, row, "last_seen")?),
+                    first_seen: Timestamp(first),
+                    last_seen: Timestamp(last),
                 };
                 self.tuples
                     .entry(key)
@@ -151,11 +175,11 @@ impl Builder<'_> {
             }
             "covered" => {
                 let iface = self.iface(line, row)?;
-                let span = (
-                    Timestamp(self.need(line, row, "first_seen")?),
-                    Timestamp(self.need(line, row, "last_seen")?),
-                );
-                self.covered.entry(iface).or_default().push(span);
+                let (a, b) = self.span(line, row)?;
+                self.covered
+                    .entry(iface)
+                    .or_default()
+                    .push((Timestamp(a), Timestamp(b)));
             }
             "gap" => {
                 let iface = self.get(row, "interface").map(str::to_string);
@@ -165,10 +189,7 @@ impl Builder<'_> {
                     .ok_or_else(|| {
                         self.err(line, "a gap's cause (`verdict`) is not nodata or skipdata")
                     })?;
-                let (a, b) = (
-                    self.need(line, row, "first_seen")?,
-                    self.need(line, row, "last_seen")?,
-                );
+                let (a, b) = self.span(line, row)?;
                 self.gaps.entry(iface).or_default().push((a, b, cause));
             }
             "endpoint" => {

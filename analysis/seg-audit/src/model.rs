@@ -57,10 +57,11 @@ pub struct Counts {
 
 impl Counts {
     pub fn add(&mut self, o: &Counts) {
-        self.records += o.records;
-        self.packets += o.packets;
-        self.bytes += o.bytes;
-        self.unattested += o.unattested;
+        // Saturating: counters come from files too (`--aggregated`).
+        self.records = self.records.saturating_add(o.records);
+        self.packets = self.packets.saturating_add(o.packets);
+        self.bytes = self.bytes.saturating_add(o.bytes);
+        self.unattested = self.unattested.saturating_add(o.unattested);
         self.first_seen = self.first_seen.min(o.first_seen);
         self.last_seen = self.last_seen.max(o.last_seen);
     }

@@ -122,3 +122,124 @@ fn slices_change_exactly_where_a_decision_can() {
     );
     assert_eq!(t("2026-11-24T12:00:00Z"), t("2026-11-24T20:00:00Z"));
 }
+
+/// The bank example (policy, inventory, standard library), compiled.
+fn bank() -> (
+    seg_diag::SourceMap,
+    seg_ir::Program,
+    seg_check::inventory::Inventory,
+) {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/bank");
+    let policy = std::fs::read_to_string(format!("{root}/policy/payments.seg")).expect("policy");
+    let inventory = std::fs::read_to_string(format!("{root}/inventory.yaml")).expect("inventory");
+    let now = Timestamp(1_795_478_400);
+    let mut map = seg_diag::SourceMap::new();
+    let mut diags = seg_diag::Diagnostics::new();
+    let mut units = Vec::new();
+    for m in seg_stdlib::MODULES {
+        let file = map.add(m.file_name, m.source);
+        units.push(seg_check::Unit {
+            file,
+            path: m.file_name.to_string(),
+            module: Some(m.path.to_string()),
+            ast: seg_syntax::parse(file, m.source).expect("stdlib").into(),
+        });
+    }
+    let file = map.add("policy/payments.seg", &policy);
+    units.push(seg_check::Unit {
+        file,
+        path: "policy/payments.seg".to_string(),
+        module: None,
+        ast: seg_syntax::parse(file, &policy).expect("policy").into(),
+    });
+    let inv_file = map.add("inventory.yaml", &inventory);
+    let inv =
+        seg_check::inventory::load(&[(inv_file, &inventory)], now, &mut diags).expect("inventory");
+    let input = seg_check::CheckInput {
+        units: &units,
+        inventory: &inv,
+        map: &map,
+        project: "bank",
+        source_hash: "0",
+        now,
+        jit: None,
+    };
+    let program = seg_check::check(&input, &mut diags).expect("the bank example checks");
+    (map, program, inv)
+}
+
+/// `--aggregated` input: the committed results (also the fuzz seeds) read,
+/// hostile ones refused with file:line, and whatever is read goes through
+/// the audit, the draft and every report without a panic.
+#[test]
+fn aggregated_results_are_read_or_refused_with_file_and_line() {
+    let (map, program, inventory) = bank();
+    let settings = seg_check::manifest::AuditSettings::default();
+    let plan = Plan::new(&program, &inventory, &settings, None, None);
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/aggregated");
+    let mut cases: Vec<(String, String)> = std::fs::read_dir(data)
+        .expect("data")
+        .map(|e| {
+            let p = e.expect("entry").path();
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).expect("text"))
+        })
+        .collect();
+    cases.sort();
+    let header = seg_audit::sql::COLUMNS.join(",");
+    let tuple = |first: &str, last: &str, records: &str| {
+        format!(
+            "{header}\ntuple,,payments-api,10.1.2.10,ledger-postgres,10.1.3.5,6,5432,allowed,0,{records},1,1,0,{first},{last}\n"
+        )
+    };
+    let hostile = [
+        ("backwards.csv", tuple("1795478460", "1795478400", "1")),
+        ("max-time.csv", tuple("0", &i64::MAX.to_string(), "1")),
+        ("min-time.csv", tuple(&i64::MIN.to_string(), "0", "1")),
+        (
+            "sum-overflow.csv",
+            format!(
+                "{}{}",
+                tuple("1795478400", "1795478401", &i64::MAX.to_string()),
+                tuple("1795478400", "1795478401", &i64::MAX.to_string())
+                    .split_once('\n')
+                    .expect("header")
+                    .1
+            ),
+        ),
+    ];
+    let mut read = 0;
+    for (name, text) in cases
+        .iter()
+        .cloned()
+        .chain(hostile.map(|(n, t)| (n.to_string(), t)))
+    {
+        match seg_audit::aggregated::read(&name, &text, &plan, &inventory) {
+            Ok(agg) => {
+                read += 1;
+                for (k, c) in &agg.tuples {
+                    assert!(c.first_seen <= c.last_seen, "{name}: {k:?} {c:?}");
+                }
+                assert!(agg.window.since <= agg.window.until, "{name}");
+                let report = seg_audit::audit(&program, &inventory, &map, &settings, &agg);
+                let mut json = Vec::new();
+                seg_audit::report::write_json(&report, &mut json).expect("json");
+                serde_json::from_slice::<serde_json::Value>(&json).expect("valid JSON");
+                let _ = seg_audit::report::human(&report);
+                let _ = seg_audit::report::markdown(&report);
+                let _ = seg_audit::draft::draft(&inventory, &agg, program.now);
+            }
+            Err(e) => assert!(e.starts_with(&format!("{name}:")), "{e}"),
+        }
+    }
+    assert!(read >= 3, "the committed results are read");
+    let err = |text: &str| seg_audit::aggregated::read("a.csv", text, &plan, &inventory).err();
+    assert!(
+        err("kind,src\ntuple,\"unclosed\n").is_some_and(|e| e.starts_with("a.csv:2:")),
+        "an unclosed quote"
+    );
+    assert!(
+        err(&tuple("1795478460", "1795478400", "1")).is_some_and(|e| e.contains("before")),
+        "last_seen before first_seen"
+    );
+}
