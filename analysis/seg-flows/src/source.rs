@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{self, Cursor, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// One input to read, as resolved from the command line.
 #[derive(Clone, Debug)]
@@ -156,9 +157,8 @@ pub(crate) fn from_reader(name: &Arc<str>, raw: Box<dyn Read + Send>) -> Result<
     let (magic, raw) = peek(raw, 2).map_err(|e| FlowError::read(name, false, &e))?;
     let gzip = magic == [0x1f, 0x8b];
     let content: Box<dyn Read + Send> = if gzip {
-        Box::new(MultiGzDecoder::new(io::BufReader::with_capacity(
-            256 * 1024,
-            raw,
+        Box::new(Inflating::spawn(MultiGzDecoder::new(
+            io::BufReader::with_capacity(256 * 1024, raw),
         )))
     } else {
         raw
@@ -183,4 +183,83 @@ fn peek(mut r: Box<dyn Read + Send>, n: usize) -> io::Result<(Vec<u8>, Box<dyn R
     head.truncate(got);
     let again = Cursor::new(head.clone()).chain(r);
     Ok((head, Box::new(again)))
+}
+
+/// A gzip stream inflated on a thread of its own, read in blocks: inflating
+/// costs about as much as parsing the records, so the two run on two cores.
+/// Blocks go back to the inflating thread to be refilled (no allocation per
+/// block). Dropping the reader ends the thread at its next block.
+struct Inflating {
+    blocks: Receiver<io::Result<Vec<u8>>>,
+    spent: SyncSender<Vec<u8>>,
+    block: Vec<u8>,
+    pos: usize,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The size of a block of inflated content.
+const BLOCK: usize = 256 * 1024;
+
+impl Inflating {
+    fn spawn(mut src: impl Read + Send + 'static) -> Inflating {
+        let (tx, blocks) = sync_channel::<io::Result<Vec<u8>>>(2);
+        let (spent, reuse) = sync_channel::<Vec<u8>>(4);
+        let thread = std::thread::spawn(move || {
+            loop {
+                let mut block = reuse.try_recv().unwrap_or_default();
+                block.resize(BLOCK, 0);
+                let mut filled = 0;
+                while filled < BLOCK {
+                    match crate::lines::read_some(&mut src, &mut block[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+                block.truncate(filled);
+                if filled == 0 || tx.send(Ok(block)).is_err() {
+                    return;
+                }
+            }
+        });
+        Inflating {
+            blocks,
+            spent,
+            block: Vec::new(),
+            pos: 0,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Read for Inflating {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.block.len() {
+            match self.blocks.recv() {
+                Ok(Ok(next)) => {
+                    let old = std::mem::replace(&mut self.block, next);
+                    let _ = self.spent.try_send(old);
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The thread ended: at the end of the stream, or by a panic
+                // (which must not pass for the end of the data).
+                Err(_) => {
+                    if let Some(t) = self.thread.take()
+                        && t.join().is_err()
+                    {
+                        return Err(io::Error::other("the gzip decoder stopped unexpectedly"));
+                    }
+                    return Ok(0);
+                }
+            }
+        }
+        let n = buf.len().min(self.block.len() - self.pos);
+        buf[..n].copy_from_slice(&self.block[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }

@@ -90,31 +90,12 @@ fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
 }
 
 /// Shares one `Arc<str>` among the records naming the same interface or
-/// rule, so a record costs no allocation for them. A small direct-mapped
-/// cache in front of the table answers most look-ups with one comparison.
+/// rule, so a record costs no allocation for them. Looked up on every
+/// record: foldhash rather than SipHash (randomly seeded all the same, as
+/// the names come from the input).
+#[derive(Default)]
 pub(crate) struct Interner {
-    map: HashMap<Box<[u8]>, Arc<str>>,
-    recent: Vec<Option<Arc<str>>>,
-}
-
-const RECENT: usize = 64;
-
-impl Default for Interner {
-    fn default() -> Interner {
-        Interner {
-            map: HashMap::new(),
-            recent: vec![None; RECENT],
-        }
-    }
-}
-
-/// FNV-1a: only picks a cache slot, so a poor spread costs speed, not correctness.
-fn slot(b: &[u8]) -> usize {
-    let mut h: u32 = 0x811c_9dc5;
-    for &c in b {
-        h = (h ^ u32::from(c)).wrapping_mul(0x0100_0193);
-    }
-    h as usize % RECENT
+    map: HashMap<Box<[u8]>, Arc<str>, foldhash::fast::RandomState>,
 }
 
 /// Past this many distinct strings the table starts afresh (memory bound).
@@ -122,24 +103,14 @@ const INTERNER_LIMIT: usize = 1 << 20;
 
 impl Interner {
     pub(crate) fn get(&mut self, b: &[u8]) -> Arc<str> {
-        let slot = slot(b);
-        if let Some(s) = &self.recent[slot]
-            && s.as_bytes() == b
-        {
+        if let Some(s) = self.map.get(b) {
             return s.clone();
         }
-        let s = match self.map.get(b) {
-            Some(s) => s.clone(),
-            None => {
-                if self.map.len() >= INTERNER_LIMIT {
-                    self.map.clear();
-                }
-                let s: Arc<str> = Arc::from(String::from_utf8_lossy(b).as_ref());
-                self.map.insert(b.into(), s.clone());
-                s
-            }
-        };
-        self.recent[slot] = Some(s.clone());
+        if self.map.len() >= INTERNER_LIMIT {
+            self.map.clear();
+        }
+        let s: Arc<str> = Arc::from(String::from_utf8_lossy(b).as_ref());
+        self.map.insert(b.into(), s.clone());
         s
     }
 }
