@@ -189,7 +189,32 @@ pub struct Finding {
     /// `.seg` text: the narrowed rule of an `over-broad` finding.
     pub proposal: Option<String>,
     /// Structured facts for the JSON output.
-    pub detail: serde_json::Map<String, serde_json::Value>,
+    pub detail: Detail,
+}
+
+/// The fields a kind of finding adds to its JSON object, in order. A list
+/// rather than a `serde_json::Map`: a report may hold tens of thousands of
+/// findings with three or four fields each, and a map's table costs several
+/// times what they do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Detail(Vec<(&'static str, serde_json::Value)>);
+
+impl Detail {
+    /// Set a field (replacing its value if it is there already).
+    pub fn insert(&mut self, key: &'static str, value: serde_json::Value) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = value,
+            None => self.0.push((key, value)),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&serde_json::Value> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &serde_json::Value)> {
+        self.0.iter().map(|(k, v)| (*k, v))
+    }
 }
 
 /// Hits of one IR rule.
@@ -524,8 +549,7 @@ impl Builder<'_, '_> {
                     ),
                 );
                 f.totals = Some(hits);
-                f.detail
-                    .insert("expires".into(), expires.to_string().into());
+                f.detail.insert("expires", expires.to_string().into());
                 f.notes.push(
                     "renew the rule (a new `expires`) or move the traffic off it before it ends"
                         .into(),
@@ -558,8 +582,7 @@ impl Builder<'_, '_> {
                         ids.len()
                     ));
                     f.notes.push("remove the rule, or keep it with a reason if the traffic is seasonal (disaster recovery, quarter-end jobs)".into());
-                    f.detail
-                        .insert("identities".into(), (ids.len() as u64).into());
+                    f.detail.insert("identities", (ids.len() as u64).into());
                     self.push(f);
                 } else {
                     let why = if ids.is_empty() {
@@ -587,10 +610,9 @@ impl Builder<'_, '_> {
                     if uncovered.len() > 5 {
                         f.notes.push(format!("and {} more", uncovered.len() - 5));
                     }
+                    f.detail.insert("identities", (ids.len() as u64).into());
                     f.detail
-                        .insert("identities".into(), (ids.len() as u64).into());
-                    f.detail
-                        .insert("not_covered".into(), (uncovered.len() as u64).into());
+                        .insert("not_covered", (uncovered.len() as u64).into());
                     self.push(f);
                 }
                 continue;
@@ -748,12 +770,11 @@ impl Builder<'_, '_> {
         let names = |ids: &BTreeSet<IdentityId>| -> Vec<serde_json::Value> {
             ids.iter().map(|i| self.name(*i).into()).collect()
         };
+        f.detail.insert("unseen_sources", names(&unseen_src).into());
         f.detail
-            .insert("unseen_sources".into(), names(&unseen_src).into());
-        f.detail
-            .insert("unseen_destinations".into(), names(&unseen_dst).into());
+            .insert("unseen_destinations", names(&unseen_dst).into());
         f.detail.insert(
-            "unseen_ports".into(),
+            "unseen_ports",
             unused_ports
                 .iter()
                 .map(|s| serde_json::Value::from(s.as_str()))
@@ -808,9 +829,9 @@ impl Builder<'_, '_> {
                 detail: Default::default(),
             };
             if let Some(e) = omitted.rules.first().and_then(|r| r.expires) {
-                f.detail.insert("expires".into(), e.to_string().into());
+                f.detail.insert("expires", e.to_string().into());
             }
-            f.detail.insert("expired".into(), true.into());
+            f.detail.insert("expired", true.into());
             self.push(f);
         }
     }
@@ -883,13 +904,13 @@ impl Builder<'_, '_> {
                     )
                 }
             };
-            let mut detail = serde_json::Map::new();
-            detail.insert("source".into(), s.into());
-            detail.insert("destination".into(), d.into());
-            detail.insert("service".into(), service.clone().into());
+            let mut detail = Detail::default();
+            detail.insert("source", s.into());
+            detail.insert("destination", d.into());
+            detail.insert("service", service.clone().into());
             if kind == Kind::DeniedObserved {
                 detail.insert(
-                    "policy".into(),
+                    "policy",
                     g.policy
                         .iter()
                         .map(|p| serde_json::Value::from(*p))
@@ -917,9 +938,9 @@ impl Builder<'_, '_> {
         for (id, t) in groups {
             let name = self.name(id).to_string();
             let reasons: Vec<String> = t.reasons.into_iter().collect();
-            let mut detail = serde_json::Map::new();
-            detail.insert("identity".into(), name.clone().into());
-            detail.insert("peers".into(), self.top(&t.peers).into());
+            let mut detail = Detail::default();
+            detail.insert("identity", name.clone().into());
+            detail.insert("peers", self.top(&t.peers).into());
             self.push(Finding {
                 kind: Kind::InactiveIdentity,
                 level: FindingLevel::Note,
@@ -950,10 +971,10 @@ impl Builder<'_, '_> {
         });
         for (rank, (e, t)) in groups.into_iter().enumerate() {
             let name = self.endpoint(&e);
-            let mut detail = serde_json::Map::new();
-            detail.insert("address".into(), name.clone().into());
-            detail.insert("rank".into(), (rank as u64 + 1).into());
-            detail.insert("top_talkers".into(), self.top(&t.peers).into());
+            let mut detail = Detail::default();
+            detail.insert("address", name.clone().into());
+            detail.insert("rank", (rank as u64 + 1).into());
+            detail.insert("top_talkers", self.top(&t.peers).into());
             self.push(Finding {
                 kind: Kind::Unresolved,
                 level: FindingLevel::Note,
@@ -1001,9 +1022,9 @@ impl Builder<'_, '_> {
             let seconds: i64 = gs.iter().map(|g| g.end.0 - g.start.0).sum();
             let subject = iface.unwrap_or("*").to_string();
             let where_ = iface.map_or("the logs".to_string(), |i| format!("interface {i}"));
-            let mut detail = serde_json::Map::new();
+            let mut detail = Detail::default();
             detail.insert(
-                "gaps".into(),
+                "gaps",
                 gs.iter()
                     .map(|g| {
                         serde_json::json!({
@@ -1015,7 +1036,7 @@ impl Builder<'_, '_> {
                     .collect::<Vec<_>>()
                     .into(),
             );
-            detail.insert("seconds".into(), seconds.into());
+            detail.insert("seconds", seconds.into());
             let mut notes: Vec<String> = gs.iter().take(5).map(|g| gap_text(g)).collect();
             if gs.len() > 5 {
                 notes.push(format!("and {} more", gs.len() - 5));

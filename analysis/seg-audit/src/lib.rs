@@ -38,8 +38,10 @@ pub fn read(
     options: &ReaderOptions,
     mut on_malformed: impl FnMut(&Malformed),
 ) -> Result<Aggregate, FlowError> {
-    const BATCH: usize = 4096;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Entry>, FlowError>>(8);
+    // Small batches, few in flight: enough to keep both threads busy, and
+    // a few MiB at most (an entry is about 200 bytes).
+    const BATCH: usize = 1024;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Entry>, FlowError>>(4);
     let inputs = inputs.to_vec();
     let options = options.clone();
     let reader = std::thread::spawn(move || {

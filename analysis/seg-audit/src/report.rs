@@ -109,8 +109,8 @@ fn finding_json(f: &Finding, w: &Window) -> Value {
     if let Some(p) = &f.proposal {
         o.insert("proposal".into(), p.clone().into());
     }
-    for (k, v) in &f.detail {
-        o.insert(k.clone(), v.clone());
+    for (k, v) in f.detail.iter() {
+        o.insert(k.to_string(), v.clone());
     }
     Value::Object(o)
 }
