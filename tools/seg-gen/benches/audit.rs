@@ -8,6 +8,8 @@
 //! process (VmHWM; the generation before it streams to disk and stays small).
 //! `SEG_BENCH_RECORDS=1000000` makes it smaller; `SEG_BENCH_RUNS=3` sets the
 //! runs; `SEG_BENCH_KEEP=<dir>` writes the project and the log there and keeps them.
+//! `SEG_BENCH_RUNS=0 SEG_BENCH_KEEP=<dir>` only writes them, to time the `seg
+//! audit` binary on its own (`docs/performance.md` gives the commands).
 //!
 //! The log: six hours of 150k conversations (client, server, service port)
 //! between identities with addresses, 98 % of them allowed by an
@@ -288,6 +290,10 @@ fn main() {
         findings = report.findings.findings.len();
     }
     drop(map);
+    if times.is_empty() {
+        // `SEG_BENCH_RUNS=0`: only the project and the log (with `SEG_BENCH_KEEP`).
+        return;
+    }
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     println!(
