@@ -2,7 +2,8 @@
 # Regenerate fuzz/seeds/ from the repository's own inputs: the bank example,
 # the standard library and the case projects (tests/cases/*/); for the flow-log
 # readers, the public samples (analysis/seg-flows/tests/data/) and a small
-# record set rendered in every format (the seg-flows example fuzz_seeds).
+# record set rendered in every format (the seg-flows example fuzz_seeds); for
+# the aggregated reader, the results in analysis/seg-audit/tests/data/aggregated/.
 # Run from anywhere; rewrites fuzz/seeds/ completely.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -58,5 +59,8 @@ cp "$data"/gcp-*.json "$seeds/flows_gcp/"
 cp "$data"/hubble-*.json "$seeds/flows_hubble/"
 cp "$data"/azure-*.json "$seeds/flows_azure/"
 (cd "$root" && cargo run -q -p seg-flows --example fuzz_seeds -- "$seeds")
+# flows_aggregated: the emitted SQL's results the seg-audit tests read.
+mkdir -p "$seeds/flows_aggregated"
+cp "$root"/analysis/seg-audit/tests/data/aggregated/* "$seeds/flows_aggregated/"
 
 echo "seeds: $(find "$seeds" -type f | wc -l) files in $seeds"

@@ -124,3 +124,91 @@ pub fn read_flows(data: &[u8], format: seg_flows::FormatChoice) {
     let s = flows.stats();
     assert_eq!(s.records, s.flows + s.gaps + s.malformed + s.skipped + s.duplicates, "{s:?}");
 }
+
+/// The bank example compiled once (policy, the fixed inventory, the
+/// standard library): what the aggregated reader attributes against.
+struct Bank {
+    map: SourceMap,
+    program: seg_ir::Program,
+    inventory: seg_check::inventory::Inventory,
+}
+
+fn bank() -> &'static Bank {
+    static BANK: std::sync::OnceLock<Bank> = std::sync::OnceLock::new();
+    BANK.get_or_init(|| {
+        const POLICY: &str = include_str!("../../examples/bank/policy/payments.seg");
+        const INVENTORY: &str = include_str!("../fixtures/inventory.yaml");
+        let mut map = SourceMap::new();
+        let mut units = Vec::new();
+        let mut diags = Diagnostics::new();
+        for m in seg_stdlib::MODULES {
+            let file = map.add(m.file_name, m.source);
+            let ast = seg_syntax::parse(file, m.source).expect("the stdlib parses");
+            units.push(seg_check::Unit {
+                file,
+                path: m.file_name.to_string(),
+                module: Some(m.path.to_string()),
+                ast: ast.into(),
+            });
+        }
+        let policy = map.add("policy/payments.seg", POLICY);
+        let ast = seg_syntax::parse(policy, POLICY).expect("the bank policy parses");
+        units.push(seg_check::Unit {
+            file: policy,
+            path: "policy/payments.seg".to_string(),
+            module: None,
+            ast: ast.into(),
+        });
+        let inv_file = map.add("inventory.yaml", INVENTORY);
+        let inventory = seg_check::inventory::load(&[(inv_file, INVENTORY)], NOW, &mut diags)
+            .expect("the fixed inventory loads");
+        let program = seg_check::check(
+            &seg_check::CheckInput {
+                units: &units,
+                inventory: &inventory,
+                map: &map,
+                project: "bank",
+                source_hash: "0",
+                now: NOW,
+                jit: None,
+            },
+            &mut diags,
+        )
+        .expect("the bank example checks");
+        Bank {
+            map,
+            program,
+            inventory,
+        }
+    })
+}
+
+/// `seg audit --aggregated` on `data` against the bank example: the reader
+/// either refuses the input with a message naming the file and line, or
+/// gives an aggregate that the audit, the draft and every report format
+/// (JSON, human, Markdown) take without a panic; the JSON report parses.
+pub fn read_aggregated(data: &[u8]) {
+    // The command reads the file as UTF-8 and refuses anything else.
+    let Some(text) = text(data) else { return };
+    let bank = bank();
+    let settings = seg_check::manifest::AuditSettings::default();
+    let plan = seg_audit::plan::Plan::new(&bank.program, &bank.inventory, &settings, None, None);
+    let agg = match seg_audit::aggregated::read("fuzz.csv", text, &plan, &bank.inventory) {
+        Ok(agg) => agg,
+        Err(message) => {
+            assert!(message.starts_with("fuzz.csv:"), "{message}");
+            return;
+        }
+    };
+    for (key, counts) in &agg.tuples {
+        assert!(counts.first_seen <= counts.last_seen, "{key:?}: {counts:?}");
+    }
+    assert!(agg.window.since <= agg.window.until, "{:?}", agg.window);
+    let report = seg_audit::audit(&bank.program, &bank.inventory, &bank.map, &settings, &agg);
+    let mut json = Vec::new();
+    seg_audit::report::write_json(&report, &mut json).expect("the JSON report is written");
+    serde_json::from_slice::<serde_json::Value>(&json).expect("the JSON report parses");
+    std::hint::black_box(seg_audit::report::human(&report));
+    std::hint::black_box(seg_audit::report::markdown(&report));
+    std::hint::black_box(seg_audit::draft::draft(&bank.inventory, &agg, NOW));
+}
