@@ -1,6 +1,6 @@
 //! `seg check [PATH]`: parse, resolve, type-check, lint, then lower to every target of
-//! seg.toml without writing, so that it reports everything `seg build` would reject or
-//! warn about: a check-only CI gate is enough.
+//! seg.toml without rendering a file, so that it reports everything `seg build` would
+//! reject or warn about: a check-only CI gate is enough.
 
 use super::{Exit, InputArgs, Verbosity, compile_as, finish, plural};
 use crate::driver;
@@ -19,15 +19,14 @@ pub fn run(args: &CheckArgs, color: Color, v: Verbosity) -> Exit {
         Ok(c) => c,
         Err(e) => return e,
     };
-    // Each target's capability pass and emission, the files dropped.
+    // Each target's capability pass and lowering, as `seg build` runs them.
     let mut targets = 0;
     if let (Some(program), Some(manifest)) = (&comp.program, &comp.manifest)
         && !comp.diags.has_errors()
         && !manifest.targets.is_empty()
     {
         let mut progress = Progress::new(v == Verbosity::Quiet);
-        targets = manifest.targets.len();
-        let _ = driver::build_observed(
+        targets = driver::check(
             program,
             manifest,
             &comp.root,

@@ -1,6 +1,8 @@
 //! `seg build`: per target, the shared capability pass, then the backend's
-//! emit; collects every artifact in memory plus `report.json`. Nothing is
-//! written here (see `write.rs`).
+//! lowering, then its rendering; collects every artifact in memory plus
+//! `report.json`. Nothing is written here (see `write.rs`). `seg check`
+//! runs the same passes and lowering without rendering ([`check`]), so it
+//! reports the same diagnostics.
 
 use super::targets::{TARGETS, backend_for, default_options};
 use seg_check::manifest::Manifest;
@@ -8,7 +10,7 @@ use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::backend::{SigningKey, TargetOptions};
 use seg_ir::capability::{self, Approximation, ApproximationKind, KeptRule};
 use seg_ir::meaning;
-use seg_ir::{Object, Program};
+use seg_ir::{Bugs, Object, Program};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -168,28 +170,67 @@ pub fn build_observed(
     build_with(program, manifest, root, requested, diags, starting, true)
 }
 
-/// One target's result, before it joins the others.
-struct Built {
-    /// The report and the files; none when the target's settings are wrong.
-    output: Option<(TargetReport, Vec<seg_ir::Artifact>)>,
-    diags: Diagnostics,
-}
-
-/// The targets are independent: with `parallel` each is built on its own
-/// thread, and the results are joined in target order, so the files, the
-/// reports and the diagnostics are the same as one after the other.
-pub(crate) fn build_with(
+/// What `seg build` would report for the `requested` targets (or every
+/// target of `seg.toml`), without rendering a file: each target's capability
+/// pass and lowering (the same functions `build` runs), calling
+/// `starting(i, n, target)` as each begins. Returns the number of targets.
+pub fn check(
     program: &Program,
     manifest: &Manifest,
     root: &Path,
     requested: &[String],
     diags: &mut Diagnostics,
     starting: &mut dyn FnMut(usize, usize, &str),
+) -> usize {
+    let Some(names) = target_list(manifest, requested, diags) else {
+        return 0;
+    };
+    for built in each_target(
+        program,
+        manifest,
+        root,
+        &names,
+        starting,
+        true,
+        Stage::Lower,
+    )
+    .into_iter()
+    .flatten()
+    {
+        diags.extend(built.diags);
+    }
+    names.len()
+}
+
+/// How far a target goes: lowered (`seg check`) or rendered too (`seg build`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Lower,
+    Render,
+}
+
+/// One target's result, before it joins the others.
+struct Built {
+    /// The report and the files; none when the target's settings are wrong
+    /// or it was only lowered.
+    output: Option<(TargetReport, Vec<seg_ir::Artifact>)>,
+    diags: Diagnostics,
+}
+
+/// The targets are independent: with `parallel` each is run on its own
+/// thread, and the results are returned in target order, so they are the
+/// same as one after the other.
+fn each_target(
+    program: &Program,
+    manifest: &Manifest,
+    root: &Path,
+    names: &[String],
+    starting: &mut dyn FnMut(usize, usize, &str),
     parallel: bool,
-) -> Option<BuildOutcome> {
-    let names = target_list(manifest, requested, diags)?;
-    let one = |name: &str| build_target(program, manifest, root, name);
-    let built: Vec<Option<Built>> = if parallel && names.len() > 1 {
+    stage: Stage,
+) -> Vec<Option<Built>> {
+    let one = |name: &str| build_target(program, manifest, root, name, stage);
+    if parallel && names.len() > 1 {
         std::thread::scope(|scope| {
             let handles: Vec<_> = names
                 .iter()
@@ -216,7 +257,30 @@ pub(crate) fn build_with(
                 one(name)
             })
             .collect()
-    };
+    }
+}
+
+/// [`build_observed`], with the targets side by side when `parallel` (see
+/// [`each_target`]): the files, the reports and the diagnostics are the same.
+pub(crate) fn build_with(
+    program: &Program,
+    manifest: &Manifest,
+    root: &Path,
+    requested: &[String],
+    diags: &mut Diagnostics,
+    starting: &mut dyn FnMut(usize, usize, &str),
+    parallel: bool,
+) -> Option<BuildOutcome> {
+    let names = target_list(manifest, requested, diags)?;
+    let built = each_target(
+        program,
+        manifest,
+        root,
+        &names,
+        starting,
+        parallel,
+        Stage::Render,
+    );
     let mut reports = Vec::new();
     let mut files = BTreeMap::new();
     for (name, built) in names.iter().zip(built) {
@@ -305,12 +369,22 @@ fn rule_ids(program: &Program) -> Vec<RuleIdJson<'_>> {
     out
 }
 
-/// One target: the capability pass and the backend's emission (or the IR as
-/// JSON), with its own diagnostics; `None` when the target cannot start.
-fn build_target(program: &Program, manifest: &Manifest, root: &Path, name: &str) -> Option<Built> {
+/// One target: the capability pass and the backend's lowering, then (at
+/// [`Stage::Render`]) its rendering, or the IR as JSON; with its own
+/// diagnostics. `None` when the target cannot start.
+fn build_target(
+    program: &Program,
+    manifest: &Manifest,
+    root: &Path,
+    name: &str,
+    stage: Stage,
+) -> Option<Built> {
     let began = std::time::Instant::now();
     let mut diags = Diagnostics::new();
     if name == "ir" {
+        if stage == Stage::Lower {
+            return None;
+        }
         let json = ir_json(program);
         return Some(Built {
             output: Some((
@@ -348,7 +422,16 @@ fn build_target(program: &Program, manifest: &Manifest, root: &Path, name: &str)
     let rebuild_by = prepared.rebuild_by().map(|t| t.to_string());
     // Rules in stable-id order: the output must not depend on where rules are written.
     let target_program = meaning::canonical(prepared.program);
-    let emission = backend.emit(&target_program, &options, &mut diags);
+    let lowered = backend.lower(&target_program, &options, &mut diags);
+    if stage == Stage::Lower {
+        return Some(Built {
+            output: None,
+            diags,
+        });
+    }
+    let mut bugs = Bugs::default();
+    let emission = lowered.render(&mut bugs);
+    diags.extend(bugs.into_diagnostics());
     let apply = backend.apply_command(&target_program, &options);
     let mut approximations = prepared.approximations;
     approximations.extend(emission.approximations);

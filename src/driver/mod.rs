@@ -10,7 +10,7 @@ mod reach;
 mod targets;
 mod write;
 
-pub use build::{BuildOutcome, TargetReport, build, build_observed};
+pub use build::{BuildOutcome, TargetReport, build, build_observed, check};
 pub use previous::{PreviousBuild, previous_build, read_report};
 pub use project::{Input, Locate, MAX_FILE_BYTES, expand_globs, glob_set, resolve_import};
 pub use targets::{TARGETS, backend_for, target_names};

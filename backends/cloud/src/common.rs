@@ -9,7 +9,7 @@
 //! identities share an address (W0101).
 
 use seg_diag::{Code, Diagnostic, Diagnostics};
-use seg_ir::backend::{Artifact, Emission};
+use seg_ir::backend::{Artifact, Bugs, Emission};
 use seg_ir::capability::{Approximation, ApproximationKind};
 use seg_ir::net::CidrSet;
 use seg_ir::objects::Object;
@@ -36,7 +36,7 @@ pub fn push_json(
     emission: &mut Emission,
     path: &str,
     value: &impl serde::Serialize,
-    diags: &mut Diagnostics,
+    bugs: &mut Bugs,
 ) {
     let written = serde_json::to_value(value).and_then(|v| {
         let mut contents = serde_json::to_vec_pretty(&v)?;
@@ -51,9 +51,7 @@ pub fn push_json(
                 contents,
             });
         }
-        Err(e) => diags.push(Diagnostic::bug(format!(
-            "cannot serialise `{target}/{path}`: {e}"
-        ))),
+        Err(e) => bugs.push(format!("cannot serialise `{target}/{path}`: {e}")),
     }
 }
 

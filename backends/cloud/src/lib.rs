@@ -27,7 +27,7 @@ mod gcp;
 mod tests;
 
 use seg_diag::{Diagnostic, Diagnostics};
-use seg_ir::backend::{Backend, Capabilities, Emission, TargetOptions};
+use seg_ir::backend::{Backend, Capabilities, Lowered, TargetOptions};
 use seg_ir::program::{Identity, Program};
 
 /// AWS security groups (`aws`): one group per identity with an `aws` block.
@@ -70,14 +70,14 @@ impl Backend for Aws {
         }
     }
 
-    fn emit(
+    fn lower<'p>(
         &self,
-        program: &Program,
-        options: &TargetOptions,
+        program: &'p Program,
+        options: &'p TargetOptions,
         diags: &mut Diagnostics,
-    ) -> Emission {
+    ) -> Lowered<'p> {
         match options {
-            TargetOptions::Aws(o) => aws::emit(program, o, diags),
+            TargetOptions::Aws(o) => aws::lower(program, o, diags),
             _ => wrong_options(self.name(), diags),
         }
     }
@@ -121,14 +121,14 @@ impl Backend for Gcp {
         }
     }
 
-    fn emit(
+    fn lower<'p>(
         &self,
-        program: &Program,
-        options: &TargetOptions,
+        program: &'p Program,
+        options: &'p TargetOptions,
         diags: &mut Diagnostics,
-    ) -> Emission {
+    ) -> Lowered<'p> {
         match options {
-            TargetOptions::Gcp(o) => gcp::emit(program, o, diags),
+            TargetOptions::Gcp(o) => gcp::lower(program, o, diags),
             _ => wrong_options(self.name(), diags),
         }
     }
@@ -142,9 +142,9 @@ impl Backend for Gcp {
 }
 
 /// The driver passed another target's options: a bug, and nothing is written.
-fn wrong_options(target: &str, diags: &mut Diagnostics) -> Emission {
+fn wrong_options<'p>(target: &str, diags: &mut Diagnostics) -> Lowered<'p> {
     diags.push(Diagnostic::bug(format!(
         "`{target}` was given another target's options"
     )));
-    Emission::default()
+    Lowered::nothing(Vec::new())
 }

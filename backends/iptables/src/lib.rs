@@ -27,7 +27,7 @@ mod tests;
 pub use names::file_stem;
 
 use seg_diag::{Diagnostic, Diagnostics};
-use seg_ir::{Backend, Capabilities, Emission, Identity, Program, TargetOptions};
+use seg_ir::{Backend, Capabilities, Identity, Lowered, Program, TargetOptions};
 
 /// The threshold used when the options are not iptables options.
 pub const DEFAULT_IPSET_THRESHOLD: usize = 8;
@@ -65,12 +65,12 @@ impl Backend for Iptables {
         }
     }
 
-    fn emit(
+    fn lower<'p>(
         &self,
-        program: &Program,
-        options: &TargetOptions,
+        program: &'p Program,
+        options: &'p TargetOptions,
         diags: &mut Diagnostics,
-    ) -> Emission {
+    ) -> Lowered<'p> {
         let threshold = match options {
             TargetOptions::Iptables(o) => o.ipset_threshold,
             _ => {
@@ -80,8 +80,7 @@ impl Backend for Iptables {
                 DEFAULT_IPSET_THRESHOLD
             }
         };
-        let meaning = seg_ir::meaning::digest(program, Some(options));
-        render::render(program, threshold, &meaning, diags)
+        render::lower(program, options, threshold, diags)
     }
 
     fn apply_command(&self, _: &Program, _: &TargetOptions) -> Option<String> {

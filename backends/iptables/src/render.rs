@@ -28,7 +28,7 @@
 
 use crate::apply::{self, APPLY_SCRIPT};
 use crate::chain::ChainCache;
-use crate::host::{Dir, chain_names, emit_host, hosts, policy_names};
+use crate::host::{Dir, Host, chain_names, emit_host, hosts, policy_names};
 use crate::model::{Family, IpSet, Match, Proto, SafeText, Side, TimeMatch};
 use crate::names;
 use crate::schedule::{self, Schedule, Unsupported};
@@ -36,8 +36,8 @@ use ipnet::IpNet;
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::capability::{Approximation, ApproximationKind};
 use seg_ir::{
-    Action, Artifact, CidrSet, Condition, Emission, EndpointSet, IdentityId, PortSet, Program,
-    Rule, Timestamp,
+    Action, Artifact, CidrSet, Condition, Emission, EndpointSet, IdentityId, Lowered, PortSet,
+    Program, Rule, TargetOptions, Timestamp,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
@@ -92,8 +92,9 @@ pub(crate) struct SetInfo {
 
 pub(crate) struct Ctx<'p> {
     pub program: &'p Program,
-    /// [`seg_ir::meaning::digest`] of the program and options, for the headers.
-    pub meaning: &'p str,
+    /// [`seg_ir::meaning::digest`] of the program and options, for the
+    /// headers (computed when rendering).
+    pub meaning: String,
     pub threshold: usize,
     addr_cache: HashMap<(&'p BTreeSet<IdentityId>, &'p CidrSet), Rc<CidrSet>>,
     sched_cache: HashMap<&'p Condition, Result<Schedule, Unsupported>>,
@@ -111,13 +112,15 @@ pub(crate) struct Ctx<'p> {
     approximations: Vec<Approximation>,
 }
 
-/// `meaning` is the hash of the program's meaning the headers carry.
-pub fn render(
-    program: &Program,
+/// Every rule's lines per host (and its diagnostics); the files are printed
+/// by [`render`] if the result is rendered. `options` are the target's, for
+/// the meaning digest the headers carry.
+pub fn lower<'p>(
+    program: &'p Program,
+    options: &'p TargetOptions,
     threshold: usize,
-    meaning: &str,
     diags: &mut Diagnostics,
-) -> Emission {
+) -> Lowered<'p> {
     let mut hosts = hosts(program, diags);
     let mut host_of: Vec<Option<usize>> = vec![None; program.identities.len()];
     for (i, h) in hosts.iter().enumerate() {
@@ -129,7 +132,7 @@ pub fn render(
     let chain_names = chain_names(&policies);
     let mut cx = Ctx {
         program,
-        meaning,
+        meaning: String::new(),
         threshold: threshold.max(1),
         addr_cache: HashMap::new(),
         sched_cache: HashMap::new(),
@@ -179,6 +182,15 @@ pub fn render(
             }
         }
     }
+    let approximations = std::mem::take(&mut cx.approximations);
+    Lowered::new(approximations, move |_| {
+        cx.meaning = seg_ir::meaning::digest(program, Some(options));
+        render(&cx, &hosts)
+    })
+}
+
+/// The files of every host, from the lowered lines.
+fn render(cx: &Ctx, hosts: &[Host]) -> Emission {
     // Each set printed once, copied into the files of the hosts using it.
     let set_texts: HashMap<&str, Rc<str>> = cx
         .sets
@@ -195,13 +207,13 @@ pub fn render(
         .collect();
     let mut emission = Emission::default();
     let mut chains = ChainCache::default();
-    for host in &hosts {
-        emit_host(&cx, host, &set_texts, &mut chains, &mut emission);
+    for host in hosts {
+        emit_host(cx, host, &set_texts, &mut chains, &mut emission);
     }
     if !hosts.is_empty() {
         let header = [
             format!("seg {}: generated: do not edit", env!("CARGO_PKG_VERSION")),
-            format!("meaning: sha256 {meaning}"),
+            format!("meaning: sha256 {}", cx.meaning),
         ];
         emission.artifacts.push(Artifact {
             path: APPLY_SCRIPT.to_string(),
@@ -210,7 +222,6 @@ pub fn render(
     }
     emission.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     emission.objects.sort();
-    emission.approximations = std::mem::take(&mut cx.approximations);
     emission.notes.push(format!(
         "{} host(s), {} rule line(s), {} ipset(s) (threshold {} CIDRs)",
         hosts.len(),

@@ -25,7 +25,7 @@ pub use estate::{istio_principal, principal};
 
 use seg_diag::{Diagnostic, Diagnostics};
 use seg_ir::backend::IstioOptions;
-use seg_ir::{Backend, Capabilities, Emission, Identity, Program, TargetOptions};
+use seg_ir::{Backend, Capabilities, Emission, Identity, Lowered, Program, TargetOptions};
 
 /// The `istio` target.
 pub struct Istio;
@@ -65,12 +65,12 @@ impl Backend for Istio {
         }
     }
 
-    fn emit(
+    fn lower<'p>(
         &self,
-        program: &Program,
-        options: &TargetOptions,
+        program: &'p Program,
+        options: &'p TargetOptions,
         diags: &mut Diagnostics,
-    ) -> Emission {
+    ) -> Lowered<'p> {
         let options = match options {
             TargetOptions::Istio(o) => o.clone(),
             _ => {
@@ -82,28 +82,31 @@ impl Backend for Istio {
         };
         let estate = estate::estate(program, &options.trust_domain, diags);
         if estate.namespaces.is_empty() {
-            return Emission {
-                notes: vec!["no identity with a `kubernetes` binding: nothing written".into()],
-                ..Emission::default()
-            };
+            return Lowered::nothing(vec![
+                "no identity with a `kubernetes` binding: nothing written".into(),
+            ]);
         }
-        let rendered = render::render(program, &estate, diags);
-        let meaning =
-            seg_ir::meaning::digest(program, Some(&TargetOptions::Istio(options.clone())));
-        let (artifacts, objects) = files::artifacts(rendered.objects, &meaning, diags);
-        let mut notes = vec![format!(
-            "{} objects in {} namespaces; principals in trust domain `{}` unless an identity's SPIFFE id names another",
-            objects.len(),
-            estate.namespaces.len(),
-            options.trust_domain
-        )];
-        notes.extend(estate.notes);
-        Emission {
-            artifacts,
-            rules: rendered.rules,
-            notes,
-            approximations: rendered.lowerer_approximations,
-            objects,
-        }
+        let mut rendered = render::render(program, &estate, diags);
+        files::unique_paths(&mut rendered.objects, diags);
+        let approximations = std::mem::take(&mut rendered.lowerer_approximations);
+        Lowered::new(approximations, move |bugs| {
+            let meaning =
+                seg_ir::meaning::digest(program, Some(&TargetOptions::Istio(options.clone())));
+            let (artifacts, objects) = files::artifacts(rendered.objects, &meaning, bugs);
+            let mut notes = vec![format!(
+                "{} objects in {} namespaces; principals in trust domain `{}` unless an identity's SPIFFE id names another",
+                objects.len(),
+                estate.namespaces.len(),
+                options.trust_domain
+            )];
+            notes.extend(estate.notes);
+            Emission {
+                artifacts,
+                rules: rendered.rules,
+                notes,
+                approximations: Vec::new(),
+                objects,
+            }
+        })
     }
 }

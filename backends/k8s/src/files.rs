@@ -12,7 +12,7 @@ use crate::applyset;
 use crate::model::{Kustomization, NetworkPolicy};
 use crate::names::shown;
 use seg_diag::{Code, Diagnostic, Diagnostics};
-use seg_ir::{Artifact, Object, Program};
+use seg_ir::{Artifact, Bugs, Object, Program};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -22,10 +22,9 @@ pub const KUSTOMIZATION: &str = "kustomization.yaml";
 pub fn artifacts(
     program: &Program,
     meaning: &str,
-    mut policies: Vec<NetworkPolicy>,
-    diags: &mut Diagnostics,
+    policies: Vec<NetworkPolicy>,
+    bugs: &mut Bugs,
 ) -> (Vec<Artifact>, Vec<Object>) {
-    unique_names(program, &mut policies, diags);
     let mut out: Vec<Artifact> = Vec::new();
     let mut objects = Vec::new();
     let mut resources = Vec::new();
@@ -36,7 +35,7 @@ pub fn artifacts(
             "{}/{}.yaml",
             policy.metadata.namespace, policy.metadata.name
         );
-        if let Some((contents, body)) = yaml(meaning, policy, diags) {
+        if let Some((contents, body)) = yaml(meaning, policy, bugs) {
             let name = format!("{}/{}", policy.metadata.namespace, policy.metadata.name);
             objects.push(Object::new("NetworkPolicy", name, &path, &body));
             resources.push(path.clone());
@@ -48,12 +47,12 @@ pub fn artifacts(
     if !out.is_empty() {
         let crd = applyset::crd();
         let parent = applyset::parent(&program.project);
-        if let Some((contents, body)) = yaml(meaning, &crd, diags) {
+        if let Some((contents, body)) = yaml(meaning, &crd, bugs) {
             let path = applyset::CRD_FILE.to_string();
             objects.push(Object::new(crd.kind, crd.metadata.name, &path, &body));
             out.push(Artifact { path, contents });
         }
-        if let Some((contents, body)) = yaml(meaning, &parent, diags) {
+        if let Some((contents, body)) = yaml(meaning, &parent, bugs) {
             let path = applyset::PARENT_FILE.to_string();
             objects.push(Object::new(parent.kind, parent.metadata.name, &path, &body));
             out.push(Artifact { path, contents });
@@ -66,7 +65,7 @@ pub fn artifacts(
         resources,
     };
     if !out.is_empty()
-        && let Some((contents, _)) = yaml(meaning, &kustomization, diags)
+        && let Some((contents, _)) = yaml(meaning, &kustomization, bugs)
     {
         out.push(Artifact {
             path: KUSTOMIZATION.into(),
@@ -79,11 +78,7 @@ pub fn artifacts(
 }
 
 /// The file (header and YAML) and the YAML alone.
-fn yaml<T: Serialize>(
-    meaning: &str,
-    value: &T,
-    diags: &mut Diagnostics,
-) -> Option<(Vec<u8>, Vec<u8>)> {
+fn yaml<T: Serialize>(meaning: &str, value: &T, bugs: &mut Bugs) -> Option<(Vec<u8>, Vec<u8>)> {
     let options = serde_saphyr::ser_options! { min_fold_chars: usize::MAX };
     match serde_saphyr::to_string_with_options(value, options) {
         Ok(body) => {
@@ -94,9 +89,7 @@ fn yaml<T: Serialize>(
             Some((format!("{header}{body}").into_bytes(), body.into_bytes()))
         }
         Err(e) => {
-            diags.push(Diagnostic::bug(format!(
-                "cannot write a kubernetes object as YAML: {e}"
-            )));
+            bugs.push(format!("cannot write a kubernetes object as YAML: {e}"));
             None
         }
     }
@@ -105,7 +98,7 @@ fn yaml<T: Serialize>(
 /// Two identities whose sanitised names meet in one namespace: keep the
 /// first, report the second (distinct names get distinct hashes, so this
 /// takes a deliberate collision).
-fn unique_names(program: &Program, policies: &mut Vec<NetworkPolicy>, diags: &mut Diagnostics) {
+pub fn unique_names(program: &Program, policies: &mut Vec<NetworkPolicy>, diags: &mut Diagnostics) {
     let mut seen = BTreeSet::new();
     policies.retain(|p| {
         let key = (p.metadata.namespace.clone(), p.metadata.name.clone());

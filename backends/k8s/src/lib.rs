@@ -28,7 +28,7 @@ mod tests_yaml;
 
 use seg_diag::Diagnostics;
 use seg_ir::backend::KubernetesOptions;
-use seg_ir::{Backend, Capabilities, Emission, Identity, Program, TargetOptions};
+use seg_ir::{Backend, Capabilities, Emission, Identity, Lowered, Program, TargetOptions};
 
 pub use render::expressible;
 
@@ -64,18 +64,17 @@ impl Backend for Kubernetes {
         }
     }
 
-    fn emit(
+    fn lower<'p>(
         &self,
-        program: &Program,
-        options: &TargetOptions,
+        program: &'p Program,
+        options: &'p TargetOptions,
         diags: &mut Diagnostics,
-    ) -> Emission {
+    ) -> Lowered<'p> {
         let estate = select::estate(program, diags);
         if estate.namespaces.is_empty() {
-            return Emission {
-                notes: vec!["no identity with a `kubernetes` binding: nothing written".into()],
-                ..Emission::default()
-            };
+            return Lowered::nothing(vec![
+                "no identity with a `kubernetes` binding: nothing written".into(),
+            ]);
         }
         let mut access = access::compute(program, &estate, diags);
         dns::check(program, options, &estate, &access, diags);
@@ -84,45 +83,49 @@ impl Backend for Kubernetes {
             TargetOptions::Kubernetes(k) => k,
             _ => &defaults,
         };
-        let rendered = render::render(program, k8s, &estate, &access, diags);
+        let mut rendered = render::render(program, k8s, &estate, &access, diags);
+        files::unique_names(program, &mut rendered.policies, diags);
         let mut approximations = std::mem::take(&mut access.approximations);
-        approximations.extend(rendered.approximations);
-        let shortened = rendered.shortened;
-        let meaning = seg_ir::meaning::digest(program, Some(options));
-        let (artifacts, objects) = files::artifacts(program, &meaning, rendered.policies, diags);
-        let policies = objects.iter().filter(|o| o.kind == "NetworkPolicy").count();
-        let mut notes = vec![format!(
-            "{policies} NetworkPolicies in {} namespaces",
-            estate.namespaces.len()
-        )];
-        notes.extend(estate.notes);
-        if shortened > 0 {
-            notes.push(format!(
-                "provenance annotations of {shortened} NetworkPolicies shortened to {} KiB (the API server refuses more than 256 KiB)",
-                render::ANNOTATION_BUDGET / 1024
-            ));
-        }
-        for ns in estate.namespaces.keys() {
-            if k8s.spares(ns) {
+        approximations.append(&mut rendered.approximations);
+        let k8s = k8s.clone();
+        Lowered::new(approximations, move |bugs| {
+            let shortened = rendered.shortened;
+            let meaning = seg_ir::meaning::digest(program, Some(options));
+            let (artifacts, objects) = files::artifacts(program, &meaning, rendered.policies, bugs);
+            let policies = objects.iter().filter(|o| o.kind == "NetworkPolicy").count();
+            let mut notes = vec![format!(
+                "{policies} NetworkPolicies in {} namespaces",
+                estate.namespaces.len()
+            )];
+            notes.extend(estate.notes);
+            if shortened > 0 {
                 notes.push(format!(
-                    "system namespace `{ns}`: no namespace-wide default deny; only the pods seg manages there are isolated"
-                ));
-            } else if k8s.default_deny_system_namespaces
-                && (seg_ir::backend::SYSTEM_NAMESPACES.contains(&ns.as_str())
-                    || k8s.system_namespaces.contains(ns))
-            {
-                notes.push(format!(
-                    "system namespace `{ns}` is managed as a whole (default-deny-system-namespaces): its default deny isolates every pod in it, not only the inventory's"
+                    "provenance annotations of {shortened} NetworkPolicies shortened to {} KiB (the API server refuses more than 256 KiB)",
+                    render::ANNOTATION_BUDGET / 1024
                 ));
             }
-        }
-        Emission {
-            artifacts,
-            rules: rendered.rules,
-            notes,
-            approximations,
-            objects,
-        }
+            for ns in estate.namespaces.keys() {
+                if k8s.spares(ns) {
+                    notes.push(format!(
+                        "system namespace `{ns}`: no namespace-wide default deny; only the pods seg manages there are isolated"
+                    ));
+                } else if k8s.default_deny_system_namespaces
+                    && (seg_ir::backend::SYSTEM_NAMESPACES.contains(&ns.as_str())
+                        || k8s.system_namespaces.contains(ns))
+                {
+                    notes.push(format!(
+                        "system namespace `{ns}` is managed as a whole (default-deny-system-namespaces): its default deny isolates every pod in it, not only the inventory's"
+                    ));
+                }
+            }
+            Emission {
+                artifacts,
+                rules: rendered.rules,
+                notes,
+                approximations: Vec::new(),
+                objects,
+            }
+        })
     }
 
     fn apply_command(&self, program: &Program, _: &TargetOptions) -> Option<String> {

@@ -20,7 +20,7 @@ use crate::names;
 use crate::text::{self, Line, Set, Side, Verdict};
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::backend::NftablesOptions;
-use seg_ir::{Action, Artifact, Emission, IdentityId, Object, Program, Rule};
+use seg_ir::{Action, Artifact, Emission, IdentityId, Lowered, Object, Program, Rule};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 use std::rc::Rc;
@@ -62,7 +62,13 @@ struct Ctx<'p> {
     cache: HashMap<(Dir, Action, usize, Vec<u32>), Printed>,
 }
 
-pub fn render(program: &Program, options: &NftablesOptions, diags: &mut Diagnostics) -> Emission {
+/// Every rule's blocks per host (and its diagnostics); the files are
+/// printed if the result is rendered.
+pub fn lower<'p>(
+    program: &'p Program,
+    options: NftablesOptions,
+    diags: &mut Diagnostics,
+) -> Lowered<'p> {
     let mut hosts = hosts(program, diags);
     let mut host_of: Vec<Option<usize>> = vec![None; program.identities.len()];
     for (i, h) in hosts.iter().enumerate() {
@@ -107,6 +113,30 @@ pub fn render(program: &Program, options: &NftablesOptions, diags: &mut Diagnost
             }
         }
     }
+    let approximations = std::mem::take(&mut lowering.approximations);
+    Lowered::new(approximations, move |_| {
+        render(
+            program,
+            &options,
+            hosts,
+            blocks,
+            policies,
+            policy_index,
+            &lowering,
+        )
+    })
+}
+
+/// The file of every host, from the lowered blocks.
+fn render<'p>(
+    program: &'p Program,
+    options: &NftablesOptions,
+    hosts: Vec<Host>,
+    blocks: Vec<Block>,
+    policies: Vec<String>,
+    policy_index: HashMap<&'p str, usize>,
+    lowering: &Lowering,
+) -> Emission {
     let chain_names = chain_names(&policies);
     let mut cx = Ctx {
         program,
@@ -138,7 +168,6 @@ pub fn render(program: &Program, options: &NftablesOptions, diags: &mut Diagnost
     }
     emission.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     emission.objects.sort();
-    emission.approximations = std::mem::take(&mut lowering.approximations);
     emission.notes.push(format!(
         "{} host(s), {} rule line(s), {} named set(s) (threshold {} CIDRs)",
         hosts.len(),

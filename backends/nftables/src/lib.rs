@@ -28,7 +28,7 @@ pub use seg_ir::names::file_stem;
 
 use seg_diag::{Diagnostic, Diagnostics};
 use seg_ir::backend::NftablesOptions;
-use seg_ir::{Backend, Capabilities, Emission, Identity, Program, TargetOptions};
+use seg_ir::{Backend, Capabilities, Identity, Lowered, Program, TargetOptions};
 
 /// The table seg owns on every host.
 pub const TABLE: &str = "seg";
@@ -66,12 +66,12 @@ impl Backend for Nftables {
         }
     }
 
-    fn emit(
+    fn lower<'p>(
         &self,
-        program: &Program,
-        options: &TargetOptions,
+        program: &'p Program,
+        options: &'p TargetOptions,
         diags: &mut Diagnostics,
-    ) -> Emission {
+    ) -> Lowered<'p> {
         let options = match options {
             TargetOptions::Nftables(o) => o.clone(),
             _ => {
@@ -81,6 +81,6 @@ impl Backend for Nftables {
                 NftablesOptions::default()
             }
         };
-        host::render(program, &options, diags)
+        host::lower(program, options, diags)
     }
 }

@@ -5,23 +5,36 @@
 //! path; notes for the build report (revision, matching rules, classes).
 
 use crate::model::SegData;
-use crate::{bundle, canonical, input, rego, render};
-use seg_diag::{Code, Diagnostic, Diagnostics};
+use crate::render::Plan;
+use crate::{bundle, canonical, input, rego, render, sign};
+use seg_diag::{Code, Diagnostic};
 use seg_ir::backend::SigningKey;
-use seg_ir::{Artifact, Emission, Object, Program};
+use seg_ir::{Artifact, Bugs, Emission, Object, Program};
 use std::collections::BTreeMap;
 
-/// `meaning` is the hash of the program's meaning the headers carry.
+/// Whether `signing` can sign a bundle (tried on an empty one), as E0404.
+pub fn check_key(signing: Option<&SigningKey>) -> Result<(), Diagnostic> {
+    match signing {
+        Some(key) => sign::sign(&[], key)
+            .map(drop)
+            .map_err(|why| bad_key(signing, &why)),
+        None => Ok(()),
+    }
+}
+
+/// `meaning` is the hash of the program's meaning the headers carry; the
+/// key passed [`check_key`], so a failure here is a bug.
 pub fn bundle(
     program: &Program,
+    plan: Plan,
     meaning: &str,
     signing: Option<&SigningKey>,
-    diags: &mut Diagnostics,
-) -> Result<Emission, Diagnostic> {
+    bugs: &mut Bugs,
+) -> Result<Emission, String> {
     let version = env!("CARGO_PKG_VERSION");
     let header = format!("seg {version} · meaning {meaning} · generated: do not edit");
     let rego_header = rego::header(std::slice::from_ref(&header));
-    let rendered = render::render(program, &header, meaning, diags);
+    let rendered = render::render(program, plan, &header, meaning, bugs);
     let classes = rendered.data.addresses.classes.len();
     let objects = objects(&rendered.data)?;
     let mut files = bundle::Files::new();
@@ -40,8 +53,7 @@ pub fn bundle(
         rego::tests(&rego_header, &rendered.tests.cases).into_bytes(),
     );
     let schema = input::schema(&header, program);
-    let schema =
-        serde_json::to_string_pretty(&schema).map_err(|e| Diagnostic::bug(e.to_string()))?;
+    let schema = serde_json::to_string_pretty(&schema).map_err(|e| e.to_string())?;
     files.insert(
         "input.schema.json".into(),
         format!("{schema}\n").into_bytes(),
@@ -53,10 +65,10 @@ pub fn bundle(
         ("project", program.project.clone()),
         ("meaning", meaning.to_string()),
     ]);
-    let revision =
-        bundle::seal(&mut files, metadata, signing).map_err(|why| bad_key(signing, &why))?;
-    let tarball = bundle::tarball(&files)
-        .map_err(|e| Diagnostic::bug(format!("cannot write the opa bundle: {e}")))?;
+    let revision = bundle::seal(&mut files, metadata, signing)
+        .map_err(|why| format!("cannot seal the opa bundle: {why}"))?;
+    let tarball =
+        bundle::tarball(&files).map_err(|e| format!("cannot write the opa bundle: {e}"))?;
 
     let mut artifacts = vec![Artifact {
         path: "bundle.tar.gz".into(),
@@ -91,7 +103,7 @@ pub fn bundle(
 
 /// The entries of `data.seg` a decision reads, by stable name: each rule (by
 /// rule id) and each identity (by name), in `seg/data.json`.
-fn objects(data: &SegData) -> Result<Vec<Object>, Diagnostic> {
+fn objects(data: &SegData) -> Result<Vec<Object>, String> {
     const FILE: &str = "bundle/seg/data.json";
     let mut out = Vec::new();
     for (id, doc) in &data.rules {
@@ -113,8 +125,8 @@ fn bad_key(key: Option<&SigningKey>, why: &str) -> Diagnostic {
 }
 
 /// A document in canonical JSON.
-fn json<T: serde::Serialize>(doc: &T) -> Result<Vec<u8>, Diagnostic> {
-    let value = serde_json::to_value(doc)
-        .map_err(|e| Diagnostic::bug(format!("cannot write the opa bundle: {e}")))?;
+fn json<T: serde::Serialize>(doc: &T) -> Result<Vec<u8>, String> {
+    let value =
+        serde_json::to_value(doc).map_err(|e| format!("cannot write the opa bundle: {e}"))?;
     Ok(canonical::to_string(&value).into_bytes())
 }

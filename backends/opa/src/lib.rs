@@ -32,7 +32,7 @@ mod render;
 mod sign;
 
 use seg_diag::{Diagnostic, Diagnostics};
-use seg_ir::{Backend, Capabilities, Emission, Identity, Program, TargetOptions};
+use seg_ir::{Backend, Capabilities, Emission, Identity, Lowered, Program, TargetOptions};
 
 pub use bundle::{MANIFEST, SIGNATURES};
 pub use index::PAIR_LIMIT;
@@ -66,29 +66,33 @@ impl Backend for Opa {
         Ok(())
     }
 
-    fn emit(
+    fn lower<'p>(
         &self,
-        program: &Program,
-        options: &TargetOptions,
+        program: &'p Program,
+        options: &'p TargetOptions,
         diags: &mut Diagnostics,
-    ) -> Emission {
+    ) -> Lowered<'p> {
         let signing = match options {
             TargetOptions::Opa(o) => o.signing.as_ref(),
             _ => {
                 diags.push(Diagnostic::bug(
                     "the opa backend was given another target's options",
                 ));
-                return Emission::default();
+                return Lowered::nothing(Vec::new());
             }
         };
-        let meaning = seg_ir::meaning::digest(program, Some(options));
-        match emit::bundle(program, &meaning, signing, diags) {
-            Ok(e) => e,
-            Err(d) => {
-                diags.push(d);
-                Emission::default()
-            }
+        let plan = render::plan(program, diags);
+        if let Err(d) = emit::check_key(signing) {
+            diags.push(d);
+            return Lowered::nothing(Vec::new());
         }
+        Lowered::new(Vec::new(), move |bugs| {
+            let meaning = seg_ir::meaning::digest(program, Some(options));
+            emit::bundle(program, plan, &meaning, signing, bugs).unwrap_or_else(|why| {
+                bugs.push(why);
+                Emission::default()
+            })
+        })
     }
 
     fn apply_command(&self, _: &Program, _: &TargetOptions) -> Option<String> {

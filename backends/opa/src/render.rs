@@ -20,7 +20,7 @@ use crate::model::{
 use crate::rego;
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::{
-    Action, CidrSet, ContextType, EndpointSet, IdentityId, PortRanges, PortSet, Program, Rule,
+    Action, Bugs, CidrSet, ContextType, EndpointSet, IdentityId, PortRanges, PortSet, Program, Rule,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -35,9 +35,52 @@ pub struct Rendered {
     pub indexed_rules: usize,
 }
 
-/// `meaning` is the hash of the program's meaning the data records.
-pub fn render(program: &Program, header: &str, meaning: &str, diags: &mut Diagnostics) -> Rendered {
+/// What the data documents are made of, with every problem found: the
+/// identities, each principal's identity, and each rule's encoded condition.
+pub struct Plan {
+    identities: BTreeMap<String, IdentityDoc>,
+    principals: BTreeMap<String, IdentityId>,
+    whens: Vec<Value>,
+}
+
+/// The parts of the documents that can fail (see the module's problems).
+pub fn plan(program: &Program, diags: &mut Diagnostics) -> Plan {
     let (identities, principals) = identities(program, diags);
+    let whens = program
+        .rules
+        .iter()
+        .map(|rule| match condition::encode(&rule.condition) {
+            Ok(w) => w,
+            Err(n) => {
+                // An error stops the build; the rule still fails closed here.
+                diags.push(too_large(rule, n));
+                match rule.action {
+                    Action::Allow => Value::Array(Vec::new()),
+                    Action::Deny => Value::Null,
+                }
+            }
+        })
+        .collect();
+    Plan {
+        identities,
+        principals,
+        whens,
+    }
+}
+
+/// `meaning` is the hash of the program's meaning the data records.
+pub fn render(
+    program: &Program,
+    plan: Plan,
+    header: &str,
+    meaning: &str,
+    bugs: &mut Bugs,
+) -> Rendered {
+    let Plan {
+        identities,
+        principals,
+        whens,
+    } = plan;
     let mut sets = SetTable::default();
     let rule_sets: Vec<(usize, usize)> = program
         .rules
@@ -60,18 +103,7 @@ pub fn render(program: &Program, header: &str, meaning: &str, diags: &mut Diagno
     let names: Vec<String> = keys.iter().map(|k| set_name(k)).collect();
     let mut rules = BTreeMap::new();
     let mut entries = Vec::new();
-    for (rule, &(src, dst)) in program.rules.iter().zip(&rule_sets) {
-        let when = match condition::encode(&rule.condition) {
-            Ok(w) => w,
-            Err(n) => {
-                // An error stops the build; the rule still fails closed here.
-                diags.push(too_large(rule, n));
-                match rule.action {
-                    Action::Allow => Value::Array(Vec::new()),
-                    Action::Deny => Value::Null,
-                }
-            }
-        };
+    for ((rule, &(src, dst)), when) in program.rules.iter().zip(&rule_sets).zip(whens) {
         let never = when.as_array().is_some_and(Vec::is_empty);
         let id = &rule.provenance.id;
         let can_match =
@@ -85,10 +117,10 @@ pub fn render(program: &Program, header: &str, meaning: &str, diags: &mut Diagno
         }
         let doc = rule_doc(rule, names[src].clone(), names[dst].clone(), when);
         if rules.insert(id.clone(), doc).is_some() {
-            diags.push(Diagnostic::bug(format!(
+            bugs.push(format!(
                 "two rules share the id `{}` in the opa bundle",
                 id.escape_debug()
-            )));
+            ));
         }
     }
     let indexed_rules = entries.len();

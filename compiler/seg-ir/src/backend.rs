@@ -1,13 +1,19 @@
 //! The interface every target implements, and the data it is driven by.
 //!
 //! Capabilities are plain data: one shared pass (`capability`) compares the
-//! program with them and makes every fail-closed choice before `emit` runs,
-//! so a backend only lowers what it can express.
+//! program with them and makes every fail-closed choice before the backend
+//! runs, so a backend only lowers what it can express.
+//!
+//! A backend works in two steps. [`Backend::lower`] makes every choice and
+//! reports every finding (diagnostics, approximations); it returns a
+//! [`Lowered`] whose [`Lowered::render`] writes the files. Rendering is given
+//! no [`Diagnostics`], only [`Bugs`], so it cannot warn or refuse: `seg check`
+//! lowers without rendering and reports exactly what `seg build` reports.
 
 use crate::capability::Approximation;
 use crate::objects::Object;
 use crate::program::{ConditionClass, Identity, Program};
-use seg_diag::Diagnostics;
+use seg_diag::{Diagnostic, Diagnostics};
 use serde::Serialize;
 
 /// What a target can enforce.
@@ -49,7 +55,8 @@ pub struct Artifact {
     pub contents: Vec<u8>,
 }
 
-/// What a backend produced.
+/// What a backend produced: [`Lowered::render`]'s files and facts, with the
+/// lowering's approximations.
 #[derive(Clone, Debug, Default)]
 pub struct Emission {
     pub artifacts: Vec<Artifact>,
@@ -59,11 +66,74 @@ pub struct Emission {
     pub notes: Vec<String>,
     /// Fail-closed choices only the lowering could see (a port range the
     /// target cannot hold, a peer it cannot name), each also a warning;
-    /// listed in the report after the capability pass's.
+    /// listed in the report after the capability pass's. Filled from
+    /// [`Lowered::approximations`], never by rendering.
     pub approximations: Vec<Approximation>,
     /// Every object the artifacts hold, by stable name (see [`crate::objects`]):
     /// what `seg build` compares with the previous output to list what to prune.
     pub objects: Vec<Object>,
+}
+
+/// Broken invariants rendering met (a serialiser failing): internal errors,
+/// never a finding about the policy. Findings belong to [`Backend::lower`],
+/// which `seg check` runs too.
+#[derive(Clone, Debug, Default)]
+pub struct Bugs(Vec<String>);
+
+impl Bugs {
+    pub fn push(&mut self, message: impl Into<String>) {
+        self.0.push(message.into());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Each as an internal-error diagnostic.
+    pub fn into_diagnostics(self) -> impl Iterator<Item = Diagnostic> {
+        self.0.into_iter().map(Diagnostic::bug)
+    }
+}
+
+/// A target's lowering: the fail-closed choices it made (its diagnostics
+/// went to the [`Diagnostics`] given to [`Backend::lower`]), and what writes
+/// its files. `seg check` keeps the first and drops the second.
+pub struct Lowered<'p> {
+    /// Fail-closed choices only the lowering could see, each also a warning.
+    pub approximations: Vec<Approximation>,
+    render: Box<dyn FnOnce(&mut Bugs) -> Emission + 'p>,
+}
+
+impl<'p> Lowered<'p> {
+    /// `render` writes the files from what the lowering decided; it must
+    /// leave [`Emission::approximations`] empty (they are `approximations`).
+    pub fn new(
+        approximations: Vec<Approximation>,
+        render: impl FnOnce(&mut Bugs) -> Emission + 'p,
+    ) -> Lowered<'p> {
+        Lowered {
+            approximations,
+            render: Box::new(render),
+        }
+    }
+
+    /// Nothing to write (the lowering found errors, or nothing to manage),
+    /// with these notes for the report.
+    pub fn nothing(notes: Vec<String>) -> Lowered<'p> {
+        Lowered::new(Vec::new(), move |_| Emission {
+            notes,
+            ..Emission::default()
+        })
+    }
+
+    /// The files, the objects, the facts for the report, and the
+    /// approximations of the lowering.
+    pub fn render(self, bugs: &mut Bugs) -> Emission {
+        let mut emission = (self.render)(bugs);
+        debug_assert!(emission.approximations.is_empty());
+        emission.approximations = self.approximations;
+        emission
+    }
 }
 
 /// Options from `seg.toml [targets.*]`, one variant per target.
@@ -186,10 +256,29 @@ pub trait Backend {
     /// ("no addresses and no `kubernetes` binding").
     fn representable(&self, identity: &Identity) -> Result<(), String>;
 
-    /// Lower a program that has been through the capability pass for this target.
-    /// Target-specific problems (quotas, invalid values) are reported in `diags`.
-    fn emit(&self, program: &Program, options: &TargetOptions, diags: &mut Diagnostics)
-    -> Emission;
+    /// Lower a program that has been through the capability pass for this
+    /// target: every choice and every finding (quotas, invalid values,
+    /// narrowings) is made here and reported in `diags`; the files are
+    /// written only if the result is rendered.
+    fn lower<'p>(
+        &self,
+        program: &'p Program,
+        options: &'p TargetOptions,
+        diags: &mut Diagnostics,
+    ) -> Lowered<'p>;
+
+    /// Lower and render: what `seg build` does with one target.
+    fn emit(
+        &self,
+        program: &Program,
+        options: &TargetOptions,
+        diags: &mut Diagnostics,
+    ) -> Emission {
+        let mut bugs = Bugs::default();
+        let emission = self.lower(program, options, diags).render(&mut bugs);
+        diags.extend(bugs.into_diagnostics());
+        emission
+    }
 
     /// The command that applies this target's output (run in its folder
     /// under `--out`) and removes what an earlier output had and this one

@@ -17,7 +17,7 @@ pub mod program;
 pub mod schedule;
 pub mod time;
 
-pub use backend::{Artifact, Backend, Capabilities, Emission, TargetOptions};
+pub use backend::{Artifact, Backend, Bugs, Capabilities, Emission, Lowered, TargetOptions};
 pub use identities::Identities;
 pub use net::CidrSet;
 pub use objects::Object;

@@ -15,7 +15,7 @@ pub(crate) use groups::aws_char;
 use groups::{Group, GroupRef, MAX_TEXT};
 use plan::{Peer, Proto, SgRule};
 use seg_diag::{Code, Diagnostic, Diagnostics};
-use seg_ir::backend::{AwsFormat, AwsOptions, Emission, TargetOptions};
+use seg_ir::backend::{AwsFormat, AwsOptions, Bugs, Emission, Lowered, TargetOptions};
 use seg_ir::meaning;
 use seg_ir::program::Program;
 use std::collections::BTreeMap;
@@ -27,12 +27,18 @@ const CFN_MAX_BYTES: usize = 1_000_000;
 /// Larger templates must be uploaded through S3.
 const CFN_MAX_INLINE_BYTES: usize = 51_200;
 
-pub fn emit(program: &Program, options: &AwsOptions, diags: &mut Diagnostics) -> Emission {
+/// Plan the groups and check them against the quotas and the API's rules;
+/// the files are written if the result is rendered.
+pub fn lower<'p>(
+    program: &'p Program,
+    options: &'p AwsOptions,
+    diags: &mut Diagnostics,
+) -> Lowered<'p> {
     let errors = diags.error_count();
     check_options(options, diags);
     check_bindings(program, diags);
     if diags.error_count() > errors {
-        return Emission::default();
+        return Lowered::nothing(Vec::new());
     }
     // Past what one identity's groups can hold the build fails; no need for provenance there.
     let capacity = options
@@ -44,9 +50,9 @@ pub fn emit(program: &Program, options: &AwsOptions, diags: &mut Diagnostics) ->
     check_values(program, &groups, diags);
     if diags.error_count() > errors {
         // No files; what the quota refused is still a fact for whoever reads the notes.
-        let mut refused = Emission::default();
+        let mut notes = Vec::new();
         if fit.refused > 0 {
-            refused.notes.push(format!(
+            notes.push(format!(
                 "refused: {} of {} managed identities exceed {} rules per group (per direction and address family) × {} groups per interface; all together they need {} groups holding {} inbound and {} outbound rules, and {} of them more than one group",
                 fit.refused,
                 fit.identities,
@@ -58,52 +64,63 @@ pub fn emit(program: &Program, options: &AwsOptions, diags: &mut Diagnostics) ->
                 fit.over_one_group
             ));
         }
-        return refused;
+        return Lowered::nothing(notes);
     }
-    let mut emission = Emission {
-        approximations: narrowings.into_approximations(),
-        ..Emission::default()
-    };
     let vpc = options.vpc_id.as_deref();
-    let meaning = meaning::digest(program, Some(&TargetOptions::Aws(options.clone())));
-    if options.formats.contains(&AwsFormat::Terraform) {
-        push_json(
-            "aws",
-            &mut emission,
-            "main.tf.json",
-            &render::terraform(program, &meaning, &groups, vpc),
-            diags,
-        );
-        push_json(
-            "aws",
-            &mut emission,
-            "versions.tf.json",
-            &render::versions(&meaning),
-            diags,
-        );
-    }
+    let meaning = || meaning::digest(program, Some(&TargetOptions::Aws(options.clone())));
+    // The template's limits include its size, so it is written here.
+    let mut template_file = Emission::default();
+    let mut digest = None;
     if options.formats.contains(&AwsFormat::CloudFormation) {
-        let template = render::cloudformation(program, &meaning, &groups, vpc);
+        let digest = digest.insert(meaning());
+        let template = render::cloudformation(program, digest, &groups, vpc);
         let (resources, outputs) = (template.resources.len(), template.outputs.len());
-        let before = emission.artifacts.len();
-        push_json("aws", &mut emission, "template.json", &template, diags);
-        let size = emission
+        let mut bugs = Bugs::default();
+        push_json(
+            "aws",
+            &mut template_file,
+            "template.json",
+            &template,
+            &mut bugs,
+        );
+        diags.extend(bugs.into_diagnostics());
+        let size = template_file
             .artifacts
-            .get(before)
+            .first()
             .map_or(0, |a| a.contents.len());
-        check_template(resources, outputs, size, &mut emission, diags);
+        check_template(resources, outputs, size, &mut template_file, diags);
     }
     if diags.error_count() > errors {
-        return Emission::default();
+        return Lowered::nothing(Vec::new());
     }
-    emission.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
-    emission.objects.sort();
-    emission.rules = groups
-        .iter()
-        .map(|g| g.ingress.len() + g.egress.len())
-        .sum();
-    notes(program, &groups, &mut emission);
-    emission
+    Lowered::new(narrowings.into_approximations(), move |bugs| {
+        let mut emission = template_file;
+        if options.formats.contains(&AwsFormat::Terraform) {
+            let meaning = digest.unwrap_or_else(meaning);
+            push_json(
+                "aws",
+                &mut emission,
+                "main.tf.json",
+                &render::terraform(program, &meaning, &groups, vpc),
+                bugs,
+            );
+            push_json(
+                "aws",
+                &mut emission,
+                "versions.tf.json",
+                &render::versions(&meaning),
+                bugs,
+            );
+        }
+        emission.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+        emission.objects.sort();
+        emission.rules = groups
+            .iter()
+            .map(|g| g.ingress.len() + g.egress.len())
+            .sum();
+        notes(program, &groups, &mut emission);
+        emission
+    })
 }
 
 /// E0404 for options seg.toml validation would have refused, in case the

@@ -15,7 +15,7 @@ use crate::common::{
 use model::*;
 use plan::Fw;
 use seg_diag::{Code, Diagnostic, Diagnostics};
-use seg_ir::backend::{Emission, GcpOptions, TargetOptions};
+use seg_ir::backend::{Bugs, Emission, GcpOptions, Lowered, TargetOptions};
 use seg_ir::meaning;
 use seg_ir::program::Program;
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,7 +23,13 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Room GCP gives a description (kept well inside the API's limit).
 const MAX_DESCRIPTION: usize = 1024;
 
-pub fn emit(program: &Program, options: &GcpOptions, diags: &mut Diagnostics) -> Emission {
+/// Plan the firewall rules and check every value GCP would reject; the
+/// files are written if the result is rendered.
+pub fn lower<'p>(
+    program: &'p Program,
+    options: &'p GcpOptions,
+    diags: &mut Diagnostics,
+) -> Lowered<'p> {
     let errors = diags.error_count();
     if !valid_name(&options.network) {
         diags.push(
@@ -33,7 +39,7 @@ pub fn emit(program: &Program, options: &GcpOptions, diags: &mut Diagnostics) ->
     }
     check_accounts(program, diags);
     if diags.error_count() > errors {
-        return Emission::default();
+        return Lowered::nothing(Vec::new());
     }
     let mut narrowings = Narrowings::new("gcp");
     let rules = plan::lower(program, &mut narrowings, diags);
@@ -52,8 +58,21 @@ pub fn emit(program: &Program, options: &GcpOptions, diags: &mut Diagnostics) ->
         }
     }
     if diags.error_count() > errors {
-        return Emission::default();
+        return Lowered::nothing(Vec::new());
     }
+    Lowered::new(narrowings.into_approximations(), move |bugs| {
+        render(program, options, rules, items, bugs)
+    })
+}
+
+/// The firewall list and the Terraform files of the planned rules.
+fn render(
+    program: &Program,
+    options: &GcpOptions,
+    rules: Vec<Fw>,
+    items: Vec<(String, Firewall)>,
+    bugs: &mut Bugs,
+) -> Emission {
     let meaning = meaning::digest(program, Some(&TargetOptions::Gcp(options.clone())));
     let mut resources = indexmap::IndexMap::new();
     for (name, f) in &items {
@@ -85,12 +104,11 @@ pub fn emit(program: &Program, options: &GcpOptions, diags: &mut Diagnostics) ->
     };
     let mut emission = Emission {
         rules: list.items.len(),
-        approximations: narrowings.into_approximations(),
         ..Emission::default()
     };
-    push_json("gcp", &mut emission, "firewalls.json", &list, diags);
-    push_json("gcp", &mut emission, "main.tf.json", &main, diags);
-    push_json("gcp", &mut emission, "versions.tf.json", &versions, diags);
+    push_json("gcp", &mut emission, "firewalls.json", &list, bugs);
+    push_json("gcp", &mut emission, "main.tf.json", &main, bugs);
+    push_json("gcp", &mut emission, "versions.tf.json", &versions, bugs);
     emission.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     emission.objects.sort();
     let (deny, allow) = rules.iter().fold(

@@ -50,8 +50,13 @@ impl Backend for TestBackend {
             Ok(())
         }
     }
-    fn emit(&self, _: &Program, _: &TargetOptions, _: &mut Diagnostics) -> seg_ir::Emission {
-        seg_ir::Emission::default()
+    fn lower<'p>(
+        &self,
+        _: &'p Program,
+        _: &'p TargetOptions,
+        _: &mut Diagnostics,
+    ) -> seg_ir::Lowered<'p> {
+        seg_ir::Lowered::nothing(Vec::new())
     }
 }
 
