@@ -9,13 +9,15 @@
 //! policy, and a `kustomization.yaml`.
 //!
 //! Stages: [`estate`] (principals, workloads and their selectors) →
-//! [`lower`] (rules → Istio rules) → [`render`] (objects) → [`files`].
+//! [`lower`] (rules → Istio sources and operations) → [`merge`] (per
+//! workload, as few Istio rules as exact) → [`render`] (objects) → [`files`].
 //! Nothing here ever allows more than the reference semantics: what the
 //! mesh cannot name or match is left out of an allow and widened in a deny.
 
 mod estate;
 mod files;
 mod lower;
+mod merge;
 mod model;
 mod render;
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! One rule → Istio rules (`from` × `to`) for the workloads it protects.
+//! One rule → its Istio sources ([`Peer`]s) and operations ([`Ops`]), for
+//! the workloads it protects; [`crate::merge`] folds a workload's rules into
+//! fewer Istio rules.
 //!
 //! - Sources: identities by principal (mTLS peers); identities the mesh
 //!   knows only by address, and networks, by `ipBlocks`; `any` by no `from`
@@ -13,17 +15,47 @@
 //!   proxy untouched; a deny of them is not enforced here (W0430).
 
 use crate::estate::Estate;
-use crate::model::{From, Operation, PolicyRule, Source, To};
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::capability::{Approximation, ApproximationKind, Literal, disjuncts};
 use seg_ir::eval::glob;
 use seg_ir::{
-    Action, Atom, CidrSet, EndpointSet, IdentityId, Program, RequestField, Rule, Value, ValueTest,
+    Action, Atom, CidrSet, IdentityId, PortRanges, Program, RequestField, Rule, Value, ValueTest,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
+/// One source of an Istio rule (the sources of a rule are ORed).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Peer {
+    /// Every source: the rule has no `from`.
+    Any,
+    Principal(String),
+    Namespace(String),
+    /// A CIDR (`ipBlocks`).
+    Block(String),
+}
+
+/// The HTTP part of an operation (each list empty: no constraint).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Http {
+    pub methods: Vec<String>,
+    pub not_methods: Vec<String>,
+    pub paths: Vec<String>,
+    pub not_paths: Vec<String>,
+}
+
+/// What a rule matches at the destination: per HTTP constraint, the TCP
+/// ports (1–65535) where it applies; the entries are ORed.
+pub type Ops = BTreeMap<Http, PortRanges>;
+
+/// TCP ports Istio can name: 1–65535.
+pub fn every_port() -> PortRanges {
+    PortRanges::range(1, u16::MAX)
+}
+
+/// A rule as Istio matches it: any of `peers` × any of `ops`.
 pub struct Lowered {
-    pub rules: Vec<PolicyRule>,
+    pub peers: Vec<Peer>,
+    pub ops: Ops,
 }
 
 /// One field's positive constraint: exact values, or one Istio pattern.
@@ -72,13 +104,13 @@ impl<'a> Lowerer<'a> {
 
     /// The operations of a rule, one per disjunct of its condition; `None`
     /// when it matches no TCP connection.
-    fn operations(&mut self, rule: &Rule, diags: &mut Diagnostics) -> Option<Vec<Operation>> {
-        let (ports, not_ports) = tcp_ports(&rule.services)?;
+    fn operations(&mut self, rule: &Rule, diags: &mut Diagnostics) -> Option<Ops> {
+        let ports = tcp_ports(&rule.services)?;
         let deny = rule.action == Action::Deny;
-        let mut out = Vec::new();
+        let mut out = Ops::new();
         let mut narrowed = false;
         let mut widened = false;
-        let mut http = false;
+        let mut on_http = false;
         'disjunct: for conj in disjuncts(&rule.condition) {
             let mut fields = [Field::default(), Field::default()];
             for Literal { positive, atom } in &conj {
@@ -87,7 +119,7 @@ impl<'a> Lowerer<'a> {
                     Atom::Mtls if *positive => {}
                     Atom::Mtls => continue 'disjunct,
                     Atom::Request { field, test } => {
-                        http = true;
+                        on_http = true;
                         let f = &mut fields[usize::from(*field == RequestField::Path)];
                         match (positive, test) {
                             (true, ValueTest::In(values)) => {
@@ -169,16 +201,12 @@ impl<'a> Lowerer<'a> {
                     }
                 }
             }
-            let mut op = Operation {
-                ports: ports.clone(),
-                not_ports: not_ports.clone(),
-                ..Operation::default()
-            };
+            let mut http = Http::default();
             for (i, f) in fields.into_iter().enumerate() {
                 let (pos, neg) = if i == 0 {
-                    (&mut op.methods, &mut op.not_methods)
+                    (&mut http.methods, &mut http.not_methods)
                 } else {
-                    (&mut op.paths, &mut op.not_paths)
+                    (&mut http.paths, &mut http.not_paths)
                 };
                 match f.positive {
                     Some(Positive::Values(vs)) if vs.is_empty() => continue 'disjunct,
@@ -188,9 +216,8 @@ impl<'a> Lowerer<'a> {
                 }
                 *neg = dedup(f.negative);
             }
-            if !out.contains(&op) {
-                out.push(op);
-            }
+            let entry = out.entry(http).or_default();
+            *entry = entry.union(&ports);
         }
         let p = &rule.provenance;
         if narrowed {
@@ -223,7 +250,7 @@ impl<'a> Lowerer<'a> {
                 "a `request` glob Istio cannot match is matched by its prefix".into(),
             );
         }
-        if deny && http && !out.is_empty() {
+        if deny && on_http && !out.is_empty() {
             self.approximate(
                 rule,
                 ApproximationKind::DenyWidened,
@@ -233,28 +260,16 @@ impl<'a> Lowerer<'a> {
         Some(out)
     }
 
-    /// The Istio rules of `rule` (for every workload it protects).
+    /// The sources and operations of `rule` (for every workload it protects);
+    /// `None` when it matches no connection Istio mediates.
     pub fn lower(&mut self, rule: &Rule, diags: &mut Diagnostics) -> Option<Lowered> {
         self.not_mediated(rule, diags);
         let ops = self.operations(rule, diags)?;
         if ops.is_empty() {
             return None;
         }
-        let from = self.sources(rule, diags)?;
-        let to: Vec<To> = if ops.iter().all(Operation::is_empty) {
-            Vec::new()
-        } else {
-            ops.into_iter().map(|operation| To { operation }).collect()
-        };
-        // An empty operation matches everything: `to` must then be absent.
-        let to = if to.iter().any(|t| t.operation.is_empty()) {
-            Vec::new()
-        } else {
-            to
-        };
-        Some(Lowered {
-            rules: vec![PolicyRule { from, to }],
-        })
+        let peers = self.sources(rule, diags)?;
+        Some(Lowered { peers, ops })
     }
 
     fn not_mediated(&mut self, rule: &Rule, diags: &mut Diagnostics) {
@@ -281,12 +296,12 @@ impl<'a> Lowerer<'a> {
         );
     }
 
-    /// `from` of a rule; `Some(vec![])` is any source; `None` when no source is left.
-    fn sources(&mut self, rule: &Rule, diags: &mut Diagnostics) -> Option<Vec<From>> {
+    /// The sources of a rule; `None` when none is left.
+    fn sources(&mut self, rule: &Rule, diags: &mut Diagnostics) -> Option<Vec<Peer>> {
         let set = &rule.src;
         let everything = set.networks == CidrSet::all();
         if everything {
-            return Some(Vec::new());
+            return Some(vec![Peer::Any]);
         }
         let deny = rule.action == Action::Deny;
         let mut principals: BTreeSet<String> = BTreeSet::new();
@@ -331,39 +346,20 @@ impl<'a> Lowerer<'a> {
         if !dropped.is_empty() || (deny && !namespaces.is_empty()) {
             self.mesh_identity(rule, deny, &dropped, &namespaces, diags);
         }
-        let mut from = Vec::new();
-        if !principals.is_empty() {
-            from.push(From {
-                source: Source {
-                    principals: principals.into_iter().collect(),
-                    ..Source::default()
-                },
-            });
-        }
-        if !namespaces.is_empty() {
-            from.push(From {
-                source: Source {
-                    namespaces: namespaces.into_iter().collect(),
-                    ..Source::default()
-                },
-            });
-        }
+        let mut peers: Vec<Peer> = principals.into_iter().map(Peer::Principal).collect();
+        peers.extend(namespaces.into_iter().map(Peer::Namespace));
         if !addresses.is_empty() {
-            from.push(From {
-                source: Source {
-                    ip_blocks: addresses
-                        .to_cidrs()
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect(),
-                    ..Source::default()
-                },
-            });
+            peers.extend(
+                addresses
+                    .to_cidrs()
+                    .iter()
+                    .map(|c| Peer::Block(c.to_string())),
+            );
             if !deny {
                 self.approximate(rule, ApproximationKind::Narrowed, "clients outside the mesh cannot connect to a workload whose namespace requires mTLS (STRICT): the sources matched by address reach it only from mesh workloads".into());
             }
         }
-        (!from.is_empty()).then_some(from)
+        (!peers.is_empty()).then_some(peers)
     }
 
     fn mesh_identity(
@@ -434,41 +430,10 @@ fn dedup(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
-/// TCP ports 1–65535 of a service set as Istio `ports` or `notPorts`
-/// (whichever is shorter; both empty: every port); `None` when it has none.
-fn tcp_ports(services: &seg_ir::PortSet) -> Option<(Vec<String>, Vec<String>)> {
-    let tcp = services
-        .tcp
-        .intersect(&seg_ir::PortRanges::range(1, u16::MAX));
-    if tcp.is_empty() {
-        return None;
-    }
-    let count = |r: &seg_ir::PortRanges| -> usize {
-        r.ranges()
-            .iter()
-            .map(|(lo, hi)| usize::from(hi - lo) + 1)
-            .sum()
-    };
-    let all = seg_ir::PortRanges::range(1, u16::MAX);
-    let missing = all.difference(&tcp);
-    let list = |r: &seg_ir::PortRanges| -> Vec<String> {
-        r.ranges()
-            .iter()
-            .flat_map(|&(lo, hi)| (lo..=hi).map(|p| p.to_string()))
-            .collect()
-    };
-    if missing.is_empty() {
-        Some((Vec::new(), Vec::new()))
-    } else if count(&missing) < count(&tcp) {
-        Some((Vec::new(), list(&missing)))
-    } else {
-        Some((list(&tcp), Vec::new()))
-    }
-}
-
-/// Whether an endpoint set names a workload as a destination.
-pub fn protects(set: &EndpointSet, id: IdentityId) -> bool {
-    set.identities.contains(&id)
+/// TCP ports 1–65535 of a service set; `None` when it has none.
+fn tcp_ports(services: &seg_ir::PortSet) -> Option<PortRanges> {
+    let tcp = services.tcp.intersect(&every_port());
+    (!tcp.is_empty()).then_some(tcp)
 }
 
 #[cfg(test)]
@@ -486,14 +451,10 @@ mod tests {
     }
 
     #[test]
-    fn ports_take_the_shorter_form() {
+    fn tcp_ports_leave_out_port_zero_and_other_protocols() {
         let s = |lo, hi| seg_ir::PortSet::ports(seg_ir::Protocol::Tcp, lo, hi);
-        assert_eq!(
-            tcp_ports(&s(80, 81)),
-            Some((vec!["80".into(), "81".into()], vec![]))
-        );
-        assert_eq!(tcp_ports(&s(0, 65535)), Some((vec![], vec![])));
-        assert_eq!(tcp_ports(&s(2, 65535)), Some((vec![], vec!["1".into()])));
+        assert_eq!(tcp_ports(&s(80, 81)), Some(PortRanges::range(80, 81)));
+        assert_eq!(tcp_ports(&s(0, 65535)), Some(every_port()));
         assert_eq!(tcp_ports(&s(0, 0)), None);
         assert_eq!(
             tcp_ports(&seg_ir::PortSet::ports(seg_ir::Protocol::Udp, 53, 53)),

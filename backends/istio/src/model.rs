@@ -91,12 +91,6 @@ pub struct Operation {
     pub not_paths: Vec<String>,
 }
 
-impl Operation {
-    pub fn is_empty(&self) -> bool {
-        *self == Operation::default()
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PeerAuthentication {
     pub mtls: Mtls,

@@ -5,10 +5,9 @@
 //! DENY before ALLOW: any matching deny wins, as in the semantics).
 
 use crate::estate::Estate;
-use crate::lower::{Lowerer, protects};
-use crate::model::{
-    AuthorizationPolicy, Mtls, Object, ObjectMeta, PeerAuthentication, PolicyRule, Selector,
-};
+use crate::lower::{Lowered, Lowerer};
+use crate::merge::merge;
+use crate::model::{AuthorizationPolicy, Mtls, Object, ObjectMeta, PeerAuthentication, Selector};
 use seg_diag::Diagnostics;
 use seg_ir::{Action, IdentityId, Program};
 use seg_k8s::names::object_name;
@@ -45,36 +44,38 @@ pub fn render(program: &Program, estate: &Estate, diags: &mut Diagnostics) -> Ou
         approximations: Vec::new(),
     };
     // Each rule lowered once; then given to every workload it protects.
-    let mut per_workload: BTreeMap<IdentityId, [Vec<(PolicyRule, String)>; 2]> = BTreeMap::new();
+    let mut lowered: Vec<(Lowered, &str)> = Vec::new();
+    let mut per_workload: BTreeMap<IdentityId, [Vec<usize>; 2]> = BTreeMap::new();
     for rule in &program.rules {
-        let targets: Vec<IdentityId> = estate
-            .namespaces
-            .values()
-            .flatten()
+        let targets: Vec<IdentityId> = rule
+            .dst
+            .identities
+            .iter()
             .copied()
-            .filter(|&id| protects(&rule.dst, id) && !estate.role(id).ambiguous)
+            .filter(|&id| {
+                let role = estate.role(id);
+                role.workload.is_some() && !role.ambiguous
+            })
             .collect();
         if targets.is_empty() {
             continue;
         }
-        let Some(lowered) = lowerer.lower(rule, diags) else {
+        let Some(l) = lowerer.lower(rule, diags) else {
             continue;
         };
         let slot = usize::from(rule.action == Action::Deny);
         for id in targets {
-            let list = &mut per_workload.entry(id).or_default()[slot];
-            for r in &lowered.rules {
-                list.push((r.clone(), rule.provenance.id.clone()));
-            }
+            per_workload.entry(id).or_default()[slot].push(lowered.len());
         }
+        lowered.push((l, rule.provenance.id.as_str()));
     }
     // Rules dropped from an ambiguous workload's policy, for the report.
     for rule in &program.rules {
-        let ambiguous: Vec<&str> = estate
-            .namespaces
-            .values()
-            .flatten()
-            .filter(|&&id| protects(&rule.dst, id) && estate.role(id).ambiguous)
+        let ambiguous: Vec<&str> = rule
+            .dst
+            .identities
+            .iter()
+            .filter(|&&id| estate.role(id).workload.is_some() && estate.role(id).ambiguous)
             .map(|&id| program.identity(id).name.as_str())
             .collect();
         if rule.action == Action::Allow && !ambiguous.is_empty() {
@@ -142,20 +143,20 @@ pub fn render(program: &Program, estate: &Estate, diags: &mut Diagnostics) -> Ou
                 } else {
                     ("DENY", "seg-deny-")
                 };
-                let mut merged: Vec<(PolicyRule, Vec<String>)> = Vec::new();
-                for (r, id) in list {
-                    match merged.iter_mut().find(|(m, _)| *m == r) {
-                        Some((_, ids)) if !ids.contains(&id) => ids.push(id),
-                        Some(_) => {}
-                        None => merged.push((r, vec![id])),
-                    }
-                }
+                let list: Vec<(&Lowered, &str)> = list
+                    .into_iter()
+                    .map(|i| (&lowered[i].0, lowered[i].1))
+                    .collect();
+                let merged = merge(&list);
                 let mut annotations = BTreeMap::new();
                 annotations.insert("seg.dev/identity".to_string(), identity.name.clone());
                 let lines: Vec<String> = merged
                     .iter()
                     .enumerate()
-                    .map(|(i, (_, ids))| format!("{i}: {}", ids.join(", ")))
+                    .map(|(i, (_, ids))| {
+                        let ids: Vec<&str> = ids.iter().copied().collect();
+                        format!("{i}: {}", ids.join(", "))
+                    })
                     .collect();
                 annotations.insert("seg.dev/rules".to_string(), lines.join("\n"));
                 rules += merged.len();
