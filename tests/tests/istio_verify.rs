@@ -5,7 +5,8 @@
 //!   licence) by the `jsonschema` package of the test venv; unknown fields are
 //!   refused (a CRD would prune them silently).
 //! - Structure the analyzer does not model: a `PeerAuthentication` in
-//!   `STRICT` mode for every namespace with a policy, no `notPrincipals` or
+//!   `STRICT` mode for every namespace with a policy (per workload in a
+//!   system namespace), no `notPrincipals` or
 //!   `notNamespaces` in an ALLOW policy, an ALLOW policy (the allow-nothing
 //!   one at least) in every managed namespace.
 //! - network-config-analyzer computes the TCP connectivity of the
@@ -28,7 +29,7 @@ mod k8s;
 use k8s::cases;
 use k8s::tools;
 use seg_diag::Diagnostics;
-use seg_ir::backend::IstioOptions;
+use seg_ir::backend::{IstioOptions, KubernetesOptions};
 use seg_ir::eval::decide;
 use seg_ir::{Backend, Emission, Flow, FlowEndpoint, IdentityId, Program, Protocol, TargetOptions};
 use serde_json::{Value, json};
@@ -167,9 +168,12 @@ fn objects_match_the_istio_crd_schemas_and_structure() {
             match v["kind"].as_str() {
                 Some("PeerAuthentication") => {
                     assert_eq!(v["spec"]["mtls"]["mode"], "STRICT", "{path}");
-                    assert!(
-                        v["spec"].get("selector").is_none(),
-                        "{path}: whole namespace"
+                    // A system namespace is not taken over: STRICT per workload.
+                    let system = KubernetesOptions::default().spares(&ns);
+                    assert_eq!(
+                        v["spec"].get("selector").is_some(),
+                        system,
+                        "{path}: whole namespace unless a system one"
                     );
                     strict.insert(ns);
                 }

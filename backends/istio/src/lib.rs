@@ -88,7 +88,7 @@ impl Backend for Istio {
                 "no identity with a `kubernetes` binding: nothing written".into(),
             ]);
         }
-        let mut rendered = render::render(program, &estate, diags);
+        let mut rendered = render::render(program, &estate, &options.cluster, diags);
         files::unique_paths(&mut rendered.objects, diags);
         let approximations = std::mem::take(&mut rendered.lowerer_approximations);
         Lowered::new(approximations, move |bugs| {
@@ -102,6 +102,17 @@ impl Backend for Istio {
                 options.trust_domain
             )];
             notes.extend(estate.notes);
+            for ns in estate.namespaces.keys() {
+                if options.cluster.spares(ns) {
+                    notes.push(format!(
+                        "system namespace `{ns}`: no namespace-wide allow-nothing policy or STRICT mode; only the workloads seg manages there are isolated"
+                    ));
+                } else if options.cluster.is_system(ns) {
+                    notes.push(format!(
+                        "system namespace `{ns}` is managed as a whole (default-deny-system-namespaces): its allow-nothing policy and STRICT mode cover every workload in it, not only the inventory's"
+                    ));
+                }
+            }
             Emission {
                 artifacts,
                 rules: rendered.rules,

@@ -93,6 +93,9 @@ pub struct Operation {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PeerAuthentication {
+    /// Absent: every workload of the namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selector: Option<Selector>,
     pub mtls: Mtls,
 }
 

@@ -1,21 +1,32 @@
 //! Objects: per managed namespace an allow-nothing AuthorizationPolicy (every
 //! workload of the namespace has an ALLOW policy, so nothing is allowed that
-//! no rule allows) and a STRICT PeerAuthentication; per workload an ALLOW
-//! policy with its allows and a DENY policy with its denies (Istio evaluates
-//! DENY before ALLOW: any matching deny wins, as in the semantics).
+//! no rule allows) and a STRICT PeerAuthentication, both named after the
+//! project (two seg projects sharing a namespace keep their own); per
+//! workload an ALLOW policy with its allows and a DENY policy with its denies
+//! (Istio evaluates DENY before ALLOW: any matching deny wins, as in the
+//! semantics).
+//!
+//! A system namespace (see [`KubernetesOptions::spares`]) is not isolated
+//! as a whole: the cluster's own components run there. Each workload seg
+//! manages there gets its own STRICT PeerAuthentication and ALLOW policy
+//! (empty when nothing is allowed to it), selected by its labels, which
+//! isolates it alone.
 
 use crate::estate::Estate;
 use crate::lower::{Lowered, Lowerer};
 use crate::merge::merge;
 use crate::model::{AuthorizationPolicy, Mtls, Object, ObjectMeta, PeerAuthentication, Selector};
 use seg_diag::Diagnostics;
+use seg_ir::backend::KubernetesOptions;
 use seg_ir::{Action, IdentityId, Program};
 use seg_k8s::names::object_name;
 use std::collections::BTreeMap;
 
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "seg");
-pub const DEFAULT_DENY: &str = "seg-default-deny";
-pub const STRICT: &str = "seg-strict";
+/// `seg-default-deny-<project>`, `seg-strict-<project>`; in a system
+/// namespace `seg-strict-<workload>`.
+pub const DEFAULT_DENY_PREFIX: &str = "seg-default-deny-";
+pub const STRICT_PREFIX: &str = "seg-strict-";
 
 pub enum Rendered {
     Policy(Object<AuthorizationPolicy>),
@@ -37,7 +48,31 @@ fn meta(name: String, namespace: &str, annotations: BTreeMap<String, String>) ->
     }
 }
 
-pub fn render(program: &Program, estate: &Estate, diags: &mut Diagnostics) -> Output {
+fn strict(name: String, namespace: &str, selector: Option<Selector>) -> Rendered {
+    Rendered::Peer(Object {
+        api_version: "security.istio.io/v1",
+        kind: "PeerAuthentication",
+        metadata: meta(
+            name,
+            namespace,
+            BTreeMap::from([(
+                "seg.dev/description".to_string(),
+                "mutual TLS required: principals and namespaces in the policies match only mTLS connections".to_string(),
+            )]),
+        ),
+        spec: PeerAuthentication {
+            selector,
+            mtls: Mtls { mode: "STRICT" },
+        },
+    })
+}
+
+pub fn render(
+    program: &Program,
+    estate: &Estate,
+    cluster: &KubernetesOptions,
+    diags: &mut Diagnostics,
+) -> Output {
     let mut lowerer = Lowerer {
         program,
         estate,
@@ -93,44 +128,75 @@ pub fn render(program: &Program, estate: &Estate, diags: &mut Diagnostics) -> Ou
     let mut out = Vec::new();
     let mut rules = 0;
     for (namespace, workloads) in &estate.namespaces {
-        out.push(Rendered::Policy(Object {
-            api_version: "security.istio.io/v1",
-            kind: "AuthorizationPolicy",
-            metadata: meta(
-                DEFAULT_DENY.into(),
+        let spared = cluster.spares(namespace);
+        if !spared {
+            out.push(Rendered::Policy(Object {
+                api_version: "security.istio.io/v1",
+                kind: "AuthorizationPolicy",
+                metadata: meta(
+                    object_name(DEFAULT_DENY_PREFIX, &program.project),
+                    namespace,
+                    BTreeMap::from([(
+                        "seg.dev/description".to_string(),
+                        "every workload of the namespace: an ALLOW policy that matches nothing, so only what a seg-allow policy allows is allowed".to_string(),
+                    )]),
+                ),
+                spec: AuthorizationPolicy {
+                    selector: None,
+                    action: None,
+                    rules: Vec::new(),
+                },
+            }));
+            out.push(strict(
+                object_name(STRICT_PREFIX, &program.project),
                 namespace,
-                BTreeMap::from([(
-                    "seg.dev/description".to_string(),
-                    "every workload of the namespace: an ALLOW policy that matches nothing, so only what a seg-allow policy allows is allowed".to_string(),
-                )]),
-            ),
-            spec: AuthorizationPolicy {
-                selector: None,
-                action: None,
-                rules: Vec::new(),
-            },
-        }));
-        out.push(Rendered::Peer(Object {
-            api_version: "security.istio.io/v1",
-            kind: "PeerAuthentication",
-            metadata: meta(
-                STRICT.into(),
-                namespace,
-                BTreeMap::from([(
-                    "seg.dev/description".to_string(),
-                    "mutual TLS required: principals and namespaces in the policies match only mTLS connections".to_string(),
-                )]),
-            ),
-            spec: PeerAuthentication {
-                mtls: Mtls { mode: "STRICT" },
-            },
-        }));
+                None,
+            ));
+        }
         for &id in workloads {
             let role = estate.role(id);
-            let (Some((_, labels)), false) = (&role.workload, role.ambiguous) else {
+            let Some((_, labels)) = &role.workload else {
                 continue;
             };
-            let Some(lists) = per_workload.remove(&id) else {
+            let selector = (!labels.is_empty()).then(|| Selector {
+                match_labels: labels.clone(),
+            });
+            let identity = program.identity(id);
+            let lists = if role.ambiguous {
+                None
+            } else {
+                per_workload.remove(&id)
+            };
+            if spared {
+                out.push(strict(
+                    object_name(STRICT_PREFIX, &identity.name),
+                    namespace,
+                    selector.clone(),
+                ));
+                // An ambiguous workload's selector also selects the workload
+                // that carries its labels: an ALLOW that matches nothing
+                // adds nothing there (ALLOW policies are ORed).
+                if lists.as_ref().is_none_or(|l| l[0].is_empty()) {
+                    out.push(Rendered::Policy(Object {
+                        api_version: "security.istio.io/v1",
+                        kind: "AuthorizationPolicy",
+                        metadata: meta(
+                            object_name("seg-allow-", &identity.name),
+                            namespace,
+                            BTreeMap::from([(
+                                "seg.dev/identity".to_string(),
+                                identity.name.clone(),
+                            )]),
+                        ),
+                        spec: AuthorizationPolicy {
+                            selector: selector.clone(),
+                            action: Some("ALLOW"),
+                            rules: Vec::new(),
+                        },
+                    }));
+                }
+            }
+            let Some(lists) = lists else {
                 continue;
             };
             let identity = program.identity(id);
@@ -169,9 +235,7 @@ pub fn render(program: &Program, estate: &Estate, diags: &mut Diagnostics) -> Ou
                         annotations,
                     ),
                     spec: AuthorizationPolicy {
-                        selector: (!labels.is_empty()).then(|| Selector {
-                            match_labels: labels.clone(),
-                        }),
+                        selector: selector.clone(),
                         action: Some(action),
                         rules: merged.into_iter().map(|(r, _)| r).collect(),
                     },

@@ -395,3 +395,27 @@ fn kubernetes_system_namespaces() {
     assert!(default.spares("kube-system") && default.spares("kube-node-lease"));
     assert!(!default.spares("istio-system") && !default.spares("payments"));
 }
+
+#[test]
+fn istio_system_namespaces_follow_the_kubernetes_rule() {
+    let (m, diags, _) = parse(
+        "[project]\nname = \"x\"\n[targets.istio]\ntrust-domain = \"mesh.example\"\nsystem-namespaces = [\"istio-system\"]\n",
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    let m = m.expect("parsed");
+    let TargetOptions::Istio(i) = &m.targets["istio"] else {
+        panic!("istio")
+    };
+    assert_eq!(i.trust_domain, "mesh.example");
+    assert!(i.cluster.spares("istio-system") && i.cluster.spares("kube-system"));
+    assert!(!i.cluster.spares("payments"));
+    let (m, diags, _) = parse(
+        "[project]\nname = \"x\"\n[targets.istio]\nsystem-namespaces = [\"Bad_NS\"]\ndefault-deny-system-namespaces = 1\n",
+    );
+    assert!(m.is_none() || !m.expect("m").targets.contains_key("istio"));
+    assert_eq!(
+        diags.iter().filter(|d| d.is_error()).count(),
+        2,
+        "{diags:?}"
+    );
+}

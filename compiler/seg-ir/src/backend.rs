@@ -172,9 +172,13 @@ pub const SYSTEM_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-no
 impl KubernetesOptions {
     /// Whether a namespace-wide default deny is withheld from `namespace`.
     pub fn spares(&self, namespace: &str) -> bool {
-        !self.default_deny_system_namespaces
-            && (SYSTEM_NAMESPACES.contains(&namespace)
-                || self.system_namespaces.iter().any(|n| n == namespace))
+        !self.default_deny_system_namespaces && self.is_system(namespace)
+    }
+
+    /// Whether `namespace` is a system namespace ([`SYSTEM_NAMESPACES`] or listed).
+    pub fn is_system(&self, namespace: &str) -> bool {
+        SYSTEM_NAMESPACES.contains(&namespace)
+            || self.system_namespaces.iter().any(|n| n == namespace)
     }
 }
 
@@ -183,12 +187,17 @@ pub struct IstioOptions {
     /// The mesh's trust domain, for principals made from a `kubernetes`
     /// binding (`TRUST_DOMAIN/ns/NAMESPACE/sa/ACCOUNT`).
     pub trust_domain: String,
+    /// The cluster's system namespaces, with the kubernetes target's keys
+    /// and rule ([`KubernetesOptions::spares`]): no namespace-wide
+    /// allow-nothing policy or STRICT mode there unless opted in.
+    pub cluster: KubernetesOptions,
 }
 
 impl Default for IstioOptions {
     fn default() -> Self {
         IstioOptions {
             trust_domain: "cluster.local".to_string(),
+            cluster: KubernetesOptions::default(),
         }
     }
 }

@@ -16,7 +16,11 @@ use toml::de::DeValue;
 
 pub(crate) const IPTABLES_KEYS: &[&str] = &["ipset-threshold"];
 pub(crate) const NFTABLES_KEYS: &[&str] = &["set-threshold"];
-pub(crate) const ISTIO_KEYS: &[&str] = &["trust-domain"];
+pub(crate) const ISTIO_KEYS: &[&str] = &[
+    "trust-domain",
+    "system-namespaces",
+    "default-deny-system-namespaces",
+];
 pub(crate) const AWS_KEYS: &[&str] = &[
     "formats",
     "max-rules-per-group",
@@ -93,8 +97,16 @@ impl ManifestParser<'_> {
     }
 
     fn istio(&mut self, t: &Table<'_>, context: &str) -> Option<TargetOptions> {
-        let mut trust_domain = DEFAULT_TRUST_DOMAIN.to_string();
-        for (_, value) in self.ordered(t, ISTIO_KEYS, context) {
+        let mut o = IstioOptions {
+            trust_domain: DEFAULT_TRUST_DOMAIN.to_string(),
+            ..IstioOptions::default()
+        };
+        let errors = self.errors;
+        for (key, value) in self.ordered(t, ISTIO_KEYS, context) {
+            if key.get_ref().as_ref() != "trust-domain" {
+                self.system_namespaces(key, value, &mut o.cluster);
+                continue;
+            }
             let domain = self.string(value, "`trust-domain`")?;
             if !is_trust_domain(&domain) {
                 let span = self.span(value);
@@ -106,54 +118,65 @@ impl ManifestParser<'_> {
                 );
                 return None;
             }
-            trust_domain = domain;
+            o.trust_domain = domain;
         }
-        Some(TargetOptions::Istio(IstioOptions { trust_domain }))
+        (self.errors == errors).then_some(TargetOptions::Istio(o))
     }
 
     fn kubernetes(&mut self, t: &Table<'_>, context: &str) -> Option<TargetOptions> {
         let mut o = KubernetesOptions::default();
         let errors = self.errors;
         for (key, value) in self.ordered(t, KUBERNETES_KEYS, context) {
-            if key.get_ref().as_ref() == "default-deny-system-namespaces" {
-                match value.get_ref() {
-                    DeValue::Boolean(b) => o.default_deny_system_namespaces = *b,
-                    _ => {
-                        let span = self.span(value);
-                        self.report(
-                            span,
-                            "`default-deny-system-namespaces` must be `true` or `false`",
-                            "not a boolean",
-                            "write `default-deny-system-namespaces = true` to put system namespaces under a default deny",
-                        );
-                    }
-                }
-                continue;
-            }
-            for (name, span) in self
-                .strings(value, "`system-namespaces`")
-                .unwrap_or_default()
-            {
-                let b = name.as_bytes();
-                let ok = !b.is_empty()
-                    && b.len() <= 63
-                    && b.iter()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-                    && b[0] != b'-'
-                    && b[b.len() - 1] != b'-';
-                if ok {
-                    o.system_namespaces.push(name);
-                } else {
+            self.system_namespaces(key, value, &mut o);
+        }
+        (self.errors == errors).then_some(TargetOptions::Kubernetes(o))
+    }
+
+    /// `system-namespaces` or `default-deny-system-namespaces` (in the
+    /// kubernetes and istio tables: the same cluster, the same rule).
+    fn system_namespaces(
+        &mut self,
+        key: &Spanned<std::borrow::Cow<'_, str>>,
+        value: &Spanned<DeValue<'_>>,
+        o: &mut KubernetesOptions,
+    ) {
+        if key.get_ref().as_ref() == "default-deny-system-namespaces" {
+            match value.get_ref() {
+                DeValue::Boolean(b) => o.default_deny_system_namespaces = *b,
+                _ => {
+                    let span = self.span(value);
                     self.report(
                         span,
-                        format!("invalid namespace `{}`", name.escape_debug()),
-                        "not a namespace name",
-                        "a namespace is at most 63 lowercase letters, digits and `-`, starting and ending with a letter or digit",
+                        "`default-deny-system-namespaces` must be `true` or `false`",
+                        "not a boolean",
+                        "write `default-deny-system-namespaces = true` to put system namespaces under a default deny",
                     );
                 }
             }
+            return;
         }
-        (self.errors == errors).then_some(TargetOptions::Kubernetes(o))
+        for (name, span) in self
+            .strings(value, "`system-namespaces`")
+            .unwrap_or_default()
+        {
+            let b = name.as_bytes();
+            let ok = !b.is_empty()
+                && b.len() <= 63
+                && b.iter()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                && b[0] != b'-'
+                && b[b.len() - 1] != b'-';
+            if ok {
+                o.system_namespaces.push(name);
+            } else {
+                self.report(
+                    span,
+                    format!("invalid namespace `{}`", name.escape_debug()),
+                    "not a namespace name",
+                    "a namespace is at most 63 lowercase letters, digits and `-`, starting and ending with a letter or digit",
+                );
+            }
+        }
     }
 
     fn aws(&mut self, t: &Table<'_>, context: &str) -> Option<TargetOptions> {
