@@ -2,93 +2,185 @@
 //! union allows, without changing what they match.
 //!
 //! An Istio rule matches `from` × `to` (any source of `from` and any
-//! operation of `to`), and the rules of a policy are ORed, so what a list of
-//! rules matches is, per source, the union of the operations of the rules
-//! that name it. This module computes that union per source, drops what a
-//! broader entry already matches, and writes one rule per distinct union
-//! with all its sources. Each step is an exact rewriting of the union:
-//! - `{a} × T1 ∪ {a} × T2 = {a} × (T1 ∪ T2)`;
-//! - `S1 × T ∪ S2 × T = (S1 ∪ S2) × T`;
-//! - an entry (ports with HTTP constraints) is dropped on the ports where the
-//!   same source, or every source, is matched without HTTP constraints or with
-//!   the same ones (its match is a subset there).
+//! operation of `to`), a rectangle; the rules of a policy are ORed. Merging
+//! two rectangles is exact only when one side is equal, so:
+//! - rules with the same sources become one, with the union of their
+//!   operations: `S × T1 ∪ S × T2 = S × (T1 ∪ T2)`;
+//! - rules with the same operations become one, with the union of their
+//!   sources: `S1 × T ∪ S2 × T = (S1 ∪ S2) × T`;
+//! - what a rule matches that a broader one already does is dropped: its
+//!   ports where the same rule matches without HTTP constraints, or where
+//!   the rule for every source matches (without HTTP constraints or with the
+//!   same ones); a rule whose sources and operations another one covers.
 //!
-//! So the output neither widens nor narrows the rules (whatever Istio does
-//! with HTTP fields on a port it treats as plain TCP, it does per entry), and
-//! it depends only on the set of rules, not on their order.
+//! The first two alternate until nothing merges. Each step rewrites the
+//! union exactly, so nothing is widened or narrowed (whatever Istio does
+//! with HTTP fields on a port it treats as plain TCP, it does per entry),
+//! and the output depends only on the set of rules, not on their order.
+//! Rectangles rather than one rule per source keep a large port list that
+//! a few sources extend from being written once per such source.
 
 use crate::lower::{Http, Lowered, Ops, Peer, every_port};
 use crate::model::{From, Operation, PolicyRule, Source, To};
 use seg_ir::PortRanges;
 use std::collections::{BTreeSet, HashMap};
 
+/// One Istio rule being assembled.
+struct Rect<'a> {
+    peers: BTreeSet<&'a Peer>,
+    ops: Ops,
+    ids: BTreeSet<&'a str>,
+}
+
+/// Above this many rules on one workload, covered rules are not looked for
+/// (a quadratic search); the output stays exact, only longer.
+const COVER_LIMIT: usize = 512;
+
 /// Rules of one action on one workload, and the ids of the seg rules each
 /// comes from, in a stable order.
 pub fn merge<'a>(rules: &[(&'a Lowered, &'a str)]) -> Vec<(PolicyRule, BTreeSet<&'a str>)> {
-    // Per source, the rules that name it; sources named by the same rules
-    // have the same union, computed once.
-    let mut by_peer: HashMap<&Peer, Vec<usize>> = HashMap::new();
-    for (i, (lowered, _)) in rules.iter().enumerate() {
-        for peer in &lowered.peers {
-            let list = by_peer.entry(peer).or_default();
-            if list.last() != Some(&i) {
-                list.push(i);
+    let mut rects: Vec<Rect<'a>> = rules
+        .iter()
+        .map(|(lowered, id)| {
+            let peers: BTreeSet<&Peer> = if lowered.peers.contains(&Peer::Any) {
+                BTreeSet::from([&Peer::Any])
+            } else {
+                lowered.peers.iter().collect()
+            };
+            Rect {
+                peers,
+                ops: lowered.ops.clone(),
+                ids: BTreeSet::from([*id]),
             }
-        }
-    }
-    let mut by_rules: HashMap<Vec<usize>, Vec<&Peer>> = HashMap::new();
-    for (peer, list) in by_peer {
-        by_rules.entry(list).or_default().push(peer);
-    }
-    let mut unions: Vec<(Vec<&Peer>, Ops, Vec<usize>)> = by_rules
-        .into_iter()
-        .map(|(list, peers)| {
-            let mut ops = Ops::new();
-            for &i in &list {
-                for (http, ports) in &rules[i].0.ops {
-                    let e = ops.entry(http.clone()).or_default();
-                    *e = e.union(ports);
-                }
-            }
-            (peers, ops, list)
         })
         .collect();
-    let any = unions
+    rects = by_peers(rects);
+    let any = rects
         .iter()
-        .find(|(peers, _, _)| peers.contains(&&Peer::Any))
-        .map(|(_, ops, _)| ops.clone());
-    for (peers, ops, _) in &mut unions {
-        let covered = if peers.contains(&&Peer::Any) {
+        .find(|r| r.peers.contains(&Peer::Any))
+        .map(|r| r.ops.clone());
+    for r in &mut rects {
+        let covered = if r.peers.contains(&Peer::Any) {
             None
         } else {
             any.as_ref()
         };
-        simplify(ops, covered);
+        simplify(&mut r.ops, covered);
     }
-    // Sources with equal unions share one rule.
-    let mut by_ops: HashMap<Ops, (Vec<&Peer>, BTreeSet<&str>)> = HashMap::new();
-    for (peers, ops, list) in unions {
-        if ops.is_empty() {
-            continue;
+    // A rule the rule for every source covers entirely: its ids go there.
+    let (mut rects, gone): (Vec<Rect>, Vec<Rect>) =
+        rects.into_iter().partition(|r| !r.ops.is_empty());
+    if let Some(a) = rects.iter_mut().find(|r| r.peers.contains(&Peer::Any)) {
+        a.ids.extend(gone.into_iter().flat_map(|r| r.ids));
+    }
+    loop {
+        let before = rects.len();
+        rects = by_peers(by_ops(rects));
+        if rects.len() == before {
+            break;
         }
-        let slot = by_ops.entry(ops).or_default();
-        slot.0.extend(peers);
-        slot.1.extend(list.iter().map(|&i| rules[i].1));
     }
-    let mut out: Vec<(Vec<&Peer>, PolicyRule, BTreeSet<&str>)> = by_ops
+    let rects = drop_covered(rects);
+    let mut out: Vec<(Vec<&Peer>, PolicyRule, BTreeSet<&str>)> = rects
         .into_iter()
-        .map(|(ops, (mut peers, ids))| {
-            peers.sort();
+        .map(|r| {
+            let peers: Vec<&Peer> = r.peers.into_iter().collect();
             let rule = PolicyRule {
                 from: from(&peers),
-                to: to(&ops),
+                to: to(&r.ops),
             };
-            (peers, rule, ids)
+            (peers, rule, r.ids)
         })
         .collect();
-    // Each source is in one rule only: the first source orders the rules.
-    out.sort_by(|a, b| a.0.first().cmp(&b.0.first()));
+    out.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.to.cmp(&b.1.to)));
     out.into_iter().map(|(_, r, ids)| (r, ids)).collect()
+}
+
+/// Rules with the same sources as one, with the union of their operations.
+fn by_peers(rects: Vec<Rect<'_>>) -> Vec<Rect<'_>> {
+    let mut out: Vec<Rect> = Vec::with_capacity(rects.len());
+    let mut index: HashMap<Vec<&Peer>, usize> = HashMap::new();
+    for r in rects {
+        let key: Vec<&Peer> = r.peers.iter().copied().collect();
+        match index.get(&key) {
+            Some(&i) => {
+                for (http, ports) in r.ops {
+                    let e = out[i].ops.entry(http).or_default();
+                    *e = e.union(&ports);
+                }
+                out[i].ids.extend(r.ids);
+            }
+            None => {
+                index.insert(key, out.len());
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// Rules with the same operations as one, with the union of their sources.
+fn by_ops(rects: Vec<Rect<'_>>) -> Vec<Rect<'_>> {
+    let mut out: Vec<Rect> = Vec::with_capacity(rects.len());
+    let mut index: HashMap<Ops, usize> = HashMap::new();
+    for r in rects {
+        match index.get(&r.ops) {
+            Some(&i) => {
+                let o = &mut out[i];
+                o.peers.extend(r.peers);
+                if o.peers.contains(&Peer::Any) {
+                    o.peers = BTreeSet::from([&Peer::Any]);
+                }
+                o.ids.extend(r.ids);
+            }
+            None => {
+                index.insert(r.ops.clone(), out.len());
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `inner` matches only what `outer` matches.
+fn ops_within(inner: &Ops, outer: &Ops) -> bool {
+    let plain = outer.get(&Http::default());
+    inner.iter().all(|(http, ports)| {
+        let mut rest = ports.clone();
+        if let Some(p) = plain {
+            rest = rest.difference(p);
+        }
+        if let Some(p) = outer.get(http) {
+            rest = rest.difference(p);
+        }
+        rest.is_empty()
+    })
+}
+
+/// Drop each rule whose sources and operations another rule covers (its
+/// ids go to that rule).
+fn drop_covered(mut rects: Vec<Rect<'_>>) -> Vec<Rect<'_>> {
+    if rects.len() > COVER_LIMIT {
+        return rects;
+    }
+    let mut i = 0;
+    while i < rects.len() {
+        let cover = (0..rects.len()).find(|&j| {
+            j != i
+                && (rects[j].peers.contains(&Peer::Any)
+                    || rects[i].peers.is_subset(&rects[j].peers))
+                && ops_within(&rects[i].ops, &rects[j].ops)
+        });
+        match cover {
+            Some(j) => {
+                let gone = rects.remove(i);
+                let j = if j > i { j - 1 } else { j };
+                rects[j].ids.extend(gone.ids);
+            }
+            None => i += 1,
+        }
+    }
+    rects
 }
 
 /// Drop from `ops` what its entry without HTTP constraints, or `covered`
@@ -291,6 +383,45 @@ mod tests {
                 to: vec![]
             }
         );
+    }
+
+    #[test]
+    fn a_port_list_that_some_sources_extend_is_written_once() {
+        let many = lowered(
+            vec![principal("a"), principal("b"), principal("c")],
+            ops(&[(&[], PortRanges::range(30000, 30099))]),
+        );
+        let one = lowered(
+            vec![principal("a")],
+            ops(&[(&[], PortRanges::range(5432, 5432))]),
+        );
+        let same_ports = lowered(
+            vec![principal("d")],
+            ops(&[(&[], PortRanges::range(5432, 5432))]),
+        );
+        let inside = lowered(
+            vec![principal("b")],
+            ops(&[(&[], PortRanges::range(30000, 30001))]),
+        );
+        let merged = merge(&[
+            (&many, "p#1"),
+            (&one, "p#2"),
+            (&same_ports, "p#3"),
+            (&inside, "p#4"),
+        ]);
+        assert_eq!(merged.len(), 2, "{merged:#?}");
+        let ports: usize = merged
+            .iter()
+            .map(|(r, _)| r.to[0].operation.ports.len())
+            .sum();
+        assert_eq!(ports, 101);
+        // `a` and `d` share 5432; `b`'s rule is covered by the first one.
+        let (big, ids) = merged
+            .iter()
+            .find(|(r, _)| r.to[0].operation.ports.len() == 100)
+            .expect("the large rule");
+        assert_eq!(big.from[0].source.principals.len(), 3);
+        assert_eq!(ids.iter().copied().collect::<Vec<_>>(), ["p#1", "p#4"]);
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Serde types of the objects this target writes: `security.istio.io/v1`
 //! AuthorizationPolicy and PeerAuthentication, and the kustomize
 //! `Kustomization` that lists them. Only the fields seg sets exist; empty
-//! lists are never written (in Istio an absent field means "any").
+//! lists are never written (in Istio an absent field means "any"). The
+//! value lists of sources and operations are written in flow style
+//! (`[a, b]`): they hold thousands of principals or ports at scale, and a
+//! block list spends nine bytes of indentation on each.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -61,33 +64,33 @@ pub struct From {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Source {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "flow")]
     pub principals: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "flow")]
     pub namespaces: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "flow")]
     pub ip_blocks: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct To {
     pub operation: Operation,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Operation {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "flow")]
     pub ports: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "flow")]
     pub not_ports: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "flow")]
     pub methods: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "flow")]
     pub not_methods: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "flow")]
     pub paths: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "flow")]
     pub not_paths: Vec<String>,
 }
 
@@ -110,4 +113,9 @@ pub struct Kustomization {
     pub api_version: &'static str,
     pub kind: &'static str,
     pub resources: Vec<String>,
+}
+
+/// A list in flow style (see the module docs).
+fn flow<S: Serializer>(values: &[String], s: S) -> Result<S::Ok, S::Error> {
+    serde_saphyr::FlowSeq(values).serialize(s)
 }

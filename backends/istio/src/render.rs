@@ -48,18 +48,21 @@ fn meta(name: String, namespace: &str, annotations: BTreeMap<String, String>) ->
     }
 }
 
-fn strict(name: String, namespace: &str, selector: Option<Selector>) -> Rendered {
+/// A STRICT PeerAuthentication: namespace-wide, or for one workload (its
+/// identity and selector).
+fn strict(name: String, namespace: &str, workload: Option<(&str, Option<Selector>)>) -> Rendered {
+    let mut annotations = BTreeMap::from([(
+        "seg.dev/description".to_string(),
+        "mutual TLS required: principals and namespaces in the policies match only mTLS connections".to_string(),
+    )]);
+    let selector = workload.and_then(|(identity, selector)| {
+        annotations.insert("seg.dev/identity".to_string(), identity.to_string());
+        selector
+    });
     Rendered::Peer(Object {
         api_version: "security.istio.io/v1",
         kind: "PeerAuthentication",
-        metadata: meta(
-            name,
-            namespace,
-            BTreeMap::from([(
-                "seg.dev/description".to_string(),
-                "mutual TLS required: principals and namespaces in the policies match only mTLS connections".to_string(),
-            )]),
-        ),
+        metadata: meta(name, namespace, annotations),
         spec: PeerAuthentication {
             selector,
             mtls: Mtls { mode: "STRICT" },
@@ -171,7 +174,7 @@ pub fn render(
                 out.push(strict(
                     object_name(STRICT_PREFIX, &identity.name),
                     namespace,
-                    selector.clone(),
+                    Some((&identity.name, selector.clone())),
                 ));
                 // An ambiguous workload's selector also selects the workload
                 // that carries its labels: an ALLOW that matches nothing

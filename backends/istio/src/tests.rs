@@ -155,7 +155,8 @@ fn system_namespaces_isolate_only_the_workloads_seg_manages() {
     }
     let dns_policy = text(&e, "kube-system/seg-allow-kube-dns.yaml");
     assert!(
-        dns_policy.contains("cluster.local/ns/shop/sa/app") && dns_policy.contains("- \"53\""),
+        dns_policy.contains("principals: [cluster.local/ns/shop/sa/app]")
+            && dns_policy.contains("ports: [\"53\"]"),
         "{dns_policy}"
     );
     assert!(
