@@ -14,9 +14,9 @@ use crate::chain::ChainCache;
 use crate::model::{Chain, Family, IpsetFile, Line, Match, Proto, RulesFile, SafeText, Target};
 use crate::names;
 use crate::render::{Ctx, FAMILIES};
-use seg_diag::{Code, Diagnostic, Diagnostics};
+use seg_diag::Diagnostics;
 use seg_ir::{Action, Artifact, Emission, IdentityId, Object, Program};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,49 +34,14 @@ pub(crate) struct Host {
 
 /// Every identity with addresses, with its file stem.
 pub(crate) fn hosts(program: &Program, diags: &mut Diagnostics) -> Vec<Host> {
-    let mut out = Vec::new();
-    let mut taken: BTreeMap<String, IdentityId> = BTreeMap::new();
-    for identity in program
-        .identities
-        .iter()
-        .filter(|i| !i.addresses.is_empty())
-    {
-        let Some(stem) = names::file_stem(&identity.name) else {
-            diags.push(
-                Diagnostic::error(
-                    Code::InvalidTargetValue,
-                    "an identity with an empty name cannot be a host on `iptables`",
-                )
-                .with_primary(identity.origin, "empty name")
-                .with_note("each host's files are named after its identity")
-                .with_help("give the identity a name"),
-            );
-            continue;
-        };
-        if let Some(other) = taken.get(&stem) {
-            // Unreachable for distinct names (stems are injective); checked anyway.
-            diags.push(
-                Diagnostic::error(
-                    Code::InvalidTargetValue,
-                    format!(
-                        "identities `{}` and `{}` get the same `iptables` file name",
-                        program.identity(*other).name.escape_debug(),
-                        identity.name.escape_debug()
-                    ),
-                )
-                .with_primary(identity.origin, "file name taken")
-                .with_help("rename one of the identities"),
-            );
-            continue;
-        }
-        taken.insert(stem.clone(), identity.id);
-        out.push(Host {
-            id: identity.id,
+    seg_ir::names::host_stems(program, "iptables", diags)
+        .into_iter()
+        .map(|(id, stem)| Host {
+            id,
             stem,
             blocks: Default::default(),
-        });
-    }
-    out
+        })
+        .collect()
 }
 
 /// Policy names in order of first appearance.

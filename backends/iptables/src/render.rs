@@ -530,28 +530,13 @@ fn last_datestop() -> Timestamp {
     Timestamp::parse(&format!("{LAST_DATESTOP}Z")).unwrap_or(Timestamp(i64::from(i32::MAX)))
 }
 
-/// `#` lines with a rule's whole provenance.
+/// `#` lines with what a rule says beyond its id (see
+/// [`seg_ir::names::rule_summary`]).
 pub(crate) fn rule_notes(rule: &Rule) -> Vec<SafeText> {
-    let p = &rule.provenance;
-    let action = match rule.action {
-        Action::Allow => "allow",
-        Action::Deny => "deny",
-    };
-    let mut head = format!("{} {action} on {}", p.id, rule.services);
-    if let Some(owner) = &p.owner {
-        head.push_str(&format!(", owner {owner}"));
-    }
-    if let Some(d) = rule.expires {
-        head.push_str(&format!(", expires {d}"));
-    }
-    let mut out = vec![SafeText::new(&head)];
-    if let Some(doc) = &p.doc {
-        out.extend(doc.lines().map(|l| SafeText::new(&format!("/// {l}"))));
-    }
-    if let Some(reason) = &p.reason {
-        out.push(SafeText::new(&format!("reason: {reason}")));
-    }
-    out
+    seg_ir::names::rule_summary(rule)
+        .iter()
+        .map(|l| SafeText::new(l))
+        .collect()
 }
 
 /// Protocols and port ranges of a port set for one family, in a fixed order.

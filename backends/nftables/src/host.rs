@@ -18,10 +18,10 @@
 use crate::lower::{Block, Lowering};
 use crate::names;
 use crate::text::{self, Line, Set, Side, Verdict};
-use seg_diag::{Code, Diagnostic, Diagnostics};
+use seg_diag::Diagnostics;
 use seg_ir::backend::NftablesOptions;
 use seg_ir::{Action, Artifact, Emission, IdentityId, Lowered, Object, Program, Rule};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 use std::rc::Rc;
 
@@ -180,49 +180,14 @@ fn render<'p>(
 
 /// Every identity with addresses, with its file stem.
 fn hosts(program: &Program, diags: &mut Diagnostics) -> Vec<Host> {
-    let mut out = Vec::new();
-    let mut taken: BTreeMap<String, IdentityId> = BTreeMap::new();
-    for identity in program
-        .identities
-        .iter()
-        .filter(|i| !i.addresses.is_empty())
-    {
-        let Some(stem) = seg_ir::names::file_stem(&identity.name) else {
-            diags.push(
-                Diagnostic::error(
-                    Code::InvalidTargetValue,
-                    "an identity with an empty name cannot be a host on `nftables`",
-                )
-                .with_primary(identity.origin, "empty name")
-                .with_note("each host's file is named after its identity")
-                .with_help("give the identity a name"),
-            );
-            continue;
-        };
-        if let Some(other) = taken.get(&stem) {
-            // Unreachable for distinct names (stems are injective); checked anyway.
-            diags.push(
-                Diagnostic::error(
-                    Code::InvalidTargetValue,
-                    format!(
-                        "identities `{}` and `{}` get the same `nftables` file name",
-                        program.identity(*other).name.escape_debug(),
-                        identity.name.escape_debug()
-                    ),
-                )
-                .with_primary(identity.origin, "file name taken")
-                .with_help("rename one of the identities"),
-            );
-            continue;
-        }
-        taken.insert(stem.clone(), identity.id);
-        out.push(Host {
-            id: identity.id,
+    seg_ir::names::host_stems(program, "nftables", diags)
+        .into_iter()
+        .map(|(id, stem)| Host {
+            id,
             stem,
             blocks: Default::default(),
-        });
-    }
-    out
+        })
+        .collect()
 }
 
 const PREFIXES: [&str; 4] = ["in-allow", "in-deny", "out-allow", "out-deny"];
@@ -397,29 +362,13 @@ fn usual_owner<'p>(program: &'p Program, rules: &[usize]) -> Option<&'p str> {
     best.and_then(|(o, _)| o)
 }
 
-/// `#` lines with what a rule says beyond its id: action, services, owner,
-/// expiry, doc comment, reason (never where it is written).
+/// `#` lines with what a rule says beyond its id (see
+/// [`seg_ir::names::rule_summary`]).
 fn rule_notes(rule: &Rule) -> Vec<String> {
-    let p = &rule.provenance;
-    let action = match rule.action {
-        Action::Allow => "allow",
-        Action::Deny => "deny",
-    };
-    let mut head = format!("{} {action} on {}", p.id, rule.services);
-    if let Some(owner) = &p.owner {
-        head.push_str(&format!(", owner {owner}"));
-    }
-    if let Some(e) = rule.expires {
-        head.push_str(&format!(", expires {e}"));
-    }
-    let mut out = vec![names::note(&head)];
-    if let Some(doc) = &p.doc {
-        out.extend(doc.lines().map(|l| names::note(&format!("/// {l}"))));
-    }
-    if let Some(reason) = &p.reason {
-        out.push(names::note(&format!("reason: {reason}")));
-    }
-    out
+    seg_ir::names::rule_summary(rule)
+        .iter()
+        .map(|l| names::note(l))
+        .collect()
 }
 
 /// `policy#a,b` for rules whose ids share their policy prefix, else the ids

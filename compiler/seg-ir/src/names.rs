@@ -1,5 +1,6 @@
 //! Names derived from user input that several targets share: the file stem
-//! of a host's files, and escaped text for comments.
+//! of a host's files (and the hosts a host target writes), escaped text for
+//! comments, and the summary of a rule that host files carry as comments.
 //!
 //! Invariants:
 //! - [`file_stem`] is injective, made only of `[a-z0-9_%~-]`, never starts
@@ -8,7 +9,10 @@
 //! - [`escape_text`] gives printable ASCII without `"`, `\` or `%` (each written
 //!   `%XX`, like every other byte), cut without splitting an escape.
 
+use crate::{Action, IdentityId, Program, Rule};
+use seg_diag::{Code, Diagnostic, Diagnostics};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
 /// Longest file stem: leaves room for `.ip6.rules` under the usual 255-byte
 /// limit of a path component.
@@ -64,6 +68,81 @@ pub fn file_stem(name: &str) -> Option<String> {
         stem = format!("{}~{}", &stem[..keep], &digest(name.as_bytes())[..32]);
     }
     Some(stem)
+}
+
+/// The hosts of a host target (`iptables`, `nftables`): every identity with
+/// addresses, in inventory order, with its [`file_stem`]. An identity that
+/// cannot have one is reported (an invalid target value) and left out.
+pub fn host_stems(
+    program: &Program,
+    target: &str,
+    diags: &mut Diagnostics,
+) -> Vec<(IdentityId, String)> {
+    let mut out = Vec::new();
+    let mut taken: BTreeMap<String, IdentityId> = BTreeMap::new();
+    for identity in program
+        .identities
+        .iter()
+        .filter(|i| !i.addresses.is_empty())
+    {
+        let Some(stem) = file_stem(&identity.name) else {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidTargetValue,
+                    format!("an identity with an empty name cannot be a host on `{target}`"),
+                )
+                .with_primary(identity.origin, "empty name")
+                .with_note("each host's files are named after its identity")
+                .with_help("give the identity a name"),
+            );
+            continue;
+        };
+        if let Some(other) = taken.get(&stem) {
+            // Unreachable for distinct names (stems are injective); checked anyway.
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidTargetValue,
+                    format!(
+                        "identities `{}` and `{}` get the same `{target}` file name",
+                        program.identity(*other).name.escape_debug(),
+                        identity.name.escape_debug()
+                    ),
+                )
+                .with_primary(identity.origin, "file name taken")
+                .with_help("rename one of the identities"),
+            );
+            continue;
+        }
+        taken.insert(stem.clone(), identity.id);
+        out.push((identity.id, stem));
+    }
+    out
+}
+
+/// What a rule says beyond its id, as comment lines before escaping: id,
+/// action, services, owner and expiry; its doc comment; its reason (never
+/// where it is written, so that the text depends only on meaning).
+pub fn rule_summary(rule: &Rule) -> Vec<String> {
+    let p = &rule.provenance;
+    let action = match rule.action {
+        Action::Allow => "allow",
+        Action::Deny => "deny",
+    };
+    let mut head = format!("{} {action} on {}", p.id, rule.services);
+    if let Some(owner) = &p.owner {
+        head.push_str(&format!(", owner {owner}"));
+    }
+    if let Some(e) = rule.expires {
+        head.push_str(&format!(", expires {e}"));
+    }
+    let mut out = vec![head];
+    if let Some(doc) = &p.doc {
+        out.extend(doc.lines().map(|l| format!("/// {l}")));
+    }
+    if let Some(reason) = &p.reason {
+        out.push(format!("reason: {reason}"));
+    }
+    out
 }
 
 /// The largest `n <= max` that does not split a `%XX` escape of `s`.
