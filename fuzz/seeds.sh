@@ -51,6 +51,15 @@ for dir in "$root"/tests/cases/*/; do
   [ -n "$policy" ] && [ -f "$inv" ] || continue
   { cat "$dir/$policy"; nul; cat "$inv"; } > "$seeds/check/$(basename "$dir")"
 done
+# emit: policy NUL inventory of the projects that build (the bank example,
+# the istio L7 project, the case projects).
+mkdir -p "$seeds/emit"
+cp "$seeds/check/bank" "$seeds/emit/bank"
+l7="$root/tests/tests/istio/l7"
+{ cat "$l7/policy/l7.seg"; nul; cat "$l7/inventory.yaml"; } > "$seeds/emit/istio-l7"
+for dir in "$root"/tests/cases/W*/; do
+  [ -f "$seeds/check/$(basename "$dir")" ] && cp "$seeds/check/$(basename "$dir")" "$seeds/emit/"
+done
 # flows_*: the public samples of each format, then every format rendered.
 data="$root/analysis/seg-flows/tests/data"
 mkdir -p "$seeds"/flows_{aws,parquet,gcp,hubble,azure,seg}

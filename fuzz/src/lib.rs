@@ -9,6 +9,10 @@
 //!   never reach one;
 //! - every label span lies inside its file, on UTF-8 character boundaries;
 //! - rendering the diagnostics succeeds.
+//!
+//! [`build`] holds the pipeline of the `check` and `build` targets.
+
+pub mod build;
 
 use seg_diag::{ColorChoice, Diagnostic, Diagnostics, Severity, SourceMap};
 use seg_ir::Timestamp;
@@ -92,7 +96,12 @@ pub fn read_flows(data: &[u8], format: seg_flows::FormatChoice) {
     };
     let lines = data.iter().filter(|b| **b == b'\n').count() as u64 + 1;
     let text = !data.starts_with(&[0x1f, 0x8b]) && !data.starts_with(b"PAR1");
-    let mut flows = seg_flows::from_reader("fuzz", std::io::Cursor::new(data.to_vec()), format, &options);
+    let mut flows = seg_flows::from_reader(
+        "fuzz",
+        std::io::Cursor::new(data.to_vec()),
+        format,
+        &options,
+    );
     let mut ended = false;
     for item in flows.by_ref() {
         assert!(!ended, "an item after an error");
@@ -122,7 +131,11 @@ pub fn read_flows(data: &[u8], format: seg_flows::FormatChoice) {
         }
     }
     let s = flows.stats();
-    assert_eq!(s.records, s.flows + s.gaps + s.malformed + s.skipped + s.duplicates, "{s:?}");
+    assert_eq!(
+        s.records,
+        s.flows + s.gaps + s.malformed + s.skipped + s.duplicates,
+        "{s:?}"
+    );
 }
 
 /// The bank example compiled once (policy, the fixed inventory, the
