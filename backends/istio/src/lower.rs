@@ -53,9 +53,13 @@ pub fn every_port() -> PortRanges {
 }
 
 /// A rule as Istio matches it: any of `peers` × any of `ops`.
+#[derive(Clone)]
 pub struct Lowered {
     pub peers: Vec<Peer>,
     pub ops: Ops,
+    /// `peers` as indices into the table of [`crate::merge::intern`]
+    /// (sorted), so that merging compares numbers, not strings.
+    pub ids: Vec<u32>,
 }
 
 /// One field's positive constraint: exact values, or one Istio pattern.
@@ -269,7 +273,11 @@ impl<'a> Lowerer<'a> {
             return None;
         }
         let peers = self.sources(rule, diags)?;
-        Some(Lowered { peers, ops })
+        Some(Lowered {
+            peers,
+            ops,
+            ids: Vec::new(),
+        })
     }
 
     fn not_mediated(&mut self, rule: &Rule, diags: &mut Diagnostics) {

@@ -25,11 +25,39 @@ use crate::model::{From, Operation, PolicyRule, Source, To};
 use seg_ir::PortRanges;
 use std::collections::{BTreeSet, HashMap};
 
-/// One Istio rule being assembled.
+/// One Istio rule being assembled; `peers` index the peer table.
 struct Rect<'a> {
-    peers: BTreeSet<&'a Peer>,
+    peers: BTreeSet<u32>,
     ops: Ops,
     ids: BTreeSet<&'a str>,
+}
+
+/// The table of every peer of `rules`, sorted, and each rule's peers as
+/// indices into it (`Lowered::ids`). `Peer::Any` sorts first: when present
+/// it is 0, and a rule naming it names it alone.
+pub fn intern(rules: &mut [Lowered]) -> Vec<Peer> {
+    let table: Vec<Peer> = rules
+        .iter()
+        .flat_map(|r| r.peers.iter().cloned())
+        .collect::<BTreeSet<Peer>>()
+        .into_iter()
+        .collect();
+    let index: HashMap<&Peer, u32> = table
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p, i as u32))
+        .collect();
+    for r in rules.iter_mut() {
+        r.ids = if r.peers.contains(&Peer::Any) {
+            vec![index[&Peer::Any]]
+        } else {
+            let mut ids: Vec<u32> = r.peers.iter().map(|p| index[p]).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+    }
+    table
 }
 
 /// Above this many rules on one workload, covered rules are not looked for
@@ -38,60 +66,60 @@ const COVER_LIMIT: usize = 512;
 
 /// Rules of one action on one workload, and the ids of the seg rules each
 /// comes from, in a stable order.
-pub fn merge<'a>(rules: &[(&'a Lowered, &'a str)]) -> Vec<(PolicyRule, BTreeSet<&'a str>)> {
+pub fn merge<'a>(
+    rules: &[(&'a Lowered, &'a str)],
+    table: &[Peer],
+) -> Vec<(PolicyRule, BTreeSet<&'a str>)> {
+    let any = table.first().filter(|p| **p == Peer::Any).map(|_| 0u32);
+    let is_any = |peers: &BTreeSet<u32>| any.is_some_and(|a| peers.contains(&a));
     let mut rects: Vec<Rect<'a>> = rules
         .iter()
-        .map(|(lowered, id)| {
-            let peers: BTreeSet<&Peer> = if lowered.peers.contains(&Peer::Any) {
-                BTreeSet::from([&Peer::Any])
-            } else {
-                lowered.peers.iter().collect()
-            };
-            Rect {
-                peers,
-                ops: lowered.ops.clone(),
-                ids: BTreeSet::from([*id]),
-            }
+        .map(|(lowered, id)| Rect {
+            peers: lowered.ids.iter().copied().collect(),
+            ops: lowered.ops.clone(),
+            ids: BTreeSet::from([*id]),
         })
         .collect();
     rects = by_peers(rects);
-    let any = rects
+    let any_ops = rects
         .iter()
-        .find(|r| r.peers.contains(&Peer::Any))
+        .find(|r| is_any(&r.peers))
         .map(|r| r.ops.clone());
     for r in &mut rects {
-        let covered = if r.peers.contains(&Peer::Any) {
+        let covered = if is_any(&r.peers) {
             None
         } else {
-            any.as_ref()
+            any_ops.as_ref()
         };
         simplify(&mut r.ops, covered);
     }
     // A rule the rule for every source covers entirely: its ids go there.
     let (mut rects, gone): (Vec<Rect>, Vec<Rect>) =
         rects.into_iter().partition(|r| !r.ops.is_empty());
-    if let Some(a) = rects.iter_mut().find(|r| r.peers.contains(&Peer::Any)) {
+    if let Some(a) = rects.iter_mut().find(|r| is_any(&r.peers)) {
         a.ids.extend(gone.into_iter().flat_map(|r| r.ids));
     }
     loop {
         let before = rects.len();
-        rects = by_peers(by_ops(rects));
+        rects = by_peers(by_ops(rects, any));
         if rects.len() == before {
             break;
         }
     }
-    let rects = drop_covered(rects);
-    let mut out: Vec<(Vec<&Peer>, PolicyRule, BTreeSet<&str>)> = rects
+    let rects = drop_covered(rects, any);
+    let mut out: Vec<(Vec<u32>, PolicyRule, BTreeSet<&str>)> = rects
         .into_iter()
         .map(|r| {
-            let peers: Vec<&Peer> = r.peers.into_iter().collect();
+            let peers: Vec<u32> = r.peers.into_iter().collect();
+            let named: Vec<&Peer> = peers.iter().map(|&i| &table[i as usize]).collect();
             let rule = PolicyRule {
-                from: from(&peers),
+                from: from(&named),
                 to: to(&r.ops),
             };
             (peers, rule, r.ids)
         })
         .collect();
+    // Indices follow the sorted table: this orders by the sources themselves.
     out.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.to.cmp(&b.1.to)));
     out.into_iter().map(|(_, r, ids)| (r, ids)).collect()
 }
@@ -99,9 +127,9 @@ pub fn merge<'a>(rules: &[(&'a Lowered, &'a str)]) -> Vec<(PolicyRule, BTreeSet<
 /// Rules with the same sources as one, with the union of their operations.
 fn by_peers(rects: Vec<Rect<'_>>) -> Vec<Rect<'_>> {
     let mut out: Vec<Rect> = Vec::with_capacity(rects.len());
-    let mut index: HashMap<Vec<&Peer>, usize> = HashMap::new();
+    let mut index: HashMap<Vec<u32>, usize> = HashMap::new();
     for r in rects {
-        let key: Vec<&Peer> = r.peers.iter().copied().collect();
+        let key: Vec<u32> = r.peers.iter().copied().collect();
         match index.get(&key) {
             Some(&i) => {
                 for (http, ports) in r.ops {
@@ -120,7 +148,7 @@ fn by_peers(rects: Vec<Rect<'_>>) -> Vec<Rect<'_>> {
 }
 
 /// Rules with the same operations as one, with the union of their sources.
-fn by_ops(rects: Vec<Rect<'_>>) -> Vec<Rect<'_>> {
+fn by_ops(rects: Vec<Rect<'_>>, any: Option<u32>) -> Vec<Rect<'_>> {
     let mut out: Vec<Rect> = Vec::with_capacity(rects.len());
     let mut index: HashMap<Ops, usize> = HashMap::new();
     for r in rects {
@@ -128,8 +156,8 @@ fn by_ops(rects: Vec<Rect<'_>>) -> Vec<Rect<'_>> {
             Some(&i) => {
                 let o = &mut out[i];
                 o.peers.extend(r.peers);
-                if o.peers.contains(&Peer::Any) {
-                    o.peers = BTreeSet::from([&Peer::Any]);
+                if let Some(a) = any.filter(|a| o.peers.contains(a)) {
+                    o.peers = BTreeSet::from([a]);
                 }
                 o.ids.extend(r.ids);
             }
@@ -159,7 +187,7 @@ fn ops_within(inner: &Ops, outer: &Ops) -> bool {
 
 /// Drop each rule whose sources and operations another rule covers (its
 /// ids go to that rule).
-fn drop_covered(mut rects: Vec<Rect<'_>>) -> Vec<Rect<'_>> {
+fn drop_covered(mut rects: Vec<Rect<'_>>, any: Option<u32>) -> Vec<Rect<'_>> {
     if rects.len() > COVER_LIMIT {
         return rects;
     }
@@ -167,7 +195,7 @@ fn drop_covered(mut rects: Vec<Rect<'_>>) -> Vec<Rect<'_>> {
     while i < rects.len() {
         let cover = (0..rects.len()).find(|&j| {
             j != i
-                && (rects[j].peers.contains(&Peer::Any)
+                && (any.is_some_and(|a| rects[j].peers.contains(&a))
                     || rects[i].peers.is_subset(&rects[j].peers))
                 && ops_within(&rects[i].ops, &rects[j].ops)
         });
@@ -302,7 +330,22 @@ mod tests {
     }
 
     fn lowered(peers: Vec<Peer>, ops: Ops) -> Lowered {
-        Lowered { peers, ops }
+        Lowered {
+            peers,
+            ops,
+            ids: Vec::new(),
+        }
+    }
+
+    /// [`merge`] over rules named by id, interned together.
+    fn run(rules: Vec<(Lowered, &str)>) -> Vec<(PolicyRule, Vec<String>)> {
+        let (mut lowered, ids): (Vec<Lowered>, Vec<&str>) = rules.into_iter().unzip();
+        let table = intern(&mut lowered);
+        let list: Vec<(&Lowered, &str)> = lowered.iter().zip(ids).collect();
+        merge(&list, &table)
+            .into_iter()
+            .map(|(r, ids)| (r, ids.into_iter().map(String::from).collect()))
+            .collect()
     }
 
     #[test]
@@ -332,7 +375,11 @@ mod tests {
             vec![principal("c")],
             ops(&[(&[], PortRanges::range(80, 80))]),
         );
-        let merged = merge(&[(&a, "p#1"), (&b, "p#2"), (&c, "p#3")]);
+        let merged = run(vec![
+            (a.clone(), "p#1"),
+            (b.clone(), "p#2"),
+            (c.clone(), "p#3"),
+        ]);
         assert_eq!(merged.len(), 2, "{merged:#?}");
         let (first, ids) = &merged[0];
         assert_eq!(
@@ -340,11 +387,15 @@ mod tests {
             ["td/ns/n/sa/a", "td/ns/n/sa/b"]
         );
         assert_eq!(first.to[0].operation.ports, ["80", "443"]);
-        assert_eq!(ids.iter().copied().collect::<Vec<_>>(), ["p#1", "p#2"]);
+        assert_eq!(ids.clone(), ["p#1", "p#2"]);
         assert_eq!(merged[1].0.from[0].source.principals, ["td/ns/n/sa/c"]);
         assert_eq!(merged[1].0.to[0].operation.ports, ["80"]);
         // The order of the rules does not matter.
-        let again = merge(&[(&c, "p#3"), (&b, "p#2"), (&a, "p#1")]);
+        let again = run(vec![
+            (c.clone(), "p#3"),
+            (b.clone(), "p#2"),
+            (a.clone(), "p#1"),
+        ]);
         assert_eq!(merged, again);
     }
 
@@ -363,7 +414,7 @@ mod tests {
                 (&["GET"], PortRanges::range(80, 81)),
             ]),
         );
-        let merged = merge(&[(&any, "p#1"), (&a, "p#2")]);
+        let merged = run(vec![(any.clone(), "p#1"), (a.clone(), "p#2")]);
         assert_eq!(merged.len(), 2);
         assert!(merged[0].0.from.is_empty());
         let ops_a = &merged[1].0.to;
@@ -374,7 +425,7 @@ mod tests {
         assert_eq!(ops_a[1].operation.methods, ["GET"]);
         // Every port for any source: `to` is absent and `a` is redundant.
         let all = lowered(vec![Peer::Any], ops(&[(&[], every_port())]));
-        let merged = merge(&[(&all, "p#1"), (&a, "p#2")]);
+        let merged = run(vec![(all.clone(), "p#1"), (a.clone(), "p#2")]);
         assert_eq!(merged.len(), 1);
         assert_eq!(
             merged[0].0,
@@ -403,11 +454,11 @@ mod tests {
             vec![principal("b")],
             ops(&[(&[], PortRanges::range(30000, 30001))]),
         );
-        let merged = merge(&[
-            (&many, "p#1"),
-            (&one, "p#2"),
-            (&same_ports, "p#3"),
-            (&inside, "p#4"),
+        let merged = run(vec![
+            (many.clone(), "p#1"),
+            (one.clone(), "p#2"),
+            (same_ports.clone(), "p#3"),
+            (inside.clone(), "p#4"),
         ]);
         assert_eq!(merged.len(), 2, "{merged:#?}");
         let ports: usize = merged
@@ -421,7 +472,7 @@ mod tests {
             .find(|(r, _)| r.to[0].operation.ports.len() == 100)
             .expect("the large rule");
         assert_eq!(big.from[0].source.principals.len(), 3);
-        assert_eq!(ids.iter().copied().collect::<Vec<_>>(), ["p#1", "p#4"]);
+        assert_eq!(ids.clone(), ["p#1", "p#4"]);
     }
 
     #[test]
@@ -434,7 +485,7 @@ mod tests {
             ],
             ops(&[(&[], PortRanges::range(22, 22))]),
         );
-        let merged = merge(&[(&r, "p#1")]);
+        let merged = run(vec![(r.clone(), "p#1")]);
         let from = &merged[0].0.from;
         assert_eq!(from.len(), 3);
         assert_eq!(from[0].source.principals, ["td/ns/n/sa/a"]);

@@ -14,7 +14,7 @@
 
 use crate::estate::Estate;
 use crate::lower::{Lowered, Lowerer};
-use crate::merge::merge;
+use crate::merge::{intern, merge};
 use crate::model::{AuthorizationPolicy, Mtls, Object, ObjectMeta, PeerAuthentication, Selector};
 use seg_diag::Diagnostics;
 use seg_ir::backend::KubernetesOptions;
@@ -107,6 +107,8 @@ pub fn render(
         }
         lowered.push((l, rule.provenance.id.as_str()));
     }
+    let (mut rules_lowered, rule_ids): (Vec<Lowered>, Vec<&str>) = lowered.into_iter().unzip();
+    let table = intern(&mut rules_lowered);
     // Rules dropped from an ambiguous workload's policy, for the report.
     for rule in &program.rules {
         let ambiguous: Vec<&str> = rule
@@ -214,9 +216,9 @@ pub fn render(
                 };
                 let list: Vec<(&Lowered, &str)> = list
                     .into_iter()
-                    .map(|i| (&lowered[i].0, lowered[i].1))
+                    .map(|i| (&rules_lowered[i], rule_ids[i]))
                     .collect();
-                let merged = merge(&list);
+                let merged = merge(&list, &table);
                 let mut annotations = BTreeMap::new();
                 annotations.insert("seg.dev/identity".to_string(), identity.name.clone());
                 let lines: Vec<String> = merged
