@@ -83,4 +83,12 @@ impl Backend for Nftables {
         };
         host::lower(program, options, diags)
     }
+
+    /// One transaction per host replaces seg's table whole (its sets too),
+    /// so nothing of the previous version stays and no state in between exists.
+    fn apply_command(&self, _: &Program, _: &TargetOptions) -> Option<String> {
+        Some(format!(
+            "on each host, as root, with its file: nft -f <host>.nft (one transaction replaces table inet {TABLE}); on a host the policy no longer manages: nft delete table inet {TABLE}"
+        ))
+    }
 }
