@@ -1,11 +1,13 @@
-//! Objects → files: `<namespace>/<name>.yaml`, one object each, and a root
-//! `kustomization.yaml` listing them (`kubectl apply -k out/istio`).
+//! Objects → files: `<namespace>/<name>.yaml`, one object each, a root
+//! `kustomization.yaml` listing them, and the ApplySet parent and its CRD
+//! (`seg_k8s::applyset`) that `Backend::apply_command` prunes with.
 //! YAML is written from the typed models by serde-saphyr, which quotes every
 //! string a YAML 1.1 reader would take for something else.
 
 use crate::render::Rendered;
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::{Artifact, Bugs, Object};
+use seg_k8s::applyset;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -49,9 +51,22 @@ pub fn unique_paths(objects: &mut Vec<Rendered>, diags: &mut Diagnostics) {
     });
 }
 
-/// The files of objects with distinct paths (see [`unique_paths`]).
+/// The kinds the target writes, as an ApplySet parent lists them.
+pub const GROUP_KINDS: &str =
+    "AuthorizationPolicy.security.istio.io,PeerAuthentication.security.istio.io";
+
+/// The project's ApplySet parent for this target: not the kubernetes
+/// target's (`<project>`), so that applying one never prunes the other's
+/// objects.
+pub fn parent_name(project: &str) -> String {
+    seg_k8s::names::object_name("", &format!("{project}-istio"))
+}
+
+/// The files of objects with distinct paths (see [`unique_paths`]), and
+/// beside them the ApplySet parent and its CRD (as the kubernetes target's).
 pub fn artifacts(
     objects: Vec<Rendered>,
+    project: &str,
     meaning: &str,
     bugs: &mut Bugs,
 ) -> (Vec<Artifact>, Vec<Object>) {
@@ -76,6 +91,20 @@ pub fn artifacts(
     if !out.is_empty() {
         let mut resources: Vec<String> = out.iter().map(|a| a.path.clone()).collect();
         resources.sort();
+        // Applied before the objects, and not in the kustomization (kubectl
+        // would make them members).
+        let crd = applyset::crd();
+        let parent = applyset::parent_of(&parent_name(project), project, GROUP_KINDS);
+        if let Some((contents, body)) = yaml(&header, &crd, bugs) {
+            let path = applyset::CRD_FILE.to_string();
+            inventory.push(Object::new(crd.kind, crd.metadata.name, &path, &body));
+            out.push(Artifact { path, contents });
+        }
+        if let Some((contents, body)) = yaml(&header, &parent, bugs) {
+            let path = applyset::PARENT_FILE.to_string();
+            inventory.push(Object::new(parent.kind, parent.metadata.name, &path, &body));
+            out.push(Artifact { path, contents });
+        }
         let k = crate::model::Kustomization {
             api_version: "kustomize.config.k8s.io/v1beta1",
             kind: "Kustomization",

@@ -94,7 +94,8 @@ impl Backend for Istio {
         Lowered::new(approximations, move |bugs| {
             let meaning =
                 seg_ir::meaning::digest(program, Some(&TargetOptions::Istio(options.clone())));
-            let (artifacts, objects) = files::artifacts(rendered.objects, &meaning, bugs);
+            let (artifacts, objects) =
+                files::artifacts(rendered.objects, &program.project, &meaning, bugs);
             let mut notes = vec![format!(
                 "{} objects in {} namespaces; principals in trust domain `{}` unless an identity's SPIFFE id names another",
                 objects.len(),
@@ -121,5 +122,19 @@ impl Backend for Istio {
                 objects,
             }
         })
+    }
+
+    /// The denies (and STRICT modes) first, labelled `seg.dev/apply-first`,
+    /// so that no allow is in place before the deny that carves it; then every object as the
+    /// project's ApplySet, pruning what the previous output had (see
+    /// docs/backends/istio.md for the one case that needs a hand).
+    fn apply_command(&self, program: &Program, _: &TargetOptions) -> Option<String> {
+        Some(format!(
+            "{} && kubectl apply -k . -l {}={} && {}",
+            seg_k8s::applyset::parent_ready(),
+            render::APPLY_FIRST.0,
+            render::APPLY_FIRST.1,
+            seg_k8s::applyset::prune_apply(&files::parent_name(&program.project)),
+        ))
     }
 }

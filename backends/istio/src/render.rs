@@ -19,10 +19,14 @@ use crate::model::{AuthorizationPolicy, Mtls, Object, ObjectMeta, PeerAuthentica
 use seg_diag::Diagnostics;
 use seg_ir::backend::KubernetesOptions;
 use seg_ir::{Action, IdentityId, Program};
-use seg_k8s::names::object_name;
+use seg_k8s::PROJECT_LABEL;
+use seg_k8s::names::{object_name, project_label};
 use std::collections::BTreeMap;
 
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "seg");
+/// The label of what the apply procedure applies first: DENY policies and
+/// PeerAuthentications.
+pub const APPLY_FIRST: (&str, &str) = ("seg.dev/apply-first", "true");
 /// `seg-default-deny-<project>`, `seg-strict-<project>`; in a system
 /// namespace `seg-strict-<workload>`.
 pub const DEFAULT_DENY_PREFIX: &str = "seg-default-deny-";
@@ -248,10 +252,37 @@ pub fn render(
             }
         }
     }
+    label(&mut out, &program.project);
     Output {
         objects: out,
         rules,
         lowerer_approximations: lowerer.approximations,
+    }
+}
+
+/// Every object carries the project's label (what a label-selector prune
+/// selects on, as for the kubernetes target: `managed-by: seg` is shared by
+/// every seg project), and every DENY policy and PeerAuthentication
+/// `seg.dev/apply-first: "true"`, so that the apply procedure can put the new
+/// denies in place before the allows they carve (docs/backends/istio.md,
+/// "Applying and pruning"). A PeerAuthentication only narrows, and there is
+/// one wherever anything is written, so the first step never has nothing to
+/// apply (kubectl refuses an apply of no objects).
+fn label(objects: &mut [Rendered], project: &str) {
+    let project = project_label(project);
+    for o in objects {
+        let (metadata, first) = match o {
+            Rendered::Policy(p) => (&mut p.metadata, p.spec.action == Some("DENY")),
+            Rendered::Peer(p) => (&mut p.metadata, true),
+        };
+        metadata
+            .labels
+            .insert(PROJECT_LABEL.to_string(), project.clone());
+        if first {
+            metadata
+                .labels
+                .insert(APPLY_FIRST.0.to_string(), APPLY_FIRST.1.to_string());
+        }
     }
 }
 

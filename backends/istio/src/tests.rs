@@ -128,6 +128,8 @@ fn system_namespaces_isolate_only_the_workloads_seg_manages() {
     assert_eq!(
         paths(&e),
         [
+            "applyset-crd.yaml",
+            "applyset.yaml",
             "kube-system/seg-allow-kube-dns.yaml",
             "kube-system/seg-allow-proxy-2.yaml",
             "kube-system/seg-allow-proxy.yaml",
@@ -178,4 +180,79 @@ fn system_namespaces_isolate_only_the_workloads_seg_manages() {
         assert!(paths(&e).contains(&format!("{ns}/seg-strict-fx.yaml").as_str()));
     }
     assert!(!paths(&e).iter().any(|p| p.contains("seg-strict-proxy")));
+}
+
+fn deny(p: &mut Program, src: IdentityId, dst: IdentityId, port: u16) {
+    allow(p, src, dst, port);
+    if let Some(rule) = p.rules.last_mut() {
+        rule.action = Action::Deny;
+    }
+}
+
+/// Pruning: every object carries the project label, the denies also the
+/// label the apply command applies first, and the ApplySet parent is this
+/// target's own (the kubernetes target's parent of the same project differs,
+/// so applying one never prunes the other).
+#[test]
+fn objects_carry_the_labels_the_apply_command_prunes_and_orders_by() {
+    let mut p = program();
+    let web = pod(&mut p, "web", "shop", &[("app", "web")]);
+    let api = pod(&mut p, "api", "shop", &[("app", "api")]);
+    let ops = pod(&mut p, "ops", "shop", &[("app", "ops")]);
+    allow(&mut p, web, api, 443);
+    allow(&mut p, ops, api, 443);
+    deny(&mut p, ops, api, 443);
+    let e = emit(&p, KubernetesOptions::default());
+    let mut denies = 0;
+    for a in &e.artifacts {
+        let t = text(&e, &a.path);
+        if a.path.ends_with("kustomization.yaml") || a.path.starts_with("applyset") {
+            continue;
+        }
+        assert!(t.contains("seg.dev/project: fx"), "{}:\n{t}", a.path);
+        let is_deny = t.contains("action: DENY");
+        let first = is_deny || t.contains("kind: PeerAuthentication");
+        assert_eq!(
+            first,
+            t.contains("seg.dev/apply-first: \"true\""),
+            "{}: the label marks exactly the DENY policies and PeerAuthentications:\n{t}",
+            a.path
+        );
+        denies += usize::from(is_deny);
+    }
+    assert_eq!(denies, 1, "{:?}", paths(&e));
+
+    let parent = text(&e, "applyset.yaml");
+    let id = seg_k8s::applyset::id("fx-istio", "", "ApplySet", "seg.dev");
+    assert!(parent.contains(&id), "{parent}");
+    assert_ne!(id, seg_k8s::applyset::project_id("fx"));
+    assert!(
+        parent
+            .contains("AuthorizationPolicy.security.istio.io,PeerAuthentication.security.istio.io"),
+        "{parent}"
+    );
+    assert_eq!(
+        text(&e, "applyset-crd.yaml")
+            .split_once('\n')
+            .map(|(_, y)| y),
+        Some(seg_yaml_body(&seg_k8s::applyset::crd()).as_str()),
+        "the CRD is the kubernetes target's"
+    );
+    let kustomization = text(&e, "kustomization.yaml");
+    assert!(!kustomization.contains("applyset"), "{kustomization}");
+
+    let command = Istio
+        .apply_command(&p, &seg_ir::TargetOptions::Istio(IstioOptions::default()))
+        .expect("a command");
+    let denies_first = command.find("kubectl apply -k . -l seg.dev/apply-first=true");
+    let prune = command.find("--prune --applyset=applysets.seg.dev/fx-istio");
+    assert!(
+        matches!((denies_first, prune), (Some(d), Some(a)) if d < a),
+        "{command}"
+    );
+}
+
+fn seg_yaml_body<T: serde::Serialize>(value: &T) -> String {
+    let options = serde_saphyr::ser_options! { min_fold_chars: usize::MAX };
+    serde_saphyr::to_string_with_options(value, options).expect("yaml")
 }

@@ -6,7 +6,8 @@
 //! default Secret, or a ConfigMap) needs `-n`, which kubectl then enforces on
 //! every object; so the parent is cluster-scoped, of a custom resource type
 //! seg defines (`applysets.seg.dev`, marked as an allowed parent type), one
-//! parent per project (its name is the project's).
+//! parent per project (its name is the project's; the istio target's is
+//! `<project>-istio`, see [`parent_of`]).
 //!
 //! Written here: the CRD and the parent, with the id label, the `tooling`
 //! annotation kubectl accepts (`kubectl/<version>`: kubectl refuses a parent
@@ -181,19 +182,27 @@ pub fn crd() -> Crd {
 
 /// The project's parent object.
 pub fn parent(project: &str) -> ApplySet {
+    parent_of(&parent_name(project), project, GROUP_KINDS.1)
+}
+
+/// A parent named `name` (a DNS label) of the project's objects of
+/// `group_kinds` (kubectl's form: `Kind.group`, comma-separated, sorted).
+/// Another target writing Kubernetes objects (Istio) has its own parent, so
+/// that applying one target never prunes the other's objects.
+pub fn parent_of(name: &str, project: &str, group_kinds: &str) -> ApplySet {
     ApplySet {
         api_version: format!("{GROUP}/{VERSION}"),
         kind: KIND,
         metadata: ClusterMeta {
-            name: parent_name(project),
+            name: name.to_string(),
             labels: BTreeMap::from([
-                (ID_LABEL.to_string(), project_id(project)),
+                (ID_LABEL.to_string(), id(name, "", KIND, GROUP)),
                 (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
                 (PROJECT_LABEL.to_string(), project_label(project)),
             ]),
             annotations: BTreeMap::from([
                 (TOOLING.0.to_string(), TOOLING.1.to_string()),
-                (GROUP_KINDS.0.to_string(), GROUP_KINDS.1.to_string()),
+                (GROUP_KINDS.0.to_string(), group_kinds.to_string()),
             ]),
         },
     }
@@ -205,9 +214,26 @@ pub fn parent(project: &str) -> ApplySet {
 /// then the objects as an ApplySet.
 pub fn apply_command(project: &str) -> String {
     format!(
-        "kubectl apply -f {CRD_FILE} && kubectl wait --for=condition=Established crd/{crd} && (kubectl get -f {PARENT_FILE} -o name || kubectl create -f {PARENT_FILE}) && KUBECTL_APPLYSET=true kubectl apply -k . --prune --applyset={parent}",
+        "{} && {}",
+        parent_ready(),
+        prune_apply(&parent_name(project))
+    )
+}
+
+/// The CRD (idempotent), then the parent only when missing.
+pub fn parent_ready() -> String {
+    format!(
+        "kubectl apply -f {CRD_FILE} && kubectl wait --for=condition=Established crd/{crd} && (kubectl get -f {PARENT_FILE} -o name || kubectl create -f {PARENT_FILE})",
         crd = crd_name(),
-        parent = parent_ref(project),
+    )
+}
+
+/// Every object of the folder's kustomization applied as the ApplySet of
+/// parent `name`, pruning the members the folder no longer has.
+pub fn prune_apply(name: &str) -> String {
+    format!(
+        "KUBECTL_APPLYSET=true kubectl apply -k . --prune --applyset={}/{name}",
+        crd_name()
     )
 }
 

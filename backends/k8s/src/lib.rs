@@ -30,7 +30,7 @@ use seg_diag::Diagnostics;
 use seg_ir::backend::KubernetesOptions;
 use seg_ir::{Backend, Capabilities, Emission, Identity, Lowered, Program, TargetOptions};
 
-pub use render::expressible;
+pub use render::{MANAGED_BY, PROJECT_LABEL, expressible};
 
 /// The `kubernetes` target.
 pub struct Kubernetes;
