@@ -479,24 +479,19 @@ fn target(name: &str) -> Value {
             "nftables rulesets, one inet table per host.",
         ),
         "istio" => object(
-            &[(
-                "trust-domain",
-                json!({ "type": "string", "pattern": "^[a-z0-9._-]{1,255}$", "description": "The mesh's trust domain, for principals made from a kubernetes binding (default cluster.local)." }),
-            )],
+            &[
+                (
+                    "trust-domain",
+                    json!({ "type": "string", "pattern": "^[a-z0-9._-]{1,255}$", "description": "The mesh's trust domain, for principals made from a kubernetes binding (default cluster.local)." }),
+                ),
+                system_namespaces(),
+                default_deny_system_namespaces(),
+            ],
             &[],
             "Istio AuthorizationPolicy and PeerAuthentication objects.",
         ),
         "kubernetes" => object(
-            &[
-                (
-                    "system-namespaces",
-                    json!({ "type": "array", "uniqueItems": true, "items": { "type": "string", "pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$" }, "description": "System namespaces besides kube-system, kube-public and kube-node-lease: never under a namespace-wide default deny; seg isolates only the pods it manages there." }),
-                ),
-                (
-                    "default-deny-system-namespaces",
-                    json!({ "type": "boolean", "description": "Put system namespaces under a namespace-wide default deny like any other (default false)." }),
-                ),
-            ],
+            &[system_namespaces(), default_deny_system_namespaces()],
             &[],
             "Kubernetes NetworkPolicies.",
         ),
@@ -560,6 +555,22 @@ fn target(name: &str) -> Value {
         }
         _ => object(&[], &[], &format!("The {name} target.")),
     }
+}
+
+/// `system-namespaces`, read alike by the kubernetes and istio tables.
+fn system_namespaces() -> (&'static str, Value) {
+    (
+        "system-namespaces",
+        json!({ "type": "array", "uniqueItems": true, "items": { "type": "string", "pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$" }, "description": "System namespaces besides kube-system, kube-public and kube-node-lease: never under a namespace-wide default deny; seg isolates only the pods it manages there." }),
+    )
+}
+
+/// `default-deny-system-namespaces`, read alike by the kubernetes and istio tables.
+fn default_deny_system_namespaces() -> (&'static str, Value) {
+    (
+        "default-deny-system-namespaces",
+        json!({ "type": "boolean", "description": "Put system namespaces under a namespace-wide default deny like any other (default false)." }),
+    )
 }
 
 #[cfg(test)]
