@@ -300,13 +300,7 @@ fn report_errors(versions: &mut [(&str, &mut Version)], color: Color) -> Exit {
         let Some(comp) = version.comp.as_mut() else {
             continue;
         };
-        let levels = comp
-            .manifest
-            .as_ref()
-            .map(|m| m.lints.clone())
-            .unwrap_or_default();
-        comp.diags.apply_levels(&levels, false);
-        comp.diags.sort();
+        comp.settle_diagnostics(false);
         let errors = labelled_errors(side, &comp.diags);
         if errors.is_empty() && comp.program.is_some() {
             continue;

@@ -202,13 +202,7 @@ fn usage(message: &str) -> Exit {
 }
 
 fn refuse(mut comp: Compilation, color: Color, message: &str) -> Exit {
-    let levels = comp
-        .manifest
-        .as_ref()
-        .map(|m| m.lints.clone())
-        .unwrap_or_default();
-    comp.diags.apply_levels(&levels, false);
-    comp.diags.sort();
+    comp.settle_diagnostics(false);
     let errors: Vec<Diagnostic> = comp
         .diags
         .iter()

@@ -431,13 +431,7 @@ fn policy_of(formatted: &str, name: &str) -> String {
 }
 
 fn refused_by(mut comp: Compilation, message: &str) -> Refusal {
-    let levels = comp
-        .manifest
-        .as_ref()
-        .map(|m| m.lints.clone())
-        .unwrap_or_default();
-    comp.diags.apply_levels(&levels, false);
-    comp.diags.sort();
+    comp.settle_diagnostics(false);
     let io = comp.has_io_errors();
     Refusal {
         exit: if io { Exit::Usage } else { Exit::Policy },

@@ -302,13 +302,7 @@ fn finish(comp: &mut Compilation, args: &InputArgs, color: Color) -> Exit {
 
 /// Apply lint levels and --deny-warnings and sort; the diagnostics to print.
 fn settle(comp: &mut Compilation, args: &InputArgs) -> Vec<Diagnostic> {
-    let levels = comp
-        .manifest
-        .as_ref()
-        .map(|m| m.lints.clone())
-        .unwrap_or_default();
-    comp.diags.apply_levels(&levels, args.deny_warnings);
-    comp.diags.sort();
+    comp.settle_diagnostics(args.deny_warnings);
     comp.diags.iter().cloned().collect()
 }
 

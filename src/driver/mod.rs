@@ -49,6 +49,16 @@ impl Compilation {
         self.diags.iter().any(|d| d.is_error() && d.code.is_none())
     }
 
+    /// Apply `seg.toml [lints]` levels (none without a manifest) and, with
+    /// `deny_warnings`, make warnings errors; then sort: the diagnostics as
+    /// every command prints them.
+    pub fn settle_diagnostics(&mut self, deny_warnings: bool) {
+        let none = BTreeMap::new();
+        let levels = self.manifest.as_ref().map_or(&none, |m| &m.lints);
+        self.diags.apply_levels(levels, deny_warnings);
+        self.diags.sort();
+    }
+
     /// Whether there is an error once `seg.toml [lints]` levels apply.
     pub fn has_errors_at_lint_levels(&self) -> bool {
         let mut diags = self.diags.clone();
