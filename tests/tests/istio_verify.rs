@@ -665,3 +665,203 @@ fn http_methods_and_paths_agree_with_the_reference() {
     assert!(narrower > 0, "no narrowed answer on `files`");
     eprintln!("{} HTTP requests compared", queries.len());
 }
+
+#[path = "hostile/corpus.rs"]
+mod corpus;
+
+/// Reads `[value, written]` pairs: every written form, inside a flow
+/// sequence, must load as the same string in PyYAML (YAML 1.1, the
+/// analyzer's reader); every plain one must match none of the implicit
+/// types of YAML 1.1 (the regular expressions of yaml.org/type, which go-yaml
+/// follows) or of the YAML 1.2 core schema. The expressions are checked
+/// against spellings they must match first, so that the check is not empty.
+const PLAIN_TYPES: &str = r#"
+import json, re, sys, yaml
+pairs = json.load(open(sys.argv[1]))
+types = {
+    "1.1 bool": r"y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF",
+    "1.1 null": r"~|null|Null|NULL|",
+    "1.1 int": r"[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(:[0-5]?[0-9])+",
+    "1.1 float": r"[-+]?([0-9][0-9_]*)?\.[0-9.]*([eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)",
+    "1.1 timestamp": r"[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?([Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](\.[0-9]*)?(([ \t]*)Z|[-+][0-9][0-9]?(:[0-9][0-9])?)?",
+    "1.1 merge": r"<<",
+    "1.1 value": r"=",
+    "1.2 null": r"null|Null|NULL|~|",
+    "1.2 bool": r"true|True|TRUE|false|False|FALSE",
+    "1.2 int": r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+",
+    "1.2 float": r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.nan|\.NaN|\.NAN",
+}
+types = {k: re.compile(v) for k, v in types.items()}
+for must in ["yes", "OFF", "0777", "1:20", "190:20:30.15", "10.64.0.137", ".inf", "2001-12-14", "2001-12-14t21:59:43.10-05:00", "<<", "=", "1e3", "0o17"]:
+    assert any(t.fullmatch(must) for t in types.values()), must
+bad = []
+for value, written in pairs:
+    if written == value:
+        for name, t in types.items():
+            if t.fullmatch(value):
+                bad.append(f"{value!r} is written plain but is a YAML {name}")
+text = "".join(f"- [{written}]\n" for _, written in pairs)
+try:
+    loaded = yaml.safe_load(text)
+except yaml.YAMLError as e:
+    loaded = None
+    for value, written in pairs:
+        try:
+            yaml.safe_load(f"- [{written}]\n")
+        except yaml.YAMLError as e:
+            bad.append(f"{value!r} written {written}: {e}")
+if loaded is not None:
+    for (value, written), got in zip(pairs, loaded):
+        if got != [value]:
+            bad.append(f"{value!r} written {written} reads as {got!r}")
+print("\n".join(bad[:40]))
+sys.exit(1 if bad else 0)
+"#;
+
+/// Values a list of a source or an operation may hold, and look-alikes of
+/// every implicit YAML type, with and without a `/`.
+fn list_value_candidates() -> Vec<String> {
+    let mut base: Vec<String> = [
+        "yes",
+        "No",
+        "ON",
+        "off",
+        "y",
+        "N",
+        "true",
+        "False",
+        "null",
+        "~",
+        "",
+        "<<",
+        "=",
+        "0777",
+        "0b101",
+        "0x1F",
+        "0o17",
+        "1_000",
+        "1:20",
+        "190:20:30.15",
+        "1e3",
+        "+1",
+        "-1",
+        ".5",
+        "1.",
+        "10.64.0.137",
+        ".inf",
+        "-.Inf",
+        ".NaN",
+        "nan",
+        "2001-12-14",
+        "2001-12-14t21:59:43.10-05:00",
+        "2001-12-14 21:59:43.10 -5",
+        "---",
+        "...",
+        "- a",
+        "? a",
+        ": a",
+        "a: b",
+        "a #b",
+        "a,b",
+        "[a]",
+        "{a}",
+        "*a",
+        "&a",
+        "!a",
+        "%a",
+        "@a",
+        "`a",
+        "'a",
+        "\"a",
+        "|a",
+        ">a",
+        "a\\b",
+        "443",
+        "GET",
+        "/api/*",
+        "*.css",
+        "fd00::1/128",
+        "10.0.0.0/8",
+        "cluster.local",
+        "cluster.local/ns/shop/sa/api",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    base.extend(corpus::values().into_iter().map(|v| v.text));
+    let mut out = Vec::new();
+    for v in &base {
+        for form in [
+            v.clone(),
+            format!("{v}/"),
+            format!("/{v}"),
+            format!("{v}/x"),
+            format!("x/{v}"),
+            format!("cluster.local/ns/{v}/sa/api"),
+        ] {
+            out.push(form);
+        }
+    }
+    // Every string of up to four characters over what the implicit types
+    // are made of, and longer ones drawn from it.
+    let alphabet: Vec<char> = "0159/.-_:eExbyYnNoO+ T".chars().collect();
+    let mut words = vec![String::new()];
+    for _ in 0..3 {
+        let longer: Vec<String> = words
+            .iter()
+            .flat_map(|w| alphabet.iter().map(move |c| format!("{w}{c}")))
+            .collect();
+        out.extend(longer.iter().cloned());
+        words = longer;
+    }
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..20_000 {
+        let mut word = String::new();
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let len = 4 + (state % 13) as usize;
+        for _ in 0..len {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            word.push(alphabet[(state % alphabet.len() as u64) as usize]);
+        }
+        out.push(word);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The values of principals, namespaces, CIDRs, ports, methods and paths are
+/// written plain only where no YAML reader the output meets could take them
+/// for anything but the same string (see `seg_istio::list_value`).
+#[test]
+fn list_values_written_plain_stay_strings_for_yaml_1_1_and_1_2_readers() {
+    let Some(python) = seg_tests::tools::venv_tool("python") else {
+        return;
+    };
+    let candidates = list_value_candidates();
+    let pairs: Vec<(String, String)> = candidates
+        .iter()
+        .map(|v| (v.clone(), seg_istio::list_value(v)))
+        .collect();
+    let plain = pairs.iter().filter(|(v, w)| v == w).count();
+    assert!(
+        plain > 1_000 && plain < pairs.len(),
+        "{plain} of {} written plain",
+        pairs.len()
+    );
+    // YAML 1.2 (saphyr) reads each one back as the same string too.
+    let text: String = pairs.iter().map(|(_, w)| format!("- [{w}]\n")).collect();
+    let loaded = seg_tests::yaml::document(&text).expect("one YAML document");
+    let expected: Vec<Value> = pairs.iter().map(|(v, _)| json!([v])).collect();
+    assert_eq!(loaded, Value::Array(expected), "saphyr reads another value");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("pairs.json");
+    std::fs::write(&file, serde_json::to_string(&pairs).expect("json")).expect("write");
+    let (code, stdout, stderr) =
+        tools::run(&python, &["-c", PLAIN_TYPES, &file.display().to_string()]);
+    assert_eq!(code, 0, "{} values:\n{stdout}{stderr}", pairs.len());
+}

@@ -2,9 +2,12 @@
 //! `kustomization.yaml` listing them, and the ApplySet parent and its CRD
 //! (`seg_k8s::applyset`) that `Backend::apply_command` prunes with.
 //! YAML is written from the typed models by serde-saphyr, which quotes every
-//! string a YAML 1.1 reader would take for something else.
+//! string a YAML 1.1 reader would take for something else, except a
+//! policy's `rules` (see [`rules_yaml`]).
 
+use crate::model::{AuthorizationPolicy, Object as Manifest};
 use crate::render::Rendered;
+use crate::rules_yaml;
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::{Artifact, Bugs, Object};
 use seg_k8s::applyset;
@@ -13,15 +16,39 @@ use std::collections::BTreeSet;
 
 pub const KUSTOMIZATION: &str = "kustomization.yaml";
 
-fn yaml<T: Serialize>(header: &str, value: &T, bugs: &mut Bugs) -> Option<(Vec<u8>, Vec<u8>)> {
+/// `value` as YAML (without the file header).
+fn yaml<T: Serialize>(value: &T, bugs: &mut Bugs) -> Option<String> {
     let options = serde_saphyr::ser_options! { min_fold_chars: usize::MAX };
     match serde_saphyr::to_string_with_options(value, options) {
-        Ok(body) => Some((format!("{header}{body}").into_bytes(), body.into_bytes())),
+        Ok(body) => Some(body),
         Err(e) => {
             bugs.push(format!("cannot write an istio object as YAML: {e}"));
             None
         }
     }
+}
+
+/// An AuthorizationPolicy: serde writes every field but `rules`, which
+/// [`rules_yaml`] appends (it comes last, after `action`).
+fn policy_yaml(p: &Manifest<AuthorizationPolicy>, bugs: &mut Bugs) -> Option<String> {
+    let mut body = yaml(p, bugs)?;
+    if !p.spec.rules.is_empty() {
+        if p.spec.action.is_none() || !body.ends_with('\n') {
+            bugs.push(format!(
+                "istio policy `{}` has rules but no action",
+                p.metadata.name
+            ));
+            return None;
+        }
+        rules_yaml::write(&p.spec.rules, &mut body);
+    }
+    Some(body)
+}
+
+/// The file's contents (header and body) and the body, whose digest the
+/// object inventory records.
+fn file(header: &str, body: Option<String>) -> Option<(Vec<u8>, Vec<u8>)> {
+    body.map(|body| (format!("{header}{body}").into_bytes(), body.into_bytes()))
 }
 
 fn place(o: &Rendered) -> (&'static str, &str, &str) {
@@ -79,8 +106,8 @@ pub fn artifacts(
     for o in objects {
         let (kind, ns, name) = place(&o);
         let written = match &o {
-            Rendered::Policy(p) => yaml(&header, p, bugs),
-            Rendered::Peer(p) => yaml(&header, p, bugs),
+            Rendered::Policy(p) => file(&header, policy_yaml(p, bugs)),
+            Rendered::Peer(p) => file(&header, yaml(p, bugs)),
         };
         let path = format!("{ns}/{name}.yaml");
         if let Some((contents, body)) = written {
@@ -95,12 +122,12 @@ pub fn artifacts(
         // would make them members).
         let crd = applyset::crd();
         let parent = applyset::parent_of(&parent_name(project), project, GROUP_KINDS);
-        if let Some((contents, body)) = yaml(&header, &crd, bugs) {
+        if let Some((contents, body)) = file(&header, yaml(&crd, bugs)) {
             let path = applyset::CRD_FILE.to_string();
             inventory.push(Object::new(crd.kind, crd.metadata.name, &path, &body));
             out.push(Artifact { path, contents });
         }
-        if let Some((contents, body)) = yaml(&header, &parent, bugs) {
+        if let Some((contents, body)) = file(&header, yaml(&parent, bugs)) {
             let path = applyset::PARENT_FILE.to_string();
             inventory.push(Object::new(parent.kind, parent.metadata.name, &path, &body));
             out.push(Artifact { path, contents });
@@ -110,7 +137,7 @@ pub fn artifacts(
             kind: "Kustomization",
             resources,
         };
-        if let Some((contents, _)) = yaml(&header, &k, bugs) {
+        if let Some((contents, _)) = file(&header, yaml(&k, bugs)) {
             out.push(Artifact {
                 path: KUSTOMIZATION.into(),
                 contents,

@@ -20,10 +20,21 @@ mod lower;
 mod merge;
 mod model;
 mod render;
+mod rules_yaml;
 #[cfg(test)]
 mod tests;
 
 pub use estate::{istio_principal, principal};
+
+/// How a value of a source or operation list (a principal, namespace,
+/// CIDR, port, method or path) is written inside its flow sequence: plain
+/// when it is provably the same string for YAML 1.1 and 1.2 readers,
+/// double-quoted otherwise (see the rule in `rules_yaml::plain`).
+pub fn list_value(value: &str) -> String {
+    let mut out = String::new();
+    rules_yaml::scalar(value, &mut out);
+    out
+}
 
 use seg_diag::{Diagnostic, Diagnostics};
 use seg_ir::backend::IstioOptions;

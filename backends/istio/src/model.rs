@@ -1,12 +1,12 @@
 //! Serde types of the objects this target writes: `security.istio.io/v1`
 //! AuthorizationPolicy and PeerAuthentication, and the kustomize
 //! `Kustomization` that lists them. Only the fields seg sets exist; empty
-//! lists are never written (in Istio an absent field means "any"). The
-//! value lists of sources and operations are written in flow style
-//! (`[a, b]`): they hold thousands of principals or ports at scale, and a
-//! block list spends nine bytes of indentation on each.
+//! lists are never written (in Istio an absent field means "any"). A
+//! policy's `rules` are written by [`crate::rules_yaml`], the rest by serde:
+//! the value lists of sources and operations hold thousands of principals
+//! or ports at scale, and are written in flow style (`[a,b]`).
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -35,7 +35,9 @@ pub struct AuthorizationPolicy {
     /// `ALLOW` or `DENY`; absent on the allow-nothing policy (`{}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<&'static str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Written after the fields serde writes, by [`crate::rules_yaml`]: it is
+    /// the last field of the object.
+    #[serde(skip)]
     pub rules: Vec<PolicyRule>,
 }
 
@@ -47,50 +49,37 @@ pub struct Selector {
 
 /// One rule: matches when a source of `from` and an operation of `to`
 /// match (an absent list matches anything).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PolicyRule {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub from: Vec<From>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub to: Vec<To>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct From {
     pub source: Source,
 }
 
 /// Fields are ANDed; seg sets exactly one per source (sources are ORed).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Source {
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "flow")]
     pub principals: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "flow")]
     pub namespaces: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "flow")]
     pub ip_blocks: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct To {
     pub operation: Operation,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Operation {
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "flow")]
     pub ports: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "flow")]
     pub not_ports: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "flow")]
     pub methods: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "flow")]
     pub not_methods: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "flow")]
     pub paths: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "flow")]
     pub not_paths: Vec<String>,
 }
 
@@ -113,9 +102,4 @@ pub struct Kustomization {
     pub api_version: &'static str,
     pub kind: &'static str,
     pub resources: Vec<String>,
-}
-
-/// A list in flow style (see the module docs).
-fn flow<S: Serializer>(values: &[String], s: S) -> Result<S::Ok, S::Error> {
-    serde_saphyr::FlowSeq(values).serialize(s)
 }

@@ -21,7 +21,7 @@ use seg_ir::backend::KubernetesOptions;
 use seg_ir::{Action, IdentityId, Program};
 use seg_k8s::PROJECT_LABEL;
 use seg_k8s::names::{object_name, project_label};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "seg");
 /// The label of what the apply procedure applies first: DENY policies and
@@ -225,15 +225,10 @@ pub fn render(
                 let merged = merge(&list, &table);
                 let mut annotations = BTreeMap::new();
                 annotations.insert("seg.dev/identity".to_string(), identity.name.clone());
-                let lines: Vec<String> = merged
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (_, ids))| {
-                        let ids: Vec<&str> = ids.iter().copied().collect();
-                        format!("{i}: {}", ids.join(", "))
-                    })
-                    .collect();
-                annotations.insert("seg.dev/rules".to_string(), lines.join("\n"));
+                annotations.insert(
+                    "seg.dev/rules".to_string(),
+                    provenance(merged.iter().map(|(_, ids)| ids)),
+                );
                 rules += merged.len();
                 out.push(Rendered::Policy(Object {
                     api_version: "security.istio.io/v1",
@@ -284,6 +279,32 @@ fn label(objects: &mut [Rendered], project: &str) {
                 .insert(APPLY_FIRST.0.to_string(), APPLY_FIRST.1.to_string());
         }
     }
+}
+
+/// `seg.dev/rules`: per written rule `i`, the ids of the seg rules it comes
+/// from, one line per policy, the policy named once: `i: <policy>#<h1>,<h2>`
+/// stands for `<policy>#<h1>` and `<policy>#<h2>`. A rule id is
+/// `<policy>#<hash>` and its hash part holds no `#`, so the policy is what
+/// precedes the last `#` of the line. At scale a workload is reached by
+/// thousands of rules of a few policies: naming the policy once per line
+/// halves the annotation.
+fn provenance<'a>(rules: impl Iterator<Item = &'a BTreeSet<&'a str>>) -> String {
+    let mut out = String::new();
+    for (i, ids) in rules.enumerate() {
+        // `<policy>#` → the hash parts (an id without `#` stands alone).
+        let mut by_policy: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for id in ids {
+            let cut = id.rfind('#').map_or(id.len(), |at| at + 1);
+            by_policy.entry(&id[..cut]).or_default().push(&id[cut..]);
+        }
+        for (policy, hashes) in by_policy {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&format!("{i}: {policy}{}", hashes.join(",")));
+        }
+    }
+    out
 }
 
 fn namespace_of(role: &crate::estate::Role) -> &str {

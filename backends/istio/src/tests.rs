@@ -252,6 +252,30 @@ fn objects_carry_the_labels_the_apply_command_prunes_and_orders_by() {
     );
 }
 
+/// `seg.dev/rules` names each policy once per written rule: `i: <policy>#<hash>,<hash>`.
+#[test]
+fn provenance_names_the_policy_once_per_rule() {
+    let mut p = program();
+    let web = pod(&mut p, "web", "shop", &[("app", "web")]);
+    let ops = pod(&mut p, "ops", "shop", &[("app", "ops")]);
+    let api = pod(&mut p, "api", "shop", &[("app", "api")]);
+    allow(&mut p, web, api, 443);
+    allow(&mut p, ops, api, 443);
+    // Another policy whose name holds a `#`: the hash part follows the last one.
+    allow(&mut p, web, api, 443);
+    p.rules[2].provenance.id = "odd#name#7".into();
+    let e = emit(&p, KubernetesOptions::default());
+    let t = text(&e, "shop/seg-allow-api.yaml");
+    assert!(
+        t.contains("    seg.dev/rules: |-\n      0: fx#1,2\n      0: odd#name#7\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("principals: [cluster.local/ns/shop/sa/ops,cluster.local/ns/shop/sa/web]"),
+        "{t}"
+    );
+}
+
 fn seg_yaml_body<T: serde::Serialize>(value: &T) -> String {
     let options = serde_saphyr::ser_options! { min_fold_chars: usize::MAX };
     serde_saphyr::to_string_with_options(value, options).expect("yaml")
