@@ -22,10 +22,12 @@ pub struct BuildArgs {
 }
 
 pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
+    let began = std::time::Instant::now();
     let mut comp = match compile_as(&args.input, color, v) {
         Ok(c) => c,
         Err(e) => return e,
     };
+    let checked = began.elapsed();
     let mut progress = Progress::new(v == Verbosity::Quiet);
     let outcome = match (&comp.program, &comp.manifest) {
         (Some(program), Some(manifest)) if !comp.diags.has_errors() => driver::build_observed(
@@ -40,6 +42,7 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
     };
     progress.show("writing");
     if v == Verbosity::Verbose {
+        info(&format!("checked in {} ms", checked.as_millis()));
         // The targets are built side by side: each one's own time.
         for report in outcome.iter().flat_map(|o| &o.reports) {
             info(&format!(
@@ -65,12 +68,25 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
     let previous = driver::previous_build(&out);
     let written = driver::write_atomically(&out, &outcome.files);
     progress.clear();
-    if let Err(e) = written {
-        eprintln!("error: {e}");
-        eprintln!("note: nothing was written; the previous output is unchanged");
-        return Exit::Usage;
-    }
+    let written = match written {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("note: nothing was written; the previous output is unchanged");
+            return Exit::Usage;
+        }
+    };
     if v == Verbosity::Verbose {
+        info(&format!(
+            "wrote {} ({} bytes, {} unchanged and linked): files {} ms, sync {} ms, swap {} ms, old output removed in {} ms",
+            plural(written.files, "file"),
+            written.bytes,
+            written.reused,
+            written.write.as_millis(),
+            written.sync.as_millis(),
+            written.swap.as_millis(),
+            written.remove.as_millis(),
+        ));
         for a in outcome.reports.iter().flat_map(|r| &r.approximations) {
             let kind = serde_json::to_value(a.kind).unwrap_or_default();
             info(&format!(

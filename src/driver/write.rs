@@ -9,14 +9,41 @@
 //! a single `renameat2(RENAME_EXCHANGE)`, and the parent folder is synced so
 //! that the exchange itself survives a crash. After a crash `--out` holds the
 //! old build or the new one, complete (see docs/cli.md, "The output folder").
+//!
+//! A file whose bytes the previous output already holds is hard-linked from
+//! it instead of written: the old inode is durable already, only the new
+//! folder entry is synced, and removing the old tree afterwards frees no
+//! inode and no block (the most expensive part of replacing an output).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// What writing the output took, phase by phase (`seg build -v`).
+#[derive(Clone, Debug, Default)]
+pub struct WriteStats {
+    pub files: usize,
+    pub bytes: u64,
+    /// Files of the previous output with the same bytes, linked, not written.
+    pub reused: usize,
+    /// Creating the temporary tree and writing every file.
+    pub write: Duration,
+    /// Making the new tree durable.
+    pub sync: Duration,
+    /// Exchanging it with the old output and syncing the parent folder.
+    pub swap: Duration,
+    /// Removing the old output.
+    pub remove: Duration,
+}
 
 /// Replace the folder `out` with exactly `files` (paths relative to `out`).
-pub fn write_atomically(out: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<(), String> {
+pub fn write_atomically(
+    out: &Path,
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Result<WriteStats, String> {
     let out = absolute(out)?;
     let parent = out
         .parent()
@@ -29,11 +56,19 @@ pub fn write_atomically(out: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result
 
     let stamp = format!("{}-{}", std::process::id(), unique());
     let tmp = parent.join(format!(".{}.seg-tmp-{stamp}", name.to_string_lossy()));
-    let result = write_tree(&tmp, files).and_then(|()| swap_in(&tmp, &out, &stamp));
+    let mut stats = WriteStats {
+        files: files.len(),
+        bytes: files.values().map(|c| c.len() as u64).sum(),
+        ..WriteStats::default()
+    };
+    // The previous output, checked by `guard_existing`: its unchanged files are reused.
+    let previous = out.is_dir().then_some(out.as_path());
+    let result = write_tree(&tmp, files, previous, &mut stats)
+        .and_then(|()| swap_in(&tmp, &out, &stamp, &mut stats));
     if result.is_err() {
         let _ = remove_tree(&tmp);
     }
-    result
+    result.map(|()| stats)
 }
 
 /// Replace (or create) one file with `contents`: written beside it under a
@@ -100,7 +135,38 @@ fn guard_existing(out: &Path) -> Result<(), String> {
     }
 }
 
-fn write_tree(tmp: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<(), String> {
+/// Whether `old` (a file of the previous output) holds exactly `contents`;
+/// then it becomes `new` too, as a hard link: no new inode, no data to write,
+/// and removing the previous output later frees nothing. Any doubt (not a
+/// plain file, another size, unreadable, a link the file system refuses)
+/// answers no, and the file is written as usual.
+fn reuse(old: &Path, new: &Path, contents: &[u8]) -> bool {
+    let same = fs::symlink_metadata(old).is_ok_and(|m| {
+        m.file_type().is_file() && m.len() == contents.len() as u64 && single_link(&m)
+    }) && fs::read(old).is_ok_and(|bytes| bytes == contents);
+    same && fs::hard_link(old, new).is_ok()
+}
+
+/// A file only the previous output names: a file with other names may be
+/// written through them, so it is not shared with the new output.
+#[cfg(unix)]
+fn single_link(m: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    m.nlink() == 1
+}
+
+#[cfg(not(unix))]
+fn single_link(_: &fs::Metadata) -> bool {
+    false
+}
+
+fn write_tree(
+    tmp: &Path,
+    files: &BTreeMap<String, Vec<u8>>,
+    previous: Option<&Path>,
+    stats: &mut WriteStats,
+) -> Result<(), String> {
+    let began = Instant::now();
     fs::create_dir(tmp).map_err(|e| format!("cannot create `{}`: {e}", tmp.display()))?;
     // Each folder once, parents first: an ancestor is a prefix, so it sorts first.
     let mut folders = BTreeSet::new();
@@ -118,12 +184,23 @@ fn write_tree(tmp: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<(), Strin
         fs::create_dir(&path).map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
     }
     let files: Vec<(&String, &Vec<u8>)> = files.iter().collect();
+    let reused = AtomicUsize::new(0);
     in_parallel(&files, |(rel, contents)| {
-        fs::File::create(tmp.join(rel))
+        let path = tmp.join(rel);
+        if previous.is_some_and(|old| reuse(&old.join(rel), &path, contents)) {
+            reused.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        fs::File::create(&path)
             .and_then(|mut f| f.write_all(contents))
             .map_err(|e| format!("cannot write `{rel}`: {e}"))
     })?;
-    sync_tree(tmp)
+    stats.reused = reused.into_inner();
+    stats.write = began.elapsed();
+    let began = Instant::now();
+    sync_tree(tmp)?;
+    stats.sync = began.elapsed();
+    Ok(())
 }
 
 /// Threads for file creation and removal. Creating and unlinking files
@@ -138,7 +215,7 @@ fn in_parallel<T: Sync>(
     f: impl Fn(&T) -> Result<(), String> + Sync,
 ) -> Result<(), String> {
     use std::sync::Mutex;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicBool;
     const CHUNK: usize = 32;
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
@@ -242,18 +319,25 @@ fn sync_tree(tmp: &Path) -> Result<(), String> {
     folders.iter().rev().try_for_each(|d| sync(d))
 }
 
-fn swap_in(tmp: &Path, out: &Path, stamp: &str) -> Result<(), String> {
+fn swap_in(tmp: &Path, out: &Path, stamp: &str, stats: &mut WriteStats) -> Result<(), String> {
+    let began = Instant::now();
     let parent = out.parent().unwrap_or(Path::new("/"));
     if !out.exists() {
         fs::rename(tmp, out)
             .map_err(|e| format!("cannot move the output into `{}`: {e}", out.display()))?;
-        return sync_folder(parent);
+        sync_folder(parent)?;
+        stats.swap = began.elapsed();
+        return Ok(());
     }
     if exchange(tmp, out)? {
         // `tmp` now names the previous output.
         sync_folder(parent)?;
-        return remove_tree(tmp)
-            .map_err(|e| format!("cannot remove the previous output `{}`: {e}", tmp.display()));
+        stats.swap = began.elapsed();
+        let began = Instant::now();
+        remove_tree(tmp)
+            .map_err(|e| format!("cannot remove the previous output `{}`: {e}", tmp.display()))?;
+        stats.remove = began.elapsed();
+        return Ok(());
     }
     // No atomic exchange on this file system: two renames, with a moment
     // between them when `--out` is missing.
@@ -272,8 +356,12 @@ fn swap_in(tmp: &Path, out: &Path, stamp: &str) -> Result<(), String> {
         ));
     }
     sync_folder(parent)?;
+    stats.swap = began.elapsed();
+    let began = Instant::now();
     remove_tree(&old)
-        .map_err(|e| format!("cannot remove the previous output `{}`: {e}", old.display()))
+        .map_err(|e| format!("cannot remove the previous output `{}`: {e}", old.display()))?;
+    stats.remove = began.elapsed();
+    Ok(())
 }
 
 /// Swap the two folders in one step; `Ok(false)` when the file system cannot.
@@ -404,6 +492,90 @@ mod tests {
             // 40 is the first failing item; a thread may stop before later ones.
             assert_eq!(err, Err("item 40".to_string()));
         }
+    }
+
+    #[cfg(unix)]
+    fn inode(p: &Path) -> (u64, u64) {
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::metadata(p).unwrap();
+        (m.ino(), m.nlink())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn unchanged_files_are_linked_from_the_previous_output_changed_ones_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let first = files(&[
+            ("report.json", "{\"tool\": \"seg\"} 1"),
+            ("t/same.rules", "same"),
+            ("t/grown.rules", "old"),
+            ("t/edited.rules", "abc"),
+        ]);
+        let stats = write_atomically(&out, &first).unwrap();
+        assert_eq!(stats.reused, 0);
+        let before: Vec<(u64, u64)> = ["t/same.rules", "t/grown.rules", "t/edited.rules"]
+            .iter()
+            .map(|p| inode(&out.join(p)))
+            .collect();
+        let second = files(&[
+            ("report.json", "{\"tool\": \"seg\"} 2"),
+            ("t/same.rules", "same"),
+            ("t/grown.rules", "older"),
+            ("t/edited.rules", "abd"),
+            ("t/new.rules", "new"),
+        ]);
+        let stats = write_atomically(&out, &second).unwrap();
+        assert_eq!(stats.reused, 1, "only t/same.rules has the same bytes");
+        for (rel, contents) in &second {
+            assert_eq!(&fs::read(out.join(rel)).unwrap(), contents, "{rel}");
+        }
+        // The same inode, and only one name again once the old tree is gone.
+        assert_eq!(inode(&out.join("t/same.rules")), before[0]);
+        assert_ne!(inode(&out.join("t/grown.rules")).0, before[1].0);
+        assert_ne!(inode(&out.join("t/edited.rules")).0, before[2].0);
+        assert_eq!(leftovers(dir.path()), ["out"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_failed_build_after_linking_leaves_the_previous_output_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let old = files(&[("report.json", "{\"tool\": \"seg\"}"), ("keep.txt", "old")]);
+        write_atomically(&out, &old).unwrap();
+        let kept = inode(&out.join("keep.txt"));
+        // keep.txt is linked into the new tree before the write fails.
+        let bad = files(&[
+            ("report.json", "{\"tool\": \"seg\"}"),
+            ("keep.txt", "old"),
+            ("x", "file"),
+            ("x/y", "under a file"),
+        ]);
+        assert!(write_atomically(&out, &bad).is_err());
+        assert_eq!(fs::read_to_string(out.join("keep.txt")).unwrap(), "old");
+        assert_eq!(inode(&out.join("keep.txt")), kept, "one name again");
+        assert_eq!(leftovers(dir.path()), ["out"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_with_another_name_is_written_not_shared() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let same = files(&[("report.json", "{\"tool\": \"seg\"}"), ("a.rules", "a")]);
+        write_atomically(&out, &same).unwrap();
+        fs::hard_link(out.join("a.rules"), dir.path().join("elsewhere")).unwrap();
+        let stats = write_atomically(&out, &same).unwrap();
+        assert_eq!(stats.reused, 1, "report.json only");
+        assert_ne!(
+            inode(&out.join("a.rules")).0,
+            inode(&dir.path().join("elsewhere")).0
+        );
+        assert_eq!(
+            fs::read_to_string(dir.path().join("elsewhere")).unwrap(),
+            "a"
+        );
     }
 
     #[test]
