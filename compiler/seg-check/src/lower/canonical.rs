@@ -16,13 +16,14 @@
 
 use serde::ser::{self, Serialize};
 use std::borrow::Cow;
+use std::io::Write as _;
 use std::ops::Range;
 
 type Error = serde_json::Error;
 
 /// The canonical JSON text of `value` (see the module docs).
 pub(crate) fn to_vec<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    let mut w = Writer { out: Vec::new() };
+    let mut w = Writer::default();
     // Every method below is infallible except where serde_json's own value
     // serializer fails (a map key that is not a string, a 128-bit integer
     // out of range), which the syntax tree never produces.
@@ -30,12 +31,29 @@ pub(crate) fn to_vec<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     w.out
 }
 
+/// Writes objects in place, keys and all, and fixes each one up when it
+/// closes: usually by moving one value down or cutting the trailing `span`,
+/// without allocating.
+#[derive(Default)]
 struct Writer {
     out: Vec<u8>,
+    /// The fields of every object still open, innermost last.
+    fields: Vec<Field>,
 }
 
-/// An object's fields as written so far: key and where its value lies in `out`.
-type Fields = Vec<(Cow<'static, str>, Range<usize>)>;
+/// One field of an open object: where its `,"key":` starts and where its value lies.
+struct Field {
+    key: Cow<'static, str>,
+    at: usize,
+    value: Range<usize>,
+}
+
+/// Where an open object starts in `out` and where its fields start in `fields`.
+#[derive(Clone, Copy)]
+struct Open {
+    start: usize,
+    base: usize,
+}
 
 impl Writer {
     fn string(&mut self, s: &str) {
@@ -47,17 +65,71 @@ impl Writer {
         self.out.extend_from_slice(s.as_bytes());
     }
 
-    /// Add a field, as `IndexMap::insert` does: a repeated key keeps its
-    /// first place and takes the new value.
-    fn field(fields: &mut Fields, key: Cow<'static, str>, value: Range<usize>) {
-        match fields.iter_mut().find(|(k, _)| *k == key) {
-            Some(f) => f.1 = value,
-            None => fields.push((key, value)),
-        }
+    fn open(&mut self) -> Open {
+        let open = Open {
+            start: self.out.len(),
+            base: self.fields.len(),
+        };
+        self.out.push(b'{');
+        open
     }
 
-    /// Replace the object written from `start` by its canonical form.
-    fn close_object(&mut self, start: usize, mut fields: Fields) {
+    /// Write the key of a new field of `open`; returns where the field starts.
+    fn key(&mut self, open: Open, key: &str) -> usize {
+        let at = self.out.len();
+        if self.fields.len() > open.base {
+            self.out.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut self.out, key);
+        self.out.push(b':');
+        at
+    }
+
+    /// Record the field whose key was written at `at` and whose value ends here.
+    fn field(&mut self, key: Cow<'static, str>, at: usize, value_start: usize) {
+        let value = value_start..self.out.len();
+        self.fields.push(Field { key, at, value });
+    }
+
+    /// Turn the object opened at `open` into its canonical form.
+    fn close(&mut self, open: Open) {
+        let fields = &self.fields[open.base..];
+        let keys = |want: [&str; 2]| {
+            fields.len() == 2 && fields[0].key == want[0] && fields[1].key == want[1]
+        };
+        let span = fields.iter().position(|f| f.key == "span");
+        let repeated = fields
+            .iter()
+            .enumerate()
+            .any(|(i, f)| fields[..i].iter().any(|g| g.key == f.key));
+        if repeated || span.is_some_and(|i| i + 1 < fields.len()) {
+            self.rebuild(open);
+        } else if keys(["node", "span"]) || keys(["text", "quoted"]) {
+            let value = fields[0].value.clone();
+            let len = value.len();
+            self.out.copy_within(value, open.start);
+            self.out.truncate(open.start + len);
+        } else {
+            if let Some(i) = span {
+                let at = fields[i].at;
+                self.out.truncate(at);
+            }
+            self.out.push(b'}');
+        }
+        self.fields.truncate(open.base);
+    }
+
+    /// The general case of [`Writer::close`]: fields as `IndexMap::insert`
+    /// keeps them (a repeated key keeps its first place and takes the new
+    /// value), then the forms of the module docs, a `span` swap-removed.
+    fn rebuild(&mut self, open: Open) {
+        let mut fields: Vec<(Cow<'static, str>, Range<usize>)> = Vec::new();
+        for f in self.fields.drain(open.base..) {
+            match fields.iter_mut().find(|(k, _)| *k == f.key) {
+                Some(slot) => slot.1 = f.value,
+                None => fields.push((f.key, f.value)),
+            }
+        }
         let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_ref()).collect();
         let text = if keys == ["node", "span"] || keys == ["text", "quoted"] {
             self.out[fields[0].1.clone()].to_vec()
@@ -65,7 +137,7 @@ impl Writer {
             if let Some(i) = keys.iter().position(|k| *k == "span") {
                 fields.swap_remove(i);
             }
-            let mut text = Vec::with_capacity(self.out.len() - start + 2);
+            let mut text = Vec::with_capacity(self.out.len() - open.start + 2);
             text.push(b'{');
             for (n, (key, value)) in fields.iter().enumerate() {
                 if n > 0 {
@@ -78,8 +150,25 @@ impl Writer {
             text.push(b'}');
             text
         };
-        self.out.truncate(start);
+        self.out.truncate(open.start);
         self.out.extend_from_slice(&text);
+    }
+
+    /// Open `{"variant": ...` around a value about to be written.
+    fn open_variant(&mut self, variant: &'static str) -> Variant {
+        let open = self.open();
+        let at = self.key(open, variant);
+        Variant {
+            open,
+            variant,
+            at,
+            value_start: self.out.len(),
+        }
+    }
+
+    fn close_variant(&mut self, v: Variant) {
+        self.field(Cow::Borrowed(v.variant), v.at, v.value_start);
+        self.close(v.open);
     }
 
     /// Through serde_json's value serializer, for the rare leaves whose
@@ -90,49 +179,49 @@ impl Writer {
     }
 }
 
+/// An open `{"Variant": value}` wrapper.
+#[derive(Clone, Copy)]
+struct Variant {
+    open: Open,
+    variant: &'static str,
+    at: usize,
+    value_start: usize,
+}
+
 /// An array (sequences, tuples), possibly the value of a variant wrapper.
 pub(crate) struct Array<'w> {
     w: &'w mut Writer,
     first: bool,
-    /// `{"Variant": [...]}`: where the wrapper started, and the variant.
-    variant: Option<(usize, &'static str)>,
+    variant: Option<Variant>,
 }
 
 /// An object (structs, maps), possibly the value of a variant wrapper.
 pub(crate) struct Object<'w> {
     w: &'w mut Writer,
-    start: usize,
-    fields: Fields,
+    open: Open,
     key: Option<String>,
-    variant: Option<(usize, &'static str)>,
+    variant: Option<Variant>,
 }
 
 impl Writer {
     fn array(&mut self, variant: Option<&'static str>) -> Array<'_> {
-        let wrapper = variant.map(|v| (self.out.len(), v));
+        let variant = variant.map(|v| self.open_variant(v));
         self.out.push(b'[');
         Array {
             w: self,
             first: true,
-            variant: wrapper,
+            variant,
         }
     }
 
     fn object(&mut self, variant: Option<&'static str>) -> Object<'_> {
-        let wrapper = variant.map(|v| (self.out.len(), v));
+        let variant = variant.map(|v| self.open_variant(v));
         Object {
-            start: self.out.len(),
+            open: self.open(),
             w: self,
-            fields: Vec::new(),
             key: None,
-            variant: wrapper,
+            variant,
         }
-    }
-
-    /// Close `{"variant": value}` whose value was written from `value_start`.
-    fn close_variant(&mut self, start: usize, variant: &'static str, value_start: usize) {
-        let end = self.out.len();
-        self.close_object(start, vec![(Cow::Borrowed(variant), value_start..end)]);
     }
 }
 
@@ -147,8 +236,8 @@ impl Array<'_> {
 
     fn close(self) -> Result<(), Error> {
         self.w.out.push(b']');
-        if let Some((start, variant)) = self.variant {
-            self.w.close_variant(start, variant, start);
+        if let Some(v) = self.variant {
+            self.w.close_variant(v);
         }
         Ok(())
     }
@@ -160,17 +249,17 @@ impl Object<'_> {
         key: Cow<'static, str>,
         value: &T,
     ) -> Result<(), Error> {
-        let at = self.w.out.len();
+        let at = self.w.key(self.open, &key);
+        let start = self.w.out.len();
         value.serialize(&mut *self.w)?;
-        let end = self.w.out.len();
-        Writer::field(&mut self.fields, key, at..end);
+        self.w.field(key, at, start);
         Ok(())
     }
 
     fn close(self) -> Result<(), Error> {
-        self.w.close_object(self.start, self.fields);
-        if let Some((start, variant)) = self.variant {
-            self.w.close_variant(start, variant, start);
+        self.w.close(self.open);
+        if let Some(v) = self.variant {
+            self.w.close_variant(v);
         }
         Ok(())
     }
@@ -201,7 +290,7 @@ impl<'w> ser::Serializer for &'w mut Writer {
         self.serialize_i64(v.into())
     }
     fn serialize_i64(self, v: i64) -> Result<(), Error> {
-        self.raw(&v.to_string());
+        let _ = write!(self.out, "{v}");
         Ok(())
     }
     fn serialize_i128(self, v: i128) -> Result<(), Error> {
@@ -217,7 +306,7 @@ impl<'w> ser::Serializer for &'w mut Writer {
         self.serialize_u64(v.into())
     }
     fn serialize_u64(self, v: u64) -> Result<(), Error> {
-        self.raw(&v.to_string());
+        let _ = write!(self.out, "{v}");
         Ok(())
     }
     fn serialize_u128(self, v: u128) -> Result<(), Error> {
@@ -281,9 +370,9 @@ impl<'w> ser::Serializer for &'w mut Writer {
         variant: &'static str,
         value: &T,
     ) -> Result<(), Error> {
-        let start = self.out.len();
+        let v = self.open_variant(variant);
         value.serialize(&mut *self)?;
-        self.close_variant(start, variant, start);
+        self.close_variant(v);
         Ok(())
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Array<'w>, Error> {
