@@ -67,9 +67,17 @@ fn token_end(pair: &Pair<'_, Rule>) -> usize {
         pair.as_rule(),
         Rule::string | Rule::attr_path | Rule::port_proto | Rule::use_module
     );
-    match pair.clone().into_inner().last() {
-        Some(last) if !compound => token_end(&last),
-        _ => pair.as_span().end(),
+    let span = pair.as_span();
+    // What pest skips is whitespace and comments: a pair whose text ends in
+    // neither, and holds no `/` that could start a comment, ends with its last token.
+    let text = span.as_str();
+    let trivia_last = text.ends_with([' ', '\t', '\r', '\n', '\u{FEFF}']);
+    if compound || (!trivia_last && !text.as_bytes().contains(&b'/')) {
+        return span.end();
+    }
+    match pair.clone().into_inner().next_back() {
+        Some(last) => token_end(&last),
+        None => span.end(),
     }
 }
 

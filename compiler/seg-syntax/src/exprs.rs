@@ -88,6 +88,9 @@ pub(crate) fn set_expr(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<SetExpr> {
 }
 
 fn set_expr_deep(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Deep<SetExpr>> {
+    if let Some(operand) = only_operand(pair) {
+        return set_operand(ctx, &operand);
+    }
     SET_PRATT
         .map_primary(|p| set_operand(ctx, &p))
         .map_infix(|lhs, op, rhs| {
@@ -104,6 +107,13 @@ fn set_expr_deep(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<Deep<SetExpr>> {
             Ok((Spanned::new(kind, span), depth))
         })
         .parse(pair.clone().into_inner())
+}
+
+/// The operand of an expression that is one operand alone: what the Pratt
+/// parser would give, without setting it up.
+fn only_operand<'i>(pair: &Pair<'i, Rule>) -> Option<Pair<'i, Rule>> {
+    let mut inner = pair.clone().into_inner();
+    if inner.len() == 1 { inner.next() } else { None }
 }
 
 /// The one child of an operand wrapper (`set_operand`, `pred_operand`, `cond_operand`).
@@ -210,6 +220,9 @@ fn boolean<T>(
     and: fn(Box<Spanned<T>>, Box<Spanned<T>>) -> T,
     or: fn(Box<Spanned<T>>, Box<Spanned<T>>) -> T,
 ) -> Result<Deep<Spanned<T>>> {
+    if let Some(p) = only_operand(pair) {
+        return operand(&p);
+    }
     BOOL_PRATT
         .map_primary(|p| operand(&p))
         .map_prefix(|op, rhs| {

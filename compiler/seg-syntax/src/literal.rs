@@ -134,11 +134,15 @@ fn bad_surrogate(ctx: Ctx, body: &Pair<'_, Rule>, at: usize) -> Diagnostic {
 /// A bare name, checked for the dash rules the lexer leaves open.
 pub(crate) fn bare_name(ctx: Ctx, pair: &Pair<'_, Rule>) -> Result<String> {
     let text = pair.as_str();
-    let problem = if text.ends_with('-') {
+    // Every problem involves a `-`; names are short, so byte pairs beat substring search.
+    let pairs = || text.as_bytes().windows(2);
+    let problem = if !text.contains('-') {
+        None
+    } else if text.ends_with('-') {
         Some("a name cannot end with `-`")
-    } else if text.contains("--") {
+    } else if pairs().any(|w| w == b"--") {
         Some("a name cannot contain `--`")
-    } else if text.contains("_-") || text.contains("-_") {
+    } else if pairs().any(|w| w == b"_-" || w == b"-_") {
         Some("`-` must stand between letters or digits")
     } else {
         None

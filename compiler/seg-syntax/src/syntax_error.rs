@@ -95,7 +95,6 @@ pub(crate) fn describe(r: Rule) -> &'static str {
     use Rule::*;
     match r {
         EOI => "end of file",
-        WHITESPACE => "whitespace",
         COMMENT | block_comment | line_comment | doc_start => "a comment",
         // Silent helpers: pest never reports them.
         name_char | reserved_set | reserved_service | reserved_pred | reserved_cond => "a name",

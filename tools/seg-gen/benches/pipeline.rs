@@ -3,12 +3,16 @@
 //! `cargo bench -p seg-gen --bench pipeline` runs 5k and 50k identities with
 //! 1k and 10k rules. `SEG_BENCH_BIG=1` adds the 100k-rule estates (slow: run
 //! them on purpose only). `SEG_BENCH_FILTER=...` is criterion's usual filter.
+//!
+//! `cargo bench -p seg-gen --bench pipeline -- parse/` times the parser alone
+//! (pest and the tree it builds) on the pairs job's policy files, per rule.
 
 #[path = "../tests/stages/mod.rs"]
 mod stages;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use seg_diag::{Diagnostics, SourceMap};
+use seg_gen::pairs::{self, PairsSpec};
 use seg_gen::{Spec, generate};
 use seg_ir::eval::{Evaluator, decide};
 use seg_ir::{Flow, FlowEndpoint, IdentityId, Program, Protocol};
@@ -166,8 +170,32 @@ fn bench_eval(c: &mut Criterion) {
     g.finish();
 }
 
+/// `seg_syntax::parse` alone on the pairs job (`seg-gen --job pairs`): its
+/// 10 policy files of 1,000 rules and the services file, throughput per rule.
+fn bench_parse(c: &mut Criterion) {
+    let mut g = c.benchmark_group("parse");
+    g.sample_size(20).measurement_time(Duration::from_secs(5));
+    let rules = 10_000;
+    let estate = pairs::generate(&PairsSpec::job(rules));
+    g.throughput(Throughput::Elements(rules as u64));
+    g.bench_function(BenchmarkId::new("pairs", "10k-rules"), |b| {
+        b.iter(|| {
+            let mut items = 0;
+            for (i, (path, text)) in estate.policies.iter().enumerate() {
+                match seg_syntax::parse(seg_diag::FileId(i as u32), black_box(text)) {
+                    Ok(file) => items += file.items.len(),
+                    Err(d) => panic!("{path} does not parse: {}", d.message),
+                }
+            }
+            items
+        })
+    });
+    g.finish();
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
+    bench_parse(&mut c);
     bench_generate(&mut c);
     bench_stages(&mut c);
     bench_eval(&mut c);
