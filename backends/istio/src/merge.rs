@@ -25,9 +25,10 @@ use crate::model::{From, Operation, PolicyRule, Source, To};
 use seg_ir::PortRanges;
 use std::collections::{BTreeSet, HashMap};
 
-/// One Istio rule being assembled; `peers` index the peer table.
+/// One Istio rule being assembled; `peers` index the peer table (sorted,
+/// without repeats: comparing, hashing and merging them is a walk over a slice).
 struct Rect<'a> {
-    peers: BTreeSet<u32>,
+    peers: Vec<u32>,
     ops: Ops,
     ids: BTreeSet<&'a str>,
 }
@@ -71,11 +72,12 @@ pub fn merge<'a>(
     table: &[Peer],
 ) -> Vec<(PolicyRule, BTreeSet<&'a str>)> {
     let any = table.first().filter(|p| **p == Peer::Any).map(|_| 0u32);
-    let is_any = |peers: &BTreeSet<u32>| any.is_some_and(|a| peers.contains(&a));
+    // `Peer::Any` is index 0: the first of a sorted list.
+    let is_any = |peers: &[u32]| any.is_some_and(|a| peers.first() == Some(&a));
     let mut rects: Vec<Rect<'a>> = rules
         .iter()
         .map(|(lowered, id)| Rect {
-            peers: lowered.ids.iter().copied().collect(),
+            peers: lowered.ids.clone(),
             ops: lowered.ops.clone(),
             ids: BTreeSet::from([*id]),
         })
@@ -110,7 +112,7 @@ pub fn merge<'a>(
     let mut out: Vec<(Vec<u32>, PolicyRule, BTreeSet<&str>)> = rects
         .into_iter()
         .map(|r| {
-            let peers: Vec<u32> = r.peers.into_iter().collect();
+            let peers = r.peers;
             let named: Vec<&Peer> = peers.iter().map(|&i| &table[i as usize]).collect();
             let rule = PolicyRule {
                 from: from(&named),
@@ -129,8 +131,7 @@ fn by_peers(rects: Vec<Rect<'_>>) -> Vec<Rect<'_>> {
     let mut out: Vec<Rect> = Vec::with_capacity(rects.len());
     let mut index: HashMap<Vec<u32>, usize> = HashMap::new();
     for r in rects {
-        let key: Vec<u32> = r.peers.iter().copied().collect();
-        match index.get(&key) {
+        match index.get(&r.peers) {
             Some(&i) => {
                 for (http, ports) in r.ops {
                     let e = out[i].ops.entry(http).or_default();
@@ -139,12 +140,50 @@ fn by_peers(rects: Vec<Rect<'_>>) -> Vec<Rect<'_>> {
                 out[i].ids.extend(r.ids);
             }
             None => {
-                index.insert(key, out.len());
+                index.insert(r.peers.clone(), out.len());
                 out.push(r);
             }
         }
     }
     out
+}
+
+/// The sorted union of two sorted lists without repeats.
+fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+/// Whether every element of sorted `a` is in sorted `b`.
+fn subset(a: &[u32], b: &[u32]) -> bool {
+    let mut rest = b;
+    a.iter().all(|x| match rest.binary_search(x) {
+        Ok(at) => {
+            rest = &rest[at + 1..];
+            true
+        }
+        Err(_) => false,
+    })
 }
 
 /// Rules with the same operations as one, with the union of their sources.
@@ -155,9 +194,9 @@ fn by_ops(rects: Vec<Rect<'_>>, any: Option<u32>) -> Vec<Rect<'_>> {
         match index.get(&r.ops) {
             Some(&i) => {
                 let o = &mut out[i];
-                o.peers.extend(r.peers);
-                if let Some(a) = any.filter(|a| o.peers.contains(a)) {
-                    o.peers = BTreeSet::from([a]);
+                o.peers = union(&o.peers, &r.peers);
+                if let Some(a) = any.filter(|a| o.peers.first() == Some(a)) {
+                    o.peers = vec![a];
                 }
                 o.ids.extend(r.ids);
             }
@@ -195,8 +234,8 @@ fn drop_covered(mut rects: Vec<Rect<'_>>, any: Option<u32>) -> Vec<Rect<'_>> {
     while i < rects.len() {
         let cover = (0..rects.len()).find(|&j| {
             j != i
-                && (any.is_some_and(|a| rects[j].peers.contains(&a))
-                    || rects[i].peers.is_subset(&rects[j].peers))
+                && (any.is_some_and(|a| rects[j].peers.first() == Some(&a))
+                    || subset(&rects[i].peers, &rects[j].peers))
                 && ops_within(&rects[i].ops, &rects[j].ops)
         });
         match cover {

@@ -28,14 +28,16 @@ use crate::model::{Operation, PolicyRule, Source};
 /// can spell `no`, `1e3` or a date), ports (strings in Istio: `"443"`),
 /// IPv6 CIDRs (a `:` in a flow scalar trips old parsers), methods and paths.
 fn plain(value: &str) -> bool {
+    let mut slash = false;
     value
         .as_bytes()
         .first()
         .is_some_and(u8::is_ascii_alphanumeric)
-        && value.contains('/')
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'/' | b'-'))
+        && value.bytes().all(|b| {
+            slash |= b == b'/';
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'/' | b'-')
+        })
+        && slash
 }
 
 /// `value` as a YAML double-quoted scalar: `"` and `\` escaped, and every
