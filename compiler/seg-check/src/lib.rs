@@ -78,7 +78,7 @@ impl<'a> JitInput<'a> {
 /// What the source says that the checked program flattens away: the members
 /// every segment evaluated to (`seg lsp` hovers, `seg graph` nodes) and each
 /// rule as written (`seg reach` paths, `seg graph` edge labels).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Outline {
     pub segments: Vec<SegmentOutline>,
     /// By IR rule label (`policy/1`, `policy/2.1`): that direction of the rule as written.
@@ -114,7 +114,7 @@ impl SegmentOutline {
 }
 
 /// One direction of a rule as written: `payments`, `ledger`, `[postgres]`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RuleOutline {
     pub src: String,
     pub dst: String,
@@ -122,7 +122,7 @@ pub struct RuleOutline {
     pub services: Vec<String>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SegmentOutline {
     /// Index of the defining unit in [`CheckInput::units`].
     pub unit: usize,

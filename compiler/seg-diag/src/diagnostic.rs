@@ -1,10 +1,10 @@
 //! The diagnostic value every stage produces, and the list that collects them.
 
 use crate::{Code, LintLevel, Span};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// A bug in seg itself.
@@ -14,7 +14,7 @@ pub enum Severity {
     Note,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Label {
     pub span: Span,
     pub message: String,
@@ -23,7 +23,7 @@ pub struct Label {
 
 /// One problem: code, message (lowercase, no final period, user input in
 /// backticks), labels on the source, notes (facts) and a help line (one action).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnostic {
     pub severity: Severity,
     pub code: Option<Code>,

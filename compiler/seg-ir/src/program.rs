@@ -101,13 +101,62 @@ impl IdentityKind {
     }
 }
 
-/// A typed attribute value from the inventory.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(untagged)]
+/// A typed attribute value from the inventory. Written untagged (`true`,
+/// `3`, `"x"`) in text formats such as the IR's JSON; tagged in binary ones
+/// (the compiled-program cache), which cannot tell the three apart unaided.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Value {
     Bool(bool),
     Int(i64),
     String(String),
+}
+
+/// [`Value`] as text formats write it.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum ValueText {
+    Bool(bool),
+    Int(i64),
+    String(String),
+}
+
+/// [`Value`] as binary formats write it.
+#[derive(Serialize, Deserialize)]
+enum ValueTagged {
+    Bool(bool),
+    Int(i64),
+    String(String),
+}
+
+impl Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Bool(b) if s.is_human_readable() => b.serialize(s),
+            Value::Int(i) if s.is_human_readable() => i.serialize(s),
+            Value::String(t) if s.is_human_readable() => t.serialize(s),
+            Value::Bool(b) => s.serialize_newtype_variant("ValueTagged", 0, "Bool", b),
+            Value::Int(i) => s.serialize_newtype_variant("ValueTagged", 1, "Int", i),
+            Value::String(t) => s.serialize_newtype_variant("ValueTagged", 2, "String", t),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        Ok(if d.is_human_readable() {
+            match ValueText::deserialize(d)? {
+                ValueText::Bool(b) => Value::Bool(b),
+                ValueText::Int(i) => Value::Int(i),
+                ValueText::String(t) => Value::String(t),
+            }
+        } else {
+            match ValueTagged::deserialize(d)? {
+                ValueTagged::Bool(b) => Value::Bool(b),
+                ValueTagged::Int(i) => Value::Int(i),
+                ValueTagged::String(t) => Value::String(t),
+            }
+        })
+    }
 }
 
 /// The facts about one inventory identity that targets need.
@@ -165,12 +214,21 @@ pub enum Action {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointSet {
     /// Member identities, including those one of `networks` overlaps.
+    #[serde(deserialize_with = "id_set")]
     pub identities: BTreeSet<IdentityId>,
     /// Identities the source names directly (by name or `[..]`): a target that
     /// cannot represent one of these reports an error rather than leaving it out.
+    #[serde(deserialize_with = "id_set")]
     pub explicit: BTreeSet<IdentityId>,
     /// Addresses outside the inventory (`network ...`, `any`).
     pub networks: CidrSet,
+}
+
+/// A set of ids read as a list and built in one go: a set is written in
+/// order, and building from a sorted list is linear where inserting one id
+/// at a time is not (the compiled-program cache reads ~10^6 of them).
+fn id_set<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeSet<IdentityId>, D::Error> {
+    Ok(Vec::<IdentityId>::deserialize(d)?.into_iter().collect())
 }
 
 /// Where a rule comes from, carried into every emitted rule.
@@ -360,16 +418,78 @@ pub enum FlowEndpoint {
     Address(IpAddr),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// An IP protocol: `tcp`, `udp`, `sctp`, `icmp` or a bare number in text
+/// formats; tagged in binary ones, as [`Value`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Protocol {
     Tcp,
     Udp,
     Sctp,
     Icmp,
     /// Any other IP protocol, by number.
+    Other(u8),
+}
+
+/// [`Protocol`] as text formats write it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ProtocolText {
+    Tcp,
+    Udp,
+    Sctp,
+    Icmp,
     #[serde(untagged)]
     Other(u8),
+}
+
+/// [`Protocol`] as binary formats write it.
+#[derive(Serialize, Deserialize)]
+enum ProtocolTagged {
+    Tcp,
+    Udp,
+    Sctp,
+    Icmp,
+    Other(u8),
+}
+
+impl Serialize for Protocol {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let human = s.is_human_readable();
+        match *self {
+            Protocol::Other(n) if human => ProtocolText::Other(n).serialize(s),
+            Protocol::Other(n) => ProtocolTagged::Other(n).serialize(s),
+            Protocol::Tcp if human => ProtocolText::Tcp.serialize(s),
+            Protocol::Udp if human => ProtocolText::Udp.serialize(s),
+            Protocol::Sctp if human => ProtocolText::Sctp.serialize(s),
+            Protocol::Icmp if human => ProtocolText::Icmp.serialize(s),
+            Protocol::Tcp => ProtocolTagged::Tcp.serialize(s),
+            Protocol::Udp => ProtocolTagged::Udp.serialize(s),
+            Protocol::Sctp => ProtocolTagged::Sctp.serialize(s),
+            Protocol::Icmp => ProtocolTagged::Icmp.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Protocol {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Protocol, D::Error> {
+        Ok(if d.is_human_readable() {
+            match ProtocolText::deserialize(d)? {
+                ProtocolText::Tcp => Protocol::Tcp,
+                ProtocolText::Udp => Protocol::Udp,
+                ProtocolText::Sctp => Protocol::Sctp,
+                ProtocolText::Icmp => Protocol::Icmp,
+                ProtocolText::Other(n) => Protocol::Other(n),
+            }
+        } else {
+            match ProtocolTagged::deserialize(d)? {
+                ProtocolTagged::Tcp => Protocol::Tcp,
+                ProtocolTagged::Udp => Protocol::Udp,
+                ProtocolTagged::Sctp => Protocol::Sctp,
+                ProtocolTagged::Icmp => Protocol::Icmp,
+                ProtocolTagged::Other(n) => Protocol::Other(n),
+            }
+        })
+    }
 }
 
 /// A connection attempt and its context, decided by the reference evaluator.
