@@ -2,7 +2,7 @@
 //! The map and its formats are `seg_reach`'s.
 
 use super::reach::{for_target, origins, parse_at};
-use super::{Exit, InputArgs, compile, exit_for, report, settle};
+use super::{Exit, InputArgs, Verbosity, cached, exit_for, report, settle};
 use crate::output::{Color, Format};
 use clap::{Args, ValueEnum};
 use seg_diag::{Diagnostic, SourceMap};
@@ -67,9 +67,12 @@ pub struct GraphArgs {
     /// Write to this file instead of standard output (replaced whole, or left untouched on error).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Compile the project even when the compiled-program cache (.seg/cache) is up to date, and do not write it.
+    #[arg(long, env = "SEG_NO_CACHE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_cache: bool,
 }
 
-pub fn run(args: &GraphArgs, color: Color) -> Exit {
+pub fn run(args: &GraphArgs, color: Color, v: Verbosity) -> Exit {
     let input = InputArgs {
         path: args.path.clone(),
         manifest_path: args.manifest_path.clone(),
@@ -78,21 +81,28 @@ pub fn run(args: &GraphArgs, color: Color) -> Exit {
         deny_warnings: false,
         format: Format::Human,
     };
-    let mut comp = match compile(&input, color) {
+    let mut compiled = match cached::compile(&input, color, v, args.no_cache) {
         Ok(c) => c,
         Err(e) => return e,
     };
-    let diags = settle(&mut comp, &input);
-    let exit = exit_for(&comp);
-    if exit != Exit::Ok || comp.program.is_none() {
-        report(&comp.map, &diags, Format::Human, color);
+    let diags = settle(&mut compiled.comp, &input);
+    let exit = exit_for(&compiled.comp);
+    if exit != Exit::Ok || compiled.comp.program.is_none() {
+        report(&compiled.comp.map, &diags, Format::Human, color);
         return exit;
     }
+    let exit = output(args, &compiled.comp, color);
+    compiled.keep();
+    exit
+}
+
+/// Draw the graph and write it where `--out` says.
+fn output(args: &GraphArgs, comp: &crate::driver::Compilation, color: Color) -> Exit {
     let usage = |d: Diagnostic| {
         report(&SourceMap::new(), &[d], Format::Human, color);
         Exit::Usage
     };
-    let text = match draw(args, &comp) {
+    let text = match draw(args, comp) {
         Ok(t) => t,
         Err(d) => return usage(d),
     };

@@ -3,6 +3,7 @@
 
 mod audit;
 mod build;
+mod cached;
 mod check;
 mod completions;
 mod diff;
@@ -170,8 +171,8 @@ pub fn main() -> ExitCode {
         Command::Explain(a) => explain::run(a, cli.color, v),
         Command::Diff(a) => diff::run(a, cli.color),
         Command::ExplainCode(a) => explain_code::run(a),
-        Command::Reach(a) => reach::run(a, cli.color),
-        Command::Graph(a) => graph::run(a, cli.color),
+        Command::Reach(a) => reach::run(a, cli.color, v),
+        Command::Graph(a) => graph::run(a, cli.color, v),
         Command::Targets => targets::run(),
         Command::Fmt(a) => fmt::run(a, cli.color),
         Command::Audit(a) => audit::run(a, cli.color, v),
@@ -194,8 +195,15 @@ fn compile(args: &InputArgs, color: Color) -> Result<Compilation, Exit> {
 /// [`compile`], with a progress line on a terminal and, under `-v`, what was read and how long
 /// it took.
 fn compile_as(args: &InputArgs, color: Color, v: Verbosity) -> Result<Compilation, Exit> {
+    let (input, now) = locate(args, color)?;
+    Ok(compile_located(&input, now, v))
+}
+
+/// Compile what [`locate`] found, as [`compile_as`] does.
+fn compile_located(input: &Input, now: seg_ir::Timestamp, v: Verbosity) -> Compilation {
     let mut progress = Progress::new(v == Verbosity::Quiet);
-    let comp = compile_quietly(args, color, &mut progress)?;
+    progress.show(&format!("checking {}", input.root().display()));
+    let comp = driver::compile(input, now);
     progress.clear();
     if v == Verbosity::Verbose {
         let files: Vec<&str> = comp
@@ -211,14 +219,11 @@ fn compile_as(args: &InputArgs, color: Color, v: Verbosity) -> Result<Compilatio
         ));
         info(&format!("checked in {} ms", progress.elapsed().as_millis()));
     }
-    Ok(comp)
+    comp
 }
 
-fn compile_quietly(
-    args: &InputArgs,
-    color: Color,
-    progress: &mut Progress,
-) -> Result<Compilation, Exit> {
+/// The input the command line names and "now". `Err` is a usage problem already printed.
+fn locate(args: &InputArgs, color: Color) -> Result<(Input, seg_ir::Timestamp), Exit> {
     let usage = |d: Diagnostic| {
         let anchor = input_anchor(args);
         report_at(&SourceMap::new(), &[d], args.format, color, &anchor);
@@ -231,8 +236,7 @@ fn compile_quietly(
         manifest_path: args.manifest_path.as_deref(),
     })
     .map_err(usage)?;
-    progress.show(&format!("checking {}", input.root().display()));
-    Ok(driver::compile(&input, now))
+    Ok((input, now))
 }
 
 /// A line of `-v` output, on stderr (paths and names from the user are shown, not obeyed).

@@ -2,7 +2,7 @@
 //! entry network), hop by hop, or with `--to` every shortest path to one
 //! identity. The analysis and its rendering are `seg_reach`'s.
 
-use super::{Exit, InputArgs, compile, exit_for, report, settle};
+use super::{Exit, InputArgs, Verbosity, cached, exit_for, report, settle};
 use crate::driver::{self, Compilation};
 use crate::output::{Color, Format};
 use clap::Args;
@@ -12,6 +12,7 @@ use seg_ir::{CidrSet, ConditionClass, IdentityKind, Program, Timestamp};
 use seg_reach::report::{self, Describe, TargetNote};
 use seg_reach::{Analysis, Model, Origin, Search};
 use std::collections::BTreeSet;
+use std::io::Write as _;
 
 #[derive(Args, Debug)]
 pub struct ReachArgs {
@@ -34,12 +35,15 @@ pub struct ReachArgs {
     /// Kinds a reached identity is taken over through, comma-separated [default: seg.toml `[reach] pivot`, else every kind but api_key]
     #[arg(long, value_name = "KINDS", value_delimiter = ',')]
     pub pivot: Option<Vec<String>>,
+    /// Compile the project even when the compiled-program cache (.seg/cache) is up to date, and do not write it.
+    #[arg(long, env = "SEG_NO_CACHE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_cache: bool,
 }
 
 /// At most this many shortest paths are listed by `--to`.
 const MAX_PATHS: usize = 1000;
 
-pub fn run(args: &ReachArgs, color: Color) -> Exit {
+pub fn run(args: &ReachArgs, color: Color, v: Verbosity) -> Exit {
     if args.input.format == Format::Sarif {
         let d = Diagnostic::plain("`seg reach` prints `human` or `json`, not `sarif`");
         report(&SourceMap::new(), &[d], Format::Human, color);
@@ -49,27 +53,30 @@ pub fn run(args: &ReachArgs, color: Color) -> Exit {
         report(&SourceMap::new(), &[d], args.input.format, color);
         Exit::Usage
     };
-    let mut comp = match compile(&args.input, color) {
+    let mut compiled = match cached::compile(&args.input, color, v, args.no_cache) {
         Ok(c) => c,
         Err(e) => return e,
     };
-    let diags = settle(&mut comp, &args.input);
-    let exit = exit_for(&comp);
-    if exit != Exit::Ok || comp.program.is_none() {
-        report(&comp.map, &diags, args.input.format, color);
+    let diags = settle(&mut compiled.comp, &args.input);
+    let exit = exit_for(&compiled.comp);
+    if exit != Exit::Ok || compiled.comp.program.is_none() {
+        report(&compiled.comp.map, &diags, args.input.format, color);
         return exit;
     }
-    let analysed = analyse(args, &comp);
-    // The process ends with this command: freeing every identity, rule and
-    // syntax tree of a large estate one by one would only lengthen the run.
-    std::mem::forget(comp);
-    match analysed {
+    let analysed = analyse(args, &compiled.comp);
+    let exit = match analysed {
         Ok(text) => {
-            print!("{text}");
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
             Exit::Ok
         }
         Err(d) => usage(d),
-    }
+    };
+    compiled.keep();
+    // The process ends with this command: freeing every identity, rule and
+    // syntax tree of a large estate one by one would only lengthen the run.
+    std::mem::forget(compiled);
+    exit
 }
 
 fn analyse(args: &ReachArgs, comp: &Compilation) -> Result<String, Diagnostic> {

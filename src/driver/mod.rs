@@ -3,6 +3,7 @@
 #![doc = include_str!("../../docs/ARCHITECTURE.md")]
 
 mod build;
+pub mod cache;
 pub mod git;
 mod previous;
 mod project;
@@ -41,6 +42,9 @@ pub struct Compilation {
     /// The identities `seg.toml [reach] critical` names.
     pub critical: Vec<IdentityId>,
     pub diags: Diagnostics,
+    /// The files read from the project folder (seg.toml, sources,
+    /// inventories): what the compilation depends on besides "now" and seg.
+    pub inputs: Vec<seg_diag::FileId>,
 }
 
 impl Compilation {
@@ -104,7 +108,8 @@ pub fn compile_overlaid(input: &Input, now: Timestamp, overlay: &Overlay) -> Com
     let root = input.root();
     let mut map = SourceMap::new();
     let mut diags = Diagnostics::new();
-    let manifest = load_manifest(input, &root, &mut map, &mut diags);
+    let mut inputs = Vec::new();
+    let manifest = load_manifest(input, &root, &mut map, &mut inputs, &mut diags);
     let mut comp = Compilation {
         input: input.clone(),
         root,
@@ -115,6 +120,7 @@ pub fn compile_overlaid(input: &Input, now: Timestamp, overlay: &Overlay) -> Com
         outline: None,
         critical: Vec::new(),
         diags: Diagnostics::new(),
+        inputs,
     };
     let Some(mut manifest) = manifest else {
         comp.diags = diags;
@@ -127,6 +133,7 @@ pub fn compile_overlaid(input: &Input, now: Timestamp, overlay: &Overlay) -> Com
         &comp.root,
         &manifest,
         &mut comp.map,
+        &mut comp.inputs,
         now,
         overlay,
         &mut diags,
@@ -177,11 +184,13 @@ fn load_manifest(
     input: &Input,
     root: &Path,
     map: &mut SourceMap,
+    inputs: &mut Vec<seg_diag::FileId>,
     diags: &mut Diagnostics,
 ) -> Option<Manifest> {
     match input {
         Input::Project(_) => {
             let loaded = project::read(map, root, "seg.toml", diags)?;
+            inputs.push(loaded.file);
             seg_check::manifest::parse(loaded.file, map.text(loaded.file), diags)
         }
         Input::File {
@@ -197,10 +206,12 @@ fn load_manifest(
     }
 }
 
+/// `inputs`: every file read from disk is added to it.
 fn compile_with(
     root: &Path,
     manifest: &Manifest,
     map: &mut SourceMap,
+    inputs: &mut Vec<seg_diag::FileId>,
     now: Timestamp,
     overlay: &Overlay,
     diags: &mut Diagnostics,
@@ -246,7 +257,10 @@ fn compile_with(
                 file: map.add(&path, text.clone()),
             },
             None => match project::read(map, root, &path, diags) {
-                Some(l) => l,
+                Some(l) => {
+                    inputs.push(l.file);
+                    l
+                }
                 None => continue,
             },
         };
@@ -313,6 +327,7 @@ fn compile_with(
         .iter()
         .filter_map(|p| project::read(map, root, p, diags))
         .collect();
+    inputs.extend(loaded.iter().map(|l| l.file));
     let texts: Vec<(seg_diag::FileId, &str)> =
         loaded.iter().map(|l| (l.file, map.text(l.file))).collect();
     let inventory = seg_check::inventory::load(&texts, now, diags);

@@ -1,0 +1,354 @@
+//! The compiled-program cache: `seg reach` and `seg graph` only read the
+//! checked program, and a user runs them again and again on a project that
+//! has not changed. Compiling a 50k-identity estate takes over a second; the
+//! analysis a tenth of that. So those commands keep the checked compilation
+//! in `<project>/.seg/cache/program` and reuse it while nothing it was made
+//! from has changed (docs/cli.md, "The compiled-program cache").
+//!
+//! An entry is reused only when all of these are as they were:
+//! - the seg executable (path, size, modification time, inode, version): a
+//!   cache written by another build of seg is never read;
+//! - "now" (`--now`, `SOURCE_DATE_EPOCH` or the clock, to the second): the
+//!   checker's verdicts on expiry, rotation and review depend on it;
+//! - every file the compilation read (seg.toml, sources and the files they
+//!   import, inventories), by BLAKE3 hash of its bytes;
+//! - the files the source and inventory globs match (a new or deleted file).
+//!
+//! The file is a magic line, the length of a header, the header (all of the
+//! above, and the hash of the body) and the body (the program, the outline,
+//! the critical identities, the diagnostics and the source map's file names,
+//! with the texts the diagnostics point into). Anything unexpected (another
+//! format, a short or corrupt file, a hash that differs) is a miss: the
+//! command compiles, never fails because of the cache.
+
+use super::{Compilation, Input, project};
+use seg_check::Outline;
+use seg_diag::{Diagnostic, Diagnostics, FileId, SourceMap};
+use seg_ir::{IdentityId, Program, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Changes whenever the layout of the file changes.
+const MAGIC: &[u8; 16] = b"seg cache v1\n\0\0\0";
+
+/// The folder, relative to the project.
+pub const DIR: &str = ".seg/cache";
+
+/// The one entry (overwritten by each miss: the cache never grows).
+const ENTRY: &str = "program";
+
+/// Why the cache was not used; `-v` prints it.
+#[derive(Debug)]
+pub struct Miss(pub String);
+
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct Executable {
+    path: String,
+    len: u64,
+    modified: (u64, u32),
+    inode: (u64, u64),
+    version: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct InputFile {
+    name: String,
+    hash: [u8; 32],
+}
+
+/// A glob of `seg.toml` and what it matched.
+#[derive(Serialize, Deserialize)]
+struct Glob {
+    patterns: Vec<String>,
+    matched: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    exe: Executable,
+    now: i64,
+    inputs: Vec<InputFile>,
+    globs: Vec<Glob>,
+    body_hash: [u8; 32],
+}
+
+/// The cached part of a [`Compilation`], as written.
+#[derive(Serialize)]
+struct BodyRef<'a> {
+    files: Vec<(&'a str, Option<&'a str>)>,
+    manifest: u32,
+    program: &'a Program,
+    outline: &'a Outline,
+    critical: &'a [IdentityId],
+    diags: &'a [Diagnostic],
+}
+
+/// [`BodyRef`] as read (the same fields in the same order).
+#[derive(Deserialize)]
+struct Body {
+    files: Vec<(String, Option<String>)>,
+    manifest: u32,
+    program: Program,
+    outline: Outline,
+    critical: Vec<IdentityId>,
+    diags: Vec<Diagnostic>,
+}
+
+/// The cache file of a project, if the input is one (a single `.seg` file
+/// with `--inventory` has no project folder to keep it in).
+pub fn entry_path(input: &Input) -> Option<PathBuf> {
+    match input {
+        Input::Project(root) => Some(root.join(DIR).join(ENTRY)),
+        Input::File { .. } => None,
+    }
+}
+
+/// The compilation of `input` at `now` from the cache, when nothing it was
+/// made from has changed.
+pub fn load(input: &Input, now: Timestamp) -> Result<Compilation, Miss> {
+    let path = entry_path(input).ok_or_else(|| miss("a single file is not cached"))?;
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(miss("no entry yet")),
+        Err(e) => return Err(Miss(format!("cannot read the entry: {e}"))),
+    };
+    let (header, body) = split(&bytes).ok_or_else(|| miss("the entry is not a seg cache"))?;
+    let header: Header =
+        postcard::from_bytes(header).map_err(|_| miss("the entry's header is corrupt"))?;
+    if header.exe != executable()? {
+        return Err(miss("the entry was written by another seg executable"));
+    }
+    if header.now != now.0 {
+        return Err(miss("the entry was compiled at another \"now\""));
+    }
+    let root = input.root();
+    for glob in &header.globs {
+        let found = project::expand_globs(&root, &glob.patterns, &[]).map_err(Miss)?;
+        if found != glob.matched {
+            return Err(Miss(format!(
+                "the files matching `{}` changed",
+                glob.patterns.join("`, `")
+            )));
+        }
+    }
+    for f in &header.inputs {
+        let changed = || Miss(format!("`{}` changed", f.name));
+        let file = std::fs::File::open(root.join(&f.name)).map_err(|_| changed())?;
+        // Streamed: the inventory's megabytes are not held, only hashed.
+        let mut h = blake3::Hasher::new();
+        h.update_reader(file).map_err(|_| changed())?;
+        if *h.finalize().as_bytes() != f.hash {
+            return Err(changed());
+        }
+    }
+    if *blake3::hash(body).as_bytes() != header.body_hash {
+        return Err(miss("the entry's body is corrupt"));
+    }
+    let body: Body = postcard::from_bytes(body).map_err(|_| miss("the entry's body is corrupt"))?;
+    rebuild(input, body)
+}
+
+/// A [`Compilation`] from a cached body: the manifest is parsed again from
+/// its text (a few hundred bytes) rather than stored.
+fn rebuild(input: &Input, body: Body) -> Result<Compilation, Miss> {
+    let mut map = SourceMap::new();
+    for (name, text) in body.files {
+        map.add(name, text.unwrap_or_default());
+    }
+    let manifest_file = FileId(body.manifest);
+    if map.get(manifest_file).is_none() {
+        return Err(miss("the entry's body is corrupt"));
+    }
+    let mut scratch = Diagnostics::new();
+    let manifest = seg_check::manifest::parse(manifest_file, map.text(manifest_file), &mut scratch)
+        .ok_or_else(|| miss("seg.toml does not parse"))?;
+    let mut diags = Diagnostics::new();
+    diags.extend(body.diags);
+    Ok(Compilation {
+        input: input.clone(),
+        root: input.root(),
+        map,
+        manifest: Some(manifest),
+        program: Some(body.program),
+        inventory: None,
+        outline: Some(body.outline),
+        critical: body.critical,
+        diags,
+        inputs: Vec::new(),
+    })
+}
+
+/// Keep a successful compilation of a project for the next run; `diags` are
+/// its diagnostics as the checker left them (before lint levels apply).
+/// Returns where it was written. Writes nothing, and says why, when the
+/// project folder is read-only or the inputs changed while it compiled.
+pub fn store(comp: &Compilation, diags: &[Diagnostic], now: Timestamp) -> Result<PathBuf, Miss> {
+    let path = entry_path(&comp.input).ok_or_else(|| miss("a single file is not cached"))?;
+    let (Some(program), Some(outline), Some(manifest)) =
+        (&comp.program, &comp.outline, &comp.manifest)
+    else {
+        return Err(miss("the compilation failed"));
+    };
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(miss("the compilation failed"));
+    }
+    let Some(&manifest_file) = comp.inputs.first() else {
+        return Err(miss("the compilation read no seg.toml"));
+    };
+    let header = header(comp, manifest, now)?;
+    // Keep the texts the diagnostics point into, and those not read from the
+    // project (the standard library's, seg.toml's sections): small. The
+    // inventory's megabytes are left out unless a diagnostic shows them.
+    let mut keep: BTreeSet<FileId> = diags
+        .iter()
+        .flat_map(|d| d.labels.iter().map(|l| l.span.file))
+        .collect();
+    keep.insert(manifest_file);
+    let read: BTreeSet<FileId> = comp.inputs.iter().copied().collect();
+    let files = comp
+        .map
+        .iter()
+        .map(|(id, f)| {
+            let text = (keep.contains(&id) || !read.contains(&id)).then_some(f.text.as_str());
+            (f.name.as_str(), text)
+        })
+        .collect();
+    let body = BodyRef {
+        files,
+        manifest: manifest_file.0,
+        program,
+        outline,
+        critical: &comp.critical,
+        diags,
+    };
+    let body = postcard::to_stdvec(&body).map_err(|e| Miss(format!("cannot encode: {e}")))?;
+    let header = Header {
+        body_hash: *blake3::hash(&body).as_bytes(),
+        ..header
+    };
+    let header = postcard::to_stdvec(&header).map_err(|e| Miss(format!("cannot encode: {e}")))?;
+    let len = u32::try_from(header.len()).map_err(|_| miss("the header is too large"))?;
+    let mut bytes = Vec::with_capacity(MAGIC.len() + 4 + header.len() + body.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&len.to_le_bytes());
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(&body);
+    write(&path, &bytes).map_err(|e| Miss(format!("not written: {e}")))?;
+    Ok(path)
+}
+
+/// What the entry is checked against: the executable, "now", the inputs as
+/// compiled and what the globs match now.
+fn header(
+    comp: &Compilation,
+    manifest: &seg_check::manifest::Manifest,
+    now: Timestamp,
+) -> Result<Header, Miss> {
+    let inputs: Vec<InputFile> = comp
+        .inputs
+        .iter()
+        .filter_map(|&id| comp.map.get(id))
+        .map(|f| InputFile {
+            name: f.name.clone(),
+            hash: *blake3::hash(f.text.as_bytes()).as_bytes(),
+        })
+        .collect();
+    let read: BTreeSet<&str> = inputs.iter().map(|f| f.name.as_str()).collect();
+    let mut globs = vec![manifest.sources.clone()];
+    globs.extend(manifest.inventory.iter().map(|g| vec![g.clone()]));
+    let mut matched = Vec::new();
+    for patterns in globs {
+        let found = project::expand_globs(&comp.root, &patterns, &[]).map_err(Miss)?;
+        // A file that appeared while compiling was not compiled.
+        if found.iter().any(|f| !read.contains(f.as_str())) {
+            return Err(miss("a file appeared while compiling"));
+        }
+        matched.push(Glob {
+            patterns,
+            matched: found,
+        });
+    }
+    Ok(Header {
+        exe: executable()?,
+        now: now.0,
+        inputs,
+        globs: matched,
+        body_hash: [0; 32],
+    })
+}
+
+/// The running executable, as precisely as the file system tells it.
+fn executable() -> Result<Executable, Miss> {
+    let path = std::env::current_exe().map_err(|e| Miss(format!("no executable path: {e}")))?;
+    let meta = std::fs::metadata(&path).map_err(|e| Miss(format!("no executable: {e}")))?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .ok_or_else(|| miss("the executable has no modification time"))?;
+    #[cfg(unix)]
+    let inode = {
+        use std::os::unix::fs::MetadataExt;
+        (meta.dev(), meta.ino())
+    };
+    #[cfg(not(unix))]
+    let inode = (0, 0);
+    Ok(Executable {
+        path: path.to_string_lossy().into_owned(),
+        len: meta.len(),
+        modified: (modified.as_secs(), modified.subsec_nanos()),
+        inode,
+        version: concat!(env!("CARGO_PKG_VERSION"), " ", env!("SEG_INSTALL_REV")).to_string(),
+    })
+}
+
+/// Header and body of a cache file, if it has the layout of one.
+fn split(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = bytes.strip_prefix(MAGIC.as_slice())?;
+    let (len, rest) = rest.split_first_chunk::<4>()?;
+    let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+    (len <= rest.len()).then(|| rest.split_at(len))
+}
+
+/// Write the entry whole or not at all (a temporary file renamed into
+/// place), creating the folder with a `.gitignore` that ignores it and a
+/// `CACHEDIR.TAG` for backup tools.
+fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let ignore = dir.join(".gitignore");
+    if !ignore.exists() {
+        std::fs::write(
+            &ignore,
+            "# The compiled-program cache of seg reach and seg graph (docs/cli.md).\n*\n",
+        )?;
+    }
+    let tag = dir.join("CACHEDIR.TAG");
+    if !tag.exists() {
+        std::fs::write(
+            &tag,
+            "Signature: 8a477f597d28d172789f06886806bc55\n# This folder is a cache made by seg; see docs/cli.md.\n",
+        )?;
+    }
+    // Not synced: a cache need not survive a crash, only never be half
+    // read, and the body's hash catches a file the crash left short.
+    let tmp = dir.join(format!(".{ENTRY}.{}-{}.tmp", std::process::id(), unique()));
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// A number no other temporary file of this process has used.
+fn unique() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+fn miss(why: &str) -> Miss {
+    Miss(why.to_string())
+}
