@@ -80,7 +80,14 @@ impl Writer {
         if self.fields.len() > open.base {
             self.out.push(b',');
         }
-        let _ = serde_json::to_writer(&mut self.out, key);
+        if key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            // Nothing to escape (field and variant names).
+            self.out.push(b'"');
+            self.out.extend_from_slice(key.as_bytes());
+            self.out.push(b'"');
+        } else {
+            let _ = serde_json::to_writer(&mut self.out, key);
+        }
         self.out.push(b':');
         at
     }
@@ -249,6 +256,13 @@ impl Object<'_> {
         key: Cow<'static, str>,
         value: &T,
     ) -> Result<(), Error> {
+        if key == "span" {
+            // Never part of the text (collapsed or dropped when the object
+            // closes): only its place among the keys counts.
+            let at = self.w.out.len();
+            self.w.field(key, at, at);
+            return Ok(());
+        }
         let at = self.w.key(self.open, &key);
         let start = self.w.out.len();
         value.serialize(&mut *self.w)?;
