@@ -150,27 +150,10 @@ fn by_peers(rects: Vec<Rect<'_>>) -> Vec<Rect<'_>> {
 
 /// The sorted union of two sorted lists without repeats.
 fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => {
-                out.push(a[i]);
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                out.push(b[j]);
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
+    let mut out = [a, b].concat();
+    // Two sorted runs: the stable sort finds them and merges them in one pass.
+    out.sort();
+    out.dedup();
     out
 }
 
