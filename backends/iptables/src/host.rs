@@ -17,7 +17,7 @@ use crate::render::{Ctx, FAMILIES};
 use seg_diag::Diagnostics;
 use seg_ir::{Action, Artifact, Emission, IdentityId, Object, Program};
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::rc::Rc;
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Dir {
@@ -160,7 +160,7 @@ fn base_lines(family: Family) -> Vec<(Chain, Line)> {
 pub(crate) fn emit_host(
     cx: &Ctx<'_>,
     host: &Host,
-    set_texts: &HashMap<&str, Rc<str>>,
+    set_texts: &HashMap<&str, Arc<str>>,
     cache: &mut ChainCache,
     emission: &mut Emission,
 ) {

@@ -11,7 +11,7 @@
 use crate::names;
 use ipnet::IpNet;
 use std::fmt::Write;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Text safe on a `#` line and inside a double-quoted argument.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -148,7 +148,7 @@ pub struct UserChain {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PrintedChain {
     pub name: Chain,
-    pub text: Rc<str>,
+    pub text: Arc<str>,
 }
 
 /// seg's part of the filter table of one host for one address family, for
@@ -338,7 +338,7 @@ pub struct IpSet {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IpsetFile {
     pub header: Vec<SafeText>,
-    pub sets: Vec<Rc<str>>,
+    pub sets: Vec<Arc<str>>,
 }
 
 /// ipset's default `maxelem`.

@@ -40,7 +40,7 @@ use seg_ir::{
     Program, Rule, TargetOptions, Timestamp,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// The last instant `iptables` accepts in `--datestop` (UTC).
 const LAST_DATESTOP: &str = "2038-12-31T23:59:59";
@@ -96,7 +96,7 @@ pub(crate) struct Ctx<'p> {
     /// headers (computed when rendering).
     pub meaning: String,
     pub threshold: usize,
-    addr_cache: HashMap<(&'p BTreeSet<IdentityId>, &'p CidrSet), Rc<CidrSet>>,
+    addr_cache: HashMap<(&'p BTreeSet<IdentityId>, &'p CidrSet), Arc<CidrSet>>,
     sched_cache: HashMap<&'p Condition, Result<Schedule, Unsupported>>,
     peer_cache: HashMap<(usize, Family), Option<Peer>>,
     /// Every set, by name.
@@ -120,6 +120,19 @@ pub fn lower<'p>(
     options: &'p TargetOptions,
     threshold: usize,
     diags: &mut Diagnostics,
+) -> Lowered<'p> {
+    lower_with(program, options, threshold, diags, None)
+}
+
+/// [`lower`], rendering the hosts' files from `threads` threads (by
+/// default one per core when there are enough hosts): the files, objects
+/// and counts are the same whatever the number.
+pub(crate) fn lower_with<'p>(
+    program: &'p Program,
+    options: &'p TargetOptions,
+    threshold: usize,
+    diags: &mut Diagnostics,
+    threads: Option<usize>,
 ) -> Lowered<'p> {
     let mut hosts = hosts(program, diags);
     let mut host_of: Vec<Option<usize>> = vec![None; program.identities.len()];
@@ -185,14 +198,26 @@ pub fn lower<'p>(
     let approximations = std::mem::take(&mut cx.approximations);
     Lowered::new(approximations, move |_| {
         cx.meaning = seg_ir::meaning::digest(program, Some(options));
-        render(&cx, &hosts)
+        let threads = threads.unwrap_or_else(|| render_threads(hosts.len()));
+        render(&cx, &hosts, threads)
     })
 }
 
-/// The files of every host, from the lowered lines.
-fn render(cx: &Ctx, hosts: &[Host]) -> Emission {
+/// Hosts below which a thread is not worth starting.
+const HOSTS_PER_THREAD: usize = 64;
+
+/// One thread per core, as long as each gets [`HOSTS_PER_THREAD`] hosts.
+fn render_threads(hosts: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.min(hosts / HOSTS_PER_THREAD).max(1)
+}
+
+/// The files of every host, from the lowered lines. Hosts are independent:
+/// with several `threads` each renders a contiguous share of them, and the
+/// shares are joined in host order (the files and objects are sorted after).
+fn render(cx: &Ctx, hosts: &[Host], threads: usize) -> Emission {
     // Each set printed once, copied into the files of the hosts using it.
-    let set_texts: HashMap<&str, Rc<str>> = cx
+    let set_texts: HashMap<&str, Arc<str>> = cx
         .sets
         .iter()
         .map(|(name, s)| {
@@ -202,13 +227,37 @@ fn render(cx: &Ctx, hosts: &[Host]) -> Emission {
                 notes: vec![SafeText::new(&format!("{} CIDRs", s.members.len()))],
                 members: s.members.clone(),
             };
-            (name.as_str(), Rc::from(set.print()))
+            (name.as_str(), Arc::from(set.print()))
         })
         .collect();
+    let one = |share: &[Host]| {
+        let mut emission = Emission::default();
+        let mut chains = ChainCache::default();
+        for host in share {
+            emit_host(cx, host, &set_texts, &mut chains, &mut emission);
+        }
+        emission
+    };
+    let shares: Vec<Emission> = if threads <= 1 || hosts.len() < 2 {
+        vec![one(hosts)]
+    } else {
+        let size = hosts.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = hosts
+                .chunks(size)
+                .map(|share| scope.spawn(move || one(share)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
     let mut emission = Emission::default();
-    let mut chains = ChainCache::default();
-    for host in hosts {
-        emit_host(cx, host, &set_texts, &mut chains, &mut emission);
+    for share in shares {
+        emission.artifacts.extend(share.artifacts);
+        emission.objects.extend(share.objects);
+        emission.rules += share.rules;
     }
     if !hosts.is_empty() {
         let header = [
@@ -394,14 +443,14 @@ impl<'p> Ctx<'p> {
     }
 
     /// Every address the set stands for: its networks and its identities' addresses.
-    fn addresses(&mut self, set: &'p EndpointSet) -> Rc<CidrSet> {
+    fn addresses(&mut self, set: &'p EndpointSet) -> Arc<CidrSet> {
         let program = self.program;
         let cached = self
             .addr_cache
             .entry((&set.identities, &set.networks))
             .or_insert_with(|| {
                 if set.networks == CidrSet::all() {
-                    return Rc::new(CidrSet::all());
+                    return Arc::new(CidrSet::all());
                 }
                 let nets: Vec<&IpNet> = set
                     .identities
@@ -409,15 +458,15 @@ impl<'p> Ctx<'p> {
                     .filter_map(|id| program.identities.get(id.0 as usize))
                     .flat_map(|i| i.addresses.iter())
                     .collect();
-                Rc::new(CidrSet::from_nets(nets).union(&set.networks))
+                Arc::new(CidrSet::from_nets(nets).union(&set.networks))
             });
-        Rc::clone(cached)
+        Arc::clone(cached)
     }
 
     /// [`Ctx::peer_of`], once per address set and family.
-    fn peer(&mut self, addrs: &Rc<CidrSet>, family: Family) -> Option<Peer> {
+    fn peer(&mut self, addrs: &Arc<CidrSet>, family: Family) -> Option<Peer> {
         // `addr_cache` keeps every set alive, so its address is a stable key.
-        let key = (Rc::as_ptr(addrs) as usize, family);
+        let key = (Arc::as_ptr(addrs) as usize, family);
         match self.peer_cache.get(&key) {
             Some(p) => p.clone(),
             None => {
@@ -462,7 +511,7 @@ impl<'p> Ctx<'p> {
         index: usize,
         rule: &Rule,
         shape: &Shape,
-        addrs: &Rc<CidrSet>,
+        addrs: &Arc<CidrSet>,
         family: Family,
         side: Side,
     ) -> Option<Block> {
