@@ -4,7 +4,7 @@
 //! 1k and 10k rules. `SEG_BENCH_BIG=1` adds the 100k-rule estates (slow: run
 //! them on purpose only). `SEG_BENCH_FILTER=...` is criterion's usual filter.
 //!
-//! `cargo bench -p seg-gen --bench pipeline -- parse/` times the parser alone
+//! `cargo bench -p seg-gen --bench pipeline -- '^parse/'` times the parser alone
 //! (pest and the tree it builds) on the pairs job's policy files, per rule.
 
 #[path = "../tests/stages/mod.rs"]
