@@ -163,9 +163,10 @@ fn draw(args: &GraphArgs, comp: &crate::driver::Compilation) -> Result<String, D
     let (program, target) = match &args.target {
         Some(t) => {
             let (p, note) = for_target(t, checked, comp)?;
-            (p, Some(note))
+            (std::borrow::Cow::Owned(p), Some(note))
         }
-        None => (checked.clone(), None),
+        // As checked: borrowed (a copy of 10k rules is 7% of a cached run).
+        None => (std::borrow::Cow::Borrowed(checked), None),
     };
     let pivot = comp
         .manifest

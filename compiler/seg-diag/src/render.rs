@@ -106,14 +106,32 @@ pub fn hidden(c: char) -> bool {
 /// `s` with every [`hidden`] character written as its Rust escape (`\r`,
 /// `\u{1b}`): user text as it may be shown on a terminal.
 pub fn visible(s: &str) -> String {
+    // Byte by byte while the text is ASCII (most of it, and `seg reach`
+    // prints megabytes), decoding a character only where one starts; the
+    // runs between escapes are copied whole.
+    let bytes = s.as_bytes();
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if hidden(c) {
-            out.extend(c.escape_debug());
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        let (c, len) = if b.is_ascii() {
+            if (b' '..0x7f).contains(&b) || b == b'\n' || b == b'\t' {
+                i += 1;
+                continue;
+            }
+            (char::from(b), 1)
         } else {
-            out.push(c);
+            let c = s[i..].chars().next().unwrap_or('\u{fffd}');
+            (c, c.len_utf8())
+        };
+        if hidden(c) {
+            out.push_str(&s[start..i]);
+            out.extend(c.escape_debug());
+            start = i + len;
         }
+        i += len;
     }
+    out.push_str(&s[start..]);
     out
 }
 
@@ -247,6 +265,10 @@ mod tests {
             "a\\u{1b}[2J\\r\\u{202e}x\\u{9b}"
         );
         assert_eq!(visible("é → ok\n\tnext"), "é → ok\n\tnext");
+        // The plain-ASCII shortcut: DEL and other controls still escaped.
+        assert_eq!(visible("plain\x7f"), "plain\\u{7f}");
+        assert_eq!(visible("a\x00b\rc"), "a\\0b\\rc");
+        assert_eq!(visible("plain ascii ~ text\n"), "plain ascii ~ text\n");
     }
 
     #[test]
