@@ -319,19 +319,21 @@ fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if !dir.is_dir() {
         std::fs::create_dir_all(dir)?;
     }
-    let ignore = dir.join(".gitignore");
-    if !ignore.exists() {
-        std::fs::write(
-            &ignore,
+    let marks = [
+        (
+            ".gitignore",
             "# The compiled-program cache of seg reach and seg graph (docs/cli.md).\n*\n",
-        )?;
-    }
-    let tag = dir.join("CACHEDIR.TAG");
-    if !tag.exists() {
-        std::fs::write(
-            &tag,
+        ),
+        (
+            "CACHEDIR.TAG",
             "Signature: 8a477f597d28d172789f06886806bc55\n# This folder is a cache made by seg; see docs/cli.md.\n",
-        )?;
+        ),
+    ];
+    for (name, text) in marks {
+        let mark = dir.join(name);
+        if !mark.exists() {
+            std::fs::write(&mark, text)?;
+        }
     }
     // Not synced: a cache need not survive a crash, only never be half
     // read, and the body's hash catches a file the crash left short.
