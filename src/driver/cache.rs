@@ -6,8 +6,8 @@
 //! from has changed (docs/cli.md, "The compiled-program cache").
 //!
 //! An entry is reused only when all of these are as they were:
-//! - the seg executable (path, size, modification time, inode, version): a
-//!   cache written by another build of seg is never read;
+//! - the seg executable (path, size, modification time, inode and its change
+//!   time, version): a cache written by another build of seg is never read;
 //! - "now" (`--now`, `SOURCE_DATE_EPOCH` or the clock, to the second): the
 //!   checker's verdicts on expiry, rotation and review depend on it;
 //! - every file the compilation read (seg.toml, sources and the files they
@@ -47,7 +47,7 @@ struct Executable {
     path: String,
     len: u64,
     modified: (u64, u32),
-    inode: (u64, u64),
+    inode: (u64, u64, i64, i64),
     version: String,
 }
 
@@ -287,13 +287,16 @@ fn executable() -> Result<Executable, Miss> {
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .ok_or_else(|| miss("the executable has no modification time"))?;
+    // The inode and its change time (set by the kernel, in nanoseconds, when
+    // the file is installed or unpacked: no one can choose it) make an entry
+    // written elsewhere, or forged and committed to a repository, unreadable.
     #[cfg(unix)]
     let inode = {
         use std::os::unix::fs::MetadataExt;
-        (meta.dev(), meta.ino())
+        (meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec())
     };
     #[cfg(not(unix))]
-    let inode = (0, 0);
+    let inode = (0, 0, 0, 0);
     Ok(Executable {
         path: path.to_string_lossy().into_owned(),
         len: meta.len(),

@@ -28,6 +28,16 @@ fn run_with(exe: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Outp
     for (k, v) in env {
         c.env(k, v);
     }
+    // A freshly copied executable can be "busy" for a moment: another test
+    // thread's child may have inherited the copy's write handle (ETXTBSY).
+    for _ in 0..100 {
+        match c.output() {
+            Err(e) if e.raw_os_error() == Some(26) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => return other.expect("run seg"),
+        }
+    }
     c.output().expect("run seg")
 }
 
