@@ -19,6 +19,6 @@ fuzz_target!(|data: &[u8]| {
         (all, None) => files.push((map.add("inventory.yaml", all), all)),
     }
     let mut diags = Diagnostics::new();
-    let inventory = seg_check::inventory::load(&files, NOW, &mut diags);
+    let inventory = seg_check::inventory::load(&files, &seg_ir::Now::new(NOW), &mut diags);
     assert_all(&map, &diags, inventory.is_none());
 });

@@ -61,7 +61,7 @@ pub fn check(policy: &str, inventory: &str) -> Option<(SourceMap, Program)> {
             return None;
         }
     };
-    let Some(inv) = seg_check::inventory::load(&[(inventory_file, inventory)], NOW, &mut diags)
+    let Some(inv) = seg_check::inventory::load(&[(inventory_file, inventory)], &seg_ir::Now::new(NOW), &mut diags)
     else {
         assert_all(&map, &diags, true);
         return None;
@@ -83,7 +83,7 @@ pub fn check(policy: &str, inventory: &str) -> Option<(SourceMap, Program)> {
         map: &map,
         project: "fuzz",
         source_hash: "0",
-        now: NOW,
+        now: &seg_ir::Now::new(NOW),
         jit: None,
     };
     let program = seg_check::check(&input, &mut diags);

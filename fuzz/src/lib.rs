@@ -173,7 +173,7 @@ fn bank() -> &'static Bank {
             ast: ast.into(),
         });
         let inv_file = map.add("inventory.yaml", INVENTORY);
-        let inventory = seg_check::inventory::load(&[(inv_file, INVENTORY)], NOW, &mut diags)
+        let inventory = seg_check::inventory::load(&[(inv_file, INVENTORY)], &seg_ir::Now::new(NOW), &mut diags)
             .expect("the fixed inventory loads");
         let program = seg_check::check(
             &seg_check::CheckInput {
@@ -182,7 +182,7 @@ fn bank() -> &'static Bank {
                 map: &map,
                 project: "bank",
                 source_hash: "0",
-                now: NOW,
+                now: &seg_ir::Now::new(NOW),
                 jit: None,
             },
             &mut diags,

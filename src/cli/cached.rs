@@ -7,12 +7,10 @@ use super::{Exit, InputArgs, Verbosity, compile_located, info, locate};
 use crate::driver::{Compilation, cache};
 use crate::output::Color;
 use seg_diag::Diagnostic;
-use seg_ir::Timestamp;
 
 /// A compilation, and what keeping it needs.
 pub struct Compiled {
     pub comp: Compilation,
-    now: Timestamp,
     /// The checker's diagnostics, before lint levels: set when the
     /// compilation is fresh and may be kept.
     fresh: Option<Vec<Diagnostic>>,
@@ -45,7 +43,6 @@ pub fn compile(
                 }
                 return Ok(Compiled {
                     comp,
-                    now,
                     fresh: None,
                     verbose,
                 });
@@ -58,7 +55,6 @@ pub fn compile(
     let fresh = (!no_cache).then(|| comp.diags.iter().cloned().collect());
     Ok(Compiled {
         comp,
-        now,
         fresh,
         verbose,
     })
@@ -72,7 +68,7 @@ impl Compiled {
         let Some(diags) = &self.fresh else {
             return;
         };
-        match cache::store(&self.comp, diags, self.now) {
+        match cache::store(&self.comp, diags) {
             Ok(path) if self.verbose => info(&format!("cache: written to {}", path.display())),
             Err(cache::Miss(why)) if self.verbose => info(&format!("cache: not written ({why})")),
             _ => {}

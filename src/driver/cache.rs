@@ -8,8 +8,11 @@
 //! An entry is reused only when all of these are as they were:
 //! - the seg executable (path, size, modification time, inode and its change
 //!   time, version): a cache written by another build of seg is never read;
-//! - "now" (`--now`, `SOURCE_DATE_EPOCH` or the clock, to the second): the
-//!   checker's verdicts on expiry, rotation and review depend on it;
+//! - "now" (`--now`, `SOURCE_DATE_EPOCH` or the clock) within the span of
+//!   instants at which the compilation comes out the same: the checker reads
+//!   now only through [`seg_ir::Now`], which records that span (up to the
+//!   next expiry, review date, address window bound..., a day when a
+//!   message names the date, a second when one prints the instant);
 //! - every file the compilation read (seg.toml, sources and the files they
 //!   import, inventories), by BLAKE3 hash of its bytes;
 //! - the files the source and inventory globs match (a new or deleted file).
@@ -30,7 +33,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Changes whenever the layout of the file changes.
-const MAGIC: &[u8; 16] = b"seg cache v1\n\0\0\0";
+const MAGIC: &[u8; 16] = b"seg cache v2\n\0\0\0";
 
 /// The folder, relative to the project.
 pub const DIR: &str = ".seg/cache";
@@ -67,7 +70,9 @@ struct Glob {
 #[derive(Serialize, Deserialize)]
 struct Header {
     exe: Executable,
-    now: i64,
+    /// [`Compilation::now_span`]: where "now" may be for a reuse.
+    now_from: Option<i64>,
+    now_until: Option<i64>,
     inputs: Vec<InputFile>,
     globs: Vec<Glob>,
     body_hash: [u8; 32],
@@ -119,8 +124,12 @@ pub fn load(input: &Input, now: Timestamp) -> Result<Compilation, Miss> {
     if header.exe != executable()? {
         return Err(miss("the entry was written by another seg executable"));
     }
-    if header.now != now.0 {
-        return Err(miss("the entry was compiled at another \"now\""));
+    let inside =
+        header.now_from.is_none_or(|f| f <= now.0) && header.now_until.is_none_or(|u| now.0 < u);
+    if !inside {
+        return Err(miss(
+            "\"now\" has moved past an instant the compilation depends on",
+        ));
     }
     let root = input.root();
     for glob in &header.globs {
@@ -146,12 +155,26 @@ pub fn load(input: &Input, now: Timestamp) -> Result<Compilation, Miss> {
         return Err(miss("the entry's body is corrupt"));
     }
     let body: Body = postcard::from_bytes(body).map_err(|_| miss("the entry's body is corrupt"))?;
-    rebuild(input, body)
+    rebuild(input, body, now, (header.now_from, header.now_until))
 }
 
 /// A [`Compilation`] from a cached body: the manifest is parsed again from
 /// its text (a few hundred bytes) rather than stored.
-fn rebuild(input: &Input, body: Body) -> Result<Compilation, Miss> {
+fn rebuild(
+    input: &Input,
+    mut body: Body,
+    now: Timestamp,
+    (from, until): (Option<i64>, Option<i64>),
+) -> Result<Compilation, Miss> {
+    // What a compilation at this instant holds that the checker did not read
+    // (`Now::unread`): the build time, and the instant of inline tests that
+    // name none.
+    body.program.now = now;
+    for test in &mut body.program.tests {
+        for e in test.expectations.iter_mut().filter(|e| !e.at_given) {
+            e.flow.at = now;
+        }
+    }
     let mut map = SourceMap::new();
     for (name, text) in body.files {
         map.add(name, text.unwrap_or_default());
@@ -176,6 +199,7 @@ fn rebuild(input: &Input, body: Body) -> Result<Compilation, Miss> {
         critical: body.critical,
         diags,
         inputs: Vec::new(),
+        now_span: (from.map(Timestamp), until.map(Timestamp)),
     })
 }
 
@@ -183,7 +207,7 @@ fn rebuild(input: &Input, body: Body) -> Result<Compilation, Miss> {
 /// its diagnostics as the checker left them (before lint levels apply).
 /// Returns where it was written. Writes nothing, and says why, when the
 /// project folder is read-only or the inputs changed while it compiled.
-pub fn store(comp: &Compilation, diags: &[Diagnostic], now: Timestamp) -> Result<PathBuf, Miss> {
+pub fn store(comp: &Compilation, diags: &[Diagnostic]) -> Result<PathBuf, Miss> {
     let path = entry_path(&comp.input).ok_or_else(|| miss("a single file is not cached"))?;
     let (Some(program), Some(outline), Some(manifest)) =
         (&comp.program, &comp.outline, &comp.manifest)
@@ -196,7 +220,7 @@ pub fn store(comp: &Compilation, diags: &[Diagnostic], now: Timestamp) -> Result
     let Some(&manifest_file) = comp.inputs.first() else {
         return Err(miss("the compilation read no seg.toml"));
     };
-    let header = header(comp, manifest, now)?;
+    let header = header(comp, manifest)?;
     // Keep the texts the diagnostics point into, and those not read from the
     // project (the standard library's, seg.toml's sections): small. The
     // inventory's megabytes are left out unless a diagnostic shows them.
@@ -238,13 +262,9 @@ pub fn store(comp: &Compilation, diags: &[Diagnostic], now: Timestamp) -> Result
     Ok(path)
 }
 
-/// What the entry is checked against: the executable, "now", the inputs as
-/// compiled and what the globs match now.
-fn header(
-    comp: &Compilation,
-    manifest: &seg_check::manifest::Manifest,
-    now: Timestamp,
-) -> Result<Header, Miss> {
+/// What the entry is checked against: the executable, the span of "now",
+/// the inputs as compiled and what the globs match now.
+fn header(comp: &Compilation, manifest: &seg_check::manifest::Manifest) -> Result<Header, Miss> {
     let inputs: Vec<InputFile> = comp
         .inputs
         .iter()
@@ -271,7 +291,8 @@ fn header(
     }
     Ok(Header {
         exe: executable()?,
-        now: now.0,
+        now_from: comp.now_span.0.map(|t| t.0),
+        now_until: comp.now_span.1.map(|t| t.0),
         inputs,
         globs: matched,
         body_hash: [0; 32],

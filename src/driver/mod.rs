@@ -21,7 +21,7 @@ use seg_check::Outline;
 use seg_check::manifest::Manifest;
 use seg_check::{CheckInput, JitInput, Unit};
 use seg_diag::{Diagnostic, Diagnostics, SourceMap, Span};
-use seg_ir::{IdentityId, Program, Timestamp};
+use seg_ir::{IdentityId, Now, Program, Timestamp};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -45,6 +45,9 @@ pub struct Compilation {
     /// The files read from the project folder (seg.toml, sources,
     /// inventories): what the compilation depends on besides "now" and seg.
     pub inputs: Vec<seg_diag::FileId>,
+    /// The instants `[from, until)` at which this compilation comes out the
+    /// same, `None` for an unbounded end (see [`seg_ir::Now`]).
+    pub now_span: (Option<Timestamp>, Option<Timestamp>),
 }
 
 impl Compilation {
@@ -105,6 +108,7 @@ pub fn compile(input: &Input, now: Timestamp) -> Compilation {
 
 /// [`compile`] with some policy files replaced by the texts of `overlay`.
 pub fn compile_overlaid(input: &Input, now: Timestamp, overlay: &Overlay) -> Compilation {
+    let now = Now::new(now);
     let root = input.root();
     let mut map = SourceMap::new();
     let mut diags = Diagnostics::new();
@@ -121,9 +125,11 @@ pub fn compile_overlaid(input: &Input, now: Timestamp, overlay: &Overlay) -> Com
         critical: Vec::new(),
         diags: Diagnostics::new(),
         inputs,
+        now_span: (None, None),
     };
     let Some(mut manifest) = manifest else {
         comp.diags = diags;
+        comp.now_span = now.span();
         return comp;
     };
     if let Some(file) = &overlay.grants_file {
@@ -134,14 +140,14 @@ pub fn compile_overlaid(input: &Input, now: Timestamp, overlay: &Overlay) -> Com
         &manifest,
         &mut comp.map,
         &mut comp.inputs,
-        now,
+        &now,
         overlay,
         &mut diags,
     );
     comp.manifest = Some(manifest);
     if let Some((program, outline)) = checked {
         let critical = match (&inventory, &comp.manifest) {
-            (Some(inv), Some(m)) => reach::critical(m, &mut comp.map, inv, now, &mut diags),
+            (Some(inv), Some(m)) => reach::critical(m, &mut comp.map, inv, &now, &mut diags),
             _ => Vec::new(),
         };
         if !diags.has_errors()
@@ -155,6 +161,7 @@ pub fn compile_overlaid(input: &Input, now: Timestamp, overlay: &Overlay) -> Com
     }
     comp.inventory = inventory;
     comp.diags = diags;
+    comp.now_span = now.span();
     comp
 }
 
@@ -212,7 +219,7 @@ fn compile_with(
     manifest: &Manifest,
     map: &mut SourceMap,
     inputs: &mut Vec<seg_diag::FileId>,
-    now: Timestamp,
+    now: &Now,
     overlay: &Overlay,
     diags: &mut Diagnostics,
 ) -> (

@@ -6,14 +6,14 @@ use seg_check::Outline;
 use seg_check::inventory::Inventory;
 use seg_check::manifest::{Critical, Manifest};
 use seg_diag::{Code, Diagnostic, Diagnostics, SourceMap};
-use seg_ir::{IdentityId, Program, Timestamp};
+use seg_ir::{IdentityId, Now, Program};
 
 /// The identities `[reach] critical` names; empty when it is not set or has an error.
 pub fn critical(
     manifest: &Manifest,
     map: &mut SourceMap,
     inventory: &Inventory,
-    now: Timestamp,
+    now: &Now,
     diags: &mut Diagnostics,
 ) -> Vec<IdentityId> {
     let Some(c) = &manifest.reach.critical else {

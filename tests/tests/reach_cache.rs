@@ -310,28 +310,18 @@ fn every_change_to_an_input_recompiles() {
     fs::write(&toml, &text).expect("restore");
     recompiled(dir);
 
-    // "Now", by flag and by SOURCE_DATE_EPOCH.
-    let other = [
-        "reach",
-        "web",
-        "--now",
-        "2026-11-25",
-        "--format",
-        "json",
-        "-v",
-    ];
-    let o = seg(dir, &other);
-    assert_eq!(
-        verdict_of(&o),
-        "miss (the entry was compiled at another \"now\")"
-    );
-    let o = run_with(
-        &exe(),
-        dir,
-        &["reach", "web", "-v"],
-        &[("SOURCE_DATE_EPOCH", "1795000000")],
-    );
-    assert!(verdict_of(&o).starts_with("miss"), "{}", err(&o));
+    // "Now", by flag, by SOURCE_DATE_EPOCH and by the clock: nothing in this
+    // project depends on it (no expiry, review or address window), so the
+    // entry stands for every instant (see the next test for what does).
+    for now in [
+        &["--now", "2026-11-25"][..],
+        &["--now", "2031-02-03T04:05:06Z"],
+        &[],
+    ] {
+        let mut args = vec!["reach", "web"];
+        args.extend(now);
+        assert_eq!(verdict(dir, &args), "hit", "{now:?}");
+    }
     let o = run_with(
         &exe(),
         dir,
@@ -339,6 +329,65 @@ fn every_change_to_an_input_recompiles() {
         &[("SOURCE_DATE_EPOCH", "1795000000")],
     );
     assert_eq!(verdict_of(&o), "hit");
+}
+
+/// At `now`: the cache's verdict, and the output, which must be what a
+/// `--no-cache` run at that instant prints (stdout, stderr, exit code).
+fn at(dir: &Path, now: &str) -> (String, String) {
+    let args = ["reach", "web", "--now", now, "--format", "json"];
+    let verdict = verdict(dir, &args);
+    let o = seg(dir, &args);
+    let mut uncached = args.to_vec();
+    uncached.push("--no-cache");
+    assert_eq!(seen(&o), seen(&seg(dir, &uncached)), "at {now}");
+    (verdict, String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// The checker reads "now" through `seg_ir::Now`, which records the span of
+/// instants at which the compilation comes out the same: an entry is reused
+/// anywhere inside it (a user's runs without `--now` hit), never across an
+/// expiry, and within the day only once a warning names the days left.
+#[test]
+fn an_entry_stands_for_the_instants_at_which_the_compilation_is_the_same() {
+    let tmp = small();
+    let dir = tmp.path();
+    fs::write(
+        dir.join("policy/temporary.seg"),
+        "policy temporary {\n  owner \"team\"\n  allow api -> cache on tcp/6379\n    expires 2026-12-31\n}\n",
+    )
+    .expect("policy");
+    // Live, 37 days from its end: the span ends where W0303 would start.
+    let (v, first) = at(dir, "2026-11-24T00:00:00Z");
+    assert!(v.starts_with("miss (no entry yet)"), "{v}");
+    assert_eq!(reached(&first), 3);
+    // (Each output is also compared with a --no-cache run at its instant.)
+    for now in ["2026-11-24T13:00:00Z", "2026-12-16T23:59:59Z"] {
+        let (v, out) = at(dir, now);
+        assert_eq!((v.as_str(), reached(&out)), ("hit", 3), "at {now}");
+        assert!(
+            out.contains(now),
+            "expiry is evaluated at the run's now: {out}"
+        );
+    }
+    // Within 14 days of its last day: W0303 counts the days, so the entry
+    // holds for that day only.
+    let (v, warned) = at(dir, "2026-12-20T08:00:00Z");
+    assert!(v.starts_with("miss (\"now\" has moved past"), "{v}");
+    assert_eq!(reached(&warned), 3);
+    assert_eq!(at(dir, "2026-12-20T23:59:59Z").0, "hit");
+    assert!(at(dir, "2026-12-21T00:00:00Z").0.starts_with("miss"));
+    // Expired: the rule is gone, and stays gone for every later instant.
+    let (v, expired) = at(dir, "2027-01-01T00:00:00Z");
+    assert!(v.starts_with("miss"), "{v}");
+    assert_eq!(reached(&expired), 2);
+    let (v, out) = at(dir, "2030-06-01T00:00:00Z");
+    assert_eq!((v.as_str(), reached(&out)), ("hit", 2));
+    // The day before it ends is not the day it ended.
+    assert!(at(dir, "2026-12-31T23:59:59Z").0.starts_with("miss"));
+    // The clock (no --now): the second of two runs reuses the first.
+    let args = ["reach", "web"];
+    let _ = verdict(dir, &args);
+    assert_eq!(verdict(dir, &args), "hit");
 }
 
 #[test]

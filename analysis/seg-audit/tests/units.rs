@@ -153,15 +153,19 @@ fn bank() -> (
         ast: seg_syntax::parse(file, &policy).expect("policy").into(),
     });
     let inv_file = map.add("inventory.yaml", &inventory);
-    let inv =
-        seg_check::inventory::load(&[(inv_file, &inventory)], now, &mut diags).expect("inventory");
+    let inv = seg_check::inventory::load(
+        &[(inv_file, &inventory)],
+        &seg_ir::Now::new(now),
+        &mut diags,
+    )
+    .expect("inventory");
     let input = seg_check::CheckInput {
         units: &units,
         inventory: &inv,
         map: &map,
         project: "bank",
         source_hash: "0",
-        now,
+        now: &seg_ir::Now::new(now),
         jit: None,
     };
     let program = seg_check::check(&input, &mut diags).expect("the bank example checks");

@@ -10,7 +10,7 @@ use crate::fasthash::FastMap;
 use crate::idset::IdSet;
 use crate::inventory::{Details, Inventory, Status, has_network_presence};
 use ipnet::IpNet;
-use seg_ir::{CidrSet, Timestamp, Value};
+use seg_ir::{CidrSet, Now, Value};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -105,11 +105,11 @@ pub(crate) struct InvIndex<'a> {
     attr_cache: RefCell<FastMap<AttrKey, Rc<AttrIndex>>>,
     v4: Vec<Group<u32>>,
     v6: Vec<Group<u128>>,
-    now: Timestamp,
+    now: &'a Now,
 }
 
 impl<'a> InvIndex<'a> {
-    pub(crate) fn new(inv: &'a Inventory, now: Timestamp) -> InvIndex<'a> {
+    pub(crate) fn new(inv: &'a Inventory, now: &'a Now) -> InvIndex<'a> {
         let n = u32::try_from(inv.identities.len()).unwrap_or(u32::MAX);
         let mut by_name =
             FastMap::with_capacity_and_hasher(inv.identities.len(), Default::default());
@@ -203,7 +203,7 @@ impl<'a> InvIndex<'a> {
     pub(crate) fn is_expired(&self, id: u32) -> bool {
         self.details(id)
             .expires
-            .is_some_and(|d| self.now >= d.end())
+            .is_some_and(|d| self.now.reached(d.end()))
     }
 
     /// The value of an attribute, borrowed from the inventory.
@@ -393,7 +393,8 @@ mod tests {
                 ident("e", &[]),
             ],
         );
-        let ix = InvIndex::new(&inv, Timestamp(0));
+        let now = Now::new(seg_ir::Timestamp(0));
+        let ix = InvIndex::new(&inv, &now);
         let q = |s: &str| {
             let nets: Vec<IpNet> = s.split(',').map(|n| n.parse().expect("cidr")).collect();
             ix.overlapping(&CidrSet::from_nets(&nets))

@@ -47,7 +47,9 @@ pub struct CheckInput<'a> {
     pub map: &'a SourceMap,
     pub project: &'a str,
     pub source_hash: &'a str,
-    pub now: seg_ir::Timestamp,
+    /// The build time; every reading narrows the span of instants at which
+    /// the compilation comes out the same (see [`seg_ir::Now`]).
+    pub now: &'a seg_ir::Now,
     /// `seg.toml [jit]`: the grants file and its lints (`None`: no such checks).
     pub jit: Option<JitInput<'a>>,
 }
@@ -153,7 +155,7 @@ pub fn check(input: &CheckInput, diags: &mut Diagnostics) -> Option<Program> {
 /// attributes (E0203, E0301, E0302); `None` after an error.
 pub fn select(
     inventory: &inventory::Inventory,
-    now: seg_ir::Timestamp,
+    now: &seg_ir::Now,
     pred: &seg_syntax::ast::Pred,
     diags: &mut Diagnostics,
 ) -> Option<Vec<seg_ir::IdentityId>> {
@@ -178,7 +180,9 @@ pub fn check_outlined(
     Some(Program {
         project: input.project.to_string(),
         source_hash: input.source_hash.to_string(),
-        now: input.now,
+        // A reuse of a cached compilation sets its own now (`Program::now` is
+        // read by the analyses, not by the checker).
+        now: input.now.unread(),
         // Shared with the inventory, not copied.
         identities: input.inventory.identities.clone(),
         rules,

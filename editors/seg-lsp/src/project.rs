@@ -149,7 +149,7 @@ impl Project {
                 map: &analysis.map,
                 project: &manifest.name,
                 source_hash: "",
-                now,
+                now: &seg_ir::Now::new(now),
                 jit: Some(jit),
             };
             seg_check::check_outlined(&input, &mut diags, Some(&mut analysis.outline));
@@ -163,7 +163,7 @@ impl Project {
                 map: &analysis.map,
                 project: &manifest.name,
                 source_hash: "",
-                now,
+                now: &seg_ir::Now::new(now),
                 jit: Some(jit),
             };
             seg_check::check_outlined(&input, &mut quiet, Some(&mut analysis.outline));
@@ -217,7 +217,8 @@ impl Project {
         if !fresh {
             let mut own = Diagnostics::new();
             let refs: Vec<(FileId, &str)> = texts.iter().map(|(f, t)| (*f, t.as_str())).collect();
-            let inv = seg_check::inventory::load(&refs, now, &mut own).map(Arc::new);
+            let inv =
+                seg_check::inventory::load(&refs, &seg_ir::Now::new(now), &mut own).map(Arc::new);
             self.inventory = Some(CachedInventory {
                 files: texts
                     .iter()

@@ -9,7 +9,7 @@ use super::values;
 use ipnet::IpNet;
 use seg_diag::{Code, Diagnostic, Span, did_you_mean};
 use seg_ir::time::parse_duration;
-use seg_ir::{AwsBinding, Date, GcpBinding, IdentityKind, KubernetesBinding, Timestamp};
+use seg_ir::{AwsBinding, Date, GcpBinding, IdentityKind, KubernetesBinding, Now, Timestamp};
 use std::collections::BTreeMap;
 
 pub const IDENTITY_FIELDS: &[&str] = &[
@@ -51,7 +51,7 @@ pub fn identity(
     node: &Node,
     decls: &Decls,
     names: &mut Names,
-    now: Timestamp,
+    now: &Now,
 ) -> Option<Read> {
     let errors = r.errors;
     let fields = r.fields(node, IDENTITY_FIELDS, "an identity")?;
@@ -119,7 +119,7 @@ pub fn identity(
     }
     let mut addresses: Vec<IpNet> = address_spans
         .iter()
-        .filter(|(h, _)| h.held_at(now))
+        .filter(|(h, _)| now.within(h.from, h.until))
         .map(|(h, _)| h.net)
         .collect();
     addresses.sort();
@@ -478,7 +478,7 @@ fn date(r: &mut Reader<'_>, node: &Node, context: &str) -> Option<Date> {
     date
 }
 
-fn credential(r: &mut Reader<'_>, node: &Node, who: &str, now: Timestamp) -> Option<Credential> {
+fn credential(r: &mut Reader<'_>, node: &Node, who: &str, now: &Now) -> Option<Credential> {
     let fields = r.fields(node, CREDENTIAL_FIELDS, "`credential`")?;
     let kind = fields
         .get("type")
@@ -509,7 +509,8 @@ fn credential(r: &mut Reader<'_>, node: &Node, who: &str, now: Timestamp) -> Opt
         fields.get("max_age"),
     ) {
         let due = rotated.start().0.saturating_add(age);
-        if due < now.0 {
+        if now.reached(Timestamp(due.saturating_add(1))) {
+            let now = now.exact();
             let due_text = if due % seg_ir::time::SECONDS_PER_DAY == 0 {
                 Timestamp(due).date().to_string()
             } else {

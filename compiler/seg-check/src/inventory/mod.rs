@@ -28,15 +28,11 @@ pub use tree::{MAX_DEPTH, MAX_FILE_BYTES};
 
 use schema::Reader;
 use seg_diag::{Diagnostics, FileId};
-use seg_ir::Timestamp;
+use seg_ir::Now;
 use tree::Value;
 
 /// Load and check every inventory file; `None` if any of them has an error.
-pub fn load(
-    files: &[(FileId, &str)],
-    now: Timestamp,
-    diags: &mut Diagnostics,
-) -> Option<Inventory> {
+pub fn load(files: &[(FileId, &str)], now: &Now, diags: &mut Diagnostics) -> Option<Inventory> {
     let mut errors = 0;
     let mut docs = Vec::with_capacity(files.len());
     for &(file, text) in files {

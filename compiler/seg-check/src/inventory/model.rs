@@ -159,11 +159,6 @@ pub struct HeldAddress {
 }
 
 impl HeldAddress {
-    /// Whether the identity held the address at `at`.
-    pub fn held_at(&self, at: Timestamp) -> bool {
-        self.from.is_none_or(|f| f <= at) && self.until.is_none_or(|u| at < u)
-    }
-
     /// Whether the address has a validity window (evidence of when it was held).
     pub fn windowed(&self) -> bool {
         self.from.is_some() || self.until.is_some()

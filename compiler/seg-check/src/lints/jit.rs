@@ -14,6 +14,7 @@ use crate::problems::human_duration;
 use crate::sets::Env;
 use crate::{CheckInput, JitInput};
 use seg_diag::{Code, Diagnostic, Diagnostics};
+use seg_ir::Timestamp;
 use seg_syntax::ast::{self, Item};
 
 /// How far in the future `created` may be: the clocks of the machine that
@@ -87,14 +88,18 @@ fn lifetime(jit: &JitInput, input: &CheckInput, rule: &ast::RuleDef, diags: &mut
         );
         return;
     };
-    if created.node.0 > input.now.0 + CLOCK_SKEW {
+    // `created` later than now + skew, read as a bound on now.
+    if !input
+        .now
+        .reached(Timestamp(created.node.0.saturating_sub(CLOCK_SKEW)))
+    {
         diags.push(
             Diagnostic::of(
                 Code::GrantLifetime,
                 format!("grant created in the future ({})", created.node),
             )
             .with_primary(created.span, "after now")
-            .with_note(format!("now is {}", input.now))
+            .with_note(format!("now is {}", input.now.exact()))
             .with_help("`created` is when the grant was written; `seg grant` records it"),
         );
         return;

@@ -119,7 +119,9 @@ fn expectation(
             dst,
             protocol,
             port,
-            at: e.at.as_ref().map_or(input.now, |a| a.node),
+            // Without `at`, now: a reuse of a cached compilation sets its own
+            // (`at_given` tells which), so the reading narrows nothing.
+            at: e.at.as_ref().map_or_else(|| input.now.unread(), |a| a.node),
             mtls: flow_mtls,
             method,
             path: path_value,

@@ -28,7 +28,8 @@ use crate::typeck::{CondUses, RCond, Side};
 use seg_diag::{Diagnostics, Span};
 use seg_ir::time::SECONDS_PER_DAY;
 use seg_ir::{
-    Action, CidrSet, EndpointSet, Expiry, OmittedRule, PortSet, Provenance, Rule, RuleId, Timestamp,
+    Action, CidrSet, EndpointSet, Expiry, Now, OmittedRule, PortSet, Provenance, Rule, RuleId,
+    Timestamp,
 };
 use seg_syntax::ast::{self, Arrow, Item};
 
@@ -40,15 +41,19 @@ const EXPIRY_WARNING_DAYS: i64 = 14;
 /// How long a live rule has left, when that is within [`EXPIRY_WARNING_DAYS`]
 /// (W0303): whole days from today to its last day for a day-expiry (0: today
 /// is the last), seconds until it is gone for an instant.
-fn expiring_soon(expires: Expiry, now: Timestamp) -> Option<problems::Left> {
+fn expiring_soon(expires: Expiry, now: &Now) -> Option<problems::Left> {
     match expires {
         Expiry::Day(d) => {
-            let days = d.days_since_epoch() - now.date().days_since_epoch();
-            (days <= EXPIRY_WARNING_DAYS).then_some(problems::Left::Days(days))
+            let warned = d.add_days(-EXPIRY_WARNING_DAYS).start();
+            // The message counts the days left, so only then is today read.
+            now.reached(warned)
+                .then(|| problems::Left::Days(d.days_since_epoch() - now.date().days_since_epoch()))
         }
         Expiry::Instant(t) => {
-            let secs = t.0 - now.0;
-            (secs <= EXPIRY_WARNING_DAYS * SECONDS_PER_DAY).then_some(problems::Left::Seconds(secs))
+            let warned = Timestamp(t.0.saturating_sub(EXPIRY_WARNING_DAYS * SECONDS_PER_DAY));
+            // The message counts the seconds left, so only then is now read exactly.
+            now.reached(warned)
+                .then(|| problems::Left::Seconds(t.0 - now.exact().0))
         }
     }
 }
@@ -94,7 +99,7 @@ pub(crate) fn policies(env: &Env, input: &CheckInput, diags: &mut Diagnostics) -
         for item in &unit.ast.items {
             let Item::Policy(p) = item else { continue };
             if let Some(review) = &p.review_by
-                && input.now >= review.node.end()
+                && input.now.reached(review.node.end())
             {
                 let today = input.now.date().to_string();
                 diags.push(problems::review_overdue(
@@ -189,14 +194,14 @@ fn lower_rule(
     // traffic that still uses it.
     let mut expired = None;
     if let Some(expires) = &rule.expires {
-        if !seg_ir::eval::live(Some(expires.node), input.now) {
+        if input.now.reached(expires.node.end()) {
             diags.push(problems::expired_rule(head, expires.span, expires.node));
             expired = Some(match expires.node {
                 Expiry::Day(d) => format!("expired on {d}"),
                 Expiry::Instant(t) => format!("expired at {t}"),
             });
-        } else if let Some(left) = expiring_soon(expires.node, input.now)
-            && !in_grants_file(input, u)
+        } else if !in_grants_file(input, u)
+            && let Some(left) = expiring_soon(expires.node, input.now)
         {
             diags.push(problems::expiring_soon(expires.span, expires.node, left));
         }

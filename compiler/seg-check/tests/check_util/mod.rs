@@ -62,8 +62,12 @@ pub fn run_at(inventory_yaml: &str, files: &[(&str, &str)], now: Timestamp) -> O
     let mut map = SourceMap::new();
     let mut diags = Diagnostics::new();
     let inv_id = map.add("inventory.yaml", inventory_yaml);
-    let inventory = inventory::load(&[(inv_id, inventory_yaml)], now, &mut diags)
-        .expect("test inventory loads");
+    let inventory = inventory::load(
+        &[(inv_id, inventory_yaml)],
+        &seg_ir::Now::new(now),
+        &mut diags,
+    )
+    .expect("test inventory loads");
     let mut units = Vec::new();
     for (module, name, source) in stdlib() {
         let file = map.add(name.clone(), source.clone());
@@ -98,7 +102,7 @@ pub fn run_at(inventory_yaml: &str, files: &[(&str, &str)], now: Timestamp) -> O
         map: &map,
         project: "test",
         source_hash: "0",
-        now,
+        now: &seg_ir::Now::new(now),
         jit: None,
     };
     let program = check(&input, &mut diags);

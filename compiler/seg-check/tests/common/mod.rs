@@ -31,7 +31,7 @@ pub fn load(files: &[(&str, &str)]) -> Loaded {
         .map(|(id, (_, text))| (*id, *text))
         .collect();
     let mut diags = Diagnostics::new();
-    let inventory = inventory::load(&inputs, now(), &mut diags);
+    let inventory = inventory::load(&inputs, &seg_ir::Now::new(now()), &mut diags);
     Loaded {
         map,
         inventory,

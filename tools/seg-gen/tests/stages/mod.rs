@@ -48,7 +48,11 @@ pub fn inventory(
     diags: &mut Diagnostics,
 ) -> Option<Inventory> {
     let file = map.add("inventory.yaml", &estate.inventory_yaml);
-    seg_check::inventory::load(&[(file, estate.inventory_yaml.as_str())], now(), diags)
+    seg_check::inventory::load(
+        &[(file, estate.inventory_yaml.as_str())],
+        &seg_ir::Now::new(now()),
+        diags,
+    )
 }
 
 pub fn check(
@@ -63,7 +67,7 @@ pub fn check(
         map,
         project: "gen",
         source_hash: "0",
-        now: now(),
+        now: &seg_ir::Now::new(now()),
         jit: None,
     };
     seg_check::check(&input, diags)
