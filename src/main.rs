@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    cap_malloc_arenas();
     std::panic::set_hook(Box::new(|info| {
         // `seg test | head`: the reader has gone, so the rest of the output is unwanted.
         // `print!` reports that as a panic; end quietly and successfully, as `cat` would
@@ -21,22 +20,6 @@ fn main() -> ExitCode {
         Err(_) => ExitCode::from(seg::cli::Exit::Internal as u8),
     }
 }
-
-/// glibc gives each thread that allocates its own arena, up to eight per
-/// core, and keeps what a thread freed in it: `seg build` (targets side by
-/// side, then the writer's threads) peaked 13 % higher for that alone (188
-/// MiB against 164 MiB at 10k rules, both targets) at no gain in time.
-/// Two arenas serve the two threads that allocate much (one per target).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn cap_malloc_arenas() {
-    // SAFETY: called first in `main`, before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn cap_malloc_arenas() {}
 
 /// The panic of `print!`/`eprint!` on a pipe whose reader has gone.
 fn closed_output(info: &std::panic::PanicHookInfo) -> bool {
