@@ -24,7 +24,7 @@
 //! format, a short or corrupt file, a hash that differs) is a miss: the
 //! command compiles, never fails because of the cache.
 
-use super::{Compilation, Input, project};
+use super::{Compilation, Input, project, replace_file};
 use seg_check::Outline;
 use seg_diag::{Diagnostic, Diagnostics, FileId, SourceMap};
 use seg_ir::{IdentityId, Program, Timestamp};
@@ -335,14 +335,11 @@ fn split(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     (len <= rest.len()).then(|| rest.split_at(len))
 }
 
-/// Write the entry whole or not at all (a temporary file renamed into
-/// place), creating the folder with a `.gitignore` that ignores it and a
+/// Write the entry whole or not at all ([`replace_file`]: a temporary file
+/// renamed into place), beside a `.gitignore` that ignores the folder and a
 /// `CACHEDIR.TAG` for backup tools.
-fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    if !dir.is_dir() {
-        std::fs::create_dir_all(dir)?;
-    }
     let marks = [
         (
             ".gitignore",
@@ -356,23 +353,10 @@ fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     for (name, text) in marks {
         let mark = dir.join(name);
         if !mark.exists() {
-            std::fs::write(&mark, text)?;
+            replace_file(&mark, text.as_bytes())?;
         }
     }
-    // Not synced: a cache need not survive a crash, only never be half
-    // read, and the body's hash catches a file the crash left short.
-    let tmp = dir.join(format!(".{ENTRY}.{}-{}.tmp", std::process::id(), unique()));
-    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
-}
-
-/// A number no other temporary file of this process has used.
-fn unique() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    replace_file(path, bytes)
 }
 
 fn miss(why: &str) -> Miss {
