@@ -106,30 +106,15 @@ pub fn hidden(c: char) -> bool {
 /// `s` with every [`hidden`] character written as its Rust escape (`\r`,
 /// `\u{1b}`): user text as it may be shown on a terminal.
 pub fn visible(s: &str) -> String {
-    // Byte by byte while the text is ASCII (most of it, and `seg reach`
-    // prints megabytes), decoding a character only where one starts; the
-    // runs between escapes are copied whole.
-    let bytes = s.as_bytes();
+    // The runs between escapes are copied whole (`seg reach` prints megabytes).
     let mut out = String::with_capacity(s.len());
-    let (mut start, mut i) = (0, 0);
-    while i < bytes.len() {
-        let b = bytes[i];
-        let (c, len) = if b.is_ascii() {
-            if (b' '..0x7f).contains(&b) || b == b'\n' || b == b'\t' {
-                i += 1;
-                continue;
-            }
-            (char::from(b), 1)
-        } else {
-            let c = s[i..].chars().next().unwrap_or('\u{fffd}');
-            (c, c.len_utf8())
-        };
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
         if hidden(c) {
             out.push_str(&s[start..i]);
             out.extend(c.escape_debug());
-            start = i + len;
+            start = i + c.len_utf8();
         }
-        i += len;
     }
     out.push_str(&s[start..]);
     out
