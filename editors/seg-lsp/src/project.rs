@@ -22,8 +22,17 @@ pub type ExpandGlobs = fn(&Path, &[String], &[PathBuf]) -> Result<Vec<String>, S
 /// The inventory as loaded from its files (id, name, text), with the diagnostics of loading it.
 struct CachedInventory {
     files: Vec<(FileId, String, String)>,
+    /// The instants at which loading reads "now" as it did (address windows,
+    /// overdue rotations): outside them the same text loads differently.
+    span: (Option<Timestamp>, Option<Timestamp>),
     inventory: Option<Arc<Inventory>>,
     diags: Vec<Diagnostic>,
+}
+
+impl CachedInventory {
+    fn holds_at(&self, now: Timestamp) -> bool {
+        self.span.0.is_none_or(|from| now >= from) && self.span.1.is_none_or(|until| now < until)
+    }
 }
 
 /// The pieces of the driver that find a project's files (passed in by the
@@ -208,7 +217,8 @@ impl Project {
             return;
         }
         let fresh = self.inventory.as_ref().is_some_and(|c| {
-            c.files.len() == texts.len()
+            c.holds_at(now)
+                && c.files.len() == texts.len()
                 && c.files
                     .iter()
                     .zip(&texts)
@@ -217,9 +227,10 @@ impl Project {
         if !fresh {
             let mut own = Diagnostics::new();
             let refs: Vec<(FileId, &str)> = texts.iter().map(|(f, t)| (*f, t.as_str())).collect();
-            let inv =
-                seg_check::inventory::load(&refs, &seg_ir::Now::new(now), &mut own).map(Arc::new);
+            let reading = seg_ir::Now::new(now);
+            let inv = seg_check::inventory::load(&refs, &reading, &mut own).map(Arc::new);
             self.inventory = Some(CachedInventory {
+                span: reading.span(),
                 files: texts
                     .iter()
                     .map(|(f, t)| (*f, analysis.map.name(*f).to_string(), t.clone()))
@@ -366,4 +377,58 @@ pub fn root_of(path: &Path) -> Option<PathBuf> {
 /// A span with nothing to point at: the start of `seg.toml`.
 pub fn fallback_span(manifest: FileId) -> Span {
     Span::new(manifest, 0, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seg_diag::Code;
+
+    /// Globs taken as plain project-relative paths: enough for a fixed layout.
+    fn literal(root: &Path, globs: &[String], _: &[PathBuf]) -> Result<Vec<String>, String> {
+        Ok(globs
+            .iter()
+            .filter(|g| root.join(g).is_file())
+            .cloned()
+            .collect())
+    }
+
+    const HOST: Host = Host {
+        expand_globs: literal,
+        resolve_import: |_, _| None,
+    };
+
+    #[test]
+    fn a_kept_inventory_is_loaded_again_once_now_leaves_its_span() {
+        let root = std::env::temp_dir().join(format!("seg-lsp-now-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(
+            root.join("seg.toml"),
+            "[project]\nname = \"t\"\ninventory = [\"inventory.yaml\"]\nsources = [\"main.seg\"]\n",
+        )
+        .unwrap();
+        // Rotation due by 2026-12-30.
+        std::fs::write(
+            root.join("inventory.yaml"),
+            "version: 1\nidentities:\n  - name: api\n    kind: workload\n    \
+             credential: { type: x509, rotated: 2026-10-01, max_age: 90d }\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("main.seg"), "").unwrap();
+        let stale = |a: &Analysis| {
+            a.diags
+                .iter()
+                .filter(|d| d.code == Some(Code::StaleCredential))
+                .count()
+        };
+        let mut project = Project::new(root.clone());
+        let none = |_: &Path| None;
+        let december = Timestamp(1_796_126_400); // 2026-12-01T12:00:00Z
+        let january = Timestamp(1_799_150_400); // 2027-01-05T12:00:00Z
+        assert_eq!(stale(&project.analyze(&HOST, &none, december)), 0);
+        assert_eq!(stale(&project.analyze(&HOST, &none, december)), 0);
+        assert_eq!(stale(&project.analyze(&HOST, &none, january)), 1);
+        assert_eq!(stale(&project.analyze(&HOST, &none, december)), 0);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
