@@ -11,6 +11,9 @@ fn with_closed_stdout(args: &[&str], cwd: &std::path::Path) -> std::process::Out
         .args(args)
         .current_dir(cwd)
         .env("NO_COLOR", "1")
+        // These run in the source tree: no compiled-program cache is left
+        // there (reach_cache.rs tests the cache in a copy).
+        .env("SEG_NO_CACHE", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
