@@ -5,6 +5,7 @@
 mod build;
 pub mod cache;
 pub mod git;
+mod load;
 mod previous;
 mod project;
 mod reach;
@@ -108,6 +109,17 @@ pub fn compile(input: &Input, now: Timestamp) -> Compilation {
 
 /// [`compile`] with some policy files replaced by the texts of `overlay`.
 pub fn compile_overlaid(input: &Input, now: Timestamp, overlay: &Overlay) -> Compilation {
+    compile_ahead(input, now, overlay, load::Ahead::Auto)
+}
+
+/// [`compile_overlaid`], with the files parsed and the inventory loaded ahead
+/// as `ahead` says (the result is the same every way; see `load.rs`).
+pub(crate) fn compile_ahead(
+    input: &Input,
+    now: Timestamp,
+    overlay: &Overlay,
+    ahead: load::Ahead,
+) -> Compilation {
     let now = Now::new(now);
     let root = input.root();
     let mut map = SourceMap::new();
@@ -142,6 +154,7 @@ pub fn compile_overlaid(input: &Input, now: Timestamp, overlay: &Overlay) -> Com
         &mut comp.inputs,
         &now,
         overlay,
+        ahead,
         &mut diags,
     );
     comp.manifest = Some(manifest);
@@ -214,6 +227,7 @@ fn load_manifest(
 }
 
 /// `inputs`: every file read from disk is added to it.
+#[allow(clippy::too_many_arguments)]
 fn compile_with(
     root: &Path,
     manifest: &Manifest,
@@ -221,6 +235,7 @@ fn compile_with(
     inputs: &mut Vec<seg_diag::FileId>,
     now: &Now,
     overlay: &Overlay,
+    ahead: load::Ahead,
     diags: &mut Diagnostics,
 ) -> (
     Option<(Program, Outline)>,
@@ -252,6 +267,27 @@ fn compile_with(
         );
         return (None, None);
     }
+    // Each inventory glob must match something: a typo must not silently drop identities.
+    // (Reported after the sources' problems, as the walk below reads them first.)
+    let mut inventory_diags = Vec::new();
+    let mut inventory_files: Vec<String> = Vec::new();
+    for (index, glob) in manifest.inventory.iter().enumerate() {
+        match project::expand_globs(root, std::slice::from_ref(glob), &[]) {
+            Ok(found) if found.is_empty() => {
+                inventory_diags.push(manifest.inventory_not_found(index))
+            }
+            Ok(found) => {
+                for f in found {
+                    if !inventory_files.contains(&f) {
+                        inventory_files.push(f);
+                    }
+                }
+            }
+            Err(e) => inventory_diags.push(Diagnostic::plain(e)),
+        }
+    }
+    let mut prepared = load::prepare(root, &sources, &inventory_files, map, overlay, now, ahead);
+
     let mut units = Vec::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut queue: Vec<String> = sources;
@@ -259,19 +295,18 @@ fn compile_with(
         if !seen.insert(path.clone()) {
             continue;
         }
-        let loaded = match overlay.files.get(&path) {
-            Some(text) => project::Loaded {
-                file: map.add(&path, text.clone()),
-            },
-            None => match project::read(map, root, &path, diags) {
-                Some(l) => {
-                    inputs.push(l.file);
-                    l
-                }
-                None => continue,
-            },
+        let text = match prepared.text(root, &path, overlay) {
+            Ok(t) => t,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
         };
-        match seg_syntax::parse(loaded.file, map.text(loaded.file)) {
+        let file = map.add(&path, text.text);
+        if text.from_disk {
+            inputs.push(file);
+        }
+        match prepared.tree(&path, file, map) {
             Ok(ast) => {
                 for import in file_imports(&ast) {
                     match project::resolve_import(&path, &import) {
@@ -283,7 +318,7 @@ fn compile_with(
                     }
                 }
                 units.push(Unit {
-                    file: loaded.file,
+                    file,
                     path,
                     module: None,
                     ast: ast.into(),
@@ -293,9 +328,9 @@ fn compile_with(
         }
     }
     units.sort_by(|a, b| a.path.cmp(&b.path));
-    for module in seg_stdlib::MODULES {
+    for (index, module) in seg_stdlib::MODULES.iter().enumerate() {
         let file = map.add(module.file_name, module.source);
-        match seg_syntax::parse(file, module.source) {
+        match prepared.stdlib_tree(index, file, module.source) {
             Ok(ast) => units.push(Unit {
                 file,
                 path: module.file_name.to_string(),
@@ -312,32 +347,22 @@ fn compile_with(
         }
     }
 
-    // Each inventory glob must match something: a typo must not silently drop identities.
-    let mut inventory_files: Vec<String> = Vec::new();
-    for (index, glob) in manifest.inventory.iter().enumerate() {
-        match project::expand_globs(root, std::slice::from_ref(glob), &[]) {
-            Ok(found) if found.is_empty() => diags.push(manifest.inventory_not_found(index)),
-            Ok(found) => {
-                for f in found {
-                    if !inventory_files.contains(&f) {
-                        inventory_files.push(f);
-                    }
-                }
-            }
-            Err(e) => diags.push(Diagnostic::plain(e)),
-        }
-    }
+    diags.extend(inventory_diags);
     if inventory_files.is_empty() {
         return (None, None);
     }
-    let loaded: Vec<_> = inventory_files
+    let mut loaded = Vec::new();
+    for (path, text) in inventory_files
         .iter()
-        .filter_map(|p| project::read(map, root, p, diags))
-        .collect();
-    inputs.extend(loaded.iter().map(|l| l.file));
-    let texts: Vec<(seg_diag::FileId, &str)> =
-        loaded.iter().map(|l| (l.file, map.text(l.file))).collect();
-    let inventory = seg_check::inventory::load(&texts, now, diags);
+        .zip(prepared.inventory_texts.drain(..))
+    {
+        match text {
+            Ok(text) => loaded.push(map.add(path, text)),
+            Err(d) => diags.push(d),
+        }
+    }
+    inputs.extend(&loaded);
+    let inventory = prepared.inventory(&loaded, map, now, diags);
 
     let source_hash = source_hash(map);
     let Some(inventory) = inventory else {

@@ -229,42 +229,38 @@ pub fn read(
     rel: &str,
     diags: &mut Diagnostics,
 ) -> Option<Loaded> {
+    match read_text(root, rel) {
+        Ok(text) => Some(Loaded {
+            file: map.add(rel, text),
+        }),
+        Err(d) => {
+            diags.push(d);
+            None
+        }
+    }
+}
+
+/// The text of the file `rel` under `root`, or the diagnostic [`read`] reports.
+pub fn read_text(root: &Path, rel: &str) -> Result<String, Diagnostic> {
     let full = root.join(rel);
     match std::fs::metadata(&full) {
         Ok(m) if m.len() > MAX_FILE_BYTES => {
-            diags.push(
-                Diagnostic::error(
-                    Code::InputTooLarge,
-                    format!("`{rel}` is larger than 64 MiB"),
-                )
-                .with_note(format!("the file has {} bytes", m.len())),
-            );
-            return None;
+            return Err(Diagnostic::error(
+                Code::InputTooLarge,
+                format!("`{rel}` is larger than 64 MiB"),
+            )
+            .with_note(format!("the file has {} bytes", m.len())));
         }
         Ok(_) => {}
-        Err(e) => {
-            diags.push(Diagnostic::plain(format!("cannot read `{rel}`: {e}")));
-            return None;
-        }
+        Err(e) => return Err(Diagnostic::plain(format!("cannot read `{rel}`: {e}"))),
     }
     match std::fs::read(&full) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => Some(Loaded {
-                file: map.add(rel, text),
-            }),
-            Err(e) => {
-                let at = e.utf8_error().valid_up_to();
-                diags.push(
-                    Diagnostic::error(Code::NotText, format!("`{rel}` is not UTF-8 text"))
-                        .with_note(format!("the first invalid byte is at offset {at}")),
-                );
-                None
-            }
-        },
-        Err(e) => {
-            diags.push(Diagnostic::plain(format!("cannot read `{rel}`: {e}")));
-            None
-        }
+        Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            Diagnostic::error(Code::NotText, format!("`{rel}` is not UTF-8 text"))
+                .with_note(format!("the first invalid byte is at offset {at}"))
+        }),
+        Err(e) => Err(Diagnostic::plain(format!("cannot read `{rel}`: {e}"))),
     }
 }
 
