@@ -96,10 +96,7 @@ fn analyse(args: &ReachArgs, comp: &Compilation) -> Result<String, Diagnostic> {
     let model = Model { at, pivot };
     let analysis = Analysis::new(&program, model);
     let (from, origins) = origins(&args.from, &analysis, comp)?;
-    let d = Describe {
-        program: &program,
-        outline: comp.outline.as_ref(),
-    };
+    let d = Describe::new(&program, comp.outline.as_ref());
     let json = args.input.format == Format::Json;
     if let Some(to) = &args.to {
         let id = identity(to, &program)?;

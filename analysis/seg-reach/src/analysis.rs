@@ -347,26 +347,26 @@ impl<'p> Analysis<'p> {
     }
 
     /// What the hop from class `a` to class `b` allows (also when nothing).
+    /// Memoised by the rule lists between them: the paths of a report end in
+    /// thousands of class pairs, most of which share their lists.
     pub fn hop(&self, a: u32, b: u32) -> Hop {
         let (ca, cb) = (
             &self.classes.list[a as usize],
             &self.classes.list[b as usize],
         );
-        self.decide(
-            &intersect(&ca.src_allow, &cb.dst_allow),
-            &intersect(&ca.src_deny, &cb.dst_deny),
-            false,
-        )
+        self.decide_lists(&(
+            intersect(&ca.src_allow, &cb.dst_allow),
+            intersect(&ca.src_deny, &cb.dst_deny),
+        ))
     }
 
     /// What the hop from an entry part to class `b` allows.
     pub fn entry_hop(&self, part: &EntryPart, b: u32) -> Hop {
         let cb = &self.classes.list[b as usize];
-        self.decide(
-            &intersect(&part.allow, &cb.dst_allow),
-            &intersect(&part.deny, &cb.dst_deny),
-            false,
-        )
+        self.decide_lists(&(
+            intersect(&part.allow, &cb.dst_allow),
+            intersect(&part.deny, &cb.dst_deny),
+        ))
     }
 
     /// Classes one hop from an entry part.

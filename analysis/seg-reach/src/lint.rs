@@ -106,10 +106,7 @@ fn exposure(
     diags: &mut Diagnostics,
 ) {
     let critical: BTreeSet<IdentityId> = cfg.critical.iter().copied().collect();
-    let describe = Describe {
-        program: a.program,
-        outline: Some(outline),
-    };
+    let describe = Describe::new(a.program, Some(outline));
     let mut found: Vec<(u32, usize, IdentityId, Diagnostic)> = Vec::new();
     for (e, (name, origins)) in entries.iter().enumerate() {
         let search = Search::run(a, origins.clone(), Some(cfg.hops));

@@ -433,10 +433,7 @@ impl<'p> Mapper<'p> {
     /// Draw the map.
     pub fn draw(&self, req: &MapRequest) -> Map {
         let a = &self.analysis;
-        let describe = Describe {
-            program: self.program,
-            outline: Some(self.outline),
-        };
+        let describe = Describe::new(self.program, Some(self.outline));
         let critical: BTreeSet<IdentityId> = req.critical.iter().copied().collect();
         let keep = self.kept(req);
         // Aggregate the class pairs per node pair.

@@ -12,7 +12,8 @@ use crate::search::{Node, Path, Search};
 use seg_check::Outline;
 use seg_ir::{CidrSet, IdentityId, Program};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 /// A rule as a step cites it.
@@ -82,11 +83,22 @@ pub struct ReachReport {
 
 /// Names and provenance for the report.
 pub struct Describe<'a> {
-    pub program: &'a Program,
-    pub outline: Option<&'a Outline>,
+    program: &'a Program,
+    outline: Option<&'a Outline>,
+    /// Rules as cited, by program rule index: a report cites the same few
+    /// rules on thousands of steps, and spelling a condition is the costly part.
+    cited: RefCell<HashMap<usize, RuleRef>>,
 }
 
-impl Describe<'_> {
+impl<'a> Describe<'a> {
+    pub fn new(program: &'a Program, outline: Option<&'a Outline>) -> Describe<'a> {
+        Describe {
+            program,
+            outline,
+            cited: RefCell::new(HashMap::new()),
+        }
+    }
+
     fn name(&self, id: IdentityId) -> String {
         self.program.identity(id).name.clone()
     }
@@ -99,16 +111,22 @@ impl Describe<'_> {
     }
 
     fn rule(&self, r: usize) -> RuleRef {
-        let rule = &self.program.rules[r];
-        let p = &rule.provenance;
-        RuleRef {
-            rule: p.label.clone(),
-            file: p.file.clone(),
-            line: p.line,
-            owner: p.owner.clone(),
-            condition: (rule.condition != seg_ir::Condition::True)
-                .then(|| condition_text(&rule.condition)),
-        }
+        self.cited
+            .borrow_mut()
+            .entry(r)
+            .or_insert_with(|| {
+                let rule = &self.program.rules[r];
+                let p = &rule.provenance;
+                RuleRef {
+                    rule: p.label.clone(),
+                    file: p.file.clone(),
+                    line: p.line,
+                    owner: p.owner.clone(),
+                    condition: (rule.condition != seg_ir::Condition::True)
+                        .then(|| condition_text(&rule.condition)),
+                }
+            })
+            .clone()
     }
 
     /// The services the deciding rules write, each once, in rule order.
