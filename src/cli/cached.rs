@@ -17,13 +17,15 @@ pub struct Compiled {
     verbose: bool,
 }
 
-/// Compile `args`, or take the cached compilation (unless `no_cache`).
-/// Under `-v`, says on stderr whether the cache was used and why not.
+/// Compile `args`, or take the cached compilation (unless `no_cache`) with
+/// as much of each identity as `read` says. Under `-v`, says on stderr
+/// whether the cache was used and why not.
 pub fn compile(
     args: &InputArgs,
     color: Color,
     v: Verbosity,
     no_cache: bool,
+    read: cache::Read,
 ) -> Result<Compiled, Exit> {
     let (input, now) = locate(args, color)?;
     let verbose = v == Verbosity::Verbose;
@@ -33,7 +35,7 @@ pub fn compile(
         }
     } else {
         let started = std::time::Instant::now();
-        match cache::load(&input, now) {
+        match cache::load(&input, now, read) {
             Ok(comp) => {
                 if verbose {
                     info(&format!(

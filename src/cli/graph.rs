@@ -81,7 +81,8 @@ pub fn run(args: &GraphArgs, color: Color, v: Verbosity) -> Exit {
         deny_warnings: false,
         format: Format::Human,
     };
-    let mut compiled = match cached::compile(&input, color, v, args.no_cache) {
+    let read = super::reach::read(&args.target);
+    let mut compiled = match cached::compile(&input, color, v, args.no_cache, read) {
         Ok(c) => c,
         Err(e) => return e,
     };

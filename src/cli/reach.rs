@@ -3,7 +3,7 @@
 //! identity. The analysis and its rendering are `seg_reach`'s.
 
 use super::{Exit, InputArgs, Verbosity, cached, exit_for, report, settle};
-use crate::driver::{self, Compilation};
+use crate::driver::{self, Compilation, cache};
 use crate::output::{Color, Format};
 use clap::Args;
 use seg_diag::{Diagnostic, Diagnostics, SourceMap};
@@ -40,6 +40,15 @@ pub struct ReachArgs {
     pub no_cache: bool,
 }
 
+/// What a run reads of each identity: only a target's capability pass reads
+/// attributes, labels and bindings.
+pub(super) fn read(target: &Option<String>) -> cache::Read {
+    match target {
+        Some(_) => cache::Read::Whole,
+        None => cache::Read::Analysis,
+    }
+}
+
 /// At most this many shortest paths are listed by `--to`.
 const MAX_PATHS: usize = 1000;
 
@@ -53,10 +62,11 @@ pub fn run(args: &ReachArgs, color: Color, v: Verbosity) -> Exit {
         report(&SourceMap::new(), &[d], args.input.format, color);
         Exit::Usage
     };
-    let mut compiled = match cached::compile(&args.input, color, v, args.no_cache) {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
+    let mut compiled =
+        match cached::compile(&args.input, color, v, args.no_cache, read(&args.target)) {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
     let diags = settle(&mut compiled.comp, &args.input);
     let exit = exit_for(&compiled.comp);
     if exit != Exit::Ok || compiled.comp.program.is_none() {
@@ -181,6 +191,11 @@ pub fn for_target(
             None => d,
         }
     })?;
+    if !comp.identity_details {
+        return Err(Diagnostic::bug(
+            "the identities were read without the bindings a target's capability pass reads",
+        ));
+    }
     let layered: Vec<ConditionClass> = comp
         .manifest
         .as_ref()

@@ -18,22 +18,30 @@
 //! - the files the source and inventory globs match (a new or deleted file).
 //!
 //! The file is a magic line, the length of a header, the header (all of the
-//! above, and the hash of the body) and the body (the program, the outline,
-//! the critical identities, the diagnostics and the source map's file names,
-//! with the texts the diagnostics point into). Anything unexpected (another
-//! format, a short or corrupt file, a hash that differs) is a miss: the
-//! command compiles, never fails because of the cache.
+//! above, and the length and hash of each part of the body), then the body
+//! in two parts: the main part (the program but for the identities'
+//! attributes, labels and bindings, the outline, the critical identities, the
+//! diagnostics and the source map's file names, with the texts the
+//! diagnostics point into) and those identity details, which a command
+//! decodes only when it reads them ([`Read`], [`parts`]). Anything
+//! unexpected (another format, a short or corrupt file, a hash that
+//! differs) is a miss: the command compiles, never fails because of the cache.
+
+mod parts;
+
+pub use parts::Read;
 
 use super::{Compilation, Input, project, replace_file};
+use parts::{Details, DetailsRef, ProgramMain, ProgramRef};
 use seg_check::Outline;
 use seg_diag::{Diagnostic, Diagnostics, FileId, SourceMap};
-use seg_ir::{IdentityId, Program, Timestamp};
+use seg_ir::{IdentityId, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Changes whenever the layout of the file changes.
-const MAGIC: &[u8; 16] = b"seg cache v2\n\0\0\0";
+const MAGIC: &[u8; 16] = b"seg cache v3\n\0\0\0";
 
 /// The folder, relative to the project.
 pub const DIR: &str = ".seg/cache";
@@ -75,15 +83,19 @@ struct Header {
     now_until: Option<i64>,
     inputs: Vec<InputFile>,
     globs: Vec<Glob>,
-    body_hash: [u8; 32],
+    /// The main part of the body: its length and hash.
+    main_len: u64,
+    main_hash: [u8; 32],
+    /// The identity details, after it: the hash.
+    details_hash: [u8; 32],
 }
 
-/// The cached part of a [`Compilation`], as written.
+/// The main part of the cached [`Compilation`], as written.
 #[derive(Serialize)]
 struct BodyRef<'a> {
     files: Vec<(&'a str, Option<&'a str>)>,
     manifest: u32,
-    program: &'a Program,
+    program: ProgramRef<'a>,
     outline: &'a Outline,
     critical: &'a [IdentityId],
     diags: &'a [Diagnostic],
@@ -94,7 +106,7 @@ struct BodyRef<'a> {
 struct Body {
     files: Vec<(String, Option<String>)>,
     manifest: u32,
-    program: Program,
+    program: ProgramMain,
     outline: Outline,
     critical: Vec<IdentityId>,
     diags: Vec<Diagnostic>,
@@ -110,8 +122,8 @@ pub fn entry_path(input: &Input) -> Option<PathBuf> {
 }
 
 /// The compilation of `input` at `now` from the cache, when nothing it was
-/// made from has changed.
-pub fn load(input: &Input, now: Timestamp) -> Result<Compilation, Miss> {
+/// made from has changed; with as much of each identity as `read` says.
+pub fn load(input: &Input, now: Timestamp, read: Read) -> Result<Compilation, Miss> {
     let path = entry_path(input).ok_or_else(|| miss("a single file is not cached"))?;
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
@@ -151,26 +163,48 @@ pub fn load(input: &Input, now: Timestamp) -> Result<Compilation, Miss> {
             return Err(changed());
         }
     }
-    if *blake3::hash(body).as_bytes() != header.body_hash {
-        return Err(miss("the entry's body is corrupt"));
+    let corrupt = || miss("the entry's body is corrupt");
+    let main_len = usize::try_from(header.main_len).map_err(|_| corrupt())?;
+    let (main, details) = body.split_at_checked(main_len).ok_or_else(corrupt)?;
+    if *blake3::hash(main).as_bytes() != header.main_hash {
+        return Err(corrupt());
     }
-    let body: Body = postcard::from_bytes(body).map_err(|_| miss("the entry's body is corrupt"))?;
-    rebuild(input, body, now, (header.now_from, header.now_until))
+    let body: Body = postcard::from_bytes(main).map_err(|_| corrupt())?;
+    let details: Option<Vec<Details>> = match read {
+        Read::Analysis => None,
+        Read::Whole => {
+            if *blake3::hash(details).as_bytes() != header.details_hash {
+                return Err(corrupt());
+            }
+            Some(postcard::from_bytes(details).map_err(|_| corrupt())?)
+        }
+    };
+    rebuild(
+        input,
+        body,
+        details,
+        now,
+        (header.now_from, header.now_until),
+    )
 }
 
 /// A [`Compilation`] from a cached body: the manifest is parsed again from
 /// its text (a few hundred bytes) rather than stored.
 fn rebuild(
     input: &Input,
-    mut body: Body,
+    body: Body,
+    details: Option<Vec<Details>>,
     now: Timestamp,
     (from, until): (Option<i64>, Option<i64>),
 ) -> Result<Compilation, Miss> {
+    let identity_details = details.is_some();
+    let mut program =
+        parts::join(body.program, details).ok_or_else(|| miss("the entry's body is corrupt"))?;
     // What a compilation at this instant holds that the checker did not read
     // (`Now::unread`): the build time, and the instant of inline tests that
     // name none.
-    body.program.now = now;
-    for test in &mut body.program.tests {
+    program.now = now;
+    for test in &mut program.tests {
         for e in test.expectations.iter_mut().filter(|e| !e.at_given) {
             e.flow.at = now;
         }
@@ -193,7 +227,8 @@ fn rebuild(
         root: input.root(),
         map,
         manifest: Some(manifest),
-        program: Some(body.program),
+        program: Some(program),
+        identity_details,
         inventory: None,
         outline: Some(body.outline),
         critical: body.critical,
@@ -217,6 +252,9 @@ pub fn store(comp: &Compilation, diags: &[Diagnostic]) -> Result<PathBuf, Miss> 
     if diags.iter().any(Diagnostic::is_error) {
         return Err(miss("the compilation failed"));
     }
+    if !comp.identity_details {
+        return Err(miss("the identities lack their details"));
+    }
     let Some(&manifest_file) = comp.inputs.first() else {
         return Err(miss("the compilation read no seg.toml"));
     };
@@ -238,7 +276,8 @@ pub fn store(comp: &Compilation, diags: &[Diagnostic]) -> Result<PathBuf, Miss> 
             (f.name.as_str(), text)
         })
         .collect();
-    let body = BodyRef {
+    let (program, details): (ProgramRef, Vec<DetailsRef>) = parts::split(program);
+    let main = BodyRef {
         files,
         manifest: manifest_file.0,
         program,
@@ -246,18 +285,23 @@ pub fn store(comp: &Compilation, diags: &[Diagnostic]) -> Result<PathBuf, Miss> 
         critical: &comp.critical,
         diags,
     };
-    let body = postcard::to_stdvec(&body).map_err(|e| Miss(format!("cannot encode: {e}")))?;
+    let encode = |e: postcard::Error| Miss(format!("cannot encode: {e}"));
+    let main = postcard::to_stdvec(&main).map_err(encode)?;
+    let details = postcard::to_stdvec(&details).map_err(encode)?;
     let header = Header {
-        body_hash: *blake3::hash(&body).as_bytes(),
+        main_len: main.len() as u64,
+        main_hash: *blake3::hash(&main).as_bytes(),
+        details_hash: *blake3::hash(&details).as_bytes(),
         ..header
     };
-    let header = postcard::to_stdvec(&header).map_err(|e| Miss(format!("cannot encode: {e}")))?;
+    let header = postcard::to_stdvec(&header).map_err(encode)?;
     let len = u32::try_from(header.len()).map_err(|_| miss("the header is too large"))?;
-    let mut bytes = Vec::with_capacity(MAGIC.len() + 4 + header.len() + body.len());
+    let mut bytes = Vec::with_capacity(MAGIC.len() + 4 + header.len() + main.len() + details.len());
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&len.to_le_bytes());
     bytes.extend_from_slice(&header);
-    bytes.extend_from_slice(&body);
+    bytes.extend_from_slice(&main);
+    bytes.extend_from_slice(&details);
     write(&path, &bytes).map_err(|e| Miss(format!("not written: {e}")))?;
     Ok(path)
 }
@@ -295,7 +339,9 @@ fn header(comp: &Compilation, manifest: &seg_check::manifest::Manifest) -> Resul
         now_until: comp.now_span.1.map(|t| t.0),
         inputs,
         globs: matched,
-        body_hash: [0; 32],
+        main_len: 0,
+        main_hash: [0; 32],
+        details_hash: [0; 32],
     })
 }
 

@@ -35,6 +35,10 @@ pub struct Compilation {
     pub map: SourceMap,
     pub manifest: Option<Manifest>,
     pub program: Option<Program>,
+    /// Whether the program's identities carry their attributes, labels,
+    /// bindings and SPIFFE IDs: always, but for a compilation read from the
+    /// cache for a command that does not read them ([`cache::Read::Analysis`]).
+    pub identity_details: bool,
     /// The inventory the program was checked against (`seg audit` reads
     /// what only the inventory holds: address windows, status, expiry).
     pub inventory: Option<seg_check::inventory::Inventory>,
@@ -132,6 +136,7 @@ pub(crate) fn compile_ahead(
         map,
         manifest: None,
         program: None,
+        identity_details: true,
         inventory: None,
         outline: None,
         critical: Vec::new(),

@@ -144,6 +144,7 @@ fn warm_runs_print_what_cold_runs_print_on_the_bank() {
         r(&["--target", "nope"]),
         g(&[]),
         g(&["--format", "json", "--identities"]),
+        g(&["--format", "json", "--target", "kubernetes"]),
         g(&[
             "--format",
             "mermaid",
@@ -231,6 +232,38 @@ fn small() -> tempfile::TempDir {
     )
     .expect("policy");
     dir
+}
+
+/// A run with `--target` reads each identity's bindings from the entry (a run
+/// without one reads only names, kinds, owners and addresses): here `api`
+/// has a Kubernetes binding and no address, so Kubernetes keeps it in the
+/// rules only when the binding is read.
+#[test]
+fn a_target_run_reads_the_bindings_of_the_cached_identities() {
+    let tmp = small();
+    let dir = tmp.path();
+    let mut inv = String::from("version: 1\nidentities:\n");
+    inv += "  - name: web\n    kind: workload\n    kubernetes: { namespace: shop }\n";
+    inv += "  - name: api\n    kind: workload\n    kubernetes: { namespace: shop, labels: { app: api } }\n";
+    inv += "  - name: db\n    kind: workload\n    addresses: [10.0.0.2/32]\n";
+    fs::write(dir.join("inventory.yaml"), inv).expect("inventory");
+    let plain = cmd(&["reach", "web"], &["--format", "json"]);
+    let k8s = cmd(
+        &["reach", "web"],
+        &["--format", "json", "--target", "kubernetes"],
+    );
+    let graph = cmd(
+        &["graph"],
+        &["--format", "json", "--identities", "--target", "kubernetes"],
+    );
+    assert_warm_equals_cold(dir, &[plain, k8s.clone(), graph]);
+    let o = seg(dir, &k8s);
+    assert_eq!(
+        reached(&String::from_utf8_lossy(&o.stdout)),
+        2,
+        "{}",
+        err(&o)
+    );
 }
 
 /// The reach of `web`, printed by a run that must compile (a miss), and
@@ -404,9 +437,11 @@ fn a_bad_or_foreign_entry_is_ignored_and_a_failure_writes_none() {
     let good = fs::read(entry(dir)).expect("entry");
 
     // Corrupt, truncated, empty, foreign: a miss, the right answer, a new entry.
+    // The body's main part starts after the magic line, the header's length
+    // and the header; the identity details end the file.
+    let header_len = u32::from_le_bytes(good[16..20].try_into().expect("4 bytes")) as usize;
     let mut flipped = good.clone();
-    let at = flipped.len() - 40;
-    flipped[at] ^= 0x55;
+    flipped[20 + header_len + 8] ^= 0x55;
     let header_flipped = {
         let mut b = good.clone();
         b[24] ^= 0xff;
@@ -426,6 +461,34 @@ fn a_bad_or_foreign_entry_is_ignored_and_a_failure_writes_none() {
         assert_eq!(o.stdout, expected.1, "{what}");
         assert_eq!(verdict(dir, &args), "hit", "{what}: not rewritten");
     }
+
+    // Corrupt identity details: only a run that reads them (a target's
+    // capability pass) finds out, and compiles.
+    let target = ["reach", "web", "--now", NOW, "--target", "iptables"];
+    let expected_target = seen(&seg(
+        dir,
+        &[
+            "reach",
+            "web",
+            "--now",
+            NOW,
+            "--target",
+            "iptables",
+            "--no-cache",
+        ],
+    ));
+    let mut details_flipped = good.clone();
+    let last = details_flipped.len() - 1;
+    details_flipped[last] ^= 0x55;
+    fs::write(entry(dir), &details_flipped).expect("write");
+    let o = seg(dir, &with_v(&args));
+    assert_eq!(verdict_of(&o), "hit", "{}", err(&o));
+    assert_eq!(o.stdout, expected.1);
+    let o = seg(dir, &with_v(&target));
+    assert_eq!(verdict_of(&o), "miss (the entry's body is corrupt)");
+    assert_eq!(o.stdout, expected_target.1);
+    assert_eq!(seen(&seg(dir, &target)), expected_target);
+    assert_eq!(verdict(dir, &target), "hit");
 
     // Another seg executable (a copy: another path and inode) neither reads
     // this one's entry nor has its own read by it.
