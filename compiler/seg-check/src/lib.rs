@@ -203,6 +203,10 @@ type Checked = (
 /// ahead, in parallel (below, a thread costs more than it saves).
 const PARALLEL_COLUMNS: usize = 4096;
 
+/// Policies with this many rules in all get their rule ids hashed on two
+/// cores (below, the thread costs more than it saves).
+const PARALLEL_RULE_IDS: usize = 1024;
+
 /// Everything but the identities; `None` when an error was recorded.
 fn check_rules(
     input: &CheckInput,
@@ -212,19 +216,30 @@ fn check_rules(
     // The attribute indexes need only the inventory and most policies use
     // them: in a large inventory they are built on a second core while this
     // one indexes names and addresses and resolves the units.
+    // So are the rule ids' hashes, the largest part of lowering a large
+    // policy: a second core starts on them at once, this one joins in later.
+    let rule_ids = lower::rule_id::RuleIds::new(input.units);
     let (index, resolved) = std::thread::scope(|s| {
         let columns = (input.inventory.identities.len() >= PARALLEL_COLUMNS)
             .then(|| s.spawn(|| index::columns(input.inventory)));
+        let hashing = (rule_ids.rules() >= PARALLEL_RULE_IDS).then(|| s.spawn(|| rule_ids.work()));
         let index = index::InvIndex::new(input.inventory, input.now);
         let resolved = resolve::resolve(input.units, diags);
+        if hashing.is_some() {
+            rule_ids.work();
+        }
         if let Some(handle) = columns {
             match handle.join() {
                 Ok(built) => index.prefill(built),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
+        if let Some(Err(panic)) = hashing.map(|h| h.join()) {
+            std::panic::resume_unwind(panic);
+        }
         (index, resolved)
     });
+    let rule_ids = rule_ids.finish();
     let mut env = sets::Env::new(input.units, &index, resolved);
     env.eval_services(diags);
     let deferred = env.eval_segments(diags);
@@ -232,7 +247,7 @@ fn check_rules(
     if let Some(outline) = outline.as_deref_mut() {
         outline.segments = env.outline(input.map);
     }
-    let lowered = lower::policies(&env, input, diags);
+    let lowered = lower::policies(&env, input, rule_ids, diags);
     if let Some(outline) = outline {
         outline.rules = lowered
             .rules

@@ -16,7 +16,7 @@
 
 mod canonical;
 pub(crate) mod expect;
-mod rule_id;
+pub(crate) mod rule_id;
 
 use crate::CheckInput;
 use crate::RuleOutline;
@@ -93,8 +93,15 @@ struct Sides {
     dst_mentions: Vec<Mention>,
 }
 
-pub(crate) fn policies(env: &Env, input: &CheckInput, diags: &mut Diagnostics) -> Lowered {
+/// `ids`: each policy's rule ids, in this order ([`rule_id::RuleIds::finish`]).
+pub(crate) fn policies(
+    env: &Env,
+    input: &CheckInput,
+    ids: Vec<Vec<String>>,
+    diags: &mut Diagnostics,
+) -> Lowered {
     let mut out = Lowered::default();
+    let mut ids = ids.into_iter();
     for (u, unit) in input.units.iter().enumerate() {
         for item in &unit.ast.items {
             let Item::Policy(p) = item else { continue };
@@ -109,7 +116,7 @@ pub(crate) fn policies(env: &Env, input: &CheckInput, diags: &mut Diagnostics) -
                     &today,
                 ));
             }
-            let ids = rule_id::policy_rule_ids(p);
+            let ids = ids.next().unwrap_or_else(|| rule_id::policy_rule_ids(p));
             for ((n, rule), id) in p.rules.iter().enumerate().zip(ids) {
                 let label = Label {
                     label: format!("{}/{}", p.name.node.text, n + 1),

@@ -18,11 +18,109 @@ use super::canonical;
 use seg_syntax::ast;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The id of every rule of one policy, in the policy's order.
 pub(crate) fn policy_rule_ids(policy: &ast::PolicyDef) -> Vec<String> {
     let name = &policy.name.node.text;
     let hashes: Vec<String> = policy.rules.iter().map(|r| content_hash(name, r)).collect();
+    ids_from_hashes(policy, &hashes)
+}
+
+/// Rules per share of [`RuleIds`]' work.
+const CHUNK: usize = 256;
+
+/// The rule ids of every policy of a project, their hashes (most of the
+/// work, and independent rule by rule) computed by every thread that calls
+/// [`RuleIds::work`], in shares of [`CHUNK`] rules. The ids are the same
+/// whatever the threads and their timing.
+pub(crate) struct RuleIds<'a> {
+    policies: Vec<&'a ast::PolicyDef>,
+    /// Policy index and range of rules, per share.
+    shares: Vec<(usize, std::ops::Range<usize>)>,
+    next: AtomicUsize,
+    done: Mutex<Vec<Option<Vec<String>>>>,
+}
+
+impl<'a> RuleIds<'a> {
+    /// The policies of `units`, in the order [`super::policies`] lowers them.
+    pub fn new(units: &'a [crate::Unit]) -> RuleIds<'a> {
+        let policies: Vec<&ast::PolicyDef> = units
+            .iter()
+            .flat_map(|u| &u.ast.items)
+            .filter_map(|item| match item {
+                ast::Item::Policy(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        let mut shares = Vec::new();
+        for (i, p) in policies.iter().enumerate() {
+            let mut start = 0;
+            while start < p.rules.len() {
+                let end = (start + CHUNK).min(p.rules.len());
+                shares.push((i, start..end));
+                start = end;
+            }
+        }
+        let done = Mutex::new(shares.iter().map(|_| None).collect());
+        RuleIds {
+            policies,
+            shares,
+            next: AtomicUsize::new(0),
+            done,
+        }
+    }
+
+    /// How many rules the policies hold.
+    pub fn rules(&self) -> usize {
+        self.shares.iter().map(|(_, r)| r.len()).sum()
+    }
+
+    /// Hash shares of rules until none is left.
+    pub fn work(&self) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some((p, range)) = self.shares.get(i) else {
+                return;
+            };
+            let policy = self.policies[*p];
+            let hashes = policy.rules[range.clone()]
+                .iter()
+                .map(|r| content_hash(&policy.name.node.text, r))
+                .collect();
+            let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+            done[i] = Some(hashes);
+        }
+    }
+
+    /// Every policy's rule ids, in order (what is left of the hashing is done here).
+    pub fn finish(self) -> Vec<Vec<String>> {
+        self.work();
+        let done = self.done.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut hashes: Vec<Vec<String>> = self.policies.iter().map(|_| Vec::new()).collect();
+        for ((p, range), share) in self.shares.iter().zip(done) {
+            let policy = self.policies[*p];
+            // Every share is done once the threads that took one have returned.
+            let share = share.unwrap_or_else(|| {
+                policy.rules[range.clone()]
+                    .iter()
+                    .map(|r| content_hash(&policy.name.node.text, r))
+                    .collect()
+            });
+            hashes[*p].extend(share);
+        }
+        self.policies
+            .iter()
+            .zip(&hashes)
+            .map(|(policy, hashes)| ids_from_hashes(policy, hashes))
+            .collect()
+    }
+}
+
+/// The ids of a policy's rules from their content hashes.
+fn ids_from_hashes(policy: &ast::PolicyDef, hashes: &[String]) -> Vec<String> {
+    let name = &policy.name.node.text;
     // How many hex digits each hash needs to stay apart from the others.
     let mut width = vec![8usize; hashes.len()];
     for w in [8usize, 16] {
@@ -214,6 +312,50 @@ mod tests {
                 reference_canonical(serde_json::to_value(&map).expect("value"))
             };
             assert_eq!(text, reference.to_string());
+        }
+    }
+
+    /// Hashed in shares on several threads, the ids are each policy's own,
+    /// copies far apart in a policy (in different shares) numbered as one.
+    #[test]
+    fn ids_hashed_on_several_threads_are_the_policies_own() {
+        let mut units = Vec::new();
+        for (f, policies) in [(0, ["a", "b"]), (1, ["c", "d"])] {
+            let mut src = String::new();
+            for (k, name) in policies.iter().enumerate() {
+                src += &format!("policy {name} {{\n");
+                for i in 0..(CHUNK * 2 + 17) * k + 3 {
+                    src += &format!("  allow h{} -> h{} on tcp/{}\n", i % 7, i % 5, i % 30 + 1);
+                }
+                src += "}\n";
+            }
+            units.push(crate::Unit {
+                file: FileId(f),
+                path: format!("p{f}.seg"),
+                module: None,
+                ast: seg_syntax::parse(FileId(f), &src).expect("parses").into(),
+            });
+        }
+        let expected: Vec<Vec<String>> = units
+            .iter()
+            .flat_map(|u| &u.ast.items)
+            .filter_map(|i| match i {
+                ast::Item::Policy(p) => Some(policy_rule_ids(p)),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            expected[1].iter().any(|id| id.ends_with("-2")),
+            "copies numbered"
+        );
+        for threads in [1, 2, 3] {
+            let rule_ids = RuleIds::new(&units);
+            std::thread::scope(|s| {
+                for _ in 1..threads {
+                    s.spawn(|| rule_ids.work());
+                }
+            });
+            assert_eq!(rule_ids.finish(), expected, "{threads} threads");
         }
     }
 
