@@ -244,12 +244,13 @@ pub(crate) fn emit_host(
             entry,
             chains,
         };
-        for (chain, text) in rules.entry_chains() {
+        let entry_chains = rules.entry_chains();
+        for (chain, text) in &entry_chains {
             emission
                 .objects
                 .push(Object::new("chain", chain.as_str(), &file, text.as_bytes()));
         }
-        let text = rules.print();
+        let text = rules.print_with(&entry_chains);
         emission.artifacts.push(Artifact {
             path: file,
             contents: text.into_bytes(),

@@ -296,7 +296,9 @@ impl RulesFile {
         })
     }
 
-    pub fn print(&self) -> String {
+    /// The file, with its entry chains as [`RulesFile::entry_chains`] printed
+    /// them (the caller digests them too, so they are printed once).
+    pub fn print_with(&self, entry_chains: &[(Chain, String); 2]) -> String {
         let size: usize = self.chains.iter().map(|c| c.text.len() + 40).sum();
         let mut out = String::with_capacity(2048 + size);
         push_notes(&mut out, &self.header);
@@ -313,8 +315,8 @@ impl RulesFile {
             out,
             "-I OUTPUT 1 -m comment --comment \"{HOOK_COMMENT}\" -j {SEG_OUTPUT}"
         );
-        for (_, text) in self.entry_chains() {
-            out.push_str(&text);
+        for (_, text) in entry_chains {
+            out.push_str(text);
         }
         for c in &self.chains {
             out.push_str(&c.text);

@@ -25,6 +25,7 @@ mod select;
 mod tests;
 #[cfg(test)]
 mod tests_yaml;
+mod yaml;
 
 use seg_diag::Diagnostics;
 use seg_ir::backend::KubernetesOptions;

@@ -5,8 +5,9 @@
 //! because in a NetworkPolicy an empty `ports` or `from` list means "all" and
 //! must never be written by accident (render builds them non-empty).
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -70,11 +71,21 @@ pub struct EgressRule {
 }
 
 /// One entry of `from`/`to`: a namespace AND pod selector, or an ipBlock.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(untagged)]
+/// Written as its content alone (untagged).
+#[derive(Clone, Debug, PartialEq)]
 pub enum Peer {
-    Pods(PodPeer),
+    /// Built once per pod and shared by every rule that names it.
+    Pods(Arc<PodPeer>),
     Block(BlockPeer),
+}
+
+impl Serialize for Peer {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Peer::Pods(p) => p.as_ref().serialize(serializer),
+            Peer::Block(b) => b.serialize(serializer),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

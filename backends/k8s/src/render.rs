@@ -25,6 +25,7 @@ use seg_ir::backend::KubernetesOptions;
 use seg_ir::capability::{Approximation, ApproximationKind};
 use seg_ir::{Action, CidrSet, IdentityId, PortRanges, PortSet, Program, Protocol, Rule, RuleId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "seg");
 /// The label naming the seg project an object belongs to: what pruning
@@ -146,6 +147,7 @@ pub fn render(
     let denies = denies_by_pod(program, estate);
     let none_pairs = Vec::new();
     let none_pieces = Vec::new();
+    let mut pod_peers: PodPeers = vec![None; program.identities.len()];
     for (namespace, pods) in &estate.namespaces {
         // A system namespace is not isolated as a whole (its other pods run
         // the cluster); each pod seg manages there gets its own policy,
@@ -194,7 +196,7 @@ pub fn render(
                 );
                 cited.extend(&group.rules);
                 spec.ingress.push(IngressRule {
-                    from: peers(estate, &group),
+                    from: peers(estate, &group, &mut pod_peers),
                     ports: k8s_ports(&ports),
                 });
             }
@@ -202,7 +204,7 @@ pub fn render(
                 annotations.insert(format!("seg.dev/egress-{i}"), labels(program, &group.rules));
                 cited.extend(&group.rules);
                 spec.egress.push(EgressRule {
-                    to: peers(estate, &group),
+                    to: peers(estate, &group, &mut pod_peers),
                     ports: k8s_ports(&ports),
                 });
             }
@@ -390,24 +392,34 @@ fn k8s_ports(p: &PortSet) -> Option<Vec<Port>> {
     (!out.is_empty()).then_some(out)
 }
 
-fn peers(estate: &Estate, group: &Group) -> Vec<Peer> {
-    let mut out = Vec::new();
+/// Each pod's peer entry, built the first time a rule names the pod.
+type PodPeers = Vec<Option<Arc<PodPeer>>>;
+
+fn peers(estate: &Estate, group: &Group, pod_peers: &mut PodPeers) -> Vec<Peer> {
+    let mut out = Vec::with_capacity(group.pods.len());
     for &pod in &group.pods {
         if let Role::Pod {
             namespace,
             selector,
         } = estate.role(pod)
         {
-            out.push(Peer::Pods(PodPeer {
-                namespace_selector: LabelSelector {
-                    match_labels: BTreeMap::from([(
-                        NAMESPACE_LABEL.to_string(),
-                        namespace.clone(),
-                    )]),
-                    match_expressions: Vec::new(),
-                },
-                pod_selector: selector.clone(),
-            }));
+            let make = || {
+                Arc::new(PodPeer {
+                    namespace_selector: LabelSelector {
+                        match_labels: BTreeMap::from([(
+                            NAMESPACE_LABEL.to_string(),
+                            namespace.clone(),
+                        )]),
+                        match_expressions: Vec::new(),
+                    },
+                    pod_selector: selector.clone(),
+                })
+            };
+            let peer = match pod_peers.get_mut(pod.0 as usize) {
+                Some(slot) => Arc::clone(slot.get_or_insert_with(make)),
+                None => make(),
+            };
+            out.push(Peer::Pods(peer));
         }
     }
     for block in cover(&group.region) {

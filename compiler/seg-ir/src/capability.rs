@@ -150,7 +150,7 @@ pub fn prepare(
         approximations: Vec::new(),
         diags,
     };
-    let mut rules = Vec::new();
+    let mut rules = Vec::with_capacity(program.rules.len());
     for rule in &program.rules {
         if let Some(mut kept) = pass.rule(rule) {
             kept.id = RuleId(rules.len() as u32);
@@ -173,10 +173,28 @@ pub fn prepare(
             })
             .collect()
     };
+    // Field by field rather than `..program.clone()`, which would clone
+    // every rule only to drop the clones (half of this pass's time).
+    let Program {
+        project,
+        source_hash,
+        now,
+        identities,
+        rules: _,
+        omitted,
+        contexts,
+        tests,
+    } = program;
     Prepared {
         program: Program {
+            project: project.clone(),
+            source_hash: source_hash.clone(),
+            now: *now,
+            identities: identities.clone(),
             rules,
-            ..program.clone()
+            omitted: omitted.clone(),
+            contexts: contexts.clone(),
+            tests: tests.clone(),
         },
         approximations,
         until_rebuilt,
