@@ -27,6 +27,9 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
         Ok(c) => c,
         Err(e) => return e,
     };
+    // Only the program goes on to the targets.
+    comp.inventory = None;
+    comp.outline = None;
     let checked = began.elapsed();
     let mut progress = Progress::new(v == Verbosity::Quiet);
     let outcome = match (&comp.program, &comp.manifest) {

@@ -19,6 +19,9 @@ pub fn run(args: &CheckArgs, color: Color, v: Verbosity) -> Exit {
         Ok(c) => c,
         Err(e) => return e,
     };
+    // Only the program goes on to the targets.
+    comp.inventory = None;
+    comp.outline = None;
     // Each target's capability pass and lowering, as `seg build` runs them.
     let mut targets = 0;
     if let (Some(program), Some(manifest)) = (&comp.program, &comp.manifest)

@@ -229,7 +229,18 @@ fn each_target(
     parallel: bool,
     stage: Stage,
 ) -> Vec<Option<Built>> {
-    let one = |name: &str| build_target(program, manifest, root, name, stage);
+    let one = |name: &str| {
+        let mut built = build_target(program, manifest, root, name, stage);
+        // The files are held until every target is done: without the room
+        // their growth left, and without the target's freed working memory.
+        for (_, artifacts) in built.iter_mut().filter_map(|b| b.output.as_mut()) {
+            for artifact in artifacts {
+                artifact.contents.shrink_to_fit();
+            }
+        }
+        super::release_free_memory();
+        built
+    };
     if parallel && names.len() > 1 {
         std::thread::scope(|scope| {
             let handles: Vec<_> = names

@@ -180,7 +180,23 @@ pub(crate) fn compile_ahead(
     comp.inventory = inventory;
     comp.diags = diags;
     comp.now_span = now.span();
+    // The trees, texts and parse state are gone: give their pages back
+    // before the targets' threads allocate in arenas of their own.
+    release_free_memory();
     comp
+}
+
+/// Return the allocator's free pages to the system. glibc keeps what one
+/// thread frees in that thread's arena, where other threads cannot use it,
+/// and the holes in a heap resident: after the front end, and after each
+/// target, that is memory the rest of the run would carry unused (peak RSS).
+/// A few milliseconds; nothing is moved, only free pages are released.
+pub(crate) fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator's arenas.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Convenience for tests and tools: compile a project folder, `Err` with the

@@ -285,5 +285,10 @@ fn check_rules(
             (name.clone(), ty)
         })
         .collect();
-    Some((lowered.rules, lowered.omitted, contexts, tests))
+    // Pushed one by one, the rules' list has up to twice the room it needs
+    // (a rule is some 500 bytes): the program keeps only what it holds.
+    let (mut rules, mut omitted) = (lowered.rules, lowered.omitted);
+    rules.shrink_to_fit();
+    omitted.shrink_to_fit();
+    Some((rules, omitted, contexts, tests))
 }
