@@ -88,7 +88,13 @@ pub struct Describe<'a> {
     /// Rules as cited, by program rule index: a report cites the same few
     /// rules on thousands of steps, and spelling a condition is the costly part.
     cited: RefCell<HashMap<usize, RuleRef>>,
+    /// Steps as spelled, by their identities and rules: the paths of a report
+    /// share their first steps, and many groups their last one.
+    spelled: RefCell<HashMap<StepKey, Vec<(Hop, StepReport)>>>,
 }
+
+/// The source and destination identities of a step and its deciding rules.
+type StepKey = (IdentityId, Option<IdentityId>, Vec<usize>, Vec<usize>);
 
 impl<'a> Describe<'a> {
     pub fn new(program: &'a Program, outline: Option<&'a Outline>) -> Describe<'a> {
@@ -96,6 +102,7 @@ impl<'a> Describe<'a> {
             program,
             outline,
             cited: RefCell::new(HashMap::new()),
+            spelled: RefCell::new(HashMap::new()),
         }
     }
 
@@ -145,6 +152,21 @@ impl<'a> Describe<'a> {
     }
 
     pub fn step(&self, from: &Node, to: Option<IdentityId>, hop: &Hop) -> StepReport {
+        let Node::Identity(id) = from else {
+            return self.spell_step(from, to, hop);
+        };
+        let key = (*id, to, hop.allows.clone(), hop.denies.clone());
+        let mut spelled = self.spelled.borrow_mut();
+        let seen = spelled.entry(key).or_default();
+        if let Some((_, step)) = seen.iter().find(|(h, _)| h == hop) {
+            return step.clone();
+        }
+        let step = self.spell_step(from, to, hop);
+        seen.push((hop.clone(), step.clone()));
+        step
+    }
+
+    fn spell_step(&self, from: &Node, to: Option<IdentityId>, hop: &Hop) -> StepReport {
         StepReport {
             from: self.node(from),
             to: to.map(|t| self.name(t)),
