@@ -125,14 +125,12 @@ pub fn entry_path(input: &Input) -> Option<PathBuf> {
 /// made from has changed; with as much of each identity as `read` says.
 pub fn load(input: &Input, now: Timestamp, read: Read) -> Result<Compilation, Miss> {
     let path = entry_path(input).ok_or_else(|| miss("a single file is not cached"))?;
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(miss("no entry yet")),
         Err(e) => return Err(Miss(format!("cannot read the entry: {e}"))),
     };
-    let (header, body) = split(&bytes).ok_or_else(|| miss("the entry is not a seg cache"))?;
-    let header: Header =
-        postcard::from_bytes(header).map_err(|_| miss("the entry's header is corrupt"))?;
+    let (header, body_len) = read_header(&mut file)?;
     if header.exe != executable()? {
         return Err(miss("the entry was written by another seg executable"));
     }
@@ -144,8 +142,44 @@ pub fn load(input: &Input, now: Timestamp, read: Read) -> Result<Compilation, Mi
         ));
     }
     let root = input.root();
+    unchanged(&root, &header)?;
+    let (body, details) = read_body(&mut file, &header, body_len, read)?;
+    rebuild(
+        input,
+        body,
+        details,
+        now,
+        (header.now_from, header.now_until),
+    )
+}
+
+/// The header of an entry, and how many bytes of body follow it.
+fn read_header(file: &mut std::fs::File) -> Result<(Header, u64), Miss> {
+    use std::io::Read as _;
+    let foreign = || miss("the entry is not a seg cache");
+    let mut start = [0u8; MAGIC.len() + 4];
+    file.read_exact(&mut start).map_err(|_| foreign())?;
+    let (magic, len) = start.split_at(MAGIC.len());
+    if magic != MAGIC.as_slice() {
+        return Err(foreign());
+    }
+    let len = u32::from_le_bytes(len.try_into().map_err(|_| foreign())?);
+    let size = file.metadata().map_err(|_| foreign())?.len();
+    let body_len = size
+        .checked_sub(start.len() as u64 + u64::from(len))
+        .ok_or_else(foreign)?;
+    let mut header = vec![0; len as usize];
+    file.read_exact(&mut header).map_err(|_| foreign())?;
+    let header: Header =
+        postcard::from_bytes(&header).map_err(|_| miss("the entry's header is corrupt"))?;
+    Ok((header, body_len))
+}
+
+/// Whether the files the compilation read, and those its globs match, are
+/// as they were.
+fn unchanged(root: &Path, header: &Header) -> Result<(), Miss> {
     for glob in &header.globs {
-        let found = project::expand_globs(&root, &glob.patterns, &[]).map_err(Miss)?;
+        let found = project::expand_globs(root, &glob.patterns, &[]).map_err(Miss)?;
         if found != glob.matched {
             return Err(Miss(format!(
                 "the files matching `{}` changed",
@@ -163,29 +197,42 @@ pub fn load(input: &Input, now: Timestamp, read: Read) -> Result<Compilation, Mi
             return Err(changed());
         }
     }
+    Ok(())
+}
+
+/// The body's main part and, when `read` asks for them, the identity
+/// details; each read from the file only when decoded.
+fn read_body(
+    file: &mut std::fs::File,
+    header: &Header,
+    body_len: u64,
+    read: Read,
+) -> Result<(Body, Option<Vec<Details>>), Miss> {
+    use std::io::Read as _;
     let corrupt = || miss("the entry's body is corrupt");
-    let main_len = usize::try_from(header.main_len).map_err(|_| corrupt())?;
-    let (main, details) = body.split_at_checked(main_len).ok_or_else(corrupt)?;
-    if *blake3::hash(main).as_bytes() != header.main_hash {
+    if header.main_len > body_len {
         return Err(corrupt());
     }
-    let body: Body = postcard::from_bytes(main).map_err(|_| corrupt())?;
+    let main_len = usize::try_from(header.main_len).map_err(|_| corrupt())?;
+    let mut main = vec![0; main_len];
+    file.read_exact(&mut main).map_err(|_| corrupt())?;
+    if *blake3::hash(&main).as_bytes() != header.main_hash {
+        return Err(corrupt());
+    }
+    let body: Body = postcard::from_bytes(&main).map_err(|_| corrupt())?;
+    drop(main);
     let details: Option<Vec<Details>> = match read {
         Read::Analysis => None,
         Read::Whole => {
-            if *blake3::hash(details).as_bytes() != header.details_hash {
+            let mut details = Vec::new();
+            file.read_to_end(&mut details).map_err(|_| corrupt())?;
+            if *blake3::hash(&details).as_bytes() != header.details_hash {
                 return Err(corrupt());
             }
-            Some(postcard::from_bytes(details).map_err(|_| corrupt())?)
+            Some(postcard::from_bytes(&details).map_err(|_| corrupt())?)
         }
     };
-    rebuild(
-        input,
-        body,
-        details,
-        now,
-        (header.now_from, header.now_until),
-    )
+    Ok((body, details))
 }
 
 /// A [`Compilation`] from a cached body: the manifest is parsed again from
@@ -371,14 +418,6 @@ fn executable() -> Result<Executable, Miss> {
         inode,
         version: concat!(env!("CARGO_PKG_VERSION"), " ", env!("SEG_INSTALL_REV")).to_string(),
     })
-}
-
-/// Header and body of a cache file, if it has the layout of one.
-fn split(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let rest = bytes.strip_prefix(MAGIC.as_slice())?;
-    let (len, rest) = rest.split_first_chunk::<4>()?;
-    let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
-    (len <= rest.len()).then(|| rest.split_at(len))
 }
 
 /// Write the entry whole or not at all ([`replace_file`]: a temporary file
