@@ -83,15 +83,19 @@ impl Classes {
                 }
                 hits[c as usize] += 1;
             }
+            let mut splits = false;
             for &c in &touched {
                 if hits[c as usize] < size[c as usize] {
                     to[c as usize] = size.len() as u32;
                     size.push(0);
                     hits.push(0);
                     to.push(u32::MAX);
+                    splits = true;
                 }
             }
-            for id in set {
+            // Most sets, once the first rules have split the identities,
+            // hold whole classes: nothing moves.
+            for id in set.iter().take_while(|_| splits) {
                 let Some(slot) = of.get_mut(id.0 as usize) else {
                     continue;
                 };
