@@ -4,9 +4,12 @@
 //! run (`driver::cache`; docs/cli.md, "The compiled-program cache").
 
 use super::{Exit, InputArgs, Verbosity, compile_located, info, locate};
+use crate::driver::cache::classes;
 use crate::driver::{Compilation, cache};
 use crate::output::Color;
 use seg_diag::Diagnostic;
+use seg_ir::Program;
+use seg_reach::{Analysis, Model};
 
 /// A compilation, and what keeping it needs.
 pub struct Compiled {
@@ -14,6 +17,8 @@ pub struct Compiled {
     /// The checker's diagnostics, before lint levels: set when the
     /// compilation is fresh and may be kept.
     fresh: Option<Vec<Diagnostic>>,
+    /// Set when read from the cache: what identifies the cached program.
+    entry: Option<[u8; 32]>,
     verbose: bool,
 }
 
@@ -36,7 +41,7 @@ pub fn compile(
     } else {
         let started = std::time::Instant::now();
         match cache::load(&input, now, read) {
-            Ok(comp) => {
+            Ok((comp, entry)) => {
                 if verbose {
                     info(&format!(
                         "cache: hit, read in {} ms",
@@ -46,6 +51,7 @@ pub fn compile(
                 return Ok(Compiled {
                     comp,
                     fresh: None,
+                    entry: Some(entry),
                     verbose,
                 });
             }
@@ -58,11 +64,58 @@ pub fn compile(
     Ok(Compiled {
         comp,
         fresh,
+        entry: None,
         verbose,
     })
 }
 
 impl Compiled {
+    /// The reach analysis of `program` under `model`. When `program` is this
+    /// compilation's own checked program and was read from the cache, the
+    /// class graph is taken from beside the entry when one was kept for the
+    /// same active rules and pivot kinds, and kept there otherwise
+    /// (`driver::cache::classes`); `-v` says which.
+    pub fn analysis<'p>(&self, program: &'p Program, model: Model) -> Analysis<'p> {
+        let own = self
+            .comp
+            .program
+            .as_ref()
+            .is_some_and(|p| std::ptr::eq(p, program));
+        let Some(entry) = self.entry.filter(|_| own) else {
+            return Analysis::new(program, model);
+        };
+        let rules = Analysis::active_rules(program, &model);
+        let key = match classes::key(&entry, &rules, &model.pivot) {
+            Ok(k) => k,
+            Err(_) => return Analysis::new(program, model),
+        };
+        let kept = classes::load(&self.comp.input, &key).and_then(|c| {
+            Analysis::with_classes(program, model.clone(), rules.clone(), c)
+                .ok_or_else(|| cache::Miss("it does not fit the program".into()))
+        });
+        let why = match kept {
+            Ok(analysis) => {
+                if self.verbose {
+                    info("cache: class graph reused");
+                }
+                return analysis;
+            }
+            Err(cache::Miss(why)) => why,
+        };
+        let analysis = Analysis::new(program, model);
+        if self.verbose {
+            info(&format!("cache: class graph built ({why})"));
+        }
+        match classes::store(&self.comp.input, &key, &analysis.classes) {
+            Ok(()) if self.verbose => info("cache: class graph kept"),
+            Err(cache::Miss(why)) if self.verbose => {
+                info(&format!("cache: class graph not kept ({why})"))
+            }
+            _ => {}
+        }
+        analysis
+    }
+
     /// Once the command has found the compilation good (no error at the
     /// project's lint levels): keep a fresh one for the next run. Never
     /// fails the command: a read-only project simply has no cache.

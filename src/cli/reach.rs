@@ -73,7 +73,7 @@ pub fn run(args: &ReachArgs, color: Color, v: Verbosity) -> Exit {
         report(&compiled.comp.map, &diags, args.input.format, color);
         return exit;
     }
-    let analysed = analyse(args, &compiled.comp);
+    let analysed = analyse(args, &compiled);
     let exit = match analysed {
         Ok(text) => {
             let mut out = std::io::stdout().lock();
@@ -89,7 +89,8 @@ pub fn run(args: &ReachArgs, color: Color, v: Verbosity) -> Exit {
     exit
 }
 
-fn analyse(args: &ReachArgs, comp: &Compilation) -> Result<String, Diagnostic> {
+fn analyse(args: &ReachArgs, compiled: &cached::Compiled) -> Result<String, Diagnostic> {
+    let comp = &compiled.comp;
     let Some(checked) = comp.program.as_ref() else {
         return Err(Diagnostic::bug("no program after a successful check"));
     };
@@ -104,7 +105,7 @@ fn analyse(args: &ReachArgs, comp: &Compilation) -> Result<String, Diagnostic> {
         None => (std::borrow::Cow::Borrowed(checked), None),
     };
     let model = Model { at, pivot };
-    let analysis = Analysis::new(&program, model);
+    let analysis = compiled.analysis(&program, model);
     let (from, origins) = origins(&args.from, &analysis, comp)?;
     let d = Describe::new(&program, comp.outline.as_ref());
     let json = args.input.format == Format::Json;

@@ -27,6 +27,7 @@
 //! unexpected (another format, a short or corrupt file, a hash that
 //! differs) is a miss: the command compiles, never fails because of the cache.
 
+pub mod classes;
 mod parts;
 
 pub use parts::Read;
@@ -122,8 +123,9 @@ pub fn entry_path(input: &Input) -> Option<PathBuf> {
 }
 
 /// The compilation of `input` at `now` from the cache, when nothing it was
-/// made from has changed; with as much of each identity as `read` says.
-pub fn load(input: &Input, now: Timestamp, read: Read) -> Result<Compilation, Miss> {
+/// made from has changed; with as much of each identity as `read` says. And
+/// what identifies the cached program: the hash of the entry's main part.
+pub fn load(input: &Input, now: Timestamp, read: Read) -> Result<(Compilation, [u8; 32]), Miss> {
     let path = entry_path(input).ok_or_else(|| miss("a single file is not cached"))?;
     let mut file = match std::fs::File::open(&path) {
         Ok(f) => f,
@@ -144,13 +146,14 @@ pub fn load(input: &Input, now: Timestamp, read: Read) -> Result<Compilation, Mi
     let root = input.root();
     unchanged(&root, &header)?;
     let (body, details) = read_body(&mut file, &header, body_len, read)?;
-    rebuild(
+    let comp = rebuild(
         input,
         body,
         details,
         now,
         (header.now_from, header.now_until),
-    )
+    )?;
+    Ok((comp, header.main_hash))
 }
 
 /// The header of an entry, and how many bytes of body follow it.

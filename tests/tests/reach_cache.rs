@@ -266,6 +266,71 @@ fn a_target_run_reads_the_bindings_of_the_cached_identities() {
     );
 }
 
+/// What `-v` says of the class graph: `reused`, `built (why)`, then `kept`.
+fn class_graph(o: &Output) -> Vec<String> {
+    err(o)
+        .lines()
+        .filter_map(|l| l.strip_prefix("info: cache: class graph "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A run over a cached program keeps its class graph beside the entry; the
+/// next run with the same active rules and pivot kinds reuses it, any other
+/// builds and keeps its own; a corrupt or foreign file is rebuilt. Every run
+/// prints what `--no-cache` prints.
+#[test]
+fn the_class_graph_is_reused_for_the_same_rules_and_pivot_only() {
+    let tmp = small();
+    let dir = tmp.path();
+    let run = |tail: &[&str]| {
+        let mut args = vec!["reach", "web", "--now", NOW, "--format", "json", "-v"];
+        args.extend(tail);
+        let o = seg(dir, &args);
+        args.retain(|a| *a != "-v");
+        args.push("--no-cache");
+        assert_eq!(o.stdout, seg(dir, &args).stdout, "{tail:?}: {}", err(&o));
+        class_graph(&o)
+    };
+    let built = |why: &str| vec![format!("built ({why})"), "kept".to_string()];
+    assert_eq!(run(&[]), Vec::<String>::new(), "a compiled program");
+    assert_eq!(run(&[]), built("none kept yet"));
+    assert_eq!(run(&[]), ["reused"]);
+    assert_eq!(run(&["--hops", "1", "--to", "api"]), ["reused"]);
+    let other = "kept for another program, instant or pivot";
+    assert_eq!(run(&["--pivot", "none"]), built(other));
+    assert_eq!(run(&["--pivot", "none"]), ["reused"]);
+    assert_eq!(run(&[]), built(other));
+    // A target's program is not the cached one: its classes are not kept.
+    assert_eq!(run(&["--target", "iptables"]), Vec::<String>::new());
+    assert_eq!(run(&[]), ["reused"]);
+
+    // The same number of active rules, other rules: the classes differ.
+    fs::write(
+        dir.join("policy/main.seg"),
+        "policy main {\n  owner \"team\"\n  allow web -> api on tcp/443\n    when time 22:00..02:00 utc\n  allow web -> db on tcp/5432\n    when time 10:00..14:00 utc\n}\n",
+    )
+    .expect("policy");
+    let night = ["--at", "2026-11-24T23:00:00Z"];
+    let noon = ["--at", "2026-11-24T12:00:00Z"];
+    assert_eq!(run(&night), Vec::<String>::new(), "a compiled program");
+    assert_eq!(run(&night), built(other));
+    assert_eq!(run(&night), ["reused"]);
+    assert_eq!(run(&noon), built(other));
+    assert_eq!(run(&noon), ["reused"]);
+
+    let file = dir.join(".seg/cache/classes");
+    let good = fs::read(&file).expect("classes");
+    let mut flipped = good.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x55;
+    fs::write(&file, &flipped).expect("write");
+    assert_eq!(run(&noon), built("corrupt"));
+    fs::write(&file, b"not a class graph").expect("write");
+    assert_eq!(run(&noon), built("not a class graph"));
+    assert_eq!(run(&noon), ["reused"]);
+}
+
 /// The reach of `web`, printed by a run that must compile (a miss), and
 /// equal to what a `--no-cache` run prints.
 fn recompiled(dir: &Path) -> String {

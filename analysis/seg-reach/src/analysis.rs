@@ -71,10 +71,21 @@ impl<'p> Analysis<'p> {
         model: Model,
         group: impl Fn(IdentityId) -> u32,
     ) -> Analysis<'p> {
+        let rules = Analysis::active_rules(program, &model);
+        let allow = actions(program, &rules);
+        let pivot = |id: IdentityId| model.pivot.contains(&program.identity(id).kind);
+        let classes = Classes::build(program, &rules, &allow, pivot, group);
+        Analysis::assemble(program, model, rules, allow, classes)
+    }
+
+    /// The rules an analysis under `model` works on: live at its instant,
+    /// with some service, and a condition the attacker can meet (program
+    /// rule indices, in program order).
+    pub fn active_rules(program: &Program, model: &Model) -> Vec<usize> {
         let at = model.expiry_at(program);
         // Rules often share a condition: decide each distinct one once.
         let mut usable: HashMap<&seg_ir::Condition, bool> = HashMap::new();
-        let rules: Vec<usize> = program
+        program
             .rules
             .iter()
             .enumerate()
@@ -83,16 +94,38 @@ impl<'p> Analysis<'p> {
                     && !r.services.is_empty()
                     && *usable
                         .entry(&r.condition)
-                        .or_insert_with(|| satisfiable(program, &model, &r.condition))
+                        .or_insert_with(|| satisfiable(program, model, &r.condition))
             })
             .map(|(i, _)| i)
-            .collect();
-        let allow: Vec<bool> = rules
-            .iter()
-            .map(|&r| program.rules[r].action == Action::Allow)
-            .collect();
+            .collect()
+    }
+
+    /// [`Analysis::new`] over classes built before by an analysis of the same
+    /// program, `model.pivot` and `rules` (from [`Analysis::active_rules`]),
+    /// e.g. kept by the compiled-program cache. `None` when they do not fit
+    /// the program (another number of identities or rules, a member out of
+    /// place): the caller builds them instead.
+    pub fn with_classes(
+        program: &'p Program,
+        model: Model,
+        rules: Vec<usize>,
+        classes: Classes,
+    ) -> Option<Analysis<'p>> {
         let pivot = |id: IdentityId| model.pivot.contains(&program.identity(id).kind);
-        let classes = Classes::build(program, &rules, &allow, pivot, group);
+        if !classes.fits(program.identities.len(), rules.len(), pivot) {
+            return None;
+        }
+        let allow = actions(program, &rules);
+        Some(Analysis::assemble(program, model, rules, allow, classes))
+    }
+
+    fn assemble(
+        program: &'p Program,
+        model: Model,
+        rules: Vec<usize>,
+        allow: Vec<bool>,
+        classes: Classes,
+    ) -> Analysis<'p> {
         let mut rule_dst = vec![Vec::new(); rules.len()];
         for (c, class) in classes.list.iter().enumerate() {
             for &r in class.dst_allow.iter().chain(&class.dst_deny) {
@@ -446,6 +479,14 @@ impl<'p> Analysis<'p> {
     pub fn class_of(&self, id: IdentityId) -> u32 {
         self.classes.of[id.0 as usize]
     }
+}
+
+/// Whether each of `rules` (program rule indices) is an allow.
+fn actions(program: &Program, rules: &[usize]) -> Vec<bool> {
+    rules
+        .iter()
+        .map(|&r| program.rules[r].action == Action::Allow)
+        .collect()
 }
 
 /// Per-class accumulators reused across source classes.

@@ -8,12 +8,13 @@
 //! identities only when printed.
 
 use seg_ir::{IdentityId, Program};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// Rules by position in [`crate::Analysis::rules`] (the active rules).
 pub type RuleIx = u32;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Class {
     /// Ascending.
     pub members: Vec<IdentityId>,
@@ -27,7 +28,7 @@ pub struct Class {
     pub dst_deny: Vec<RuleIx>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Classes {
     pub list: Vec<Class>,
     /// Identity → class.
@@ -152,6 +153,43 @@ impl Classes {
         Classes { list, of }
     }
 
+    /// Whether these classes could be those of a program of `identities`
+    /// identities analysed over `rules` active rules with this `pivot`: a
+    /// partition of the identities, each member's class saying so, pivot
+    /// flags as `pivot` says, rule lists ascending and in range. (That they
+    /// are *the* classes of the program is for whoever kept them to know.)
+    pub fn fits(
+        &self,
+        identities: usize,
+        rules: usize,
+        pivot: impl Fn(IdentityId) -> bool,
+    ) -> bool {
+        let ascending = |l: &[RuleIx]| {
+            l.windows(2).all(|w| w[0] < w[1]) && l.last().is_none_or(|&r| (r as usize) < rules)
+        };
+        if self.of.len() != identities {
+            return false;
+        }
+        let mut seen = 0;
+        let classes_fit = self.list.iter().enumerate().all(|(c, class)| {
+            seen += class.members.len();
+            !class.members.is_empty()
+                && class.members.windows(2).all(|w| w[0] < w[1])
+                && class.members.iter().all(|m| {
+                    self.of.get(m.0 as usize) == Some(&(c as u32)) && pivot(*m) == class.pivot
+                })
+                && [
+                    &class.src_allow,
+                    &class.src_deny,
+                    &class.dst_allow,
+                    &class.dst_deny,
+                ]
+                .iter()
+                .all(|l| ascending(l))
+        });
+        classes_fit && seen == identities
+    }
+
     pub fn len(&self) -> usize {
         self.list.len()
     }
@@ -176,4 +214,43 @@ pub fn intersect(a: &[RuleIx], b: &[RuleIx]) -> Vec<RuleIx> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn class(members: &[u32], src_allow: &[RuleIx]) -> Class {
+        Class {
+            members: members.iter().map(|&i| IdentityId(i)).collect(),
+            pivot: true,
+            src_allow: src_allow.to_vec(),
+            ..Class::default()
+        }
+    }
+
+    #[test]
+    fn kept_classes_fit_only_a_partition_of_as_many_identities_and_rules() {
+        let good = Classes {
+            list: vec![class(&[0, 2], &[0, 1]), class(&[1], &[])],
+            of: vec![0, 1, 0],
+        };
+        let pivot = |_| true;
+        assert!(good.fits(3, 2, pivot));
+        assert!(!good.fits(4, 2, pivot), "another number of identities");
+        assert!(!good.fits(3, 1, pivot), "a rule out of range");
+        assert!(!good.fits(3, 2, |_| false), "other pivot flags");
+        let broken: [fn(&mut Classes); 5] = [
+            |c| c.of[2] = 1,
+            |c| c.list[1].members = vec![IdentityId(7)],
+            |c| c.list[0].members = vec![IdentityId(2), IdentityId(0)],
+            |c| c.list[0].src_allow = vec![1, 0],
+            |c| c.list.push(Class::default()),
+        ];
+        for (i, breaks) in broken.iter().enumerate() {
+            let mut c = good.clone();
+            breaks(&mut c);
+            assert!(!c.fits(3, 2, pivot), "case {i}");
+        }
+    }
 }
