@@ -108,6 +108,9 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
         text.push_str(&removals(&outcome, previous));
         print!("{}", seg_diag::visible(&text));
     }
+    // The process ends here: the OS takes back the program and the files at
+    // once, where freeing them piece by piece took ~30 ms at 10k rules.
+    std::mem::forget((outcome, comp));
     Exit::Ok
 }
 

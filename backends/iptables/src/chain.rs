@@ -20,7 +20,7 @@
 //! Hosts whose chain holds the same rules share one printed chain ([`ChainCache`]).
 
 use crate::host::Dir;
-use crate::model::{Chain, Line, Match, PrintedChain, SafeText, Target, UserChain};
+use crate::model::{Chain, Match, PrintedChain, SafeText, Target, UserChain};
 use crate::names;
 use crate::render::{Ctx, LineKey, rule_notes};
 use seg_ir::{Action, Rule};
@@ -47,8 +47,7 @@ impl ChainCache {
             return found.clone();
         }
         let (_, dir, action, policy, blocks) = &id;
-        let chain = build(cx, blocks, *dir, *action, *policy, name);
-        let printed = (chain.print(), chain.lines.len());
+        let printed = build(cx, blocks, *dir, *action, *policy, name).finish();
         self.0.insert(id, printed.clone());
         printed
     }
@@ -93,18 +92,15 @@ fn build(
             notes.extend(rule_notes(&cx.program.rules[r]));
         }
     }
-    let mut lines = Vec::new();
-    for group in groups(cx, blocks, policy_name) {
+    let groups = groups(cx, blocks, policy_name);
+    let mut chain = UserChain::new(name.clone(), &notes, groups.len());
+    for group in groups {
         let key = &cx.keys[group.key as usize];
         for (ports, rules) in pack(cx, key, group, policy_name) {
-            lines.push(line(cx, key, ports, &rules, policy_name, &target));
+            line(cx, &mut chain, key, ports, &rules, policy_name, &target);
         }
     }
-    UserChain {
-        name: name.clone(),
-        notes,
-        lines,
-    }
+    chain
 }
 
 /// The owner most of the rules have (the first of equals), if any.
@@ -287,25 +283,24 @@ fn split_rules(cx: &Ctx<'_>, rules: &[usize], policy: &str) -> Vec<Vec<usize>> {
     out
 }
 
+/// Appends the line of `key` on `ports` for `rules`: the key's head, the
+/// ports, the key's time match.
 fn line(
     cx: &Ctx<'_>,
+    chain: &mut UserChain,
     key: &LineKey,
     ports: Vec<(u16, u16)>,
     rules: &[usize],
     policy: &str,
     target: &Target,
-) -> Line {
-    let mut matches = key.head.clone();
+) {
+    let mut tail = Vec::new();
     match ports.as_slice() {
         [] => {}
-        [(lo, hi)] => matches.push(Match::Port(*lo, *hi)),
-        _ => matches.push(Match::Ports(ports)),
+        [(lo, hi)] => tail.push(Match::Port(*lo, *hi)),
+        _ => tail.push(Match::Ports(ports)),
     }
-    matches.extend(key.time.clone().map(Match::Time));
-    Line {
-        notes: Vec::new(),
-        matches,
-        comment: SafeText::new(&comment(cx, rules, policy)),
-        target: target.clone(),
-    }
+    tail.extend(key.time.clone().map(Match::Time));
+    let comment = SafeText::new(&comment(cx, rules, policy));
+    chain.line(&key.head, &tail, &comment, target);
 }

@@ -136,15 +136,15 @@ pub struct Line {
     pub target: Target,
 }
 
-/// A user chain: `#` lines, then its lines.
+/// A user chain being printed: `#` lines, then its lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserChain {
-    pub name: Chain,
-    pub notes: Vec<SafeText>,
-    pub lines: Vec<Line>,
+    name: Chain,
+    text: String,
+    lines: usize,
 }
 
-/// A user chain as printed by [`UserChain::print`]; several hosts' files share it.
+/// A user chain as printed ([`UserChain::finish`]); several hosts' files share it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PrintedChain {
     pub name: Chain,
@@ -240,34 +240,65 @@ fn push_notes(out: &mut String, notes: &[SafeText]) {
 
 fn push_line(out: &mut String, chain: &Chain, line: &Line) {
     push_notes(out, &line.notes);
-    let _ = write!(out, "-A {}", chain.as_str());
-    for m in &line.matches {
+    push_rule(out, chain, &line.matches, &[], &line.comment, &line.target);
+}
+
+/// One `-A` line of `chain` matching `head`, then `tail` (the two lists
+/// printed as one), without notes.
+fn push_rule(
+    out: &mut String,
+    chain: &Chain,
+    head: &[Match],
+    tail: &[Match],
+    comment: &SafeText,
+    target: &Target,
+) {
+    out.push_str("-A ");
+    out.push_str(chain.as_str());
+    for m in head.iter().chain(tail) {
         push_match(out, m);
     }
-    let _ = write!(out, " -m comment --comment \"{}\"", line.comment.as_str());
-    match &line.target {
+    out.push_str(" -m comment --comment \"");
+    out.push_str(comment.as_str());
+    out.push('"');
+    match target {
         Target::Accept => out.push_str(" -j ACCEPT"),
         Target::Drop => out.push_str(" -j DROP"),
         Target::Jump(c) => {
-            let _ = write!(out, " -j {}", c.as_str());
+            out.push_str(" -j ");
+            out.push_str(c.as_str());
         }
     }
     out.push('\n');
 }
 
 impl UserChain {
-    /// The chain's section of a rules file: a blank line, its notes, its lines.
-    pub fn print(&self) -> PrintedChain {
-        let mut out = String::with_capacity(64 + 200 * self.lines.len());
-        out.push('\n');
-        push_notes(&mut out, &self.notes);
-        for line in &self.lines {
-            push_line(&mut out, &self.name, line);
+    /// A chain's section of a rules file, printed as its lines are added: a
+    /// blank line, its notes, then each line.
+    pub fn new(name: Chain, notes: &[SafeText], lines: usize) -> UserChain {
+        let mut text = String::with_capacity(64 + 200 * lines);
+        text.push('\n');
+        push_notes(&mut text, notes);
+        UserChain {
+            name,
+            text,
+            lines: 0,
         }
-        PrintedChain {
-            name: self.name.clone(),
-            text: out.into(),
-        }
+    }
+
+    /// Appends the line matching `head` then `tail` (see [`push_rule`]).
+    pub fn line(&mut self, head: &[Match], tail: &[Match], comment: &SafeText, target: &Target) {
+        push_rule(&mut self.text, &self.name, head, tail, comment, target);
+        self.lines += 1;
+    }
+
+    /// The chain as printed, and its number of lines.
+    pub fn finish(self) -> (PrintedChain, usize) {
+        let printed = PrintedChain {
+            name: self.name,
+            text: self.text.into(),
+        };
+        (printed, self.lines)
     }
 }
 
