@@ -107,6 +107,9 @@ pub(crate) struct Ctx<'p> {
     /// Interned line keys, indexed by [`RuleLine::key`].
     pub keys: Vec<LineKey>,
     key_ids: HashMap<LineKey, u32>,
+    /// Keys without a time match by (peer address set as in `peer_cache`,
+    /// family, side, index of the peer's match, protocol, ported).
+    quick_keys: HashMap<(usize, Family, Side, usize, Option<Proto>, bool), u32>,
     pub blocks: Vec<Block>,
     /// The fail-closed choices of the lowering, for the build report.
     approximations: Vec<Approximation>,
@@ -156,6 +159,7 @@ pub(crate) fn lower_with<'p>(
         chain_names,
         keys: Vec::new(),
         key_ids: HashMap::new(),
+        quick_keys: HashMap::new(),
         blocks: Vec::new(),
         approximations: Vec::new(),
     };
@@ -527,15 +531,38 @@ impl<'p> Ctx<'p> {
             Peer::Set(name) => (vec![Some(Match::Set(side, name.clone()))], vec![name]),
         };
         let mut lines = Vec::new();
-        for pm in &peer_matches {
+        let peer_id = Arc::as_ptr(addrs) as usize;
+        for (m, pm) in peer_matches.iter().enumerate() {
             for (proto, ports) in &shape.protos[family as usize] {
-                let head: Vec<Match> = pm.iter().cloned().chain(proto.map(Match::Proto)).collect();
+                let head = || -> Vec<Match> {
+                    pm.iter().cloned().chain(proto.map(Match::Proto)).collect()
+                };
+                let ported = !ports.is_empty();
                 for time in &shape.times {
-                    let key = self.intern(LineKey {
-                        head: head.clone(),
-                        ported: !ports.is_empty(),
-                        time: time.clone(),
-                    });
+                    let key = match time {
+                        // The same peer match and protocol give the same key:
+                        // looked up by their numbers, without hashing the matches.
+                        None => {
+                            let quick = (peer_id, family, side, m, *proto, ported);
+                            match self.quick_keys.get(&quick) {
+                                Some(&key) => key,
+                                None => {
+                                    let key = self.intern(LineKey {
+                                        head: head(),
+                                        ported,
+                                        time: None,
+                                    });
+                                    self.quick_keys.insert(quick, key);
+                                    key
+                                }
+                            }
+                        }
+                        Some(_) => self.intern(LineKey {
+                            head: head(),
+                            ported,
+                            time: time.clone(),
+                        }),
+                    };
                     lines.push(RuleLine {
                         key,
                         ports: ports.clone(),

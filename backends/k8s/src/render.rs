@@ -291,10 +291,12 @@ fn groups(
             let entry = &entries[e as usize];
             let ports = fitted[e as usize]
                 .get_or_insert_with(|| fit(program, &entry.ports, &entry.rules, out))
-                .clone()?;
-            let g = groups.entry(ports);
-            let index = g.index();
-            g.or_default().rules.extend(&entry.rules);
+                .as_ref()?;
+            let index = match groups.get_index_of(ports) {
+                Some(index) => index,
+                None => groups.insert_full(ports.clone(), Group::default()).0,
+            };
+            groups[index].rules.extend(&entry.rules);
             Some(index)
         });
         if let Some(index) = slot {
