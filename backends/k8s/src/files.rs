@@ -13,11 +13,8 @@
 
 use crate::applyset;
 use crate::model::{Kustomization, NetworkPolicy};
-use crate::names::shown;
-use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::{Artifact, Bugs, Object, Program};
 use serde::Serialize;
-use std::collections::BTreeSet;
 
 pub const KUSTOMIZATION: &str = "kustomization.yaml";
 
@@ -111,40 +108,4 @@ fn with_header(meaning: &str, body: String) -> (Vec<u8>, Vec<u8>) {
     contents.extend_from_slice(header.as_bytes());
     contents.extend_from_slice(body.as_bytes());
     (contents, body.into_bytes())
-}
-
-/// Two identities whose sanitised names meet in one namespace: keep the
-/// first, report the second (distinct names get distinct hashes, so this
-/// takes a deliberate collision).
-pub fn unique_names(program: &Program, policies: &mut Vec<NetworkPolicy>, diags: &mut Diagnostics) {
-    let mut seen = BTreeSet::new();
-    policies.retain(|p| {
-        let key = (p.metadata.namespace.clone(), p.metadata.name.clone());
-        if seen.insert(key) {
-            return true;
-        }
-        let who = p
-            .metadata
-            .annotations
-            .get("seg.dev/identity")
-            .cloned()
-            .unwrap_or_default();
-        let mut d = Diagnostic::error(
-            Code::InvalidTargetValue,
-            format!(
-                "NetworkPolicy name `{}` is taken twice in namespace `{}`",
-                p.metadata.name, p.metadata.namespace
-            ),
-        )
-        .with_note(format!(
-            "`{}` maps to a name another identity already uses",
-            shown(&who)
-        ))
-        .with_help("rename one of the identities in the inventory");
-        if let Some(i) = program.identity_by_name(&who) {
-            d = d.with_primary(i.origin, "name collides on kubernetes");
-        }
-        diags.push(d);
-        false
-    });
 }

@@ -9,7 +9,8 @@
 //!
 //! Stages: [`select`] (roles and disjoint selectors) → [`access`] (grants
 //! with the denies carved out, per pod pair and per address region) →
-//! [`render`] (objects) → [`files`]; [`dns`] checks name resolution.
+//! [`render`] (the plan of each policy, then its object) → [`files`];
+//! [`dns`] checks name resolution.
 //! Nothing here ever allows more than the reference semantics.
 
 mod access;
@@ -84,12 +85,15 @@ impl Backend for Kubernetes {
             TargetOptions::Kubernetes(k) => k,
             _ => &defaults,
         };
-        let mut rendered = render::render(program, k8s, &estate, &access, diags);
-        files::unique_names(program, &mut rendered.policies, diags);
+        // The decisions and their diagnostics now; the objects only when
+        // rendered (`seg check` does not build them).
+        let mut plan = render::plan(program, k8s, &estate, &access, diags);
         let mut approximations = std::mem::take(&mut access.approximations);
-        approximations.append(&mut rendered.approximations);
+        approximations.append(&mut plan.approximations);
         let k8s = k8s.clone();
         Lowered::new(approximations, move |bugs| {
+            let rules = plan.rules;
+            let rendered = render::render(program, &estate, plan);
             let shortened = rendered.shortened;
             let meaning = seg_ir::meaning::digest(program, Some(options));
             let (artifacts, objects) = files::artifacts(program, &meaning, rendered.policies, bugs);
@@ -121,7 +125,7 @@ impl Backend for Kubernetes {
             }
             Emission {
                 artifacts,
-                rules: rendered.rules,
+                rules,
                 notes,
                 approximations: Vec::new(),
                 objects,

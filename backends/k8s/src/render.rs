@@ -17,7 +17,7 @@ use crate::model::{
     BlockPeer, EgressRule, IngressRule, IpBlock, LabelSelector, NetworkPolicy, NetworkPolicySpec,
     ObjectMeta, Peer, PodPeer, Port,
 };
-use crate::names::{object_name, project_label};
+use crate::names::{object_name, project_label, shown};
 use crate::select::{Estate, Role};
 use indexmap::IndexMap;
 use seg_diag::{Code, Diagnostic, Diagnostics};
@@ -37,22 +37,46 @@ pub const NAMESPACE_LABEL: &str = "kubernetes.io/metadata.name";
 pub const DEFAULT_DENY_PREFIX: &str = "seg-default-deny-";
 pub const ALLOW_PREFIX: &str = "seg-allow-";
 
+/// What the lowering decided, before any object is built: each policy's
+/// groups, the rules narrowed or emitted, with their diagnostics. `seg check`
+/// stops here; [`render`] builds the objects from it.
 #[derive(Debug, Default)]
-pub struct Rendered {
-    /// Per namespace: the default deny first, then the pods' policies in
-    /// inventory order.
-    pub policies: Vec<NetworkPolicy>,
-    /// Ingress and egress rules written.
+pub struct Plan {
+    /// Per namespace: its default deny (`pod` is `None`) unless the
+    /// namespace is spared, then the pods' policies in inventory order.
+    policies: Vec<Planned>,
+    /// Ingress and egress rules to write.
     pub rules: usize,
     /// Allows that lost ICMP or other protocols somewhere.
     pub narrowed: BTreeSet<RuleId>,
     /// Allows that appear in some policy.
     pub emitted: BTreeSet<RuleId>,
+    /// The narrowed and omitted allows, for the build report.
+    pub approximations: Vec<Approximation>,
+}
+
+/// One policy to build: a namespace's default deny (no pod) or a pod's.
+#[derive(Debug)]
+struct Planned {
+    namespace: String,
+    pod: Option<PodPlan>,
+}
+
+#[derive(Debug)]
+struct PodPlan {
+    pod: IdentityId,
+    ingress: IndexMap<PortSet, Group>,
+    egress: IndexMap<PortSet, Group>,
+}
+
+#[derive(Debug, Default)]
+pub struct Rendered {
+    /// Per namespace: the default deny first, then the pods' policies in
+    /// inventory order.
+    pub policies: Vec<NetworkPolicy>,
     /// Policies whose provenance annotations were shortened to fit the API
     /// server's limit.
     pub shortened: usize,
-    /// The narrowed and omitted allows, for the build report.
-    pub approximations: Vec<Approximation>,
 }
 
 /// The API server refuses an object whose annotations (keys plus values)
@@ -122,21 +146,23 @@ fn shorten(value: &str, keep: usize) -> String {
 }
 
 /// One ingress or egress rule being assembled: ports → peers.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Group {
     pods: Vec<IdentityId>,
     region: CidrSet,
     rules: BTreeSet<RuleId>,
 }
 
-pub fn render(
+/// Every policy's groups, the narrowed rules (W0401/W0402) and the names
+/// taken twice in a namespace (an error, the second policy left out).
+pub fn plan(
     program: &Program,
     options: &KubernetesOptions,
     estate: &Estate,
     access: &Access,
     diags: &mut Diagnostics,
-) -> Rendered {
-    let mut out = Rendered::default();
+) -> Plan {
+    let mut out = Plan::default();
     let mut ingress_by_pod: BTreeMap<IdentityId, Vec<(IdentityId, u32)>> = BTreeMap::new();
     let mut egress_by_pod: BTreeMap<IdentityId, Vec<(IdentityId, u32)>> = BTreeMap::new();
     for &((s, d), e) in &access.pairs {
@@ -144,20 +170,21 @@ pub fn render(
         egress_by_pod.entry(s).or_default().push((d, e));
     }
     let mut fitted = vec![None; access.entries.len()];
-    let denies = denies_by_pod(program, estate);
     let none_pairs = Vec::new();
     let none_pieces = Vec::new();
-    let mut pod_peers: PodPeers = vec![None; program.identities.len()];
     for (namespace, pods) in &estate.namespaces {
         // A system namespace is not isolated as a whole (its other pods run
         // the cluster); each pod seg manages there gets its own policy,
         // rules or not, which isolates it both ways.
         let spared = options.spares(namespace);
         if !spared {
-            out.policies.push(default_deny(program, namespace));
+            out.policies.push(Planned {
+                namespace: namespace.clone(),
+                pod: None,
+            });
         }
         for &pod in pods {
-            let Role::Pod { selector, .. } = estate.role(pod) else {
+            let Role::Pod { .. } = estate.role(pod) else {
                 continue;
             };
             let ingress = groups(
@@ -179,52 +206,17 @@ pub fn render(
             if ingress.is_empty() && egress.is_empty() && !spared {
                 continue;
             }
-            let mut annotations = BTreeMap::new();
-            let identity = program.identity(pod);
-            annotations.insert("seg.dev/identity".into(), identity.name.clone());
-            let mut cited: BTreeSet<RuleId> = BTreeSet::new();
-            let mut spec = NetworkPolicySpec {
-                pod_selector: selector.clone(),
-                policy_types: vec!["Ingress", "Egress"],
-                ingress: Vec::new(),
-                egress: Vec::new(),
-            };
-            for (i, (ports, group)) in ingress.into_iter().enumerate() {
-                annotations.insert(
-                    format!("seg.dev/ingress-{i}"),
-                    labels(program, &group.rules),
-                );
-                cited.extend(&group.rules);
-                spec.ingress.push(IngressRule {
-                    from: peers(estate, &group, &mut pod_peers),
-                    ports: k8s_ports(&ports),
-                });
+            out.rules += ingress.len() + egress.len();
+            for group in ingress.values().chain(egress.values()) {
+                out.emitted.extend(&group.rules);
             }
-            for (i, (ports, group)) in egress.into_iter().enumerate() {
-                annotations.insert(format!("seg.dev/egress-{i}"), labels(program, &group.rules));
-                cited.extend(&group.rules);
-                spec.egress.push(EgressRule {
-                    to: peers(estate, &group, &mut pod_peers),
-                    ports: k8s_ports(&ports),
-                });
-            }
-            out.rules += spec.ingress.len() + spec.egress.len();
-            out.emitted.extend(&cited);
-            cited.extend(denies.get(&pod).into_iter().flatten());
-            annotations.insert("seg.dev/rules".into(), provenance(program, &cited));
-            if shorten_annotations(&mut annotations, ANNOTATION_BUDGET) {
-                out.shortened += 1;
-            }
-            out.policies.push(NetworkPolicy {
-                api_version: "networking.k8s.io/v1",
-                kind: "NetworkPolicy",
-                metadata: ObjectMeta {
-                    name: object_name(ALLOW_PREFIX, &identity.name),
-                    namespace: namespace.clone(),
-                    labels: managed_labels(program),
-                    annotations,
-                },
-                spec,
+            out.policies.push(Planned {
+                namespace: namespace.clone(),
+                pod: Some(PodPlan {
+                    pod,
+                    ingress,
+                    egress,
+                }),
             });
         }
     }
@@ -234,6 +226,119 @@ pub fn render(
         if let Some(rule) = program.rules.get(r.0 as usize) {
             out.approximations.push(narrowing(rule, emitted));
         }
+    }
+    unique_names(program, &mut out.policies, diags);
+    out
+}
+
+impl Planned {
+    fn name(&self, program: &Program) -> String {
+        match &self.pod {
+            None => object_name(DEFAULT_DENY_PREFIX, &program.project),
+            Some(p) => object_name(ALLOW_PREFIX, &program.identity(p.pod).name),
+        }
+    }
+}
+
+/// Two identities whose sanitised names meet in one namespace: keep the
+/// first, report the second (distinct names get distinct hashes, so this
+/// takes a deliberate collision).
+fn unique_names(program: &Program, policies: &mut Vec<Planned>, diags: &mut Diagnostics) {
+    let mut seen = BTreeSet::new();
+    policies.retain(|p| {
+        let name = p.name(program);
+        let key = (p.namespace.clone(), name.clone());
+        if seen.insert(key) {
+            return true;
+        }
+        let who = p
+            .pod
+            .as_ref()
+            .map(|pod| program.identity(pod.pod).name.clone())
+            .unwrap_or_default();
+        let mut d = Diagnostic::error(
+            Code::InvalidTargetValue,
+            format!(
+                "NetworkPolicy name `{name}` is taken twice in namespace `{}`",
+                p.namespace
+            ),
+        )
+        .with_note(format!(
+            "`{}` maps to a name another identity already uses",
+            shown(&who)
+        ))
+        .with_help("rename one of the identities in the inventory");
+        if let Some(i) = program.identity_by_name(&who) {
+            d = d.with_primary(i.origin, "name collides on kubernetes");
+        }
+        diags.push(d);
+        false
+    });
+}
+
+/// The objects of `plan`, in its order.
+pub fn render(program: &Program, estate: &Estate, plan: Plan) -> Rendered {
+    let mut out = Rendered::default();
+    let denies = denies_by_pod(program, estate);
+    let mut pod_peers: PodPeers = vec![None; program.identities.len()];
+    for planned in plan.policies {
+        let Some(PodPlan {
+            pod,
+            ingress,
+            egress,
+        }) = planned.pod
+        else {
+            out.policies.push(default_deny(program, &planned.namespace));
+            continue;
+        };
+        let Role::Pod { selector, .. } = estate.role(pod) else {
+            continue;
+        };
+        let mut annotations = BTreeMap::new();
+        let identity = program.identity(pod);
+        annotations.insert("seg.dev/identity".into(), identity.name.clone());
+        let mut cited: BTreeSet<RuleId> = BTreeSet::new();
+        let mut spec = NetworkPolicySpec {
+            pod_selector: selector.clone(),
+            policy_types: vec!["Ingress", "Egress"],
+            ingress: Vec::new(),
+            egress: Vec::new(),
+        };
+        for (i, (ports, group)) in ingress.into_iter().enumerate() {
+            annotations.insert(
+                format!("seg.dev/ingress-{i}"),
+                labels(program, &group.rules),
+            );
+            cited.extend(&group.rules);
+            spec.ingress.push(IngressRule {
+                from: peers(estate, &group, &mut pod_peers),
+                ports: k8s_ports(&ports),
+            });
+        }
+        for (i, (ports, group)) in egress.into_iter().enumerate() {
+            annotations.insert(format!("seg.dev/egress-{i}"), labels(program, &group.rules));
+            cited.extend(&group.rules);
+            spec.egress.push(EgressRule {
+                to: peers(estate, &group, &mut pod_peers),
+                ports: k8s_ports(&ports),
+            });
+        }
+        cited.extend(denies.get(&pod).into_iter().flatten());
+        annotations.insert("seg.dev/rules".into(), provenance(program, &cited));
+        if shorten_annotations(&mut annotations, ANNOTATION_BUDGET) {
+            out.shortened += 1;
+        }
+        out.policies.push(NetworkPolicy {
+            api_version: "networking.k8s.io/v1",
+            kind: "NetworkPolicy",
+            metadata: ObjectMeta {
+                name: object_name(ALLOW_PREFIX, &identity.name),
+                namespace: planned.namespace,
+                labels: managed_labels(program),
+                annotations,
+            },
+            spec,
+        });
     }
     out
 }
@@ -281,7 +386,7 @@ fn groups(
     fitted: &mut [Option<Option<PortSet>>],
     pairs: &[(IdentityId, u32)],
     pieces: &[Piece],
-    out: &mut Rendered,
+    out: &mut Plan,
 ) -> IndexMap<PortSet, Group> {
     let mut groups: IndexMap<PortSet, Group> = IndexMap::new();
     // Entry → its group, so that each entry's rules join a group once.
@@ -319,7 +424,7 @@ fn fit(
     program: &Program,
     ports: &PortSet,
     rules: &BTreeSet<RuleId>,
-    out: &mut Rendered,
+    out: &mut Plan,
 ) -> Option<PortSet> {
     let fitted = expressible(ports);
     if (ports.icmp && !fitted.icmp) || (ports.other && !fitted.other) {
