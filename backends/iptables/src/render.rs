@@ -66,6 +66,11 @@ pub(crate) struct LineKey {
     pub time: Option<TimeMatch>,
 }
 
+/// A line key without a time match by the numbers that make it: the peer's
+/// address set (its address, as in `Ctx::peer`), family, side, the index
+/// of the peer's match, the protocol, whether it has ports.
+type QuickKey = (usize, Family, Side, usize, Option<Proto>, bool);
+
 /// One line of one rule: its key and, when the key is `ported`, its port ranges.
 pub(crate) struct RuleLine {
     pub key: u32,
@@ -107,9 +112,8 @@ pub(crate) struct Ctx<'p> {
     /// Interned line keys, indexed by [`RuleLine::key`].
     pub keys: Vec<LineKey>,
     key_ids: HashMap<LineKey, u32>,
-    /// Keys without a time match by (peer address set as in `peer_cache`,
-    /// family, side, index of the peer's match, protocol, ported).
-    quick_keys: HashMap<(usize, Family, Side, usize, Option<Proto>, bool), u32>,
+    /// Keys without a time match, by [`QuickKey`].
+    quick_keys: HashMap<QuickKey, u32>,
     pub blocks: Vec<Block>,
     /// The fail-closed choices of the lowering, for the build report.
     approximations: Vec<Approximation>,
