@@ -17,7 +17,6 @@
 use super::canonical;
 use seg_syntax::ast;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -118,35 +117,34 @@ impl<'a> RuleIds<'a> {
     }
 }
 
-/// The ids of a policy's rules from their content hashes.
+/// The ids of a policy's rules from their content hashes. Hashes that share
+/// a prefix, and copies, are next to each other once sorted: each group is a
+/// run of that order (one sort instead of a map of groups per pass).
 fn ids_from_hashes(policy: &ast::PolicyDef, hashes: &[String]) -> Vec<String> {
     let name = &policy.name.node.text;
-    // How many hex digits each hash needs to stay apart from the others.
+    let mut order: Vec<usize> = (0..hashes.len()).collect();
+    order.sort_unstable_by(|&a, &b| hashes[a].cmp(&hashes[b]).then(a.cmp(&b)));
+    // The runs of `order` whose hashes agree on their first `digits`.
+    let prefix = |i: usize, digits: usize| &hashes[i][..digits.min(hashes[i].len())];
+    let runs = |digits: usize| order.chunk_by(move |&a, &b| prefix(a, digits) == prefix(b, digits));
+    // How many hex digits each hash needs to stay apart from the others: a
+    // group sharing a prefix but not the whole hash gets 16, then 64. (The
+    // hashes sharing 16 digits share 8, so a run has one width.)
     let mut width = vec![8usize; hashes.len()];
     for w in [8usize, 16] {
-        let mut by_prefix: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, h) in hashes.iter().enumerate() {
-            if width[i] == w {
-                by_prefix.entry(&h[..w]).or_default().push(i);
-            }
-        }
-        for group in by_prefix.values() {
-            let distinct = group.iter().any(|&i| hashes[i] != hashes[group[0]]);
-            if distinct {
-                for &i in group {
+        for run in runs(w) {
+            let (first, last) = (run[0], run[run.len() - 1]);
+            if width[first] == w && hashes[first] != hashes[last] {
+                for &i in run {
                     width[i] = if w == 8 { 16 } else { 64 };
                 }
             }
         }
     }
     // Identical content: number the copies by their remaining text.
-    let mut copies: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, h) in hashes.iter().enumerate() {
-        copies.entry(h).or_default().push(i);
-    }
     let mut suffix = vec![String::new(); hashes.len()];
-    for group in copies.values().filter(|g| g.len() > 1) {
-        let mut ordered = group.clone();
+    for run in runs(usize::MAX).filter(|r| r.len() > 1) {
+        let mut ordered = run.to_vec();
         ordered.sort_by_key(|&i| (metadata(&policy.rules[i]), i));
         for (n, &i) in ordered.iter().enumerate().skip(1) {
             suffix[i] = format!("-{}", n + 1);
@@ -357,6 +355,88 @@ mod tests {
             });
             assert_eq!(rule_ids.finish(), expected, "{threads} threads");
         }
+    }
+
+    /// Crafted hashes that share 8 and 16 digits, and copies with other
+    /// metadata: the ids are those of the grouping by maps.
+    #[test]
+    fn ids_from_sorted_hashes_are_those_of_the_grouping_by_maps() {
+        let mut src = String::from("policy p {\n");
+        for i in 0..40 {
+            src += &format!("  allow a -> b on tcp/{} reason \"r{}\"\n", i + 1, i % 3);
+        }
+        src += "}\n";
+        let file = seg_syntax::parse(FileId(0), &src).expect("parses");
+        let Some(ast::Item::Policy(policy)) = file.items.first() else {
+            panic!("a policy");
+        };
+        let mut seed: u64 = 7;
+        let mut pick = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for _ in 0..300 {
+            let rules = 1 + pick(40) as usize;
+            let hashes: Vec<String> = (0..rules)
+                .map(|_| {
+                    format!(
+                        "{}{}{}",
+                        ["aaaaaaaa", "aaaaaaab", "bbbbbbbb"][pick(3) as usize],
+                        ["00000000", "00000001"][pick(2) as usize],
+                        ["c".repeat(48), "d".repeat(48)][pick(2) as usize],
+                    )
+                })
+                .collect();
+            assert_eq!(
+                ids_from_hashes(policy, &hashes),
+                reference_ids(policy, &hashes),
+                "{hashes:?}"
+            );
+        }
+    }
+
+    /// The grouping by maps, as it was first written: the reference.
+    fn reference_ids(policy: &ast::PolicyDef, hashes: &[String]) -> Vec<String> {
+        use std::collections::BTreeMap;
+        let name = &policy.name.node.text;
+        // How many hex digits each hash needs to stay apart from the others.
+        let mut width = vec![8usize; hashes.len()];
+        for w in [8usize, 16] {
+            let mut by_prefix: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+            for (i, h) in hashes.iter().enumerate() {
+                if width[i] == w {
+                    by_prefix.entry(&h[..w]).or_default().push(i);
+                }
+            }
+            for group in by_prefix.values() {
+                let distinct = group.iter().any(|&i| hashes[i] != hashes[group[0]]);
+                if distinct {
+                    for &i in group {
+                        width[i] = if w == 8 { 16 } else { 64 };
+                    }
+                }
+            }
+        }
+        // Identical content: number the copies by their remaining text.
+        let mut copies: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, h) in hashes.iter().enumerate() {
+            copies.entry(h).or_default().push(i);
+        }
+        let mut suffix = vec![String::new(); hashes.len()];
+        for group in copies.values().filter(|g| g.len() > 1) {
+            let mut ordered = group.clone();
+            ordered.sort_by_key(|&i| (metadata(&policy.rules[i]), i));
+            for (n, &i) in ordered.iter().enumerate().skip(1) {
+                suffix[i] = format!("-{}", n + 1);
+            }
+        }
+        hashes
+            .iter()
+            .enumerate()
+            .map(|(i, h)| format!("{name}#{}{}", &h[..width[i]], suffix[i]))
+            .collect()
     }
 
     fn ids(src: &str) -> Vec<String> {
