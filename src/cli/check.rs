@@ -56,5 +56,7 @@ pub fn run(args: &CheckArgs, color: Color, v: Verbosity) -> Exit {
             plural(comp.diags.warning_count(), "warning"),
         );
     }
+    // The process ends here: the OS takes back the program at once.
+    std::mem::forget(comp);
     exit
 }
