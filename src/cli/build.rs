@@ -22,7 +22,6 @@ pub struct BuildArgs {
 }
 
 pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
-    let began = std::time::Instant::now();
     let mut comp = match compile_as(&args.input, color, v) {
         Ok(c) => c,
         Err(e) => return e,
@@ -30,7 +29,6 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
     // Only the program goes on to the targets.
     comp.inventory = None;
     comp.outline = None;
-    let checked = began.elapsed();
     let mut progress = Progress::new(v == Verbosity::Quiet);
     let outcome = match (&comp.program, &comp.manifest) {
         (Some(program), Some(manifest)) if !comp.diags.has_errors() => driver::build_observed(
@@ -45,7 +43,7 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
     };
     progress.show("writing");
     if v == Verbosity::Verbose {
-        info(&format!("checked in {} ms", checked.as_millis()));
+        // compile_as has told the compile's time.
         // The targets are built side by side: each one's own time.
         for report in outcome.iter().flat_map(|o| &o.reports) {
             info(&format!(

@@ -84,7 +84,7 @@ fn verbose_tells_what_was_read_how_long_it_took_and_every_approximation() {
         "{err}"
     );
     assert!(err.contains("policy/payments.seg"), "{err}");
-    assert!(err.contains("info: checked in "), "{err}");
+    assert_eq!(err.matches("info: checked in ").count(), 1, "{err}");
     for target in ["iptables", "kubernetes", "aws", "gcp", "opa"] {
         assert!(
             err.contains(&format!("info: built {target} in ")),
