@@ -20,7 +20,7 @@
 //! Hosts whose chain holds the same rules share one printed chain ([`ChainCache`]).
 
 use crate::host::Dir;
-use crate::model::{Chain, Match, PrintedChain, SafeText, Target, UserChain};
+use crate::model::{Chain, Match, PrintedChain, PrintedMatches, SafeText, Target, UserChain};
 use crate::names;
 use crate::render::{Ctx, LineKey, rule_notes};
 use seg_ir::{Action, Rule};
@@ -95,9 +95,10 @@ fn build(
     let groups = groups(cx, blocks, policy_name);
     let mut chain = UserChain::new(name.clone(), &notes, groups.len());
     for group in groups {
-        let key = &cx.keys[group.key as usize];
+        let index = group.key;
+        let key = &cx.keys[index as usize];
         for (ports, rules) in pack(cx, key, group, policy_name) {
-            line(cx, &mut chain, key, ports, &rules, policy_name, &target);
+            line(cx, &mut chain, index, ports, &rules, policy_name, &target);
         }
     }
     chain
@@ -283,17 +284,18 @@ fn split_rules(cx: &Ctx<'_>, rules: &[usize], policy: &str) -> Vec<Vec<usize>> {
     out
 }
 
-/// Appends the line of `key` on `ports` for `rules`: the key's head, the
+/// Appends the line of key `index` on `ports` for `rules`: the key's head, the
 /// ports, the key's time match.
 fn line(
     cx: &Ctx<'_>,
     chain: &mut UserChain,
-    key: &LineKey,
+    index: u32,
     ports: Vec<(u16, u16)>,
     rules: &[usize],
     policy: &str,
     target: &Target,
 ) {
+    let key = &cx.keys[index as usize];
     let mut tail = Vec::new();
     match ports.as_slice() {
         [] => {}
@@ -302,5 +304,8 @@ fn line(
     }
     tail.extend(key.time.clone().map(Match::Time));
     let comment = SafeText::new(&comment(cx, rules, policy));
-    chain.line(&key.head, &tail, &comment, target);
+    match cx.heads.get(index as usize) {
+        Some(head) => chain.line(head, &tail, &comment, target),
+        None => chain.line(&PrintedMatches::of(&key.head), &tail, &comment, target),
+    }
 }

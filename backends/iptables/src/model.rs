@@ -240,22 +240,38 @@ fn push_notes(out: &mut String, notes: &[SafeText]) {
 
 fn push_line(out: &mut String, chain: &Chain, line: &Line) {
     push_notes(out, &line.notes);
-    push_rule(out, chain, &line.matches, &[], &line.comment, &line.target);
+    push_rule(out, chain, "", &line.matches, &line.comment, &line.target);
 }
 
-/// One `-A` line of `chain` matching `head`, then `tail` (the two lists
-/// printed as one), without notes.
+/// Matches as the printer writes them, to be printed again in many lines
+/// (built only by [`PrintedMatches::of`], so they hold nothing else).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrintedMatches(String);
+
+impl PrintedMatches {
+    pub fn of(matches: &[Match]) -> PrintedMatches {
+        let mut out = String::new();
+        for m in matches {
+            push_match(&mut out, m);
+        }
+        PrintedMatches(out)
+    }
+}
+
+/// One `-A` line of `chain` with the printed matches `head` (empty or a
+/// [`PrintedMatches`]), then the matches `tail`, without notes.
 fn push_rule(
     out: &mut String,
     chain: &Chain,
-    head: &[Match],
+    head: &str,
     tail: &[Match],
     comment: &SafeText,
     target: &Target,
 ) {
     out.push_str("-A ");
     out.push_str(chain.as_str());
-    for m in head.iter().chain(tail) {
+    out.push_str(head);
+    for m in tail {
         push_match(out, m);
     }
     out.push_str(" -m comment --comment \"");
@@ -287,8 +303,14 @@ impl UserChain {
     }
 
     /// Appends the line matching `head` then `tail` (see [`push_rule`]).
-    pub fn line(&mut self, head: &[Match], tail: &[Match], comment: &SafeText, target: &Target) {
-        push_rule(&mut self.text, &self.name, head, tail, comment, target);
+    pub fn line(
+        &mut self,
+        head: &PrintedMatches,
+        tail: &[Match],
+        comment: &SafeText,
+        target: &Target,
+    ) {
+        push_rule(&mut self.text, &self.name, &head.0, tail, comment, target);
         self.lines += 1;
     }
 

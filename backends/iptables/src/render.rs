@@ -29,7 +29,7 @@
 use crate::apply::{self, APPLY_SCRIPT};
 use crate::chain::ChainCache;
 use crate::host::{Dir, Host, chain_names, emit_host, hosts, policy_names};
-use crate::model::{Family, IpSet, Match, Proto, SafeText, Side, TimeMatch};
+use crate::model::{Family, IpSet, Match, PrintedMatches, Proto, SafeText, Side, TimeMatch};
 use crate::names;
 use crate::schedule::{self, Schedule, Unsupported};
 use ipnet::IpNet;
@@ -111,6 +111,9 @@ pub(crate) struct Ctx<'p> {
     pub chain_names: Vec<[String; 4]>,
     /// Interned line keys, indexed by [`RuleLine::key`].
     pub keys: Vec<LineKey>,
+    /// Each key's head as printed (made when rendering, before the hosts'
+    /// threads start: a key's address match is printed once, not per line).
+    pub heads: Vec<PrintedMatches>,
     key_ids: HashMap<LineKey, u32>,
     /// Keys without a time match, by [`QuickKey`].
     quick_keys: HashMap<QuickKey, u32>,
@@ -162,6 +165,7 @@ pub(crate) fn lower_with<'p>(
         policies,
         chain_names,
         keys: Vec::new(),
+        heads: Vec::new(),
         key_ids: HashMap::new(),
         quick_keys: HashMap::new(),
         blocks: Vec::new(),
@@ -206,6 +210,11 @@ pub(crate) fn lower_with<'p>(
     let approximations = std::mem::take(&mut cx.approximations);
     Lowered::new(approximations, move |_| {
         cx.meaning = seg_ir::meaning::digest(program, Some(options));
+        cx.heads = cx
+            .keys
+            .iter()
+            .map(|k| PrintedMatches::of(&k.head))
+            .collect();
         let threads = threads.unwrap_or_else(|| render_threads(hosts.len()));
         render(&cx, &hosts, threads)
     })
