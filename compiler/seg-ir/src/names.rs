@@ -173,17 +173,79 @@ pub fn escaped_len(text: &str) -> usize {
 /// comment line: printable ASCII except `"`, `\` and `%`, which are written as
 /// `%XX` like every other byte; cut to `max` bytes without splitting an escape.
 pub fn escape_text(text: &str, max: usize) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(text.len());
-    for &b in text.as_bytes() {
+    // Runs of kept bytes are copied whole (most text is nothing but).
+    let mut run = 0;
+    for (i, &b) in text.as_bytes().iter().enumerate() {
         if kept(b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
+            continue;
         }
+        // Kept bytes are ASCII, so a non-empty run starts and ends on
+        // character boundaries.
+        if run < i {
+            out.push_str(&text[run..i]);
+        }
+        out.push('%');
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+        run = i + 1;
     }
+    out.push_str(&text[run..]);
     if out.len() > max {
         let keep = cut_before_escape(&out, max);
         out.truncate(keep);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `escape_text` as first written: byte by byte.
+    fn reference(text: &str, max: usize) -> String {
+        let mut out = String::new();
+        for &b in text.as_bytes() {
+            if kept(b) {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        if out.len() > max {
+            let keep = cut_before_escape(&out, max);
+            out.truncate(keep);
+        }
+        out
+    }
+
+    #[test]
+    fn escaped_text_is_the_byte_by_byte_escape() {
+        let texts = [
+            "",
+            "plain text",
+            "%",
+            "a%b",
+            "\"q\"",
+            "back\\slash",
+            "é",
+            "aé",
+            "éa",
+            "a😀b",
+            "\u{7f}\u{0}\n\t",
+            "ends with é",
+            "x\u{2028}y",
+            "%%%%",
+            "tab\there",
+        ];
+        for t in texts {
+            for max in [0, 1, 2, 3, 4, 5, 8, 255, usize::MAX] {
+                assert_eq!(escape_text(t, max), reference(t, max), "{t:?} {max}");
+            }
+        }
+        let all: String = (0u32..0x250).filter_map(char::from_u32).collect();
+        assert_eq!(escape_text(&all, usize::MAX), reference(&all, usize::MAX));
+        assert_eq!(escape_text(&all, 300), reference(&all, 300));
+    }
 }
