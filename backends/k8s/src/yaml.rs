@@ -9,15 +9,18 @@
 //! - a **plain** scalar, only for the strings of [`plain_value`] and
 //!   [`plain_key`]: a narrow character set with no indicator, comment or
 //!   mapping syntax, no value YAML 1.1 or 1.2 reads as anything but a string
-//!   (bool, null, number, timestamp), and at most 80 bytes (longer plain
-//!   strings are folded by serde-saphyr);
-//! - a **literal block** (`|-`), only for a value of several non-empty lines
-//!   of printable ASCII with no leading space and no trailing newline.
+//!   (bool, null, number, timestamp), and at most 80 bytes;
+//! - a **folded block** (`>-`), only for a mapping value of that character
+//!   set longer than 80 bytes (a long list of rule ids), wrapped at spaces as
+//!   serde-saphyr wraps ([`Writer::folded`]);
+//! - a **literal block** (`|-`), only for a mapping value of several
+//!   non-empty lines of printable ASCII with no leading space and no
+//!   trailing newline.
 //!
-//! Everything else (quotes, colons, control characters, non-ASCII text, long
-//! or empty strings) makes the whole object go through serde-saphyr, which
-//! quotes or folds it; so no string can ever escape its scalar here that
-//! serde-saphyr would have kept in. `tests::hand_written_yaml_*` compare the
+//! Everything else (quotes, colons, control characters, non-ASCII text,
+//! empty strings, long strings outside a mapping value) makes the whole
+//! object go through serde-saphyr, which quotes it; so no string can ever
+//! escape its scalar here that serde-saphyr would have kept in. `tests::hand_written_yaml_*` compare the
 //! two writers on every object shape and on hostile strings.
 
 use crate::model::{LabelSelector, NetworkPolicy, Peer, Port};
