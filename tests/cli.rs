@@ -12,6 +12,9 @@ fn seg(args: &[&str]) -> Output {
         .args(args)
         .env("NO_COLOR", "1")
         .env_remove("SOURCE_DATE_EPOCH")
+        // These run in the source tree: no compiled-program cache is left
+        // there (tests/tests/reach_cache.rs tests the cache in a copy).
+        .env("SEG_NO_CACHE", "1")
         .current_dir(repo())
         .output()
         .expect("run seg")

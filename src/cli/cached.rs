@@ -1,5 +1,5 @@
 //! The compilation of the commands that only read the checked program
-//! (`seg reach`, `seg graph`): from the compiled-program cache when nothing
+//! (`seg reach`, `seg graph`, `seg explain`): from the compiled-program cache when nothing
 //! it was made from has changed, else compiled and then kept for the next
 //! run (`driver::cache`; docs/cli.md, "The compiled-program cache").
 
@@ -7,9 +7,18 @@ use super::{Exit, InputArgs, Verbosity, compile_located, info, locate};
 use crate::driver::cache::classes;
 use crate::driver::{Compilation, cache};
 use crate::output::Color;
+use clap::Args;
 use seg_diag::Diagnostic;
 use seg_ir::Program;
 use seg_reach::{Analysis, Model};
+
+/// The flag of every command that reads the cache.
+#[derive(Args, Debug)]
+pub struct CacheArgs {
+    /// Compile the project even when the compiled-program cache (.seg/cache) is up to date, and do not write it.
+    #[arg(long, env = "SEG_NO_CACHE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_cache: bool,
+}
 
 /// A compilation, and what keeping it needs.
 pub struct Compiled {

@@ -2,8 +2,8 @@
 //! with `--target T`, the decision of the program as that target enforces it (after its
 //! capability pass) and the omissions and relaxations that decided it.
 
-use super::{Exit, InputArgs, Verbosity, anchor, compile, exit_for, report, report_at, settle};
-use crate::driver::{self, TARGETS};
+use super::{Exit, InputArgs, Verbosity, anchor, cached, exit_for, report, report_at, settle};
+use crate::driver::{self, Compilation, TARGETS};
 use crate::output::{Color, Format};
 use clap::Args;
 use seg_diag::{Diagnostic, Diagnostics, SourceMap};
@@ -44,6 +44,8 @@ pub struct ExplainArgs {
     pub fail: bool,
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub cache: cached::CacheArgs,
 }
 
 pub fn run(args: &ExplainArgs, color: Color, v: Verbosity) -> Exit {
@@ -55,16 +57,29 @@ pub fn run(args: &ExplainArgs, color: Color, v: Verbosity) -> Exit {
         report(&SourceMap::new(), &[d], Format::Human, color);
         return Exit::Usage;
     }
-    let mut comp = match compile(&args.input, color) {
+    let read = super::reach::read(&args.target);
+    let mut compiled = match cached::compile(&args.input, color, v, args.cache.no_cache, read) {
         Ok(c) => c,
         Err(e) => return e,
     };
-    let diags = settle(&mut comp, &args.input);
-    let exit = exit_for(&comp);
+    let exit = explain(args, &mut compiled.comp, color, v);
+    if exit_for(&compiled.comp) == Exit::Ok {
+        compiled.keep();
+    }
+    // The process ends with this command: freeing a large estate's program
+    // piece by piece would only lengthen the run.
+    std::mem::forget(compiled);
+    exit
+}
+
+/// The decision for the flow of `args` in the compiled project.
+fn explain(args: &ExplainArgs, comp: &mut Compilation, color: Color, v: Verbosity) -> Exit {
+    let diags = settle(comp, &args.input);
+    let exit = exit_for(comp);
     let program = match (&comp.program, exit) {
         (Some(p), Exit::Ok) => p,
         _ => {
-            report_at(&comp.map, &diags, args.input.format, color, &anchor(&comp));
+            report_at(&comp.map, &diags, args.input.format, color, &anchor(comp));
             return exit;
         }
     };
@@ -91,7 +106,7 @@ pub fn run(args: &ExplainArgs, color: Color, v: Verbosity) -> Exit {
                     return Exit::Usage;
                 }
                 Err(Problem::Policy(errors)) => {
-                    report_at(&comp.map, &errors, args.input.format, color, &anchor(&comp));
+                    report_at(&comp.map, &errors, args.input.format, color, &anchor(comp));
                     return Exit::Policy;
                 }
             }

@@ -67,9 +67,8 @@ pub struct GraphArgs {
     /// Write to this file instead of standard output (replaced whole, or left untouched on error).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Compile the project even when the compiled-program cache (.seg/cache) is up to date, and do not write it.
-    #[arg(long, env = "SEG_NO_CACHE", value_parser = clap::builder::BoolishValueParser::new())]
-    pub no_cache: bool,
+    #[command(flatten)]
+    pub cache: cached::CacheArgs,
 }
 
 pub fn run(args: &GraphArgs, color: Color, v: Verbosity) -> Exit {
@@ -82,7 +81,7 @@ pub fn run(args: &GraphArgs, color: Color, v: Verbosity) -> Exit {
         format: Format::Human,
     };
     let read = super::reach::read(&args.target);
-    let mut compiled = match cached::compile(&input, color, v, args.no_cache, read) {
+    let mut compiled = match cached::compile(&input, color, v, args.cache.no_cache, read) {
         Ok(c) => c,
         Err(e) => return e,
     };

@@ -187,13 +187,8 @@ pub fn main() -> ExitCode {
     ExitCode::from(exit as u8)
 }
 
-/// Resolve the input and "now", then compile. `Err` is a usage problem already printed.
-fn compile(args: &InputArgs, color: Color) -> Result<Compilation, Exit> {
-    compile_as(args, color, Verbosity::Normal)
-}
-
-/// [`compile`], with a progress line on a terminal and, under `-v`, what was read and how long
-/// it took.
+/// Resolve the input and "now", then compile, with a progress line on a terminal and, under
+/// `-v`, what was read and how long it took. `Err` is a usage problem already printed.
 fn compile_as(args: &InputArgs, color: Color, v: Verbosity) -> Result<Compilation, Exit> {
     let (input, now) = locate(args, color)?;
     Ok(compile_located(&input, now, v))

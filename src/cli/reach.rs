@@ -35,9 +35,8 @@ pub struct ReachArgs {
     /// Kinds a reached identity is taken over through, comma-separated [default: seg.toml `[reach] pivot`, else every kind but api_key]
     #[arg(long, value_name = "KINDS", value_delimiter = ',')]
     pub pivot: Option<Vec<String>>,
-    /// Compile the project even when the compiled-program cache (.seg/cache) is up to date, and do not write it.
-    #[arg(long, env = "SEG_NO_CACHE", value_parser = clap::builder::BoolishValueParser::new())]
-    pub no_cache: bool,
+    #[command(flatten)]
+    pub cache: cached::CacheArgs,
 }
 
 /// What a run reads of each identity: only a target's capability pass reads
@@ -62,11 +61,16 @@ pub fn run(args: &ReachArgs, color: Color, v: Verbosity) -> Exit {
         report(&SourceMap::new(), &[d], args.input.format, color);
         Exit::Usage
     };
-    let mut compiled =
-        match cached::compile(&args.input, color, v, args.no_cache, read(&args.target)) {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
+    let mut compiled = match cached::compile(
+        &args.input,
+        color,
+        v,
+        args.cache.no_cache,
+        read(&args.target),
+    ) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
     let diags = settle(&mut compiled.comp, &args.input);
     let exit = exit_for(&compiled.comp);
     if exit != Exit::Ok || compiled.comp.program.is_none() {

@@ -21,8 +21,8 @@
 //! above, and the length and hash of each part of the body), then the body
 //! in two parts: the main part (the program but for the identities'
 //! attributes, labels and bindings, the outline, the critical identities, the
-//! diagnostics and the source map's file names, with the texts the
-//! diagnostics point into) and those identity details, which a command
+//! diagnostics and the source map's files, with every text but the
+//! inventory's unless a diagnostic points into it) and those identity details, which a command
 //! decodes only when it reads them ([`Read`], [`parts`]). Anything
 //! unexpected (another format, a short or corrupt file, a hash that
 //! differs) is a miss: the command compiles, never fails because of the cache.
@@ -309,20 +309,27 @@ pub fn store(comp: &Compilation, diags: &[Diagnostic]) -> Result<PathBuf, Miss> 
         return Err(miss("the compilation read no seg.toml"));
     };
     let header = header(comp, manifest)?;
-    // Keep the texts the diagnostics point into, and those not read from the
-    // project (the standard library's, seg.toml's sections): small. The
-    // inventory's megabytes are left out unless a diagnostic shows them.
+    // Keep every text but the inventory's, whose megabytes are left out
+    // unless a diagnostic points into them: the sources are small, and
+    // `seg explain` quotes the line of each rule it cites.
     let mut keep: BTreeSet<FileId> = diags
         .iter()
         .flat_map(|d| d.labels.iter().map(|l| l.span.file))
         .collect();
     keep.insert(manifest_file);
-    let read: BTreeSet<FileId> = comp.inputs.iter().copied().collect();
+    // The header's globs: the sources', then each inventory glob's.
+    let inventory: BTreeSet<&str> = header
+        .globs
+        .iter()
+        .skip(1)
+        .flat_map(|g| g.matched.iter().map(String::as_str))
+        .collect();
     let files = comp
         .map
         .iter()
         .map(|(id, f)| {
-            let text = (keep.contains(&id) || !read.contains(&id)).then_some(f.text.as_str());
+            let text = (keep.contains(&id) || !inventory.contains(f.name.as_str()))
+                .then_some(f.text.as_str());
             (f.name.as_str(), text)
         })
         .collect();

@@ -1,4 +1,4 @@
-//! The compiled-program cache of `seg reach` and `seg graph`
+//! The compiled-program cache of `seg reach`, `seg graph` and `seg explain`
 //! (`.seg/cache`, docs/cli.md): a warm run prints byte for byte what a cold
 //! run and a `--no-cache` run print, with the same exit code; any change to
 //! what the compilation read (a source's bytes, a new or deleted `.seg`
@@ -131,6 +131,12 @@ fn warm_runs_print_what_cold_runs_print_on_the_bank() {
     copy_tree(&seg_tests::tools::repo().join("examples/bank"), &dir);
     let r = |tail: &[&'static str]| cmd(&["reach", "payments-api"], tail);
     let g = |tail: &[&'static str]| cmd(&["graph"], tail);
+    let e = |tail: &[&'static str]| {
+        cmd(
+            &["explain", "payments-api", "ledger-postgres", "tcp/5432"],
+            tail,
+        )
+    };
     let commands = vec![
         r(&[]),
         r(&["--format", "json"]),
@@ -153,6 +159,16 @@ fn warm_runs_print_what_cold_runs_print_on_the_bank() {
             "--hops",
             "2",
         ]),
+        e(&[]),
+        e(&["--mtls", "--at", "2026-11-24T02:00:00Z"]),
+        e(&["--target", "kubernetes"]),
+        e(&["--mtls", "--target", "opa", "--format", "json"]),
+        // Denied with --fail: exit 1; an unknown name: exit 2.
+        e(&["--fail"]),
+        cmd(
+            &["explain", "payments-apu", "ledger-postgres", "tcp/5432"],
+            &[],
+        ),
     ];
     assert_warm_equals_cold(&dir, &commands);
     let ignore = fs::read_to_string(dir.join(".seg/cache/.gitignore")).expect(".gitignore");
