@@ -93,11 +93,11 @@ struct Sides {
     dst_mentions: Vec<Mention>,
 }
 
-/// `ids`: each policy's rule ids, in this order ([`rule_id::RuleIds::finish`]).
+/// `ids`: each policy with its rule ids, in this order ([`rule_id::RuleIds::finish`]).
 pub(crate) fn policies(
     env: &Env,
     input: &CheckInput,
-    ids: Vec<Vec<String>>,
+    ids: Vec<(&ast::PolicyDef, Vec<String>)>,
     diags: &mut Diagnostics,
 ) -> Lowered {
     let mut out = Lowered::default();
@@ -116,7 +116,11 @@ pub(crate) fn policies(
                     &today,
                 ));
             }
-            let ids = ids.next().unwrap_or_else(|| rule_id::policy_rule_ids(p));
+            // Ids are taken only for the policy they were made for.
+            let ids = match ids.next() {
+                Some((made_for, ids)) if std::ptr::eq(made_for, p) => ids,
+                _ => rule_id::policy_rule_ids(p),
+            };
             for ((n, rule), id) in p.rules.iter().enumerate().zip(ids) {
                 let label = Label {
                     label: format!("{}/{}", p.name.node.text, n + 1),

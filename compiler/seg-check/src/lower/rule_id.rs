@@ -80,39 +80,40 @@ impl<'a> RuleIds<'a> {
     pub fn work(&self) {
         loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
-            let Some((p, range)) = self.shares.get(i) else {
+            if i >= self.shares.len() {
                 return;
-            };
-            let policy = self.policies[*p];
-            let hashes = policy.rules[range.clone()]
-                .iter()
-                .map(|r| content_hash(&policy.name.node.text, r))
-                .collect();
+            }
+            let hashes = self.hash_share(i);
             let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
             done[i] = Some(hashes);
         }
     }
 
-    /// Every policy's rule ids, in order (what is left of the hashing is done here).
-    pub fn finish(self) -> Vec<Vec<String>> {
+    /// The hashes of the rules of share `i`.
+    fn hash_share(&self, i: usize) -> Vec<String> {
+        let (p, range) = &self.shares[i];
+        let policy = self.policies[*p];
+        policy.rules[range.clone()]
+            .iter()
+            .map(|r| content_hash(&policy.name.node.text, r))
+            .collect()
+    }
+
+    /// Every policy, in order, with its rule ids (what is left of the hashing
+    /// is done here).
+    pub fn finish(self) -> Vec<(&'a ast::PolicyDef, Vec<String>)> {
         self.work();
-        let done = self.done.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
         let mut hashes: Vec<Vec<String>> = self.policies.iter().map(|_| Vec::new()).collect();
-        for ((p, range), share) in self.shares.iter().zip(done) {
-            let policy = self.policies[*p];
+        for (i, (p, _)) in self.shares.iter().enumerate() {
             // Every share is done once the threads that took one have returned.
-            let share = share.unwrap_or_else(|| {
-                policy.rules[range.clone()]
-                    .iter()
-                    .map(|r| content_hash(&policy.name.node.text, r))
-                    .collect()
-            });
+            let share = done[i].take().unwrap_or_else(|| self.hash_share(i));
             hashes[*p].extend(share);
         }
         self.policies
             .iter()
             .zip(&hashes)
-            .map(|(policy, hashes)| ids_from_hashes(policy, hashes))
+            .map(|(&policy, hashes)| (policy, ids_from_hashes(policy, hashes)))
             .collect()
     }
 }
@@ -353,7 +354,9 @@ mod tests {
                     s.spawn(|| rule_ids.work());
                 }
             });
-            assert_eq!(rule_ids.finish(), expected, "{threads} threads");
+            let finished: Vec<Vec<String>> =
+                rule_ids.finish().into_iter().map(|(_, ids)| ids).collect();
+            assert_eq!(finished, expected, "{threads} threads");
         }
     }
 
