@@ -22,10 +22,11 @@
 //! in two parts: the main part (the program but for the identities'
 //! attributes, labels and bindings, the outline, the critical identities, the
 //! diagnostics and the source map's files, with every text but the
-//! inventory's unless a diagnostic points into it) and those identity details, which a command
-//! decodes only when it reads them ([`Read`], [`parts`]). Anything
-//! unexpected (another format, a short or corrupt file, a hash that
-//! differs) is a miss: the command compiles, never fails because of the cache.
+//! inventory's unless a diagnostic points into it) and those identity
+//! details, which a command decodes only when it reads them ([`Read`],
+//! [`parts`]). Anything unexpected (another format, a short or corrupt file,
+//! a hash that differs) is a miss: the command compiles, never fails because
+//! of the cache.
 
 pub mod classes;
 mod parts;

@@ -96,16 +96,18 @@ impl Classes {
             }
             // Most sets, once the first rules have split the identities,
             // hold whole classes: nothing moves.
-            for id in set.iter().take_while(|_| splits) {
-                let Some(slot) = of.get_mut(id.0 as usize) else {
-                    continue;
-                };
-                let c = *slot as usize;
-                let t = to[c];
-                if t != u32::MAX {
-                    size[c] -= 1;
-                    size[t as usize] += 1;
-                    *slot = t;
+            if splits {
+                for id in set {
+                    let Some(slot) = of.get_mut(id.0 as usize) else {
+                        continue;
+                    };
+                    let c = *slot as usize;
+                    let t = to[c];
+                    if t != u32::MAX {
+                        size[c] -= 1;
+                        size[t as usize] += 1;
+                        *slot = t;
+                    }
                 }
             }
             for &c in &touched {
