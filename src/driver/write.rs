@@ -141,15 +141,45 @@ fn guard_existing(out: &Path) -> Result<(), String> {
 /// plain file, another size, unreadable, a link the file system refuses)
 /// answers no, and the file is written as usual.
 fn reuse(old: &Path, new: &Path, contents: &[u8]) -> bool {
-    let same = fs::symlink_metadata(old).is_ok_and(|m| {
-        m.file_type().is_file() && m.len() == contents.len() as u64 && single_link(&m)
-    }) && fs::read(old).is_ok_and(|bytes| bytes == contents);
-    same && fs::hard_link(old, new).is_ok()
+    holds_exactly(old, contents) && fs::hard_link(old, new).is_ok()
 }
 
-/// A file only the previous output names: a file with other names may be
-/// written through them, so it is not shared with the new output.
-#[cfg(unix)]
+/// Whether `path` is a plain file with a single name holding exactly
+/// `contents`: one open that refuses a symbolic link and never waits (a FIFO
+/// or a device in the folder must not block the build), one `fstat` of what
+/// was opened, one read of exactly its size, one close.
+#[cfg(target_os = "linux")]
+fn holds_exactly(path: &Path, contents: &[u8]) -> bool {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let Ok(mut file) = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    else {
+        return false;
+    };
+    let plain = file.metadata().is_ok_and(|m| {
+        m.file_type().is_file() && m.len() == contents.len() as u64 && m.nlink() == 1
+    });
+    if !plain {
+        return false;
+    }
+    let mut bytes = vec![0; contents.len()];
+    file.read_exact(&mut bytes).is_ok() && bytes == contents
+}
+
+/// Whether `path` is a plain file with a single name holding exactly
+/// `contents` (a file with other names may be written through them, so it
+/// is not shared with the new output).
+#[cfg(not(target_os = "linux"))]
+fn holds_exactly(path: &Path, contents: &[u8]) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| {
+        m.file_type().is_file() && m.len() == contents.len() as u64 && single_link(&m)
+    }) && fs::read(path).is_ok_and(|bytes| bytes == contents)
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
 fn single_link(m: &fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
     m.nlink() == 1
@@ -254,6 +284,7 @@ fn in_parallel<T: Sync>(
 /// threads, then its folders, deepest first. Links are removed, not followed.
 fn remove_tree(root: &Path) -> std::io::Result<()> {
     let mut folders = vec![root.to_path_buf()];
+    // Each file's folder (an index into `folders`) and name, in folder order.
     let mut files = Vec::new();
     let mut i = 0;
     while i < folders.len() {
@@ -262,20 +293,75 @@ fn remove_tree(root: &Path) -> std::io::Result<()> {
             if entry.file_type()?.is_dir() {
                 folders.push(entry.path());
             } else {
-                files.push(entry.path());
+                files.push((i, entry.file_name()));
             }
         }
         i += 1;
     }
-    in_parallel(&files, |p| {
-        fs::remove_file(p).map_err(|e| format!("{}: {e}", p.display()))
-    })
-    .map_err(std::io::Error::other)?;
+    // A bounded number of folders open at once, whatever the tree's width.
+    const OPEN_FOLDERS: usize = 64;
+    let mut files = files.as_slice();
+    for (round, paths) in folders.chunks(OPEN_FOLDERS).enumerate() {
+        let first = round * OPEN_FOLDERS;
+        let open: Vec<Folder> = paths.iter().map(Folder::open).collect::<Result<_, _>>()?;
+        let here = files.partition_point(|(at, _)| *at < first + paths.len());
+        in_parallel(&files[..here], |(at, name)| {
+            let folder = &open[at - first];
+            folder
+                .remove_file(name)
+                .map_err(|e| format!("{}: {e}", folder.path.join(name).display()))
+        })
+        .map_err(std::io::Error::other)?;
+        files = &files[here..];
+    }
     // Breadth-first order lists every folder after its parent.
     for dir in folders.iter().rev() {
         fs::remove_dir(dir)?;
     }
     Ok(())
+}
+
+/// A folder whose files are being removed. On Linux its entries are removed
+/// relative to one open descriptor of it (`unlinkat`), so the kernel does
+/// not walk the whole path again for every file.
+struct Folder<'a> {
+    path: &'a Path,
+    #[cfg(target_os = "linux")]
+    fd: fs::File,
+}
+
+impl<'a> Folder<'a> {
+    #[cfg(target_os = "linux")]
+    fn open(path: &'a PathBuf) -> std::io::Result<Folder<'a>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let fd = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .open(path)?;
+        Ok(Folder { path, fd })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn open(path: &'a PathBuf) -> std::io::Result<Folder<'a>> {
+        Ok(Folder { path })
+    }
+
+    #[cfg(target_os = "linux")]
+    fn remove_file(&self, name: &std::ffi::OsStr) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::CString::new(name.as_bytes())?;
+        // SAFETY: `fd` is open while `self` lives; `name` is NUL-terminated.
+        if unsafe { libc::unlinkat(self.fd.as_raw_fd(), name.as_ptr(), 0) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn remove_file(&self, name: &std::ffi::OsStr) -> std::io::Result<()> {
+        fs::remove_file(self.path.join(name))
+    }
 }
 
 /// Make the new tree durable before it becomes `--out`.
@@ -576,6 +662,69 @@ mod tests {
             fs::read_to_string(dir.path().join("elsewhere")).unwrap(),
             "a"
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_link_or_a_fifo_in_the_previous_output_is_never_read_nor_shared() {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let same = files(&[
+            ("report.json", "{\"tool\": \"seg\"}"),
+            ("a.rules", "a"),
+            ("b.rules", "b"),
+        ]);
+        write_atomically(&out, &same).unwrap();
+        // a.rules becomes a link to a file outside with the same bytes,
+        // b.rules a FIFO: opening it to read would wait for a writer.
+        let outside = dir.path().join("outside");
+        fs::write(&outside, "a").unwrap();
+        fs::remove_file(out.join("a.rules")).unwrap();
+        std::os::unix::fs::symlink(&outside, out.join("a.rules")).unwrap();
+        fs::remove_file(out.join("b.rules")).unwrap();
+        let fifo = CString::new(out.join("b.rules").as_os_str().as_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path that lives across the call.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (target, files) = (out.clone(), same.clone());
+        std::thread::spawn(move || tx.send(write_atomically(&target, &files)));
+        let stats = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the build waited on the FIFO")
+            .unwrap();
+        assert_eq!(stats.reused, 1, "report.json only");
+        for rel in ["a.rules", "b.rules"] {
+            let m = fs::symlink_metadata(out.join(rel)).unwrap();
+            assert!(m.file_type().is_file(), "{rel} is a plain file again");
+            assert_eq!(&fs::read(out.join(rel)).unwrap(), &same[rel]);
+        }
+        assert_eq!(inode(&outside).1, 1, "the outside file got no other name");
+        assert_eq!(leftovers(dir.path()), ["out", "outside"]);
+    }
+
+    #[test]
+    fn a_previous_output_with_many_folders_is_removed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut wide = files(&[("report.json", "{\"tool\": \"seg\"}")]);
+        // More folders than are held open at once, some nested, some empty of files.
+        for i in 0..150 {
+            wide.insert(format!("ns{i}/p.yaml"), vec![b'x'; i % 3]);
+            wide.insert(format!("ns{i}/deep/q{i}.yaml"), format!("{i}").into_bytes());
+        }
+        write_atomically(&out, &wide).unwrap();
+        let other = files(&[("report.json", "{\"tool\": \"seg\"} 2"), ("z", "z")]);
+        write_atomically(&out, &other).unwrap();
+        assert_eq!(leftovers(&out), ["report.json", "z"]);
+        assert_eq!(leftovers(dir.path()), ["out"]);
+        // And back: every file of the wide tree written again, the other tree gone.
+        write_atomically(&out, &wide).unwrap();
+        for (rel, contents) in &wide {
+            assert_eq!(&fs::read(out.join(rel)).unwrap(), contents, "{rel}");
+        }
+        assert_eq!(leftovers(dir.path()), ["out"]);
     }
 
     #[test]
