@@ -229,8 +229,11 @@ fn each_target(
     parallel: bool,
     stage: Stage,
 ) -> Vec<Option<Built>> {
+    // The rules' stable-id order, found once for every target.
+    let order = meaning::Order::of(program);
+    let order = &order;
     let one = |name: &str| {
-        let mut built = build_target(program, manifest, root, name, stage);
+        let mut built = build_target(program, order, manifest, root, name, stage);
         // The files are held until every target is done: without the room
         // their growth left, and without the target's freed working memory.
         for (_, artifacts) in built.iter_mut().filter_map(|b| b.output.as_mut()) {
@@ -382,9 +385,11 @@ fn rule_ids(program: &Program) -> Vec<RuleIdJson<'_>> {
 
 /// One target: the capability pass and the backend's lowering, then (at
 /// [`Stage::Render`]) its rendering, or the IR as JSON; with its own
-/// diagnostics. `None` when the target cannot start.
+/// diagnostics. `None` when the target cannot start. `order`: `program`'s
+/// rules in stable-id order ([`meaning::Order`]).
 fn build_target(
     program: &Program,
+    order: &meaning::Order,
     manifest: &Manifest,
     root: &Path,
     name: &str,
@@ -432,7 +437,7 @@ fn build_target(
     let prepared = capability::prepare(program, backend, &manifest.layered, &mut diags);
     let rebuild_by = prepared.rebuild_by().map(|t| t.to_string());
     // Rules in stable-id order: the output must not depend on where rules are written.
-    let target_program = meaning::canonical(prepared.program);
+    let target_program = order.apply(program, prepared.program);
     let lowered = backend.lower(&target_program, &options, &mut diags);
     if stage == Stage::Lower {
         return Some(Built {

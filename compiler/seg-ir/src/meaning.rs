@@ -38,6 +38,74 @@ pub fn canonical(mut program: Program) -> Program {
     program
 }
 
+/// The canonical order of one program's rules, found once and applied to
+/// what each target's capability pass keeps of them: [`Order::apply`] gives
+/// what [`canonical`] gives, without sorting the rules again per target.
+#[derive(Clone, Debug)]
+pub struct Order {
+    /// `rank[i]`: where `program.rules[i]` stands in stable-id order.
+    rank: Vec<u32>,
+}
+
+impl Order {
+    pub fn of(program: &Program) -> Order {
+        let rules = &program.rules;
+        // A stable sort of positions, as `canonical` sorts the rules.
+        let mut by_id: Vec<u32> = (0..rules.len() as u32).collect();
+        by_id.sort_by(|&a, &b| {
+            rules[a as usize]
+                .provenance
+                .id
+                .cmp(&rules[b as usize].provenance.id)
+        });
+        let mut rank = vec![0; rules.len()];
+        for (r, &i) in by_id.iter().enumerate() {
+            rank[i as usize] = r as u32;
+        }
+        Order { rank }
+    }
+
+    /// [`canonical`] of `kept`, whose rules are some of `program`'s (the one
+    /// this order was found for) in program order, as the capability pass
+    /// leaves them. Rules are matched to `program`'s by their stable id;
+    /// when they do not match that way, `kept` is simply sorted.
+    pub fn apply(&self, program: &Program, mut kept: Program) -> Program {
+        let Some(origins) = self.origins(program, &kept) else {
+            return canonical(kept);
+        };
+        let mut slots: Vec<Option<Rule>> = Vec::new();
+        slots.resize_with(self.rank.len(), || None);
+        for (rule, origin) in kept.rules.drain(..).zip(origins) {
+            slots[self.rank[origin] as usize] = Some(rule);
+        }
+        kept.rules.extend(slots.into_iter().flatten());
+        for (i, r) in kept.rules.iter_mut().enumerate() {
+            r.id = RuleId(i as u32);
+        }
+        kept.omitted
+            .sort_by(|a, b| a.provenance.id.cmp(&b.provenance.id));
+        kept
+    }
+
+    /// For each of `kept`'s rules, the position in `program` of the rule it
+    /// was made from: the next one, in order, with the same stable id.
+    fn origins(&self, program: &Program, kept: &Program) -> Option<Vec<usize>> {
+        if program.rules.len() != self.rank.len() {
+            return None;
+        }
+        let mut next = 0;
+        let mut origins = Vec::with_capacity(kept.rules.len());
+        for rule in &kept.rules {
+            let found = program.rules[next..]
+                .iter()
+                .position(|r| r.provenance.id == rule.provenance.id)?;
+            origins.push(next + found);
+            next += found + 1;
+        }
+        Some(origins)
+    }
+}
+
 /// SHA-256 (hex) of the program's meaning for one target: its project name,
 /// identities, rules (in stable-id order, without label, file, line or
 /// column), declared contexts, and the target's options (not a signing key).

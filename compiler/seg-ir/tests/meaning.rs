@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use seg_ir::backend::{IptablesOptions, TargetOptions};
-use seg_ir::meaning::{canonical, digest};
+use seg_ir::meaning::{Order, canonical, digest};
 use seg_ir::{Action, Condition, PortSet, Program};
 
 fn program() -> Program {
@@ -52,6 +52,86 @@ fn canonical_orders_rules_by_id_and_renumbers_them() {
     let mut reversed = program();
     reversed.rules.reverse();
     assert_eq!(canonical(reversed).rules, c.rules);
+}
+
+/// What a capability pass keeps of a program: some of its rules, in program
+/// order, renumbered (labels mark where each came from).
+fn keep(p: &Program, keep: impl Fn(usize) -> bool) -> Program {
+    let mut kept = p.clone();
+    kept.rules = p
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| keep(*i))
+        .map(|(_, r)| r.clone())
+        .collect();
+    for (i, r) in kept.rules.iter_mut().enumerate() {
+        r.id = seg_ir::RuleId(i as u32);
+    }
+    kept
+}
+
+#[test]
+fn an_order_found_once_gives_what_canonical_gives_for_every_subset() {
+    let mut p = base_program();
+    let mut x: u64 = 7;
+    let mut next = || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (x >> 33) as usize
+    };
+    for n in 0..60 {
+        add(
+            &mut p,
+            Action::Allow,
+            ids(&[n % 4]),
+            ids(&[(n + 1) % 4]),
+            tcp(n as u16 + 1, n as u16 + 1),
+            Condition::True,
+        );
+    }
+    // Ids in no particular order, a few of them shared: the sort is stable,
+    // so two rules with one id keep their program order.
+    let ids: Vec<String> = (0..60).map(|_| format!("p#{:02}", next() % 45)).collect();
+    for (i, (r, id)) in p.rules.iter_mut().zip(&ids).enumerate() {
+        r.provenance.id = id.clone();
+        r.provenance.label = format!("p/{i}");
+    }
+    let order = Order::of(&p);
+    let every = |_: usize| true;
+    let none = |_: usize| false;
+    let pairs = |i: usize| i % 2 == 0;
+    let first = |i: usize| i < 30;
+    let mut cases: Vec<Program> = vec![
+        keep(&p, every),
+        keep(&p, none),
+        keep(&p, pairs),
+        keep(&p, first),
+    ];
+    for _ in 0..200 {
+        let mask: Vec<bool> = (0..60).map(|_| next() % 3 != 0).collect();
+        cases.push(keep(&p, |i| mask[i]));
+    }
+    // Not a subsequence of the program: the order falls back to sorting.
+    let mut shuffled = keep(&p, every);
+    shuffled.rules.swap(3, 40);
+    cases.push(shuffled);
+    let mut foreign = keep(&p, pairs);
+    foreign.rules[5].provenance.id = "q#new".into();
+    cases.push(foreign);
+    for kept in cases {
+        let labels = |q: &Program| -> Vec<String> {
+            q.rules
+                .iter()
+                .map(|r| format!("{} {} {}", r.id.0, r.provenance.id, r.provenance.label))
+                .collect()
+        };
+        let expected = canonical(kept.clone());
+        let got = order.apply(&p, kept);
+        assert_eq!(labels(&got), labels(&expected));
+        assert_eq!(got, expected);
+    }
 }
 
 #[test]
