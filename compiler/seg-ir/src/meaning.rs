@@ -73,12 +73,18 @@ impl Order {
         let Some(origins) = self.origins(program, &kept) else {
             return canonical(kept);
         };
-        let mut slots: Vec<Option<Rule>> = Vec::new();
-        slots.resize_with(self.rank.len(), || None);
-        for (rule, origin) in kept.rules.drain(..).zip(origins) {
-            slots[self.rank[origin] as usize] = Some(rule);
+        // `from[j]`: which kept rule goes to place `j`. The origins are
+        // distinct, so are their ranks: placing by rank is a counting sort.
+        let mut by_rank = vec![u32::MAX; self.rank.len()];
+        for (j, &origin) in origins.iter().enumerate() {
+            by_rank[self.rank[origin] as usize] = j as u32;
         }
-        kept.rules.extend(slots.into_iter().flatten());
+        let from: Vec<usize> = by_rank
+            .into_iter()
+            .filter(|&j| j != u32::MAX)
+            .map(|j| j as usize)
+            .collect();
+        permute(&mut kept.rules, &from);
         for (i, r) in kept.rules.iter_mut().enumerate() {
             r.id = RuleId(i as u32);
         }
@@ -103,6 +109,27 @@ impl Order {
             next += found + 1;
         }
         Some(origins)
+    }
+}
+
+/// Rearrange `items` in place so that place `j` holds what was at `from[j]`
+/// (`from` a permutation), one cycle at a time: no second list of rules
+/// (their pages would be fresh memory to fault in).
+fn permute<T>(items: &mut [T], from: &[usize]) {
+    let mut done = vec![false; items.len()];
+    for start in 0..items.len() {
+        // Along a cycle, place `j` holds the start's item until it is the
+        // one that item belongs in.
+        let mut j = start;
+        while !done[j] {
+            done[j] = true;
+            let k = from[j];
+            if k == start {
+                break;
+            }
+            items.swap(j, k);
+            j = k;
+        }
     }
 }
 
