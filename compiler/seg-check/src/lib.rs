@@ -217,60 +217,64 @@ fn check_rules(
     // them: in a large inventory they are built on a second core while this
     // one indexes names and addresses and resolves the units.
     // So are the rule ids' hashes, the largest part of lowering a large
-    // policy: a second core starts on them at once, this one joins in later.
+    // policy: a second core works on them while this one resolves, lowers
+    // and lints the rules (which need only their labels), then joins in; the
+    // ids are added to the lowered rules last.
     let rule_ids = lower::rule_id::RuleIds::new(input.units);
-    let (index, resolved) = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let columns = (input.inventory.identities.len() >= PARALLEL_COLUMNS)
             .then(|| s.spawn(|| index::columns(input.inventory)));
         let hashing = (rule_ids.rules() >= PARALLEL_RULE_IDS).then(|| s.spawn(|| rule_ids.work()));
         let index = index::InvIndex::new(input.inventory, input.now);
         let resolved = resolve::resolve(input.units, diags);
-        if hashing.is_some() {
-            rule_ids.work();
-        }
         if let Some(handle) = columns {
             match handle.join() {
                 Ok(built) => index.prefill(built),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
+        let mut env = sets::Env::new(input.units, &index, resolved);
+        env.eval_services(diags);
+        let deferred = env.eval_segments(diags);
+        let mut outline = outline;
+        if let Some(outline) = outline.as_deref_mut() {
+            outline.segments = env.outline(input.map);
+        }
+        let mut lowered = lower::policies(&env, input, diags);
+        if let Some(outline) = outline {
+            outline.rules = lowered
+                .rules
+                .iter()
+                .zip(&lowered.written)
+                .map(|(r, w)| (r.provenance.label.clone(), w.clone()))
+                .collect();
+        }
+        let tests = lower::expect::tests(&env, input, diags);
+        // Problems inside a standard-library segment matter only if it is used.
+        for (i, d) in deferred.into_iter().enumerate() {
+            if env.res.seg_used[i].get() {
+                diags.extend(d);
+            }
+        }
+        lints::names(&env, diags);
+        // Every rule that lowered gets the coverage lints, even when other rules have errors:
+        // a rule that failed to lower can only have covered more, so what they report holds.
+        lints::coverage::check(&lowered, &index, diags);
+        lints::jit::check(&env, input, &lowered, diags);
+        rule_ids.work();
         if let Some(Err(panic)) = hashing.map(|h| h.join()) {
             std::panic::resume_unwind(panic);
         }
-        (index, resolved)
-    });
-    let rule_ids = rule_ids.finish();
-    let mut env = sets::Env::new(input.units, &index, resolved);
-    env.eval_services(diags);
-    let deferred = env.eval_segments(diags);
-    let mut outline = outline;
-    if let Some(outline) = outline.as_deref_mut() {
-        outline.segments = env.outline(input.map);
-    }
-    let lowered = lower::policies(&env, input, rule_ids, diags);
-    if let Some(outline) = outline {
-        outline.rules = lowered
-            .rules
-            .iter()
-            .zip(&lowered.written)
-            .map(|(r, w)| (r.provenance.label.clone(), w.clone()))
-            .collect();
-    }
-    let tests = lower::expect::tests(&env, input, diags);
-    // Problems inside a standard-library segment matter only if it is used.
-    for (i, d) in deferred.into_iter().enumerate() {
-        if env.res.seg_used[i].get() {
-            diags.extend(d);
+        if diags.has_errors() {
+            return None;
         }
-    }
-    lints::names(&env, diags);
-    // Every rule that lowered gets the coverage lints, even when other rules have errors:
-    // a rule that failed to lower can only have covered more, so what they report holds.
-    lints::coverage::check(&lowered, &index, diags);
-    lints::jit::check(&env, input, &lowered, diags);
-    if diags.has_errors() {
-        return None;
-    }
+        lower::name_rules(&mut lowered, input, rule_ids.finish());
+        checked(&env, lowered, tests)
+    })
+}
+
+/// The program's parts once checked without error.
+fn checked(env: &sets::Env, lowered: lower::Lowered, tests: Vec<seg_ir::Test>) -> Option<Checked> {
     let contexts = env
         .res
         .contexts

@@ -71,6 +71,8 @@ pub(crate) struct SourceRule {
     /// `allow a -> b`: where lints point.
     pub(crate) head: Span,
     pub(crate) label: String,
+    /// Which rule it is: see [`Lowered::omitted_at`].
+    pub(crate) at: RuleAt,
     /// Whether its members are certain: it reads no segment that has an error inside.
     /// (With errors elsewhere in the project, the coverage lints speak only of such rules.)
     pub(crate) certain: bool,
@@ -84,6 +86,16 @@ pub(crate) struct Lowered {
     pub(crate) facts: Vec<RuleFacts>,
     pub(crate) sources: Vec<SourceRule>,
     pub(crate) omitted: Vec<OmittedRule>,
+    /// The source rule of each omitted rule, parallel to `omitted`: until
+    /// [`name_rules`], every provenance's `id` holds only its `.<k>` part.
+    pub(crate) omitted_at: Vec<RuleAt>,
+}
+
+/// A source rule: the `policy`-th policy in lowering order, its `rule`-th rule.
+#[derive(Clone, Copy)]
+pub(crate) struct RuleAt {
+    policy: usize,
+    rule: usize,
 }
 
 struct Sides {
@@ -93,44 +105,71 @@ struct Sides {
     dst_mentions: Vec<Mention>,
 }
 
-/// `ids`: each policy with its rule ids, in this order ([`rule_id::RuleIds::finish`]).
-pub(crate) fn policies(
-    env: &Env,
-    input: &CheckInput,
-    ids: Vec<(&ast::PolicyDef, Vec<String>)>,
-    diags: &mut Diagnostics,
-) -> Lowered {
+/// Every policy of the units, in lowering order.
+fn each_policy<'a>(input: &CheckInput<'a>) -> impl Iterator<Item = (usize, &'a ast::PolicyDef)> {
+    input.units.iter().enumerate().flat_map(|(u, unit)| {
+        unit.ast.items.iter().filter_map(move |item| match item {
+            Item::Policy(p) => Some((u, p)),
+            _ => None,
+        })
+    })
+}
+
+/// Lower every policy. The rules' stable ids are not known yet (they are
+/// hashed meanwhile, see [`rule_id::RuleIds`]): [`name_rules`] adds them.
+pub(crate) fn policies(env: &Env, input: &CheckInput, diags: &mut Diagnostics) -> Lowered {
     let mut out = Lowered::default();
-    let mut ids = ids.into_iter();
-    for (u, unit) in input.units.iter().enumerate() {
-        for item in &unit.ast.items {
-            let Item::Policy(p) = item else { continue };
-            if let Some(review) = &p.review_by
-                && input.now.reached(review.node.end())
-            {
-                let today = input.now.date().to_string();
-                diags.push(problems::review_overdue(
-                    review.span,
-                    &p.name.node.text,
-                    &review.node.to_string(),
-                    &today,
-                ));
-            }
-            // Ids are taken only for the policy they were made for.
-            let ids = match ids.next() {
-                Some((made_for, ids)) if std::ptr::eq(made_for, p) => ids,
-                _ => rule_id::policy_rule_ids(p),
+    for (policy, (u, p)) in each_policy(input).enumerate() {
+        if let Some(review) = &p.review_by
+            && input.now.reached(review.node.end())
+        {
+            let today = input.now.date().to_string();
+            diags.push(problems::review_overdue(
+                review.span,
+                &p.name.node.text,
+                &review.node.to_string(),
+                &today,
+            ));
+        }
+        for (n, rule) in p.rules.iter().enumerate() {
+            let label = Label {
+                label: format!("{}/{}", p.name.node.text, n + 1),
+                id: String::new(),
+                at: RuleAt { policy, rule: n },
             };
-            for ((n, rule), id) in p.rules.iter().enumerate().zip(ids) {
-                let label = Label {
-                    label: format!("{}/{}", p.name.node.text, n + 1),
-                    id,
-                };
-                lower_rule(env, input, u, p, rule, label, &mut out, diags);
-            }
+            lower_rule(env, input, u, p, rule, label, &mut out, diags);
         }
     }
     out
+}
+
+/// Give every rule of `out` its stable id: `ids` holds each policy with its
+/// rules' ids, in lowering order ([`rule_id::RuleIds::finish`]).
+pub(crate) fn name_rules(
+    out: &mut Lowered,
+    input: &CheckInput,
+    ids: Vec<(&ast::PolicyDef, Vec<String>)>,
+) {
+    let mut ids = ids.into_iter();
+    let by_policy: Vec<Vec<String>> = each_policy(input)
+        .map(|(_, p)| match ids.next() {
+            // Ids are taken only for the policy they were made for.
+            Some((made_for, ids)) if std::ptr::eq(made_for, p) && ids.len() == p.rules.len() => ids,
+            _ => rule_id::policy_rule_ids(p),
+        })
+        .collect();
+    let id = |at: RuleAt| by_policy[at.policy][at.rule].as_str();
+    for (rule, facts) in out.rules.iter_mut().zip(&out.facts) {
+        let base = id(out.sources[facts.source].at);
+        rule.provenance.id.insert_str(0, base);
+    }
+    for (omitted, &at) in out.omitted.iter_mut().zip(&out.omitted_at) {
+        let base = id(at);
+        omitted.provenance.id.insert_str(0, base);
+        for rule in &mut omitted.rules {
+            rule.provenance.id.insert_str(0, base);
+        }
+    }
 }
 
 /// How a source rule is named: by position for people, by content for targets.
@@ -138,8 +177,10 @@ pub(crate) fn policies(
 struct Label {
     /// `<policy>/<n>`.
     label: String,
-    /// `<policy>#<hash>` (see [`rule_id`]).
+    /// What follows `<policy>#<hash>` (see [`rule_id`]), which [`name_rules`]
+    /// puts in front: nothing, or `.<k>`.
     id: String,
+    at: RuleAt,
 }
 
 impl Label {
@@ -148,6 +189,7 @@ impl Label {
         Label {
             label: format!("{}.{k}", self.label),
             id: format!("{}.{k}", self.id),
+            at: self.at,
         }
     }
 }
@@ -302,6 +344,7 @@ fn lower_rule(
                 ..r
             })
             .collect();
+        out.omitted_at.push(label.at);
         out.omitted.push(OmittedRule {
             provenance: provenance(label),
             reason,
@@ -310,6 +353,7 @@ fn lower_rule(
         return;
     }
     if lowered.is_empty() {
+        out.omitted_at.push(label.at);
         out.omitted.push(OmittedRule {
             provenance: provenance(label),
             reason: "matches no flow: its source, destination or services are empty".into(),
@@ -328,6 +372,7 @@ fn lower_rule(
     out.sources.push(SourceRule {
         head,
         label: label.label,
+        at: label.at,
         certain,
     });
 }
@@ -490,5 +535,118 @@ fn over_broad(
             first.span.to(last.span),
             "every protocol and port",
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rule_id::policy_rule_ids;
+    use seg_diag::{Diagnostics, SourceMap};
+    use seg_syntax::ast;
+
+    /// The ids are added after lowering, from hashes made meanwhile on
+    /// another core: every rule, part (`<->`, alternatives) and omitted rule
+    /// (expired, or matching nothing) of every policy gets the id its policy
+    /// alone gives it, in projects that hash on one core and on two.
+    #[test]
+    fn rules_lowered_before_their_ids_are_hashed_get_their_own_ids() {
+        let inventory = "version: 1\nattributes:\n  env: enum[dev, prod]\nidentities:\n\
+            \x20 - { name: a, kind: workload, owner: t, addresses: [10.0.0.1/32], attributes: { env: prod } }\n\
+            \x20 - { name: b, kind: workload, owner: t, addresses: [10.0.0.2/32], attributes: { env: dev } }\n\
+            \x20 - { name: c, kind: workload, owner: t, addresses: [10.0.0.3/32], attributes: { env: prod } }\n";
+        let now = seg_ir::Timestamp(1_800_000_000);
+        for many in [3, super::super::PARALLEL_RULE_IDS + 50] {
+            let mut map = SourceMap::new();
+            let mut diags = Diagnostics::new();
+            let inv = map.add("inventory.yaml", inventory);
+            let inventory =
+                crate::inventory::load(&[(inv, inventory)], &seg_ir::Now::new(now), &mut diags)
+                    .expect("loads");
+            let mut first = String::from("policy one {\n  owner \"t\"\n");
+            first += "  allow a <-> b on tcp/1\n";
+            first += "  allow [a, b, c] -> c on tcp/2 when (source.env == \"prod\" and mtls) or source.env == \"dev\"\n";
+            first += "  allow a -> b on tcp/3 expires 2020-01-01\n";
+            first += "  allow a <-> c on tcp/4 expires 2020-01-01\n";
+            first += "  allow (a - a) -> b on tcp/5\n";
+            for i in 0..many {
+                first += &format!("  allow a -> b on tcp/{}\n", 100 + i % 900);
+            }
+            first += "}\n\npolicy two {\n  owner \"t\"\n  allow b -> a on tcp/7\n  allow c <-> a on tcp/8\n}\n";
+            let second = "policy three {\n  owner \"t\"\n  allow c -> b on tcp/9\n}\n";
+            let mut units = Vec::new();
+            for (path, text) in [("a.seg", first.as_str()), ("b.seg", second)] {
+                let file = map.add(path, text);
+                units.push(crate::Unit {
+                    file,
+                    path: path.into(),
+                    module: None,
+                    ast: seg_syntax::parse(file, text).expect("parses").into(),
+                });
+            }
+            let input = crate::CheckInput {
+                units: &units,
+                inventory: &inventory,
+                map: &map,
+                project: "t",
+                source_hash: "0",
+                now: &seg_ir::Now::new(now),
+                jit: None,
+            };
+            let program = crate::check(&input, &mut diags).expect("checks");
+            // `<policy>/<n>` or `<policy>/<n>.<k>` → the expected id.
+            let policies: Vec<&ast::PolicyDef> = units
+                .iter()
+                .flat_map(|u| &u.ast.items)
+                .filter_map(|i| match i {
+                    ast::Item::Policy(p) => Some(p),
+                    _ => None,
+                })
+                .collect();
+            let ids: Vec<(&str, Vec<String>)> = policies
+                .iter()
+                .map(|p| (p.name.node.text.as_str(), policy_rule_ids(p)))
+                .collect();
+            let expected = |label: &str| {
+                let (policy, rest) = label.split_once('/').expect("a label");
+                let (n, part) = rest
+                    .split_once('.')
+                    .map_or((rest, None), |(n, k)| (n, Some(k)));
+                let (_, ids) = ids.iter().find(|(p, _)| *p == policy).expect("its policy");
+                let n: usize = n.parse().expect("a number");
+                let id = ids[n - 1].clone();
+                part.map_or(id.clone(), |k| format!("{id}.{k}"))
+            };
+            let mut seen = 0;
+            for r in &program.rules {
+                assert_eq!(r.provenance.id, expected(&r.provenance.label));
+                seen += 1;
+            }
+            assert!(
+                program
+                    .rules
+                    .iter()
+                    .any(|r| r.provenance.label == "one/1.2"),
+                "both directions"
+            );
+            assert!(
+                program
+                    .rules
+                    .iter()
+                    .any(|r| r.provenance.label == "three/1")
+            );
+            assert_eq!(
+                program.omitted.len(),
+                3,
+                "two expired, one matching nothing"
+            );
+            for o in &program.omitted {
+                assert_eq!(o.provenance.id, expected(&o.provenance.label));
+                for r in &o.rules {
+                    assert_eq!(r.provenance.id, expected(&r.provenance.label));
+                    seen += 1;
+                }
+            }
+            assert!(seen > many, "{seen}");
+        }
     }
 }

@@ -101,7 +101,7 @@ impl<'a> RuleIds<'a> {
 
     /// Every policy, in order, with its rule ids (what is left of the hashing
     /// is done here).
-    pub fn finish(self) -> Vec<(&'a ast::PolicyDef, Vec<String>)> {
+    pub fn finish(&self) -> Vec<(&'a ast::PolicyDef, Vec<String>)> {
         self.work();
         let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
         let mut hashes: Vec<Vec<String>> = self.policies.iter().map(|_| Vec::new()).collect();
