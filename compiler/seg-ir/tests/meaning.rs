@@ -101,7 +101,7 @@ fn an_order_found_once_gives_what_canonical_gives_for_every_subset() {
     let order = Order::of(&p);
     let every = |_: usize| true;
     let none = |_: usize| false;
-    let pairs = |i: usize| i % 2 == 0;
+    let pairs = |i: usize| i.is_multiple_of(2);
     let first = |i: usize| i < 30;
     let mut cases: Vec<Program> = vec![
         keep(&p, every),
