@@ -84,17 +84,10 @@ impl ObjectChanges {
 /// Compare the objects of one target in two builds. Objects are matched by
 /// (kind, file, name); a list holding one key twice counts its last entry.
 pub fn compare(old: &[Object], new: &[Object]) -> ObjectChanges {
-    let index = |list: &[Object]| -> BTreeMap<(String, String, String), Object> {
-        list.iter()
-            .map(|o| {
-                let (k, f, n) = o.key();
-                ((k.to_string(), f.to_string(), n.to_string()), o.clone())
-            })
-            .collect()
-    };
+    // Borrowed: only the objects listed in the changes are copied.
     let (old, new) = (index(old), index(new));
     let mut changes = ObjectChanges::default();
-    for (key, o) in &new {
+    for (key, &o) in &new {
         match old.get(key) {
             None => changes.added.push(o.clone()),
             Some(before) if before.digest != o.digest => changes.changed.push(o.clone()),
@@ -104,9 +97,14 @@ pub fn compare(old: &[Object], new: &[Object]) -> ObjectChanges {
     changes.removed = old
         .iter()
         .filter(|(key, _)| !new.contains_key(*key))
-        .map(|(_, o)| o.clone())
+        .map(|(_, &o)| o.clone())
         .collect();
     changes
+}
+
+/// Objects by key; a key listed twice keeps its last entry.
+fn index(list: &[Object]) -> BTreeMap<(&str, &str, &str), &Object> {
+    list.iter().map(|o| (o.key(), o)).collect()
 }
 
 /// The objects of every target of one build: target name → objects.
