@@ -365,6 +365,24 @@ fn build_is_byte_identical_and_atomic() {
         fa,
         "a failed build changed the previous output"
     );
+    // So does one refused after every target has rendered, its files already
+    // streamed into the temporary folder (the bank's warnings, denied).
+    let o = seg(&[
+        "build",
+        "examples/bank",
+        "--now",
+        NOW,
+        "--deny-warnings",
+        "--out",
+        a.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing was written"), "{}", stderr(&o));
+    assert_eq!(
+        files_under(&a),
+        fa,
+        "a build failed after rendering changed the previous output"
+    );
     let names: Vec<String> = fs::read_dir(dir.path())
         .expect("ls")
         .flatten()

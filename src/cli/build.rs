@@ -2,11 +2,12 @@
 //! target, write everything atomically, print a one-screen summary.
 
 use super::{Exit, InputArgs, Verbosity, compile_as, finish, info, plural};
-use crate::driver::{self, BuildOutcome, PreviousBuild};
+use crate::driver::{self, PreviousBuild, TargetReport};
 use crate::output::{Color, Format};
 use crate::progress::Progress;
 use clap::Args;
-use seg_ir::objects::{Presence, compare_builds};
+use seg_ir::Sink;
+use seg_ir::objects::{BuildObjects, Presence, compare_builds};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
@@ -29,23 +30,41 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
     // Only the program goes on to the targets.
     comp.inventory = None;
     comp.outline = None;
+    let out = args.out.clone().unwrap_or_else(|| comp.root.join("out"));
     let mut progress = Progress::new(v == Verbosity::Quiet);
-    let outcome = match (&comp.program, &comp.manifest) {
-        (Some(program), Some(manifest)) if !comp.diags.has_errors() => driver::build_observed(
-            program,
-            manifest,
-            &comp.root,
-            &args.target,
-            &mut comp.diags,
-            &mut |i, n, target| progress.step(i, n, &format!("building {target}")),
-        ),
+    let mut staging = None;
+    let reports = match (&comp.program, &comp.manifest) {
+        (Some(program), Some(manifest)) if !comp.diags.has_errors() => {
+            // Each file is written into the new tree as soon as it is made,
+            // once the writer has checked that `out` may be replaced. Refused,
+            // the build still runs for its diagnostics and writes nothing.
+            let staged = driver::Staging::begin(&out);
+            let mut build = |files: &dyn Sink| {
+                driver::build_into(
+                    program,
+                    manifest,
+                    &comp.root,
+                    &args.target,
+                    &mut comp.diags,
+                    &mut |i, n, target| progress.step(i, n, &format!("building {target}")),
+                    true,
+                    files,
+                )
+            };
+            let reports = match &staged {
+                Ok(staging) => staging.writing(build),
+                Err(_) => build(&Unwritten),
+            };
+            staging = Some(staged);
+            reports
+        }
         _ => None,
     };
     progress.show("writing");
     if v == Verbosity::Verbose {
         // compile_as has told the compile's time.
         // The targets are built side by side: each one's own time.
-        for report in outcome.iter().flat_map(|o| &o.reports) {
+        for report in reports.iter().flatten() {
             info(&format!(
                 "built {} in {} ms",
                 report.target,
@@ -54,7 +73,7 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
         }
     }
     let exit = finish(&mut comp, &args.input, color);
-    let Some(outcome) = outcome.filter(|_| exit == Exit::Ok) else {
+    let (Some(mut reports), Some(staging)) = (reports.filter(|_| exit == Exit::Ok), staging) else {
         if exit == Exit::Ok {
             return Exit::Policy;
         }
@@ -63,11 +82,12 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
         }
         return exit;
     };
-    let out = args.out.clone().unwrap_or_else(|| comp.root.join("out"));
-    // Read before the new output replaces it. A folder seg did not write is
-    // refused by the writer below; an unreadable report only loses the comparison.
-    let previous = driver::previous_build(&out);
-    let written = driver::write_atomically(&out, &outcome.files);
+    let summarised = args.input.format == Format::Human && v != Verbosity::Quiet;
+    // Read before the new output replaces it, for the summary only. A folder
+    // seg did not write was refused by the writer; an unreadable report only
+    // loses the comparison.
+    let previous = summarised.then(|| driver::previous_build(&out));
+    let written = staging.and_then(driver::Staging::commit);
     progress.clear();
     let written = match written {
         Ok(w) => w,
@@ -88,7 +108,7 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
             written.swap.as_millis(),
             written.remove.as_millis(),
         ));
-        for a in outcome.reports.iter().flat_map(|r| &r.approximations) {
+        for a in reports.iter().flat_map(|r| &r.approximations) {
             let kind = serde_json::to_value(a.kind).unwrap_or_default();
             info(&format!(
                 "{}: {} {} ({}): {}",
@@ -100,16 +120,23 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
             ));
         }
     }
-    if args.input.format == Format::Human && v != Verbosity::Quiet {
+    if let Some(previous) = previous {
         // Names come from the user: shown, never acted on by the terminal.
-        let mut text = summary(&outcome, &out, comp.program.as_ref());
-        text.push_str(&removals(&outcome, previous));
+        let mut text = summary(&reports, &out, comp.program.as_ref());
+        text.push_str(&removals(&mut reports, previous));
         print!("{}", seg_diag::visible(&text));
     }
-    // The process ends here: the OS takes back the program and the files at
-    // once, where freeing them piece by piece took ~30 ms at 10k rules.
-    std::mem::forget((outcome, comp));
+    // The process ends here: the OS takes back the program and the reports
+    // at once, where freeing them piece by piece took ~30 ms at 10k rules.
+    std::mem::forget((reports, comp));
     Exit::Ok
+}
+
+/// Where the files go when `--out` may not be replaced: nowhere.
+struct Unwritten;
+
+impl Sink for Unwritten {
+    fn put(&self, _: seg_ir::Artifact) {}
 }
 
 /// For a target without a clock that holds expiring rules: which it keeps
@@ -133,7 +160,7 @@ fn kept_until_rebuilt(r: &driver::TargetReport) -> Option<String> {
     ))
 }
 
-fn summary(outcome: &BuildOutcome, out: &Path, program: Option<&seg_ir::Program>) -> String {
+fn summary(reports: &[TargetReport], out: &Path, program: Option<&seg_ir::Program>) -> String {
     let mut s = String::new();
     if let Some(p) = program {
         s.push_str(&format!(
@@ -149,7 +176,7 @@ fn summary(outcome: &BuildOutcome, out: &Path, program: Option<&seg_ir::Program>
         "  {:<12} {:>6} {:>7} {:>8} {:>8}\n",
         "target", "files", "rules", "omitted", "relaxed"
     ));
-    for r in &outcome.reports {
+    for r in reports {
         s.push_str(&format!(
             "  {:<12} {:>6} {:>7} {:>8} {:>8}\n",
             r.target,
@@ -191,16 +218,25 @@ fn summary(outcome: &BuildOutcome, out: &Path, program: Option<&seg_ir::Program>
 /// previous output lists them all).
 const SHOWN_REMOVALS: usize = 10;
 
-/// What the new output removes relative to the previous one, per target.
-fn removals(outcome: &BuildOutcome, previous: Result<Option<PreviousBuild>, String>) -> String {
+/// What the new output removes relative to the previous one, per target
+/// (the reports' objects are taken for the comparison, not copied).
+fn removals(
+    reports: &mut [TargetReport],
+    previous: Result<Option<PreviousBuild>, String>,
+) -> String {
     let previous = match previous {
         Ok(Some(p)) => p,
         Ok(None) => return String::new(),
         Err(e) => return format!("note: not compared with the previous output: {e}\n"),
     };
+    let objects: BuildObjects = reports
+        .iter_mut()
+        .filter(|r| r.target != "ir")
+        .map(|r| (r.target.clone(), std::mem::take(&mut r.objects)))
+        .collect();
     let mut s = String::new();
     let mut nothing = true;
-    for t in compare_builds(&previous.objects, &outcome.objects()) {
+    for t in compare_builds(&previous.objects, &objects) {
         if t.presence == Presence::OldOnly {
             let n = previous.objects.get(&t.target).map_or(0, Vec::len);
             s.push_str(&format!(

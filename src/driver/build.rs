@@ -1,8 +1,9 @@
 //! `seg build`: per target, the shared capability pass, then the backend's
-//! lowering, then its rendering; collects every artifact in memory plus
-//! `report.json`. Nothing is written here (see `write.rs`). `seg check`
-//! runs the same passes and lowering without rendering ([`check`]), so it
-//! reports the same diagnostics.
+//! lowering, then its rendering; every file, then `report.json`, goes to a
+//! [`Sink`] as soon as it is made: `seg build` writes it into the new
+//! output tree at once (see `write.rs`), other callers collect them
+//! ([`build`]). `seg check` runs the same passes and lowering without
+//! rendering ([`check`]), so it reports the same diagnostics.
 
 use super::targets::{TARGETS, backend_for, default_options};
 use seg_check::manifest::Manifest;
@@ -10,10 +11,11 @@ use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::backend::{SigningKey, TargetOptions};
 use seg_ir::capability::{self, Approximation, ApproximationKind, KeptRule};
 use seg_ir::meaning;
-use seg_ir::{Bugs, Object, Program};
+use seg_ir::{Artifact, Bugs, Collect, Object, Program, Sink};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
+use std::sync::Mutex;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TargetReport {
@@ -202,24 +204,25 @@ pub fn check(
     names.len()
 }
 
-/// How far a target goes: lowered (`seg check`) or rendered too (`seg build`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Stage {
+/// How far a target goes: lowered (`seg check`) or rendered too (`seg
+/// build`), its files handed to this sink.
+#[derive(Clone, Copy)]
+enum Stage<'a> {
     Lower,
-    Render,
+    Render(&'a dyn Sink),
 }
 
 /// One target's result, before it joins the others.
 struct Built {
-    /// The report and the files; none when the target's settings are wrong
-    /// or it was only lowered.
-    output: Option<(TargetReport, Vec<seg_ir::Artifact>)>,
+    /// The report; none when the target's settings are wrong or it was only
+    /// lowered.
+    report: Option<TargetReport>,
     diags: Diagnostics,
 }
 
 /// The targets are independent: with `parallel` each is run on its own
 /// thread, and the results are returned in target order, so they are the
-/// same as one after the other.
+/// same as one after the other (their files reach `out` in any order).
 fn each_target(
     program: &Program,
     manifest: &Manifest,
@@ -233,14 +236,8 @@ fn each_target(
     let order = meaning::Order::of(program);
     let order = &order;
     let one = |name: &str| {
-        let mut built = build_target(program, order, manifest, root, name, stage);
-        // The files are held until every target is done: without the room
-        // their growth left, and without the target's freed working memory.
-        for (_, artifacts) in built.iter_mut().filter_map(|b| b.output.as_mut()) {
-            for artifact in artifacts {
-                artifact.contents.shrink_to_fit();
-            }
-        }
+        let built = build_target(program, order, manifest, root, name, stage);
+        // Without the target's freed working memory.
         super::release_free_memory();
         built
     };
@@ -274,6 +271,73 @@ fn each_target(
     }
 }
 
+/// One target's files on their way to the build's [`Sink`]: each under the
+/// target's folder (`ir`'s as they are), refused when its path is unsafe or
+/// already given, and its path kept for the report.
+struct TargetFiles<'a> {
+    name: &'a str,
+    out: &'a dyn Sink,
+    kept: Mutex<TargetPaths>,
+}
+
+#[derive(Default)]
+struct TargetPaths {
+    paths: HashSet<String>,
+    /// Paths refused, each with its bug.
+    refused: Vec<(String, String)>,
+}
+
+impl Sink for TargetFiles<'_> {
+    fn put(&self, artifact: Artifact) {
+        let name = self.name;
+        let path = if name == "ir" {
+            artifact.path.clone()
+        } else if is_safe_relative(&artifact.path) {
+            format!("{name}/{}", artifact.path)
+        } else {
+            let bug = format!(
+                "target `{name}` produced an unsafe file name `{}`",
+                artifact.path.escape_debug()
+            );
+            self.lock().refused.push((artifact.path, bug));
+            return;
+        };
+        {
+            let mut kept = self.lock();
+            if !kept.paths.insert(path.clone()) {
+                let bug = format!("target `{name}` produced `{path}` twice");
+                kept.refused.push((artifact.path, bug));
+                return;
+            }
+        }
+        self.out.put(Artifact {
+            path,
+            contents: artifact.contents,
+        });
+    }
+}
+
+impl TargetFiles<'_> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, TargetPaths> {
+        self.kept.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The paths given, sorted, and a bug for each refused, in path order
+    /// (the order the threads gave them in does not show).
+    fn finish(self) -> (Vec<String>, Vec<Diagnostic>) {
+        let kept = self.kept.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut paths: Vec<String> = kept.paths.into_iter().collect();
+        paths.sort();
+        let mut refused = kept.refused;
+        refused.sort_by(|a, b| a.0.cmp(&b.0));
+        let bugs = refused
+            .into_iter()
+            .map(|(_, bug)| Diagnostic::bug(bug))
+            .collect();
+        (paths, bugs)
+    }
+}
+
 /// [`build_observed`], with the targets side by side when `parallel` (see
 /// [`each_target`]): the files, the reports and the diagnostics are the same.
 pub(crate) fn build_with(
@@ -285,6 +349,33 @@ pub(crate) fn build_with(
     starting: &mut dyn FnMut(usize, usize, &str),
     parallel: bool,
 ) -> Option<BuildOutcome> {
+    let collect = Collect::default();
+    let reports = build_into(
+        program, manifest, root, requested, diags, starting, parallel, &collect,
+    )?;
+    let files = collect
+        .into_sorted()
+        .into_iter()
+        .map(|a| (a.path, a.contents))
+        .collect();
+    Some(BuildOutcome { reports, files })
+}
+
+/// What `seg build` runs: [`build_observed`], handing every file (paths
+/// relative to `--out`), `report.json` last, to `out` as soon as it is made
+/// rather than returning them. Returns the reports; `None` when the build
+/// has errors, and then whatever `out` was given must not be used.
+#[allow(clippy::too_many_arguments)]
+pub fn build_into(
+    program: &Program,
+    manifest: &Manifest,
+    root: &Path,
+    requested: &[String],
+    diags: &mut Diagnostics,
+    starting: &mut dyn FnMut(usize, usize, &str),
+    parallel: bool,
+    out: &dyn Sink,
+) -> Option<Vec<TargetReport>> {
     let names = target_list(manifest, requested, diags)?;
     let built = each_target(
         program,
@@ -293,44 +384,12 @@ pub(crate) fn build_with(
         &names,
         starting,
         parallel,
-        Stage::Render,
+        Stage::Render(out),
     );
     let mut reports = Vec::new();
-    let mut files = BTreeMap::new();
-    for (name, built) in names.iter().zip(built) {
-        let Some(built) = built else {
-            continue;
-        };
+    for built in built.into_iter().flatten() {
         diags.extend(built.diags);
-        let Some((mut report, artifacts)) = built.output else {
-            continue;
-        };
-        if name == "ir" {
-            for artifact in artifacts {
-                report.files.push(artifact.path.clone());
-                files.insert(artifact.path, artifact.contents);
-            }
-            reports.push(report);
-            continue;
-        }
-        for artifact in artifacts {
-            let path = format!("{name}/{}", artifact.path);
-            if !is_safe_relative(&artifact.path) {
-                diags.push(Diagnostic::bug(format!(
-                    "target `{name}` produced an unsafe file name `{}`",
-                    artifact.path.escape_debug()
-                )));
-                continue;
-            }
-            if files.insert(path.clone(), artifact.contents).is_some() {
-                diags.push(Diagnostic::bug(format!(
-                    "target `{name}` produced `{path}` twice"
-                )));
-            }
-            report.files.push(path);
-        }
-        report.files.sort();
-        reports.push(report);
+        reports.extend(built.report);
     }
     if diags.has_errors() {
         return None;
@@ -360,10 +419,14 @@ pub(crate) fn build_with(
         targets: &reports,
         blast_radius: blast_radius(program, manifest),
     };
-    let mut json = serde_json::to_string_pretty(&report).unwrap_or_default();
-    json.push('\n');
-    files.insert("report.json".to_string(), json.into_bytes());
-    Some(BuildOutcome { reports, files })
+    let mut json = serde_json::to_vec_pretty(&report).unwrap_or_default();
+    json.push(b'\n');
+    drop(report);
+    out.put(Artifact {
+        path: "report.json".to_string(),
+        contents: json,
+    });
+    Some(reports)
 }
 
 /// Every rule's id with its label and `file:line`, in id order.
@@ -398,39 +461,43 @@ fn build_target(
     let began = std::time::Instant::now();
     let mut diags = Diagnostics::new();
     if name == "ir" {
-        if stage == Stage::Lower {
+        let Stage::Render(out) = stage else {
             return None;
-        }
-        let json = ir_json(program);
+        };
+        let files = TargetFiles {
+            name,
+            out,
+            kept: Mutex::default(),
+        };
+        files.put(seg_ir::Artifact {
+            path: "ir/program.json".into(),
+            contents: ir_json(program).into_bytes(),
+        });
+        let (files, bugs) = files.finish();
+        diags.extend(bugs);
         return Some(Built {
-            output: Some((
-                TargetReport {
-                    target: "ir".into(),
-                    files: Vec::new(),
-                    rules: program.rules.len(),
-                    omitted: 0,
-                    relaxations: 0,
-                    notes: Vec::new(),
-                    approximations: Vec::new(),
-                    objects: Vec::new(),
-                    took: began.elapsed(),
-                    clock: true,
-                    rebuild_by: None,
-                    until_rebuilt: Vec::new(),
-                    apply: None,
-                },
-                vec![seg_ir::Artifact {
-                    path: "ir/program.json".into(),
-                    contents: json.into_bytes(),
-                }],
-            )),
+            report: Some(TargetReport {
+                target: "ir".into(),
+                files,
+                rules: program.rules.len(),
+                omitted: 0,
+                relaxations: 0,
+                notes: Vec::new(),
+                approximations: Vec::new(),
+                objects: Vec::new(),
+                took: began.elapsed(),
+                clock: true,
+                rebuild_by: None,
+                until_rebuilt: Vec::new(),
+                apply: None,
+            }),
             diags,
         });
     }
     let backend = backend_for(name)?;
     let Some(options) = target_options(name, manifest, root, &mut diags) else {
         return Some(Built {
-            output: None,
+            report: None,
             diags,
         });
     };
@@ -439,37 +506,41 @@ fn build_target(
     // Rules in stable-id order: the output must not depend on where rules are written.
     let target_program = order.apply(program, prepared.program);
     let lowered = backend.lower(&target_program, &options, &mut diags);
-    if stage == Stage::Lower {
+    let Stage::Render(out) = stage else {
         return Some(Built {
-            output: None,
+            report: None,
             diags,
         });
-    }
+    };
+    let files = TargetFiles {
+        name,
+        out,
+        kept: Mutex::default(),
+    };
     let mut bugs = Bugs::default();
-    let emission = lowered.render(&mut bugs);
+    let emission = lowered.render_to(&mut bugs, &files);
     diags.extend(bugs.into_diagnostics());
+    let (files, refused) = files.finish();
+    diags.extend(refused);
     let apply = backend.apply_command(&target_program, &options);
     let mut approximations = prepared.approximations;
     approximations.extend(emission.approximations);
     Some(Built {
-        output: Some((
-            TargetReport {
-                target: name.to_string(),
-                files: Vec::new(),
-                rules: emission.rules,
-                omitted: count(&approximations, ApproximationKind::Omitted),
-                relaxations: count(&approximations, ApproximationKind::Layered),
-                notes: emission.notes,
-                approximations,
-                objects: emission.objects,
-                took: began.elapsed(),
-                clock: backend.capabilities().clock,
-                rebuild_by,
-                until_rebuilt: prepared.until_rebuilt,
-                apply,
-            },
-            emission.artifacts,
-        )),
+        report: Some(TargetReport {
+            target: name.to_string(),
+            files,
+            rules: emission.rules,
+            omitted: count(&approximations, ApproximationKind::Omitted),
+            relaxations: count(&approximations, ApproximationKind::Layered),
+            notes: emission.notes,
+            approximations,
+            objects: emission.objects,
+            took: began.elapsed(),
+            clock: backend.capabilities().clock,
+            rebuild_by,
+            until_rebuilt: prepared.until_rebuilt,
+            apply,
+        }),
         diags,
     })
 }
@@ -648,6 +719,95 @@ mod tests {
                 "{t}"
             );
         }
+    }
+
+    /// `seg build`'s way, every file streamed into a new output tree as it
+    /// is made, writes exactly the files the collected build holds.
+    #[test]
+    fn a_streamed_build_writes_the_collected_files_byte_for_byte() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bank");
+        let input = crate::driver::Input::from_args(Some(&dir), &[]).unwrap();
+        let comp = crate::driver::compile(&input, seg_ir::Timestamp(1_800_000_000));
+        let (program, manifest) = (comp.program.unwrap(), comp.manifest.unwrap());
+        let all: Vec<String> = super::TARGETS.iter().map(|t| t.to_string()).collect();
+        let mut diags = seg_diag::Diagnostics::new();
+        let collected = super::build_with(
+            &program,
+            &manifest,
+            &comp.root,
+            &all,
+            &mut diags,
+            &mut |_, _, _| {},
+            true,
+        )
+        .expect("the bank example builds for every target");
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let staging = crate::driver::Staging::begin(&out).unwrap();
+        let mut streamed_diags = seg_diag::Diagnostics::new();
+        let reports = staging
+            .writing(|sink| {
+                super::build_into(
+                    &program,
+                    &manifest,
+                    &comp.root,
+                    &all,
+                    &mut streamed_diags,
+                    &mut |_, _, _| {},
+                    true,
+                    sink,
+                )
+            })
+            .expect("builds");
+        let stats = staging.commit().unwrap();
+        assert_eq!(stats.files, collected.files.len());
+        for (path, bytes) in &collected.files {
+            assert!(
+                std::fs::read(out.join(path)).unwrap() == *bytes,
+                "{path} differs"
+            );
+        }
+        assert_eq!(
+            serde_json::to_string(&reports).unwrap(),
+            serde_json::to_string(&collected.reports).unwrap()
+        );
+        assert_eq!(
+            streamed_diags.iter().collect::<Vec<_>>(),
+            diags.iter().collect::<Vec<_>>()
+        );
+    }
+
+    /// An unsafe or repeated path never reaches the output; each is a bug,
+    /// in path order whatever order the files came in.
+    #[test]
+    fn a_target_file_with_an_unsafe_or_repeated_path_is_a_bug_and_not_written() {
+        use seg_ir::{Artifact, Sink};
+        let collect = seg_ir::Collect::default();
+        let files = super::TargetFiles {
+            name: "t",
+            out: &collect,
+            kept: std::sync::Mutex::default(),
+        };
+        for path in ["b/x", "../evil", "a/y", "b/x", "/abs"] {
+            files.put(Artifact {
+                path: path.into(),
+                contents: path.as_bytes().to_vec(),
+            });
+        }
+        let (paths, bugs) = files.finish();
+        assert_eq!(paths, ["t/a/y", "t/b/x"]);
+        let written: Vec<String> = collect.into_sorted().into_iter().map(|a| a.path).collect();
+        assert_eq!(written, paths);
+        let messages: Vec<&str> = bugs.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "target `t` produced an unsafe file name `../evil`",
+                "target `t` produced an unsafe file name `/abs`",
+                "target `t` produced `t/b/x` twice",
+            ]
+        );
+        assert!(bugs.iter().all(|d| d.severity == seg_diag::Severity::Bug));
     }
 
     #[test]

@@ -15,11 +15,14 @@
 //! folder entry is synced, and removing the old tree afterwards frees no
 //! inode and no block (the most expensive part of replacing an output).
 
-use std::collections::{BTreeMap, BTreeSet};
+use seg_ir::{Artifact, Sink};
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
 /// What writing the output took, phase by phase (`seg build -v`).
@@ -29,7 +32,7 @@ pub struct WriteStats {
     pub bytes: u64,
     /// Files of the previous output with the same bytes, linked, not written.
     pub reused: usize,
-    /// Creating the temporary tree and writing every file.
+    /// From the first file written to the last (streamed: while the targets render).
     pub write: Duration,
     /// Making the new tree durable.
     pub sync: Duration,
@@ -44,32 +47,209 @@ pub fn write_atomically(
     out: &Path,
     files: &BTreeMap<String, Vec<u8>>,
 ) -> Result<WriteStats, String> {
-    let out = absolute(out)?;
-    let parent = out
-        .parent()
-        .ok_or_else(|| format!("`{}` has no parent folder", out.display()))?;
-    let name = out
-        .file_name()
-        .ok_or_else(|| format!("`{}` is not a folder name", out.display()))?;
-    guard_existing(&out)?;
-    fs::create_dir_all(parent).map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
-
-    let stamp = format!("{}-{}", std::process::id(), unique());
-    let tmp = parent.join(format!(".{}.seg-tmp-{stamp}", name.to_string_lossy()));
-    let mut stats = WriteStats {
-        files: files.len(),
-        bytes: files.values().map(|c| c.len() as u64).sum(),
-        ..WriteStats::default()
-    };
-    // The previous output, checked by `guard_existing`: its unchanged files are reused.
-    let previous = out.is_dir().then_some(out.as_path());
-    let result = write_tree(&tmp, files, previous, &mut stats)
-        .and_then(|()| swap_in(&tmp, &out, &stamp, &mut stats));
-    if result.is_err() {
-        let _ = remove_tree(&tmp);
-    }
-    result.map(|()| stats)
+    let staging = Staging::begin(out)?;
+    let files: Vec<(&String, &Vec<u8>)> = files.iter().collect();
+    in_parallel(&files, |(rel, contents)| staging.put(rel, contents))?;
+    staging.commit()
 }
+
+/// A new output tree, written beside `--out` as its files come (from any
+/// thread, in any order), that replaces `--out` on [`Staging::commit`].
+/// Dropped without a commit (a failed build, an error), it is removed and
+/// `--out` stays as it was.
+pub struct Staging {
+    out: PathBuf,
+    tmp: PathBuf,
+    stamp: String,
+    /// The previous output, checked by `guard_existing`: its unchanged files are reused.
+    previous: Option<PathBuf>,
+    /// Folders of the new tree made so far, relative to it.
+    folders: Mutex<HashSet<String>>,
+    /// The failure of the first file in path order, whatever the threads' timing.
+    first_error: Mutex<Option<(String, String)>>,
+    files: AtomicUsize,
+    bytes: AtomicU64,
+    reused: AtomicUsize,
+    began: Instant,
+    /// Nanoseconds after `began` at which the first file began and the last ended.
+    first_file: AtomicU64,
+    last_file: AtomicU64,
+    committed: bool,
+}
+
+impl Staging {
+    /// Check that `out` may be replaced (refusing a folder seg did not
+    /// write) and create the temporary tree beside it; nothing else is
+    /// written before that check.
+    pub fn begin(out: &Path) -> Result<Staging, String> {
+        let out = absolute(out)?;
+        let parent = out
+            .parent()
+            .ok_or_else(|| format!("`{}` has no parent folder", out.display()))?;
+        let name = out
+            .file_name()
+            .ok_or_else(|| format!("`{}` is not a folder name", out.display()))?;
+        guard_existing(&out)?;
+        fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
+        let stamp = format!("{}-{}", std::process::id(), unique());
+        let tmp = parent.join(format!(".{}.seg-tmp-{stamp}", name.to_string_lossy()));
+        fs::create_dir(&tmp).map_err(|e| format!("cannot create `{}`: {e}", tmp.display()))?;
+        Ok(Staging {
+            previous: out.is_dir().then(|| out.clone()),
+            out,
+            tmp,
+            stamp,
+            folders: Mutex::new(HashSet::new()),
+            first_error: Mutex::new(None),
+            files: AtomicUsize::new(0),
+            bytes: AtomicU64::new(0),
+            reused: AtomicUsize::new(0),
+            began: Instant::now(),
+            first_file: AtomicU64::new(u64::MAX),
+            last_file: AtomicU64::new(0),
+            committed: false,
+        })
+    }
+
+    /// Write one file (`rel` relative to the output), creating its folders,
+    /// or link it from the previous output when that holds the same bytes.
+    /// A failure is also kept for [`Staging::commit`].
+    pub fn put(&self, rel: &str, contents: &[u8]) -> Result<(), String> {
+        let began = self.since_began();
+        let result = self.folders_for(rel).and_then(|()| {
+            let path = self.tmp.join(rel);
+            if self
+                .previous
+                .as_ref()
+                .is_some_and(|old| reuse(&old.join(rel), &path, contents))
+            {
+                self.reused.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            fs::File::create(&path)
+                .and_then(|mut f| f.write_all(contents))
+                .map_err(|e| format!("cannot write `{rel}`: {e}"))
+        });
+        self.files.fetch_add(1, Ordering::Relaxed);
+        self.bytes
+            .fetch_add(contents.len() as u64, Ordering::Relaxed);
+        self.first_file.fetch_min(began, Ordering::Relaxed);
+        self.last_file
+            .fetch_max(self.since_began(), Ordering::Relaxed);
+        if let Err(e) = &result {
+            let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+            if first.as_ref().is_none_or(|(at, _)| rel < at.as_str()) {
+                *first = Some((rel.to_string(), e.clone()));
+            }
+        }
+        result
+    }
+
+    /// Run `f` with a [`Sink`] whose files are written by [`FILE_THREADS`]
+    /// threads as they come: whoever hands a file over only waits when
+    /// [`QUEUED_FILES`] are already waiting, so memory holds a few files,
+    /// not the output.
+    pub fn writing<R>(&self, f: impl FnOnce(&dyn Sink) -> R) -> R {
+        let (queue, files) = std::sync::mpsc::sync_channel::<Artifact>(QUEUED_FILES);
+        let files = Mutex::new(files);
+        std::thread::scope(|scope| {
+            for _ in 0..FILE_THREADS {
+                scope.spawn(|| {
+                    loop {
+                        let next = files.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok(file) = next else { break };
+                        // A failure is kept for `commit`.
+                        let _ = self.put(&file.path, &file.contents);
+                    }
+                });
+            }
+            // Dropped before the scope waits for the writers, even on a panic.
+            let queue = Queue(queue);
+            f(&queue)
+        })
+    }
+
+    /// Make the new tree durable and exchange it with `--out` (see the
+    /// module doc); the error of the first failed file, if any, instead.
+    pub fn commit(mut self) -> Result<WriteStats, String> {
+        if let Some((_, e)) = self
+            .first_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            return Err(e);
+        }
+        let first = self.first_file.load(Ordering::Relaxed);
+        let last = self.last_file.load(Ordering::Relaxed);
+        let mut stats = WriteStats {
+            files: self.files.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            reused: self.reused.load(Ordering::Relaxed),
+            write: Duration::from_nanos(last.saturating_sub(first)),
+            ..WriteStats::default()
+        };
+        let began = Instant::now();
+        sync_tree(&self.tmp)?;
+        stats.sync = began.elapsed();
+        swap_in(&self.tmp, &self.out, &self.stamp, &mut stats)?;
+        self.committed = true;
+        Ok(stats)
+    }
+
+    fn since_began(&self) -> u64 {
+        u64::try_from(self.began.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Create the folders above `rel` that are not made yet, parents first.
+    fn folders_for(&self, rel: &str) -> Result<(), String> {
+        let Some((dir, _)) = rel.rsplit_once('/') else {
+            return Ok(());
+        };
+        let mut made = self.folders.lock().unwrap_or_else(|p| p.into_inner());
+        if made.contains(dir) {
+            return Ok(());
+        }
+        let mut missing = vec![dir];
+        let mut at = dir;
+        while let Some((up, _)) = at.rsplit_once('/') {
+            if made.contains(up) {
+                break;
+            }
+            missing.push(up);
+            at = up;
+        }
+        for dir in missing.into_iter().rev() {
+            let path = self.tmp.join(dir);
+            fs::create_dir(&path)
+                .map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
+            made.insert(dir.to_string());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = remove_tree(&self.tmp);
+        }
+    }
+}
+
+/// Files handed over to [`Staging::writing`]'s threads.
+struct Queue(SyncSender<Artifact>);
+
+impl Sink for Queue {
+    fn put(&self, artifact: Artifact) {
+        // The writers stop only once the queue is dropped.
+        let _ = self.0.send(artifact);
+    }
+}
+
+/// Files waiting for a writer thread at most (see [`Staging::writing`]).
+const QUEUED_FILES: usize = 64;
 
 /// Replace (or create) one file with `contents`: written beside it under a
 /// temporary name, then renamed over it, so a reader sees the old file or the
@@ -190,49 +370,6 @@ fn single_link(_: &fs::Metadata) -> bool {
     false
 }
 
-fn write_tree(
-    tmp: &Path,
-    files: &BTreeMap<String, Vec<u8>>,
-    previous: Option<&Path>,
-    stats: &mut WriteStats,
-) -> Result<(), String> {
-    let began = Instant::now();
-    fs::create_dir(tmp).map_err(|e| format!("cannot create `{}`: {e}", tmp.display()))?;
-    // Each folder once, parents first: an ancestor is a prefix, so it sorts first.
-    let mut folders = BTreeSet::new();
-    for rel in files.keys() {
-        let mut at = rel.as_str();
-        while let Some((dir, _)) = at.rsplit_once('/') {
-            if !folders.insert(dir) {
-                break;
-            }
-            at = dir;
-        }
-    }
-    for dir in folders {
-        let path = tmp.join(dir);
-        fs::create_dir(&path).map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
-    }
-    let files: Vec<(&String, &Vec<u8>)> = files.iter().collect();
-    let reused = AtomicUsize::new(0);
-    in_parallel(&files, |(rel, contents)| {
-        let path = tmp.join(rel);
-        if previous.is_some_and(|old| reuse(&old.join(rel), &path, contents)) {
-            reused.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
-        }
-        fs::File::create(&path)
-            .and_then(|mut f| f.write_all(contents))
-            .map_err(|e| format!("cannot write `{rel}`: {e}"))
-    })?;
-    stats.reused = reused.into_inner();
-    stats.write = began.elapsed();
-    let began = Instant::now();
-    sync_tree(tmp)?;
-    stats.sync = began.elapsed();
-    Ok(())
-}
-
 /// Threads for file creation and removal. Creating and unlinking files
 /// mostly waits in the file system (its journal), not on a core, so more
 /// threads than cores overlap those waits.
@@ -244,7 +381,6 @@ fn in_parallel<T: Sync>(
     items: &[T],
     f: impl Fn(&T) -> Result<(), String> + Sync,
 ) -> Result<(), String> {
-    use std::sync::Mutex;
     use std::sync::atomic::AtomicBool;
     const CHUNK: usize = 32;
     let next = AtomicUsize::new(0);
@@ -730,10 +866,133 @@ mod tests {
     #[test]
     fn refuses_to_replace_a_folder_seg_did_not_write() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("seg.toml"), "x").unwrap();
-        let err = write_atomically(dir.path(), &files(&[("report.json", "{}")])).unwrap_err();
+        let project = dir.path().join("project");
+        fs::create_dir(&project).unwrap();
+        fs::write(project.join("seg.toml"), "x").unwrap();
+        let err = write_atomically(&project, &files(&[("report.json", "{}")])).unwrap_err();
         assert!(err.contains("refusing to replace"), "{err}");
-        assert!(dir.path().join("seg.toml").exists());
+        assert!(project.join("seg.toml").exists());
+        // Refused before anything is written: not even the temporary folder.
+        assert!(Staging::begin(&project).is_err());
+        assert_eq!(leftovers(dir.path()), ["project"]);
+    }
+
+    /// Files handed over from several threads, in no order, as a streamed
+    /// build does: the tree holds exactly them, unchanged ones linked.
+    #[test]
+    fn streamed_files_from_several_threads_make_the_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut all = files(&[("report.json", "{\"tool\": \"seg\"}")]);
+        for i in 0..600 {
+            let path = format!("t{}/h{:03}/{}.rules", i % 3, i % 40, i);
+            all.insert(path, format!("file {i}\n").repeat(i % 5).into_bytes());
+        }
+        let list: Vec<(&String, &Vec<u8>)> = all.iter().collect();
+        for round in 0..2 {
+            let staging = Staging::begin(&out).unwrap();
+            staging.writing(|sink| {
+                std::thread::scope(|scope| {
+                    for share in list.chunks(150) {
+                        scope.spawn(move || {
+                            // Deepest paths first: their folders are made on the way.
+                            for (rel, contents) in share.iter().rev() {
+                                sink.put(Artifact {
+                                    path: rel.to_string(),
+                                    contents: contents.to_vec(),
+                                });
+                            }
+                        });
+                    }
+                })
+            });
+            let stats = staging.commit().unwrap();
+            assert_eq!(stats.files, all.len());
+            assert_eq!(stats.reused, if round == 0 { 0 } else { all.len() });
+        }
+        for (rel, contents) in &all {
+            assert_eq!(&fs::read(out.join(rel)).unwrap(), contents, "{rel}");
+        }
+        let mut found = 0;
+        let mut folders = vec![out.clone()];
+        while let Some(d) = folders.pop() {
+            for e in fs::read_dir(d).unwrap().flatten() {
+                if e.file_type().unwrap().is_dir() {
+                    folders.push(e.path());
+                } else {
+                    found += 1;
+                }
+            }
+        }
+        assert_eq!(found, all.len(), "no other file");
+        assert_eq!(leftovers(dir.path()), ["out"]);
+    }
+
+    /// Several files fail, handed over in reverse order from several
+    /// threads: the error is the first in path order, the tree is not used.
+    #[test]
+    fn a_streamed_write_reports_its_first_failure_in_path_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let old = files(&[("report.json", "{\"tool\": \"seg\"}"), ("keep.txt", "old")]);
+        write_atomically(&out, &old).unwrap();
+        let long = "n".repeat(300);
+        let mut paths: Vec<String> = (0..200).map(|i| format!("f/{i:03}")).collect();
+        paths.push(format!("f/050/{long}"));
+        paths.push(format!("f/020{long}"));
+        paths.push(format!("f/150{long}"));
+        for _ in 0..5 {
+            let staging = Staging::begin(&out).unwrap();
+            staging.writing(|sink| {
+                std::thread::scope(|scope| {
+                    for share in paths.chunks(51) {
+                        scope.spawn(move || {
+                            for p in share.iter().rev() {
+                                sink.put(Artifact {
+                                    path: p.clone(),
+                                    contents: b"x".to_vec(),
+                                });
+                            }
+                        });
+                    }
+                })
+            });
+            let err = staging.commit().unwrap_err();
+            assert!(err.starts_with("cannot write `f/020n"), "{err}");
+            assert_eq!(fs::read_to_string(out.join("keep.txt")).unwrap(), "old");
+            assert_eq!(leftovers(dir.path()), ["out"]);
+        }
+    }
+
+    /// A build that fails after its files were streamed drops the staging:
+    /// the previous output stays, linked files keep one name, no folder is left.
+    #[cfg(unix)]
+    #[test]
+    fn a_dropped_staging_leaves_the_previous_output_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let old = files(&[
+            ("report.json", "{\"tool\": \"seg\"}"),
+            ("a/keep.txt", "old"),
+        ]);
+        write_atomically(&out, &old).unwrap();
+        let kept = inode(&out.join("a/keep.txt"));
+        {
+            let staging = Staging::begin(&out).unwrap();
+            staging.writing(|sink| {
+                for (rel, contents) in files(&[("a/keep.txt", "old"), ("b/new.txt", "new")]) {
+                    sink.put(Artifact {
+                        path: rel,
+                        contents,
+                    });
+                }
+            });
+            assert_eq!(leftovers(dir.path()).len(), 2, "the temporary tree");
+        }
+        assert_eq!(fs::read_to_string(out.join("a/keep.txt")).unwrap(), "old");
+        assert!(!out.join("b").exists());
+        assert_eq!(inode(&out.join("a/keep.txt")), kept, "one name again");
+        assert_eq!(leftovers(dir.path()), ["out"]);
     }
 
     #[test]

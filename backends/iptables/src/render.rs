@@ -37,7 +37,7 @@ use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::capability::{Approximation, ApproximationKind};
 use seg_ir::{
     Action, Artifact, CidrSet, Condition, Emission, EndpointSet, IdentityId, Lowered, PortSet,
-    Program, Rule, TargetOptions, Timestamp,
+    Program, Rule, Sink, TargetOptions, Timestamp,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -208,7 +208,7 @@ pub(crate) fn lower_with<'p>(
         }
     }
     let approximations = std::mem::take(&mut cx.approximations);
-    Lowered::new(approximations, move |_| {
+    Lowered::streaming(approximations, move |_, sink| {
         cx.meaning = seg_ir::meaning::digest(program, Some(options));
         cx.heads = cx
             .keys
@@ -216,7 +216,7 @@ pub(crate) fn lower_with<'p>(
             .map(|k| PrintedMatches::of(&k.head))
             .collect();
         let threads = threads.unwrap_or_else(|| render_threads(hosts.len()));
-        render(&cx, &hosts, threads)
+        render(&cx, &hosts, threads, sink)
     })
 }
 
@@ -229,10 +229,11 @@ fn render_threads(hosts: usize) -> usize {
     cores.min(hosts / HOSTS_PER_THREAD).max(1)
 }
 
-/// The files of every host, from the lowered lines. Hosts are independent:
-/// with several `threads` each renders a contiguous share of them, and the
-/// shares are joined in host order (the files and objects are sorted after).
-fn render(cx: &Ctx, hosts: &[Host], threads: usize) -> Emission {
+/// The files of every host, from the lowered lines, each handed to `sink`
+/// once its host is done. Hosts are independent: with several `threads` each
+/// renders a contiguous share of them, and the shares are joined in host
+/// order (the objects are sorted after).
+fn render(cx: &Ctx, hosts: &[Host], threads: usize, sink: &dyn Sink) -> Emission {
     // Each set printed once, copied into the files of the hosts using it.
     let set_texts: HashMap<&str, Arc<str>> = cx
         .sets
@@ -252,6 +253,9 @@ fn render(cx: &Ctx, hosts: &[Host], threads: usize) -> Emission {
         let mut chains = ChainCache::default();
         for host in share {
             emit_host(cx, host, &set_texts, &mut chains, &mut emission);
+            for artifact in emission.artifacts.drain(..) {
+                sink.put(artifact);
+            }
         }
         emission
     };
@@ -272,7 +276,6 @@ fn render(cx: &Ctx, hosts: &[Host], threads: usize) -> Emission {
     };
     let mut emission = Emission::default();
     for share in shares {
-        emission.artifacts.extend(share.artifacts);
         emission.objects.extend(share.objects);
         emission.rules += share.rules;
     }
@@ -281,12 +284,11 @@ fn render(cx: &Ctx, hosts: &[Host], threads: usize) -> Emission {
             format!("seg {}: generated: do not edit", env!("CARGO_PKG_VERSION")),
             format!("meaning: sha256 {}", cx.meaning),
         ];
-        emission.artifacts.push(Artifact {
+        sink.put(Artifact {
             path: APPLY_SCRIPT.to_string(),
             contents: apply::script(&header).into_bytes(),
         });
     }
-    emission.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     emission.objects.sort();
     emission.notes.push(format!(
         "{} host(s), {} rule line(s), {} ipset(s) (threshold {} CIDRs)",

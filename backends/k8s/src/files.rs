@@ -13,53 +13,60 @@
 
 use crate::applyset;
 use crate::model::{Kustomization, NetworkPolicy};
-use seg_ir::{Artifact, Bugs, Object, Program};
+use seg_ir::{Artifact, Bugs, Object, Program, Sink};
 use serde::Serialize;
 
 pub const KUSTOMIZATION: &str = "kustomization.yaml";
 
-/// The files, and the objects they hold (for the build's object inventory).
+/// The files, each handed to `sink` once written (a policy is dropped as
+/// soon as its file is made), and the objects they hold (for the build's
+/// object inventory).
 pub fn artifacts(
     program: &Program,
     meaning: &str,
     policies: Vec<NetworkPolicy>,
     bugs: &mut Bugs,
-) -> (Vec<Artifact>, Vec<Object>) {
-    let mut out: Vec<Artifact> = Vec::new();
+    sink: &dyn Sink,
+) -> Vec<Object> {
+    let any = std::cell::Cell::new(false);
+    let out = |artifact| {
+        any.set(true);
+        sink.put(artifact);
+    };
     let mut objects = Vec::new();
     let mut resources = Vec::new();
-    for policy in &policies {
+    for policy in policies {
         // Namespace and name are DNS-1123 labels (checked before), so the path
         // has exactly two plain components.
         let path = format!(
             "{}/{}.yaml",
             policy.metadata.namespace, policy.metadata.name
         );
-        let written = match crate::yaml::network_policy(policy) {
+        let written = match crate::yaml::network_policy(&policy) {
             Some(body) => Some(with_header(meaning, body)),
-            None => yaml(meaning, policy, bugs),
+            None => yaml(meaning, &policy, bugs),
         };
         if let Some((contents, body)) = written {
             let name = format!("{}/{}", policy.metadata.namespace, policy.metadata.name);
             objects.push(Object::new("NetworkPolicy", name, &path, &body));
             resources.push(path.clone());
-            out.push(Artifact { path, contents });
+            out(Artifact { path, contents });
         }
     }
     // The ApplySet parent and its CRD: applied before the objects, and not
     // listed in the kustomization (kubectl would label them members).
-    if !out.is_empty() {
+    if any.get() {
         let crd = applyset::crd();
         let parent = applyset::parent(&program.project);
         if let Some((contents, body)) = yaml(meaning, &crd, bugs) {
             let path = applyset::CRD_FILE.to_string();
             objects.push(Object::new(crd.kind, crd.metadata.name, &path, &body));
-            out.push(Artifact { path, contents });
+            out(Artifact { path, contents });
         }
         if let Some((contents, body)) = yaml(meaning, &parent, bugs) {
             let path = applyset::PARENT_FILE.to_string();
             objects.push(Object::new(parent.kind, parent.metadata.name, &path, &body));
-            out.push(Artifact { path, contents });
+            out(Artifact { path, contents });
         }
     }
     resources.sort();
@@ -68,17 +75,16 @@ pub fn artifacts(
         kind: "Kustomization",
         resources,
     };
-    if !out.is_empty()
+    if any.get()
         && let Some((contents, _)) = yaml(meaning, &kustomization, bugs)
     {
-        out.push(Artifact {
+        out(Artifact {
             path: KUSTOMIZATION.into(),
             contents,
         });
     }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
     objects.sort();
-    (out, objects)
+    objects
 }
 
 /// The file (header and YAML) and the YAML alone.

@@ -91,12 +91,12 @@ impl Backend for Kubernetes {
         let mut approximations = std::mem::take(&mut access.approximations);
         approximations.append(&mut plan.approximations);
         let k8s = k8s.clone();
-        Lowered::new(approximations, move |bugs| {
+        Lowered::streaming(approximations, move |bugs, sink| {
             let rules = plan.rules;
             let rendered = render::render(program, &estate, plan);
             let shortened = rendered.shortened;
             let meaning = seg_ir::meaning::digest(program, Some(options));
-            let (artifacts, objects) = files::artifacts(program, &meaning, rendered.policies, bugs);
+            let objects = files::artifacts(program, &meaning, rendered.policies, bugs, sink);
             let policies = objects.iter().filter(|o| o.kind == "NetworkPolicy").count();
             let mut notes = vec![format!(
                 "{policies} NetworkPolicies in {} namespaces",
@@ -124,7 +124,7 @@ impl Backend for Kubernetes {
                 }
             }
             Emission {
-                artifacts,
+                artifacts: Vec::new(),
                 rules,
                 notes,
                 approximations: Vec::new(),

@@ -9,6 +9,11 @@
 //! [`Lowered`] whose [`Lowered::render`] writes the files. Rendering is given
 //! no [`Diagnostics`], only [`Bugs`], so it cannot warn or refuse: `seg check`
 //! lowers without rendering and reports exactly what `seg build` reports.
+//!
+//! A backend may hand each file to a [`Sink`] as soon as it is made
+//! ([`Lowered::streaming`]): `seg build` writes it at once
+//! ([`Lowered::render_to`]) instead of holding every file of every target
+//! until the last is done; [`Lowered::render`] collects them as before.
 
 use crate::capability::Approximation;
 use crate::objects::Object;
@@ -95,21 +100,63 @@ impl Bugs {
     }
 }
 
+/// Where rendering hands each file as soon as it is made. A backend that
+/// renders on several threads calls it from each of them, so the order of
+/// the calls carries no meaning: whoever needs an order sorts by path.
+pub trait Sink: Sync {
+    fn put(&self, artifact: Artifact);
+}
+
+/// A [`Sink`] that keeps every file, for callers that want them in memory.
+#[derive(Default)]
+pub struct Collect(std::sync::Mutex<Vec<Artifact>>);
+
+impl Sink for Collect {
+    fn put(&self, artifact: Artifact) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(artifact);
+    }
+}
+
+impl Collect {
+    /// The files, sorted by path (the threads' timing does not show).
+    pub fn into_sorted(self) -> Vec<Artifact> {
+        let mut files = self.0.into_inner().unwrap_or_else(|p| p.into_inner());
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        files
+    }
+}
+
+type Render<'p> = Box<dyn FnOnce(&mut Bugs, &dyn Sink) -> Emission + 'p>;
+
 /// A target's lowering: the fail-closed choices it made (its diagnostics
 /// went to the [`Diagnostics`] given to [`Backend::lower`]), and what writes
 /// its files. `seg check` keeps the first and drops the second.
 pub struct Lowered<'p> {
     /// Fail-closed choices only the lowering could see, each also a warning.
     pub approximations: Vec<Approximation>,
-    render: Box<dyn FnOnce(&mut Bugs) -> Emission + 'p>,
+    render: Render<'p>,
 }
 
 impl<'p> Lowered<'p> {
-    /// `render` writes the files from what the lowering decided; it must
-    /// leave [`Emission::approximations`] empty (they are `approximations`).
+    /// `render` writes the files from what the lowering decided, returning
+    /// them in [`Emission::artifacts`]; it must leave
+    /// [`Emission::approximations`] empty (they are `approximations`).
     pub fn new(
         approximations: Vec<Approximation>,
         render: impl FnOnce(&mut Bugs) -> Emission + 'p,
+    ) -> Lowered<'p> {
+        Lowered::streaming(approximations, move |bugs, _| render(bugs))
+    }
+
+    /// [`Lowered::new`] for a backend that hands each file to the [`Sink`]
+    /// as soon as it is made (any left in [`Emission::artifacts`] follow),
+    /// so that a build need not hold them all.
+    pub fn streaming(
+        approximations: Vec<Approximation>,
+        render: impl FnOnce(&mut Bugs, &dyn Sink) -> Emission + 'p,
     ) -> Lowered<'p> {
         Lowered {
             approximations,
@@ -126,10 +173,28 @@ impl<'p> Lowered<'p> {
         })
     }
 
-    /// The files, the objects, the facts for the report, and the
-    /// approximations of the lowering.
+    /// The files (in [`Emission::artifacts`]: the streamed ones sorted by
+    /// path, then those returned, in their order), the objects, the facts
+    /// for the report, and the approximations of the lowering.
     pub fn render(self, bugs: &mut Bugs) -> Emission {
-        let mut emission = (self.render)(bugs);
+        let collect = Collect::default();
+        let approximations = self.approximations;
+        let mut emission = (self.render)(bugs, &collect);
+        let mut artifacts = collect.into_sorted();
+        artifacts.append(&mut emission.artifacts);
+        emission.artifacts = artifacts;
+        debug_assert!(emission.approximations.is_empty());
+        emission.approximations = approximations;
+        emission
+    }
+
+    /// [`Lowered::render`], handing every file to `sink` (each as it is made
+    /// when the backend streams): the [`Emission`] returned holds no artifact.
+    pub fn render_to(self, bugs: &mut Bugs, sink: &dyn Sink) -> Emission {
+        let mut emission = (self.render)(bugs, sink);
+        for artifact in std::mem::take(&mut emission.artifacts) {
+            sink.put(artifact);
+        }
         debug_assert!(emission.approximations.is_empty());
         emission.approximations = self.approximations;
         emission

@@ -18,7 +18,9 @@ pub mod program;
 pub mod schedule;
 pub mod time;
 
-pub use backend::{Artifact, Backend, Bugs, Capabilities, Emission, Lowered, TargetOptions};
+pub use backend::{
+    Artifact, Backend, Bugs, Capabilities, Collect, Emission, Lowered, Sink, TargetOptions,
+};
 pub use identities::Identities;
 pub use net::CidrSet;
 pub use now::Now;
