@@ -18,24 +18,29 @@ use serde::Serialize;
 
 pub const KUSTOMIZATION: &str = "kustomization.yaml";
 
-/// The files, each handed to `sink` once written (a policy is dropped as
-/// soon as its file is made), and the objects they hold (for the build's
+/// The files, each handed to a sink as soon as it is made (a policy is
+/// dropped once its file is), and the objects they hold (for the build's
 /// object inventory).
-pub fn artifacts(
-    program: &Program,
-    meaning: &str,
-    policies: Vec<NetworkPolicy>,
-    bugs: &mut Bugs,
-    sink: &dyn Sink,
-) -> Vec<Object> {
-    let any = std::cell::Cell::new(false);
-    let out = |artifact| {
-        any.set(true);
-        sink.put(artifact);
-    };
-    let mut objects = Vec::new();
-    let mut resources = Vec::new();
-    for policy in policies {
+pub struct Files<'a> {
+    meaning: &'a str,
+    sink: &'a dyn Sink,
+    objects: Vec<Object>,
+    /// The policies' files, for the kustomization.
+    resources: Vec<String>,
+}
+
+impl<'a> Files<'a> {
+    pub fn new(meaning: &'a str, sink: &'a dyn Sink) -> Files<'a> {
+        Files {
+            meaning,
+            sink,
+            objects: Vec::new(),
+            resources: Vec::new(),
+        }
+    }
+
+    /// One policy's file.
+    pub fn add(&mut self, policy: NetworkPolicy, bugs: &mut Bugs) {
         // Namespace and name are DNS-1123 labels (checked before), so the path
         // has exactly two plain components.
         let path = format!(
@@ -43,48 +48,57 @@ pub fn artifacts(
             policy.metadata.namespace, policy.metadata.name
         );
         let written = match crate::yaml::network_policy(&policy) {
-            Some(body) => Some(with_header(meaning, body)),
-            None => yaml(meaning, &policy, bugs),
+            Some(body) => Some(with_header(self.meaning, body)),
+            None => yaml(self.meaning, &policy, bugs),
         };
         if let Some((contents, body)) = written {
             let name = format!("{}/{}", policy.metadata.namespace, policy.metadata.name);
-            objects.push(Object::new("NetworkPolicy", name, &path, &body));
-            resources.push(path.clone());
-            out(Artifact { path, contents });
+            self.objects
+                .push(Object::new("NetworkPolicy", name, &path, &body));
+            self.resources.push(path.clone());
+            self.sink.put(Artifact { path, contents });
         }
     }
-    // The ApplySet parent and its CRD: applied before the objects, and not
-    // listed in the kustomization (kubectl would label them members).
-    if any.get() {
+
+    /// The files that list the policies' (when there is any), and every
+    /// object, sorted.
+    pub fn finish(mut self, program: &Program, bugs: &mut Bugs) -> Vec<Object> {
+        let (meaning, sink) = (self.meaning, self.sink);
+        if self.resources.is_empty() {
+            self.objects.sort();
+            return self.objects;
+        }
+        // The ApplySet parent and its CRD: applied before the objects, and not
+        // listed in the kustomization (kubectl would label them members).
         let crd = applyset::crd();
         let parent = applyset::parent(&program.project);
         if let Some((contents, body)) = yaml(meaning, &crd, bugs) {
             let path = applyset::CRD_FILE.to_string();
-            objects.push(Object::new(crd.kind, crd.metadata.name, &path, &body));
-            out(Artifact { path, contents });
+            self.objects
+                .push(Object::new(crd.kind, crd.metadata.name, &path, &body));
+            sink.put(Artifact { path, contents });
         }
         if let Some((contents, body)) = yaml(meaning, &parent, bugs) {
             let path = applyset::PARENT_FILE.to_string();
-            objects.push(Object::new(parent.kind, parent.metadata.name, &path, &body));
-            out(Artifact { path, contents });
+            self.objects
+                .push(Object::new(parent.kind, parent.metadata.name, &path, &body));
+            sink.put(Artifact { path, contents });
         }
+        self.resources.sort();
+        let kustomization = Kustomization {
+            api_version: "kustomize.config.k8s.io/v1beta1",
+            kind: "Kustomization",
+            resources: self.resources,
+        };
+        if let Some((contents, _)) = yaml(meaning, &kustomization, bugs) {
+            sink.put(Artifact {
+                path: KUSTOMIZATION.into(),
+                contents,
+            });
+        }
+        self.objects.sort();
+        self.objects
     }
-    resources.sort();
-    let kustomization = Kustomization {
-        api_version: "kustomize.config.k8s.io/v1beta1",
-        kind: "Kustomization",
-        resources,
-    };
-    if any.get()
-        && let Some((contents, _)) = yaml(meaning, &kustomization, bugs)
-    {
-        out(Artifact {
-            path: KUSTOMIZATION.into(),
-            contents,
-        });
-    }
-    objects.sort();
-    objects
 }
 
 /// The file (header and YAML) and the YAML alone.

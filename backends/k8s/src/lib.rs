@@ -93,10 +93,13 @@ impl Backend for Kubernetes {
         let k8s = k8s.clone();
         Lowered::streaming(approximations, move |bugs, sink| {
             let rules = plan.rules;
-            let rendered = render::render(program, &estate, plan);
-            let shortened = rendered.shortened;
             let meaning = seg_ir::meaning::digest(program, Some(options));
-            let objects = files::artifacts(program, &meaning, rendered.policies, bugs, sink);
+            let mut files = files::Files::new(&meaning, sink);
+            let shortened = render::render(program, &estate, plan, &mut |policy| {
+                files.add(policy, bugs)
+            })
+            .shortened;
+            let objects = files.finish(program, bugs);
             let policies = objects.iter().filter(|o| o.kind == "NetworkPolicy").count();
             let mut notes = vec![format!(
                 "{policies} NetworkPolicies in {} namespaces",

@@ -71,9 +71,6 @@ struct PodPlan {
 
 #[derive(Debug, Default)]
 pub struct Rendered {
-    /// Per namespace: the default deny first, then the pods' policies in
-    /// inventory order.
-    pub policies: Vec<NetworkPolicy>,
     /// Policies whose provenance annotations were shortened to fit the API
     /// server's limit.
     pub shortened: usize,
@@ -277,7 +274,14 @@ fn unique_names(program: &Program, policies: &mut Vec<Planned>, diags: &mut Diag
 }
 
 /// The objects of `plan`, in its order.
-pub fn render(program: &Program, estate: &Estate, plan: Plan) -> Rendered {
+/// The policies, each handed to `each` as soon as it is made: per namespace,
+/// the default deny first, then the pods' policies in inventory order.
+pub fn render(
+    program: &Program,
+    estate: &Estate,
+    plan: Plan,
+    each: &mut dyn FnMut(NetworkPolicy),
+) -> Rendered {
     let mut out = Rendered::default();
     let denies = denies_by_pod(program, estate);
     let mut pod_peers: PodPeers = vec![None; program.identities.len()];
@@ -288,7 +292,7 @@ pub fn render(program: &Program, estate: &Estate, plan: Plan) -> Rendered {
             egress,
         }) = planned.pod
         else {
-            out.policies.push(default_deny(program, &planned.namespace));
+            each(default_deny(program, &planned.namespace));
             continue;
         };
         let Role::Pod { selector, .. } = estate.role(pod) else {
@@ -328,7 +332,7 @@ pub fn render(program: &Program, estate: &Estate, plan: Plan) -> Rendered {
         if shorten_annotations(&mut annotations, ANNOTATION_BUDGET) {
             out.shortened += 1;
         }
-        out.policies.push(NetworkPolicy {
+        each(NetworkPolicy {
             api_version: "networking.k8s.io/v1",
             kind: "NetworkPolicy",
             metadata: ObjectMeta {
