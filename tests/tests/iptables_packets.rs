@@ -147,6 +147,45 @@ fn edges_behave_like_the_reference_in_the_kernel() {
 }
 
 #[test]
+fn hosts_without_ipv6_rules_drop_ipv6_through_the_shared_file() {
+    if !lab::tools_or_skip("hosts_without_ipv6_rules_drop_ipv6_through_the_shared_file") {
+        return;
+    }
+    let case = fixtures::shared_ip6(fixtures::now());
+    let mut diags = Diagnostics::new();
+    let e = seg_iptables::Iptables.emit(
+        &case.program,
+        &TargetOptions::Iptables(IptablesOptions { ipset_threshold: 8 }),
+        &mut diags,
+    );
+    let paths: Vec<&str> = e.artifacts.iter().map(|a| a.path.as_str()).collect();
+    // quiet and idle load the shared file (seg-apply.sh picks it), open6 its own.
+    assert!(paths.contains(&seg_iptables::SHARED_IP6), "{paths:?}");
+    assert!(paths.contains(&"open6.ip6.rules"), "{paths:?}");
+    assert!(!paths.contains(&"quiet.ip6.rules") && !paths.contains(&"idle.ip6.rules"));
+    let outcomes = verify(&case, Flavour::Nft);
+    // Every expectation was probed over IPv6 where it names an IPv6 source,
+    // and the flows to the shared-file hosts were dropped by their kernel.
+    let v6_to = |last_octet: &str| -> Vec<&probe::Outcome> {
+        outcomes
+            .iter()
+            .filter(|o| {
+                o.probe.dst_ip.is_ipv6() && o.probe.dst_ip.to_string().ends_with(last_octet)
+            })
+            .collect()
+    };
+    for (host, ip_end) in [("quiet", "::1"), ("idle", "::2")] {
+        let flows = v6_to(ip_end);
+        assert!(!flows.is_empty(), "{host}: no IPv6 flow probed");
+        assert!(flows.iter().all(|o| !o.allowed), "{host}: {flows:#?}");
+    }
+    assert!(
+        v6_to("::3").iter().any(|o| o.allowed),
+        "open6 allows IPv6 on its own file"
+    );
+}
+
+#[test]
 fn edges_behave_the_same_with_iptables_legacy() {
     if !lab::tools_or_skip("edges_behave_the_same_with_iptables_legacy") {
         return;

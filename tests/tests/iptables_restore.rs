@@ -39,6 +39,7 @@ fn cases() -> Vec<Case> {
         fixtures::edges(now),
         fixtures::clock(now),
         fixtures::hostile(now),
+        fixtures::shared_ip6(now),
     ]);
     all
 }
@@ -78,13 +79,16 @@ fn check_host(lab: &mut Lab, case: &str, e: &Emission, stem: &str, n: usize, leg
             "{case}: {stem}.ipset members"
         );
     }
+    // The host's IPv6 ruleset: its own file or the shared one its rules name.
+    let v4 = get(format!("{stem}.rules")).unwrap_or_else(|| panic!("{case}: no {stem}.rules"));
+    let v6 = seg_iptables::ip6_file(stem, &String::from_utf8_lossy(&v4));
     let mut tools = vec![
         ("iptables", format!("{stem}.rules")),
-        ("ip6tables", format!("{stem}.ip6.rules")),
+        ("ip6tables", v6.clone()),
     ];
     if legacy {
         tools.push(("iptables-legacy", format!("{stem}.rules")));
-        tools.push(("ip6tables-legacy", format!("{stem}.ip6.rules")));
+        tools.push(("ip6tables-legacy", v6));
     }
     for (tool, path) in tools {
         let text = get(path.clone()).unwrap_or_else(|| panic!("{case}: no {path}"));
@@ -146,12 +150,36 @@ fn every_generated_file_loads_in_the_kernel() {
             let hosts: Vec<&str> = e
                 .artifacts
                 .iter()
-                .filter_map(|a| a.path.strip_suffix(".ip6.rules"))
+                .filter_map(|a| a.path.strip_suffix(".rules"))
+                .filter(|stem| !stem.ends_with(".ip6"))
                 .collect();
             assert!(!hosts.is_empty(), "{}: no host", case.name);
             for (n, stem) in hosts.iter().enumerate() {
                 check_host(&mut lab, &case.name, &e, stem, n, legacy);
             }
+            // Every IPv6 file was loaded: a host's own, or the shared one.
+            let ip6 = e
+                .artifacts
+                .iter()
+                .filter(|a| a.path.ends_with(".ip6.rules"))
+                .count();
+            let loaded: std::collections::BTreeSet<String> = hosts
+                .iter()
+                .map(|stem| {
+                    let v4 = e
+                        .artifacts
+                        .iter()
+                        .find(|a| a.path == format!("{stem}.rules"));
+                    let v4 = String::from_utf8_lossy(&v4.expect("rules").contents).into_owned();
+                    seg_iptables::ip6_file(stem, &v4)
+                })
+                .collect();
+            assert_eq!(
+                loaded.len(),
+                ip6,
+                "{}: an IPv6 file no host loads",
+                case.name
+            );
             files += e.artifacts.len();
         }
     }

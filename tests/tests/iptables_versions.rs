@@ -32,6 +32,11 @@ const HOSTS: [(&str, &str); 4] = [
     ("d", "10.61.0.4/32"),
 ];
 
+/// d's IPv6 address: its rules give b (v1, v2) and c (v1) IPv6 rules of
+/// their own, so b and c move from their own IPv6 file to the shared one
+/// (c in v2, b in v3) and their old IPv6 chains must be pruned.
+const D_V6: &str = "fd61::4/128";
+
 /// A chain and rule of another tool on every host, which no apply may touch.
 const FOREIGN: &str = "*filter\n:other-tool - [0:0]\n-A other-tool -s 192.0.2.1/32 -j ACCEPT\n-A INPUT -j other-tool\nCOMMIT\n";
 
@@ -68,7 +73,13 @@ fn version(n: u8, now: Timestamp) -> Program {
     let hosts: Vec<_> = HOSTS
         .iter()
         .filter(|(name, _)| n < 3 || *name != "d")
-        .map(|(name, addr)| fx.host(name, &[addr]))
+        .map(|(name, addr)| {
+            if *name == "d" {
+                fx.host(name, &[addr, D_V6])
+            } else {
+                fx.host(name, &[addr])
+            }
+        })
         .collect();
     let (a, b, c) = (hosts[0], hosts[1], hosts[2]);
     let web_from = if n < 3 { vec![a, hosts[3]] } else { vec![a] };
@@ -240,6 +251,8 @@ fn versions_applied_in_turn_leave_exactly_each_version() {
         .expect("the other tool's rules");
     }
     let dir = tempfile::tempdir().expect("tempdir");
+    // (step, host, whether it loaded the shared IPv6 file)
+    let mut on_shared = BTreeSet::new();
     for (i, (program, plan)) in programs.iter().zip(&plans).enumerate() {
         let step = format!("v{}", i + 1);
         let artifacts = emit(program);
@@ -256,9 +269,12 @@ fn versions_applied_in_turn_leave_exactly_each_version() {
             if managed {
                 lab::run_in(host, &["sh", script, name, out], None)
                     .unwrap_or_else(|e| panic!("{step}: apply on {name}: {e}"));
+                let rules = file(&artifacts, &format!("{name}.rules")).expect("rules");
+                let ip6 = seg_iptables::ip6_file(name, rules);
+                on_shared.insert((step.clone(), name, ip6 == seg_iptables::SHARED_IP6));
                 let want = [
-                    chains(file(&artifacts, &format!("{name}.rules")).expect("rules")),
-                    chains(file(&artifacts, &format!("{name}.ip6.rules")).expect("rules")),
+                    chains(rules),
+                    chains(file(&artifacts, &ip6).expect("the IPv6 file it names")),
                 ];
                 let sets = file(&artifacts, &format!("{name}.ipset"))
                     .map(set_names)
@@ -299,9 +315,103 @@ fn versions_applied_in_turn_leave_exactly_each_version() {
             "{step}: nothing denied"
         );
     }
+    // Hosts moved from their own IPv6 file to the shared one, and the kernel
+    // then held exactly the shared file's chains (checked above).
+    for (step, host, shared) in [
+        ("v1", "b", false),
+        ("v2", "b", false),
+        ("v3", "b", true),
+        ("v1", "c", false),
+        ("v2", "c", true),
+        ("v1", "a", true),
+    ] {
+        assert!(
+            on_shared.contains(&(step.to_string(), host, shared)),
+            "{step} {host}: shared {shared}: {on_shared:?}"
+        );
+    }
     // The steps really changed something: v1's web set and ops chains are gone.
     let v1 = emit(&programs[0]);
     assert!(file(&v1, "b.ipset").is_some(), "v1 uses a set");
     assert!(file(&v1, "c.rules").is_some_and(|t| t.contains(":in-allow-ops-")));
+    drop(lab);
+}
+
+/// seg's chains (`seg-*` and policy chains) a save of one family holds.
+fn seg_chains(ns: &str, tool: &str) -> BTreeSet<String> {
+    let saved = lab::run_in(ns, &[tool, "-t", "filter"], None).expect("save");
+    let mut have = chains(&saved);
+    have.retain(|c| !["INPUT", "FORWARD", "OUTPUT", "other-tool"].contains(&c.as_str()));
+    have
+}
+
+#[test]
+fn seg_apply_checks_the_ipv6_file_before_changing_anything() {
+    if !lab::tools_or_skip("seg_apply_checks_the_ipv6_file_before_changing_anything") {
+        return;
+    }
+    let now = fixtures::now();
+    let (v1, v2) = (emit(&version(1, now)), emit(&version(2, now)));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("v2");
+    write(&out, &v2);
+    let script = out.join("seg-apply.sh");
+    let (script, outs) = (
+        script.to_str().expect("utf-8"),
+        out.to_str().expect("utf-8"),
+    );
+    // a has no IPv6 rule of its own: its rules name the shared file.
+    let rules = file(&v2, "a.rules").expect("rules");
+    assert_eq!(seg_iptables::ip6_file("a", rules), seg_iptables::SHARED_IP6);
+    let shared = out.join(seg_iptables::SHARED_IP6);
+    let mut lab = Lab::new("ver6").expect("lab");
+    let ns = lab.add_namespace("a").expect("namespace");
+    let untouched = |what: &str| {
+        for tool in ["iptables-save", "ip6tables-save"] {
+            assert_eq!(seg_chains(&ns, tool), BTreeSet::new(), "{what}: {tool}");
+        }
+        let sets = lab::run_in(&ns, &["ipset", "list", "-n"], None).expect("ipset list");
+        assert!(!sets.contains("seg"), "{what}: {sets}");
+    };
+    // The shared file missing: refused, and nothing applied (IPv4 neither).
+    std::fs::remove_file(&shared).expect("remove");
+    let err = lab::run_in(&ns, &["sh", script, "a", outs], None).expect_err("refused");
+    assert!(
+        err.contains("seg.base.ip6.rules") && err.contains("nothing applied"),
+        "{err}"
+    );
+    untouched("no IPv6 file");
+    // The shared file of another build: refused too.
+    let other = file(&v1, seg_iptables::SHARED_IP6).expect("v1 shares the file too");
+    std::fs::write(&shared, other).expect("write");
+    let err = lab::run_in(&ns, &["sh", script, "a", outs], None).expect_err("refused");
+    assert!(err.contains("not from the same build"), "{err}");
+    untouched("another build's IPv6 file");
+    // A stale `a.ip6.rules` that would accept everything is not what a's rules name.
+    write(&out, &v2);
+    let stale = "*filter\n:seg-input - [0:0]\n:seg-output - [0:0]\n:stale-allow - [0:0]\n-A seg-input -j stale-allow\n-A stale-allow -j ACCEPT\nCOMMIT\n";
+    std::fs::write(out.join("a.ip6.rules"), stale).expect("write");
+    lab::run_in(&ns, &["sh", script, "a", outs], None).expect("apply");
+    let want = chains(file(&v2, seg_iptables::SHARED_IP6).expect("shared"));
+    assert_eq!(seg_chains(&ns, "ip6tables-save"), want);
+    assert_eq!(
+        want,
+        ["seg-input", "seg-output"]
+            .map(String::from)
+            .into_iter()
+            .collect()
+    );
+    let saved = lab::run_in(&ns, &["ip6tables-save", "-t", "filter"], None).expect("save");
+    assert!(
+        saved.contains("-A seg-input -m comment --comment \"seg: nothing else\" -j DROP"),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("-A INPUT -m comment --comment \"seg: policy of this host\" -j seg-input"),
+        "{saved}"
+    );
+    // --remove takes the shared file's chains off too.
+    lab::run_in(&ns, &["sh", script, "--remove"], None).expect("remove");
+    untouched("after --remove");
     drop(lab);
 }

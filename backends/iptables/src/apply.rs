@@ -12,10 +12,17 @@
 //! (the new rules refer to them) and seg's sets the new version does not use
 //! are destroyed after (a set cannot go while a rule uses it).
 //!
+//! A host without IPv6 rules of its own loads the shared IPv6 file: its
+//! `<stem>.rules` says so in a header line, and the script refuses to change
+//! anything unless the host's IPv4 file and the IPv6 file it names are both
+//! there and from the same build (a host left without seg's IPv6 chains would
+//! accept every IPv6 flow).
+//!
 //! The script is the same for every host and every build, apart from its
 //! header; every name it acts on is checked against seg's naming first.
 
 use crate::model::{HOOK_COMMENT, SEG_INPUT, SEG_OUTPUT};
+use crate::names::{SHARED_IP6, SHARED_IP6_LINE};
 
 /// The file name, in the target folder.
 pub const APPLY_SCRIPT: &str = "seg-apply.sh";
@@ -32,7 +39,9 @@ pub fn script(header: &[String]) -> String {
         &BODY
             .replace("@SEG_INPUT@", SEG_INPUT)
             .replace("@SEG_OUTPUT@", SEG_OUTPUT)
-            .replace("@HOOK@", HOOK_COMMENT),
+            .replace("@HOOK@", HOOK_COMMENT)
+            .replace("@SHARED_IP6_LINE@", SHARED_IP6_LINE)
+            .replace("@SHARED_IP6@", SHARED_IP6),
     );
     out
 }
@@ -44,8 +53,11 @@ const BODY: &str = r##"#
 #   sh seg-apply.sh --remove     (take seg off a host the policy no longer manages)
 #
 # HOST is the file stem (HOST.rules, HOST.ip6.rules, HOST.ipset), DIR the
-# folder holding them (default: this script's). IPTABLES and IP6TABLES name
-# other variants of the tools (e.g. IPTABLES=iptables-legacy).
+# folder holding them (default: this script's). A host without IPv6 rules of
+# its own has no HOST.ip6.rules: its HOST.rules names @SHARED_IP6@, the
+# base rules every such host shares. Nothing is changed unless HOST.rules and
+# its IPv6 file are both in DIR and from the same build. IPTABLES and
+# IP6TABLES name other variants of the tools (e.g. IPTABLES=iptables-legacy).
 #
 # 1. ipset restore -exist < HOST.ipset: the new version's sets (named after
 #    their members: an existing set of that name already holds them);
@@ -148,12 +160,37 @@ apply() {
 	} | "$1-restore" --noflush
 }
 
+# Both families' files, checked before anything changes: a host must never
+# be left with IPv4 applied and no IPv6 chains of this build. Only a file's
+# header (the lines before *filter) is read: a rule's notes are user text.
+header() {
+	sed '/^\*filter$/q' "$1"
+}
+rules="$dir/$host.rules"
+if [ ! -f "$rules" ]; then
+	echo "seg-apply: no file $rules (nothing applied)" >&2
+	exit 2
+fi
+rules6="$dir/$host.ip6.rules"
+if header "$rules" | grep -qxF -- '# @SHARED_IP6_LINE@'; then
+	rules6="$dir/@SHARED_IP6@"
+fi
+if [ ! -f "$rules6" ]; then
+	echo "seg-apply: no file $rules6, the IPv6 rules of $host (nothing applied)" >&2
+	exit 2
+fi
+meaning=$(header "$rules" | sed -n 's/^# meaning: //p')
+if [ -z "$meaning" ] || [ "$(header "$rules6" | sed -n 's/^# meaning: //p')" != "$meaning" ]; then
+	echo "seg-apply: $rules6 and $rules are not from the same build (nothing applied)" >&2
+	exit 2
+fi
+
 sets="$dir/$host.ipset"
 if [ -f "$sets" ]; then
 	ipset restore -exist <"$sets"
 fi
-apply "$v4" "$dir/$host.rules"
-apply "$v6" "$dir/$host.ip6.rules"
+apply "$v4" "$rules"
+apply "$v6" "$rules6"
 if command -v ipset >/dev/null 2>&1; then
 	keep=$(sed -n 's/^create \(seg[46]-[0-9a-f]*\) .*/\1/p' "$sets" 2>/dev/null || true)
 	ipset list -n | grep -E '^seg[46]-[0-9a-f]{24}$' | while read -r set; do

@@ -3,11 +3,15 @@
 //! ipset file from the rule blocks [`crate::render`] built and the chains
 //! [`crate::chain`] merges and prints.
 //!
-//! Invariants: every host gets `<stem>.rules` and `<stem>.ip6.rules`, and
-//! `<stem>.ipset` exactly when its rules use a set; the entry chains
-//! `seg-input` and `seg-output` accept loopback and replies first (and IPv6
-//! neighbour discovery), then jump to every deny chain, then to every allow
-//! chain, then drop.
+//! Invariants: every host gets `<stem>.rules`; `<stem>.ip6.rules` when its
+//! IPv6 ruleset has a chain of its own, else its `<stem>.rules` names the
+//! shared [`names::SHARED_IP6`] file (the base rules alone), which is emitted
+//! whenever a host uses it; `<stem>.ipset` exactly when its rules use a set.
+//! The entry chains `seg-input` and `seg-output` accept loopback and replies
+//! first (and IPv6 neighbour discovery), then jump to every deny chain, then
+//! to every allow chain, then drop. A host on the shared file keeps its own
+//! IPv6 objects in the report (under `<stem>.ip6.rules`, the ruleset
+//! `seg-apply.sh` loads for it), so they change when its IPv6 rules do.
 
 use crate::apply::APPLY_SCRIPT;
 use crate::chain::ChainCache;
@@ -30,6 +34,64 @@ pub(crate) struct Host {
     pub stem: String,
     /// Indices into [`Ctx::blocks`], by family, then direction, in rule order.
     pub blocks: [[Vec<u32>; 2]; 2],
+}
+
+impl Host {
+    /// Whether the host's IPv6 ruleset is the base rules alone (no rule of
+    /// its own in that family), which every such host shares.
+    pub fn on_shared_ip6(&self) -> bool {
+        self.blocks[Family::V6 as usize].iter().all(Vec::is_empty)
+    }
+}
+
+/// The IPv6 ruleset of every host without IPv6 rules of its own, built once:
+/// the file, and the objects each such host holds once it is applied.
+pub(crate) struct SharedIp6 {
+    text: String,
+    /// The entry chains' objects, without a file (each host's is its own).
+    objects: Vec<Object>,
+}
+
+impl SharedIp6 {
+    pub fn new(cx: &Ctx<'_>) -> SharedIp6 {
+        let header = vec![
+            SafeText::new(&format!(
+                "seg {}: generated: do not edit",
+                env!("CARGO_PKG_VERSION")
+            )),
+            SafeText::new(&format!("meaning: sha256 {}", cx.meaning)),
+            SafeText::new(
+                "IPv6 base rules, shared by every host without IPv6 rules of its own (its <host>.rules names this file): loopback, replies, neighbour discovery, then drop",
+            ),
+            SafeText::new(&format!(
+                "IPv6: sh {APPLY_SCRIPT} <host> (loads the sets, then ip6tables-restore --noflush < {}, pruning seg's chains and sets of an older version)",
+                names::SHARED_IP6
+            )),
+        ];
+        let rules = RulesFile {
+            header,
+            family: Family::V6,
+            entry: base_lines(Family::V6),
+            chains: Vec::new(),
+        };
+        let entry_chains = rules.entry_chains();
+        let objects = entry_chains
+            .iter()
+            .map(|(chain, text)| Object::new("chain", chain.as_str(), "", text.as_bytes()))
+            .collect();
+        SharedIp6 {
+            text: rules.print_with(&entry_chains),
+            objects,
+        }
+    }
+
+    /// The shared file, when one of `hosts` loads it.
+    pub fn artifact(self, hosts: &[Host]) -> Option<Artifact> {
+        hosts.iter().any(Host::on_shared_ip6).then(|| Artifact {
+            path: names::SHARED_IP6.to_string(),
+            contents: self.text.into_bytes(),
+        })
+    }
 }
 
 /// Every identity with addresses, with its file stem.
@@ -161,16 +223,30 @@ pub(crate) fn emit_host(
     cx: &Ctx<'_>,
     host: &Host,
     set_texts: &HashMap<&str, Arc<str>>,
+    shared: &SharedIp6,
     cache: &mut ChainCache,
     emission: &mut Emission,
 ) {
     let identity = cx.program.identity(host.id);
     let addresses: Vec<String> = identity.addresses.iter().map(ToString::to_string).collect();
     let mut used_sets: Vec<&str> = Vec::new();
+    let own_ip6 = format!("{}.ip6.rules", host.stem);
+    let on_shared = host.on_shared_ip6();
     for (f, family) in FAMILIES.into_iter().enumerate() {
         let (file, tool) = match family {
             Family::V4 => (format!("{}.rules", host.stem), "iptables-restore"),
-            Family::V6 => (format!("{}.ip6.rules", host.stem), "ip6tables-restore"),
+            Family::V6 if on_shared => {
+                // The host's IPv6 ruleset is the shared file's; its objects
+                // are still the host's own.
+                for o in &shared.objects {
+                    emission.objects.push(Object {
+                        file: own_ip6.clone(),
+                        ..o.clone()
+                    });
+                }
+                continue;
+            }
+            Family::V6 => (own_ip6.clone(), "ip6tables-restore"),
         };
         let mut entry = base_lines(family);
         let mut chains = Vec::new();
@@ -221,7 +297,7 @@ pub(crate) fn emit_host(
         }
         // seg-input lines first, then seg-output, each in the order built.
         entry.sort_by_key(|(c, _)| *c == Chain::Output);
-        let header = header(
+        let mut header = header(
             cx,
             &identity.name,
             &addresses,
@@ -230,6 +306,9 @@ pub(crate) fn emit_host(
             tool,
             &file,
         );
+        if family == Family::V4 {
+            header.push(SafeText::new(&ip6_rules_line(&own_ip6, on_shared)));
+        }
         for c in chains.iter() {
             emission.objects.push(Object::new(
                 "chain",
@@ -279,16 +358,34 @@ pub(crate) fn emit_host(
         )),
         SafeText::new(&format!("meaning: sha256 {}", cx.meaning)),
         SafeText::new(&format!("host: {}", identity.name)),
-        SafeText::new(&format!(
-            "address sets for {0}.rules and {0}.ip6.rules (sh {APPLY_SCRIPT} {0} loads them first)",
-            host.stem
-        )),
+        SafeText::new(&if on_shared {
+            format!(
+                "address sets for {0}.rules (sh {APPLY_SCRIPT} {0} loads them first)",
+                host.stem
+            )
+        } else {
+            format!(
+                "address sets for {0}.rules and {0}.ip6.rules (sh {APPLY_SCRIPT} {0} loads them first)",
+                host.stem
+            )
+        }),
     ];
     let text = IpsetFile { header, sets }.print();
     emission.artifacts.push(Artifact {
         path: file,
         contents: text.into_bytes(),
     });
+}
+
+/// The line of a host's `<stem>.rules` that names its IPv6 file;
+/// `seg-apply.sh` loads the shared file only for a host whose line is
+/// exactly [`names::SHARED_IP6_LINE`].
+fn ip6_rules_line(own: &str, on_shared: bool) -> String {
+    if on_shared {
+        names::SHARED_IP6_LINE.to_string()
+    } else {
+        format!("IPv6 rules: {own}")
+    }
 }
 
 fn header(

@@ -2,8 +2,10 @@
 //!
 //! Input: a [`Program`] prepared by the shared capability pass for this target.
 //! Output: per identity with addresses (a host), an `iptables-restore` file
-//! (`<stem>.rules`), an `ip6tables-restore` file (`<stem>.ip6.rules`) and, when
-//! its rules use address sets, an `ipset restore` file (`<stem>.ipset`).
+//! (`<stem>.rules`), an `ip6tables-restore` file (`<stem>.ip6.rules`, or for
+//! every host without IPv6 rules of its own the one shared
+//! `seg.base.ip6.rules` holding the base rules) and, when its rules use
+//! address sets, an `ipset restore` file (`<stem>.ipset`).
 //! See `docs/backends/iptables.md` for the lowering of each construct.
 //!
 //! Invariants: output is a function of the program and the options only
@@ -24,7 +26,22 @@ mod merge_tests;
 #[cfg(test)]
 mod tests;
 
-pub use names::file_stem;
+pub use names::{SHARED_IP6, file_stem};
+
+/// The IPv6 file of the host whose `<stem>.rules` is `rules`, as
+/// `seg-apply.sh` picks it: [`SHARED_IP6`] when `rules` says the host has
+/// no IPv6 rule of its own, else `<stem>.ip6.rules`.
+pub fn ip6_file(stem: &str, rules: &str) -> String {
+    let shared = rules
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .any(|l| l.strip_prefix("# ") == Some(names::SHARED_IP6_LINE));
+    if shared {
+        SHARED_IP6.to_string()
+    } else {
+        format!("{stem}.ip6.rules")
+    }
+}
 
 use seg_diag::{Diagnostic, Diagnostics};
 use seg_ir::{Backend, Capabilities, Identity, Lowered, Program, TargetOptions};

@@ -13,6 +13,16 @@
 use seg_ir::names::digest;
 pub use seg_ir::names::file_stem;
 
+/// The IPv6 file of every host whose IPv6 ruleset is the base rules alone.
+/// A host's files are `<stem>.rules`, `<stem>.ip6.rules` and `<stem>.ipset`
+/// and no stem holds a `.` (it is escaped), so no host file can have this
+/// name, whatever the case.
+pub const SHARED_IP6: &str = "seg.base.ip6.rules";
+
+/// The header line of a host's `<stem>.rules` saying that its IPv6 ruleset is
+/// [`SHARED_IP6`] (`seg-apply.sh` looks for exactly this line).
+pub const SHARED_IP6_LINE: &str = "IPv6 rules: seg.base.ip6.rules (no IPv6 rule of its own: the base rules every such host shares)";
+
 /// iptables chain names: `XT_EXTENSION_MAXNAMELEN` (29) minus the NUL.
 pub const MAX_CHAIN: usize = 28;
 
@@ -167,6 +177,43 @@ mod tests {
             }
         }
         assert_eq!(file_stem(""), None);
+    }
+
+    #[test]
+    fn no_host_file_is_the_shared_ipv6_file() {
+        let mut names = hostile();
+        for near in [
+            "seg.base",
+            "seg.base.ip6",
+            "SEG.BASE",
+            "seg.base.ip6.rules",
+            "seg%2Ebase",
+            "seg-base",
+            "seg_base",
+        ] {
+            names.push(near.to_string());
+            names.push(near.to_ascii_uppercase());
+        }
+        let shared = SHARED_IP6.to_ascii_lowercase();
+        for name in names {
+            let stem = file_stem(&name).expect("non-empty name");
+            assert!(!stem.contains('.'), "{stem}");
+            for ext in [".rules", ".ip6.rules", ".ipset"] {
+                let file = format!("{stem}{ext}").to_ascii_lowercase();
+                assert_ne!(file, shared, "{name:?}");
+            }
+        }
+        assert_eq!(
+            SHARED_IP6_LINE.strip_prefix("IPv6 rules: "),
+            Some(&*format!(
+                "{SHARED_IP6} (no IPv6 rule of its own: the base rules every such host shares)"
+            ))
+        );
+        assert_eq!(
+            comment_text(SHARED_IP6_LINE),
+            SHARED_IP6_LINE,
+            "kept verbatim"
+        );
     }
 
     #[test]

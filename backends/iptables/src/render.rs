@@ -2,8 +2,9 @@
 //!
 //! Input: a program prepared by the capability pass for this target (conditions
 //! hold only `Time`/`Days` atoms). Output: for every identity with addresses
-//! (a *host*), `<stem>.rules` (IPv4), `<stem>.ip6.rules` (IPv6) and, when its
-//! rules use sets, `<stem>.ipset`.
+//! (a *host*), `<stem>.rules` (IPv4), `<stem>.ip6.rules` (IPv6; one shared
+//! `seg.base.ip6.rules` for the hosts without IPv6 rules of their own) and,
+//! when its rules use sets, `<stem>.ipset`.
 //!
 //! Lowering of one rule `SRC -> DST on SERVICES when C expires D`:
 //! - on every host in DST: INPUT lines matching the addresses of SRC
@@ -28,7 +29,7 @@
 
 use crate::apply::{self, APPLY_SCRIPT};
 use crate::chain::ChainCache;
-use crate::host::{Dir, Host, chain_names, emit_host, hosts, policy_names};
+use crate::host::{Dir, Host, SharedIp6, chain_names, emit_host, hosts, policy_names};
 use crate::model::{Family, IpSet, Match, PrintedMatches, Proto, SafeText, Side, TimeMatch};
 use crate::names;
 use crate::schedule::{self, Schedule, Unsupported};
@@ -248,11 +249,12 @@ fn render(cx: &Ctx, hosts: &[Host], threads: usize, sink: &dyn Sink) -> Emission
             (name.as_str(), Arc::from(set.print()))
         })
         .collect();
+    let shared = SharedIp6::new(cx);
     let one = |share: &[Host]| {
         let mut emission = Emission::default();
         let mut chains = ChainCache::default();
         for host in share {
-            emit_host(cx, host, &set_texts, &mut chains, &mut emission);
+            emit_host(cx, host, &set_texts, &shared, &mut chains, &mut emission);
             for artifact in emission.artifacts.drain(..) {
                 sink.put(artifact);
             }
@@ -278,6 +280,9 @@ fn render(cx: &Ctx, hosts: &[Host], threads: usize, sink: &dyn Sink) -> Emission
     for share in shares {
         emission.objects.extend(share.objects);
         emission.rules += share.rules;
+    }
+    if let Some(artifact) = shared.artifact(hosts) {
+        sink.put(artifact);
     }
     if !hosts.is_empty() {
         let header = [

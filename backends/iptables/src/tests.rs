@@ -1,6 +1,7 @@
 //! Unit tests of the lowering on hand-built programs.
 
 use crate::Iptables;
+use crate::names;
 use seg_diag::{Code, Diagnostics, FileId, Span};
 use seg_ir::backend::IptablesOptions;
 use seg_ir::capability::ApproximationKind::{self, DenyWidened, Narrowed, Omitted};
@@ -142,6 +143,70 @@ pub(crate) fn file<'e>(e: &'e Emission, path: &str) -> &'e str {
         .find(|a| a.path == path)
         .unwrap_or_else(|| panic!("no `{path}` in {:?}", paths(e)));
     std::str::from_utf8(&a.contents).expect("utf-8")
+}
+
+/// A host's IPv6 ruleset, as `seg-apply.sh` picks it: the shared file when
+/// the host's `<stem>.rules` names it, else the host's own file.
+pub(crate) fn ip6_of<'e>(e: &'e Emission, stem: &str) -> &'e str {
+    file(e, &crate::ip6_file(stem, file(e, &format!("{stem}.rules"))))
+}
+
+/// Every host (identity with addresses) has an IPv4 file and an IPv6
+/// ruleset of this build, its own or the shared one, each hooking seg's
+/// entry chains and ending them in DROP; the shared file is there exactly
+/// when a host uses it, and nothing else names it.
+pub(crate) fn assert_every_host_has_both_families(p: &Program, e: &Emission) {
+    let mut on_shared = 0;
+    for identity in p.identities.iter().filter(|i| !i.addresses.is_empty()) {
+        let stem = crate::file_stem(&identity.name).expect("stem");
+        let v4 = file(e, &format!("{stem}.rules"));
+        let own = e
+            .artifacts
+            .iter()
+            .any(|a| a.path == format!("{stem}.ip6.rules"));
+        let named = v4.lines().any(|l| {
+            l.strip_prefix("# ") == Some(names::SHARED_IP6_LINE)
+                || l.strip_prefix("# ")
+                    == Some(&names::comment_text(&format!(
+                        "IPv6 rules: {stem}.ip6.rules"
+                    )))
+        });
+        assert!(named, "{stem}.rules names no IPv6 file:\n{v4}");
+        let v6 = ip6_of(e, &stem);
+        if !own {
+            on_shared += 1;
+        }
+        let meaning = |t: &str| {
+            t.lines()
+                .find(|l| l.starts_with("# meaning: "))
+                .map(String::from)
+        };
+        assert_eq!(meaning(v4), meaning(v6), "{stem}: one build");
+        for text in [v4, v6] {
+            for hook in [
+                "-I INPUT 1 -m comment --comment \"seg: policy of this host\" -j seg-input",
+                "-I OUTPUT 1 -m comment --comment \"seg: policy of this host\" -j seg-output",
+                "-A seg-input -m comment --comment \"seg: nothing else\" -j DROP",
+                "-A seg-output -m comment --comment \"seg: nothing else\" -j DROP",
+                "COMMIT",
+            ] {
+                assert!(
+                    text.lines().any(|l| l == hook),
+                    "{stem}: no `{hook}`:\n{text}"
+                );
+            }
+        }
+        assert!(
+            v6.contains("--icmpv6-type 135"),
+            "{stem}: IPv6 without neighbour discovery"
+        );
+    }
+    let shared = e.artifacts.iter().any(|a| a.path == names::SHARED_IP6);
+    assert_eq!(
+        shared,
+        on_shared > 0,
+        "the shared file is there exactly when used"
+    );
 }
 
 fn paths(e: &Emission) -> Vec<&str> {
@@ -546,11 +611,7 @@ fn other_protocols_narrow_allows_and_widen_denies() {
         "{a_in:#?}"
     );
     // IPv6 gets ICMPv6.
-    assert!(
-        file(&e, "a.ip6.rules")
-            .lines()
-            .all(|l| !l.contains("-p icmp "))
-    );
+    assert!(ip6_of(&e, "a").lines().all(|l| !l.contains("-p icmp ")));
 }
 
 #[test]
@@ -629,25 +690,117 @@ fn any_wide_peers_have_no_address_match() {
 fn ipv6_files_allow_neighbour_discovery() {
     let mut fx = Fx::new();
     fx.id("b", &["2001:db8::2/128"]);
+    let c = fx.id("c", &["2001:db8::3/128"]);
+    let d = fx.id("d", &["2001:db8::4/128"]);
+    fx.rule(Action::Allow, "p", ids(&[c]), ids(&[d]), tcp(80, 80));
     let (e, _) = fx.emit(8);
-    let text = file(&e, "b.ip6.rules");
-    for ty in [135, 136] {
-        assert!(
-            text.contains(&format!(
-                "-A seg-input -p ipv6-icmp -m icmp6 --icmpv6-type {ty} -m hl --hl-eq 255 "
-            )),
-            "{text}"
-        );
-        assert!(
-            text.contains(&format!(
-                "-A seg-output -p ipv6-icmp -m icmp6 --icmpv6-type {ty} -m hl --hl-eq 255 "
-            )),
-            "{text}"
-        );
+    // b has no IPv6 rule of its own: the shared file; c and d their own.
+    assert_eq!(ip6_of(&e, "b"), file(&e, names::SHARED_IP6));
+    assert!(!paths(&e).contains(&"b.ip6.rules"));
+    for stem in ["b", "c", "d"] {
+        let text = ip6_of(&e, stem);
+        for ty in [135, 136] {
+            assert!(
+                text.contains(&format!(
+                    "-A seg-input -p ipv6-icmp -m icmp6 --icmpv6-type {ty} -m hl --hl-eq 255 "
+                )),
+                "{text}"
+            );
+            assert!(
+                text.contains(&format!(
+                    "-A seg-output -p ipv6-icmp -m icmp6 --icmpv6-type {ty} -m hl --hl-eq 255 "
+                )),
+                "{text}"
+            );
+        }
+        assert!(!file(&e, &format!("{stem}.rules")).contains("icmp6"));
+        // The built-in chains are not declared: their policies and rules stay as they are.
+        assert!(!text.contains(":INPUT") && !text.contains(":OUTPUT") && !text.contains("FORWARD"));
     }
-    assert!(!file(&e, "b.rules").contains("icmp6"));
-    // The built-in chains are not declared: their policies and rules stay as they are.
-    assert!(!text.contains(":INPUT") && !text.contains(":OUTPUT") && !text.contains("FORWARD"));
+    assert_every_host_has_both_families(&fx.p, &e);
+}
+
+#[test]
+fn hosts_without_ipv6_rules_share_one_file_and_keep_their_own_objects() {
+    let mut fx = Fx::new();
+    let a = fx.id("a", &["10.0.0.1/32"]);
+    let b = fx.id("b", &["10.0.0.2/32"]);
+    let c = fx.id("c", &["10.0.0.3/32", "2001:db8::3/128"]);
+    fx.rule(Action::Allow, "p", ids(&[a]), ids(&[b]), tcp(22, 22));
+    let (before, _) = fx.emit(8);
+    assert_every_host_has_both_families(&fx.p, &before);
+    // Only IPv4 peers: every host is on the shared file.
+    assert_eq!(
+        paths(&before),
+        [
+            "a.rules",
+            "b.rules",
+            "c.rules",
+            "seg-apply.sh",
+            "seg.base.ip6.rules"
+        ]
+    );
+    let shared = file(&before, names::SHARED_IP6);
+    assert!(!shared.contains("host: "), "no host's name: {shared}");
+    assert!(rule_lines(shared).is_empty(), "{shared}");
+    assert_eq!(
+        shared
+            .lines()
+            .filter(|l| l.starts_with(':'))
+            .collect::<Vec<_>>(),
+        [":seg-input - [0:0]", ":seg-output - [0:0]"]
+    );
+    // Each host still lists its own IPv6 entry chains, under its IPv6 file.
+    let v6_objects = |e: &Emission, stem: &str| -> Vec<(String, String)> {
+        e.objects
+            .iter()
+            .filter(|o| o.file == format!("{stem}.ip6.rules"))
+            .map(|o| (o.name.clone(), o.digest.clone()))
+            .collect()
+    };
+    let base = v6_objects(&before, "a");
+    let names: Vec<&str> = base.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["seg-input", "seg-output"]);
+    assert_eq!(base, v6_objects(&before, "b"));
+    assert_eq!(base, v6_objects(&before, "c"));
+    // c gains an IPv6 rule: its own file, its objects change, the others' stay.
+    fx.rule(
+        Action::Allow,
+        "q",
+        nets(&["2001:db8::/64"]),
+        ids(&[c]),
+        tcp(443, 443),
+    );
+    let (after, _) = fx.emit(8);
+    assert_every_host_has_both_families(&fx.p, &after);
+    assert!(paths(&after).contains(&"c.ip6.rules"));
+    assert!(file(&after, "c.rules").contains("\n# IPv6 rules: c.ip6.rules\n"));
+    assert_eq!(v6_objects(&after, "a"), base);
+    let own = v6_objects(&after, "c");
+    assert!(own.len() > 2, "{own:?}");
+    // The rule is inbound: seg-input jumps to its chain, seg-output is as before.
+    let digest_of = |list: &[(String, String)], name: &str| {
+        list.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, d)| d.clone())
+            .expect("entry chain kept its name")
+    };
+    assert_ne!(digest_of(&own, "seg-input"), digest_of(&base, "seg-input"));
+    assert_eq!(
+        digest_of(&own, "seg-output"),
+        digest_of(&base, "seg-output")
+    );
+    // What a build removing c's IPv6 rule would list to prune: only c's policy chain.
+    let changes = seg_ir::objects::compare(&after.objects, &before.objects);
+    assert!(
+        changes
+            .removed
+            .iter()
+            .all(|o| o.file == "c.ip6.rules" && o.name.starts_with("in-allow-q-")),
+        "{:?}",
+        changes.removed
+    );
+    assert_eq!(changes.removed.len(), 1, "{:?}", changes.removed);
 }
 
 #[test]
@@ -711,8 +864,10 @@ fn hostile_names_stay_in_comments_and_file_names() {
             assert_ne!(line, "-A INPUT -j ACCEPT");
         }
     }
-    // 8 hosts × 2 families, and the apply script.
-    assert_eq!(e.artifacts.len(), 17);
+    // 8 hosts' IPv4 files, the IPv6 file they share (none has IPv6 rules of
+    // its own), and the apply script.
+    assert_eq!(e.artifacts.len(), 10);
+    assert_every_host_has_both_families(&fx.p, &e);
     assert!(paths(&e).contains(&"%2E%2E%2F%2E%2E%2Fetc%2Fpasswd.rules"));
     assert!(paths(&e).contains(&"%41.rules") && paths(&e).contains(&"a.rules"));
 }
@@ -878,6 +1033,7 @@ fn hosts_rendered_in_parallel_give_the_sequential_result() {
     let one = emit(1);
     assert!(one.artifacts.iter().any(|a| a.path.ends_with(".ipset")));
     assert!(one.artifacts.iter().any(|a| a.path.ends_with(".ip6.rules")));
+    assert_every_host_has_both_families(&fx.p, &one);
     for threads in [2, 4, 7] {
         let many = emit(threads);
         assert_eq!(one.artifacts, many.artifacts, "{threads} threads");

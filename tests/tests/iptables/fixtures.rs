@@ -520,6 +520,78 @@ pub fn edges(now: Timestamp) -> Case {
     }
 }
 
+/// Hosts with IPv6 addresses and no IPv6 rule of their own (`quiet`: an allow
+/// from an IPv4 network only; `idle`: no rule at all), which load the shared
+/// IPv6 file, beside one with IPv6 rules (`open6`: its own file). IPv6 flows
+/// from outside to `quiet` and `idle` can only be stopped by their IPv6
+/// chains (nothing filters the sender), so a host left without them would
+/// accept the flows expected denied here.
+pub fn shared_ip6(now: Timestamp) -> Case {
+    let mut fx = Fx::new(now);
+    let quiet = fx.host("quiet", &["10.70.0.1/32", "fd00:70::1/128"]);
+    let idle = fx.host("idle", &["10.70.0.2/32", "fd00:70::2/128"]);
+    let open6 = fx.host("open6", &["10.70.0.3/32", "fd00:70::3/128"]);
+    let v4_net = fx.set(&[], &["10.77.0.0/24"]);
+    let to_quiet = fx.set(&[quiet], &[]);
+    fx.rule(Action::Allow, "v4-only", v4_net, to_quiet, tcp(22, 22));
+    let v6_net = fx.set(&[], &["fd00:77::/64"]);
+    let to_open6 = fx.set(&[open6], &[]);
+    fx.rule(Action::Allow, "v6", v6_net, to_open6, tcp(22, 22));
+    let id = FlowEndpoint::Identity;
+    fx.expect(
+        Action::Allow,
+        addr("10.77.0.5"),
+        id(quiet),
+        Protocol::Tcp,
+        22,
+        None,
+    );
+    fx.expect(
+        Action::Deny,
+        addr("fd00:77::5"),
+        id(quiet),
+        Protocol::Tcp,
+        22,
+        None,
+    );
+    fx.expect(
+        Action::Deny,
+        addr("fd00:77::5"),
+        id(quiet),
+        Protocol::Udp,
+        22,
+        None,
+    );
+    fx.expect(
+        Action::Deny,
+        addr("fd00:77::5"),
+        id(idle),
+        Protocol::Tcp,
+        22,
+        None,
+    );
+    fx.expect(
+        Action::Allow,
+        addr("fd00:77::5"),
+        id(open6),
+        Protocol::Tcp,
+        22,
+        None,
+    );
+    fx.expect(
+        Action::Deny,
+        addr("fd00:77::5"),
+        id(open6),
+        Protocol::Tcp,
+        23,
+        None,
+    );
+    Case {
+        name: "shared IPv6 file (by hand)".into(),
+        program: prepare(&fx.p, &[]),
+    }
+}
+
 /// Time windows placed around the current time, so the kernel's clock decides
 /// them: windows containing now or not, weekdays of today or not, negations,
 /// a window crossing midnight, expiry yesterday (compiled three days ago) and today.

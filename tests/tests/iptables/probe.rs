@@ -13,6 +13,7 @@ use socket2::{Domain, Protocol as SockProto, SockAddr, Socket, Type};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -328,27 +329,39 @@ impl Flavour {
     }
 }
 
-/// Load one host's files of `flavour` into its namespace.
-fn load_host(ns: &str, stem: &str, artifacts: &[Artifact], flavour: Flavour) -> Result<(), String> {
-    let file = |path: &str| {
-        artifacts
-            .iter()
-            .find(|a| a.path == path)
-            .map(|a| a.contents.as_slice())
-    };
+/// Load one host's files of `flavour` into its namespace: the iptables
+/// flavours as a user does, with `seg-apply.sh` from `dir` (which holds every
+/// artifact), so the host's IPv6 file is the one the script picks.
+fn load_host(
+    ns: &str,
+    stem: &str,
+    artifacts: &[Artifact],
+    dir: &Path,
+    flavour: Flavour,
+) -> Result<(), String> {
     if flavour == Flavour::Nftables {
-        let text = file(&format!("{stem}.nft")).ok_or_else(|| format!("no {stem}.nft"))?;
+        let text = artifacts
+            .iter()
+            .find(|a| a.path == format!("{stem}.nft"))
+            .map(|a| a.contents.as_slice())
+            .ok_or_else(|| format!("no {stem}.nft"))?;
         lab::run_in(ns, &["nft", "-f", "-"], Some(text))?;
         return Ok(());
     }
-    if let Some(sets) = file(&format!("{stem}.ipset")) {
-        lab::run_in(ns, &["ipset", "restore", "-exist"], Some(sets))?;
-    }
     let (v4_tool, v6_tool) = flavour.tools();
-    let v4 = file(&format!("{stem}.rules")).ok_or_else(|| format!("no {stem}.rules"))?;
-    let v6 = file(&format!("{stem}.ip6.rules")).ok_or_else(|| format!("no {stem}.ip6.rules"))?;
-    lab::run_in(ns, &[v4_tool, "--noflush"], Some(v4))?;
-    lab::run_in(ns, &[v6_tool, "--noflush"], Some(v6))?;
+    let (v4, v6) = (
+        format!("IPTABLES={}", v4_tool.trim_end_matches("-restore")),
+        format!("IP6TABLES={}", v6_tool.trim_end_matches("-restore")),
+    );
+    let script = dir.join("seg-apply.sh");
+    let (script, dir) = (
+        script
+            .to_str()
+            .ok_or("a temporary path that is not UTF-8")?,
+        dir.to_str().ok_or("a temporary path that is not UTF-8")?,
+    );
+    lab::run_in(ns, &["env", &v4, &v6, "sh", script, stem, dir], None)
+        .map_err(|e| format!("seg-apply.sh {stem}: {e}"))?;
     Ok(())
 }
 
@@ -366,11 +379,16 @@ pub fn execute(
         let ips: Vec<IpAddr> = node.ips.iter().copied().collect();
         ns_of.push(lab.add_host(&node.name, &ips)?);
     }
+    let dir = tempfile::tempdir().map_err(|e| format!("temporary folder: {e}"))?;
+    for a in artifacts {
+        std::fs::write(dir.path().join(&a.path), &a.contents)
+            .map_err(|e| format!("{}: {e}", a.path))?;
+    }
     for (node, ns) in plan.nodes.iter().zip(&ns_of) {
         let Some(id) = node.identity else { continue };
         let stem = seg_ir::names::file_stem(&program.identity(id).name)
             .ok_or("host without a file stem")?;
-        load_host(ns, &stem, artifacts, flavour)?;
+        load_host(ns, &stem, artifacts, dir.path(), flavour)?;
     }
     let outcomes = run(plan, &ns_of)?;
     drop(lab);

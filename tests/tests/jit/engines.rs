@@ -133,14 +133,13 @@ fn iptables_stops_a_grant_at_its_second_on_the_kernel_clock() {
     let client = lab.add_host("client", &[client_ip]).expect("client");
     let server = lab.add_host("server", &[server_ip]).expect("server");
     for (ns, stem) in [(&client, "client"), (&server, "server")] {
-        for (tool, file) in [
-            ("iptables-restore", "rules"),
-            ("ip6tables-restore", "ip6.rules"),
-        ] {
-            let text =
-                std::fs::read(p.path().join(format!("out/iptables/{stem}.{file}"))).expect("file");
-            lab::run_in(ns, &[tool], Some(&text)).expect("restore");
-        }
+        let dir = p.path().join("out/iptables");
+        let rules = std::fs::read_to_string(dir.join(format!("{stem}.rules"))).expect("file");
+        // Its own IPv6 file or the shared one, as seg-apply.sh picks it.
+        let ip6 = seg_iptables::ip6_file(stem, &rules);
+        let ip6 = std::fs::read(dir.join(ip6)).expect("IPv6 file");
+        lab::run_in(ns, &["iptables-restore"], Some(rules.as_bytes())).expect("restore");
+        lab::run_in(ns, &["ip6tables-restore"], Some(&ip6)).expect("restore");
     }
     // Listeners in the server's namespace until the test ends.
     let stop = Arc::new(AtomicBool::new(false));

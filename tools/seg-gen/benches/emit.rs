@@ -96,9 +96,13 @@ fn iptables_stats(emission: &seg_ir::Emission) -> String {
     for a in &emission.artifacts {
         let text = String::from_utf8_lossy(&a.contents);
         lines += text.lines().count();
+        // The IPv6 file hosts without IPv6 rules share is no host's.
         let Some(stem) = a.path.strip_suffix(".rules") else {
             continue;
         };
+        if a.path == seg_iptables::SHARED_IP6 {
+            continue;
+        }
         let stem = stem.strip_suffix(".ip6").unwrap_or(stem);
         let rules = text
             .lines()
