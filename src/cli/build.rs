@@ -23,6 +23,7 @@ pub struct BuildArgs {
 }
 
 pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
+    driver::share_arenas();
     let mut comp = match compile_as(&args.input, color, v) {
         Ok(c) => c,
         Err(e) => return e,

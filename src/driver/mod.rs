@@ -199,6 +199,24 @@ pub(crate) fn release_free_memory() {
     }
 }
 
+/// Let the allocator keep one arena per core, not eight: glibc gives each
+/// new thread an arena of its own up to that bound, and what one arena
+/// frees the others cannot use, so a build whose targets, hosts and file
+/// writers run side by side on a dozen threads carried ~20 MiB of free,
+/// resident memory at its peak (pairs job, 10k rules, both targets). Called
+/// before any thread starts; without effect elsewhere than glibc.
+pub fn share_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
+        // SAFETY: mallopt only sets an allocator parameter.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, cores);
+        }
+    }
+}
+
 /// Convenience for tests and tools: compile a project folder, `Err` with the
 /// rendered diagnostics when it has errors.
 pub fn compile_project(dir: &Path, now: Option<Timestamp>) -> Result<(SourceMap, Program), String> {
