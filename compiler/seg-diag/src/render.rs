@@ -21,8 +21,18 @@ pub enum ColorChoice {
 /// lines, so every span still points where it did.
 pub fn render_human(map: &SourceMap, diagnostics: &[Diagnostic], color: ColorChoice) -> String {
     let visible_map;
+    // Only files a label points into are read; the others are never shown
+    // (a large project's inputs are megabytes, its diagnostics a few files).
+    let mut shown: Vec<crate::FileId> = diagnostics
+        .iter()
+        .flat_map(|d| &d.labels)
+        .map(|l| l.span.file)
+        .collect();
+    shown.sort_unstable();
+    shown.dedup();
     let map = if map
         .iter()
+        .filter(|(id, _)| shown.binary_search(id).is_ok())
         .any(|(_, f)| f.name.chars().chain(f.text.chars()).any(hidden))
     {
         let mut m = SourceMap::new();
@@ -254,6 +264,33 @@ mod tests {
         assert_eq!(visible("plain\x7f"), "plain\\u{7f}");
         assert_eq!(visible("a\x00b\rc"), "a\\0b\\rc");
         assert_eq!(visible("plain ascii ~ text\n"), "plain ascii ~ text\n");
+    }
+
+    /// A file no label points into is not read: a hidden character there
+    /// changes nothing. One a secondary label points into is made visible.
+    #[test]
+    fn only_the_files_shown_are_read_and_each_one_shown_is_made_visible() {
+        let text = "allow a -> b on tcp/1\n";
+        let mut alone = SourceMap::new();
+        let clean = alone.add("policy/a.seg", text);
+        let mut map = SourceMap::new();
+        assert_eq!(map.add("policy/a.seg", text), clean);
+        let dirty = map.add("policy/x\ry.seg", "x\u{1b}[2J y\u{202e}\n");
+        let d = Diagnostic::error(Code::UnknownName, "unknown name `a`")
+            .with_primary(Span::new(clean, 6, 7), "here");
+        let plain = render_human(&alone, std::slice::from_ref(&d), ColorChoice::Never);
+        assert!(plain.contains("policy/a.seg:1:7"), "{plain}");
+        assert_eq!(
+            render_human(&map, std::slice::from_ref(&d), ColorChoice::Never),
+            plain
+        );
+        let e = Diagnostic::warning(Code::UnknownName, "also")
+            .with_primary(Span::new(clean, 0, 5), "this")
+            .with_secondary(Span::new(dirty, 0, 1), "and that");
+        let both = render_human(&map, &[d, e], ColorChoice::Never);
+        assert!(!both.chars().any(hidden), "{}", both.escape_debug());
+        assert!(both.contains("policy/x\\ry.seg:1:1"), "{both}");
+        assert!(both.contains("x?[2J y\u{fffd}"), "{both}");
     }
 
     #[test]
