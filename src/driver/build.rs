@@ -671,15 +671,26 @@ pub fn is_safe_relative(path: &str) -> bool {
 mod tests {
     use super::is_safe_relative;
 
+    /// The bank example compiled, and every target's name.
+    fn bank() -> (
+        crate::driver::Compilation,
+        seg_ir::Program,
+        seg_check::manifest::Manifest,
+        Vec<String>,
+    ) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bank");
+        let input = crate::driver::Input::from_args(Some(&dir), &[]).unwrap();
+        let mut comp = crate::driver::compile(&input, seg_ir::Timestamp(1_800_000_000));
+        let (program, manifest) = (comp.program.take().unwrap(), comp.manifest.take().unwrap());
+        let all = super::TARGETS.iter().map(|t| t.to_string()).collect();
+        (comp, program, manifest, all)
+    }
+
     /// Every target side by side gives what they give one after the other:
     /// the same bytes, reports and diagnostics in the same order.
     #[test]
     fn parallel_targets_give_the_sequential_result_byte_for_byte() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bank");
-        let input = crate::driver::Input::from_args(Some(&dir), &[]).unwrap();
-        let comp = crate::driver::compile(&input, seg_ir::Timestamp(1_800_000_000));
-        let (program, manifest) = (comp.program.unwrap(), comp.manifest.unwrap());
-        let all: Vec<String> = super::TARGETS.iter().map(|t| t.to_string()).collect();
+        let (comp, program, manifest, all) = bank();
         let run = |parallel: bool| {
             let mut diags = seg_diag::Diagnostics::new();
             let mut began = Vec::new();
@@ -725,11 +736,7 @@ mod tests {
     /// is made, writes exactly the files the collected build holds.
     #[test]
     fn a_streamed_build_writes_the_collected_files_byte_for_byte() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bank");
-        let input = crate::driver::Input::from_args(Some(&dir), &[]).unwrap();
-        let comp = crate::driver::compile(&input, seg_ir::Timestamp(1_800_000_000));
-        let (program, manifest) = (comp.program.unwrap(), comp.manifest.unwrap());
-        let all: Vec<String> = super::TARGETS.iter().map(|t| t.to_string()).collect();
+        let (comp, program, manifest, all) = bank();
         let mut diags = seg_diag::Diagnostics::new();
         let collected = super::build_with(
             &program,

@@ -877,6 +877,25 @@ mod tests {
         assert_eq!(leftovers(dir.path()), ["project"]);
     }
 
+    /// `items` handed to `staging` as a streamed build does: from one
+    /// thread per `chunk`, each going through its share backwards.
+    fn hand_over(staging: &Staging, items: &[(String, Vec<u8>)], chunk: usize) {
+        staging.writing(|sink| {
+            std::thread::scope(|scope| {
+                for share in items.chunks(chunk) {
+                    scope.spawn(move || {
+                        for (path, contents) in share.iter().rev() {
+                            sink.put(Artifact {
+                                path: path.clone(),
+                                contents: contents.clone(),
+                            });
+                        }
+                    });
+                }
+            })
+        });
+    }
+
     /// Files handed over from several threads, in no order, as a streamed
     /// build does: the tree holds exactly them, unchanged ones linked.
     #[test]
@@ -888,24 +907,11 @@ mod tests {
             let path = format!("t{}/h{:03}/{}.rules", i % 3, i % 40, i);
             all.insert(path, format!("file {i}\n").repeat(i % 5).into_bytes());
         }
-        let list: Vec<(&String, &Vec<u8>)> = all.iter().collect();
+        let list: Vec<(String, Vec<u8>)> = all.clone().into_iter().collect();
         for round in 0..2 {
             let staging = Staging::begin(&out).unwrap();
-            staging.writing(|sink| {
-                std::thread::scope(|scope| {
-                    for share in list.chunks(150) {
-                        scope.spawn(move || {
-                            // Deepest paths first: their folders are made on the way.
-                            for (rel, contents) in share.iter().rev() {
-                                sink.put(Artifact {
-                                    path: rel.to_string(),
-                                    contents: contents.to_vec(),
-                                });
-                            }
-                        });
-                    }
-                })
-            });
+            // Deepest paths first: their folders are made on the way.
+            hand_over(&staging, &list, 150);
             let stats = staging.commit().unwrap();
             assert_eq!(stats.files, all.len());
             assert_eq!(stats.reused, if round == 0 { 0 } else { all.len() });
@@ -941,22 +947,10 @@ mod tests {
         paths.push(format!("f/050/{long}"));
         paths.push(format!("f/020{long}"));
         paths.push(format!("f/150{long}"));
+        let items: Vec<(String, Vec<u8>)> = paths.into_iter().map(|p| (p, b"x".to_vec())).collect();
         for _ in 0..5 {
             let staging = Staging::begin(&out).unwrap();
-            staging.writing(|sink| {
-                std::thread::scope(|scope| {
-                    for share in paths.chunks(51) {
-                        scope.spawn(move || {
-                            for p in share.iter().rev() {
-                                sink.put(Artifact {
-                                    path: p.clone(),
-                                    contents: b"x".to_vec(),
-                                });
-                            }
-                        });
-                    }
-                })
-            });
+            hand_over(&staging, &items, 51);
             let err = staging.commit().unwrap_err();
             assert!(err.starts_with("cannot write `f/020n"), "{err}");
             assert_eq!(fs::read_to_string(out.join("keep.txt")).unwrap(), "old");
