@@ -198,9 +198,21 @@ impl IdSet {
     }
 
     pub(crate) fn to_btree(&self) -> BTreeSet<IdentityId> {
+        if self.0.len() <= SMALL {
+            // Most rules name one or two identities a side: inserting them
+            // costs one node, where collecting sorts a list first.
+            let mut set = BTreeSet::new();
+            for &i in &self.0 {
+                set.insert(IdentityId(i));
+            }
+            return set;
+        }
         self.0.iter().map(|&i| IdentityId(i)).collect()
     }
 }
+
+/// Up to this many ids, [`IdSet::to_btree`] inserts them one by one.
+const SMALL: usize = 8;
 
 /// Whether probing the larger side by binary search beats a linear merge.
 fn skewed(small: usize, large: usize) -> bool {
@@ -261,5 +273,11 @@ mod tests {
             }
         }
         assert_eq!(IdSet::all(3).to_btree().len(), 3);
+        // Inserted one by one or collected, the same set.
+        for n in 0..(2 * SMALL as u32) {
+            let ids: Vec<u32> = (0..n).map(|i| i * 7 % 23 + i).collect();
+            let expected: BTreeSet<IdentityId> = ids.iter().map(|&i| IdentityId(i)).collect();
+            assert_eq!(IdSet::from_unsorted(ids).to_btree(), expected, "{n}");
+        }
     }
 }
