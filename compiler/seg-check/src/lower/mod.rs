@@ -542,7 +542,6 @@ fn over_broad(
 mod tests {
     use super::rule_id::policy_rule_ids;
     use seg_diag::{Diagnostics, SourceMap};
-    use seg_syntax::ast;
 
     /// The ids are added after lowering, from hashes made meanwhile on
     /// another core: every rule, part (`<->`, alternatives) and omitted rule
@@ -594,17 +593,8 @@ mod tests {
             };
             let program = crate::check(&input, &mut diags).expect("checks");
             // `<policy>/<n>` or `<policy>/<n>.<k>` → the expected id.
-            let policies: Vec<&ast::PolicyDef> = units
-                .iter()
-                .flat_map(|u| &u.ast.items)
-                .filter_map(|i| match i {
-                    ast::Item::Policy(p) => Some(p),
-                    _ => None,
-                })
-                .collect();
-            let ids: Vec<(&str, Vec<String>)> = policies
-                .iter()
-                .map(|p| (p.name.node.text.as_str(), policy_rule_ids(p)))
+            let ids: Vec<(&str, Vec<String>)> = super::each_policy(&input)
+                .map(|(_, p)| (p.name.node.text.as_str(), policy_rule_ids(p)))
                 .collect();
             let expected = |label: &str| {
                 let (policy, rest) = label.split_once('/').expect("a label");
