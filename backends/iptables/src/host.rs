@@ -15,7 +15,9 @@
 
 use crate::apply::APPLY_SCRIPT;
 use crate::chain::ChainCache;
-use crate::model::{Chain, Family, IpsetFile, Line, Match, Proto, RulesFile, SafeText, Target};
+use crate::model::{
+    Chain, Family, IpsetFile, Line, Match, Proto, RulesFile, SafeText, Target, print_entry,
+};
 use crate::names;
 use crate::render::{Ctx, FAMILIES};
 use seg_diag::Diagnostics;
@@ -44,22 +46,38 @@ impl Host {
     }
 }
 
-/// The IPv6 ruleset of every host without IPv6 rules of its own, built once:
-/// the file, and the objects each such host holds once it is applied.
-pub(crate) struct SharedIp6 {
-    text: String,
-    /// The entry chains' objects, without a file (each host's is its own).
-    objects: Vec<Object>,
+/// What the files of every host share, made once per build instead of once
+/// per host: the base rules of the entry chains as printed (per family), the
+/// header's fixed lines, and the IPv6 ruleset of every host without IPv6
+/// rules of its own (the shared file, and the objects each such host holds
+/// once it is applied).
+pub(crate) struct Common {
+    /// Per family, the base lines of `seg-input` and `seg-output`.
+    base: [[Arc<str>; 2]; 2],
+    /// The first two lines of every header (version, meaning) and its last.
+    head: [SafeText; 2],
+    tail: SafeText,
+    shared_ip6: String,
+    /// The shared file's entry chains' objects, without a file (each
+    /// host's is its own).
+    shared_objects: Vec<Object>,
 }
 
-impl SharedIp6 {
-    pub fn new(cx: &Ctx<'_>) -> SharedIp6 {
-        let header = vec![
+impl Common {
+    pub fn new(cx: &Ctx<'_>) -> Common {
+        let base = FAMILIES.map(|family| print_entry(&base_lines(family)).map(Arc::from));
+        let head = [
             SafeText::new(&format!(
                 "seg {}: generated: do not edit",
                 env!("CARGO_PKG_VERSION")
             )),
             SafeText::new(&format!("meaning: sha256 {}", cx.meaning)),
+        ];
+        let tail = SafeText::new(
+            "seg-input and seg-output drop what no rule allows; every deny chain runs before every allow chain; other chains and rules of the table are untouched",
+        );
+        let mut header = head.to_vec();
+        header.extend([
             SafeText::new(
                 "IPv6 base rules, shared by every host without IPv6 rules of its own (its <host>.rules names this file): loopback, replies, neighbour discovery, then drop",
             ),
@@ -67,21 +85,25 @@ impl SharedIp6 {
                 "IPv6: sh {APPLY_SCRIPT} <host> (loads the sets, then ip6tables-restore --noflush < {}, pruning seg's chains and sets of an older version)",
                 names::SHARED_IP6
             )),
-        ];
+        ]);
         let rules = RulesFile {
             header,
             family: Family::V6,
-            entry: base_lines(Family::V6),
+            base: base[Family::V6 as usize].clone(),
+            entry: Vec::new(),
             chains: Vec::new(),
         };
         let entry_chains = rules.entry_chains();
-        let objects = entry_chains
+        let shared_objects = entry_chains
             .iter()
             .map(|(chain, text)| Object::new("chain", chain.as_str(), "", text.as_bytes()))
             .collect();
-        SharedIp6 {
-            text: rules.print_with(&entry_chains),
-            objects,
+        Common {
+            shared_ip6: rules.print_with(&entry_chains),
+            shared_objects,
+            base,
+            head,
+            tail,
         }
     }
 
@@ -89,7 +111,7 @@ impl SharedIp6 {
     pub fn artifact(self, hosts: &[Host]) -> Option<Artifact> {
         hosts.iter().any(Host::on_shared_ip6).then(|| Artifact {
             path: names::SHARED_IP6.to_string(),
-            contents: self.text.into_bytes(),
+            contents: self.shared_ip6.into_bytes(),
         })
     }
 }
@@ -223,7 +245,7 @@ pub(crate) fn emit_host(
     cx: &Ctx<'_>,
     host: &Host,
     set_texts: &HashMap<&str, Arc<str>>,
-    shared: &SharedIp6,
+    common: &Common,
     cache: &mut ChainCache,
     emission: &mut Emission,
 ) {
@@ -238,7 +260,7 @@ pub(crate) fn emit_host(
             Family::V6 if on_shared => {
                 // The host's IPv6 ruleset is the shared file's; its objects
                 // are still the host's own.
-                for o in &shared.objects {
+                for o in &common.shared_objects {
                     emission.objects.push(Object {
                         file: own_ip6.clone(),
                         ..o.clone()
@@ -248,7 +270,7 @@ pub(crate) fn emit_host(
             }
             Family::V6 => (own_ip6.clone(), "ip6tables-restore"),
         };
-        let mut entry = base_lines(family);
+        let mut entry = Vec::new();
         let mut chains = Vec::new();
         for (d, dir) in [Dir::In, Dir::Out].into_iter().enumerate() {
             let blocks = &host.blocks[f][d];
@@ -298,7 +320,7 @@ pub(crate) fn emit_host(
         // seg-input lines first, then seg-output, each in the order built.
         entry.sort_by_key(|(c, _)| *c == Chain::Output);
         let mut header = header(
-            cx,
+            common,
             &identity.name,
             &addresses,
             &host.stem,
@@ -320,6 +342,7 @@ pub(crate) fn emit_host(
         let rules = RulesFile {
             header,
             family,
+            base: common.base[f].clone(),
             entry,
             chains,
         };
@@ -389,7 +412,7 @@ fn ip6_rules_line(own: &str, on_shared: bool) -> String {
 }
 
 fn header(
-    cx: &Ctx<'_>,
+    common: &Common,
     name: &str,
     addresses: &[String],
     stem: &str,
@@ -398,18 +421,13 @@ fn header(
     file: &str,
 ) -> Vec<SafeText> {
     vec![
-        SafeText::new(&format!(
-            "seg {}: generated: do not edit",
-            env!("CARGO_PKG_VERSION")
-        )),
-        SafeText::new(&format!("meaning: sha256 {}", cx.meaning)),
+        common.head[0].clone(),
+        common.head[1].clone(),
         SafeText::new(&format!("host: {name} ({})", addresses.join(", "))),
         SafeText::new(&format!(
             "{}: sh {APPLY_SCRIPT} {stem} (loads the sets, then {tool} --noflush < {file}, pruning seg's chains and sets of an older version)",
             family.label()
         )),
-        SafeText::new(
-            "seg-input and seg-output drop what no rule allows; every deny chain runs before every allow chain; other chains and rules of the table are untouched",
-        ),
+        common.tail.clone(),
     ]
 }

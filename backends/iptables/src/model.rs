@@ -161,9 +161,24 @@ pub struct PrintedChain {
 pub struct RulesFile {
     pub header: Vec<SafeText>,
     pub family: Family,
-    /// Lines of the entry chains ([`Chain::Input`], [`Chain::Output`]), in order.
+    /// The first lines of the entry chains ([`Chain::Input`],
+    /// [`Chain::Output`]) as printed: the base rules, the same in every file
+    /// of a family, so printed once ([`print_entry`]).
+    pub base: [Arc<str>; 2],
+    /// The entry chains' lines after `base`, in order.
     pub entry: Vec<(Chain, Line)>,
     pub chains: Vec<PrintedChain>,
+}
+
+/// `lines` printed per entry chain: [`Chain::Input`]'s, then [`Chain::Output`]'s.
+pub fn print_entry(lines: &[(Chain, Line)]) -> [String; 2] {
+    [Chain::Input, Chain::Output].map(|entry| {
+        let mut out = String::new();
+        for (chain, line) in lines.iter().filter(|(c, _)| *c == entry) {
+            push_line(&mut out, chain, line);
+        }
+        out
+    })
 }
 
 fn push_addr(out: &mut String, side: Side, net: &IpNet) {
@@ -330,8 +345,11 @@ pub const HOOK_COMMENT: &str = "seg: policy of this host";
 impl RulesFile {
     /// The two entry chains as printed: each line, then the final DROP.
     pub fn entry_chains(&self) -> [(Chain, String); 2] {
+        let mut base = self.base.iter();
         [Chain::Input, Chain::Output].map(|entry| {
-            let mut out = String::new();
+            let first = base.next().map_or("", |b| &**b);
+            let mut out = String::with_capacity(first.len() + 256);
+            out.push_str(first);
             for (chain, line) in self.entry.iter().filter(|(c, _)| *c == entry) {
                 push_line(&mut out, chain, line);
             }

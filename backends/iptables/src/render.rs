@@ -29,7 +29,7 @@
 
 use crate::apply::{self, APPLY_SCRIPT};
 use crate::chain::ChainCache;
-use crate::host::{Dir, Host, SharedIp6, chain_names, emit_host, hosts, policy_names};
+use crate::host::{Common, Dir, Host, chain_names, emit_host, hosts, policy_names};
 use crate::model::{Family, IpSet, Match, PrintedMatches, Proto, SafeText, Side, TimeMatch};
 use crate::names;
 use crate::schedule::{self, Schedule, Unsupported};
@@ -249,12 +249,12 @@ fn render(cx: &Ctx, hosts: &[Host], threads: usize, sink: &dyn Sink) -> Emission
             (name.as_str(), Arc::from(set.print()))
         })
         .collect();
-    let shared = SharedIp6::new(cx);
+    let common = Common::new(cx);
     let one = |share: &[Host]| {
         let mut emission = Emission::default();
         let mut chains = ChainCache::default();
         for host in share {
-            emit_host(cx, host, &set_texts, &shared, &mut chains, &mut emission);
+            emit_host(cx, host, &set_texts, &common, &mut chains, &mut emission);
             for artifact in emission.artifacts.drain(..) {
                 sink.put(artifact);
             }
@@ -281,7 +281,7 @@ fn render(cx: &Ctx, hosts: &[Host], threads: usize, sink: &dyn Sink) -> Emission
         emission.objects.extend(share.objects);
         emission.rules += share.rules;
     }
-    if let Some(artifact) = shared.artifact(hosts) {
+    if let Some(artifact) = common.artifact(hosts) {
         sink.put(artifact);
     }
     if !hosts.is_empty() {

@@ -54,11 +54,7 @@ impl Object {
 
 /// 16 hex digits of SHA-256.
 pub fn digest(content: &[u8]) -> String {
-    Sha256::digest(content)
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::names::hex(&Sha256::digest(content)[..8])
 }
 
 /// How one target's objects changed from an old build to a new one; every
@@ -361,5 +357,7 @@ mod tests {
     #[test]
     fn digest_is_sixteen_hex_digits_of_sha256() {
         assert_eq!(digest(b""), "e3b0c44298fc1c14");
+        assert_eq!(digest(b"abc"), "ba7816bf8f01cfea");
+        assert_eq!(crate::names::hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
     }
 }
