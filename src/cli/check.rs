@@ -15,6 +15,8 @@ pub struct CheckArgs {
 }
 
 pub fn run(args: &CheckArgs, color: Color, v: Verbosity) -> Exit {
+    // The front end and the targets' lowerings run on several threads, as in `seg build`.
+    driver::share_arenas();
     let mut comp = match compile_as(&args.input, color, v) {
         Ok(c) => c,
         Err(e) => return e,

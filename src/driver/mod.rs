@@ -203,8 +203,9 @@ pub(crate) fn release_free_memory() {
 /// new thread an arena of its own up to that bound, and what one arena
 /// frees the others cannot use, so a build whose targets, hosts and file
 /// writers run side by side on a dozen threads carried ~20 MiB of free,
-/// resident memory at its peak (pairs job, 10k rules, both targets). Called
-/// before any thread starts; without effect elsewhere than glibc.
+/// resident memory at its peak (pairs job, 10k rules, both targets); `seg
+/// check`, whose parse ahead and lowerings run side by side too, likewise.
+/// Called before any thread starts; without effect elsewhere than glibc.
 pub fn share_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
