@@ -285,6 +285,16 @@ pub fn expand_globs(
     patterns: &[String],
     skip: &[PathBuf],
 ) -> Result<Vec<String>, String> {
+    expand(root, patterns, skip, Within::of(patterns))
+}
+
+/// [`expand_globs`], reading only the folders of `within`.
+fn expand(
+    root: &Path,
+    patterns: &[String],
+    skip: &[PathBuf],
+    within: Within,
+) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut builder = GlobSetBuilder::new();
     let mut globs = 0;
@@ -314,17 +324,64 @@ pub fn expand_globs(
     }
     let set: GlobSet = builder.build().map_err(|e| e.to_string())?;
     if globs > 0 {
-        walk(root, root, &set, skip, &mut out, 0);
+        walk(root, root, &set, &within, skip, &mut out, 0);
     }
     out.sort();
     out.dedup();
     Ok(out)
 }
 
+/// The folders the globs can match files in: each glob's leading folders
+/// written without glob syntax (`policy` for `policy/**/*.seg`). A folder
+/// outside all of them cannot hold a match (a literal component matches only
+/// itself), so it is not read: a build output inside the project holds
+/// thousands of files.
+struct Within {
+    /// Each glob's literal leading folders; `None` when one glob starts with
+    /// glob syntax (every folder may hold a match).
+    prefixes: Option<Vec<Vec<String>>>,
+}
+
+impl Within {
+    fn of(patterns: &[String]) -> Within {
+        let mut prefixes = Vec::new();
+        for p in patterns {
+            let parts: Vec<&str> = p.trim_start_matches("./").split('/').collect();
+            // The last part names files; the folders before it, up to the first glob syntax.
+            let folders = &parts[..parts.len().saturating_sub(1)];
+            let prefix: Vec<String> = folders
+                .iter()
+                .take_while(|c| !c.contains(['*', '?', '[', ']', '{', '}', '\\']))
+                .map(|c| c.to_string())
+                .collect();
+            if prefix.is_empty() {
+                return Within { prefixes: None };
+            }
+            prefixes.push(prefix);
+        }
+        Within {
+            prefixes: Some(prefixes),
+        }
+    }
+
+    /// Whether the folder `rel` (its components under the root) may hold a
+    /// match: it leads to a glob's folders, or lies within them.
+    fn may_hold(&self, rel: &[String]) -> bool {
+        let Some(prefixes) = &self.prefixes else {
+            return true;
+        };
+        prefixes.iter().any(|p| {
+            let n = p.len().min(rel.len());
+            p[..n] == rel[..n]
+        })
+    }
+}
+
 fn walk(
     root: &Path,
     dir: &Path,
     set: &GlobSet,
+    within: &Within,
     skip: &[PathBuf],
     out: &mut Vec<String>,
     depth: usize,
@@ -347,8 +404,17 @@ fn walk(
         };
         if kind.is_dir() {
             let hidden = name.starts_with('.') || name == "target" || name == "node_modules";
-            if !hidden && !skip.iter().any(|s| same_path(s, &path)) {
-                walk(root, &path, set, skip, out, depth + 1);
+            let wanted = || {
+                path.strip_prefix(root).is_ok_and(|rel| {
+                    let rel: Vec<String> = rel
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect();
+                    within.may_hold(&rel)
+                })
+            };
+            if !hidden && wanted() && !skip.iter().any(|s| same_path(s, &path)) {
+                walk(root, &path, set, within, skip, out, depth + 1);
             }
         } else if kind.is_file()
             && let Some(rel) = relative(root, &path)
@@ -431,5 +497,60 @@ mod tests {
             Some("shared/x.seg")
         );
         assert_eq!(resolve_import("a.seg", "../../etc/passwd"), None);
+    }
+
+    /// Leaving out the folders no glob can match in finds what reading
+    /// every folder finds, and does leave them out.
+    #[test]
+    fn globs_find_the_same_files_without_reading_folders_they_cannot_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let files = [
+            "a.seg",
+            "policy/a.seg",
+            "policy/b.txt",
+            "policy/sub/b.seg",
+            "policy/sub/deep/c.seg",
+            "policyx/f.seg",
+            "pol/e.seg",
+            "lib/g.seg",
+            "other/d.seg",
+            "out/iptables/x.seg",
+            "weird{dir}/h.seg",
+            ".hidden/i.seg",
+        ];
+        for f in files {
+            let path = root.join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "").unwrap();
+        }
+        let cases: [&[&str]; 11] = [
+            &["policy/**/*.seg"],
+            &["./policy/**/*.seg"],
+            &["policy/*.seg", "lib/*.seg"],
+            &["policy/sub/**/*.seg", "other/d.seg"],
+            &["**/*.seg"],
+            &["*.seg"],
+            &["{policy,lib}/**/*.seg"],
+            &["pol*/*.seg"],
+            &["policy/**/deep/*.seg"],
+            &["weird{dir}/*.seg", "policy//a.seg"],
+            &["/policy/*.seg", "../policy/*.seg"],
+        ];
+        for case in cases {
+            let patterns: Vec<String> = case.iter().map(|p| p.to_string()).collect();
+            let every = Within { prefixes: None };
+            let all = expand(root, &patterns, &[], every).unwrap();
+            assert_eq!(expand_globs(root, &patterns, &[]).unwrap(), all, "{case:?}");
+        }
+        let policy = vec!["policy/**/*.seg".to_string()];
+        assert_eq!(
+            expand_globs(root, &policy, &[]).unwrap(),
+            ["policy/a.seg", "policy/sub/b.seg", "policy/sub/deep/c.seg"]
+        );
+        let within = Within::of(&policy);
+        assert!(within.may_hold(&["policy".into(), "sub".into()]));
+        assert!(!within.may_hold(&["out".into()]));
+        assert!(!within.may_hold(&["policyx".into()]));
     }
 }
