@@ -538,54 +538,16 @@ pub fn shared_ip6(now: Timestamp) -> Case {
     let to_open6 = fx.set(&[open6], &[]);
     fx.rule(Action::Allow, "v6", v6_net, to_open6, tcp(22, 22));
     let id = FlowEndpoint::Identity;
-    fx.expect(
-        Action::Allow,
-        addr("10.77.0.5"),
-        id(quiet),
-        Protocol::Tcp,
-        22,
-        None,
-    );
-    fx.expect(
-        Action::Deny,
-        addr("fd00:77::5"),
-        id(quiet),
-        Protocol::Tcp,
-        22,
-        None,
-    );
-    fx.expect(
-        Action::Deny,
-        addr("fd00:77::5"),
-        id(quiet),
-        Protocol::Udp,
-        22,
-        None,
-    );
-    fx.expect(
-        Action::Deny,
-        addr("fd00:77::5"),
-        id(idle),
-        Protocol::Tcp,
-        22,
-        None,
-    );
-    fx.expect(
-        Action::Allow,
-        addr("fd00:77::5"),
-        id(open6),
-        Protocol::Tcp,
-        22,
-        None,
-    );
-    fx.expect(
-        Action::Deny,
-        addr("fd00:77::5"),
-        id(open6),
-        Protocol::Tcp,
-        23,
-        None,
-    );
+    for (decision, src, dst, protocol, port) in [
+        (Action::Allow, "10.77.0.5", quiet, Protocol::Tcp, 22),
+        (Action::Deny, "fd00:77::5", quiet, Protocol::Tcp, 22),
+        (Action::Deny, "fd00:77::5", quiet, Protocol::Udp, 22),
+        (Action::Deny, "fd00:77::5", idle, Protocol::Tcp, 22),
+        (Action::Allow, "fd00:77::5", open6, Protocol::Tcp, 22),
+        (Action::Deny, "fd00:77::5", open6, Protocol::Tcp, 23),
+    ] {
+        fx.expect(decision, addr(src), id(dst), protocol, port, None);
+    }
     Case {
         name: "shared IPv6 file (by hand)".into(),
         program: prepare(&fx.p, &[]),
