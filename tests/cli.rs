@@ -436,7 +436,9 @@ fn build_lists_what_the_new_output_removes() {
         "{text}"
     );
     assert!(
-        text.contains(": on each host, as root, with its files: sh seg-apply.sh <host>"),
+        text.contains(
+            ": on each host, as root, with its files and seg.base.ip6.rules: sh seg-apply.sh <host>"
+        ),
         "{text}"
     );
     assert_eq!(text.matches(" apply in ").count(), 5, "{text}");

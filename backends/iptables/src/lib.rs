@@ -102,7 +102,7 @@ impl Backend for Iptables {
 
     fn apply_command(&self, _: &Program, _: &TargetOptions) -> Option<String> {
         Some(
-            "on each host, as root, with its files: sh seg-apply.sh <host> (sh seg-apply.sh --remove on a host the policy no longer manages)"
+            "on each host, as root, with its files and seg.base.ip6.rules: sh seg-apply.sh <host> (sh seg-apply.sh --remove on a host the policy no longer manages)"
                 .into(),
         )
     }
