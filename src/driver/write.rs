@@ -127,7 +127,13 @@ impl Staging {
                 self.reused.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             }
-            fs::File::create(&path)
+            // A new file, never one already there: the same path given twice
+            // would otherwise truncate the first one's inode, which may be
+            // linked from the previous output.
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
                 .and_then(|mut f| f.write_all(contents))
                 .map_err(|e| format!("cannot write `{rel}`: {e}"))
         });
@@ -986,6 +992,23 @@ mod tests {
         assert_eq!(fs::read_to_string(out.join("a/keep.txt")).unwrap(), "old");
         assert!(!out.join("b").exists());
         assert_eq!(inode(&out.join("a/keep.txt")), kept, "one name again");
+        assert_eq!(leftovers(dir.path()), ["out"]);
+    }
+
+    #[test]
+    fn a_path_given_twice_fails_and_never_writes_into_the_previous_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let old = files(&[("report.json", "{\"tool\": \"seg\"}"), ("a.rules", "old")]);
+        write_atomically(&out, &old).unwrap();
+        let staging = Staging::begin(&out).unwrap();
+        // The first is linked from the previous output; the second, other
+        // bytes under the same path, must not be written through that link.
+        staging.put("a.rules", b"old").unwrap();
+        let second = staging.put("a.rules", b"new");
+        assert!(second.is_err(), "{second:?}");
+        assert!(staging.commit().is_err(), "the build is refused");
+        assert_eq!(fs::read_to_string(out.join("a.rules")).unwrap(), "old");
         assert_eq!(leftovers(dir.path()), ["out"]);
     }
 
