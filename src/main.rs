@@ -5,10 +5,11 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         // `seg test | head`: the reader has gone, so the rest of the output is unwanted.
-        // `print!` reports that as a panic; end quietly and successfully, as `cat` would
+        // `print!` reports that as a panic; it unwinds quietly (a half-made output
+        // folder is removed on the way) and seg ends successfully, as `cat` would
         // without a signal.
-        if closed_output(info) {
-            std::process::exit(0);
+        if closed_output(info.payload()) {
+            return;
         }
         eprintln!("error: internal error: seg crashed ({info})");
         eprintln!(
@@ -17,13 +18,13 @@ fn main() -> ExitCode {
     }));
     match std::panic::catch_unwind(seg::cli::main) {
         Ok(code) => code,
+        Err(payload) if closed_output(&*payload) => ExitCode::SUCCESS,
         Err(_) => ExitCode::from(seg::cli::Exit::Internal as u8),
     }
 }
 
 /// The panic of `print!`/`eprint!` on a pipe whose reader has gone.
-fn closed_output(info: &std::panic::PanicHookInfo) -> bool {
-    let payload = info.payload();
+fn closed_output(payload: &(dyn std::any::Any + Send)) -> bool {
     let message = payload
         .downcast_ref::<String>()
         .map(String::as_str)

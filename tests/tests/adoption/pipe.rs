@@ -43,6 +43,17 @@ fn every_command_ends_quietly_when_its_reader_goes_away() {
             "--out",
             out.to_str().expect("utf-8"),
         ],
+        // Its diagnostics go to stdout before the new tree replaces `--out`.
+        vec![
+            "build",
+            "examples/bank",
+            "--now",
+            NOW,
+            "--format",
+            "json",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
         vec![
             "explain",
             "payments-api",
@@ -150,6 +161,13 @@ fn every_command_ends_quietly_when_its_reader_goes_away() {
             !err.contains("internal error") && !err.contains("Broken pipe"),
             "seg {args:?}: {err}"
         );
+        // A build ended by its reader leaves no half-made output folder.
+        let left: Vec<String> = std::fs::read_dir(scratch.path())
+            .expect("read scratch")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("seg-tmp"))
+            .collect();
+        assert!(left.is_empty(), "seg {args:?} left {left:?}");
     }
 }
 
