@@ -160,9 +160,11 @@ apply() {
 	} | "$1-restore" --noflush
 }
 
-# Both families' files, checked before anything changes: a host must never
-# be left with IPv4 applied and no IPv6 chains of this build. Only a file's
-# header (the lines before *filter) is read: a rule's notes are user text.
+# Both families' files, checked before anything changes: a missing or
+# foreign IPv6 file must not leave a host with this build's IPv4 rules and
+# not its IPv6 ones. (A restore failing later stops the script, set -e, with
+# what it applied so far.) Only a file's header (the lines before *filter) is
+# read: a rule's notes are user text.
 header() {
 	sed '/^\*filter$/q' "$1"
 }
