@@ -387,6 +387,22 @@ fn seg_apply_checks_the_ipv6_file_before_changing_anything() {
     let err = lab::run_in(&ns, &["sh", script, "a", outs], None).expect_err("refused");
     assert!(err.contains("not from the same build"), "{err}");
     untouched("another build's IPv6 file");
+    // Both IPv6 files right, but the address sets of another build: refused too.
+    write(&out, &v2);
+    let sets = out.join("a.ipset");
+    assert!(!sets.exists(), "a uses no set in this fixture");
+    let foreign = format!(
+        "# seg: generated: do not edit\n# meaning: sha256 {}\ncreate seg4-000000000000000000000000 hash:net family inet\n",
+        "0".repeat(64)
+    );
+    std::fs::write(&sets, foreign).expect("write");
+    let err = lab::run_in(&ns, &["sh", script, "a", outs], None).expect_err("refused");
+    assert!(
+        err.contains("a.ipset") && err.contains("not from the same build"),
+        "{err}"
+    );
+    untouched("another build's address sets");
+    std::fs::remove_file(&sets).expect("remove");
     // A stale `a.ip6.rules` that would accept everything is not what a's rules name.
     write(&out, &v2);
     let stale = "*filter\n:seg-input - [0:0]\n:seg-output - [0:0]\n:stale-allow - [0:0]\n-A seg-input -j stale-allow\n-A stale-allow -j ACCEPT\nCOMMIT\n";

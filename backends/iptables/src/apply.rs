@@ -160,11 +160,12 @@ apply() {
 	} | "$1-restore" --noflush
 }
 
-# Both families' files, checked before anything changes: a missing or
-# foreign IPv6 file must not leave a host with this build's IPv4 rules and
-# not its IPv6 ones. (A restore failing later stops the script, set -e, with
-# what it applied so far.) Only a file's header (the lines before *filter) is
-# read: a rule's notes are user text.
+# Both families' files and the address sets, checked before anything
+# changes: a missing or foreign file must not leave a host with this build's
+# IPv4 rules and not its IPv6 ones. (A restore failing later, a tool missing,
+# stops the script, set -e, with what it applied so far.) Only a file's header
+# is read (the lines before *filter, or before the first set): a rule's notes
+# are user text.
 header() {
 	sed '/^\*filter$/q' "$1"
 }
@@ -186,8 +187,14 @@ if [ -z "$meaning" ] || [ "$(header "$rules6" | sed -n 's/^# meaning: //p')" != 
 	echo "seg-apply: $rules6 and $rules are not from the same build (nothing applied)" >&2
 	exit 2
 fi
-
+# The address sets too: another build's would miss sets the rules name, and a
+# restore failing halfway leaves the families from different builds.
 sets="$dir/$host.ipset"
+if [ -f "$sets" ] && [ "$(sed -n '/^[^#]/q; s/^# meaning: //p' "$sets")" != "$meaning" ]; then
+	echo "seg-apply: $sets and $rules are not from the same build (nothing applied)" >&2
+	exit 2
+fi
+
 if [ -f "$sets" ]; then
 	ipset restore -exist <"$sets"
 fi
