@@ -391,6 +391,62 @@ fn build_is_byte_identical_and_atomic() {
     assert_eq!(names.len(), 2, "leftover temporary folders: {names:?}");
 }
 
+/// A rebuild of an unchanged project keeps `--out` itself: the same folder
+/// and files (only the report, which holds the time, may be replaced), and
+/// the same bytes as a build into an empty folder. (The opa target's tests
+/// hold the time too: not these targets.)
+#[cfg(unix)]
+#[test]
+fn an_unchanged_rebuild_keeps_the_output_folder() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let targets = ["--target", "iptables,kubernetes"];
+    let o = build_bank(&a, &targets);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let folder = fs::metadata(&a).expect("out").ino();
+    for now in [NOW, "2026-11-24T00:00:01Z"] {
+        let mut args = vec!["build", "examples/bank", "-v", "--now", now, "--out"];
+        args.push(a.to_str().expect("utf8"));
+        args.extend(targets);
+        let o = seg(&args);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("kept the previous output"),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(fs::metadata(&a).expect("out").ino(), folder);
+        let o = seg(&[
+            "build",
+            "examples/bank",
+            "--now",
+            now,
+            "--out",
+            b.to_str().expect("utf8"),
+            "--target",
+            "iptables,kubernetes",
+        ]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert_eq!(files_under(&a), files_under(&b), "at {now}");
+        fs::remove_dir_all(&b).expect("rm");
+    }
+    // A file edited by hand: the output is rebuilt whole.
+    fs::write(a.join("report.json"), "{\"tool\": \"seg\"}").expect("write");
+    let rules = files_under(&a)
+        .into_iter()
+        .find(|(p, _)| p.ends_with(".rules"))
+        .expect("an iptables file")
+        .0;
+    fs::write(a.join(&rules), "edited").expect("write");
+    let o = build_bank(&a, &targets);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_ne!(fs::metadata(&a).expect("out").ino(), folder);
+    assert_ne!(fs::read(a.join(&rules)).expect("read"), b"edited");
+    let names = fs::read_dir(dir.path()).expect("ls").count();
+    assert_eq!(names, 1, "no temporary folder left");
+}
+
 #[test]
 fn build_refuses_to_replace_a_folder_it_did_not_write() {
     let dir = project(

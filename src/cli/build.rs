@@ -99,16 +99,7 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
         }
     };
     if v == Verbosity::Verbose {
-        info(&format!(
-            "wrote {} ({} bytes, {} unchanged and linked): files {} ms, sync {} ms, swap {} ms, old output removed in {} ms",
-            plural(written.files, "file"),
-            written.bytes,
-            written.reused,
-            written.write.as_millis(),
-            written.sync.as_millis(),
-            written.swap.as_millis(),
-            written.remove.as_millis(),
-        ));
+        info(&wrote(&written));
         for a in reports.iter().flat_map(|r| &r.approximations) {
             let kind = serde_json::to_value(a.kind).unwrap_or_default();
             info(&format!(
@@ -131,6 +122,32 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
     // at once, where freeing them piece by piece took ~30 ms at 10k rules.
     std::mem::forget((reports, comp));
     Exit::Ok
+}
+
+/// What writing the output took (`-v`).
+fn wrote(w: &driver::WriteStats) -> String {
+    if w.kept {
+        return format!(
+            "kept the previous output, which holds this build ({}, {} bytes, compared in {} ms; {} replaced in place): sync {} ms, replace {} ms, temporary folder removed in {} ms",
+            plural(w.files, "file"),
+            w.bytes,
+            w.write.as_millis(),
+            w.files.saturating_sub(w.reused),
+            w.sync.as_millis(),
+            w.swap.as_millis(),
+            w.remove.as_millis(),
+        );
+    }
+    format!(
+        "wrote {} ({} bytes, {} unchanged and linked): files {} ms, sync {} ms, swap {} ms, old output removed in {} ms",
+        plural(w.files, "file"),
+        w.bytes,
+        w.reused,
+        w.write.as_millis(),
+        w.sync.as_millis(),
+        w.swap.as_millis(),
+        w.remove.as_millis(),
+    )
 }
 
 /// Where the files go when `--out` may not be replaced: nowhere.

@@ -14,6 +14,11 @@
 //! it instead of written: the old inode is durable already, only the new
 //! folder entry is synced, and removing the old tree afterwards frees no
 //! inode and no block (the most expensive part of replacing an output).
+//! When every file matches (`report.json`, which holds the time, aside) and
+//! the previous output holds nothing else, it is kept in place and made
+//! durable, the report replaced by one rename (see `kept`).
+
+mod kept;
 
 use seg_ir::{Artifact, Sink};
 use std::collections::{BTreeMap, HashSet};
@@ -40,6 +45,8 @@ pub struct WriteStats {
     pub swap: Duration,
     /// Removing the old output.
     pub remove: Duration,
+    /// The previous output held exactly this build and was kept as it was.
+    pub kept: bool,
 }
 
 /// Replace the folder `out` with exactly `files` (paths relative to `out`).
@@ -65,6 +72,8 @@ pub struct Staging {
     previous: Option<PathBuf>,
     /// Folders of the new tree made so far, relative to it.
     folders: Mutex<HashSet<String>>,
+    /// Folders of the previous output found to be folders, not links.
+    old_folders: Mutex<HashSet<String>>,
     /// The failure of the first file in path order, whatever the threads' timing.
     first_error: Mutex<Option<(String, String)>>,
     files: AtomicUsize,
@@ -74,6 +83,8 @@ pub struct Staging {
     /// Nanoseconds after `began` at which the first file began and the last ended.
     first_file: AtomicU64,
     last_file: AtomicU64,
+    /// Files found unchanged, linked only once one differs.
+    deferred: kept::Deferred,
     committed: bool,
 }
 
@@ -95,12 +106,15 @@ impl Staging {
         let stamp = format!("{}-{}", std::process::id(), unique());
         let tmp = parent.join(format!(".{}.seg-tmp-{stamp}", name.to_string_lossy()));
         fs::create_dir(&tmp).map_err(|e| format!("cannot create `{}`: {e}", tmp.display()))?;
+        let previous = out.is_dir().then(|| out.clone());
         Ok(Staging {
-            previous: out.is_dir().then(|| out.clone()),
+            deferred: kept::Deferred::new(previous.is_some()),
+            previous,
             out,
             tmp,
             stamp,
             folders: Mutex::new(HashSet::new()),
+            old_folders: Mutex::new(HashSet::new()),
             first_error: Mutex::new(None),
             files: AtomicUsize::new(0),
             bytes: AtomicU64::new(0),
@@ -117,26 +131,7 @@ impl Staging {
     /// A failure is also kept for [`Staging::commit`].
     pub fn put(&self, rel: &str, contents: &[u8]) -> Result<(), String> {
         let began = self.since_began();
-        let result = self.folders_for(rel).and_then(|()| {
-            let path = self.tmp.join(rel);
-            if self
-                .previous
-                .as_ref()
-                .is_some_and(|old| reuse(&old.join(rel), &path, contents))
-            {
-                self.reused.fetch_add(1, Ordering::Relaxed);
-                return Ok(());
-            }
-            // A new file, never one already there: the same path given twice
-            // would otherwise truncate the first one's inode, which may be
-            // linked from the previous output.
-            fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .and_then(|mut f| f.write_all(contents))
-                .map_err(|e| format!("cannot write `{rel}`: {e}"))
-        });
+        let result = self.place(rel, contents);
         self.files.fetch_add(1, Ordering::Relaxed);
         self.bytes
             .fetch_add(contents.len() as u64, Ordering::Relaxed);
@@ -144,12 +139,91 @@ impl Staging {
         self.last_file
             .fetch_max(self.since_began(), Ordering::Relaxed);
         if let Err(e) = &result {
-            let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
-            if first.as_ref().is_none_or(|(at, _)| rel < at.as_str()) {
-                *first = Some((rel.to_string(), e.clone()));
+            self.failed(rel, e);
+        }
+        result
+    }
+
+    /// Record an unchanged file while no file differed; otherwise link it
+    /// from the previous output or write it.
+    fn place(&self, rel: &str, contents: &[u8]) -> Result<(), String> {
+        if let Some(old) = &self.previous
+            && self.deferred.deferring()
+        {
+            if self.real_folders(old, rel) && self.deferred.record(old, rel, contents) {
+                self.reused.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            if rel == REPORT && self.deferred.first_change(rel) {
+                self.folders_for(rel)?;
+                return write_new(&self.tmp.join(rel), contents)
+                    .map_err(|e| format!("cannot write `{rel}`: {e}"));
+            }
+            // A failure of a file matched earlier is kept for `commit`.
+            let _ = self.link_deferred();
+        }
+        self.folders_for(rel)?;
+        let path = self.tmp.join(rel);
+        if self.previous.as_ref().is_some_and(|old| {
+            self.real_folders(old, rel) && reuse(&old.join(rel), &path, contents)
+        }) {
+            self.reused.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        write_new(&path, contents).map_err(|e| format!("cannot write `{rel}`: {e}"))
+    }
+
+    /// Whether the folders above `rel` in the previous output are folders,
+    /// not links to folders elsewhere whose files must not be shared.
+    fn real_folders(&self, old: &Path, rel: &str) -> bool {
+        // Parents first: a folder is remembered once every folder above it was checked.
+        let ends = rel.match_indices('/').map(|(i, _)| i);
+        for up in ends.map(|i| &rel[..i]) {
+            let seen = self.old_folders.lock().unwrap_or_else(|p| p.into_inner());
+            if seen.contains(up) {
+                continue;
+            }
+            drop(seen);
+            if !fs::symlink_metadata(old.join(up)).is_ok_and(|m| m.is_dir()) {
+                return false;
+            }
+            let mut seen = self.old_folders.lock().unwrap_or_else(|p| p.into_inner());
+            seen.insert(up.to_string());
+        }
+        true
+    }
+
+    /// Stop deferring: link the files matched so far into the new tree.
+    fn link_deferred(&self) -> Result<(), String> {
+        let Some(old) = &self.previous else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        let matched = self.deferred.stop().map(|f| f.matched).unwrap_or_default();
+        for m in matched {
+            let linked = self
+                .folders_for(m.rel())
+                .and_then(|()| m.link(&old.join(m.rel()), &self.tmp.join(m.rel())));
+            match linked {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.reused.fetch_sub(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    self.failed(m.rel(), &e);
+                    result = result.and(Err(e));
+                }
             }
         }
         result
+    }
+
+    /// Keep the failure of the first file in path order.
+    fn failed(&self, rel: &str, e: &str) {
+        let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+        if first.as_ref().is_none_or(|(at, _)| rel < at.as_str()) {
+            *first = Some((rel.to_string(), e.to_string()));
+        }
     }
 
     /// Run `f` with a [`Sink`] whose files are written by [`FILE_THREADS`]
@@ -179,21 +253,21 @@ impl Staging {
     /// Make the new tree durable and exchange it with `--out` (see the
     /// module doc); the error of the first failed file, if any, instead.
     pub fn commit(mut self) -> Result<WriteStats, String> {
-        if let Some((_, e)) = self
-            .first_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
+        if let Some(e) = self.first_error() {
             return Err(e);
         }
-        let first = self.first_file.load(Ordering::Relaxed);
-        let last = self.last_file.load(Ordering::Relaxed);
+        if let Some(stats) = self.keep()? {
+            return Ok(stats);
+        }
+        let _ = self.link_deferred();
+        if let Some(e) = self.first_error() {
+            return Err(e);
+        }
         let mut stats = WriteStats {
             files: self.files.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
             reused: self.reused.load(Ordering::Relaxed),
-            write: Duration::from_nanos(last.saturating_sub(first)),
+            write: self.write_time(),
             ..WriteStats::default()
         };
         let began = Instant::now();
@@ -202,6 +276,63 @@ impl Staging {
         swap_in(&self.tmp, &self.out, &self.stamp, &mut stats)?;
         self.committed = true;
         Ok(stats)
+    }
+
+    fn first_error(&self) -> Option<String> {
+        let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+        first.take().map(|(_, e)| e)
+    }
+
+    /// When every file but the report matched the previous output and it
+    /// holds nothing else, keep it: it is the new build but for the report,
+    /// which is made durable in the new tree, then renamed over the old one
+    /// (see `kept`). The whole output is made durable too, in case it was
+    /// not (a copy, say); the temporary folder, left with no file, goes.
+    fn keep(&mut self) -> Result<Option<WriteStats>, String> {
+        let Some(old) = &self.previous else {
+            return Ok(None);
+        };
+        let Some(found) = self.deferred.stop() else {
+            return Ok(None);
+        };
+        if !kept::holds_exactly(old, &self.tmp, &found) {
+            self.deferred = kept::Deferred::resume(found);
+            return Ok(None);
+        }
+        let mut stats = WriteStats {
+            files: self.files.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            reused: self.reused.load(Ordering::Relaxed),
+            write: self.write_time(),
+            kept: true,
+            ..WriteStats::default()
+        };
+        let began = Instant::now();
+        // The new tree is on the same file system: one sync for both.
+        sync_tree(old)?;
+        #[cfg(not(target_os = "linux"))]
+        sync_tree(&self.tmp)?;
+        stats.sync = began.elapsed();
+        let began = Instant::now();
+        if let Some(rel) = &found.changed {
+            let to = old.join(rel);
+            fs::rename(self.tmp.join(rel), &to)
+                .map_err(|e| format!("cannot move `{rel}` into `{}`: {e}", old.display()))?;
+            sync_folder(to.parent().unwrap_or(old))?;
+        }
+        stats.swap = began.elapsed();
+        self.committed = true;
+        let began = Instant::now();
+        remove_tree(&self.tmp)
+            .map_err(|e| format!("cannot remove `{}`: {e}", self.tmp.display()))?;
+        stats.remove = began.elapsed();
+        Ok(Some(stats))
+    }
+
+    fn write_time(&self) -> Duration {
+        let first = self.first_file.load(Ordering::Relaxed);
+        let last = self.last_file.load(Ordering::Relaxed);
+        Duration::from_nanos(last.saturating_sub(first))
     }
 
     fn since_began(&self) -> u64 {
@@ -253,6 +384,10 @@ impl Sink for Queue {
         let _ = self.0.send(artifact);
     }
 }
+
+/// The build's report, which holds its time: the one file an otherwise
+/// unchanged output may differ in and still be kept (see `kept`).
+const REPORT: &str = "report.json";
 
 /// Files waiting for a writer thread at most (see [`Staging::writing`]).
 const QUEUED_FILES: usize = 64;
@@ -330,39 +465,57 @@ fn reuse(old: &Path, new: &Path, contents: &[u8]) -> bool {
     holds_exactly(old, contents) && fs::hard_link(old, new).is_ok()
 }
 
-/// Whether `path` is a plain file with a single name holding exactly
-/// `contents`: one open that refuses a symbolic link and never waits (a FIFO
-/// or a device in the folder must not block the build), one `fstat` of what
-/// was opened, one read of exactly its size, one close.
-#[cfg(target_os = "linux")]
+/// Whether `path` is a plain file with a single name holding exactly `contents`.
 fn holds_exactly(path: &Path, contents: &[u8]) -> bool {
-    use std::io::Read;
+    open_plain(path, contents.len())
+        .and_then(|(file, _)| read_plain(file, contents.len()))
+        .is_some_and(|bytes| bytes == contents)
+}
+
+/// `path` opened to read when it is a plain file with a single name (a file
+/// with other names may be written through them, so it is not shared with
+/// the new output) of `len` bytes: one open that refuses a symbolic link and
+/// never waits (a FIFO or a device in the folder must not block the build),
+/// one `fstat` of what was opened.
+#[cfg(target_os = "linux")]
+fn open_plain(path: &Path, len: usize) -> Option<(fs::File, fs::Metadata)> {
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let Ok(mut file) = fs::OpenOptions::new()
+    let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
-    else {
-        return false;
-    };
-    let plain = file.metadata().is_ok_and(|m| {
-        m.file_type().is_file() && m.len() == contents.len() as u64 && m.nlink() == 1
-    });
-    if !plain {
-        return false;
-    }
-    let mut bytes = vec![0; contents.len()];
-    file.read_exact(&mut bytes).is_ok() && bytes == contents
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    let plain = meta.file_type().is_file() && meta.len() == len as u64 && meta.nlink() == 1;
+    plain.then_some((file, meta))
 }
 
-/// Whether `path` is a plain file with a single name holding exactly
-/// `contents` (a file with other names may be written through them, so it
-/// is not shared with the new output).
+/// See the Linux version; here the name is checked before it is opened.
 #[cfg(not(target_os = "linux"))]
-fn holds_exactly(path: &Path, contents: &[u8]) -> bool {
-    fs::symlink_metadata(path).is_ok_and(|m| {
-        m.file_type().is_file() && m.len() == contents.len() as u64 && single_link(&m)
-    }) && fs::read(path).is_ok_and(|bytes| bytes == contents)
+fn open_plain(path: &Path, len: usize) -> Option<(fs::File, fs::Metadata)> {
+    let meta = fs::symlink_metadata(path).ok()?;
+    let plain = meta.file_type().is_file() && meta.len() == len as u64 && single_link(&meta);
+    plain.then_some(())?;
+    Some((fs::File::open(path).ok()?, meta))
+}
+
+/// The first `len` bytes of `file` (its size, checked by [`open_plain`]).
+fn read_plain(mut file: fs::File, len: usize) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = vec![0; len];
+    file.read_exact(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+/// Create `path`, never open one already there, and write `contents`.
+fn write_new(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    // The same path given twice would otherwise truncate the first one's
+    // inode, which may be linked from the previous output.
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(contents))
 }
 
 #[cfg(all(unix, not(target_os = "linux")))]
@@ -1007,6 +1160,277 @@ mod tests {
         staging.put("a.rules", b"old").unwrap();
         let second = staging.put("a.rules", b"new");
         assert!(second.is_err(), "{second:?}");
+        assert!(staging.commit().is_err(), "the build is refused");
+        assert_eq!(fs::read_to_string(out.join("a.rules")).unwrap(), "old");
+        assert_eq!(leftovers(dir.path()), ["out"]);
+    }
+
+    /// The output folder's identity and its files' inodes, to tell a kept
+    /// output from a replaced one.
+    #[cfg(unix)]
+    fn identity(out: &Path, rels: &[&str]) -> Vec<(u64, u64)> {
+        std::iter::once(inode(out))
+            .chain(rels.iter().map(|r| inode(&out.join(r))))
+            .collect()
+    }
+
+    #[cfg(unix)]
+    fn estate() -> BTreeMap<String, Vec<u8>> {
+        files(&[
+            ("report.json", "{\"tool\": \"seg\"}"),
+            ("iptables/a.rules", "a"),
+            ("iptables/b.rules", "bb"),
+            ("k8s/ns/deep/p.yaml", "p"),
+        ])
+    }
+
+    /// A rebuild with nothing changed leaves `--out` itself in place: no
+    /// link, no exchange, no removal; the folder and every file the same.
+    #[cfg(unix)]
+    #[test]
+    fn an_unchanged_rebuild_keeps_the_previous_output_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let all = estate();
+        let rels: Vec<&str> = all.keys().map(String::as_str).collect();
+        assert!(!write_atomically(&out, &all).unwrap().kept);
+        let before = identity(&out, &rels);
+        for _ in 0..2 {
+            let stats = write_atomically(&out, &all).unwrap();
+            assert!(stats.kept, "the previous output is this build");
+            assert_eq!((stats.files, stats.reused), (4, 4));
+            assert_eq!(identity(&out, &rels), before);
+            assert_eq!(leftovers(dir.path()), ["out"]);
+        }
+        // Streamed from several threads in no order: the same.
+        let list: Vec<(String, Vec<u8>)> = all.clone().into_iter().collect();
+        let staging = Staging::begin(&out).unwrap();
+        hand_over(&staging, &list, 1);
+        assert!(staging.commit().unwrap().kept);
+        assert_eq!(identity(&out, &rels), before);
+        assert_eq!(leftovers(dir.path()), ["out"]);
+    }
+
+    /// A rebuild that differs only in its report (its time) keeps the
+    /// output folder and its files; the report is replaced by one rename.
+    #[cfg(unix)]
+    #[test]
+    fn a_rebuild_with_only_a_new_report_replaces_it_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut all = estate();
+        let rels = ["iptables/a.rules", "iptables/b.rules", "k8s/ns/deep/p.yaml"];
+        write_atomically(&out, &all).unwrap();
+        let before = identity(&out, &rels);
+        let report = inode(&out.join("report.json")).0;
+        all.insert(
+            "report.json".to_string(),
+            b"{\"tool\": \"seg\", \"now\": 2}".to_vec(),
+        );
+        let stats = write_atomically(&out, &all).unwrap();
+        assert!(stats.kept);
+        assert_eq!((stats.files, stats.reused), (4, 3));
+        assert_eq!(identity(&out, &rels), before);
+        assert_ne!(inode(&out.join("report.json")).0, report);
+        for (rel, contents) in &all {
+            assert_eq!(&fs::read(out.join(rel)).unwrap(), contents, "{rel}");
+        }
+        assert_eq!(leftovers(dir.path()), ["out"]);
+        // Any other file that differs: rebuilt, the report too.
+        all.insert(
+            "report.json".to_string(),
+            b"{\"tool\": \"seg\", \"now\": 3}".to_vec(),
+        );
+        all.insert("k8s/ns/deep/p.yaml".to_string(), b"q".to_vec());
+        let stats = write_atomically(&out, &all).unwrap();
+        assert!(!stats.kept);
+        assert_ne!(inode(&out).0, before[0].0);
+        for (rel, contents) in &all {
+            assert_eq!(&fs::read(out.join(rel)).unwrap(), contents, "{rel}");
+        }
+        assert_eq!(leftovers(dir.path()), ["out"]);
+    }
+
+    /// Build `all` over a previous output of `all` spoiled by `spoil`:
+    /// the output is rebuilt (a new folder) and holds exactly `all`.
+    #[cfg(unix)]
+    fn rebuilt_after(spoil: impl FnOnce(&Path)) {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let all = estate();
+        write_atomically(&out, &all).unwrap();
+        spoil(&out);
+        let folder = inode(&out).0;
+        let stats = write_atomically(&out, &all).unwrap();
+        assert!(!stats.kept);
+        assert_ne!(inode(&out).0, folder, "a new output folder");
+        let mut found = Vec::new();
+        let mut todo = vec![out.clone()];
+        while let Some(d) = todo.pop() {
+            for e in fs::read_dir(d).unwrap().flatten() {
+                let t = fs::symlink_metadata(e.path()).unwrap().file_type();
+                if t.is_dir() {
+                    todo.push(e.path());
+                } else {
+                    assert!(t.is_file(), "{:?} is a plain file", e.path());
+                    let rel = e
+                        .path()
+                        .strip_prefix(&out)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned();
+                    assert_eq!(fs::read(e.path()).unwrap(), all[&rel], "{rel}");
+                    assert_eq!(inode(&e.path()).1, 1, "{rel}: one name");
+                    found.push(rel);
+                }
+            }
+        }
+        found.sort();
+        assert_eq!(found, all.keys().cloned().collect::<Vec<_>>());
+        assert!(!out.join("k8s/empty").exists());
+        assert_eq!(leftovers(dir.path()), ["out", "outside"]);
+    }
+
+    #[cfg(unix)]
+    fn outside(out: &Path) -> PathBuf {
+        let p = out.parent().unwrap().join("outside");
+        fs::create_dir(&p).unwrap();
+        p
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_modified_extra_missing_or_foreign_file_rebuilds_the_output() {
+        // Modified: same length, other bytes.
+        rebuilt_after(|out| {
+            outside(out);
+            fs::write(out.join("iptables/b.rules"), "bc").unwrap();
+        });
+        // Extra file, extra empty folder, missing file.
+        rebuilt_after(|out| {
+            outside(out);
+            fs::write(out.join("iptables/c.rules"), "c").unwrap();
+        });
+        rebuilt_after(|out| {
+            outside(out);
+            fs::create_dir(out.join("k8s/empty")).unwrap();
+        });
+        rebuilt_after(|out| {
+            outside(out);
+            fs::remove_file(out.join("k8s/ns/deep/p.yaml")).unwrap();
+        });
+        // A file with another name (written through it, it would change the output).
+        rebuilt_after(|out| {
+            let o = outside(out);
+            fs::hard_link(out.join("iptables/a.rules"), o.join("a")).unwrap();
+        });
+        // A file replaced by a link to a file outside with the same bytes.
+        rebuilt_after(|out| {
+            let o = outside(out);
+            fs::write(o.join("a"), "a").unwrap();
+            fs::remove_file(out.join("iptables/a.rules")).unwrap();
+            std::os::unix::fs::symlink(o.join("a"), out.join("iptables/a.rules")).unwrap();
+        });
+        // A folder replaced by a link to a folder outside with the same files.
+        rebuilt_after(|out| {
+            let o = outside(out);
+            fs::rename(out.join("k8s/ns/deep"), o.join("deep")).unwrap();
+            std::os::unix::fs::symlink(o.join("deep"), out.join("k8s/ns/deep")).unwrap();
+        });
+        // A folder others may write into.
+        rebuilt_after(|out| {
+            use std::os::unix::fs::PermissionsExt;
+            outside(out);
+            fs::set_permissions(out.join("iptables"), fs::Permissions::from_mode(0o777)).unwrap();
+        });
+    }
+
+    /// A file of the previous output replaced by another (same bytes, other
+    /// inode) after it was compared is not kept; with other bytes the build
+    /// fails and the previous output stays.
+    #[cfg(unix)]
+    #[test]
+    fn a_file_replaced_during_the_build_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let all = estate();
+        write_atomically(&out, &all).unwrap();
+        let staging = Staging::begin(&out).unwrap();
+        for (rel, contents) in &all {
+            staging.put(rel, contents).unwrap();
+        }
+        let swap_in = |bytes: &str| {
+            let spare = dir.path().join("spare");
+            fs::write(&spare, bytes).unwrap();
+            fs::rename(&spare, out.join("iptables/a.rules")).unwrap();
+        };
+        swap_in("a");
+        let folder = inode(&out).0;
+        let stats = staging.commit().unwrap();
+        assert!(!stats.kept);
+        assert_ne!(inode(&out).0, folder);
+        assert_eq!(
+            fs::read_to_string(out.join("iptables/a.rules")).unwrap(),
+            "a"
+        );
+        assert_eq!(leftovers(dir.path()), ["out"]);
+
+        let staging = Staging::begin(&out).unwrap();
+        for (rel, contents) in &all {
+            staging.put(rel, contents).unwrap();
+        }
+        swap_in("x");
+        let err = staging.commit().unwrap_err();
+        assert!(err.contains("changed during the build"), "{err}");
+        assert_eq!(
+            fs::read_to_string(out.join("iptables/a.rules")).unwrap(),
+            "x"
+        );
+        assert_eq!(leftovers(dir.path()), ["out"]);
+    }
+
+    /// Files matched before the first one that differs are linked once it
+    /// comes, as they would have been at once.
+    #[cfg(unix)]
+    #[test]
+    fn files_matched_before_a_change_are_linked_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut all = estate();
+        write_atomically(&out, &all).unwrap();
+        let before = identity(&out, &["iptables/a.rules", "k8s/ns/deep/p.yaml"]);
+        all.insert("iptables/b.rules".to_string(), b"bc".to_vec());
+        let staging = Staging::begin(&out).unwrap();
+        for rel in [
+            "iptables/a.rules",
+            "k8s/ns/deep/p.yaml",
+            "iptables/b.rules",
+            "report.json",
+        ] {
+            staging.put(rel, &all[rel]).unwrap();
+        }
+        let stats = staging.commit().unwrap();
+        assert!(!stats.kept);
+        assert_eq!(stats.reused, 3, "all but iptables/b.rules");
+        let after = identity(&out, &["iptables/a.rules", "k8s/ns/deep/p.yaml"]);
+        assert_ne!(after[0].0, before[0].0, "a new output folder");
+        assert_eq!(after[1..], before[1..], "the same inodes, one name each");
+        for (rel, contents) in &all {
+            assert_eq!(&fs::read(out.join(rel)).unwrap(), contents, "{rel}");
+        }
+        assert_eq!(leftovers(dir.path()), ["out"]);
+    }
+
+    #[test]
+    fn the_same_file_given_twice_fails_even_when_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let old = files(&[("report.json", "{\"tool\": \"seg\"}"), ("a.rules", "old")]);
+        write_atomically(&out, &old).unwrap();
+        let staging = Staging::begin(&out).unwrap();
+        staging.put("report.json", b"{\"tool\": \"seg\"}").unwrap();
+        staging.put("a.rules", b"old").unwrap();
+        staging.put("a.rules", b"old").unwrap();
         assert!(staging.commit().is_err(), "the build is refused");
         assert_eq!(fs::read_to_string(out.join("a.rules")).unwrap(), "old");
         assert_eq!(leftovers(dir.path()), ["out"]);
