@@ -94,6 +94,14 @@ impl Staging {
     /// written before that check.
     pub fn begin(out: &Path) -> Result<Staging, String> {
         let out = absolute(out)?;
+        // A link to a folder: that folder is the output (the guard reads it
+        // too). Exchanged, the link itself would end up under the temporary
+        // name, its removal fail, and the build report an error after all.
+        let out = match fs::symlink_metadata(&out) {
+            Ok(m) if m.file_type().is_symlink() => fs::canonicalize(&out)
+                .map_err(|e| format!("cannot follow the link `{}`: {e}", out.display()))?,
+            _ => out,
+        };
         let parent = out
             .parent()
             .ok_or_else(|| format!("`{}` has no parent folder", out.display()))?;
@@ -1434,6 +1442,27 @@ mod tests {
         assert!(staging.commit().is_err(), "the build is refused");
         assert_eq!(fs::read_to_string(out.join("a.rules")).unwrap(), "old");
         assert_eq!(leftovers(dir.path()), ["out"]);
+    }
+
+    /// `--out` a link to a seg output: that folder is replaced, the link
+    /// stays, nothing is left beside them.
+    #[cfg(unix)]
+    #[test]
+    fn a_linked_output_folder_is_replaced_through_the_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let (real, out) = (dir.path().join("real"), dir.path().join("out"));
+        write_atomically(&real, &estate()).unwrap();
+        std::os::unix::fs::symlink("real", &out).unwrap();
+        let other = files(&[("report.json", "{\"tool\": \"seg\"} 2"), ("z", "z")]);
+        for build in [&other, &other, &estate()] {
+            write_atomically(&out, build).unwrap();
+            assert!(fs::symlink_metadata(&out).unwrap().file_type().is_symlink());
+            for (rel, contents) in build {
+                assert_eq!(&fs::read(real.join(rel)).unwrap(), contents, "{rel}");
+            }
+            assert_eq!(leftovers(dir.path()), ["out", "real"]);
+        }
+        assert!(!real.join("z").exists());
     }
 
     #[test]
