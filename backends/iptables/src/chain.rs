@@ -17,7 +17,8 @@
 //! name the policy and its usual owner once, then the whole provenance of each
 //! rule that has more to say (another owner, a doc comment, a reason).
 //!
-//! Hosts whose chain holds the same rules share one printed chain ([`ChainCache`]).
+//! Hosts whose chain holds the same rules share one printed chain ([`ChainCache`]);
+//! a chain holding a block of one host alone is printed without being kept.
 
 use crate::host::Dir;
 use crate::model::{Chain, Match, PrintedChain, PrintedMatches, SafeText, Target, UserChain};
@@ -48,8 +49,20 @@ impl ChainCache {
         }
         let (_, dir, action, policy, blocks) = &id;
         let printed = build(cx, blocks, *dir, *action, *policy, name).finish();
+        // No other host's chain can hold a block of this host alone: keeping
+        // such chains held every chain of a job whose rules are all pairs.
+        if blocks.iter().any(|&b| cx.blocks[b as usize].hosts < 2) {
+            return printed;
+        }
         self.0.insert(id, printed.clone());
         printed
+    }
+}
+
+#[cfg(test)]
+impl ChainCache {
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
     }
 }
 

@@ -456,3 +456,28 @@ fn sets_are_still_shared_by_name() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn only_chains_another_host_may_hold_are_kept() {
+    let mut fx = Fx::new();
+    let a = fx.id("a", &["10.0.0.1/32"]);
+    let b = fx.id("b", &["10.0.0.2/32"]);
+    let c = fx.id("c", &["10.0.0.3/32"]);
+    let d = fx.id("d", &["10.0.0.4/32"]);
+    // A pair: a's outgoing chain and b's incoming one are theirs alone.
+    fx.rule(Action::Allow, "pair", ids(&[a]), ids(&[b]), tcp(80, 80));
+    // b and d each get an incoming chain of this one block: the same chain.
+    fx.rule(
+        Action::Allow,
+        "both",
+        ids(&[c]),
+        ids(&[b, d]),
+        tcp(443, 443),
+    );
+    assert_eq!(crate::render::chains_kept(&fx.p), 1);
+    // The shared chain prints the same on both hosts.
+    let (e, _) = fx.emit(8);
+    let on = |host| chain_lines(file(&e, host), "in-allow-both-").join("\n");
+    assert_eq!(on("b.rules"), on("d.rules"));
+    assert!(!on("b.rules").is_empty());
+}

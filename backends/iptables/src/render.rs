@@ -86,6 +86,8 @@ pub(crate) struct Block {
     pub action: Action,
     pub lines: Vec<RuleLine>,
     pub sets: Vec<String>,
+    /// How many hosts the block is on.
+    pub hosts: usize,
 }
 
 /// One address set: family and members. (Not the rules that use it: a set
@@ -145,6 +147,26 @@ pub(crate) fn lower_with<'p>(
     diags: &mut Diagnostics,
     threads: Option<usize>,
 ) -> Lowered<'p> {
+    let (mut cx, hosts) = lower_lines(program, threshold, diags);
+    let approximations = std::mem::take(&mut cx.approximations);
+    Lowered::streaming(approximations, move |_, sink| {
+        cx.meaning = seg_ir::meaning::digest(program, Some(options));
+        cx.heads = cx
+            .keys
+            .iter()
+            .map(|k| PrintedMatches::of(&k.head))
+            .collect();
+        let threads = threads.unwrap_or_else(|| render_threads(hosts.len()));
+        render(&cx, &hosts, threads, sink)
+    })
+}
+
+/// Every rule's blocks, and on which hosts each is.
+fn lower_lines<'p>(
+    program: &'p Program,
+    threshold: usize,
+    diags: &mut Diagnostics,
+) -> (Ctx<'p>, Vec<Host>) {
     let mut hosts = hosts(program, diags);
     let mut host_of: Vec<Option<usize>> = vec![None; program.identities.len()];
     for (i, h) in hosts.iter().enumerate() {
@@ -197,9 +219,10 @@ pub(crate) fn lower_with<'p>(
             }
             let addrs = cx.addresses(peer);
             for (f, family) in FAMILIES.into_iter().enumerate() {
-                let Some(block) = cx.block(index, rule, &shape, &addrs, family, side) else {
+                let Some(mut block) = cx.block(index, rule, &shape, &addrs, family, side) else {
                     continue;
                 };
+                block.hosts = on.len();
                 let id = cx.blocks.len() as u32;
                 cx.blocks.push(block);
                 for &h in &on {
@@ -208,17 +231,41 @@ pub(crate) fn lower_with<'p>(
             }
         }
     }
-    let approximations = std::mem::take(&mut cx.approximations);
-    Lowered::streaming(approximations, move |_, sink| {
-        cx.meaning = seg_ir::meaning::digest(program, Some(options));
-        cx.heads = cx
-            .keys
-            .iter()
-            .map(|k| PrintedMatches::of(&k.head))
-            .collect();
-        let threads = threads.unwrap_or_else(|| render_threads(hosts.len()));
-        render(&cx, &hosts, threads, sink)
-    })
+    (cx, hosts)
+}
+
+/// Each set printed once, copied into the files of the hosts using it.
+fn set_texts<'c>(cx: &'c Ctx) -> HashMap<&'c str, Arc<str>> {
+    cx.sets
+        .iter()
+        .map(|(name, s)| {
+            let set = IpSet {
+                name: name.clone(),
+                family: s.family,
+                notes: vec![SafeText::new(&format!("{} CIDRs", s.members.len()))],
+                members: s.members.clone(),
+            };
+            (name.as_str(), Arc::from(set.print()))
+        })
+        .collect()
+}
+
+/// How many printed chains one thread rendering every host keeps.
+#[cfg(test)]
+pub(crate) fn chains_kept(program: &Program) -> usize {
+    let (mut cx, hosts) = lower_lines(program, 100, &mut Diagnostics::new());
+    cx.heads = cx
+        .keys
+        .iter()
+        .map(|k| PrintedMatches::of(&k.head))
+        .collect();
+    let (set_texts, common) = (set_texts(&cx), Common::new(&cx));
+    let mut chains = ChainCache::default();
+    let mut emission = Emission::default();
+    for host in &hosts {
+        emit_host(&cx, host, &set_texts, &common, &mut chains, &mut emission);
+    }
+    chains.len()
 }
 
 /// Hosts below which a thread is not worth starting.
@@ -235,20 +282,7 @@ fn render_threads(hosts: usize) -> usize {
 /// renders a contiguous share of them, and the shares are joined in host
 /// order (the objects are sorted after).
 fn render(cx: &Ctx, hosts: &[Host], threads: usize, sink: &dyn Sink) -> Emission {
-    // Each set printed once, copied into the files of the hosts using it.
-    let set_texts: HashMap<&str, Arc<str>> = cx
-        .sets
-        .iter()
-        .map(|(name, s)| {
-            let set = IpSet {
-                name: name.clone(),
-                family: s.family,
-                notes: vec![SafeText::new(&format!("{} CIDRs", s.members.len()))],
-                members: s.members.clone(),
-            };
-            (name.as_str(), Arc::from(set.print()))
-        })
-        .collect();
+    let set_texts = set_texts(cx);
     let common = Common::new(cx);
     let one = |share: &[Host]| {
         let mut emission = Emission::default();
@@ -601,6 +635,7 @@ impl<'p> Ctx<'p> {
             action: rule.action,
             lines,
             sets,
+            hosts: 0,
         })
     }
 
