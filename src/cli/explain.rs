@@ -113,7 +113,7 @@ fn explain(args: &ExplainArgs, comp: &mut Compilation, color: Color, v: Verbosit
         }
     };
     let (shown, decision) = match &on_target {
-        Some((_, prepared)) => (&prepared.program, decide(&prepared.program, &flow)),
+        Some((_, prepared)) => (&*prepared.program, decide(&prepared.program, &flow)),
         None => (program, reference.clone()),
     };
     // The target's approximations of the rules that matched, there or in the policy.
@@ -264,11 +264,11 @@ enum Problem {
 }
 
 /// The program as target `name` enforces it.
-fn prepare(
+fn prepare<'p>(
     name: &str,
-    program: &Program,
+    program: &'p Program,
     layered: &[seg_ir::ConditionClass],
-) -> Result<capability::Prepared, Problem> {
+) -> Result<capability::Prepared<'p>, Problem> {
     let Some(backend) = driver::backend_for(name) else {
         let choices: Vec<&str> = TARGETS
             .iter()

@@ -230,7 +230,7 @@ pub fn for_target(
         }
     }
     Ok((
-        prepared.program,
+        prepared.program.into_owned(),
         TargetNote {
             target: name.to_string(),
             layered: relaxed,

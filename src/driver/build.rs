@@ -13,9 +13,10 @@ use seg_ir::capability::{self, Approximation, ApproximationKind, KeptRule};
 use seg_ir::meaning;
 use seg_ir::{Artifact, Bugs, Collect, Object, Program, Sink};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TargetReport {
@@ -232,11 +233,19 @@ fn each_target(
     parallel: bool,
     stage: Stage,
 ) -> Vec<Option<Built>> {
-    // The rules' stable-id order, found once for every target.
+    // The rules' stable-id order, found once for every target, and the
+    // program in that order, made once for the targets whose capability
+    // pass leaves it as it is.
     let order = meaning::Order::of(program);
     let order = &order;
+    let canonical = OnceLock::new();
+    let canonical = &canonical;
     let one = |name: &str| {
-        let built = build_target(program, order, manifest, root, name, stage);
+        let shared = Canonical {
+            order,
+            program: canonical,
+        };
+        let built = build_target(program, shared, manifest, root, name, stage);
         // Without the target's freed working memory.
         super::release_free_memory();
         built
@@ -446,13 +455,34 @@ fn rule_ids(program: &Program) -> Vec<RuleIdJson<'_>> {
     out
 }
 
+/// `program`'s rules in stable-id order ([`meaning::Order`]), and
+/// `program` in that order once a target needs it as it is.
+#[derive(Clone, Copy)]
+struct Canonical<'a> {
+    order: &'a meaning::Order,
+    program: &'a OnceLock<Program>,
+}
+
+impl<'a> Canonical<'a> {
+    /// The program a target lowers, in stable-id order: `prepared` is the
+    /// checked `program` itself or a program made from it.
+    fn of(self, program: &Program, prepared: Cow<'a, Program>) -> Cow<'a, Program> {
+        match prepared {
+            Cow::Borrowed(_) => Cow::Borrowed(
+                self.program
+                    .get_or_init(|| self.order.apply(program, program.clone())),
+            ),
+            Cow::Owned(own) => Cow::Owned(self.order.apply(program, own)),
+        }
+    }
+}
+
 /// One target: the capability pass and the backend's lowering, then (at
 /// [`Stage::Render`]) its rendering, or the IR as JSON; with its own
-/// diagnostics. `None` when the target cannot start. `order`: `program`'s
-/// rules in stable-id order ([`meaning::Order`]).
-fn build_target(
-    program: &Program,
-    order: &meaning::Order,
+/// diagnostics. `None` when the target cannot start.
+fn build_target<'a>(
+    program: &'a Program,
+    canonical: Canonical<'a>,
     manifest: &Manifest,
     root: &Path,
     name: &str,
@@ -504,7 +534,7 @@ fn build_target(
     let prepared = capability::prepare(program, backend, &manifest.layered, &mut diags);
     let rebuild_by = prepared.rebuild_by().map(|t| t.to_string());
     // Rules in stable-id order: the output must not depend on where rules are written.
-    let target_program = order.apply(program, prepared.program);
+    let target_program = canonical.of(program, prepared.program);
     let lowered = backend.lower(&target_program, &options, &mut diags);
     let Stage::Render(out) = stage else {
         return Some(Built {

@@ -51,7 +51,7 @@ fn programs() -> Vec<Case> {
         }
         out.push(Case {
             name: format!("generated #{attempt} (layered {layered:?})"),
-            program: prepared.program,
+            program: prepared.program.into_owned(),
         });
     }
     out

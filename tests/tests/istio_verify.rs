@@ -63,7 +63,7 @@ fn prepare(program: &Program, layered: &[seg_ir::ConditionClass]) -> Program {
         "capability pass: {:?}",
         diags.iter().collect::<Vec<_>>()
     );
-    p.program
+    p.program.into_owned()
 }
 
 fn cases() -> Vec<Case> {

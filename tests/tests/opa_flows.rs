@@ -266,9 +266,10 @@ fn lab_program_decides_like_the_reference() {
 // ---- fail closed --------------------------------------------------------------
 
 fn lab_bundle() -> (Program, Loaded) {
-    let (prepared, artifacts) = opa::emit(&fixtures::lab(), &[], None);
+    let lab = fixtures::lab();
+    let (prepared, artifacts) = opa::emit(&lab, &[], None);
     (
-        prepared.program,
+        prepared.program.into_owned(),
         bundle::load(opa::artifact(&artifacts, "bundle.tar.gz")),
     )
 }

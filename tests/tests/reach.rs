@@ -539,7 +539,7 @@ fn reach_matches_a_brute_force_search_over_the_reference_evaluator() {
             let mut diags = seg_diag::Diagnostics::new();
             let prepared =
                 seg_ir::capability::prepare(&program, backend, &manifest.layered, &mut diags);
-            programs.push((t.to_string(), prepared.program));
+            programs.push((t.to_string(), prepared.program.into_owned()));
         }
         for (name, p) in &programs {
             for (k, at) in instants.iter().enumerate() {

@@ -21,6 +21,9 @@
 //! target without a clock, every emitted rule that expires is listed as kept
 //! until rebuilt ([`Prepared::until_rebuilt`], [`Prepared::rebuild_by`]).
 //!
+//! A program the pass leaves as it is (every rule kept unchanged) is borrowed,
+//! not copied: targets that run side by side then share it.
+//!
 //! Invariants of the output: `rules[i].id == RuleId(i)`; every condition is in
 //! simplified NNF and holds only atoms the target enforces; the output never
 //! allows a flow that the input denies, with layered literals counted as
@@ -34,12 +37,14 @@ use crate::program::{
 use crate::time::{Expiry, Timestamp};
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 /// A program fitted to one target.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Prepared {
-    pub program: Program,
+pub struct Prepared<'p> {
+    /// The checked program itself when the pass changed nothing.
+    pub program: Cow<'p, Program>,
     pub approximations: Vec<Approximation>,
     /// On a target without a clock ([`Capabilities::clock`]): every emitted
     /// rule that expires, in program order. Each stays in force on the
@@ -47,7 +52,7 @@ pub struct Prepared {
     pub until_rebuilt: Vec<KeptRule>,
 }
 
-impl Prepared {
+impl Prepared<'_> {
     /// The instant by which this target's output must be rebuilt and
     /// applied: the earliest expiry among [`Prepared::until_rebuilt`].
     pub fn rebuild_by(&self) -> Option<Timestamp> {
@@ -125,12 +130,12 @@ impl ApproximationKind {
 }
 
 /// Fit `program` to `backend` (see the module docs).
-pub fn prepare(
-    program: &Program,
+pub fn prepare<'p>(
+    program: &'p Program,
     backend: &dyn Backend,
     layered: &[ConditionClass],
     diags: &mut Diagnostics,
-) -> Prepared {
+) -> Prepared<'p> {
     let target = backend.name();
     let caps = backend.capabilities();
     if !program.identities.iter().any(|i| backend.manages(i)) {
@@ -150,18 +155,29 @@ pub fn prepare(
         approximations: Vec::new(),
         diags,
     };
-    let mut rules = Vec::with_capacity(program.rules.len());
-    for rule in &program.rules {
-        if let Some(mut kept) = pass.rule(rule) {
-            kept.id = RuleId(rules.len() as u32);
-            rules.push(kept);
+    // Per rule kept: its place in `program` and, when the pass changed it,
+    // the changed rule (most rules pass as they are, and are not copied).
+    let mut fitted: Vec<(usize, Option<Box<Rule>>)> = Vec::new();
+    for (i, rule) in program.rules.iter().enumerate() {
+        if let Some(kept) = pass.rule(rule) {
+            fitted.push((i, kept.map(Box::new)));
         }
     }
     let approximations = pass.approximations;
+    let same = fitted.len() == program.rules.len()
+        && fitted
+            .iter()
+            .all(|(i, changed)| changed.is_none() && program.rules[*i].id == RuleId(*i as u32));
+    let program = if same {
+        Cow::Borrowed(program)
+    } else {
+        Cow::Owned(fitted_program(program, fitted))
+    };
     let until_rebuilt = if caps.clock {
         Vec::new()
     } else {
-        rules
+        program
+            .rules
             .iter()
             .filter_map(|r| {
                 Some(KeptRule {
@@ -173,6 +189,25 @@ pub fn prepare(
             })
             .collect()
     };
+    Prepared {
+        program,
+        approximations,
+        until_rebuilt,
+    }
+}
+
+/// `program` with only the `fitted` rules, each the changed rule or a copy
+/// of the original, numbered in order.
+fn fitted_program(program: &Program, fitted: Vec<(usize, Option<Box<Rule>>)>) -> Program {
+    let rules = fitted
+        .into_iter()
+        .enumerate()
+        .map(|(id, (i, changed))| {
+            let mut rule = changed.map_or_else(|| program.rules[i].clone(), |r| *r);
+            rule.id = RuleId(id as u32);
+            rule
+        })
+        .collect();
     // Field by field rather than `..program.clone()`, which would clone
     // every rule only to drop the clones (half of this pass's time).
     let Program {
@@ -185,19 +220,15 @@ pub fn prepare(
         contexts,
         tests,
     } = program;
-    Prepared {
-        program: Program {
-            project: project.clone(),
-            source_hash: source_hash.clone(),
-            now: *now,
-            identities: identities.clone(),
-            rules,
-            omitted: omitted.clone(),
-            contexts: contexts.clone(),
-            tests: tests.clone(),
-        },
-        approximations,
-        until_rebuilt,
+    Program {
+        project: project.clone(),
+        source_hash: source_hash.clone(),
+        now: *now,
+        identities: identities.clone(),
+        rules,
+        omitted: omitted.clone(),
+        contexts: contexts.clone(),
+        tests: tests.clone(),
     }
 }
 
@@ -217,8 +248,9 @@ impl Pass<'_> {
             .push(Approximation::of(self.target, rule, kind, reason));
     }
 
-    /// The rule as emitted on this target, or `None` when it is left out.
-    fn rule(&mut self, rule: &Rule) -> Option<Rule> {
+    /// The rule as emitted on this target: `Some(None)` when that is the
+    /// rule as it is, `None` when it is left out.
+    fn rule(&mut self, rule: &Rule) -> Option<Option<Rule>> {
         let original = simplify(nnf(&rule.condition));
         if original == Condition::False {
             // Matches nothing anywhere: leaving it out changes no decision.
@@ -265,13 +297,13 @@ impl Pass<'_> {
                 false
             }
         };
-        let mut kept = rule.clone();
-        kept.condition = condition;
         let mut dropped = BTreeSet::new();
-        self.restrict(rule, &mut kept.src, &mut dropped);
-        self.restrict(rule, &mut kept.dst, &mut dropped);
+        let src = self.restrict(rule, &rule.src, &mut dropped);
+        let dst = self.restrict(rule, &rule.dst, &mut dropped);
         let empty = |s: &EndpointSet| s.identities.is_empty() && s.networks.is_empty();
-        let matches_nothing = empty(&kept.src) || empty(&kept.dst) || kept.services.is_empty();
+        let matches_nothing = empty(src.as_ref().unwrap_or(&rule.src))
+            || empty(dst.as_ref().unwrap_or(&rule.dst))
+            || rule.services.is_empty();
         if !dropped.is_empty() {
             self.dropped(rule, &dropped, matches_nothing);
         }
@@ -287,13 +319,26 @@ impl Pass<'_> {
         for class in relaxed {
             self.relaxed(rule, class);
         }
-        Some(kept)
+        if src.is_none() && dst.is_none() && condition == rule.condition {
+            return Some(None);
+        }
+        let mut kept = rule.clone();
+        kept.condition = condition;
+        kept.src = src.unwrap_or(kept.src);
+        kept.dst = dst.unwrap_or(kept.dst);
+        Some(Some(kept))
     }
 
-    /// Leave out of `set` the identities the target cannot represent; report
-    /// E0401 for those the rule names explicitly (they are left out too, so
-    /// the output stays fail closed even though the build fails).
-    fn restrict(&mut self, rule: &Rule, set: &mut EndpointSet, dropped: &mut BTreeSet<IdentityId>) {
+    /// `set` without the identities the target cannot represent, `None` when
+    /// it has none; report E0401 for those the rule names explicitly (they
+    /// are left out too, so the output stays fail closed even though the
+    /// build fails).
+    fn restrict(
+        &mut self,
+        rule: &Rule,
+        set: &EndpointSet,
+        dropped: &mut BTreeSet<IdentityId>,
+    ) -> Option<EndpointSet> {
         let mut gone = Vec::new();
         for &id in &set.identities {
             let Some(Err(missing)) = self.representable.get(id.0 as usize) else {
@@ -310,8 +355,9 @@ impl Pass<'_> {
             gone.push(id);
         }
         if gone.is_empty() {
-            return;
+            return None;
         }
+        let mut set = set.clone();
         for id in &gone {
             set.identities.remove(id);
             set.explicit.remove(id);
@@ -333,6 +379,7 @@ impl Pass<'_> {
                 }
             }
         }
+        Some(set)
     }
 
     fn omitted(&mut self, rule: &Rule, failed: &BTreeSet<ConditionClass>) {

@@ -13,12 +13,13 @@ use seg_ir::{
     Action, Atom, Capabilities, Condition, ConditionClass, IdentityId, PortSet, RequestField,
     Value, ValueTest,
 };
+use std::borrow::Cow;
 
-fn run(
-    p: &seg_ir::Program,
+fn run<'p>(
+    p: &'p seg_ir::Program,
     backend: &TestBackend,
     layered: &[ConditionClass],
-) -> (Prepared, Vec<Diagnostic>) {
+) -> (Prepared<'p>, Vec<Diagnostic>) {
     let mut d = Diagnostics::new();
     let out = prepare(p, backend, layered, &mut d);
     (out, d.into_vec())
@@ -563,4 +564,42 @@ fn a_target_without_a_clock_keeps_expiring_rules_until_rebuilt() {
     let (with_clock, _) = run(&p, &TestBackend::new("l3", L3), &[]);
     assert!(with_clock.until_rebuilt.is_empty());
     assert_eq!(with_clock.rebuild_by(), None);
+}
+
+#[test]
+fn a_program_the_pass_leaves_as_it_is_is_borrowed_not_copied() {
+    let mut p = base_program();
+    add(
+        &mut p,
+        Action::Allow,
+        ids(&[0]),
+        ids(&[1]),
+        tcp(443, 443),
+        night(),
+    );
+    add(
+        &mut p,
+        Action::Deny,
+        ids(&[3]),
+        ids(&[1]),
+        PortSet::any(),
+        Condition::True,
+    );
+    let (out, d) = run(&p, &TestBackend::new("iptables", L3), &[]);
+    assert!(d.is_empty(), "{d:?}");
+    assert!(matches!(out.program, Cow::Borrowed(_)), "copied");
+    assert_eq!(*out.program, p);
+
+    // Any change, and the program is the pass's own: a condition narrowed,
+    // a rule left out, a deny widened.
+    let mut q = p.clone();
+    q.rules[0].condition = Condition::Or(vec![night(), mtls()]);
+    let (out, _) = run(&q, &TestBackend::new("iptables", L3), &[]);
+    assert!(matches!(out.program, Cow::Owned(_)));
+    assert_eq!(out.program.rules[0].condition, night());
+    let (out, _) = run(&p, &TestBackend::new("iptables", NO_DENY), &[]);
+    assert!(matches!(out.program, Cow::Owned(_)));
+    assert_eq!(out.program.rules.len(), 1, "the allow needs time");
+    assert_eq!(out.program.rules[0].id, seg_ir::RuleId(0));
+    assert_eq!(out.program.rules[0].provenance, p.rules[1].provenance);
 }

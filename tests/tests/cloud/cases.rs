@@ -73,7 +73,7 @@ pub fn prepare(
 ) -> Option<Program> {
     let mut d = Diagnostics::new();
     let p = capability::prepare(program, backend, layered, &mut d);
-    (!d.has_errors()).then_some(p.program)
+    (!d.has_errors()).then_some(p.program.into_owned())
 }
 
 /// Every `examples/*` project through the driver, prepared for `backend`,

@@ -51,7 +51,7 @@ pub fn prepare_for(
         "capability pass: {:?}",
         diags.iter().collect::<Vec<_>>()
     );
-    p.program
+    p.program.into_owned()
 }
 
 pub fn repo_root() -> PathBuf {

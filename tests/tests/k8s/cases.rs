@@ -29,7 +29,7 @@ pub fn prepare(program: &Program, layered: &[ConditionClass]) -> Result<Program,
     if diags.has_errors() {
         Err(diags)
     } else {
-        Ok(p.program)
+        Ok(p.program.into_owned())
     }
 }
 

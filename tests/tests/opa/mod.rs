@@ -16,11 +16,11 @@ use seg_ir::{Artifact, Backend, ConditionClass, Program, TargetOptions};
 
 /// `program` through the capability pass for `opa`, then emitted; panics on
 /// any error diagnostic.
-pub fn emit(
-    program: &Program,
+pub fn emit<'p>(
+    program: &'p Program,
     layered: &[ConditionClass],
     signing: Option<SigningKey>,
-) -> (Prepared, Vec<Artifact>) {
+) -> (Prepared<'p>, Vec<Artifact>) {
     let mut diags = Diagnostics::new();
     let prepared = capability::prepare(program, &seg_opa::Opa, layered, &mut diags);
     let emission = seg_opa::Opa.emit(
