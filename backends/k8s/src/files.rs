@@ -22,20 +22,24 @@ pub const KUSTOMIZATION: &str = "kustomization.yaml";
 /// dropped once its file is), and the objects they hold (for the build's
 /// object inventory).
 pub struct Files<'a> {
-    meaning: &'a str,
+    /// The first line of every file (it names the meaning).
+    header: String,
     sink: &'a dyn Sink,
     objects: Vec<Object>,
     /// The policies' files, for the kustomization.
     resources: Vec<String>,
+    /// The hand-written YAML of the policy being added, reused.
+    body: String,
 }
 
 impl<'a> Files<'a> {
-    pub fn new(meaning: &'a str, sink: &'a dyn Sink) -> Files<'a> {
+    pub fn new(meaning: &str, sink: &'a dyn Sink) -> Files<'a> {
         Files {
-            meaning,
+            header: header(meaning),
             sink,
             objects: Vec::new(),
             resources: Vec::new(),
+            body: String::new(),
         }
     }
 
@@ -47,14 +51,15 @@ impl<'a> Files<'a> {
             "{}/{}.yaml",
             policy.metadata.namespace, policy.metadata.name
         );
-        let written = match crate::yaml::network_policy(&policy) {
-            Some(body) => Some(with_header(self.meaning, body)),
-            None => yaml(self.meaning, &policy, bugs),
+        let written = match crate::yaml::network_policy(&policy, &mut self.body) {
+            Some(()) => Some(with_header(&self.header, &self.body)),
+            None => yaml(&self.header, &policy, bugs),
         };
-        if let Some((contents, body)) = written {
+        if let Some(contents) = written {
             let name = format!("{}/{}", policy.metadata.namespace, policy.metadata.name);
+            let body = &contents[self.header.len()..];
             self.objects
-                .push(Object::new("NetworkPolicy", name, &path, &body));
+                .push(Object::new("NetworkPolicy", name, &path, body));
             self.resources.push(path.clone());
             self.sink.put(Artifact { path, contents });
         }
@@ -63,7 +68,7 @@ impl<'a> Files<'a> {
     /// The files that list the policies' (when there is any), and every
     /// object, sorted.
     pub fn finish(mut self, program: &Program, bugs: &mut Bugs) -> Vec<Object> {
-        let (meaning, sink) = (self.meaning, self.sink);
+        let (header, sink) = (self.header.as_str(), self.sink);
         if self.resources.is_empty() {
             self.objects.sort();
             return self.objects;
@@ -72,16 +77,18 @@ impl<'a> Files<'a> {
         // listed in the kustomization (kubectl would label them members).
         let crd = applyset::crd();
         let parent = applyset::parent(&program.project);
-        if let Some((contents, body)) = yaml(meaning, &crd, bugs) {
+        if let Some(contents) = yaml(header, &crd, bugs) {
             let path = applyset::CRD_FILE.to_string();
+            let body = &contents[header.len()..];
             self.objects
-                .push(Object::new(crd.kind, crd.metadata.name, &path, &body));
+                .push(Object::new(crd.kind, crd.metadata.name, &path, body));
             sink.put(Artifact { path, contents });
         }
-        if let Some((contents, body)) = yaml(meaning, &parent, bugs) {
+        if let Some(contents) = yaml(header, &parent, bugs) {
             let path = applyset::PARENT_FILE.to_string();
+            let body = &contents[header.len()..];
             self.objects
-                .push(Object::new(parent.kind, parent.metadata.name, &path, &body));
+                .push(Object::new(parent.kind, parent.metadata.name, &path, body));
             sink.put(Artifact { path, contents });
         }
         self.resources.sort();
@@ -90,7 +97,7 @@ impl<'a> Files<'a> {
             kind: "Kustomization",
             resources: self.resources,
         };
-        if let Some((contents, _)) = yaml(meaning, &kustomization, bugs) {
+        if let Some(contents) = yaml(header, &kustomization, bugs) {
             sink.put(Artifact {
                 path: KUSTOMIZATION.into(),
                 contents,
@@ -101,10 +108,10 @@ impl<'a> Files<'a> {
     }
 }
 
-/// The file (header and YAML) and the YAML alone.
-fn yaml<T: Serialize>(meaning: &str, value: &T, bugs: &mut Bugs) -> Option<(Vec<u8>, Vec<u8>)> {
+/// The file: `header`, then the YAML.
+fn yaml<T: Serialize>(header: &str, value: &T, bugs: &mut Bugs) -> Option<Vec<u8>> {
     match saphyr(value) {
-        Ok(body) => Some(with_header(meaning, body)),
+        Ok(body) => Some(with_header(header, &body)),
         Err(e) => {
             bugs.push(format!("cannot write a kubernetes object as YAML: {e}"));
             None
@@ -118,14 +125,17 @@ pub(crate) fn saphyr<T: Serialize>(value: &T) -> Result<String, serde_saphyr::Se
     serde_saphyr::to_string_with_options(value, options)
 }
 
-/// The file (the header, then `body`) and `body`.
-fn with_header(meaning: &str, body: String) -> (Vec<u8>, Vec<u8>) {
-    let header = format!(
+fn header(meaning: &str) -> String {
+    format!(
         "# generated by seg {} from meaning {meaning}: do not edit\n",
         env!("CARGO_PKG_VERSION"),
-    );
+    )
+}
+
+/// The file: `header`, then `body`.
+fn with_header(header: &str, body: &str) -> Vec<u8> {
     let mut contents = Vec::with_capacity(header.len() + body.len());
     contents.extend_from_slice(header.as_bytes());
     contents.extend_from_slice(body.as_bytes());
-    (contents, body.into_bytes())
+    contents
 }

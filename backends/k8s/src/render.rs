@@ -25,6 +25,7 @@ use seg_ir::backend::KubernetesOptions;
 use seg_ir::capability::{Approximation, ApproximationKind};
 use seg_ir::{Action, CidrSet, IdentityId, PortRanges, PortSet, Program, Protocol, Rule, RuleId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write;
 use std::sync::Arc;
 
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "seg");
@@ -574,30 +575,41 @@ fn labels(program: &Program, rules: &BTreeSet<RuleId>) -> String {
 
 /// One line per rule: `id action[, expires D][: doc][ (reason: r)]`.
 fn provenance(program: &Program, rules: &BTreeSet<RuleId>) -> String {
-    let mut lines = Vec::new();
+    let mut out = String::new();
     for r in rules.iter().filter_map(|&r| rule(program, r)) {
         let p = &r.provenance;
-        let action = match r.action {
-            Action::Allow => "allow",
-            Action::Deny => "deny",
-        };
-        let mut line = format!("{} {action}", p.id);
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&p.id);
+        out.push_str(match r.action {
+            Action::Allow => " allow",
+            Action::Deny => " deny",
+        });
         if let Some(d) = r.expires {
-            line.push_str(&format!(", expires {d}"));
+            let _ = write!(out, ", expires {d}");
         }
         if let Some(doc) = &p.doc {
-            line.push_str(&format!(": {}", one_line(doc)));
+            out.push_str(": ");
+            one_line(doc, &mut out);
         }
         if let Some(reason) = &p.reason {
-            line.push_str(&format!(" (reason: {})", one_line(reason)));
+            out.push_str(" (reason: ");
+            one_line(reason, &mut out);
+            out.push(')');
         }
-        lines.push(line);
     }
-    lines.join("\n")
+    out
 }
 
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+/// `s`'s words, one space apart, appended to `out`.
+fn one_line(s: &str, out: &mut String) {
+    for (i, word) in s.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
 }
 
 /// What an allow that lost protocols lost.

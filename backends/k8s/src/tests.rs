@@ -813,6 +813,42 @@ fn provenance_annotations_stay_under_the_api_server_limit() {
 }
 
 #[test]
+fn provenance_lines_hold_expiry_doc_and_reason_on_one_line_each() {
+    use M::*;
+    let mut f = Fx::new();
+    f.pod("db", "data", &[("app", "db")]);
+    f.pod("api", "web", &[("app", "api")]);
+    let rules: Vec<RuleId> = (0..3)
+        .map(|i| {
+            f.rule(
+                Action::Allow,
+                f.set(&[Id("api")]),
+                f.set(&[Id("db")]),
+                tcp(80 + i, 80 + i),
+            )
+        })
+        .collect();
+    let expiry = |s| seg_ir::Expiry::parse(s).expect("expiry");
+    let p = &mut f.p.rules[rules[0].0 as usize];
+    p.expires = Some(expiry("2027-01-31"));
+    p.provenance.doc = Some("keeps  the ledger\n\tin sync ".into());
+    p.provenance.reason = Some(" audit\nticket 42".into());
+    let p = &mut f.p.rules[rules[2].0 as usize];
+    p.expires = Some(expiry("2027-01-31T16:00:00Z"));
+    p.provenance.reason = Some("one more".into());
+    let (e, _) = f.emit();
+    let doc = &saphyr_docs(file(&e, "data/seg-allow-db.yaml"))[0];
+    assert_eq!(
+        doc["metadata"]["annotations"]["seg.dev/rules"].as_str(),
+        Some(
+            "fx#1 allow, expires 2027-01-31: keeps the ledger in sync (reason: audit ticket 42)\n\
+             fx#2 allow\n\
+             fx#3 allow, expires 2027-01-31T16:00:00Z (reason: one more)"
+        )
+    );
+}
+
+#[test]
 fn shortening_cuts_at_entry_boundaries() {
     use crate::render::shorten_annotations;
     let mut a = BTreeMap::from([

@@ -27,11 +27,12 @@ use crate::model::{LabelSelector, NetworkPolicy, Peer, Port};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// The policy's YAML, or `None` when a string needs a form not written here.
-pub fn network_policy(p: &NetworkPolicy) -> Option<String> {
-    let mut w = Writer {
-        out: String::with_capacity(1024),
-    };
+/// The policy's YAML in `out` (cleared first: one buffer serves every
+/// policy, so it stops growing after the largest), or `None` when a string
+/// needs a form not written here.
+pub fn network_policy(p: &NetworkPolicy, out: &mut String) -> Option<()> {
+    out.clear();
+    let mut w = Writer { out };
     w.scalar_field("", "apiVersion", p.api_version)?;
     w.scalar_field("", "kind", p.kind)?;
     w.key("", "metadata");
@@ -61,14 +62,14 @@ pub fn network_policy(p: &NetworkPolicy) -> Option<String> {
             w.rule("  ", "to", &rule.to, rule.ports.as_deref())?;
         }
     }
-    Some(w.out)
+    Some(())
 }
 
-struct Writer {
-    out: String,
+struct Writer<'a> {
+    out: &'a mut String,
 }
 
-impl Writer {
+impl Writer<'_> {
     /// `<lead><key>:` (no newline, no value).
     fn key(&mut self, lead: &str, key: &str) {
         self.out.push_str(lead);
@@ -384,6 +385,14 @@ mod tests {
         }
     }
 
+    /// [`network_policy`] into a buffer still holding an earlier policy's
+    /// text, as the files reuse one.
+    fn hand(p: &NetworkPolicy) -> Option<String> {
+        let mut out = "stale: text of the previous policy\n".repeat(40);
+        network_policy(p, &mut out)?;
+        Some(out)
+    }
+
     /// A policy with every shape the renderer writes, `s` in every string
     /// position the inventory or the policy controls (one at a time, so that
     /// each position is compared alone).
@@ -613,7 +622,7 @@ mod tests {
         {
             for p in policies(s) {
                 let reference = crate::files::saphyr(&p).expect("serde-saphyr writes it");
-                if let Some(hand) = network_policy(&p) {
+                if let Some(hand) = hand(&p) {
                     assert_eq!(hand, reference, "{s:?}");
                     written += 1;
                 }
@@ -634,7 +643,7 @@ mod tests {
             "10.0.0.0/8",
         ] {
             for p in policies(s) {
-                assert!(network_policy(&p).is_some(), "{s:?}: {p:?}");
+                assert!(hand(&p).is_some(), "{s:?}: {p:?}");
             }
         }
         // Long rule-id lists in annotations are folded here too.
@@ -642,7 +651,7 @@ mod tests {
         p.metadata
             .annotations
             .insert("seg.dev/egress-0".into(), ids(300));
-        let hand = network_policy(&p).expect("written by hand");
+        let hand = hand(&p).expect("written by hand");
         assert!(hand.contains("seg.dev/egress-0: >-\n"), "{hand}");
     }
 
