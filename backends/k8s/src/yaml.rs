@@ -325,13 +325,32 @@ pub(crate) fn plain_value(s: &str) -> bool {
 /// [`unambiguous`], only `A–Z a–z 0–9 - . _ / # ,` and space, not ending in
 /// a space and with no `#` after a space (a comment).
 fn plain_text(s: &str) -> bool {
-    unambiguous(s)
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'/' | b'#' | b',' | b' ')
-        })
-        && !s.ends_with(' ')
-        && !s.contains(" #")
+    if !unambiguous(s) || s.ends_with(' ') {
+        return false;
+    }
+    // One pass: every value of every policy goes through here.
+    let mut after_space = false;
+    for b in s.bytes() {
+        if !PLAIN_TEXT[b as usize] || (after_space && b == b'#') {
+            return false;
+        }
+        after_space = b == b' ';
+    }
+    true
 }
+
+/// The bytes of [`plain_text`].
+const PLAIN_TEXT: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'.' | b'_' | b'/' | b'#' | b',' | b' ');
+        b += 1;
+    }
+    table
+};
 
 /// serde-saphyr's width for folding plain strings (`folded_wrap_chars`).
 const FOLD_WIDTH: usize = 80;
@@ -653,6 +672,38 @@ mod tests {
             .insert("seg.dev/egress-0".into(), ids(300));
         let hand = hand(&p).expect("written by hand");
         assert!(hand.contains("seg.dev/egress-0: >-\n"), "{hand}");
+    }
+
+    /// [`plain_text`] as first written (three passes), on every string of
+    /// up to four bytes over an alphabet holding each case the pass tells
+    /// apart.
+    #[test]
+    fn one_pass_plain_text_is_the_three_pass_definition() {
+        let reference = |s: &str| {
+            unambiguous(s)
+                && s.bytes().all(|b| {
+                    b.is_ascii_alphanumeric()
+                        || matches!(b, b'-' | b'.' | b'_' | b'/' | b'#' | b',' | b' ')
+                })
+                && !s.ends_with(' ')
+                && !s.contains(" #")
+        };
+        let alphabet = ["a", "Y", "0", " ", "#", "/", "-", ",", ":", "\"", "é", "\n"];
+        let mut strings = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = strings
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            for s in &longer {
+                assert_eq!(plain_text(s), reference(s), "{s:?}");
+            }
+            strings = longer;
+        }
+        for b in 0..=255u8 {
+            let s = format!("a{}", b as char);
+            assert_eq!(plain_text(&s), reference(&s), "{b}");
+        }
     }
 
     #[test]
