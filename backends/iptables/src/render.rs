@@ -231,6 +231,7 @@ fn lower_lines<'p>(
             }
         }
     }
+    cx.free_lowering_state();
     (cx, hosts)
 }
 
@@ -637,6 +638,17 @@ impl<'p> Ctx<'p> {
             sets,
             hosts: 0,
         })
+    }
+
+    /// Drop what only the lowering reads (every line key a second time,
+    /// the caches), so that it is not held while the hosts render.
+    fn free_lowering_state(&mut self) {
+        self.addr_cache = HashMap::new();
+        self.sched_cache = HashMap::new();
+        self.peer_cache = HashMap::new();
+        self.policy_index = HashMap::new();
+        self.key_ids = HashMap::new();
+        self.quick_keys = HashMap::new();
     }
 
     fn intern(&mut self, key: LineKey) -> u32 {
