@@ -24,7 +24,7 @@ use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::backend::KubernetesOptions;
 use seg_ir::capability::{Approximation, ApproximationKind};
 use seg_ir::{Action, CidrSet, IdentityId, PortRanges, PortSet, Program, Protocol, Rule, RuleId};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -167,7 +167,7 @@ pub fn plan(
         ingress_by_pod.entry(d).or_default().push((s, e));
         egress_by_pod.entry(s).or_default().push((d, e));
     }
-    let mut fitted = vec![None; access.entries.len()];
+    let mut memo = Memo::new(access.entries.len());
     let none_pairs = Vec::new();
     let none_pieces = Vec::new();
     for (namespace, pods) in &estate.namespaces {
@@ -188,7 +188,7 @@ pub fn plan(
             let ingress = groups(
                 program,
                 &access.entries,
-                &mut fitted,
+                &mut memo,
                 ingress_by_pod.get(&pod).unwrap_or(&none_pairs),
                 access.ingress_blocks.get(&pod).unwrap_or(&none_pieces),
                 &mut out,
@@ -196,7 +196,7 @@ pub fn plan(
             let egress = groups(
                 program,
                 &access.entries,
-                &mut fitted,
+                &mut memo,
                 egress_by_pod.get(&pod).unwrap_or(&none_pairs),
                 access.egress_blocks.get(&pod).unwrap_or(&none_pieces),
                 &mut out,
@@ -383,35 +383,44 @@ fn managed_labels(program: &Program) -> BTreeMap<String, String> {
 /// Group a pod's entries and address pieces by the ports NetworkPolicy can
 /// express; record what had to be dropped.
 ///
-/// `fitted[e]` memoizes `fit` of entry `e` (shared by many pairs, and `fit`
-/// depends on the entry alone).
+/// `memo.fitted[e]` memoizes `fit` of entry `e` (shared by many pairs, and
+/// `fit` depends on the entry alone).
 fn groups(
     program: &Program,
     entries: &[Entry],
-    fitted: &mut [Option<Option<PortSet>>],
+    memo: &mut Memo,
     pairs: &[(IdentityId, u32)],
     pieces: &[Piece],
     out: &mut Plan,
 ) -> IndexMap<PortSet, Group> {
     let mut groups: IndexMap<PortSet, Group> = IndexMap::new();
     // Entry → its group, so that each entry's rules join a group once.
-    let mut slots: HashMap<u32, Option<usize>> = HashMap::new();
+    let mut seen: Vec<u32> = Vec::new();
     for &(peer, e) in pairs {
-        let slot = *slots.entry(e).or_insert_with(|| {
-            let entry = &entries[e as usize];
-            let ports = fitted[e as usize]
-                .get_or_insert_with(|| fit(program, &entry.ports, &entry.rules, out))
-                .as_ref()?;
-            let index = match groups.get_index_of(ports) {
-                Some(index) => index,
-                None => groups.insert_full(ports.clone(), Group::default()).0,
+        let e = e as usize;
+        if memo.slot[e] == Memo::UNSEEN {
+            let entry = &entries[e];
+            let ports =
+                memo.fitted[e].get_or_insert_with(|| fit(program, &entry.ports, &entry.rules, out));
+            memo.slot[e] = match ports {
+                Some(ports) => {
+                    let index = match groups.get_index_of(ports) {
+                        Some(index) => index,
+                        None => groups.insert_full(ports.clone(), Group::default()).0,
+                    };
+                    groups[index].rules.extend(&entry.rules);
+                    index as u32
+                }
+                None => Memo::NO_GROUP,
             };
-            groups[index].rules.extend(&entry.rules);
-            Some(index)
-        });
-        if let Some(index) = slot {
-            groups[index].pods.push(peer);
+            seen.push(e as u32);
         }
+        if let Some(group) = groups.get_index_mut(memo.slot[e] as usize) {
+            group.1.pods.push(peer);
+        }
+    }
+    for e in seen {
+        memo.slot[e as usize] = Memo::UNSEEN;
     }
     for piece in pieces {
         if let Some(ports) = fit(program, &piece.ports, &piece.rules, out) {
@@ -421,6 +430,28 @@ fn groups(
         }
     }
     groups
+}
+
+/// Per entry of the access: its fitted ports once computed, and the group
+/// it joined in the map [`groups`] is building (a lookup by index, not a
+/// hash per pair; reset when the map is done).
+struct Memo {
+    fitted: Vec<Option<Option<PortSet>>>,
+    slot: Vec<u32>,
+}
+
+impl Memo {
+    const UNSEEN: u32 = u32::MAX;
+    /// Nothing of the entry is expressible (never a group index: a pod has
+    /// far fewer groups).
+    const NO_GROUP: u32 = u32::MAX - 1;
+
+    fn new(entries: usize) -> Memo {
+        Memo {
+            fitted: vec![None; entries],
+            slot: vec![Memo::UNSEEN; entries],
+        }
+    }
 }
 
 /// The part of `ports` a NetworkPolicy can express (`None` when nothing is
