@@ -1356,6 +1356,73 @@ mod tests {
     /// A file of the previous output replaced by another (same bytes, other
     /// inode) after it was compared is not kept; with other bytes the build
     /// fails and the previous output stays.
+    /// A file of the previous output edited in place after it was compared,
+    /// to the same size: the kept output would hold the edit under this
+    /// build's report. Its times tell (the clock's tick is coarse: wait one).
+    #[cfg(unix)]
+    #[test]
+    fn a_file_edited_in_place_during_the_build_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let all = estate();
+        write_atomically(&out, &all).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let staging = Staging::begin(&out).unwrap();
+        for (rel, contents) in &all {
+            staging.put(rel, contents).unwrap();
+        }
+        let a = out.join("iptables/a.rules");
+        let before = inode(&a);
+        fs::write(&a, "x").unwrap();
+        assert_eq!(inode(&a), before, "edited in place");
+        let result = staging.commit().map(|s| s.kept);
+        let now = fs::read_to_string(&a).unwrap();
+        assert!(
+            result.is_err(),
+            "the build said {result:?} with {now:?} in --out for this build's \"a\""
+        );
+    }
+
+    /// A file of the previous output removed and created again, same size,
+    /// after it was compared: on ext4 the new file may get the freed inode
+    /// number, which alone would not tell them apart. Its inode change time does.
+    #[cfg(unix)]
+    #[test]
+    fn a_file_created_again_during_the_build_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let all = estate();
+        write_atomically(&out, &all).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let staging = Staging::begin(&out).unwrap();
+        for (rel, contents) in &all {
+            staging.put(rel, contents).unwrap();
+        }
+        let a = out.join("iptables/a.rules");
+        let freed = inode(&a).0;
+        fs::remove_file(&a).unwrap();
+        // Try for the freed number (where the file system hands it out again);
+        // any new file is a fair case otherwise.
+        let mut spares = Vec::new();
+        for i in 0..4096 {
+            let spare = out.join(format!("iptables/.spare{i}"));
+            fs::write(&spare, "x").unwrap();
+            spares.push(spare);
+            if inode(spares.last().unwrap()).0 == freed {
+                break;
+            }
+        }
+        let chosen = spares.pop().unwrap();
+        fs::rename(&chosen, &a).unwrap();
+        spares.iter().for_each(|p| fs::remove_file(p).unwrap());
+        let result = staging.commit().map(|s| s.kept);
+        let now = fs::read_to_string(&a).unwrap();
+        assert!(
+            result.is_err(),
+            "the build said {result:?} with {now:?} in --out for this build's \"a\""
+        );
+    }
+
     #[cfg(unix)]
     #[test]
     fn a_file_replaced_during_the_build_is_not_kept() {

@@ -20,8 +20,20 @@ pub(super) struct Matched {
     len: usize,
     /// Of the new bytes: the file is read again before it is linked later.
     hash: blake3::Hash,
-    /// Its inode when it was compared: a file replaced since is not kept.
+    /// Its inode, size and times when it was compared: a file replaced or
+    /// edited since is not kept.
+    seen: Seen,
+}
+
+/// What identifies one state of a file without reading it again: a file
+/// written in place changes its size or its times, one created anew (even on
+/// a freed inode number) has its own inode change time.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Seen {
     ino: u64,
+    len: u64,
+    ctime: (i64, i64),
+    mtime: (i64, i64),
 }
 
 /// Files matched so far and the one that differed, while no other did
@@ -59,7 +71,7 @@ impl Deferred {
             rel: rel.to_string(),
             len: contents.len(),
             hash: blake3::hash(contents),
-            ino: inode(&meta),
+            seen: Seen::of(&meta),
         };
         match self.lock().as_mut() {
             Some(found) => {
@@ -123,21 +135,20 @@ impl Matched {
 }
 
 /// Whether the folder `out` holds exactly the `found` files, each matched
-/// one the inode that was compared, the changed one a plain file, and
-/// nothing else: no other file, link or folder, no folder on another file
-/// system or with another mode or owner than `fresh` (a folder this build
-/// created, as it would create every folder).
+/// one still the file that was compared (inode, size, times), the changed
+/// one a plain file, and nothing else: no other file, link or folder, no
+/// folder on another file system or with another mode or owner than `fresh`
+/// (a folder this build created, as it would create every folder).
 pub(super) fn holds_exactly(out: &Path, fresh: &Path, found: &Found) -> bool {
     let Ok(fresh) = fs::symlink_metadata(fresh) else {
         return false;
     };
-    // The changed file's inode is not known: any plain file.
-    const ANY: u64 = u64::MAX;
-    let mut files: HashMap<&str, u64> = HashMap::with_capacity(found.matched.len() + 1);
+    // The changed file (`None`) was never compared: any plain file.
+    let mut files: HashMap<&str, Option<Seen>> = HashMap::with_capacity(found.matched.len() + 1);
     let mut folders = BTreeSet::new();
-    let listed = found.matched.iter().map(|m| (m.rel.as_str(), m.ino));
-    for (rel, ino) in listed.chain(found.changed.as_deref().map(|c| (c, ANY))) {
-        if files.insert(rel, ino).is_some() {
+    let listed = found.matched.iter().map(|m| (m.rel.as_str(), Some(m.seen)));
+    for (rel, seen) in listed.chain(found.changed.as_deref().map(|c| (c, None))) {
+        if files.insert(rel, seen).is_some() {
             // The same path handed over twice: the usual path refuses it.
             return false;
         }
@@ -181,9 +192,9 @@ pub(super) fn holds_exactly(out: &Path, fresh: &Path, found: &Found) -> bool {
                 }
                 Ok(t)
                     if t.is_file()
-                        && files
-                            .get(child.as_str())
-                            .is_some_and(|&ino| ino == ANY || ino == entry_inode(&entry)) =>
+                        && files.get(child.as_str()).is_some_and(|seen| {
+                            seen.is_none_or(|seen| unchanged(&entry, seen))
+                        }) =>
                 {
                     seen.0 += 1;
                 }
@@ -194,14 +205,41 @@ pub(super) fn holds_exactly(out: &Path, fresh: &Path, found: &Found) -> bool {
     seen == (files.len(), folders.len())
 }
 
-#[cfg(unix)]
-fn inode(meta: &fs::Metadata) -> u64 {
-    std::os::unix::fs::MetadataExt::ino(meta)
+impl Seen {
+    #[cfg(unix)]
+    fn of(meta: &fs::Metadata) -> Seen {
+        use std::os::unix::fs::MetadataExt;
+        Seen {
+            ino: meta.ino(),
+            len: meta.len(),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+        }
+    }
+
+    // Without inode numbers a replaced file cannot be told apart: never kept.
+    #[cfg(not(unix))]
+    fn of(_: &fs::Metadata) -> Seen {
+        Seen {
+            ino: 0,
+            len: 0,
+            ctime: (0, 0),
+            mtime: (0, 0),
+        }
+    }
 }
 
+/// Whether the file `entry` names is still the one compared (`seen`).
 #[cfg(unix)]
-fn entry_inode(entry: &fs::DirEntry) -> u64 {
-    std::os::unix::fs::DirEntryExt::ino(entry)
+fn unchanged(entry: &fs::DirEntry, seen: Seen) -> bool {
+    entry
+        .metadata()
+        .is_ok_and(|m| m.is_file() && Seen::of(&m) == seen)
+}
+
+#[cfg(not(unix))]
+fn unchanged(_: &fs::DirEntry, _: Seen) -> bool {
+    false
 }
 
 /// Same file system, permissions and owner.
@@ -209,17 +247,6 @@ fn entry_inode(entry: &fs::DirEntry) -> u64 {
 fn like(a: &fs::Metadata, b: &fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
     a.dev() == b.dev() && a.mode() == b.mode() && a.uid() == b.uid() && a.gid() == b.gid()
-}
-
-// Without inode numbers a replaced file cannot be told apart: never kept.
-#[cfg(not(unix))]
-fn inode(_: &fs::Metadata) -> u64 {
-    0
-}
-
-#[cfg(not(unix))]
-fn entry_inode(_: &fs::DirEntry) -> u64 {
-    1
 }
 
 #[cfg(not(unix))]
