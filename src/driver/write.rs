@@ -85,6 +85,8 @@ pub struct Staging {
     last_file: AtomicU64,
     /// Files found unchanged, linked only once one differs.
     deferred: kept::Deferred,
+    /// The mode and owner this build gives a file it writes.
+    owner: Owner,
     committed: bool,
 }
 
@@ -114,9 +116,11 @@ impl Staging {
         let stamp = format!("{}-{}", std::process::id(), unique());
         let tmp = parent.join(format!(".{}.seg-tmp-{stamp}", name.to_string_lossy()));
         fs::create_dir(&tmp).map_err(|e| format!("cannot create `{}`: {e}", tmp.display()))?;
+        let owner = Owner::of_files_in(&tmp);
         let previous = out.is_dir().then(|| out.clone());
         Ok(Staging {
             deferred: kept::Deferred::new(previous.is_some()),
+            owner,
             previous,
             out,
             tmp,
@@ -158,7 +162,7 @@ impl Staging {
         if let Some(old) = &self.previous
             && self.deferred.deferring()
         {
-            if self.real_folders(old, rel) && self.deferred.record(old, rel, contents) {
+            if self.real_folders(old, rel) && self.deferred.record(old, rel, contents, self.owner) {
                 self.reused.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             }
@@ -173,7 +177,7 @@ impl Staging {
         self.folders_for(rel)?;
         let path = self.tmp.join(rel);
         if self.previous.as_ref().is_some_and(|old| {
-            self.real_folders(old, rel) && reuse(&old.join(rel), &path, contents)
+            self.real_folders(old, rel) && reuse(&old.join(rel), &path, contents, self.owner)
         }) {
             self.reused.fetch_add(1, Ordering::Relaxed);
             return Ok(());
@@ -211,7 +215,7 @@ impl Staging {
         for m in matched {
             let linked = self
                 .folders_for(m.rel())
-                .and_then(|()| m.link(&old.join(m.rel()), &self.tmp.join(m.rel())));
+                .and_then(|()| m.link(&old.join(m.rel()), &self.tmp.join(m.rel()), self.owner));
             match linked {
                 Ok(true) => {}
                 Ok(false) => {
@@ -303,7 +307,7 @@ impl Staging {
         let Some(found) = self.deferred.stop() else {
             return Ok(None);
         };
-        if !kept::holds_exactly(old, &self.tmp, &found) {
+        if !kept::holds_exactly(old, &self.tmp, &found, self.owner) {
             self.deferred = kept::Deferred::resume(found);
             return Ok(None);
         }
@@ -469,13 +473,13 @@ fn guard_existing(out: &Path) -> Result<(), String> {
 /// and removing the previous output later frees nothing. Any doubt (not a
 /// plain file, another size, unreadable, a link the file system refuses)
 /// answers no, and the file is written as usual.
-fn reuse(old: &Path, new: &Path, contents: &[u8]) -> bool {
-    holds_exactly(old, contents) && fs::hard_link(old, new).is_ok()
+fn reuse(old: &Path, new: &Path, contents: &[u8], owner: Owner) -> bool {
+    holds_exactly(old, contents, owner) && fs::hard_link(old, new).is_ok()
 }
 
 /// Whether `path` is a plain file with a single name holding exactly `contents`.
-fn holds_exactly(path: &Path, contents: &[u8]) -> bool {
-    open_plain(path, contents.len())
+fn holds_exactly(path: &Path, contents: &[u8], owner: Owner) -> bool {
+    open_plain(path, contents.len(), owner)
         .and_then(|(file, _)| read_plain(file, contents.len()))
         .is_some_and(|bytes| bytes == contents)
 }
@@ -484,9 +488,10 @@ fn holds_exactly(path: &Path, contents: &[u8]) -> bool {
 /// with other names may be written through them, so it is not shared with
 /// the new output) of `len` bytes: one open that refuses a symbolic link and
 /// never waits (a FIFO or a device in the folder must not block the build),
-/// one `fstat` of what was opened.
+/// one `fstat` of what was opened. Its mode and owner must be those this build
+/// gives a file (`owner`): a file made writable by others, say, is written anew.
 #[cfg(target_os = "linux")]
-fn open_plain(path: &Path, len: usize) -> Option<(fs::File, fs::Metadata)> {
+fn open_plain(path: &Path, len: usize, owner: Owner) -> Option<(fs::File, fs::Metadata)> {
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let file = fs::OpenOptions::new()
         .read(true)
@@ -494,17 +499,57 @@ fn open_plain(path: &Path, len: usize) -> Option<(fs::File, fs::Metadata)> {
         .open(path)
         .ok()?;
     let meta = file.metadata().ok()?;
-    let plain = meta.file_type().is_file() && meta.len() == len as u64 && meta.nlink() == 1;
+    let plain = meta.file_type().is_file()
+        && meta.len() == len as u64
+        && meta.nlink() == 1
+        && owner.fits(&meta);
     plain.then_some((file, meta))
 }
 
 /// See the Linux version; here the name is checked before it is opened.
 #[cfg(not(target_os = "linux"))]
-fn open_plain(path: &Path, len: usize) -> Option<(fs::File, fs::Metadata)> {
+fn open_plain(path: &Path, len: usize, owner: Owner) -> Option<(fs::File, fs::Metadata)> {
     let meta = fs::symlink_metadata(path).ok()?;
-    let plain = meta.file_type().is_file() && meta.len() == len as u64 && single_link(&meta);
+    let plain = meta.file_type().is_file()
+        && meta.len() == len as u64
+        && single_link(&meta)
+        && owner.fits(&meta);
     plain.then_some(())?;
     Some((fs::File::open(path).ok()?, meta))
+}
+
+/// The permissions and owner of a file this build writes: those of a folder
+/// it made (the umask and the parent's group apply alike) without the
+/// execute bits. `None` when that folder cannot be read: nothing fits then.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Owner(Option<(u32, u32, u32)>);
+
+impl Owner {
+    #[cfg(unix)]
+    fn of_files_in(folder: &Path) -> Owner {
+        use std::os::unix::fs::MetadataExt;
+        Owner(
+            fs::symlink_metadata(folder)
+                .ok()
+                .map(|m| (m.mode() & 0o666, m.uid(), m.gid())),
+        )
+    }
+
+    #[cfg(not(unix))]
+    fn of_files_in(_: &Path) -> Owner {
+        Owner(None)
+    }
+
+    #[cfg(unix)]
+    fn fits(self, meta: &fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        self.0 == Some((meta.mode() & 0o7777, meta.uid(), meta.gid()))
+    }
+
+    #[cfg(not(unix))]
+    fn fits(self, _: &fs::Metadata) -> bool {
+        false
+    }
 }
 
 /// The first `len` bytes of `file` (its size, checked by [`open_plain`]).
@@ -1381,6 +1426,26 @@ mod tests {
             result.is_err(),
             "the build said {result:?} with {now:?} in --out for this build's \"a\""
         );
+    }
+
+    /// A file of the previous output whose mode this build would not give
+    /// (writable by others here) is neither kept nor linked: written anew.
+    #[cfg(unix)]
+    #[test]
+    fn a_file_with_another_mode_is_written_anew() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let all = estate();
+        write_atomically(&out, &all).unwrap();
+        let a = out.join("iptables/a.rules");
+        let mode = fs::metadata(&a).unwrap().mode() & 0o7777;
+        fs::set_permissions(&a, fs::Permissions::from_mode(0o666 | 0o100)).unwrap();
+        let stats = write_atomically(&out, &all).unwrap();
+        assert!(!stats.kept);
+        assert_eq!(stats.reused, all.len() - 1);
+        assert_eq!(fs::metadata(&a).unwrap().mode() & 0o7777, mode);
+        assert_eq!(fs::read(&a).unwrap(), b"a");
     }
 
     /// A file of the previous output removed and created again, same size,

@@ -8,7 +8,7 @@
 //! moment. Otherwise (or at any other file that differs) the recorded files
 //! are linked into the new tree as usual.
 
-use super::{open_plain, read_plain};
+use super::{Owner, open_plain, read_plain};
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::Path;
@@ -40,8 +40,10 @@ struct Seen {
 /// (`None` once one did).
 pub(super) struct Deferred(Mutex<Option<Found>>);
 
-#[derive(Default)]
 pub(super) struct Found {
+    /// Seconds since the epoch two seconds before the build began: files
+    /// written since are [`Matched::recent`].
+    since: i64,
     pub(super) matched: Vec<Matched>,
     /// The report, when it differs: written into the new tree.
     pub(super) changed: Option<String>,
@@ -50,7 +52,14 @@ pub(super) struct Found {
 impl Deferred {
     /// Deferring when there is a previous output to keep.
     pub(super) fn new(previous: bool) -> Deferred {
-        Deferred(Mutex::new(previous.then(Found::default)))
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        Deferred(Mutex::new(previous.then(|| Found {
+            since: now.saturating_sub(2),
+            matched: Vec::new(),
+            changed: None,
+        })))
     }
 
     pub(super) fn deferring(&self) -> bool {
@@ -60,8 +69,8 @@ impl Deferred {
     /// Whether `rel` is a plain file of `old` (the previous output) with
     /// exactly `contents`, recorded for the commit. `false` when it is not,
     /// or when deferring ended meanwhile.
-    pub(super) fn record(&self, old: &Path, rel: &str, contents: &[u8]) -> bool {
-        let Some((file, meta)) = open_plain(&old.join(rel), contents.len()) else {
+    pub(super) fn record(&self, old: &Path, rel: &str, contents: &[u8], owner: Owner) -> bool {
+        let Some((file, meta)) = open_plain(&old.join(rel), contents.len(), owner) else {
             return false;
         };
         if read_plain(file, contents.len()).is_none_or(|b| b != contents) {
@@ -115,11 +124,24 @@ impl Matched {
         &self.rel
     }
 
+    /// The bytes of `old` when it still has the compared size and owner.
+    fn read_again(&self, old: &Path, owner: Owner) -> Option<Vec<u8>> {
+        open_plain(old, self.len, owner).and_then(|(f, _)| read_plain(f, self.len))
+    }
+
+    /// Whether the file was last written so recently that a later write of
+    /// the same size could carry the same times: file times move only once
+    /// per clock tick (a second or two on some file systems), so such a file
+    /// is read again at the commit instead of trusted by its times.
+    fn recent(&self, since: i64) -> bool {
+        self.seen.ctime.0 >= since || self.seen.mtime.0 >= since
+    }
+
     /// Link the previous output's file (`old`) as `new`, after reading it
     /// again: it was compared earlier, and must still hold those bytes. A
     /// link the file system refuses is written from the bytes read.
-    pub(super) fn link(&self, old: &Path, new: &Path) -> Result<bool, String> {
-        let bytes = open_plain(old, self.len).and_then(|(f, _)| read_plain(f, self.len));
+    pub(super) fn link(&self, old: &Path, new: &Path, owner: Owner) -> Result<bool, String> {
+        let bytes = self.read_again(old, owner);
         let Some(bytes) = bytes.filter(|b| blake3::hash(b) == self.hash) else {
             return Err(format!(
                 "cannot write `{}`: the previous output's file changed during the build",
@@ -138,8 +160,9 @@ impl Matched {
 /// one still the file that was compared (inode, size, times), the changed
 /// one a plain file, and nothing else: no other file, link or folder, no
 /// folder on another file system or with another mode or owner than `fresh`
-/// (a folder this build created, as it would create every folder).
-pub(super) fn holds_exactly(out: &Path, fresh: &Path, found: &Found) -> bool {
+/// (a folder this build created, as it would create every folder). Files
+/// written shortly before the build are read again (see [`Matched::recent`]).
+pub(super) fn holds_exactly(out: &Path, fresh: &Path, found: &Found, owner: Owner) -> bool {
     let Ok(fresh) = fs::symlink_metadata(fresh) else {
         return false;
     };
@@ -203,6 +226,14 @@ pub(super) fn holds_exactly(out: &Path, fresh: &Path, found: &Found) -> bool {
         }
     }
     seen == (files.len(), folders.len())
+        && found
+            .matched
+            .iter()
+            .filter(|m| m.recent(found.since))
+            .all(|m| {
+                m.read_again(&out.join(&m.rel), owner)
+                    .is_some_and(|b| blake3::hash(&b) == m.hash)
+            })
 }
 
 impl Seen {
@@ -252,4 +283,34 @@ fn like(a: &fs::Metadata, b: &fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn like(_: &fs::Metadata, _: &fs::Metadata) -> bool {
     false
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// A file edited to the same size within the clock tick of its
+    /// comparison keeps its times; when it was written shortly before the
+    /// build, its bytes are read again and the output is not kept.
+    #[test]
+    fn a_recent_file_is_read_again_when_its_times_did_not_move() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, fresh) = (dir.path().join("out"), dir.path().join("fresh"));
+        fs::create_dir_all(out.join("iptables")).unwrap();
+        fs::create_dir(&fresh).unwrap();
+        let owner = Owner::of_files_in(&fresh);
+        fs::write(out.join("iptables/a.rules"), "a").unwrap();
+        let deferred = Deferred::new(true);
+        assert!(deferred.record(&out, "iptables/a.rules", b"a", owner));
+        let mut found = deferred.stop().unwrap();
+        assert!(holds_exactly(&out, &fresh, &found, owner));
+        fs::write(out.join("iptables/a.rules"), "x").unwrap();
+        // Times that did not move: those seen now stand for those seen then.
+        let now = fs::symlink_metadata(out.join("iptables/a.rules")).unwrap();
+        found.matched[0].seen = Seen::of(&now);
+        assert!(!holds_exactly(&out, &fresh, &found, owner));
+        // Written long before the build, it is trusted by its times.
+        found.since = i64::MAX;
+        assert!(holds_exactly(&out, &fresh, &found, owner));
+    }
 }
