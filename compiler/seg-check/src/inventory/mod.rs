@@ -18,7 +18,6 @@ pub(crate) mod identity;
 pub mod model;
 mod overlap;
 pub(crate) mod schema;
-mod split;
 mod tree;
 pub(crate) mod values;
 

@@ -85,18 +85,13 @@ pub fn parse(file: FileId, text: &str) -> Result<Node, Diagnostic> {
     if looks_like_json(text)
         && let Err(json_err) = check_json(text)
     {
-        return match build(file, text, &offsets, 0) {
+        return match build(file, text, &offsets) {
             Ok(node) => Ok(node),
             Err(limit) if limit.code == Some(Code::InputTooLarge) => Err(limit),
             Err(_) => Err(json_diagnostic(file, text, &json_err)),
         };
     }
-    if !looks_like_json(text)
-        && let Some(node) = super::split::parse_in_two(file, text)
-    {
-        return Ok(node);
-    }
-    build(file, text, &offsets, 0)
+    build(file, text, &offsets)
 }
 
 fn looks_like_json(text: &str) -> bool {
@@ -227,32 +222,14 @@ struct Builder<'t> {
     alias_budget: usize,
     doc: Option<Node>,
     docs_seen: usize,
-    /// Levels above this text in its file (1 for a piece inside the top mapping).
-    depth_base: usize,
 }
 
-/// Parse a piece of a file with spans relative to the piece, counting
-/// `depth_base` enclosing levels towards [`MAX_DEPTH`].
-pub(super) fn parse_piece(
-    file: FileId,
-    piece: &str,
-    depth_base: usize,
-) -> Result<Node, Diagnostic> {
-    build(file, piece, &Offsets::new(piece), depth_base)
-}
-
-fn build(
-    file: FileId,
-    text: &str,
-    offsets: &Offsets,
-    depth_base: usize,
-) -> Result<Node, Diagnostic> {
+fn build(file: FileId, text: &str, offsets: &Offsets) -> Result<Node, Diagnostic> {
     let mut parser = Parser::new_from_str(text);
     let mut b = Builder {
         file,
         text,
         offsets,
-        depth_base,
         stack: Vec::new(),
         anchors: HashMap::new(),
         alias_budget: ALIAS_BUDGET,
@@ -446,7 +423,7 @@ impl Builder<'_> {
     }
 
     fn enter(&self, start: Marker) -> Result<(), Diagnostic> {
-        if self.stack.len() + self.depth_base >= MAX_DEPTH {
+        if self.stack.len() >= MAX_DEPTH {
             return Err(depth_diagnostic(self.file, self.text, self.at(start)));
         }
         Ok(())
