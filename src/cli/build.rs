@@ -88,13 +88,22 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
     // seg did not write was refused by the writer; an unreadable report only
     // loses the comparison.
     let previous = summarised.then(|| driver::previous_build(&out));
-    let written = staging.and_then(driver::Staging::commit);
+    let written = staging
+        .map_err(driver::CommitError::from)
+        .and_then(driver::Staging::commit);
     progress.clear();
     let written = match written {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("error: {e}");
-            eprintln!("note: nothing was written; the previous output is unchanged");
+            eprintln!("error: {}", e.message);
+            if e.replaced {
+                eprintln!(
+                    "note: `{}` holds this build all the same; only what followed failed",
+                    out.display()
+                );
+            } else {
+                eprintln!("note: nothing was written; the previous output is unchanged");
+            }
             return Exit::Usage;
         }
     };

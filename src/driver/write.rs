@@ -57,7 +57,34 @@ pub fn write_atomically(
     let staging = Staging::begin(out)?;
     let files: Vec<(&String, &Vec<u8>)> = files.iter().collect();
     in_parallel(&files, |(rel, contents)| staging.put(rel, contents))?;
-    staging.commit()
+    staging.commit().map_err(|e| e.message)
+}
+
+/// Why [`Staging::commit`] failed, and whether `--out` holds the new build
+/// all the same (a failure after the exchange: syncing its folder, removing
+/// the previous output), so that nobody is told nothing was written.
+#[derive(Debug)]
+pub struct CommitError {
+    pub message: String,
+    pub replaced: bool,
+}
+
+impl CommitError {
+    fn replaced(message: String) -> CommitError {
+        CommitError {
+            message,
+            replaced: true,
+        }
+    }
+}
+
+impl From<String> for CommitError {
+    fn from(message: String) -> CommitError {
+        CommitError {
+            message,
+            replaced: false,
+        }
+    }
 }
 
 /// A new output tree, written beside `--out` as its files come (from any
@@ -264,16 +291,16 @@ impl Staging {
 
     /// Make the new tree durable and exchange it with `--out` (see the
     /// module doc); the error of the first failed file, if any, instead.
-    pub fn commit(mut self) -> Result<WriteStats, String> {
+    pub fn commit(mut self) -> Result<WriteStats, CommitError> {
         if let Some(e) = self.first_error() {
-            return Err(e);
+            return Err(e.into());
         }
         if let Some(stats) = self.keep()? {
             return Ok(stats);
         }
         let _ = self.link_deferred();
         if let Some(e) = self.first_error() {
-            return Err(e);
+            return Err(e.into());
         }
         let mut stats = WriteStats {
             files: self.files.load(Ordering::Relaxed),
@@ -300,7 +327,7 @@ impl Staging {
     /// which is made durable in the new tree, then renamed over the old one
     /// (see `kept`). The whole output is made durable too, in case it was
     /// not (a copy, say); the temporary folder, left with no file, goes.
-    fn keep(&mut self) -> Result<Option<WriteStats>, String> {
+    fn keep(&mut self) -> Result<Option<WriteStats>, CommitError> {
         let Some(old) = &self.previous else {
             return Ok(None);
         };
@@ -330,13 +357,14 @@ impl Staging {
             let to = old.join(rel);
             fs::rename(self.tmp.join(rel), &to)
                 .map_err(|e| format!("cannot move `{rel}` into `{}`: {e}", old.display()))?;
-            sync_folder(to.parent().unwrap_or(old))?;
+            sync_folder(to.parent().unwrap_or(old)).map_err(CommitError::replaced)?;
         }
         stats.swap = began.elapsed();
         self.committed = true;
         let began = Instant::now();
-        remove_tree(&self.tmp)
-            .map_err(|e| format!("cannot remove `{}`: {e}", self.tmp.display()))?;
+        remove_tree(&self.tmp).map_err(|e| {
+            CommitError::replaced(format!("cannot remove `{}`: {e}", self.tmp.display()))
+        })?;
         stats.remove = began.elapsed();
         Ok(Some(stats))
     }
@@ -474,14 +502,37 @@ fn guard_existing(out: &Path) -> Result<(), String> {
 /// plain file, another size, unreadable, a link the file system refuses)
 /// answers no, and the file is written as usual.
 fn reuse(old: &Path, new: &Path, contents: &[u8], owner: Owner) -> bool {
-    holds_exactly(old, contents, owner) && fs::hard_link(old, new).is_ok()
+    let Some((file, meta)) = open_plain(old, contents.len(), owner) else {
+        return false;
+    };
+    read_plain(&file, contents.len()).is_some_and(|bytes| bytes == contents)
+        && link_same(old, new, &meta)
 }
 
-/// Whether `path` is a plain file with a single name holding exactly `contents`.
-fn holds_exactly(path: &Path, contents: &[u8], owner: Owner) -> bool {
-    open_plain(path, contents.len(), owner)
-        .and_then(|(file, _)| read_plain(file, contents.len()))
-        .is_some_and(|bytes| bytes == contents)
+/// Link `old` as `new` when that name still points at the file compared
+/// through an open descriptor (`opened`, still open: its inode number cannot
+/// pass to another file meanwhile). A rename between the comparison and the
+/// link would otherwise put a file nobody compared into the new output.
+fn link_same(old: &Path, new: &Path, opened: &fs::Metadata) -> bool {
+    if fs::hard_link(old, new).is_err() {
+        return false;
+    }
+    let same = fs::symlink_metadata(new).is_ok_and(|m| same_inode(&m, opened));
+    if !same {
+        let _ = fs::remove_file(new);
+    }
+    same
+}
+
+#[cfg(unix)]
+fn same_inode(a: &fs::Metadata, b: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_inode(_: &fs::Metadata, _: &fs::Metadata) -> bool {
+    false
 }
 
 /// `path` opened to read when it is a plain file with a single name (a file
@@ -553,7 +604,7 @@ impl Owner {
 }
 
 /// The first `len` bytes of `file` (its size, checked by [`open_plain`]).
-fn read_plain(mut file: fs::File, len: usize) -> Option<Vec<u8>> {
+fn read_plain(mut file: &fs::File, len: usize) -> Option<Vec<u8>> {
     use std::io::Read;
     let mut bytes = vec![0; len];
     file.read_exact(&mut bytes).ok()?;
@@ -753,23 +804,27 @@ fn sync_tree(tmp: &Path) -> Result<(), String> {
     folders.iter().rev().try_for_each(|d| sync(d))
 }
 
-fn swap_in(tmp: &Path, out: &Path, stamp: &str, stats: &mut WriteStats) -> Result<(), String> {
+fn swap_in(tmp: &Path, out: &Path, stamp: &str, stats: &mut WriteStats) -> Result<(), CommitError> {
     let began = Instant::now();
     let parent = out.parent().unwrap_or(Path::new("/"));
     if !out.exists() {
         fs::rename(tmp, out)
             .map_err(|e| format!("cannot move the output into `{}`: {e}", out.display()))?;
-        sync_folder(parent)?;
+        sync_folder(parent).map_err(CommitError::replaced)?;
         stats.swap = began.elapsed();
         return Ok(());
     }
     if exchange(tmp, out)? {
         // `tmp` now names the previous output.
-        sync_folder(parent)?;
+        sync_folder(parent).map_err(CommitError::replaced)?;
         stats.swap = began.elapsed();
         let began = Instant::now();
-        remove_tree(tmp)
-            .map_err(|e| format!("cannot remove the previous output `{}`: {e}", tmp.display()))?;
+        remove_tree(tmp).map_err(|e| {
+            CommitError::replaced(format!(
+                "cannot remove the previous output `{}`: {e}",
+                tmp.display()
+            ))
+        })?;
         stats.remove = began.elapsed();
         return Ok(());
     }
@@ -784,16 +839,17 @@ fn swap_in(tmp: &Path, out: &Path, stamp: &str, stats: &mut WriteStats) -> Resul
     if let Err(e) = fs::rename(tmp, out) {
         // Put the previous output back: it must survive a failed build.
         let _ = fs::rename(&old, out);
-        return Err(format!(
-            "cannot move the output into `{}`: {e}",
-            out.display()
-        ));
+        return Err(format!("cannot move the output into `{}`: {e}", out.display()).into());
     }
-    sync_folder(parent)?;
+    sync_folder(parent).map_err(CommitError::replaced)?;
     stats.swap = began.elapsed();
     let began = Instant::now();
-    remove_tree(&old)
-        .map_err(|e| format!("cannot remove the previous output `{}`: {e}", old.display()))?;
+    remove_tree(&old).map_err(|e| {
+        CommitError::replaced(format!(
+            "cannot remove the previous output `{}`: {e}",
+            old.display()
+        ))
+    })?;
     stats.remove = began.elapsed();
     Ok(())
 }
@@ -1164,6 +1220,8 @@ mod tests {
             let staging = Staging::begin(&out).unwrap();
             hand_over(&staging, &items, 51);
             let err = staging.commit().unwrap_err();
+            assert!(!err.replaced);
+            let err = err.message;
             assert!(err.starts_with("cannot write `f/020n"), "{err}");
             assert_eq!(fs::read_to_string(out.join("keep.txt")).unwrap(), "old");
             assert_eq!(leftovers(dir.path()), ["out"]);
@@ -1428,6 +1486,76 @@ mod tests {
         );
     }
 
+    /// The previous output cannot be removed after the exchange (a file in it
+    /// is immutable, which stops root too): the error says `--out` holds the
+    /// new build, since it does, instead of letting anyone say nothing was written.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_failure_after_the_exchange_says_the_output_was_replaced() {
+        use std::process::Command;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        write_atomically(&out, &estate()).unwrap();
+        let stuck = out.join("iptables/stuck.rules");
+        fs::write(&stuck, "s").unwrap();
+        let immutable = |flag: &str, path: &Path| {
+            Command::new("chattr")
+                .arg(flag)
+                .arg(path)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        assert!(
+            immutable("+i", &stuck),
+            "chattr +i failed: this test needs root and a file system with file flags"
+        );
+        let result = Staging::begin(&out).and_then(|staging| {
+            for (rel, contents) in &estate() {
+                staging.put(rel, contents)?;
+            }
+            Ok(staging.commit())
+        });
+        // Let the temporary folder go before asserting anything.
+        for name in leftovers(dir.path()) {
+            let moved = dir.path().join(&name).join("iptables/stuck.rules");
+            if moved.exists() {
+                assert!(immutable("-i", &moved));
+                fs::remove_dir_all(dir.path().join(&name)).unwrap();
+            }
+        }
+        let err = result.unwrap().unwrap_err();
+        assert!(err.replaced, "{err:?}");
+        assert!(
+            err.message.contains("cannot remove the previous output"),
+            "{err:?}"
+        );
+        for (rel, contents) in estate() {
+            assert_eq!(fs::read(out.join(&rel)).unwrap(), contents, "{rel}");
+        }
+        assert!(!out.join("iptables/stuck.rules").exists());
+    }
+
+    /// A name that points at another file than the one compared (renamed
+    /// over in between) is not linked, and leaves nothing behind.
+    #[cfg(unix)]
+    #[test]
+    fn only_the_compared_file_is_linked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, new) = (
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("new"),
+        );
+        fs::write(&a, "a").unwrap();
+        fs::write(&b, "a").unwrap();
+        let compared = fs::metadata(&b).unwrap();
+        assert!(!link_same(&a, &new, &compared));
+        assert!(!new.exists());
+        let compared = fs::metadata(&a).unwrap();
+        assert!(link_same(&a, &new, &compared));
+        assert_eq!(inode(&new), inode(&a));
+    }
+
     /// A file of the previous output whose mode this build would not give
     /// (writable by others here) is neither kept nor linked: written anew.
     #[cfg(unix)]
@@ -1521,6 +1649,8 @@ mod tests {
         }
         swap_in("x");
         let err = staging.commit().unwrap_err();
+        assert!(!err.replaced);
+        let err = err.message;
         assert!(err.contains("changed during the build"), "{err}");
         assert_eq!(
             fs::read_to_string(out.join("iptables/a.rules")).unwrap(),

@@ -8,7 +8,7 @@
 //! moment. Otherwise (or at any other file that differs) the recorded files
 //! are linked into the new tree as usual.
 
-use super::{Owner, open_plain, read_plain};
+use super::{Owner, link_same, open_plain, read_plain};
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::Path;
@@ -73,7 +73,7 @@ impl Deferred {
         let Some((file, meta)) = open_plain(&old.join(rel), contents.len(), owner) else {
             return false;
         };
-        if read_plain(file, contents.len()).is_none_or(|b| b != contents) {
+        if read_plain(&file, contents.len()).is_none_or(|b| b != contents) {
             return false;
         }
         let matched = Matched {
@@ -124,9 +124,11 @@ impl Matched {
         &self.rel
     }
 
-    /// The bytes of `old` when it still has the compared size and owner.
-    fn read_again(&self, old: &Path, owner: Owner) -> Option<Vec<u8>> {
-        open_plain(old, self.len, owner).and_then(|(f, _)| read_plain(f, self.len))
+    /// `old` opened and its bytes, when it still has the compared size and owner.
+    fn read_again(&self, old: &Path, owner: Owner) -> Option<(fs::File, fs::Metadata, Vec<u8>)> {
+        let (file, meta) = open_plain(old, self.len, owner)?;
+        let bytes = read_plain(&file, self.len)?;
+        Some((file, meta, bytes))
     }
 
     /// Whether the file was last written so recently that a later write of
@@ -139,16 +141,18 @@ impl Matched {
 
     /// Link the previous output's file (`old`) as `new`, after reading it
     /// again: it was compared earlier, and must still hold those bytes. A
-    /// link the file system refuses is written from the bytes read.
+    /// link the file system refuses, or a name that no longer points at the
+    /// file read, is written from the bytes read.
     pub(super) fn link(&self, old: &Path, new: &Path, owner: Owner) -> Result<bool, String> {
-        let bytes = self.read_again(old, owner);
-        let Some(bytes) = bytes.filter(|b| blake3::hash(b) == self.hash) else {
+        let read = self.read_again(old, owner);
+        let Some((_open, meta, bytes)) = read.filter(|(_, _, b)| blake3::hash(b) == self.hash)
+        else {
             return Err(format!(
                 "cannot write `{}`: the previous output's file changed during the build",
                 self.rel
             ));
         };
-        if fs::hard_link(old, new).is_ok() {
+        if link_same(old, new, &meta) {
             return Ok(true);
         }
         super::write_new(new, &bytes).map_err(|e| format!("cannot write `{}`: {e}", self.rel))?;
@@ -232,7 +236,7 @@ pub(super) fn holds_exactly(out: &Path, fresh: &Path, found: &Found, owner: Owne
             .filter(|m| m.recent(found.since))
             .all(|m| {
                 m.read_again(&out.join(&m.rel), owner)
-                    .is_some_and(|b| blake3::hash(&b) == m.hash)
+                    .is_some_and(|(_, _, b)| blake3::hash(&b) == m.hash)
             })
 }
 
