@@ -1286,6 +1286,15 @@ mod tests {
     }
 
     #[cfg(unix)]
+    /// A build of `files` over `out`, every file handed over, not committed.
+    fn staged(out: &Path, files: &BTreeMap<String, Vec<u8>>) -> Staging {
+        let staging = Staging::begin(out).unwrap();
+        for (rel, contents) in files {
+            staging.put(rel, contents).unwrap();
+        }
+        staging
+    }
+
     fn estate() -> BTreeMap<String, Vec<u8>> {
         files(&[
             ("report.json", "{\"tool\": \"seg\"}"),
@@ -1456,9 +1465,6 @@ mod tests {
         });
     }
 
-    /// A file of the previous output replaced by another (same bytes, other
-    /// inode) after it was compared is not kept; with other bytes the build
-    /// fails and the previous output stays.
     /// A file of the previous output edited in place after it was compared,
     /// to the same size: the kept output would hold the edit under this
     /// build's report. Its times tell (the clock's tick is coarse: wait one).
@@ -1470,10 +1476,7 @@ mod tests {
         let all = estate();
         write_atomically(&out, &all).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(50));
-        let staging = Staging::begin(&out).unwrap();
-        for (rel, contents) in &all {
-            staging.put(rel, contents).unwrap();
-        }
+        let staging = staged(&out, &all);
         let a = out.join("iptables/a.rules");
         let before = inode(&a);
         fs::write(&a, "x").unwrap();
@@ -1587,10 +1590,7 @@ mod tests {
         let all = estate();
         write_atomically(&out, &all).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(50));
-        let staging = Staging::begin(&out).unwrap();
-        for (rel, contents) in &all {
-            staging.put(rel, contents).unwrap();
-        }
+        let staging = staged(&out, &all);
         let a = out.join("iptables/a.rules");
         let freed = inode(&a).0;
         fs::remove_file(&a).unwrap();
@@ -1616,6 +1616,9 @@ mod tests {
         );
     }
 
+    /// A file of the previous output replaced by another (same bytes, other
+    /// inode) after it was compared is not kept; with other bytes the build
+    /// fails and the previous output stays.
     #[cfg(unix)]
     #[test]
     fn a_file_replaced_during_the_build_is_not_kept() {
@@ -1623,10 +1626,7 @@ mod tests {
         let out = dir.path().join("out");
         let all = estate();
         write_atomically(&out, &all).unwrap();
-        let staging = Staging::begin(&out).unwrap();
-        for (rel, contents) in &all {
-            staging.put(rel, contents).unwrap();
-        }
+        let staging = staged(&out, &all);
         let swap_in = |bytes: &str| {
             let spare = dir.path().join("spare");
             fs::write(&spare, bytes).unwrap();
@@ -1643,10 +1643,7 @@ mod tests {
         );
         assert_eq!(leftovers(dir.path()), ["out"]);
 
-        let staging = Staging::begin(&out).unwrap();
-        for (rel, contents) in &all {
-            staging.put(rel, contents).unwrap();
-        }
+        let staging = staged(&out, &all);
         swap_in("x");
         let err = staging.commit().unwrap_err();
         assert!(!err.replaced);
