@@ -34,7 +34,7 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
     let out = args.out.clone().unwrap_or_else(|| comp.root.join("out"));
     let mut progress = Progress::new(v == Verbosity::Quiet);
     let mut staging = None;
-    let reports = match (&comp.program, &comp.manifest) {
+    let reports = match (&mut comp.program, &comp.manifest) {
         (Some(program), Some(manifest)) if !comp.diags.has_errors() => {
             // Each file is written into the new tree as soon as it is made,
             // once the writer has checked that `out` may be replaced. Refused,

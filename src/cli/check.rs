@@ -26,7 +26,7 @@ pub fn run(args: &CheckArgs, color: Color, v: Verbosity) -> Exit {
     comp.outline = None;
     // Each target's capability pass and lowering, as `seg build` runs them.
     let mut targets = 0;
-    if let (Some(program), Some(manifest)) = (&comp.program, &comp.manifest)
+    if let (Some(program), Some(manifest)) = (&mut comp.program, &comp.manifest)
         && !comp.diags.has_errors()
         && !manifest.targets.is_empty()
     {

@@ -16,7 +16,7 @@ use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TargetReport {
@@ -177,8 +177,10 @@ pub fn build_observed(
 /// target of `seg.toml`), without rendering a file: each target's capability
 /// pass and lowering (the same functions `build` runs), calling
 /// `starting(i, n, target)` as each begins. Returns the number of targets.
+/// `program` is put in stable-id order while the targets lower it, and back
+/// as written before this returns (see [`each_target`]).
 pub fn check(
-    program: &Program,
+    program: &mut Program,
     manifest: &Manifest,
     root: &Path,
     requested: &[String],
@@ -224,8 +226,15 @@ struct Built {
 /// The targets are independent: with `parallel` each is run on its own
 /// thread, and the results are returned in target order, so they are the
 /// same as one after the other (their files reach `out` in any order).
+///
+/// Two phases: every target's capability pass reads `program` as written
+/// (its diagnostics and reports follow the written order); then `program`
+/// is put in stable-id order in place, the order every target lowers
+/// (the output must not depend on where rules are written), shared by the
+/// targets whose pass left it as it is, without a second copy of its rules;
+/// once they are done it is put back as written.
 fn each_target(
-    program: &Program,
+    program: &mut Program,
     manifest: &Manifest,
     root: &Path,
     names: &[String],
@@ -233,31 +242,57 @@ fn each_target(
     parallel: bool,
     stage: Stage,
 ) -> Vec<Option<Built>> {
-    // The rules' stable-id order, found once for every target, and the
-    // program in that order, made once for the targets whose capability
-    // pass leaves it as it is.
     let order = meaning::Order::of(program);
-    let order = &order;
-    let canonical = OnceLock::new();
-    let canonical = &canonical;
-    let one = |name: &str| {
-        let shared = Canonical {
-            order,
-            program: canonical,
-        };
-        let built = build_target(program, shared, manifest, root, name, stage);
-        // Without the target's freed working memory.
-        super::release_free_memory();
-        built
+    let prepared = {
+        let (program, order) = (&*program, &order);
+        side_by_side(
+            names.iter().map(String::as_str),
+            parallel,
+            |i, name| starting(i + 1, names.len(), name),
+            |name| prepare_target(program, order, manifest, root, name, stage),
+        )
     };
-    if parallel && names.len() > 1 {
+    let sorted = order.sort(program);
+    let built = {
+        let program = &*program;
+        side_by_side(
+            prepared,
+            parallel,
+            |_, _| {},
+            |prepared| {
+                let built = match prepared {
+                    Phase::Done(built) => built,
+                    Phase::Prepared(target) => target.finish(program, stage),
+                };
+                // Without the target's freed working memory.
+                super::release_free_memory();
+                built
+            },
+        )
+    };
+    sorted.restore(program);
+    built
+}
+
+/// `run` on each item, each on its own thread with `parallel` (when there
+/// are several), the results in the items' order; `starting(i, item)` on
+/// this thread as each is handed over.
+fn side_by_side<T: Send, R: Send>(
+    items: impl IntoIterator<Item = T>,
+    parallel: bool,
+    mut starting: impl FnMut(usize, &T),
+    run: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    let items: Vec<T> = items.into_iter().collect();
+    let run = &run;
+    if parallel && items.len() > 1 {
         std::thread::scope(|scope| {
-            let handles: Vec<_> = names
-                .iter()
+            let handles: Vec<_> = items
+                .into_iter()
                 .enumerate()
-                .map(|(i, name)| {
-                    starting(i + 1, names.len(), name);
-                    scope.spawn(move || one(name))
+                .map(|(i, item)| {
+                    starting(i, &item);
+                    scope.spawn(move || run(item))
                 })
                 .collect();
             handles
@@ -269,12 +304,12 @@ fn each_target(
                 .collect()
         })
     } else {
-        names
-            .iter()
+        items
+            .into_iter()
             .enumerate()
-            .map(|(i, name)| {
-                starting(i + 1, names.len(), name);
-                one(name)
+            .map(|(i, item)| {
+                starting(i, &item);
+                run(item)
             })
             .collect()
     }
@@ -358,9 +393,18 @@ pub(crate) fn build_with(
     starting: &mut dyn FnMut(usize, usize, &str),
     parallel: bool,
 ) -> Option<BuildOutcome> {
+    // The targets lower the program in stable-id order, sorted in place.
+    let mut program = program.clone();
     let collect = Collect::default();
     let reports = build_into(
-        program, manifest, root, requested, diags, starting, parallel, &collect,
+        &mut program,
+        manifest,
+        root,
+        requested,
+        diags,
+        starting,
+        parallel,
+        &collect,
     )?;
     let files = collect
         .into_sorted()
@@ -374,9 +418,11 @@ pub(crate) fn build_with(
 /// relative to `--out`), `report.json` last, to `out` as soon as it is made
 /// rather than returning them. Returns the reports; `None` when the build
 /// has errors, and then whatever `out` was given must not be used.
+/// `program` is put in stable-id order while the targets lower it, and back
+/// as written before this returns (see [`each_target`]).
 #[allow(clippy::too_many_arguments)]
 pub fn build_into(
-    program: &Program,
+    program: &mut Program,
     manifest: &Manifest,
     root: &Path,
     requested: &[String],
@@ -455,44 +501,45 @@ fn rule_ids(program: &Program) -> Vec<RuleIdJson<'_>> {
     out
 }
 
-/// `program`'s rules in stable-id order ([`meaning::Order`]), and
-/// `program` in that order once a target needs it as it is.
-#[derive(Clone, Copy)]
-struct Canonical<'a> {
-    order: &'a meaning::Order,
-    program: &'a OnceLock<Program>,
+/// A target after its first phase: done (`ir`, or it cannot start), or
+/// through its capability pass and waiting for the program in stable-id
+/// order.
+enum Phase {
+    Done(Option<Built>),
+    Prepared(PreparedTarget),
 }
 
-impl<'a> Canonical<'a> {
-    /// The program a target lowers, in stable-id order: `prepared` is the
-    /// checked `program` itself or a program made from it.
-    fn of(self, program: &Program, prepared: Cow<'a, Program>) -> Cow<'a, Program> {
-        match prepared {
-            Cow::Borrowed(_) => Cow::Borrowed(
-                self.program
-                    .get_or_init(|| self.order.apply(program, program.clone())),
-            ),
-            Cow::Owned(own) => Cow::Owned(self.order.apply(program, own)),
-        }
-    }
+/// One target through its capability pass (see [`each_target`]).
+struct PreparedTarget {
+    /// A target that has a backend ([`backend_for`]).
+    name: String,
+    options: TargetOptions,
+    began: std::time::Instant,
+    diags: Diagnostics,
+    /// The program the pass made, in stable-id order; `None` when the pass
+    /// left the checked program as it is (the target lowers that, sorted).
+    own: Option<Program>,
+    approximations: Vec<Approximation>,
+    until_rebuilt: Vec<KeptRule>,
+    rebuild_by: Option<String>,
 }
 
-/// One target: the capability pass and the backend's lowering, then (at
-/// [`Stage::Render`]) its rendering, or the IR as JSON; with its own
-/// diagnostics. `None` when the target cannot start.
-fn build_target<'a>(
-    program: &'a Program,
-    canonical: Canonical<'a>,
+/// One target's first phase: the capability pass over `program` as
+/// written; or the IR as JSON (at [`Stage::Render`]), which is the program
+/// as written. With its own diagnostics.
+fn prepare_target(
+    program: &Program,
+    order: &meaning::Order,
     manifest: &Manifest,
     root: &Path,
     name: &str,
     stage: Stage,
-) -> Option<Built> {
+) -> Phase {
     let began = std::time::Instant::now();
     let mut diags = Diagnostics::new();
     if name == "ir" {
         let Stage::Render(out) = stage else {
-            return None;
+            return Phase::Done(None);
         };
         let files = TargetFiles {
             name,
@@ -505,7 +552,7 @@ fn build_target<'a>(
         });
         let (files, bugs) = files.finish();
         diags.extend(bugs);
-        return Some(Built {
+        return Phase::Done(Some(Built {
             report: Some(TargetReport {
                 target: "ir".into(),
                 files,
@@ -522,57 +569,91 @@ fn build_target<'a>(
                 apply: None,
             }),
             diags,
-        });
+        }));
     }
-    let backend = backend_for(name)?;
+    let Some(backend) = backend_for(name) else {
+        return Phase::Done(None);
+    };
     let Some(options) = target_options(name, manifest, root, &mut diags) else {
-        return Some(Built {
+        return Phase::Done(Some(Built {
             report: None,
             diags,
-        });
+        }));
     };
     let prepared = capability::prepare(program, backend, &manifest.layered, &mut diags);
     let rebuild_by = prepared.rebuild_by().map(|t| t.to_string());
-    // Rules in stable-id order: the output must not depend on where rules are written.
-    let target_program = canonical.of(program, prepared.program);
-    let lowered = backend.lower(&target_program, &options, &mut diags);
-    let Stage::Render(out) = stage else {
-        return Some(Built {
-            report: None,
-            diags,
-        });
+    let own = match prepared.program {
+        Cow::Borrowed(_) => None,
+        // Put in stable-id order now, while `program` is as written.
+        Cow::Owned(own) => Some(order.apply(program, own)),
     };
-    let files = TargetFiles {
-        name,
-        out,
-        kept: Mutex::default(),
-    };
-    let mut bugs = Bugs::default();
-    let emission = lowered.render_to(&mut bugs, &files);
-    diags.extend(bugs.into_diagnostics());
-    let (files, refused) = files.finish();
-    diags.extend(refused);
-    let apply = backend.apply_command(&target_program, &options);
-    let mut approximations = prepared.approximations;
-    approximations.extend(emission.approximations);
-    Some(Built {
-        report: Some(TargetReport {
-            target: name.to_string(),
-            files,
-            rules: emission.rules,
-            omitted: count(&approximations, ApproximationKind::Omitted),
-            relaxations: count(&approximations, ApproximationKind::Layered),
-            notes: emission.notes,
-            approximations,
-            objects: emission.objects,
-            took: began.elapsed(),
-            clock: backend.capabilities().clock,
-            rebuild_by,
-            until_rebuilt: prepared.until_rebuilt,
-            apply,
-        }),
+    Phase::Prepared(PreparedTarget {
+        name: name.to_string(),
+        options,
+        began,
         diags,
+        own,
+        approximations: prepared.approximations,
+        until_rebuilt: prepared.until_rebuilt,
+        rebuild_by,
     })
+}
+
+impl PreparedTarget {
+    /// The second phase: the backend's lowering of `sorted` (the checked
+    /// program in stable-id order) or of the program the pass made, then
+    /// (at [`Stage::Render`]) its rendering.
+    fn finish(self, sorted: &Program, stage: Stage) -> Option<Built> {
+        let PreparedTarget {
+            name,
+            options,
+            began,
+            mut diags,
+            own,
+            mut approximations,
+            until_rebuilt,
+            rebuild_by,
+        } = self;
+        let backend = backend_for(&name)?;
+        let target_program = own.as_ref().unwrap_or(sorted);
+        let lowered = backend.lower(target_program, &options, &mut diags);
+        let Stage::Render(out) = stage else {
+            return Some(Built {
+                report: None,
+                diags,
+            });
+        };
+        let files = TargetFiles {
+            name: &name,
+            out,
+            kept: Mutex::default(),
+        };
+        let mut bugs = Bugs::default();
+        let emission = lowered.render_to(&mut bugs, &files);
+        diags.extend(bugs.into_diagnostics());
+        let (files, refused) = files.finish();
+        diags.extend(refused);
+        let apply = backend.apply_command(target_program, &options);
+        approximations.extend(emission.approximations);
+        Some(Built {
+            report: Some(TargetReport {
+                target: name.clone(),
+                files,
+                rules: emission.rules,
+                omitted: count(&approximations, ApproximationKind::Omitted),
+                relaxations: count(&approximations, ApproximationKind::Layered),
+                notes: emission.notes,
+                approximations,
+                objects: emission.objects,
+                took: began.elapsed(),
+                clock: backend.capabilities().clock,
+                rebuild_by,
+                until_rebuilt,
+                apply,
+            }),
+            diags,
+        })
+    }
 }
 
 fn count(approximations: &[Approximation], kind: ApproximationKind) -> usize {
@@ -782,10 +863,11 @@ mod tests {
         let out = tmp.path().join("out");
         let staging = crate::driver::Staging::begin(&out).unwrap();
         let mut streamed_diags = seg_diag::Diagnostics::new();
+        let mut sorted = program.clone();
         let reports = staging
             .writing(|sink| {
                 super::build_into(
-                    &program,
+                    &mut sorted,
                     &manifest,
                     &comp.root,
                     &all,
@@ -796,6 +878,8 @@ mod tests {
                 )
             })
             .expect("builds");
+        // Sorted in place for the targets, then put back as written.
+        assert!(sorted == program, "the program is not as written");
         let stats = staging.commit().unwrap();
         assert_eq!(stats.files, collected.files.len());
         for (path, bytes) in &collected.files {

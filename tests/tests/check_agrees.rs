@@ -49,15 +49,16 @@ fn agree(dir: &Path, label: &str) -> Seen {
     let Ok(input) = Input::from_args(Some(dir), &[]) else {
         return Seen::default();
     };
-    let comp = driver::compile(&input, now);
-    let (Some(program), Some(manifest)) = (&comp.program, &comp.manifest) else {
-        return Seen::default();
-    };
+    let mut comp = driver::compile(&input, now);
     if comp.diags.has_errors() {
         return Seen::default();
     }
+    let (Some(program), Some(manifest)) = (&mut comp.program, &comp.manifest) else {
+        return Seen::default();
+    };
     let all = targets();
     let mut checked = Diagnostics::new();
+    let written = program.clone();
     let n = driver::check(
         program,
         manifest,
@@ -67,6 +68,11 @@ fn agree(dir: &Path, label: &str) -> Seen {
         &mut |_, _, _| {},
     );
     assert_eq!(n, all.len(), "{label}");
+    // The targets lower it in stable-id order, sorted in place: it is put back.
+    assert!(
+        *program == written,
+        "{label}: check left the program otherwise than written"
+    );
     let mut built = Diagnostics::new();
     let _ = driver::build(program, manifest, &comp.root, &all, &mut built);
     let checked: Vec<Diagnostic> = checked.iter().cloned().collect();

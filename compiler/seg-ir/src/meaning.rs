@@ -93,6 +93,42 @@ impl Order {
         kept
     }
 
+    /// Put `program` itself, the one this order was found for, in
+    /// [`canonical`] order, in place: no second copy of its rules. The
+    /// [`Sorted`] returned puts it back as it was written
+    /// ([`Sorted::restore`]).
+    ///
+    /// # Panics
+    ///
+    /// When `program` has another number of rules than the one this order
+    /// was found for (a bug of the caller).
+    pub fn sort(&self, program: &mut Program) -> Sorted {
+        assert_eq!(
+            program.rules.len(),
+            self.rank.len(),
+            "an order sorts the program it was found for"
+        );
+        let mut from = vec![0; self.rank.len()];
+        for (i, &r) in self.rank.iter().enumerate() {
+            from[r as usize] = i;
+        }
+        let ids: Vec<RuleId> = program.rules.iter().map(|r| r.id).collect();
+        permute(&mut program.rules, &from);
+        for (i, r) in program.rules.iter_mut().enumerate() {
+            r.id = RuleId(i as u32);
+        }
+        // Omitted rules likewise, by a stable sort of their places.
+        let omitted = &program.omitted;
+        let mut omitted_from: Vec<usize> = (0..omitted.len()).collect();
+        omitted_from.sort_by(|&a, &b| omitted[a].provenance.id.cmp(&omitted[b].provenance.id));
+        permute(&mut program.omitted, &omitted_from);
+        Sorted {
+            rank: self.rank.clone(),
+            ids,
+            omitted_from,
+        }
+    }
+
     /// For each of `kept`'s rules, the position in `program` of the rule it
     /// was made from: the next one, in order, with the same stable id.
     fn origins(&self, program: &Program, kept: &Program) -> Option<Vec<usize>> {
@@ -109,6 +145,35 @@ impl Order {
             next += found + 1;
         }
         Some(origins)
+    }
+}
+
+/// How [`Order::sort`] rearranged a program: enough to put it back.
+#[derive(Debug)]
+#[must_use = "the program stays in stable-id order until restored"]
+pub struct Sorted {
+    /// `rank[i]`: where the rule written `i`th was put.
+    rank: Vec<u32>,
+    /// The rules' ids as written.
+    ids: Vec<RuleId>,
+    /// `omitted_from[j]`: where the omitted rule put at `j` was written.
+    omitted_from: Vec<usize>,
+}
+
+impl Sorted {
+    /// `program`, sorted by [`Order::sort`] and otherwise unchanged, back in
+    /// its written order with its written ids.
+    pub fn restore(self, program: &mut Program) {
+        let back: Vec<usize> = self.rank.iter().map(|&r| r as usize).collect();
+        permute(&mut program.rules, &back);
+        for (r, id) in program.rules.iter_mut().zip(self.ids) {
+            r.id = id;
+        }
+        let mut back = vec![0; self.omitted_from.len()];
+        for (j, &i) in self.omitted_from.iter().enumerate() {
+            back[i] = j;
+        }
+        permute(&mut program.omitted, &back);
     }
 }
 

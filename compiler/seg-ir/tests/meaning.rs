@@ -134,6 +134,55 @@ fn an_order_found_once_gives_what_canonical_gives_for_every_subset() {
     }
 }
 
+/// `Order::sort` puts the program itself in canonical order, ids and
+/// omitted rules too, and `Sorted::restore` gives back exactly what was
+/// written (rules, their written ids, omitted rules), shared ids and all.
+#[test]
+fn sorting_in_place_gives_canonical_and_restores_the_written_program() {
+    let mut p = base_program();
+    let mut x: u64 = 11;
+    let mut next = || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (x >> 33) as usize
+    };
+    for n in 0..50 {
+        add(
+            &mut p,
+            Action::Allow,
+            ids(&[n % 4]),
+            ids(&[(n + 2) % 4]),
+            tcp(n as u16 + 1, n as u16 + 1),
+            Condition::True,
+        );
+    }
+    for (i, r) in p.rules.iter_mut().enumerate() {
+        r.provenance.id = format!("p#{:02}", next() % 40);
+        r.provenance.label = format!("p/{i}");
+        // Written ids that are not the positions: restored as they were.
+        r.id = seg_ir::RuleId(1000 + (i as u32 * 7) % 50);
+    }
+    let template = p.rules[0].provenance.clone();
+    for k in 0..9 {
+        let mut provenance = template.clone();
+        provenance.id = format!("o#{}", next() % 5);
+        provenance.label = format!("o/{k}");
+        p.omitted.push(seg_ir::OmittedRule {
+            provenance,
+            reason: format!("expired {k}"),
+            rules: Vec::new(),
+        });
+    }
+    let written = p.clone();
+    let order = Order::of(&p);
+    let sorted = order.sort(&mut p);
+    assert_eq!(p, canonical(written.clone()));
+    assert_ne!(p, written, "the case must move rules");
+    sorted.restore(&mut p);
+    assert_eq!(p, written);
+}
+
 #[test]
 fn digest_ignores_position_file_line_and_sources() {
     let p = program();
