@@ -205,15 +205,22 @@ pub(crate) fn release_free_memory() {
 /// writers run side by side on a dozen threads carried ~20 MiB of free,
 /// resident memory at its peak (pairs job, 10k rules, both targets); `seg
 /// check`, whose parse ahead and lowerings run side by side too, likewise.
+///
+/// And a fixed threshold for blocks taken from the system on their own
+/// (`M_MMAP_THRESHOLD`, 512 KiB): glibc raises it to the size of every such
+/// block freed, up to 32 MiB, after which large lists and files are carved
+/// from the arenas and leave holes there that stay resident; given back at
+/// once instead, the build's peak was ~3 MiB lower (pairs job, 10k rules).
 /// Called before any thread starts; without effect elsewhere than glibc.
 pub fn share_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let cores = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
-        // SAFETY: mallopt only sets an allocator parameter.
+        // SAFETY: mallopt only sets allocator parameters.
         unsafe {
             libc::mallopt(libc::M_ARENA_MAX, cores);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 512 * 1024);
         }
     }
 }
