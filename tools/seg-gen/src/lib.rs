@@ -21,6 +21,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
 
+pub mod aerleon;
 pub mod pairs;
 pub use pairs::PairsSpec;
 
@@ -49,14 +50,7 @@ impl Estate {
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("seg.toml"), &self.seg_toml)?;
         std::fs::write(dir.join("inventory.yaml"), &self.inventory_yaml)?;
-        for (path, text) in &self.policies {
-            let p = dir.join(path);
-            if let Some(parent) = p.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(p, text)?;
-        }
-        Ok(())
+        write_files(dir, &self.policies)
     }
 
     /// Total size of the text, in bytes.
@@ -65,6 +59,18 @@ impl Estate {
             + self.inventory_yaml.len()
             + self.policies.iter().map(|(_, t)| t.len()).sum::<usize>()
     }
+}
+
+/// Write each (relative path, text) under `dir`, creating folders as needed.
+pub fn write_files(dir: &Path, files: &[(String, String)]) -> io::Result<()> {
+    for (path, text) in files {
+        let p = dir.join(path);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(p, text)?;
+    }
+    Ok(())
 }
 
 /// SplitMix64: small, fast and stable across platforms and versions.

@@ -4,6 +4,8 @@
 //! (2,000 identities owning ~5k CIDRs, 50 TCP services, random-pair rules).
 //! `--edits 10,5` writes the estate after that many rule and inventory edits
 //! (`seg_gen::edit`), the second version a `seg diff` benchmark compares.
+//! `--peer aerleon` (pairs job) also writes the same job as Aerleon input
+//! into DIR/aerleon (see `seg_gen::aerleon`).
 
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
@@ -34,6 +36,15 @@ struct Args {
     /// Write the estate after RULES rule edits and INVENTORY inventory edits.
     #[arg(long, value_name = "RULES,INVENTORY")]
     edits: Option<String>,
+    /// Also write the same job as input for another generator, in OUT/<peer> (pairs job only).
+    #[arg(long, value_enum)]
+    peer: Option<Peer>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Peer {
+    /// Aerleon's definitions (.net, .svc) and policies (.pol) for iptables and k8s.
+    Aerleon,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -44,18 +55,32 @@ enum Job {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.peer.is_some() && (!matches!(args.job, Job::Pairs) || args.edits.is_some()) {
+        eprintln!("error: `--peer` writes the pairs job only, without `--edits`");
+        return ExitCode::from(2);
+    }
+    let mut peer_files = Vec::new();
     let mut estate = match args.job {
         Job::Estate => seg_gen::generate(&seg_gen::Spec {
             identities: args.identities.unwrap_or(5000),
             rules: args.rules,
             seed: args.seed,
         }),
-        Job::Pairs => seg_gen::pairs::generate(&seg_gen::PairsSpec {
-            identities: args.identities.unwrap_or(2000),
-            services: args.services,
-            rules: args.rules,
-            seed: args.seed,
-        }),
+        Job::Pairs => {
+            let job = seg_gen::pairs::model(&seg_gen::PairsSpec {
+                identities: args.identities.unwrap_or(2000),
+                services: args.services,
+                rules: args.rules,
+                seed: args.seed,
+            });
+            if let Some(Peer::Aerleon) = args.peer {
+                peer_files = seg_gen::aerleon::files(&job)
+                    .into_iter()
+                    .map(|(path, text)| (format!("aerleon/{path}"), text))
+                    .collect();
+            }
+            seg_gen::pairs::estate(&job)
+        }
     };
     if let Some(edits) = &args.edits {
         let Some((r, i)) = edits
@@ -67,7 +92,10 @@ fn main() -> ExitCode {
         };
         estate = seg_gen::edit(&estate, r, i, args.seed);
     }
-    match estate.write(&args.out) {
+    match estate
+        .write(&args.out)
+        .and_then(|()| seg_gen::write_files(&args.out, &peer_files))
+    {
         Ok(()) => {
             println!(
                 "wrote {} ({} policy files, {} bytes)",
