@@ -1,13 +1,13 @@
 //! `seg build [PATH] [--target T,...] [--out DIR]`: check, lower to every
 //! target, write everything atomically, print a one-screen summary.
 
-use super::{Exit, InputArgs, Verbosity, compile_as, finish, info, plural};
+use super::{Exit, InputArgs, Verbosity, compile_located, finish, info, locate, plural};
 use crate::driver::{self, PreviousBuild, TargetReport};
 use crate::output::{Color, Format};
 use crate::progress::Progress;
 use clap::Args;
 use seg_ir::Sink;
-use seg_ir::objects::{BuildObjects, Presence, compare_builds};
+use seg_ir::objects::{BuildObjects, Object, Presence, compare_builds};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
@@ -24,14 +24,24 @@ pub struct BuildArgs {
 
 pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
     driver::share_arenas();
-    let mut comp = match compile_as(&args.input, color, v) {
-        Ok(c) => c,
+    let (input, now) = match locate(&args.input, color) {
+        Ok(located) => located,
         Err(e) => return e,
     };
+    let out = args.out.clone().unwrap_or_else(|| input.root().join("out"));
+    let summarised = args.input.format == Format::Human && v != Verbosity::Quiet;
+    // The previous output's objects, for the summary only, read on another
+    // core while this one compiles (the new output replaces it only at the
+    // commit, after it is read). A folder seg did not write is refused by
+    // the writer; an unreadable report only loses the comparison.
+    let previous = summarised.then(|| {
+        let out = out.clone();
+        std::thread::spawn(move || driver::previous_build(&out))
+    });
+    let mut comp = compile_located(&input, now, v);
     // Only the program goes on to the targets.
     comp.inventory = None;
     comp.outline = None;
-    let out = args.out.clone().unwrap_or_else(|| comp.root.join("out"));
     let mut progress = Progress::new(v == Verbosity::Quiet);
     let mut staging = None;
     let reports = match (&mut comp.program, &comp.manifest) {
@@ -63,7 +73,7 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
     };
     progress.show("writing");
     if v == Verbosity::Verbose {
-        // compile_as has told the compile's time.
+        // compile_located has told the compile's time.
         // The targets are built side by side: each one's own time.
         for report in reports.iter().flatten() {
             info(&format!(
@@ -83,11 +93,11 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
         }
         return exit;
     };
-    let summarised = args.input.format == Format::Human && v != Verbosity::Quiet;
-    // Read before the new output replaces it, for the summary only. A folder
-    // seg did not write was refused by the writer; an unreadable report only
-    // loses the comparison.
-    let previous = summarised.then(|| driver::previous_build(&out));
+    let previous = previous.map(|reading| {
+        reading
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    });
     let written = staging
         .map_err(driver::CommitError::from)
         .and_then(driver::Staging::commit);
@@ -256,16 +266,18 @@ fn removals(
         Ok(None) => return String::new(),
         Err(e) => return format!("note: not compared with the previous output: {e}\n"),
     };
-    let objects: BuildObjects = reports
+    let mut objects: BuildObjects = reports
         .iter_mut()
         .filter(|r| r.target != "ir")
         .map(|r| (r.target.clone(), std::mem::take(&mut r.objects)))
         .collect();
+    let mut old = previous.objects;
+    let aside = set_aside_unchanged(&mut old, &mut objects);
     let mut s = String::new();
     let mut nothing = true;
-    for t in compare_builds(&previous.objects, &objects) {
+    for t in compare_builds(&old, &objects) {
         if t.presence == Presence::OldOnly {
-            let n = previous.objects.get(&t.target).map_or(0, Vec::len);
+            let n = old.get(&t.target).map_or(0, Vec::len);
             s.push_str(&format!(
                 "{}: not in this build (the previous output had {}): not compared\n",
                 t.target,
@@ -286,5 +298,138 @@ fn removals(
     if nothing && previous.unlisted.is_empty() {
         s.push_str("nothing to prune: every object of the previous output is still emitted\n");
     }
+    // The process ends soon: the OS takes the objects back at once.
+    std::mem::forget((old, objects, aside));
     s
+}
+
+/// Empty both lists of each target whose objects the two builds list with
+/// the same kind, file and name in the same order (an unchanged rebuild):
+/// they hold the same keys, so the new build removes none of them, which is
+/// all the summary asks. The comparison (a map of every object on each
+/// side) then runs only for the targets that changed; the targets stay, so
+/// that one only in the previous build is still told apart. Returns the
+/// lists taken out.
+fn set_aside_unchanged(old: &mut BuildObjects, new: &mut BuildObjects) -> Vec<Vec<Object>> {
+    let mut aside = Vec::new();
+    for (target, list) in new.iter_mut() {
+        if let Some(before) = old.get_mut(target)
+            && before.len() == list.len()
+            && before
+                .iter()
+                .zip(list.iter())
+                .all(|(a, b)| a.kind == b.kind && a.file == b.file && a.name == b.name)
+        {
+            aside.push(std::mem::take(before));
+            aside.push(std::mem::take(list));
+        }
+    }
+    aside
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(name: &str, file: &str, digest: &str) -> Object {
+        Object {
+            kind: "chain".into(),
+            name: name.into(),
+            file: file.into(),
+            digest: digest.into(),
+        }
+    }
+
+    fn build(list: Vec<Object>) -> BuildObjects {
+        BuildObjects::from([("iptables".to_string(), list)])
+    }
+
+    /// The lists set aside are those the comparison would find nothing
+    /// removed from; any other list is compared in full.
+    #[test]
+    fn only_lists_with_the_same_keys_in_order_are_set_aside() {
+        let (a, b) = (object("a", "h1", "01"), object("b", "h1", "02"));
+        // Same keys and order, another digest: nothing removed.
+        let (mut old, mut new) = (
+            build(vec![a.clone(), b.clone()]),
+            build(vec![a.clone(), b.clone()]),
+        );
+        new.get_mut("iptables").unwrap()[1].digest = "ff".into();
+        assert_eq!(set_aside_unchanged(&mut old, &mut new).len(), 2);
+        assert!(old["iptables"].is_empty() && new["iptables"].is_empty());
+        // Same length, another name, file or kind: compared.
+        for other in [
+            object("c", "h1", "02"),
+            object("b", "h2", "02"),
+            Object {
+                kind: "ipset".into(),
+                ..b.clone()
+            },
+        ] {
+            let (mut old, mut new) = (
+                build(vec![a.clone(), b.clone()]),
+                build(vec![a.clone(), other]),
+            );
+            assert!(set_aside_unchanged(&mut old, &mut new).is_empty());
+            assert_eq!((old["iptables"].len(), new["iptables"].len()), (2, 2));
+        }
+        // The same keys in another order, or one more: compared.
+        let (mut old, mut new) = (
+            build(vec![a.clone(), b.clone()]),
+            build(vec![b.clone(), a.clone()]),
+        );
+        assert!(set_aside_unchanged(&mut old, &mut new).is_empty());
+        let (mut old, mut new) = (build(vec![a.clone()]), build(vec![a.clone(), b.clone()]));
+        assert!(set_aside_unchanged(&mut old, &mut new).is_empty());
+        // A target only in the previous build stays, with its objects.
+        let (mut old, mut new) = (build(vec![a.clone()]), BuildObjects::new());
+        assert!(set_aside_unchanged(&mut old, &mut new).is_empty());
+        assert_eq!(old["iptables"].len(), 1);
+    }
+
+    /// The summary's removal lines, set-aside lists or not, are those of the
+    /// full comparison.
+    #[test]
+    fn removals_are_listed_as_the_full_comparison_lists_them() {
+        let report = |objects: Vec<Object>| TargetReport {
+            target: "iptables".into(),
+            files: Vec::new(),
+            rules: 0,
+            omitted: 0,
+            relaxations: 0,
+            notes: Vec::new(),
+            approximations: Vec::new(),
+            objects,
+            took: std::time::Duration::ZERO,
+            clock: false,
+            rebuild_by: None,
+            until_rebuilt: Vec::new(),
+            apply: None,
+        };
+        let previous = |list: &[Object]| {
+            Ok(Some(PreviousBuild {
+                objects: build(list.to_vec()),
+                unlisted: Vec::new(),
+            }))
+        };
+        let (a, b) = (object("a", "h1", "01"), object("b", "h1", "02"));
+        let same = removals(
+            &mut [report(vec![a.clone(), b.clone()])],
+            previous(&[a.clone(), b.clone()]),
+        );
+        assert_eq!(
+            same,
+            "nothing to prune: every object of the previous output is still emitted\n"
+        );
+        let gone = removals(
+            &mut [report(vec![a.clone(), object("c", "h1", "02")])],
+            previous(&[a.clone(), b.clone()]),
+        );
+        assert_eq!(gone, "iptables: 1 chain to prune: b\n");
+        let only_old = removals(&mut [], previous(&[a.clone(), b.clone()]));
+        assert_eq!(
+            only_old,
+            "iptables: not in this build (the previous output had 2 objects): not compared\n"
+        );
+    }
 }
