@@ -8,6 +8,8 @@ use crate::progress::Progress;
 use clap::Args;
 use seg_ir::Sink;
 use seg_ir::objects::{BuildObjects, Object, Presence, compare_builds};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
@@ -32,11 +34,12 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
     let summarised = args.input.format == Format::Human && v != Verbosity::Quiet;
     // The previous output's objects, for the summary only, read on another
     // core while this one compiles (the new output replaces it only at the
-    // commit, after it is read). A folder seg did not write is refused by
-    // the writer; an unreadable report only loses the comparison.
+    // commit, after it is read), and only their keys' digests kept. A folder
+    // seg did not write is refused by the writer; an unreadable report only
+    // loses the comparison.
     let previous = summarised.then(|| {
         let out = out.clone();
-        std::thread::spawn(move || driver::previous_build(&out))
+        std::thread::spawn(move || driver::previous_build(&out).map(|p| p.map(PreviousKeys::of)))
     });
     let mut comp = compile_located(&input, now, v);
     // Only the program goes on to the targets.
@@ -94,9 +97,13 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
         return exit;
     };
     let previous = previous.map(|reading| {
-        reading
+        let keys = reading
             .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        keys.and_then(|keys| match keys {
+            Some(keys) => previous_objects(keys, &reports, &out),
+            None => Ok(None),
+        })
     });
     let written = staging
         .map_err(driver::CommitError::from)
@@ -257,10 +264,7 @@ const SHOWN_REMOVALS: usize = 10;
 
 /// What the new output removes relative to the previous one, per target
 /// (the reports' objects are taken for the comparison, not copied).
-fn removals(
-    reports: &mut [TargetReport],
-    previous: Result<Option<PreviousBuild>, String>,
-) -> String {
+fn removals(reports: &mut [TargetReport], previous: Result<Option<Previous>, String>) -> String {
     let previous = match previous {
         Ok(Some(p)) => p,
         Ok(None) => return String::new(),
@@ -271,13 +275,33 @@ fn removals(
         .filter(|r| r.target != "ir")
         .map(|r| (r.target.clone(), std::mem::take(&mut r.objects)))
         .collect();
-    let mut old = previous.objects;
+    let (mut old, counts, unlisted) = match previous {
+        Previous::Objects(p) => {
+            let counts: BTreeMap<String, usize> = p
+                .objects
+                .iter()
+                .map(|(t, l)| (t.clone(), l.len()))
+                .collect();
+            (p.objects, counts, p.unlisted)
+        }
+        Previous::Unchanged(keys) => {
+            // Every target both builds hold lists the same keys: none removed.
+            for (target, list) in objects.iter_mut() {
+                if keys.targets.contains_key(target) {
+                    std::mem::forget(std::mem::take(list));
+                }
+            }
+            let old = keys.targets.keys().map(|t| (t.clone(), Vec::new()));
+            let counts = keys.targets.iter().map(|(t, (n, _))| (t.clone(), *n));
+            (old.collect(), counts.collect(), keys.unlisted)
+        }
+    };
     let aside = set_aside_unchanged(&mut old, &mut objects);
     let mut s = String::new();
     let mut nothing = true;
     for t in compare_builds(&old, &objects) {
         if t.presence == Presence::OldOnly {
-            let n = old.get(&t.target).map_or(0, Vec::len);
+            let n = counts.get(&t.target).copied().unwrap_or(0);
             s.push_str(&format!(
                 "{}: not in this build (the previous output had {}): not compared\n",
                 t.target,
@@ -290,17 +314,77 @@ fn removals(
             nothing = false;
         }
     }
-    for target in &previous.unlisted {
+    for target in &unlisted {
         s.push_str(&format!(
             "{target}: the previous output does not list its objects (written by an older seg): not compared\n"
         ));
     }
-    if nothing && previous.unlisted.is_empty() {
+    if nothing && unlisted.is_empty() {
         s.push_str("nothing to prune: every object of the previous output is still emitted\n");
     }
     // The process ends soon: the OS takes the objects back at once.
     std::mem::forget((old, objects, aside));
     s
+}
+
+/// What the summary compares with: the previous build's objects, or only
+/// their counts when every target both builds hold lists the same keys.
+enum Previous {
+    Objects(PreviousBuild),
+    Unchanged(PreviousKeys),
+}
+
+/// What the early read of the previous output keeps: per target, how many
+/// objects it listed and a digest of their keys in order, not the objects
+/// (held alongside the compile and the targets, they raised the peak memory).
+struct PreviousKeys {
+    targets: BTreeMap<String, (usize, [u8; 32])>,
+    unlisted: Vec<String>,
+}
+
+impl PreviousKeys {
+    fn of(previous: PreviousBuild) -> PreviousKeys {
+        let targets = previous.objects.iter();
+        PreviousKeys {
+            targets: targets
+                .map(|(t, list)| (t.clone(), (list.len(), key_digest(list))))
+                .collect(),
+            unlisted: previous.unlisted,
+        }
+    }
+}
+
+/// SHA-256 of the objects' kinds, files and names in order, each field
+/// prefixed by its length: equal digests, equal key sequences.
+fn key_digest(list: &[Object]) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    for o in list {
+        for field in [&o.kind, &o.file, &o.name] {
+            hash.update((field.len() as u64).to_le_bytes());
+            hash.update(field.as_bytes());
+        }
+    }
+    hash.finalize().into()
+}
+
+/// The previous build as the summary compares with it: when a target both
+/// builds hold lists other keys, its objects are read again from `out`
+/// (before the commit replaces them); otherwise the keys' digests suffice.
+fn previous_objects(
+    keys: PreviousKeys,
+    reports: &[TargetReport],
+    out: &Path,
+) -> Result<Option<Previous>, String> {
+    let same = keys.targets.iter().all(|(target, (n, digest))| {
+        reports
+            .iter()
+            .find(|r| r.target == *target)
+            .is_none_or(|r| r.objects.len() == *n && key_digest(&r.objects) == *digest)
+    });
+    if same {
+        return Ok(Some(Previous::Unchanged(keys)));
+    }
+    driver::previous_build(out).map(|p| p.map(Previous::Objects))
 }
 
 /// Empty both lists of each target whose objects the two builds list with
@@ -407,10 +491,10 @@ mod tests {
             apply: None,
         };
         let previous = |list: &[Object]| {
-            Ok(Some(PreviousBuild {
+            Ok(Some(Previous::Objects(PreviousBuild {
                 objects: build(list.to_vec()),
                 unlisted: Vec::new(),
-            }))
+            })))
         };
         let (a, b) = (object("a", "h1", "01"), object("b", "h1", "02"));
         let same = removals(
@@ -430,6 +514,77 @@ mod tests {
         assert_eq!(
             only_old,
             "iptables: not in this build (the previous output had 2 objects): not compared\n"
+        );
+    }
+
+    /// The early read keeps only the keys' digests; a target whose keys
+    /// differ has its objects read again, and the lines are the same as
+    /// from the objects themselves.
+    #[test]
+    fn the_keys_digest_stands_for_the_objects_only_when_the_keys_are_the_same() {
+        let (a, b) = (object("a", "h1", "01"), object("b", "h1", "02"));
+        let keys = |list: Vec<Object>| {
+            PreviousKeys::of(PreviousBuild {
+                objects: build(list),
+                unlisted: vec!["gcp".into()],
+            })
+        };
+        let report = |objects: Vec<Object>| TargetReport {
+            target: "iptables".into(),
+            files: Vec::new(),
+            rules: 0,
+            omitted: 0,
+            relaxations: 0,
+            notes: Vec::new(),
+            approximations: Vec::new(),
+            objects,
+            took: std::time::Duration::ZERO,
+            clock: false,
+            rebuild_by: None,
+            until_rebuilt: Vec::new(),
+            apply: None,
+        };
+        let none = std::path::Path::new("/nonexistent/seg-out");
+        let same = [report(vec![a.clone(), object("b", "h1", "ff")])];
+        let Ok(Some(Previous::Unchanged(k))) =
+            previous_objects(keys(vec![a.clone(), b.clone()]), &same, none)
+        else {
+            panic!("the same keys need no second read");
+        };
+        assert_eq!(
+            removals(&mut same.clone(), Ok(Some(Previous::Unchanged(k)))),
+            "gcp: the previous output does not list its objects (written by an older seg): not compared\n"
+        );
+        // Another key, order or number: read again (here: no previous output).
+        for other in [
+            vec![a.clone(), object("c", "h1", "02")],
+            vec![b.clone(), a.clone()],
+            vec![a.clone()],
+        ] {
+            let read = previous_objects(keys(vec![a.clone(), b.clone()]), &[report(other)], none);
+            assert!(matches!(read, Ok(None)), "compared by digest");
+        }
+        // A target the new build lacks keeps its count.
+        let Ok(Some(Previous::Unchanged(k))) =
+            previous_objects(keys(vec![a.clone(), b.clone()]), &[], none)
+        else {
+            panic!("no target in both: nothing to read again");
+        };
+        assert_eq!(
+            removals(&mut [], Ok(Some(Previous::Unchanged(k)))),
+            "iptables: not in this build (the previous output had 2 objects): not compared\n\
+             gcp: the previous output does not list its objects (written by an older seg): not compared\n"
+        );
+        // Fields are length-prefixed: moving a character between them changes the digest.
+        let split = |kind: &str, file: &str| Object {
+            kind: kind.into(),
+            file: file.into(),
+            name: "n".into(),
+            digest: String::new(),
+        };
+        assert_ne!(
+            key_digest(&[split("ab", "c")]),
+            key_digest(&[split("a", "bc")])
         );
     }
 }
