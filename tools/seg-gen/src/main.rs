@@ -59,6 +59,13 @@ fn main() -> ExitCode {
         eprintln!("error: `--peer` writes the pairs job only, without `--edits`");
         return ExitCode::from(2);
     }
+    if args.services == 0 || args.services > seg_gen::pairs::MAX_SERVICES {
+        eprintln!(
+            "error: `--services` must be 1 to {} (their ports start at 10000)",
+            seg_gen::pairs::MAX_SERVICES
+        );
+        return ExitCode::from(2);
+    }
     let mut peer_files = Vec::new();
     let mut estate = match args.job {
         Job::Estate => seg_gen::generate(&seg_gen::Spec {

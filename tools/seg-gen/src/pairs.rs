@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 pub struct PairsSpec {
     /// Identities (hosts and pods), at least 2.
     pub identities: usize,
-    /// TCP services, at least 1.
+    /// TCP services, at least 1 and at most [`MAX_SERVICES`].
     pub services: usize,
     /// `allow` rules between random pairs.
     pub rules: usize,
@@ -52,11 +52,18 @@ pub fn service(s: usize) -> String {
     format!("svc-{s:02}")
 }
 
-/// The TCP port of service `s`.
+/// The first service's TCP port; service `s` is on `FIRST_PORT + s`.
+const FIRST_PORT: u16 = 10_000;
+
+/// The most services a job can have: their ports must stay valid.
+pub const MAX_SERVICES: usize = (u16::MAX - FIRST_PORT) as usize + 1;
+
+/// The TCP port of service `s` (below [`MAX_SERVICES`]: [`model`] holds no more).
 pub fn port(s: usize) -> u16 {
-    // `services` is small (50 by default); 10,000 + s stays a valid port
-    // up to 55,535 services.
-    10_000 + s as u16
+    u16::try_from(s)
+        .ok()
+        .and_then(|s| FIRST_PORT.checked_add(s))
+        .unwrap_or(u16::MAX)
 }
 
 /// The CIDRs of identity `i`: its host address, then `extra` subnets, all
@@ -126,7 +133,7 @@ impl Pairs {
 pub fn model(spec: &PairsSpec) -> Pairs {
     let mut rng = Rng(spec.seed ^ 0x9A1E_5EED);
     let n = spec.identities.max(2);
-    let services = spec.services.max(1);
+    let services = spec.services.clamp(1, MAX_SERVICES);
     let identities = (0..n)
         .map(|i| Identity {
             cidrs: cidrs(i, rng.below(4)),

@@ -282,3 +282,40 @@ fn the_cli_writes_aerleon_beside_the_project_and_only_for_pairs() {
         assert!(!other.exists(), "nothing written for {bad:?}");
     }
 }
+
+/// Every service's port is a valid, distinct TCP port, the last one 65535;
+/// a job with more services than ports is refused, not wrapped around.
+#[test]
+fn service_ports_stay_valid_and_too_many_services_are_refused() {
+    use seg_gen::pairs::{MAX_SERVICES, port};
+    assert_eq!(port(0), 10_000);
+    assert_eq!(port(MAX_SERVICES - 1), u16::MAX);
+    let ports: std::collections::BTreeSet<u16> = (0..MAX_SERVICES).map(port).collect();
+    assert_eq!(ports.len(), MAX_SERVICES);
+    let job = model(&PairsSpec {
+        services: MAX_SERVICES + 7,
+        ..PairsSpec::job(10)
+    });
+    assert_eq!(job.services, MAX_SERVICES);
+
+    let dir = tempfile::tempdir().unwrap();
+    for services in ["0", &(MAX_SERVICES + 1).to_string()] {
+        let out = dir.path().join(format!("s{services}"));
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_seg-gen"))
+            .args([
+                "--job",
+                "pairs",
+                "--rules",
+                "5",
+                "--services",
+                services,
+                "--out",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "--services {services}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("--services"));
+        assert!(!out.exists(), "nothing written for --services {services}");
+    }
+}
