@@ -36,10 +36,12 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
     // core while this one compiles (the new output replaces it only at the
     // commit, after it is read), and only their keys' digests kept. A folder
     // seg did not write is refused by the writer; an unreadable report only
-    // loses the comparison.
+    // loses the comparison. Without a thread, it is read at the join.
     let previous = summarised.then(|| {
         let out = out.clone();
-        std::thread::spawn(move || driver::previous_build(&out).map(|p| p.map(PreviousKeys::of)))
+        std::thread::Builder::new()
+            .spawn(move || EarlyRead::of(&out))
+            .ok()
     });
     let mut comp = compile_located(&input, now, v);
     // Only the program goes on to the targets.
@@ -97,10 +99,12 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
         return exit;
     };
     let previous = previous.map(|reading| {
-        let keys = reading
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        keys.and_then(|keys| match keys {
+        let early = reading.map(|thread| {
+            thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        EarlyRead::current(early, &out).and_then(|keys| match keys {
             Some(keys) => previous_objects(keys, &reports, &out),
             None => Ok(None),
         })
@@ -334,6 +338,67 @@ enum Previous {
     Unchanged(PreviousKeys),
 }
 
+/// The previous output's report as read early, with the stamp its file had
+/// just before.
+struct EarlyRead {
+    stamp: ReportStamp,
+    keys: Result<Option<PreviousKeys>, String>,
+}
+
+impl EarlyRead {
+    fn of(out: &Path) -> EarlyRead {
+        let stamp = ReportStamp::of(out);
+        let keys = driver::previous_build(out).map(|p| p.map(PreviousKeys::of));
+        EarlyRead { stamp, keys }
+    }
+
+    /// What the early read found, if `out`'s report is still the file it
+    /// read; else (another build replaced `--out` meanwhile, say, or there
+    /// was no early read) the report read now, so that the summary compares
+    /// with what this build replaces.
+    fn current(early: Option<EarlyRead>, out: &Path) -> Result<Option<PreviousKeys>, String> {
+        match early {
+            Some(early) if early.stamp.same(&ReportStamp::of(out)) => early.keys,
+            _ => EarlyRead::of(out).keys,
+        }
+    }
+}
+
+/// What tells one `report.json` file from another: its device, inode, size
+/// and times (`None`: no such file). Taken before the file is read, so any
+/// change during or after the read shows.
+struct ReportStamp(Option<[i64; 7]>);
+
+impl ReportStamp {
+    #[cfg(unix)]
+    fn of(out: &Path) -> ReportStamp {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(out.join("report.json")).ok();
+        ReportStamp(meta.map(|m| {
+            [
+                m.dev() as i64,
+                m.ino() as i64,
+                m.size() as i64,
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec(),
+            ]
+        }))
+    }
+
+    #[cfg(not(unix))]
+    fn of(_: &Path) -> ReportStamp {
+        ReportStamp(None)
+    }
+
+    /// Whether both stamps are of the same file, unchanged. Without inodes
+    /// (off Unix) nothing tells, and the report is read again.
+    fn same(&self, other: &ReportStamp) -> bool {
+        cfg!(unix) && self.0 == other.0
+    }
+}
+
 /// What the early read of the previous output keeps: per target, how many
 /// objects it listed and a digest of their keys in order, not the objects
 /// (held alongside the compile and the targets, they raised the peak memory).
@@ -515,6 +580,39 @@ mod tests {
             only_old,
             "iptables: not in this build (the previous output had 2 objects): not compared\n"
         );
+    }
+
+    /// A report replaced after the early read is read again: the summary
+    /// compares with the output this build replaces.
+    #[test]
+    fn a_report_replaced_after_the_early_read_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = |target: &str| {
+            format!(
+                r#"{{"tool": "seg", "targets": [{{"target": "{target}", "objects": [
+                    {{"kind": "chain", "name": "a", "file": "h1", "digest": "01"}}]}}]}}"#
+            )
+        };
+        let targets = |keys: Result<Option<PreviousKeys>, String>| -> Vec<String> {
+            keys.unwrap().unwrap().targets.into_keys().collect()
+        };
+        std::fs::write(dir.path().join("report.json"), report("iptables")).unwrap();
+        let early = EarlyRead::of(dir.path());
+        assert_eq!(
+            targets(EarlyRead::current(Some(early), dir.path())),
+            ["iptables"]
+        );
+
+        let early = EarlyRead::of(dir.path());
+        let next = dir.path().join("next.json");
+        std::fs::write(&next, report("nftables")).unwrap();
+        std::fs::rename(&next, dir.path().join("report.json")).unwrap();
+        assert_eq!(
+            targets(EarlyRead::current(Some(early), dir.path())),
+            ["nftables"]
+        );
+        // No early read (no thread could be started): read at the join.
+        assert_eq!(targets(EarlyRead::current(None, dir.path())), ["nftables"]);
     }
 
     /// The early read keeps only the keys' digests; a target whose keys
