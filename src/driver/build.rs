@@ -274,9 +274,13 @@ fn each_target(
     built
 }
 
-/// `run` on each item, each on its own thread with `parallel` (when there
-/// are several), the results in the items' order; `starting(i, item)` on
-/// this thread as each is handed over.
+/// `run` on each item, side by side with `parallel` (when there are
+/// several), the results in the items' order; `starting(i, item)` on this
+/// thread as each is handed over. The first item runs on this thread, the
+/// others each on a thread of its own: this thread would only wait, and a
+/// thread started for each phase of the targets would be given an arena of
+/// the allocator another one is using (their number is bounded, see
+/// [`super::share_arenas`]), and the two would queue on its lock.
 fn side_by_side<T: Send, R: Send>(
     items: impl IntoIterator<Item = T>,
     parallel: bool,
@@ -287,21 +291,24 @@ fn side_by_side<T: Send, R: Send>(
     let run = &run;
     if parallel && items.len() > 1 {
         std::thread::scope(|scope| {
+            let mut items = items.into_iter().enumerate();
+            let here = items.next().map(|(i, item)| {
+                starting(i, &item);
+                item
+            });
             let handles: Vec<_> = items
-                .into_iter()
-                .enumerate()
                 .map(|(i, item)| {
                     starting(i, &item);
                     scope.spawn(move || run(item))
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
+            let mut results = Vec::with_capacity(handles.len() + 1);
+            results.extend(here.map(run));
+            results.extend(handles.into_iter().map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }));
+            results
         })
     } else {
         items
