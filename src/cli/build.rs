@@ -493,6 +493,25 @@ mod tests {
         BuildObjects::from([("iptables".to_string(), list)])
     }
 
+    /// The iptables target's report of a build that made `objects`.
+    fn target_report(objects: Vec<Object>) -> TargetReport {
+        TargetReport {
+            target: "iptables".into(),
+            files: Vec::new(),
+            rules: 0,
+            omitted: 0,
+            relaxations: 0,
+            notes: Vec::new(),
+            approximations: Vec::new(),
+            objects,
+            took: std::time::Duration::ZERO,
+            clock: false,
+            rebuild_by: None,
+            until_rebuilt: Vec::new(),
+            apply: None,
+        }
+    }
+
     /// The lists set aside are those the comparison would find nothing
     /// removed from; any other list is compared in full.
     #[test]
@@ -540,21 +559,6 @@ mod tests {
     /// full comparison.
     #[test]
     fn removals_are_listed_as_the_full_comparison_lists_them() {
-        let report = |objects: Vec<Object>| TargetReport {
-            target: "iptables".into(),
-            files: Vec::new(),
-            rules: 0,
-            omitted: 0,
-            relaxations: 0,
-            notes: Vec::new(),
-            approximations: Vec::new(),
-            objects,
-            took: std::time::Duration::ZERO,
-            clock: false,
-            rebuild_by: None,
-            until_rebuilt: Vec::new(),
-            apply: None,
-        };
         let previous = |list: &[Object]| {
             Ok(Some(Previous::Objects(PreviousBuild {
                 objects: build(list.to_vec()),
@@ -563,7 +567,7 @@ mod tests {
         };
         let (a, b) = (object("a", "h1", "01"), object("b", "h1", "02"));
         let same = removals(
-            &mut [report(vec![a.clone(), b.clone()])],
+            &mut [target_report(vec![a.clone(), b.clone()])],
             previous(&[a.clone(), b.clone()]),
         );
         assert_eq!(
@@ -571,7 +575,7 @@ mod tests {
             "nothing to prune: every object of the previous output is still emitted\n"
         );
         let gone = removals(
-            &mut [report(vec![a.clone(), object("c", "h1", "02")])],
+            &mut [target_report(vec![a.clone(), object("c", "h1", "02")])],
             previous(&[a.clone(), b.clone()]),
         );
         assert_eq!(gone, "iptables: 1 chain to prune: b\n");
@@ -627,23 +631,8 @@ mod tests {
                 unlisted: vec!["gcp".into()],
             })
         };
-        let report = |objects: Vec<Object>| TargetReport {
-            target: "iptables".into(),
-            files: Vec::new(),
-            rules: 0,
-            omitted: 0,
-            relaxations: 0,
-            notes: Vec::new(),
-            approximations: Vec::new(),
-            objects,
-            took: std::time::Duration::ZERO,
-            clock: false,
-            rebuild_by: None,
-            until_rebuilt: Vec::new(),
-            apply: None,
-        };
         let none = std::path::Path::new("/nonexistent/seg-out");
-        let same = [report(vec![a.clone(), object("b", "h1", "ff")])];
+        let same = [target_report(vec![a.clone(), object("b", "h1", "ff")])];
         let Ok(Some(Previous::Unchanged(k))) =
             previous_objects(keys(vec![a.clone(), b.clone()]), &same, none)
         else {
@@ -659,7 +648,11 @@ mod tests {
             vec![b.clone(), a.clone()],
             vec![a.clone()],
         ] {
-            let read = previous_objects(keys(vec![a.clone(), b.clone()]), &[report(other)], none);
+            let read = previous_objects(
+                keys(vec![a.clone(), b.clone()]),
+                &[target_report(other)],
+                none,
+            );
             assert!(matches!(read, Ok(None)), "compared by digest");
         }
         // A target the new build lacks keeps its count.
