@@ -71,16 +71,21 @@ fn keep(p: &Program, keep: impl Fn(usize) -> bool) -> Program {
     kept
 }
 
-#[test]
-fn an_order_found_once_gives_what_canonical_gives_for_every_subset() {
-    let mut p = base_program();
-    let mut x: u64 = 7;
-    let mut next = || {
+/// A small seeded generator (an LCG): the same draws on every run.
+fn seeded(seed: u64) -> impl FnMut() -> usize {
+    let mut x = seed;
+    move || {
         x = x
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         (x >> 33) as usize
-    };
+    }
+}
+
+#[test]
+fn an_order_found_once_gives_what_canonical_gives_for_every_subset() {
+    let mut p = base_program();
+    let mut next = seeded(7);
     for n in 0..60 {
         add(
             &mut p,
@@ -140,13 +145,7 @@ fn an_order_found_once_gives_what_canonical_gives_for_every_subset() {
 #[test]
 fn sorting_in_place_gives_canonical_and_restores_the_written_program() {
     let mut p = base_program();
-    let mut x: u64 = 11;
-    let mut next = || {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (x >> 33) as usize
-    };
+    let mut next = seeded(11);
     for n in 0..50 {
         add(
             &mut p,
