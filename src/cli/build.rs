@@ -169,10 +169,14 @@ fn wrote(w: &driver::WriteStats) -> String {
         );
     }
     format!(
-        "wrote {} ({} bytes, {} unchanged and linked): files {} ms, sync {} ms, swap {} ms, old output removed in {} ms",
+        "wrote {} ({} bytes, {} unchanged and linked, {} rewritten in place, {} created, {} removed from the spare{}): files {} ms, sync {} ms, swap {} ms, old output set aside in {} ms",
         plural(w.files, "file"),
         w.bytes,
         w.reused,
+        w.rewritten,
+        w.created,
+        w.cleared,
+        if w.recycled { "" } else { ", none was there" },
         w.write.as_millis(),
         w.sync.as_millis(),
         w.swap.as_millis(),

@@ -17,8 +17,21 @@
 //! When every file matches (`report.json`, which holds the time, aside) and
 //! the previous output holds nothing else, it is kept in place and made
 //! durable, the report replaced by one rename (see `kept`).
+//!
+//! The previous output, once replaced, is not removed but kept beside
+//! `--out` as the spare (`.<name>.seg-spare`), and the next build begins in
+//! it: a file that changed is written over the spare's file of that name
+//! instead of created, and the old tree is not unlinked, the two most
+//! expensive steps of a rebuild in which every file changes. Whatever the
+//! spare holds that the build did not put is removed before the sync, and a
+//! name of the spare is written over only when it is a plain file with a
+//! single name and this build's mode and owner (see `spare`), so the
+//! exchanged tree holds exactly the new build, as it would new. The
+//! temporary folder is locked (`flock`) while its build runs: one left by a
+//! killed build is taken as the spare or removed by the next.
 
 mod kept;
+mod spare;
 
 use seg_ir::{Artifact, Sink};
 use std::collections::{BTreeMap, HashSet};
@@ -47,6 +60,14 @@ pub struct WriteStats {
     pub remove: Duration,
     /// The previous output held exactly this build and was kept as it was.
     pub kept: bool,
+    /// The build began in the spare (the output before the previous one).
+    pub recycled: bool,
+    /// Files of the spare written again in place (or found to hold these bytes).
+    pub rewritten: usize,
+    /// Files created anew.
+    pub created: usize,
+    /// Files and folders of the spare this build had no use for, removed.
+    pub cleared: usize,
 }
 
 /// Replace the folder `out` with exactly `files` (paths relative to `out`).
@@ -114,6 +135,20 @@ pub struct Staging {
     deferred: kept::Deferred,
     /// The mode and owner this build gives a file it writes.
     owner: Owner,
+    /// A folder this build made: the mode, owner and file system a folder
+    /// of the spare must have to be used.
+    fresh: fs::Metadata,
+    /// Where the previous output goes once replaced, for the next build.
+    spare: PathBuf,
+    /// The temporary tree began as the spare: its names may be taken.
+    recycled: bool,
+    /// Files put so far: a path given twice is refused.
+    written: Mutex<HashSet<String>>,
+    rewritten: AtomicUsize,
+    created: AtomicUsize,
+    cleared: AtomicUsize,
+    /// The temporary folder, locked while the build runs (see `spare`).
+    _lock: Option<fs::File>,
     committed: bool,
 }
 
@@ -140,14 +175,41 @@ impl Staging {
         guard_existing(&out)?;
         fs::create_dir_all(parent)
             .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
+        let name = name.to_string_lossy();
         let stamp = format!("{}-{}", std::process::id(), unique());
-        let tmp = parent.join(format!(".{}.seg-tmp-{stamp}", name.to_string_lossy()));
-        fs::create_dir(&tmp).map_err(|e| format!("cannot create `{}`: {e}", tmp.display()))?;
-        let owner = Owner::of_files_in(&tmp);
+        let tmp = parent.join(format!(".{name}.seg-tmp-{stamp}"));
+        let spare = parent.join(format!(".{name}.seg-spare"));
+        // The tree of a build that was killed: its lock went with it.
+        spare::reclaim_stale(parent, &format!(".{name}.seg-tmp-"), &spare);
+        // Made and locked under another name, then renamed: a folder under
+        // the temporary names is locked as long as its build runs.
+        let new = parent.join(format!(".{name}.seg-new-{stamp}"));
+        fs::create_dir(&new).map_err(|e| format!("cannot create `{}`: {e}", new.display()))?;
+        let made = (|| {
+            let owner = Owner::of_files_in(&new);
+            let fresh = fs::symlink_metadata(&new)
+                .map_err(|e| format!("cannot read `{}`: {e}", new.display()))?;
+            let recycled = spare::claim(&spare, &new, &fresh)?;
+            let lock = spare::lock(&new);
+            fs::rename(&new, &tmp)
+                .map_err(|e| format!("cannot create `{}`: {e}", tmp.display()))?;
+            Ok((owner, fresh, recycled, lock))
+        })();
+        let (owner, fresh, recycled, lock) = made.inspect_err(|_: &String| {
+            let _ = spare::remove_any(&new);
+        })?;
         let previous = out.is_dir().then(|| out.clone());
         Ok(Staging {
+            _lock: lock,
             deferred: kept::Deferred::new(previous.is_some()),
             owner,
+            fresh,
+            spare,
+            recycled,
+            written: Mutex::new(HashSet::new()),
+            rewritten: AtomicUsize::new(0),
+            created: AtomicUsize::new(0),
+            cleared: AtomicUsize::new(0),
             previous,
             out,
             tmp,
@@ -170,7 +232,20 @@ impl Staging {
     /// A failure is also kept for [`Staging::commit`].
     pub fn put(&self, rel: &str, contents: &[u8]) -> Result<(), String> {
         let began = self.since_began();
-        let result = self.place(rel, contents);
+        let first = self
+            .written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(rel.to_string());
+        // Given twice, a path would be written over (the spare's files are
+        // written in place) or linked twice: refused.
+        let result = if first {
+            self.place(rel, contents)
+        } else {
+            Err(format!(
+                "cannot write `{rel}`: the build gave this path twice"
+            ))
+        };
         self.files.fetch_add(1, Ordering::Relaxed);
         self.bytes
             .fetch_add(contents.len() as u64, Ordering::Relaxed);
@@ -189,14 +264,17 @@ impl Staging {
         if let Some(old) = &self.previous
             && self.deferred.deferring()
         {
-            if self.real_folders(old, rel) && self.deferred.record(old, rel, contents, self.owner) {
+            if self.real_folders(old, rel)
+                && self
+                    .deferred
+                    .record(old, rel, contents, self.owner, self.twin(rel).as_deref())
+            {
                 self.reused.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             }
             if rel == REPORT && self.deferred.first_change(rel) {
                 self.folders_for(rel)?;
-                return write_new(&self.tmp.join(rel), contents)
-                    .map_err(|e| format!("cannot write `{rel}`: {e}"));
+                return self.write(rel, contents);
             }
             // A failure of a file matched earlier is kept for `commit`.
             let _ = self.link_deferred();
@@ -204,12 +282,49 @@ impl Staging {
         self.folders_for(rel)?;
         let path = self.tmp.join(rel);
         if self.previous.as_ref().is_some_and(|old| {
-            self.real_folders(old, rel) && reuse(&old.join(rel), &path, contents, self.owner)
+            self.real_folders(old, rel)
+                && reuse(&old.join(rel), &path, contents, self.owner, self.clearing())
         }) {
             self.reused.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
-        write_new(&path, contents).map_err(|e| format!("cannot write `{rel}`: {e}"))
+        self.write(rel, contents)
+    }
+
+    /// Write `rel` into the new tree: over the spare's file of that name
+    /// when it may be written in place (see [`spare::rewrite`]), else as a
+    /// new file, whatever the spare held there removed first.
+    fn write(&self, rel: &str, contents: &[u8]) -> Result<(), String> {
+        let path = self.tmp.join(rel);
+        let failed = |e: std::io::Error| format!("cannot write `{rel}`: {e}");
+        if self.recycled {
+            match spare::rewrite(&path, contents, self.owner).map_err(failed)? {
+                spare::Found::Used => {
+                    self.rewritten.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                spare::Found::Cleared(n) => {
+                    self.cleared.fetch_add(n, Ordering::Relaxed);
+                }
+                spare::Found::Absent => {}
+            }
+        }
+        write_new(&path, contents).map_err(failed)?;
+        self.created.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The name `rel` has in the spare, when the tree began as it: the one
+    /// other name a file of the previous output may have and still be
+    /// shared (see [`open_plain`]).
+    fn twin(&self, rel: &str) -> Option<PathBuf> {
+        self.recycled.then(|| self.tmp.join(rel))
+    }
+
+    /// The count of the spare's names removed, when the tree began as the
+    /// spare: a name in the way of a link may then be removed.
+    fn clearing(&self) -> Option<&AtomicUsize> {
+        self.recycled.then_some(&self.cleared)
     }
 
     /// Whether the folders above `rel` in the previous output are folders,
@@ -240,9 +355,15 @@ impl Staging {
         let mut result = Ok(());
         let matched = self.deferred.stop().map(|f| f.matched).unwrap_or_default();
         for m in matched {
-            let linked = self
-                .folders_for(m.rel())
-                .and_then(|()| m.link(&old.join(m.rel()), &self.tmp.join(m.rel()), self.owner));
+            let linked = self.folders_for(m.rel()).and_then(|()| {
+                m.link(
+                    &old.join(m.rel()),
+                    &self.tmp.join(m.rel()),
+                    self.owner,
+                    self.clearing(),
+                    |bytes| self.write(m.rel(), bytes),
+                )
+            });
             match linked {
                 Ok(true) => {}
                 Ok(false) => {
@@ -302,17 +423,21 @@ impl Staging {
         if let Some(e) = self.first_error() {
             return Err(e.into());
         }
-        let mut stats = WriteStats {
-            files: self.files.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
-            reused: self.reused.load(Ordering::Relaxed),
-            write: self.write_time(),
-            ..WriteStats::default()
-        };
         let began = Instant::now();
+        if self.recycled {
+            // Whatever of the spare this build did not put must not reach `--out`.
+            let written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+            let folders = self.folders.lock().unwrap_or_else(|p| p.into_inner());
+            let swept = spare::sweep(&self.tmp, &written, &folders)
+                .map_err(|e| format!("cannot clear `{}`: {e}", self.tmp.display()))?;
+            self.cleared.fetch_add(swept, Ordering::Relaxed);
+        }
+        let mut stats = self.stats(false);
+        let began_sync = Instant::now();
         sync_tree(&self.tmp)?;
-        stats.sync = began.elapsed();
-        swap_in(&self.tmp, &self.out, &self.stamp, &mut stats)?;
+        // The sweep is part of making the tree ready.
+        stats.sync = began.elapsed().max(began_sync.elapsed());
+        swap_in(&self.tmp, &self.out, &self.spare, &self.stamp, &mut stats)?;
         self.committed = true;
         Ok(stats)
     }
@@ -334,18 +459,12 @@ impl Staging {
         let Some(found) = self.deferred.stop() else {
             return Ok(None);
         };
-        if !kept::holds_exactly(old, &self.tmp, &found, self.owner) {
+        let twins = self.recycled.then_some(self.tmp.as_path());
+        if !kept::holds_exactly(old, &self.fresh, &found, self.owner, twins) {
             self.deferred = kept::Deferred::resume(found);
             return Ok(None);
         }
-        let mut stats = WriteStats {
-            files: self.files.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
-            reused: self.reused.load(Ordering::Relaxed),
-            write: self.write_time(),
-            kept: true,
-            ..WriteStats::default()
-        };
+        let mut stats = self.stats(true);
         let began = Instant::now();
         // The new tree is on the same file system: one sync for both.
         sync_tree(old)?;
@@ -362,11 +481,31 @@ impl Staging {
         stats.swap = began.elapsed();
         self.committed = true;
         let began = Instant::now();
-        remove_tree(&self.tmp).map_err(|e| {
-            CommitError::replaced(format!("cannot remove `{}`: {e}", self.tmp.display()))
-        })?;
+        // The spare claimed goes back, as it is; a folder made new goes.
+        let given_back = self.recycled && spare::give_back(&self.tmp, &self.spare);
+        if !given_back {
+            remove_tree(&self.tmp).map_err(|e| {
+                CommitError::replaced(format!("cannot remove `{}`: {e}", self.tmp.display()))
+            })?;
+        }
         stats.remove = began.elapsed();
         Ok(Some(stats))
+    }
+
+    /// The figures so far.
+    fn stats(&self, kept: bool) -> WriteStats {
+        WriteStats {
+            files: self.files.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            reused: self.reused.load(Ordering::Relaxed),
+            write: self.write_time(),
+            kept,
+            recycled: self.recycled,
+            rewritten: self.rewritten.load(Ordering::Relaxed),
+            created: self.created.load(Ordering::Relaxed),
+            cleared: self.cleared.load(Ordering::Relaxed),
+            ..WriteStats::default()
+        }
     }
 
     fn write_time(&self) -> Duration {
@@ -399,6 +538,20 @@ impl Staging {
         }
         for dir in missing.into_iter().rev() {
             let path = self.tmp.join(dir);
+            if self.recycled {
+                let found = spare::adopt_folder(&path, &self.fresh)
+                    .map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
+                match found {
+                    spare::Found::Used => {
+                        made.insert(dir.to_string());
+                        continue;
+                    }
+                    spare::Found::Cleared(n) => {
+                        self.cleared.fetch_add(n, Ordering::Relaxed);
+                    }
+                    spare::Found::Absent => {}
+                }
+            }
             fs::create_dir(&path)
                 .map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
             made.insert(dir.to_string());
@@ -501,21 +654,44 @@ fn guard_existing(out: &Path) -> Result<(), String> {
 /// and removing the previous output later frees nothing. Any doubt (not a
 /// plain file, another size, unreadable, a link the file system refuses)
 /// answers no, and the file is written as usual.
-fn reuse(old: &Path, new: &Path, contents: &[u8], owner: Owner) -> bool {
-    let Some((file, meta)) = open_plain(old, contents.len(), owner) else {
+fn reuse(
+    old: &Path,
+    new: &Path,
+    contents: &[u8],
+    owner: Owner,
+    spare: Option<&AtomicUsize>,
+) -> bool {
+    let twin = spare.is_some().then_some(new);
+    let Some((file, meta)) = open_plain(old, contents.len(), owner, twin) else {
         return false;
     };
     read_plain(&file, contents.len()).is_some_and(|bytes| bytes == contents)
-        && link_same(old, new, &meta)
+        && link_same(old, new, &meta, spare)
 }
 
 /// Link `old` as `new` when that name still points at the file compared
 /// through an open descriptor (`opened`, still open: its inode number cannot
 /// pass to another file meanwhile). A rename between the comparison and the
 /// link would otherwise put a file nobody compared into the new output.
-fn link_same(old: &Path, new: &Path, opened: &fs::Metadata) -> bool {
-    if fs::hard_link(old, new).is_err() {
-        return false;
+/// With `spare` (the count of its names removed), `new` may be a name the
+/// spare holds: the compared file already (it was unchanged two builds in a
+/// row), kept; anything else, removed first.
+fn link_same(old: &Path, new: &Path, opened: &fs::Metadata, spare: Option<&AtomicUsize>) -> bool {
+    match (fs::hard_link(old, new), spare) {
+        (Ok(()), _) => {}
+        (Err(e), Some(cleared)) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if fs::symlink_metadata(new).is_ok_and(|m| m.is_file() && same_inode(&m, opened)) {
+                return true;
+            }
+            match spare::remove_any(new) {
+                Ok(n) => cleared.fetch_add(n, Ordering::Relaxed),
+                Err(_) => return false,
+            };
+            if fs::hard_link(old, new).is_err() {
+                return false;
+            }
+        }
+        (Err(_), _) => return false,
     }
     let same = fs::symlink_metadata(new).is_ok_and(|m| same_inode(&m, opened));
     if !same {
@@ -537,13 +713,20 @@ fn same_inode(_: &fs::Metadata, _: &fs::Metadata) -> bool {
 
 /// `path` opened to read when it is a plain file with a single name (a file
 /// with other names may be written through them, so it is not shared with
-/// the new output) of `len` bytes: one open that refuses a symbolic link and
+/// the new output), or whose one other name is `twin` (its name in the
+/// spare, which seg never writes through: see `spare`), of `len` bytes: one
+/// open that refuses a symbolic link and
 /// never waits (a FIFO or a device in the folder must not block the build),
 /// one `fstat` of what was opened. Its mode and owner must be those this build
 /// gives a file (`owner`): a file made writable by others, say, is written anew.
 #[cfg(target_os = "linux")]
-fn open_plain(path: &Path, len: usize, owner: Owner) -> Option<(fs::File, fs::Metadata)> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+fn open_plain(
+    path: &Path,
+    len: usize,
+    owner: Owner,
+    twin: Option<&Path>,
+) -> Option<(fs::File, fs::Metadata)> {
+    use std::os::unix::fs::OpenOptionsExt;
     let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
@@ -552,18 +735,23 @@ fn open_plain(path: &Path, len: usize, owner: Owner) -> Option<(fs::File, fs::Me
     let meta = file.metadata().ok()?;
     let plain = meta.file_type().is_file()
         && meta.len() == len as u64
-        && meta.nlink() == 1
+        && single_link(&meta, twin)
         && owner.fits(&meta);
     plain.then_some((file, meta))
 }
 
 /// See the Linux version; here the name is checked before it is opened.
 #[cfg(not(target_os = "linux"))]
-fn open_plain(path: &Path, len: usize, owner: Owner) -> Option<(fs::File, fs::Metadata)> {
+fn open_plain(
+    path: &Path,
+    len: usize,
+    owner: Owner,
+    twin: Option<&Path>,
+) -> Option<(fs::File, fs::Metadata)> {
     let meta = fs::symlink_metadata(path).ok()?;
     let plain = meta.file_type().is_file()
         && meta.len() == len as u64
-        && single_link(&meta)
+        && single_link(&meta, twin)
         && owner.fits(&meta);
     plain.then_some(())?;
     Some((fs::File::open(path).ok()?, meta))
@@ -622,14 +810,17 @@ fn write_new(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         .and_then(|mut f| f.write_all(contents))
 }
 
-#[cfg(all(unix, not(target_os = "linux")))]
-fn single_link(m: &fs::Metadata) -> bool {
+/// Whether the file `m` has one name, or two of which the other is `twin`.
+#[cfg(unix)]
+fn single_link(m: &fs::Metadata, twin: Option<&Path>) -> bool {
     use std::os::unix::fs::MetadataExt;
     m.nlink() == 1
+        || (m.nlink() == 2
+            && twin.is_some_and(|t| fs::symlink_metadata(t).is_ok_and(|t| same_inode(&t, m))))
 }
 
 #[cfg(not(unix))]
-fn single_link(_: &fs::Metadata) -> bool {
+fn single_link(_: &fs::Metadata, _: Option<&Path>) -> bool {
     false
 }
 
@@ -681,7 +872,7 @@ fn in_parallel<T: Sync>(
 
 /// Remove a folder seg wrote (or began to write): its files from several
 /// threads, then its folders, deepest first. Links are removed, not followed.
-fn remove_tree(root: &Path) -> std::io::Result<()> {
+fn remove_tree(root: &Path) -> std::io::Result<usize> {
     let mut folders = vec![root.to_path_buf()];
     // Each file's folder (an index into `folders`) and name, in folder order.
     let mut files = Vec::new();
@@ -699,6 +890,7 @@ fn remove_tree(root: &Path) -> std::io::Result<()> {
     }
     // A bounded number of folders open at once, whatever the tree's width.
     const OPEN_FOLDERS: usize = 64;
+    let removed = files.len() + folders.len();
     let mut files = files.as_slice();
     for (round, paths) in folders.chunks(OPEN_FOLDERS).enumerate() {
         let first = round * OPEN_FOLDERS;
@@ -717,7 +909,7 @@ fn remove_tree(root: &Path) -> std::io::Result<()> {
     for dir in folders.iter().rev() {
         fs::remove_dir(dir)?;
     }
-    Ok(())
+    Ok(removed)
 }
 
 /// A folder whose files are being removed. On Linux its entries are removed
@@ -804,7 +996,13 @@ fn sync_tree(tmp: &Path) -> Result<(), String> {
     folders.iter().rev().try_for_each(|d| sync(d))
 }
 
-fn swap_in(tmp: &Path, out: &Path, stamp: &str, stats: &mut WriteStats) -> Result<(), CommitError> {
+fn swap_in(
+    tmp: &Path,
+    out: &Path,
+    spare: &Path,
+    stamp: &str,
+    stats: &mut WriteStats,
+) -> Result<(), CommitError> {
     let began = Instant::now();
     let parent = out.parent().unwrap_or(Path::new("/"));
     if !out.exists() {
@@ -814,17 +1012,14 @@ fn swap_in(tmp: &Path, out: &Path, stamp: &str, stats: &mut WriteStats) -> Resul
         stats.swap = began.elapsed();
         return Ok(());
     }
+    // The previous output goes under the temporary name: held, as that tree was.
+    let _held = spare::lock(out);
     if exchange(tmp, out)? {
         // `tmp` now names the previous output.
         sync_folder(parent).map_err(CommitError::replaced)?;
         stats.swap = began.elapsed();
         let began = Instant::now();
-        remove_tree(tmp).map_err(|e| {
-            CommitError::replaced(format!(
-                "cannot remove the previous output `{}`: {e}",
-                tmp.display()
-            ))
-        })?;
+        retire(tmp, spare)?;
         stats.remove = began.elapsed();
         return Ok(());
     }
@@ -844,14 +1039,23 @@ fn swap_in(tmp: &Path, out: &Path, stamp: &str, stats: &mut WriteStats) -> Resul
     sync_folder(parent).map_err(CommitError::replaced)?;
     stats.swap = began.elapsed();
     let began = Instant::now();
-    remove_tree(&old).map_err(|e| {
+    retire(&old, spare)?;
+    stats.remove = began.elapsed();
+    Ok(())
+}
+
+/// The previous output, replaced: kept as the spare for the next build to
+/// write over, or removed when a spare is there already.
+fn retire(old: &Path, spare: &Path) -> Result<(), CommitError> {
+    if spare::give_back(old, spare) {
+        return Ok(());
+    }
+    remove_tree(old).map(|_| ()).map_err(|e| {
         CommitError::replaced(format!(
             "cannot remove the previous output `{}`: {e}",
             old.display()
         ))
-    })?;
-    stats.remove = began.elapsed();
-    Ok(())
+    })
 }
 
 /// Swap the two folders in one step; `Ok(false)` when the file system cannot.
@@ -945,7 +1149,7 @@ mod tests {
             "stale files from the previous build are gone"
         );
         assert_eq!(fs::read_to_string(out.join("b/y.txt")).unwrap(), "2");
-        assert_eq!(leftovers(dir.path()), ["out"]);
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
     }
 
     #[test]
@@ -984,6 +1188,20 @@ mod tests {
         }
     }
 
+    /// The names of `out`'s file `rel` but its name in the spare (the
+    /// output before), which may be the same file.
+    #[cfg(unix)]
+    fn own_names(out: &Path, rel: &str) -> u64 {
+        let (ino, names) = inode(&out.join(rel));
+        let name = out.file_name().unwrap().to_string_lossy();
+        let twin = out.with_file_name(format!(".{name}.seg-spare")).join(rel);
+        names
+            - u64::from(fs::symlink_metadata(twin).is_ok_and(|m| {
+                use std::os::unix::fs::MetadataExt;
+                m.ino() == ino
+            }))
+    }
+
     #[cfg(unix)]
     fn inode(p: &Path) -> (u64, u64) {
         use std::os::unix::fs::MetadataExt;
@@ -1020,11 +1238,12 @@ mod tests {
         for (rel, contents) in &second {
             assert_eq!(&fs::read(out.join(rel)).unwrap(), contents, "{rel}");
         }
-        // The same inode, and only one name again once the old tree is gone.
-        assert_eq!(inode(&out.join("t/same.rules")), before[0]);
+        // The same inode, whose only other name is the old tree's, now the spare.
+        assert_eq!(inode(&out.join("t/same.rules")).0, before[0].0);
+        assert_eq!(own_names(&out, "t/same.rules"), 1);
         assert_ne!(inode(&out.join("t/grown.rules")).0, before[1].0);
         assert_ne!(inode(&out.join("t/edited.rules")).0, before[2].0);
-        assert_eq!(leftovers(dir.path()), ["out"]);
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
     }
 
     #[cfg(unix)]
@@ -1105,7 +1324,7 @@ mod tests {
             assert_eq!(&fs::read(out.join(rel)).unwrap(), &same[rel]);
         }
         assert_eq!(inode(&outside).1, 1, "the outside file got no other name");
-        assert_eq!(leftovers(dir.path()), ["out", "outside"]);
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out", "outside"]);
     }
 
     #[test]
@@ -1122,13 +1341,13 @@ mod tests {
         let other = files(&[("report.json", "{\"tool\": \"seg\"} 2"), ("z", "z")]);
         write_atomically(&out, &other).unwrap();
         assert_eq!(leftovers(&out), ["report.json", "z"]);
-        assert_eq!(leftovers(dir.path()), ["out"]);
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
         // And back: every file of the wide tree written again, the other tree gone.
         write_atomically(&out, &wide).unwrap();
         for (rel, contents) in &wide {
             assert_eq!(&fs::read(out.join(rel)).unwrap(), contents, "{rel}");
         }
-        assert_eq!(leftovers(dir.path()), ["out"]);
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
     }
 
     #[test]
@@ -1368,7 +1587,7 @@ mod tests {
         for (rel, contents) in &all {
             assert_eq!(&fs::read(out.join(rel)).unwrap(), contents, "{rel}");
         }
-        assert_eq!(leftovers(dir.path()), ["out"]);
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
     }
 
     /// Build `all` over a previous output of `all` spoiled by `spoil`:
@@ -1400,7 +1619,7 @@ mod tests {
                         .to_string_lossy()
                         .into_owned();
                     assert_eq!(fs::read(e.path()).unwrap(), all[&rel], "{rel}");
-                    assert_eq!(inode(&e.path()).1, 1, "{rel}: one name");
+                    assert_eq!(own_names(&out, &rel), 1, "{rel}: one name but the spare's");
                     found.push(rel);
                 }
             }
@@ -1408,7 +1627,7 @@ mod tests {
         found.sort();
         assert_eq!(found, all.keys().cloned().collect::<Vec<_>>());
         assert!(!out.join("k8s/empty").exists());
-        assert_eq!(leftovers(dir.path()), ["out", "outside"]);
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out", "outside"]);
     }
 
     #[cfg(unix)]
@@ -1489,8 +1708,9 @@ mod tests {
         );
     }
 
-    /// The previous output cannot be removed after the exchange (a file in it
-    /// is immutable, which stops root too): the error says `--out` holds the
+    /// The previous output cannot be removed after the exchange (a spare is
+    /// there already, and a file in it is immutable, which stops root too):
+    /// the error says `--out` holds the
     /// new build, since it does, instead of letting anyone say nothing was written.
     #[cfg(target_os = "linux")]
     #[test]
@@ -1516,6 +1736,11 @@ mod tests {
             for (rel, contents) in &estate() {
                 staging.put(rel, contents)?;
             }
+            // Another build gave a spare back meanwhile: the previous output
+            // cannot become the spare, and is removed.
+            let other = dir.path().join(".out.seg-spare");
+            fs::create_dir(&other).unwrap();
+            fs::write(other.join("x"), "x").unwrap();
             Ok(staging.commit())
         });
         // Let the temporary folder go before asserting anything.
@@ -1552,10 +1777,10 @@ mod tests {
         fs::write(&a, "a").unwrap();
         fs::write(&b, "a").unwrap();
         let compared = fs::metadata(&b).unwrap();
-        assert!(!link_same(&a, &new, &compared));
+        assert!(!link_same(&a, &new, &compared, None));
         assert!(!new.exists());
         let compared = fs::metadata(&a).unwrap();
-        assert!(link_same(&a, &new, &compared));
+        assert!(link_same(&a, &new, &compared, None));
         assert_eq!(inode(&new), inode(&a));
     }
 
@@ -1641,7 +1866,7 @@ mod tests {
             fs::read_to_string(out.join("iptables/a.rules")).unwrap(),
             "a"
         );
-        assert_eq!(leftovers(dir.path()), ["out"]);
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
 
         let staging = staged(&out, &all);
         swap_in("x");
@@ -1681,11 +1906,17 @@ mod tests {
         assert_eq!(stats.reused, 3, "all but iptables/b.rules");
         let after = identity(&out, &["iptables/a.rules", "k8s/ns/deep/p.yaml"]);
         assert_ne!(after[0].0, before[0].0, "a new output folder");
-        assert_eq!(after[1..], before[1..], "the same inodes, one name each");
+        for (rel, (a, b)) in ["iptables/a.rules", "k8s/ns/deep/p.yaml"]
+            .iter()
+            .zip(after[1..].iter().zip(&before[1..]))
+        {
+            assert_eq!(a.0, b.0, "{rel}: the same inode");
+            assert_eq!(own_names(&out, rel), 1, "{rel}: one name but the spare's");
+        }
         for (rel, contents) in &all {
             assert_eq!(&fs::read(out.join(rel)).unwrap(), contents, "{rel}");
         }
-        assert_eq!(leftovers(dir.path()), ["out"]);
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
     }
 
     #[test]
@@ -1697,7 +1928,8 @@ mod tests {
         let staging = Staging::begin(&out).unwrap();
         staging.put("report.json", b"{\"tool\": \"seg\"}").unwrap();
         staging.put("a.rules", b"old").unwrap();
-        staging.put("a.rules", b"old").unwrap();
+        let twice = staging.put("a.rules", b"old");
+        assert!(twice.is_err(), "{twice:?}");
         assert!(staging.commit().is_err(), "the build is refused");
         assert_eq!(fs::read_to_string(out.join("a.rules")).unwrap(), "old");
         assert_eq!(leftovers(dir.path()), ["out"]);
@@ -1719,7 +1951,7 @@ mod tests {
             for (rel, contents) in build {
                 assert_eq!(&fs::read(real.join(rel)).unwrap(), contents, "{rel}");
             }
-            assert_eq!(leftovers(dir.path()), ["out", "real"]);
+            assert_eq!(leftovers(dir.path()), [".real.seg-spare", "out", "real"]);
         }
         assert!(!real.join("z").exists());
     }
@@ -1738,5 +1970,281 @@ mod tests {
         assert!(write_atomically(&out, &bad).is_err());
         assert_eq!(fs::read_to_string(out.join("keep.txt")).unwrap(), "old");
         assert_eq!(leftovers(dir.path()), ["out"]);
+    }
+
+    /// The spare of `out`.
+    fn spare_of(out: &Path) -> PathBuf {
+        let name = out.file_name().unwrap().to_string_lossy();
+        out.with_file_name(format!(".{name}.seg-spare"))
+    }
+
+    /// Every file under `root` and its bytes; anything but folders and
+    /// plain files fails.
+    fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+        let mut found = BTreeMap::new();
+        let mut todo = vec![root.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for e in fs::read_dir(d).unwrap().flatten() {
+                let t = fs::symlink_metadata(e.path()).unwrap().file_type();
+                if t.is_dir() {
+                    todo.push(e.path());
+                    continue;
+                }
+                assert!(t.is_file(), "{:?} is a plain file", e.path());
+                let rel = e
+                    .path()
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                found.insert(rel, fs::read(e.path()).unwrap());
+            }
+        }
+        found
+    }
+
+    /// `estate()` with other bytes in every file, `tag` in each.
+    fn estate_of(tag: &str) -> BTreeMap<String, Vec<u8>> {
+        let mut all = estate();
+        for (rel, contents) in all.iter_mut() {
+            contents.extend_from_slice(format!(" {tag} {rel}").as_bytes());
+        }
+        all
+    }
+
+    /// A rebuild in which every file changes writes over the files of the
+    /// output before the previous one (the spare) instead of creating new
+    /// ones: the same inodes, no file created, and the output holds exactly
+    /// the new bytes, whatever their lengths against the old ones.
+    #[cfg(unix)]
+    #[test]
+    fn a_rebuild_writes_over_the_spare() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let builds = [estate_of("one"), estate_of("second"), estate_of("3")];
+        write_atomically(&out, &builds[0]).unwrap();
+        let first: Vec<u64> = builds[0].keys().map(|r| inode(&out.join(r)).0).collect();
+        let stats = write_atomically(&out, &builds[1]).unwrap();
+        assert!(!stats.recycled, "no spare yet");
+        assert_eq!((stats.created, stats.rewritten), (4, 0));
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
+        assert_eq!(
+            tree(&spare_of(&out)),
+            builds[0],
+            "the spare is the first build"
+        );
+        // Shorter (`3` after `one`) and longer files alike.
+        let stats = write_atomically(&out, &builds[2]).unwrap();
+        assert!(stats.recycled);
+        assert_eq!((stats.created, stats.rewritten, stats.cleared), (0, 4, 0));
+        assert_eq!(tree(&out), builds[2]);
+        let now: Vec<u64> = builds[2].keys().map(|r| inode(&out.join(r)).0).collect();
+        assert_eq!(now, first, "the first build's inodes, written over");
+        assert_eq!(tree(&spare_of(&out)), builds[1]);
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
+    }
+
+    /// Whatever the spare holds that this build does not put, or holds in a
+    /// form that must not be written over, never reaches `--out`: stale
+    /// files and folders (old rules would grant revoked access), a folder
+    /// where a file goes and a file where a folder goes, links to files and
+    /// folders outside (left untouched), FIFOs, a file with another name (left
+    /// untouched) and a file of another mode.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn nothing_of_a_spoiled_spare_reaches_the_output() {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut last = estate_of("3");
+        last.insert("nft/x.rules".to_string(), b"x".to_vec());
+        last.insert("fifo.rules".to_string(), b"f".to_vec());
+        last.insert("mode.rules".to_string(), b"m".to_vec());
+        write_atomically(&out, &estate_of("one")).unwrap();
+        write_atomically(&out, &estate_of("second")).unwrap();
+        let spare = spare_of(&out);
+        let outside = dir.path().join("outside");
+        fs::create_dir_all(outside.join("deep")).unwrap();
+        fs::write(outside.join("b"), "outside b").unwrap();
+        fs::write(outside.join("deep/p.yaml"), "outside p").unwrap();
+        fs::write(outside.join("deep/q.yaml"), "outside q").unwrap();
+        let fifo = |p: &Path| {
+            let c = CString::new(p.as_os_str().as_bytes()).unwrap();
+            // SAFETY: a NUL-terminated path that lives across the call.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        };
+        // Stale files and folders.
+        fs::write(spare.join("iptables/old-host.rules"), "ACCEPT all").unwrap();
+        fs::create_dir_all(spare.join("k8s/old-ns/deeper")).unwrap();
+        fs::write(spare.join("k8s/old-ns/deeper/np.yaml"), "allow").unwrap();
+        fs::create_dir(spare.join("empty")).unwrap();
+        // A folder where a file goes, a file where a folder goes.
+        fs::remove_file(spare.join("iptables/a.rules")).unwrap();
+        fs::create_dir(spare.join("iptables/a.rules")).unwrap();
+        fs::write(spare.join("iptables/a.rules/inner"), "inner").unwrap();
+        fs::write(spare.join("nft"), "a file").unwrap();
+        // Links to a file and a folder outside, a link to nowhere.
+        fs::remove_file(spare.join("iptables/b.rules")).unwrap();
+        symlink(outside.join("b"), spare.join("iptables/b.rules")).unwrap();
+        fs::remove_dir_all(spare.join("k8s/ns/deep")).unwrap();
+        symlink(outside.join("deep"), spare.join("k8s/ns/deep")).unwrap();
+        symlink(outside.join("nowhere"), spare.join("dangling")).unwrap();
+        // FIFOs: one where a file goes, one stale.
+        fifo(&spare.join("fifo.rules"));
+        fifo(&spare.join("iptables/stale.fifo"));
+        // A file with another name outside; a file of another mode.
+        fs::hard_link(spare.join("report.json"), outside.join("twice")).unwrap();
+        let twice = fs::read(outside.join("twice")).unwrap();
+        fs::write(spare.join("mode.rules"), "m").unwrap();
+        fs::set_permissions(spare.join("mode.rules"), fs::Permissions::from_mode(0o777)).unwrap();
+        let before_outside = tree(&outside);
+
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (target, files) = (out.clone(), last.clone());
+        std::thread::spawn(move || tx.send(write_atomically(&target, &files)));
+        let stats = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the build waited on a FIFO")
+            .unwrap();
+        assert!(stats.recycled);
+        assert_eq!(tree(&out), last, "exactly this build's files");
+        assert!(!out.join("empty").exists() && !out.join("dangling").exists());
+        let mode = fs::metadata(out.join("iptables/a.rules")).unwrap().mode();
+        assert_eq!(fs::metadata(out.join("mode.rules")).unwrap().mode(), mode);
+        // Outside: every file as it was, the linked one with its two names.
+        assert_eq!(tree(&outside), before_outside);
+        assert_eq!(fs::read(outside.join("twice")).unwrap(), twice);
+        assert_eq!(inode(&outside.join("twice")).1, 1, "out of the output");
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out", "outside"]);
+        assert_eq!(tree(&spare), estate_of("second"));
+    }
+
+    /// The spare itself a link to a folder outside, or a file: not used, not
+    /// followed, the folder outside untouched; a spare folder others may
+    /// write into is not used either.
+    #[cfg(unix)]
+    #[test]
+    fn a_spare_that_is_not_a_folder_of_this_build_is_not_used() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let spare = spare_of(&out);
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        fs::write(outside.join("report.json"), "outside").unwrap();
+        write_atomically(&out, &estate_of("one")).unwrap();
+        std::os::unix::fs::symlink(&outside, &spare).unwrap();
+        let stats = write_atomically(&out, &estate_of("second")).unwrap();
+        assert!(!stats.recycled);
+        assert_eq!(tree(&outside), files(&[("report.json", "outside")]));
+        assert_eq!(tree(&out), estate_of("second"));
+        assert_eq!(
+            tree(&spare),
+            estate_of("one"),
+            "the link gave way to the spare"
+        );
+        fs::remove_dir_all(&spare).unwrap();
+        fs::write(&spare, "a file").unwrap();
+        let stats = write_atomically(&out, &estate_of("3")).unwrap();
+        assert!(!stats.recycled);
+        assert_eq!(tree(&spare), estate_of("second"));
+        fs::set_permissions(&spare, fs::Permissions::from_mode(0o777)).unwrap();
+        let stats = write_atomically(&out, &estate_of("one")).unwrap();
+        assert!(!stats.recycled);
+        assert_eq!(tree(&out), estate_of("one"));
+        assert_eq!(tree(&spare), estate_of("3"));
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out", "outside"]);
+    }
+
+    /// A file of `--out` linked from the output before it has its other name
+    /// in the spare: that name is never written through, during the build or
+    /// after; a file unchanged across three builds keeps its inode.
+    #[cfg(unix)]
+    #[test]
+    fn a_file_of_the_output_is_never_written_through_the_spare() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut all = estate();
+        write_atomically(&out, &estate_of("one")).unwrap();
+        write_atomically(&out, &all).unwrap();
+        all.insert("report.json".to_string(), b"{\"tool\": \"seg\"} 2".to_vec());
+        all.insert("iptables/c.rules".to_string(), b"c".to_vec());
+        write_atomically(&out, &all).unwrap();
+        // `a.rules` in --out and in the spare: one file.
+        let a = inode(&out.join("iptables/a.rules")).0;
+        assert_eq!(inode(&spare_of(&out).join("iptables/a.rules")), (a, 2));
+        let mut next = all.clone();
+        next.insert("iptables/a.rules".to_string(), b"A".to_vec());
+        next.insert("iptables/b.rules".to_string(), b"BB".to_vec());
+        let staging = staged(&out, &next);
+        assert_eq!(fs::read(out.join("iptables/a.rules")).unwrap(), b"a");
+        staging.commit().unwrap();
+        assert_eq!(tree(&out), next);
+        // The previous output, now the spare, holds what it held.
+        assert_eq!(tree(&spare_of(&out)), all);
+        assert_eq!(inode(&spare_of(&out).join("iptables/a.rules")).0, a);
+        // Unchanged through three builds: the same inode, its other name the spare's.
+        assert_eq!(own_names(&out, "k8s/ns/deep/p.yaml"), 1);
+        assert_eq!(own_names(&out, "iptables/c.rules"), 1);
+    }
+
+    /// An unchanged rebuild keeps `--out` and gives the spare it claimed
+    /// back; a failed build leaves `--out` as it was and no temporary folder.
+    #[cfg(unix)]
+    #[test]
+    fn the_spare_goes_back_after_a_kept_build_and_a_failed_one_leaves_out_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        write_atomically(&out, &estate_of("one")).unwrap();
+        write_atomically(&out, &estate()).unwrap();
+        let spare_folder = inode(&spare_of(&out)).0;
+        let stats = write_atomically(&out, &estate()).unwrap();
+        assert!(stats.kept && stats.recycled);
+        assert_eq!(inode(&spare_of(&out)).0, spare_folder, "the same spare");
+        assert_eq!(tree(&out), estate());
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
+        let bad = files(&[("report.json", "x"), ("x", "file"), ("x/y", "under a file")]);
+        assert!(write_atomically(&out, &bad).is_err());
+        assert_eq!(tree(&out), estate());
+        assert_eq!(leftovers(dir.path()), ["out"]);
+    }
+
+    /// The temporary folder of a killed build (no lock held) is taken as the
+    /// spare when there is none, and removed when there is one; one whose
+    /// lock is held (a build at work) is never touched.
+    #[cfg(unix)]
+    #[test]
+    fn a_killed_build_s_folder_is_reclaimed_a_running_one_s_never() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        write_atomically(&out, &estate_of("one")).unwrap();
+        let stale = |n: u32| {
+            let t = dir.path().join(format!(".out.seg-tmp-1-{n}"));
+            fs::create_dir_all(t.join("iptables")).unwrap();
+            fs::write(t.join("iptables/old-host.rules"), "ACCEPT all").unwrap();
+            t
+        };
+        let (killed, running) = (stale(1), stale(2));
+        let held = spare::lock(&running).expect("the lock of a running build");
+        let stats = write_atomically(&out, &estate_of("second")).unwrap();
+        assert!(stats.recycled, "the killed build's folder was the spare");
+        assert_eq!(tree(&out), estate_of("second"));
+        assert!(!killed.exists());
+        assert_eq!(tree(&spare_of(&out)), estate_of("one"));
+        let killed = stale(3);
+        write_atomically(&out, &estate_of("3")).unwrap();
+        assert!(!killed.exists(), "removed: a spare was there");
+        assert_eq!(tree(&out), estate_of("3"));
+        assert_eq!(
+            tree(&running),
+            files(&[("iptables/old-host.rules", "ACCEPT all")])
+        );
+        drop(held);
+        assert_eq!(
+            leftovers(dir.path()),
+            [".out.seg-spare", ".out.seg-tmp-1-2", "out"]
+        );
     }
 }

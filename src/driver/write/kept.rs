@@ -13,6 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicUsize;
 
 /// One file of the previous output found equal to the new one.
 pub(super) struct Matched {
@@ -69,8 +70,16 @@ impl Deferred {
     /// Whether `rel` is a plain file of `old` (the previous output) with
     /// exactly `contents`, recorded for the commit. `false` when it is not,
     /// or when deferring ended meanwhile.
-    pub(super) fn record(&self, old: &Path, rel: &str, contents: &[u8], owner: Owner) -> bool {
-        let Some((file, meta)) = open_plain(&old.join(rel), contents.len(), owner) else {
+    /// `twin`: see [`open_plain`].
+    pub(super) fn record(
+        &self,
+        old: &Path,
+        rel: &str,
+        contents: &[u8],
+        owner: Owner,
+        twin: Option<&Path>,
+    ) -> bool {
+        let Some((file, meta)) = open_plain(&old.join(rel), contents.len(), owner, twin) else {
             return false;
         };
         if read_plain(&file, contents.len()).is_none_or(|b| b != contents) {
@@ -125,8 +134,13 @@ impl Matched {
     }
 
     /// `old` opened and its bytes, when it still has the compared size and owner.
-    fn read_again(&self, old: &Path, owner: Owner) -> Option<(fs::File, fs::Metadata, Vec<u8>)> {
-        let (file, meta) = open_plain(old, self.len, owner)?;
+    fn read_again(
+        &self,
+        old: &Path,
+        owner: Owner,
+        twin: Option<&Path>,
+    ) -> Option<(fs::File, fs::Metadata, Vec<u8>)> {
+        let (file, meta) = open_plain(old, self.len, owner, twin)?;
         let bytes = read_plain(&file, self.len)?;
         Some((file, meta, bytes))
     }
@@ -142,9 +156,17 @@ impl Matched {
     /// Link the previous output's file (`old`) as `new`, after reading it
     /// again: it was compared earlier, and must still hold those bytes. A
     /// link the file system refuses, or a name that no longer points at the
-    /// file read, is written from the bytes read.
-    pub(super) fn link(&self, old: &Path, new: &Path, owner: Owner) -> Result<bool, String> {
-        let read = self.read_again(old, owner);
+    /// file read, is written from the bytes read by `write`. `spare`: see
+    /// [`link_same`].
+    pub(super) fn link(
+        &self,
+        old: &Path,
+        new: &Path,
+        owner: Owner,
+        spare: Option<&AtomicUsize>,
+        write: impl FnOnce(&[u8]) -> Result<(), String>,
+    ) -> Result<bool, String> {
+        let read = self.read_again(old, owner, spare.is_some().then_some(new));
         let Some((_open, meta, bytes)) = read.filter(|(_, _, b)| blake3::hash(b) == self.hash)
         else {
             return Err(format!(
@@ -152,10 +174,10 @@ impl Matched {
                 self.rel
             ));
         };
-        if link_same(old, new, &meta) {
+        if link_same(old, new, &meta, spare) {
             return Ok(true);
         }
-        super::write_new(new, &bytes).map_err(|e| format!("cannot write `{}`: {e}", self.rel))?;
+        write(&bytes)?;
         Ok(false)
     }
 }
@@ -166,10 +188,15 @@ impl Matched {
 /// folder on another file system or with another mode or owner than `fresh`
 /// (a folder this build created, as it would create every folder). Files
 /// written shortly before the build are read again (see [`Matched::recent`]).
-pub(super) fn holds_exactly(out: &Path, fresh: &Path, found: &Found, owner: Owner) -> bool {
-    let Ok(fresh) = fs::symlink_metadata(fresh) else {
-        return false;
-    };
+/// `twins`: the spare, where each file may have its one other name (see
+/// [`open_plain`]).
+pub(super) fn holds_exactly(
+    out: &Path,
+    fresh: &fs::Metadata,
+    found: &Found,
+    owner: Owner,
+    twins: Option<&Path>,
+) -> bool {
     // The changed file (`None`) was never compared: any plain file.
     let mut files: HashMap<&str, Option<Seen>> = HashMap::with_capacity(found.matched.len() + 1);
     let mut folders = BTreeSet::new();
@@ -196,7 +223,7 @@ pub(super) fn holds_exactly(out: &Path, fresh: &Path, found: &Found, owner: Owne
         let Ok(meta) = fs::symlink_metadata(&path) else {
             return false;
         };
-        if !meta.is_dir() || !like(&meta, &fresh) {
+        if !meta.is_dir() || !like(&meta, fresh) {
             return false;
         }
         let Ok(entries) = fs::read_dir(&path) else {
@@ -235,7 +262,8 @@ pub(super) fn holds_exactly(out: &Path, fresh: &Path, found: &Found, owner: Owne
             .iter()
             .filter(|m| m.recent(found.since))
             .all(|m| {
-                m.read_again(&out.join(&m.rel), owner)
+                let twin = twins.map(|t| t.join(&m.rel));
+                m.read_again(&out.join(&m.rel), owner, twin.as_deref())
                     .is_some_and(|(_, _, b)| blake3::hash(&b) == m.hash)
             })
 }
@@ -279,13 +307,13 @@ fn unchanged(_: &fs::DirEntry, _: Seen) -> bool {
 
 /// Same file system, permissions and owner.
 #[cfg(unix)]
-fn like(a: &fs::Metadata, b: &fs::Metadata) -> bool {
+pub(super) fn like(a: &fs::Metadata, b: &fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
     a.dev() == b.dev() && a.mode() == b.mode() && a.uid() == b.uid() && a.gid() == b.gid()
 }
 
 #[cfg(not(unix))]
-fn like(_: &fs::Metadata, _: &fs::Metadata) -> bool {
+pub(super) fn like(_: &fs::Metadata, _: &fs::Metadata) -> bool {
     false
 }
 
@@ -303,18 +331,19 @@ mod tests {
         fs::create_dir_all(out.join("iptables")).unwrap();
         fs::create_dir(&fresh).unwrap();
         let owner = Owner::of_files_in(&fresh);
+        let fresh = fs::symlink_metadata(&fresh).unwrap();
         fs::write(out.join("iptables/a.rules"), "a").unwrap();
         let deferred = Deferred::new(true);
-        assert!(deferred.record(&out, "iptables/a.rules", b"a", owner));
+        assert!(deferred.record(&out, "iptables/a.rules", b"a", owner, None));
         let mut found = deferred.stop().unwrap();
-        assert!(holds_exactly(&out, &fresh, &found, owner));
+        assert!(holds_exactly(&out, &fresh, &found, owner, None));
         fs::write(out.join("iptables/a.rules"), "x").unwrap();
         // Times that did not move: those seen now stand for those seen then.
         let now = fs::symlink_metadata(out.join("iptables/a.rules")).unwrap();
         found.matched[0].seen = Seen::of(&now);
-        assert!(!holds_exactly(&out, &fresh, &found, owner));
+        assert!(!holds_exactly(&out, &fresh, &found, owner, None));
         // Written long before the build, it is trusted by its times.
         found.since = i64::MAX;
-        assert!(holds_exactly(&out, &fresh, &found, owner));
+        assert!(holds_exactly(&out, &fresh, &found, owner, None));
     }
 }

@@ -62,6 +62,10 @@ impl Work {
     pub fn out(&self) -> PathBuf {
         self.base().join("out")
     }
+    /// The output before the current one, kept by seg for the next build.
+    fn spare(&self) -> PathBuf {
+        self.base().join(".out.seg-spare")
+    }
 }
 
 /// Write the project (replacing any previous one).
@@ -119,8 +123,9 @@ fn raw_control(text: &str) -> Option<String> {
         })
 }
 
-/// Walk `work`: only the project (exactly as written) and `--out` may be
-/// there, no symlinks, every output file a regular file inside `--out`.
+/// Walk `work`: only the project (exactly as written), `--out` and its
+/// spare may be there, no symlinks, every output file a regular file inside
+/// `--out` (or the spare).
 /// Returns the files under `--out` (empty when it does not exist).
 fn check_tree(work: &Work, tree: &Tree, problems: &mut Vec<String>) -> Files {
     let root = work.dir.path();
@@ -146,13 +151,21 @@ fn check_tree(work: &Work, tree: &Tree, problems: &mut Vec<String>) -> Files {
             }
             let in_proj = p.starts_with(work.project());
             let in_out = p.starts_with(&out);
-            let allowed_dir = p == root.join("w") || p == work.base() || in_proj || in_out;
+            let in_spare = p.starts_with(work.spare());
+            let allowed_dir =
+                p == root.join("w") || p == work.base() || in_proj || in_out || in_spare;
             if !allowed_dir {
                 problems.push(format!("`{rel}` written outside --out"));
                 continue;
             }
             if meta.is_dir() {
                 stack.push(p);
+                continue;
+            }
+            if in_spare {
+                if !meta.is_file() {
+                    problems.push(format!("`{rel}` is not a regular file"));
+                }
                 continue;
             }
             let bytes = std::fs::read(&p).expect("read");
