@@ -14,6 +14,7 @@
 //! characters, attribute values match their declarations, addresses are
 //! canonical networks (sorted, no duplicates).
 
+mod fast;
 pub(crate) mod identity;
 pub mod model;
 mod overlap;

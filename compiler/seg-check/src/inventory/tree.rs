@@ -17,8 +17,9 @@
 //! quotes) get JSON messages at the right line and column. If serde_json
 //! rejects it but it is valid YAML flow syntax, the YAML reading is used.
 
+use super::fast;
 use saphyr::Scalar;
-use saphyr_parser::{Event, Marker, Parser, ScanError};
+use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError, Tag};
 use seg_diag::{Code, Diagnostic, FileId, Span};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -81,6 +82,11 @@ pub fn parse(file: FileId, text: &str) -> Result<Node, Diagnostic> {
                 .with_help("split the inventory into several files listed in `seg.toml`"),
         );
     }
+    if !looks_like_json(text)
+        && let Some(doc) = fast::parse(file, text)
+    {
+        return Ok(doc);
+    }
     let offsets = Offsets::new(text);
     if looks_like_json(text)
         && let Err(json_err) = check_json(text)
@@ -92,6 +98,12 @@ pub fn parse(file: FileId, text: &str) -> Result<Node, Diagnostic> {
         };
     }
     build(file, text, &offsets)
+}
+
+/// The saphyr reading alone, for comparing the fast reader against it.
+#[cfg(test)]
+pub(super) fn saphyr_tree(file: FileId, text: &str) -> Result<Node, Diagnostic> {
+    build(file, text, &Offsets::new(text))
 }
 
 fn looks_like_json(text: &str) -> bool {
@@ -373,22 +385,7 @@ impl Builder<'_> {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let span = self.span(start, end);
-                // Resolved on a borrow: a string scalar then keeps the
-                // event's own text instead of a copy of it.
-                let resolved = match Scalar::parse_from_cow_and_metadata(
-                    Cow::Borrowed(text.as_ref()),
-                    style,
-                    tag.as_ref(),
-                ) {
-                    Some(Scalar::Null) => Some(Value::Null),
-                    Some(Scalar::Boolean(b)) => Some(Value::Bool(b)),
-                    Some(Scalar::Integer(i)) => Some(Value::Int(i)),
-                    Some(Scalar::FloatingPoint(_)) => Some(Value::Float(text.to_string())),
-                    Some(Scalar::String(s)) if *s == *text => None,
-                    Some(Scalar::String(s)) => Some(Value::Str(s.into_owned())),
-                    None => Some(Value::Bad(text.to_string())),
-                };
-                let value = resolved.unwrap_or_else(|| Value::Str(text.into_owned()));
+                let value = scalar_value(text, style, tag.as_ref());
                 self.add(Node { span, value }, anchor);
             }
             Event::Alias(id) => {
@@ -454,6 +451,28 @@ impl Builder<'_> {
             },
         }
     }
+}
+
+/// A scalar resolved with the YAML 1.2 core schema (the fast reader's plain
+/// scalars go through here too, so both readers agree on every value).
+pub(super) fn scalar_value(
+    text: Cow<'_, str>,
+    style: ScalarStyle,
+    tag: Option<&Cow<'_, Tag>>,
+) -> Value {
+    // Resolved on a borrow: a string scalar then keeps the
+    // event's own text instead of a copy of it.
+    let resolved =
+        match Scalar::parse_from_cow_and_metadata(Cow::Borrowed(text.as_ref()), style, tag) {
+            Some(Scalar::Null) => Some(Value::Null),
+            Some(Scalar::Boolean(b)) => Some(Value::Bool(b)),
+            Some(Scalar::Integer(i)) => Some(Value::Int(i)),
+            Some(Scalar::FloatingPoint(_)) => Some(Value::Float(text.to_string())),
+            Some(Scalar::String(s)) if *s == *text => None,
+            Some(Scalar::String(s)) => Some(Value::Str(s.into_owned())),
+            None => Some(Value::Bad(text.to_string())),
+        };
+    resolved.unwrap_or_else(|| Value::Str(text.into_owned()))
 }
 
 /// Number of nodes in a tree (iterative: trees here are at most `MAX_DEPTH` deep anyway).
