@@ -97,14 +97,17 @@ fn plain_rest(b: u8) -> bool {
 
 /// A plain scalar the core schema can only read as a string, known without
 /// trying it as a number: integers and floats (Rust's parsers, `0x`, `0o`)
-/// never hold `/` or `_`, and of the words only null, true, false, inf and nan
-/// (in their spellings) are not strings.
+/// never hold `/` or `_`, and start with a digit, a sign or a dot, but for
+/// `inf` and `nan`, which saphyr takes as floats only with a digit in them,
+/// i.e. never; of the words, only null, true and false are not strings.
 fn surely_string(s: &str) -> bool {
     let b = s.as_bytes();
     b.iter().any(|&c| c == b'/' || c == b'_')
-        || b.first().is_some_and(|&c| {
-            c.is_ascii_alphabetic() && !matches!(c | 0x20, b'n' | b't' | b'f' | b'i')
-        })
+        || (b.first().is_some_and(u8::is_ascii_alphabetic)
+            && !matches!(
+                s,
+                "null" | "Null" | "NULL" | "true" | "True" | "TRUE" | "false" | "False" | "FALSE"
+            ))
 }
 
 struct Fast<'t> {
@@ -503,8 +506,28 @@ mod tests {
                 );
             }
         }
+        // Every string of up to four characters from an alphabet of the tricky ones.
+        let alphabet: Vec<char> = "antfieEoxNTFI01.+-/_lsu".chars().collect();
+        let mut words = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = words
+                .iter()
+                .flat_map(|w| alphabet.iter().map(move |c| format!("{w}{c}")))
+                .collect();
+            for w in &longer {
+                if surely_string(w) {
+                    assert_eq!(
+                        scalar_value(Cow::Borrowed(w), ScalarStyle::Plain, None),
+                        Value::Str(w.clone()),
+                        "{w}"
+                    );
+                }
+            }
+            words = longer;
+        }
         assert!(surely_string("host-00001") && surely_string("10.0.0.0/32"));
-        assert!(!surely_string("true") && !surely_string("nan") && !surely_string("1e5"));
+        assert!(surely_string("nan") && surely_string("team-0") && surely_string("ns-0"));
+        assert!(!surely_string("true") && !surely_string("NULL") && !surely_string("1e5"));
     }
 
     #[test]
