@@ -12,6 +12,9 @@
 //! turned into byte offsets once. Scalars are resolved with saphyr's YAML 1.2
 //! core schema (`true` is a bool, `0x1f` an int, `2026-01-01` a string).
 //!
+//! A file in the plain shape most inventories have is read by [`super::fast`]
+//! instead, which gives the same tree and leaves everything else to saphyr.
+//!
 //! A file whose first non-blank character is `{` or `[` is JSON-shaped: it is
 //! checked with serde_json first so JSON mistakes (trailing commas, single
 //! quotes) get JSON messages at the right line and column. If serde_json
