@@ -144,6 +144,8 @@ pub struct Staging {
     recycled: bool,
     /// Files put so far: a path given twice is refused.
     written: Mutex<HashSet<String>>,
+    /// The spare's files not taken yet by [`Staging::take_unput`], once listed.
+    unput: Mutex<Option<Vec<String>>>,
     rewritten: AtomicUsize,
     created: AtomicUsize,
     cleared: AtomicUsize,
@@ -207,6 +209,7 @@ impl Staging {
             spare,
             recycled,
             written: Mutex::new(HashSet::new()),
+            unput: Mutex::new(None),
             rewritten: AtomicUsize::new(0),
             created: AtomicUsize::new(0),
             cleared: AtomicUsize::new(0),
@@ -297,21 +300,51 @@ impl Staging {
     fn write(&self, rel: &str, contents: &[u8]) -> Result<(), String> {
         let path = self.tmp.join(rel);
         let failed = |e: std::io::Error| format!("cannot write `{rel}`: {e}");
-        if self.recycled {
-            match spare::rewrite(&path, contents, self.owner).map_err(failed)? {
-                spare::Found::Used => {
-                    self.rewritten.fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
-                }
-                spare::Found::Cleared(n) => {
-                    self.cleared.fetch_add(n, Ordering::Relaxed);
-                }
-                spare::Found::Absent => {}
-            }
+        // The spare's file of this name, else one of its files this build
+        // has not put, renamed here: an inode written over, not created.
+        if self.recycled
+            && (self.over_spare(&path, contents).map_err(failed)?
+                || (self.take_unput(rel) && self.over_spare(&path, contents).map_err(failed)?))
+        {
+            return Ok(());
         }
         write_new(&path, contents).map_err(failed)?;
         self.created.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Whether the spare's file at `path` was written over with `contents`
+    /// (see [`spare::rewrite`]); what was in the way is removed.
+    fn over_spare(&self, path: &Path, contents: &[u8]) -> std::io::Result<bool> {
+        match spare::rewrite(path, contents, self.owner)? {
+            spare::Found::Used => {
+                self.rewritten.fetch_add(1, Ordering::Relaxed);
+                return Ok(true);
+            }
+            spare::Found::Cleared(n) => {
+                self.cleared.fetch_add(n, Ordering::Relaxed);
+            }
+            spare::Found::Absent => {}
+        }
+        Ok(false)
+    }
+
+    /// Rename a file of the spare that this build has not put to `rel`
+    /// (free: nothing is there): whether one was. Under the lock of the
+    /// paths put, so that no file is taken while, or after, it is put; one
+    /// taken before is put as a new file. The files are listed once, at the
+    /// first need.
+    fn take_unput(&self, rel: &str) -> bool {
+        let written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        let mut unput = self.unput.lock().unwrap_or_else(|p| p.into_inner());
+        let unput = unput.get_or_insert_with(|| spare::files(&self.tmp));
+        let to = self.tmp.join(rel);
+        while let Some(file) = unput.pop() {
+            if !written.contains(&file) && spare::rename_free(&self.tmp.join(&file), &to) {
+                return true;
+            }
+        }
+        false
     }
 
     /// The name `rel` has in the spare, when the tree began as it: the one
@@ -2246,5 +2279,53 @@ mod tests {
             leftovers(dir.path()),
             [".out.seg-spare", ".out.seg-tmp-1-2", "out"]
         );
+    }
+
+    /// A file whose name the spare does not hold takes the inode of a spare
+    /// file this build does not put (renamed, written over), never one it
+    /// puts, before or after: the output holds exactly the new build.
+    #[cfg(unix)]
+    #[test]
+    fn a_new_name_takes_a_spare_file_this_build_does_not_put() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let named = |tag: &str, names: std::ops::Range<usize>| {
+            let mut all = files(&[("report.json", "{\"tool\": \"seg\"}")]);
+            for i in names {
+                all.insert(
+                    format!("k/{tag}{i:03}.yaml"),
+                    format!("{tag} {i}").into_bytes(),
+                );
+                all.insert(
+                    format!("same/{i:03}.rules"),
+                    format!("{tag} {i}").into_bytes(),
+                );
+            }
+            all
+        };
+        write_atomically(&out, &named("a", 0..40)).unwrap();
+        let spare_inodes: HashSet<u64> = tree(&out).keys().map(|r| inode(&out.join(r)).0).collect();
+        write_atomically(&out, &named("b", 0..40)).unwrap();
+        // The spare holds a's names: same/ is rewritten by name, k/ takes a's files.
+        let next = named("c", 0..40);
+        let stats = write_atomically(&out, &next).unwrap();
+        assert_eq!(tree(&out), next);
+        // report.json, unchanged, is linked from --out.
+        let counts = (stats.reused, stats.rewritten, stats.created, stats.cleared);
+        assert_eq!(counts, (1, 80, 0, 0));
+        for rel in next.keys() {
+            assert!(spare_inodes.contains(&inode(&out.join(rel)).0), "{rel}");
+        }
+        // Streamed in no order, the names put first, new names among them, more
+        // new names than spare files: every file put is there, with its bytes.
+        let mut mixed = named("b", 0..40);
+        mixed.extend(named("d", 30..90));
+        let list: Vec<(String, Vec<u8>)> = mixed.clone().into_iter().collect();
+        let staging = Staging::begin(&out).unwrap();
+        hand_over(&staging, &list, 37);
+        let stats = staging.commit().unwrap();
+        assert_eq!(tree(&out), mixed);
+        assert_eq!(stats.reused + stats.rewritten + stats.created, mixed.len());
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
     }
 }

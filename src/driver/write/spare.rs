@@ -9,9 +9,11 @@
 //! two builds cannot both get it). A name of the spare is then written over
 //! only when it is a plain file with a single name (a file with another
 //! name may be a file of `--out`) and this build's mode and owner; anything
-//! else in the way is removed. Before the tree is synced, whatever of the
-//! spare this build did not put is removed (see [`sweep`]): a stale file in
-//! `--out` could grant what the policy no longer does.
+//! else in the way is removed. A new name takes a spare file this build
+//! has not put, renamed (see `Staging::take_unput`). Before the tree is
+//! synced, whatever of the spare this build did not put is removed (see
+//! [`sweep`]): a stale file in `--out` could grant what the policy no
+//! longer does.
 
 use super::kept::like;
 use super::{Owner, remove_tree, same_inode, single_link};
@@ -200,6 +202,46 @@ pub(super) fn reclaim_stale(parent: &Path, prefix: &str, spare: &Path) {
 /// spare is there already: another build's).
 pub(super) fn give_back(tree: &Path, spare: &Path) -> bool {
     no_replace_rename(tree, spare)
+}
+
+/// Rename `from` to `to` when nothing is at `to`.
+pub(super) fn rename_free(from: &Path, to: &Path) -> bool {
+    no_replace_rename(from, to)
+}
+
+/// The plain files under `root` (not under a link), relative to it.
+pub(super) fn files(root: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut todo = vec![String::new()];
+    while let Some(rel) = todo.pop() {
+        let dir = if rel.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(&rel)
+        };
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let (Ok(kind), Some(name)) = (
+                entry.file_type(),
+                entry.file_name().to_str().map(str::to_string),
+            ) else {
+                continue;
+            };
+            let child = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            if kind.is_dir() {
+                todo.push(child);
+            } else if kind.is_file() {
+                found.push(child);
+            }
+        }
+    }
+    found
 }
 
 #[cfg(target_os = "linux")]
