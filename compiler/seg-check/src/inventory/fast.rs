@@ -27,7 +27,7 @@ const MAX_NESTING: usize = 24;
 const MAX_KEY: usize = 512;
 
 /// The document tree of `text`, or `None` when the text is outside the shape.
-pub fn parse(file: FileId, text: &str) -> Option<Node> {
+pub fn parse(file: FileId, text: &str) -> Option<Node<'_>> {
     let bytes = text.as_bytes();
     if !bytes
         .iter()
@@ -120,7 +120,7 @@ struct Fast<'t> {
     depth: usize,
 }
 
-impl Fast<'_> {
+impl<'t> Fast<'t> {
     fn span(&self, start: usize, end: usize) -> Span {
         Span::new(self.file, start, end)
     }
@@ -150,10 +150,10 @@ impl Fast<'_> {
         Some(end)
     }
 
-    fn scalar(&self, start: usize, end: usize) -> Node {
-        let text = &self.text[start..end];
+    fn scalar(&self, start: usize, end: usize) -> Node<'t> {
+        let text: &'t str = &self.text[start..end];
         let value = if surely_string(text) {
-            Value::Str(text.to_string())
+            Value::Str(Cow::Borrowed(text))
         } else {
             scalar_value(Cow::Borrowed(text), ScalarStyle::Plain, None)
         };
@@ -165,7 +165,7 @@ impl Fast<'_> {
 
     /// A key at `at` followed by `:` and a blank or the line's end: the key node
     /// and the position after the colon.
-    fn key(&self, at: usize, line_end: usize) -> Option<(Node, usize)> {
+    fn key(&self, at: usize, line_end: usize) -> Option<(Node<'t>, usize)> {
         let end = self.plain(at)?;
         if end - at > MAX_KEY || self.bytes.get(end) != Some(&b':') {
             return None;
@@ -191,13 +191,13 @@ impl Fast<'_> {
     }
 
     /// An inline value (a plain scalar or a one-line flow collection) ending its line.
-    fn inline(&mut self, at: usize, line_end: usize) -> Option<Node> {
+    fn inline(&mut self, at: usize, line_end: usize) -> Option<Node<'t>> {
         let (node, end) = self.flow_node(at, line_end)?;
         self.line_rest_ok(end, line_end).then_some(node)
     }
 
     /// A block mapping whose first key is at `first` on line `self.next`, at column `indent`.
-    fn block_map(&mut self, first: usize, indent: usize) -> Option<Node> {
+    fn block_map(&mut self, first: usize, indent: usize) -> Option<Node<'t>> {
         self.enter()?;
         let mut entries = Vec::new();
         let mut at = first;
@@ -246,7 +246,7 @@ impl Fast<'_> {
     }
 
     /// A block sequence whose first `-` starts line `self.next`, at column `indent`.
-    fn block_seq(&mut self, indent: usize) -> Option<Node> {
+    fn block_seq(&mut self, indent: usize) -> Option<Node<'t>> {
         self.enter()?;
         let first = self.lines[self.next].content;
         let mut items = Vec::new();
@@ -308,7 +308,7 @@ impl Fast<'_> {
     }
 
     /// A flow node on one line (`line_end` exclusive): the node and where it ends.
-    fn flow_node(&mut self, at: usize, line_end: usize) -> Option<(Node, usize)> {
+    fn flow_node(&mut self, at: usize, line_end: usize) -> Option<(Node<'t>, usize)> {
         match self.bytes.get(at)? {
             b'[' => self.flow_seq(at, line_end),
             b'{' => self.flow_map(at, line_end),
@@ -319,7 +319,7 @@ impl Fast<'_> {
         }
     }
 
-    fn flow_seq(&mut self, open: usize, line_end: usize) -> Option<(Node, usize)> {
+    fn flow_seq(&mut self, open: usize, line_end: usize) -> Option<(Node<'t>, usize)> {
         self.enter()?;
         let mut items = Vec::new();
         let mut at = self.skip_blanks(open + 1, line_end);
@@ -351,7 +351,7 @@ impl Fast<'_> {
         ))
     }
 
-    fn flow_map(&mut self, open: usize, line_end: usize) -> Option<(Node, usize)> {
+    fn flow_map(&mut self, open: usize, line_end: usize) -> Option<(Node<'t>, usize)> {
         self.enter()?;
         let mut entries = Vec::new();
         let mut at = self.skip_blanks(open + 1, line_end);
@@ -501,7 +501,7 @@ mod tests {
             if surely_string(w) {
                 assert_eq!(
                     scalar_value(Cow::Borrowed(w), ScalarStyle::Plain, None),
-                    Value::Str(w.to_string()),
+                    Value::Str(Cow::Borrowed(w)),
                     "{w}"
                 );
             }
@@ -518,7 +518,7 @@ mod tests {
                 if surely_string(w) {
                     assert_eq!(
                         scalar_value(Cow::Borrowed(w), ScalarStyle::Plain, None),
-                        Value::Str(w.clone()),
+                        Value::Str(Cow::Borrowed(w.as_str())),
                         "{w}"
                     );
                 }

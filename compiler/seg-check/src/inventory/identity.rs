@@ -222,12 +222,12 @@ fn attribute_value(
 ) -> Option<seg_ir::Value> {
     let ty = decl.ty.describe();
     let value = match (&decl.ty, &node.value) {
-        (AttrType::String, Value::Str(s)) => Some(seg_ir::Value::String(s.clone())),
+        (AttrType::String, Value::Str(s)) => Some(seg_ir::Value::String(s.to_string())),
         (AttrType::Int, Value::Int(i)) => Some(seg_ir::Value::Int(*i)),
         (AttrType::Bool, Value::Bool(b)) => Some(seg_ir::Value::Bool(*b)),
         (AttrType::Enum(allowed), Value::Str(s)) => {
-            if allowed.contains(s) {
-                Some(seg_ir::Value::String(s.clone()))
+            if allowed.iter().any(|a| *a == **s) {
+                Some(seg_ir::Value::String(s.to_string()))
             } else {
                 let mut d = Diagnostic::error(
                     Code::InvalidValue,

@@ -30,25 +30,25 @@ pub struct Reader<'a> {
 
 /// The fields of a mapping, by name, with the key and value nodes.
 pub struct Fields<'n> {
-    entries: Vec<(&'n str, &'n Node, &'n Node)>,
+    entries: Vec<(&'n str, &'n Node<'n>, &'n Node<'n>)>,
 }
 
 impl<'n> Fields<'n> {
-    pub fn get(&self, name: &str) -> Option<&'n Node> {
+    pub fn get(&self, name: &str) -> Option<&'n Node<'n>> {
         self.entries
             .iter()
             .find(|(k, _, _)| *k == name)
             .map(|(_, _, v)| *v)
     }
 
-    pub fn key(&self, name: &str) -> Option<&'n Node> {
+    pub fn key(&self, name: &str) -> Option<&'n Node<'n>> {
         self.entries
             .iter()
             .find(|(k, _, _)| *k == name)
             .map(|(_, k, _)| *k)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&'n str, &'n Node, &'n Node)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (&'n str, &'n Node<'n>, &'n Node<'n>)> + '_ {
         self.entries.iter().copied()
     }
 }
@@ -108,13 +108,13 @@ impl<'a> Reader<'a> {
     }
 
     /// The entries of a mapping whose keys are strings; duplicate keys are reported.
-    pub fn entries<'n>(&mut self, node: &'n Node, context: &str) -> Option<Fields<'n>> {
+    pub fn entries<'n>(&mut self, node: &'n Node<'n>, context: &str) -> Option<Fields<'n>> {
         let Value::Map(map) = &node.value else {
             let d = self.mismatch(node, "a mapping", context);
             self.report(d);
             return None;
         };
-        let mut entries: Vec<(&'n str, &'n Node, &'n Node)> = Vec::with_capacity(map.len());
+        let mut entries: Vec<(&'n str, &'n Node<'n>, &'n Node<'n>)> = Vec::with_capacity(map.len());
         // Most mappings have a handful of keys: a scan of the kept entries is
         // cheaper than a hash map per mapping; large ones get the map.
         let mut seen: Option<FastMap<&str, Span>> = (map.len() > SMALL_MAP).then(FastMap::default);
@@ -125,10 +125,10 @@ impl<'a> Reader<'a> {
                 continue;
             };
             let first = match &seen {
-                Some(seen) => seen.get(name.as_str()).copied(),
+                Some(seen) => seen.get(&**name).copied(),
                 None => entries
                     .iter()
-                    .find(|(n, _, _)| *n == name.as_str())
+                    .find(|(n, _, _)| *n == &**name)
                     .map(|(_, key, _)| key.span),
             };
             if let Some(first) = first {
@@ -154,7 +154,7 @@ impl<'a> Reader<'a> {
     /// Like [`Reader::entries`], and every key must be one of `known` (E0102).
     pub fn fields<'n>(
         &mut self,
-        node: &'n Node,
+        node: &'n Node<'n>,
         known: &[&str],
         context: &str,
     ) -> Option<Fields<'n>> {
@@ -179,7 +179,7 @@ impl<'a> Reader<'a> {
         Some(fields)
     }
 
-    pub fn string<'n>(&mut self, node: &'n Node, context: &str) -> Option<&'n str> {
+    pub fn string<'n>(&mut self, node: &'n Node<'n>, context: &str) -> Option<&'n str> {
         match &node.value {
             Value::Str(s) => Some(s),
             _ => {
@@ -191,7 +191,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string that is free text: no control characters, not empty.
-    pub fn text<'n>(&mut self, node: &'n Node, context: &str) -> Option<&'n str> {
+    pub fn text<'n>(&mut self, node: &'n Node<'n>, context: &str) -> Option<&'n str> {
         let s = self.string(node, context)?;
         self.check(node, values::text(s, context))?;
         Some(s)
@@ -232,7 +232,7 @@ impl<'a> Reader<'a> {
     /// A value that must be one of `allowed` (E0107 with a suggestion).
     pub fn one_of<'n>(
         &mut self,
-        node: &'n Node,
+        node: &'n Node<'n>,
         allowed: &[&str],
         context: &str,
     ) -> Option<&'n str> {
@@ -281,11 +281,15 @@ pub struct Decls {
 
 /// One file's top level, after reading `version` and `attributes`.
 pub struct TopLevel<'n> {
-    pub identities: Option<&'n Node>,
+    pub identities: Option<&'n Node<'n>>,
 }
 
 /// Check the top level of one document and merge its attribute declarations into `decls`.
-pub fn top_level<'n>(r: &mut Reader<'_>, doc: &'n Node, decls: &mut Decls) -> Option<TopLevel<'n>> {
+pub fn top_level<'n>(
+    r: &mut Reader<'_>,
+    doc: &'n Node<'n>,
+    decls: &mut Decls,
+) -> Option<TopLevel<'n>> {
     if let Value::Null = doc.value {
         r.report(
             Diagnostic::error(Code::MissingField, "inventory file is empty")

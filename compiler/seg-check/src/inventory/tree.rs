@@ -35,27 +35,28 @@ pub const MAX_DEPTH: usize = 64;
 const ALIAS_BUDGET: usize = 100_000;
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Node {
+pub struct Node<'t> {
     pub span: Span,
-    pub value: Value,
+    pub value: Value<'t>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Value {
+pub enum Value<'t> {
     Null,
     Bool(bool),
     Int(i64),
     /// A float, kept as written.
     Float(String),
-    Str(String),
-    Seq(Vec<Node>),
+    /// A string, borrowed from the file's text where it is written out as is.
+    Str(Cow<'t, str>),
+    Seq(Vec<Node<'t>>),
     /// Entries in file order; duplicates are kept for the schema pass to report.
-    Map(Vec<(Node, Node)>),
+    Map(Vec<(Node<'t>, Node<'t>)>),
     /// A scalar whose explicit tag does not fit its text (`!!int abc`).
     Bad(String),
 }
 
-impl Value {
+impl Value<'_> {
     /// What the value is, for messages: "a string", "a list".
     pub fn describe(&self) -> &'static str {
         match self {
@@ -72,7 +73,7 @@ impl Value {
 }
 
 /// Parse one file into its document tree.
-pub fn parse(file: FileId, text: &str) -> Result<Node, Diagnostic> {
+pub fn parse(file: FileId, text: &str) -> Result<Node<'_>, Diagnostic> {
     if text.len() > MAX_FILE_BYTES {
         return Err(
             Diagnostic::error(Code::InputTooLarge, "inventory file is too large")
@@ -105,7 +106,7 @@ pub fn parse(file: FileId, text: &str) -> Result<Node, Diagnostic> {
 
 /// The saphyr reading alone, for comparing the fast reader against it.
 #[cfg(test)]
-pub(super) fn saphyr_tree(file: FileId, text: &str) -> Result<Node, Diagnostic> {
+pub(super) fn saphyr_tree(file: FileId, text: &str) -> Result<Node<'_>, Diagnostic> {
     build(file, text, &Offsets::new(text))
 }
 
@@ -214,32 +215,32 @@ impl Offsets {
     }
 }
 
-enum Frame {
+enum Frame<'t> {
     Seq {
         start: usize,
-        items: Vec<Node>,
+        items: Vec<Node<'t>>,
         anchor: usize,
     },
     Map {
         start: usize,
-        entries: Vec<(Node, Node)>,
-        key: Option<Node>,
+        entries: Vec<(Node<'t>, Node<'t>)>,
+        key: Option<Node<'t>>,
         anchor: usize,
     },
 }
 
-struct Builder<'t> {
+struct Builder<'o, 't> {
     file: FileId,
     text: &'t str,
-    offsets: &'t Offsets,
-    stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    offsets: &'o Offsets,
+    stack: Vec<Frame<'t>>,
+    anchors: HashMap<usize, Node<'t>>,
     alias_budget: usize,
-    doc: Option<Node>,
+    doc: Option<Node<'t>>,
     docs_seen: usize,
 }
 
-fn build(file: FileId, text: &str, offsets: &Offsets) -> Result<Node, Diagnostic> {
+fn build<'t>(file: FileId, text: &'t str, offsets: &Offsets) -> Result<Node<'t>, Diagnostic> {
     let mut parser = Parser::new_from_str(text);
     let mut b = Builder {
         file,
@@ -267,7 +268,7 @@ fn build(file: FileId, text: &str, offsets: &Offsets) -> Result<Node, Diagnostic
     }))
 }
 
-impl Builder<'_> {
+impl<'t> Builder<'_, 't> {
     fn at(&self, m: Marker) -> usize {
         self.offsets.byte(self.text, m.index())
     }
@@ -314,7 +315,7 @@ impl Builder<'_> {
     }
 
     /// Handle one event; `Ok(true)` once the stream is done.
-    fn event(&mut self, ev: Event<'_>, start: Marker, end: Marker) -> Result<bool, Diagnostic> {
+    fn event(&mut self, ev: Event<'t>, start: Marker, end: Marker) -> Result<bool, Diagnostic> {
         match ev {
             Event::StreamEnd => return Ok(true),
             Event::DocumentStart(_) => {
@@ -434,7 +435,7 @@ impl Builder<'_> {
             .with_primary(one_char(self.file, self.text, self.at(at)), "here")
     }
 
-    fn add(&mut self, node: Node, anchor: usize) {
+    fn add(&mut self, node: Node<'t>, anchor: usize) {
         if anchor > 0 {
             self.anchors.insert(anchor, node.clone());
         }
@@ -458,11 +459,11 @@ impl Builder<'_> {
 
 /// A scalar resolved with the YAML 1.2 core schema (the fast reader's plain
 /// scalars go through here too, so both readers agree on every value).
-pub(super) fn scalar_value(
-    text: Cow<'_, str>,
+pub(super) fn scalar_value<'t>(
+    text: Cow<'t, str>,
     style: ScalarStyle,
     tag: Option<&Cow<'_, Tag>>,
-) -> Value {
+) -> Value<'t> {
     // Resolved on a borrow: a string scalar then keeps the
     // event's own text instead of a copy of it.
     let resolved =
@@ -472,14 +473,14 @@ pub(super) fn scalar_value(
             Some(Scalar::Integer(i)) => Some(Value::Int(i)),
             Some(Scalar::FloatingPoint(_)) => Some(Value::Float(text.to_string())),
             Some(Scalar::String(s)) if *s == *text => None,
-            Some(Scalar::String(s)) => Some(Value::Str(s.into_owned())),
+            Some(Scalar::String(s)) => Some(Value::Str(Cow::Owned(s.into_owned()))),
             None => Some(Value::Bad(text.to_string())),
         };
-    resolved.unwrap_or_else(|| Value::Str(text.into_owned()))
+    resolved.unwrap_or(Value::Str(text))
 }
 
 /// Number of nodes in a tree (iterative: trees here are at most `MAX_DEPTH` deep anyway).
-fn count(node: &Node) -> usize {
+fn count(node: &Node<'_>) -> usize {
     let mut n = 0;
     let mut todo = vec![node];
     while let Some(x) = todo.pop() {
@@ -502,11 +503,11 @@ fn count(node: &Node) -> usize {
 mod tests {
     use super::*;
 
-    fn parse_ok(text: &str) -> Node {
+    fn parse_ok(text: &str) -> Node<'_> {
         parse(FileId(0), text).unwrap_or_else(|d| panic!("{d:?}"))
     }
 
-    fn slice<'a>(text: &'a str, n: &Node) -> &'a str {
+    fn slice<'a>(text: &'a str, n: &Node<'_>) -> &'a str {
         &text[n.span.range()]
     }
 
