@@ -281,7 +281,7 @@ fn render_threads(hosts: usize) -> usize {
 /// The files of every host, from the lowered lines, each handed to `sink`
 /// once its host is done. Hosts are independent: with several `threads` each
 /// renders a contiguous share of them, and the shares are joined in host
-/// order (the objects are sorted after).
+/// order (the objects are sorted after, each share's first on its thread).
 fn render(cx: &Ctx, hosts: &[Host], threads: usize, sink: &dyn Sink) -> Emission {
     let set_texts = set_texts(cx);
     let common = Common::new(cx);
@@ -294,6 +294,9 @@ fn render(cx: &Ctx, hosts: &[Host], threads: usize, sink: &dyn Sink) -> Emission
                 sink.put(artifact);
             }
         }
+        // Each share sorted on its own thread: the sort of the joined
+        // shares below then only merges these runs.
+        emission.objects.sort();
         emission
     };
     let shares: Vec<Emission> = if threads <= 1 || hosts.len() < 2 {
