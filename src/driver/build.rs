@@ -190,7 +190,7 @@ pub fn check(
     let Some(names) = target_list(manifest, requested, diags) else {
         return 0;
     };
-    for built in each_target(
+    let (built, _) = each_target(
         program,
         manifest,
         root,
@@ -198,10 +198,9 @@ pub fn check(
         starting,
         true,
         Stage::Lower,
-    )
-    .into_iter()
-    .flatten()
-    {
+        None::<fn(&Program)>,
+    );
+    for built in built.into_iter().flatten() {
         diags.extend(built.diags);
     }
     names.len()
@@ -233,7 +232,13 @@ struct Built {
 /// (the output must not depend on where rules are written), shared by the
 /// targets whose pass left it as it is, without a second copy of its rules;
 /// once they are done it is put back as written.
-fn each_target(
+///
+/// `also` runs in the second phase too, on the sorted program, beside the
+/// targets (after the last one, on its thread, when there are several; on
+/// a thread of its own beside a single one): work the build needs after
+/// the targets that does not depend on them or on the order of the rules.
+#[allow(clippy::too_many_arguments)]
+fn each_target<A: Send>(
     program: &mut Program,
     manifest: &Manifest,
     root: &Path,
@@ -241,7 +246,8 @@ fn each_target(
     starting: &mut dyn FnMut(usize, usize, &str),
     parallel: bool,
     stage: Stage,
-) -> Vec<Option<Built>> {
+    also: Option<impl FnOnce(&Program) -> A + Send>,
+) -> (Vec<Option<Built>>, Option<A>) {
     let order = meaning::Order::of(program);
     let prepared = {
         let (program, order) = (&*program, &order);
@@ -253,25 +259,42 @@ fn each_target(
         )
     };
     let sorted = order.sort(program);
-    let built = {
+    let mut jobs: Vec<(Option<Phase>, Option<_>)> =
+        prepared.into_iter().map(|p| (Some(p), None)).collect();
+    if also.is_some() {
+        let alone = parallel && jobs.len() < 2;
+        match jobs.last_mut() {
+            Some(last) if !alone => last.1 = also,
+            _ => jobs.push((None, also)),
+        }
+    }
+    let (built, also) = {
         let program = &*program;
-        side_by_side(
-            prepared,
+        let done = side_by_side(
+            jobs,
             parallel,
             |_, _| {},
-            |prepared| {
-                let built = match prepared {
+            |(prepared, also)| {
+                let built = prepared.map(|prepared| match prepared {
                     Phase::Done(built) => built,
                     Phase::Prepared(target) => target.finish(program, stage),
-                };
-                // Without the target's freed working memory.
+                });
+                let also = also.map(|also| also(program));
+                // Without the freed working memory.
                 super::release_free_memory();
-                built
+                (built, also)
             },
-        )
+        );
+        let mut built = Vec::with_capacity(done.len());
+        let mut result = None;
+        for (b, a) in done {
+            built.extend(b);
+            result = result.or(a);
+        }
+        (built, result)
     };
     sorted.restore(program);
-    built
+    (built, also)
 }
 
 /// `run` on each item, side by side with `parallel` (when there are
@@ -439,7 +462,9 @@ pub fn build_into(
     out: &dyn Sink,
 ) -> Option<Vec<TargetReport>> {
     let names = target_list(manifest, requested, diags)?;
-    let built = each_target(
+    // The blast radius, on the sorted program (the rules' order changes no
+    // reach), beside the targets rather than after them.
+    let (built, blast) = each_target(
         program,
         manifest,
         root,
@@ -447,6 +472,7 @@ pub fn build_into(
         starting,
         parallel,
         Stage::Render(out),
+        Some(|sorted: &Program| blast_radius(sorted, manifest)),
     );
     let mut reports = Vec::new();
     for built in built.into_iter().flatten() {
@@ -479,7 +505,8 @@ pub fn build_into(
             })
             .collect(),
         targets: &reports,
-        blast_radius: blast_radius(program, manifest),
+        // (Always computed above; here only should that change.)
+        blast_radius: blast.unwrap_or_else(|| blast_radius(program, manifest)),
     };
     let mut json = serde_json::to_vec_pretty(&report).unwrap_or_default();
     json.push(b'\n');
@@ -906,6 +933,54 @@ mod tests {
             streamed_diags.iter().collect::<Vec<_>>(),
             diags.iter().collect::<Vec<_>>()
         );
+    }
+
+    /// The blast radius, computed beside the targets on the program in
+    /// stable-id order, is that of the program as written, with one target
+    /// (its own thread), several, and one after the other; and the rules'
+    /// order changes no identity's reach.
+    #[test]
+    fn the_blast_radius_beside_the_targets_is_that_of_the_program_as_written() {
+        let (comp, program, manifest, all) = bank();
+        let expected = serde_json::to_value(super::blast_radius(&program, &manifest)).unwrap();
+        assert!(
+            expected["identities"]
+                .as_object()
+                .unwrap()
+                .values()
+                .any(|v| v.as_u64() > Some(0)),
+            "the example reaches something"
+        );
+        let mut reversed = program.clone();
+        reversed.rules.reverse();
+        for (i, r) in reversed.rules.iter_mut().enumerate() {
+            r.id = seg_ir::RuleId(i as u32);
+        }
+        assert_eq!(
+            serde_json::to_value(super::blast_radius(&reversed, &manifest)).unwrap(),
+            expected
+        );
+        for (targets, parallel) in [
+            (vec!["iptables".to_string()], true),
+            (vec!["kubernetes".to_string(), "iptables".to_string()], true),
+            (all.clone(), true),
+            (all, false),
+        ] {
+            let mut diags = seg_diag::Diagnostics::new();
+            let outcome = super::build_with(
+                &program,
+                &manifest,
+                &comp.root,
+                &targets,
+                &mut diags,
+                &mut |_, _, _| {},
+                parallel,
+            )
+            .expect("the bank example builds");
+            let report: serde_json::Value =
+                serde_json::from_slice(&outcome.files["report.json"]).unwrap();
+            assert_eq!(report["blast_radius"], expected, "{targets:?} {parallel}");
+        }
     }
 
     /// An unsafe or repeated path never reaches the output; each is a bug,
