@@ -25,8 +25,9 @@
 use crate::select::{Estate, Role};
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::capability::{Approximation, ApproximationKind};
+use seg_ir::fasthash::FastMap;
 use seg_ir::{Action, CidrSet, Condition, EndpointSet, IdentityId, PortSet, Program, Rule, RuleId};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Ports allowed between two pods, and the allows behind them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -170,7 +171,7 @@ pub fn compute(program: &Program, estate: &Estate, diags: &mut Diagnostics) -> A
 fn partition_all(
     by_pod: BTreeMap<IdentityId, Vec<Contribution>>,
 ) -> BTreeMap<IdentityId, Vec<Piece>> {
-    let mut done: HashMap<Vec<(RuleId, bool)>, Vec<Piece>> = HashMap::new();
+    let mut done: FastMap<Vec<(RuleId, bool)>, Vec<Piece>> = FastMap::default();
     by_pod
         .into_iter()
         .map(|(pod, c)| {
@@ -196,7 +197,7 @@ struct Steps<'p> {
     /// destination pods.
     rules: Vec<(&'p Rule, bool, usize, Vec<IdentityId>)>,
     services: Vec<&'p PortSet>,
-    service_index: HashMap<&'p PortSet, usize>,
+    service_index: FastMap<&'p PortSet, usize>,
 }
 
 impl<'p> Steps<'p> {
@@ -224,7 +225,7 @@ impl<'p> Steps<'p> {
     #[allow(clippy::type_complexity)]
     fn pairs(self, identities: usize) -> (Vec<((IdentityId, IdentityId), u32)>, Vec<Entry>) {
         let mut entries = Vec::new();
-        let mut known: HashMap<Vec<u32>, u32> = HashMap::new();
+        let mut known: FastMap<Vec<u32>, u32> = FastMap::default();
         let mut lists: Vec<Vec<u32>> = vec![Vec::new(); identities];
         let mut touched: Vec<u32> = Vec::new();
         let mut out = Vec::new();

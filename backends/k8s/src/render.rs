@@ -23,9 +23,11 @@ use indexmap::IndexMap;
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::backend::KubernetesOptions;
 use seg_ir::capability::{Approximation, ApproximationKind};
+use seg_ir::fasthash::FastHasher;
 use seg_ir::{Action, CidrSet, IdentityId, PortRanges, PortSet, Program, Protocol, Rule, RuleId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "seg");
@@ -66,8 +68,8 @@ struct Planned {
 #[derive(Debug)]
 struct PodPlan {
     pod: IdentityId,
-    ingress: IndexMap<PortSet, Group>,
-    egress: IndexMap<PortSet, Group>,
+    ingress: Groups,
+    egress: Groups,
 }
 
 #[derive(Debug, Default)]
@@ -380,6 +382,10 @@ fn managed_labels(program: &Program) -> BTreeMap<String, String> {
     ])
 }
 
+/// A pod's groups by their ports, in the order they were made (the rules'
+/// order in the output); hashed fast, the order is the map's own.
+type Groups = IndexMap<PortSet, Group, BuildHasherDefault<FastHasher>>;
+
 /// Group a pod's entries and address pieces by the ports NetworkPolicy can
 /// express; record what had to be dropped.
 ///
@@ -392,8 +398,8 @@ fn groups(
     pairs: &[(IdentityId, u32)],
     pieces: &[Piece],
     out: &mut Plan,
-) -> IndexMap<PortSet, Group> {
-    let mut groups: IndexMap<PortSet, Group> = IndexMap::new();
+) -> Groups {
+    let mut groups = Groups::default();
     // Entry → its group, so that each entry's rules join a group once.
     let mut seen: Vec<u32> = Vec::new();
     for &(peer, e) in pairs {

@@ -12,7 +12,7 @@ pub mod manifest;
 pub mod schema;
 
 mod cond;
-mod fasthash;
+use seg_ir::fasthash;
 mod idset;
 mod index;
 mod lints;

@@ -6,6 +6,7 @@ pub mod backend;
 pub mod capability;
 pub mod display;
 pub mod eval;
+pub mod fasthash;
 pub mod grants;
 pub mod identities;
 pub mod meaning;

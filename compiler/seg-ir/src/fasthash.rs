@@ -1,14 +1,16 @@
-//! A small, fast, non-cryptographic hasher for the checker's internal maps
-//! (names, attribute values, memoised predicates). The keys come from the
-//! project's own files, so resistance to crafted collisions is not needed;
-//! speed on short strings is (tens of thousands of identities per build).
+//! A small, fast, non-cryptographic hasher for internal maps: the checker's
+//! (names, attribute values, memoised predicates) and the backends' (port
+//! sets, lists of rule numbers). The keys come from the project's own files,
+//! so resistance to crafted collisions is not needed; speed on short keys is
+//! (tens of thousands of identities and rules per build). No output may
+//! depend on such a map's iteration order.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// Multiply-rotate hashing in the style of rustc's internal hasher.
 #[derive(Default, Clone, Copy)]
-pub(crate) struct FastHasher(u64);
+pub struct FastHasher(u64);
 
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
@@ -44,6 +46,11 @@ impl Hasher for FastHasher {
     }
 
     #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
     fn write_u32(&mut self, i: u32) {
         self.add(u64::from(i));
     }
@@ -64,7 +71,7 @@ impl Hasher for FastHasher {
     }
 }
 
-pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 #[cfg(test)]
 mod tests {
