@@ -24,8 +24,8 @@ use crate::host::Dir;
 use crate::model::{Chain, Match, PrintedChain, PrintedMatches, SafeText, Target, UserChain};
 use crate::names;
 use crate::render::{Ctx, LineKey, rule_notes};
+use seg_ir::fasthash::FastMap;
 use seg_ir::{Action, Rule};
-use std::collections::HashMap;
 
 /// `multiport` takes at most 15 ports, a range counting as two.
 pub(crate) const MULTIPORT_SLOTS: usize = 15;
@@ -39,7 +39,7 @@ type Packed = (Vec<(u16, u16)>, Vec<usize>);
 
 /// Printed chains by content, with their number of lines.
 #[derive(Default)]
-pub(crate) struct ChainCache(HashMap<ChainId, (PrintedChain, usize)>);
+pub(crate) struct ChainCache(FastMap<ChainId, (PrintedChain, usize)>);
 
 impl ChainCache {
     /// The printed chain `name` with the content `id`, and its number of lines.
@@ -154,7 +154,7 @@ fn mergeable(rule: &Rule, policy: &str) -> bool {
 /// whose id does not name its policy gets groups of its own.
 fn groups(cx: &Ctx<'_>, blocks: &[u32], policy: &str) -> Vec<Group> {
     let mut out: Vec<Group> = Vec::new();
-    let mut index: HashMap<u32, usize> = HashMap::new();
+    let mut index: FastMap<u32, usize> = FastMap::default();
     for &b in blocks {
         let block = &cx.blocks[b as usize];
         let rule = &cx.program.rules[block.rule];

@@ -21,8 +21,9 @@ use crate::model::{
 use crate::names;
 use crate::render::{Ctx, FAMILIES};
 use seg_diag::Diagnostics;
+use seg_ir::fasthash::FastMap;
 use seg_ir::{Action, Artifact, Emission, IdentityId, Object, Program};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -244,7 +245,7 @@ fn base_lines(family: Family) -> Vec<(Chain, Line)> {
 pub(crate) fn emit_host(
     cx: &Ctx<'_>,
     host: &Host,
-    set_texts: &HashMap<&str, Arc<str>>,
+    set_texts: &FastMap<&str, Arc<str>>,
     common: &Common,
     cache: &mut ChainCache,
     emission: &mut Emission,
@@ -276,7 +277,7 @@ pub(crate) fn emit_host(
             let blocks = &host.blocks[f][d];
             // Blocks grouped by (action, policy) in one pass, deny chains first.
             let mut groups: Vec<(Action, usize, Vec<u32>)> = Vec::new();
-            let mut index: HashMap<(Action, usize), usize> = HashMap::new();
+            let mut index: FastMap<(Action, usize), usize> = FastMap::default();
             for action in [Action::Deny, Action::Allow] {
                 for &b in blocks {
                     let block = &cx.blocks[b as usize];

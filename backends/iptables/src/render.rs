@@ -36,11 +36,12 @@ use crate::schedule::{self, Schedule, Unsupported};
 use ipnet::IpNet;
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::capability::{Approximation, ApproximationKind};
+use seg_ir::fasthash::FastMap;
 use seg_ir::{
     Action, Artifact, CidrSet, Condition, Emission, EndpointSet, IdentityId, Lowered, PortSet,
     Program, Rule, Sink, TargetOptions, Timestamp,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// The last instant `iptables` accepts in `--datestop` (UTC).
@@ -104,22 +105,22 @@ pub(crate) struct Ctx<'p> {
     /// headers (computed when rendering).
     pub meaning: String,
     pub threshold: usize,
-    addr_cache: HashMap<(&'p BTreeSet<IdentityId>, &'p CidrSet), Arc<CidrSet>>,
-    sched_cache: HashMap<&'p Condition, Result<Schedule, Unsupported>>,
-    peer_cache: HashMap<(usize, Family), Option<Peer>>,
+    addr_cache: FastMap<(&'p BTreeSet<IdentityId>, &'p CidrSet), Arc<CidrSet>>,
+    sched_cache: FastMap<&'p Condition, Result<Schedule, Unsupported>>,
+    peer_cache: FastMap<(usize, Family), Option<Peer>>,
     /// Every set, by name.
     pub sets: BTreeMap<String, SetInfo>,
     pub policies: Vec<String>,
-    policy_index: HashMap<&'p str, usize>,
+    policy_index: FastMap<&'p str, usize>,
     pub chain_names: Vec<[String; 4]>,
     /// Interned line keys, indexed by [`RuleLine::key`].
     pub keys: Vec<LineKey>,
     /// Each key's head as printed (made when rendering, before the hosts'
     /// threads start: a key's address match is printed once, not per line).
     pub heads: Vec<PrintedMatches>,
-    key_ids: HashMap<LineKey, u32>,
+    key_ids: FastMap<LineKey, u32>,
     /// Keys without a time match, by [`QuickKey`].
-    quick_keys: HashMap<QuickKey, u32>,
+    quick_keys: FastMap<QuickKey, u32>,
     pub blocks: Vec<Block>,
     /// The fail-closed choices of the lowering, for the build report.
     approximations: Vec<Approximation>,
@@ -180,17 +181,17 @@ fn lower_lines<'p>(
         program,
         meaning: String::new(),
         threshold: threshold.max(1),
-        addr_cache: HashMap::new(),
-        sched_cache: HashMap::new(),
-        peer_cache: HashMap::new(),
+        addr_cache: FastMap::default(),
+        sched_cache: FastMap::default(),
+        peer_cache: FastMap::default(),
         sets: BTreeMap::new(),
-        policy_index: HashMap::new(),
+        policy_index: FastMap::default(),
         policies,
         chain_names,
         keys: Vec::new(),
         heads: Vec::new(),
-        key_ids: HashMap::new(),
-        quick_keys: HashMap::new(),
+        key_ids: FastMap::default(),
+        quick_keys: FastMap::default(),
         blocks: Vec::new(),
         approximations: Vec::new(),
     };
@@ -236,7 +237,7 @@ fn lower_lines<'p>(
 }
 
 /// Each set printed once, copied into the files of the hosts using it.
-fn set_texts<'c>(cx: &'c Ctx) -> HashMap<&'c str, Arc<str>> {
+fn set_texts<'c>(cx: &'c Ctx) -> FastMap<&'c str, Arc<str>> {
     cx.sets
         .iter()
         .map(|(name, s)| {
@@ -646,12 +647,12 @@ impl<'p> Ctx<'p> {
     /// Drop what only the lowering reads (every line key a second time,
     /// the caches), so that it is not held while the hosts render.
     fn free_lowering_state(&mut self) {
-        self.addr_cache = HashMap::new();
-        self.sched_cache = HashMap::new();
-        self.peer_cache = HashMap::new();
-        self.policy_index = HashMap::new();
-        self.key_ids = HashMap::new();
-        self.quick_keys = HashMap::new();
+        self.addr_cache = FastMap::default();
+        self.sched_cache = FastMap::default();
+        self.peer_cache = FastMap::default();
+        self.policy_index = FastMap::default();
+        self.key_ids = FastMap::default();
+        self.quick_keys = FastMap::default();
     }
 
     fn intern(&mut self, key: LineKey) -> u32 {
