@@ -8,7 +8,7 @@
 //! moment. Otherwise (or at any other file that differs) the recorded files
 //! are linked into the new tree as usual.
 
-use super::{Owner, link_same, open_plain, read_plain};
+use super::{Owner, in_parallel, link_same, open_plain, read_plain};
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::Path;
@@ -256,16 +256,24 @@ pub(super) fn holds_exactly(
             }
         }
     }
-    seen == (files.len(), folders.len())
-        && found
-            .matched
-            .iter()
-            .filter(|m| m.recent(found.since))
-            .all(|m| {
-                let twin = twins.map(|t| t.join(&m.rel));
-                m.read_again(&out.join(&m.rel), owner, twin.as_deref())
-                    .is_some_and(|(_, _, b)| blake3::hash(&b) == m.hash)
-            })
+    if seen != (files.len(), folders.len()) {
+        return false;
+    }
+    // Read again from several threads (reading and hashing them took the
+    // main thread alone): every recent file must still hold its bytes.
+    let recent: Vec<&Matched> = found
+        .matched
+        .iter()
+        .filter(|m| m.recent(found.since))
+        .collect();
+    in_parallel(&recent, |m| {
+        let twin = twins.map(|t| t.join(&m.rel));
+        m.read_again(&out.join(&m.rel), owner, twin.as_deref())
+            .is_some_and(|(_, _, b)| blake3::hash(&b) == m.hash)
+            .then_some(())
+            .ok_or_else(|| format!("`{}` changed", m.rel))
+    })
+    .is_ok()
 }
 
 impl Seen {
@@ -345,5 +353,41 @@ mod tests {
         // Written long before the build, it is trusted by its times.
         found.since = i64::MAX;
         assert!(holds_exactly(&out, &fresh, &found, owner, None));
+    }
+
+    /// Many recent files are read again from several threads: any one of
+    /// them edited within its clock tick, first, in the middle or last,
+    /// still means the output is not kept.
+    #[test]
+    fn every_recent_file_is_read_again_among_many() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, fresh) = (dir.path().join("out"), dir.path().join("fresh"));
+        fs::create_dir(&fresh).unwrap();
+        let owner = Owner::of_files_in(&fresh);
+        let fresh = fs::symlink_metadata(&fresh).unwrap();
+        let deferred = Deferred::new(true);
+        let rels: Vec<String> = (0..300)
+            .map(|i| format!("f{}/{i:03}.rules", i % 7))
+            .collect();
+        for rel in &rels {
+            fs::create_dir_all(out.join(rel).parent().unwrap()).unwrap();
+            fs::write(out.join(rel), rel).unwrap();
+            assert!(deferred.record(&out, rel, rel.as_bytes(), owner, None));
+        }
+        let mut found = deferred.stop().unwrap();
+        assert!(holds_exactly(&out, &fresh, &found, owner, None));
+        for at in [0, 150, 299] {
+            let rel = found.matched[at].rel.clone();
+            let before = fs::read(out.join(&rel)).unwrap();
+            let mut edited = before.clone();
+            edited[0] ^= 1;
+            fs::write(out.join(&rel), &edited).unwrap();
+            // Times that did not move: those seen now stand for those seen then.
+            found.matched[at].seen = Seen::of(&fs::symlink_metadata(out.join(&rel)).unwrap());
+            assert!(!holds_exactly(&out, &fresh, &found, owner, None), "{rel}");
+            fs::write(out.join(&rel), &before).unwrap();
+            found.matched[at].seen = Seen::of(&fs::symlink_metadata(out.join(&rel)).unwrap());
+            assert!(holds_exactly(&out, &fresh, &found, owner, None), "{rel}");
+        }
     }
 }
