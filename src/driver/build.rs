@@ -280,8 +280,12 @@ fn each_target<A: Send>(
                     Phase::Prepared(target) => target.finish(program, stage),
                 });
                 let also = also.map(|also| also(program));
-                // Without the freed working memory.
-                super::release_free_memory();
+                // Without the freed working memory, for the files still to be
+                // written. A check writes none: it reports and exits, and the
+                // trim of the target that ends last would only delay that.
+                if matches!(stage, Stage::Render(_)) {
+                    super::release_free_memory();
+                }
                 (built, also)
             },
         );
