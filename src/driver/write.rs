@@ -192,7 +192,15 @@ impl Staging {
             let fresh = fs::symlink_metadata(&new)
                 .map_err(|e| format!("cannot read `{}`: {e}", new.display()))?;
             let recycled = spare::claim(&spare, &new, &fresh)?;
-            let lock = spare::lock(&new);
+            // Held for a moment by whoever gave the spare back: wait, never
+            // run unlocked (a build at work could take an unlocked tree as stale).
+            let lock = if cfg!(unix) {
+                let held = spare::lock_waiting(&new, Duration::from_secs(5))
+                    .ok_or_else(|| format!("cannot lock `{}`", new.display()))?;
+                Some(held)
+            } else {
+                None
+            };
             fs::rename(&new, &tmp)
                 .map_err(|e| format!("cannot create `{}`: {e}", tmp.display()))?;
             Ok((owner, fresh, recycled, lock))
@@ -338,9 +346,15 @@ impl Staging {
         let written = self.written.lock().unwrap_or_else(|p| p.into_inner());
         let mut unput = self.unput.lock().unwrap_or_else(|p| p.into_inner());
         let unput = unput.get_or_insert_with(|| spare::files(&self.tmp));
+        // Folders made are not files to take, and none is made meanwhile.
+        let made = self.folders.lock().unwrap_or_else(|p| p.into_inner());
         let to = self.tmp.join(rel);
         while let Some(file) = unput.pop() {
-            if !written.contains(&file) && spare::rename_free(&self.tmp.join(&file), &to) {
+            if !written.contains(&file)
+                && !made.contains(&file)
+                && fs::symlink_metadata(self.tmp.join(&file)).is_ok_and(|m| m.is_file())
+                && spare::rename_free(&self.tmp.join(&file), &to)
+            {
                 return true;
             }
         }
@@ -2326,5 +2340,64 @@ mod tests {
         assert_eq!(tree(&out), mixed);
         assert_eq!(stats.reused + stats.rewritten + stats.created, mixed.len());
         assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
+    }
+
+    /// A spare file listed for `take_unput` whose name this build then makes
+    /// a folder is not taken: renamed, folder and all, to a new name and
+    /// written over there, the build's files under it would be lost.
+    #[cfg(unix)]
+    #[test]
+    fn a_listed_spare_file_that_became_a_folder_is_not_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let report = ("report.json", "{\"tool\": \"seg\"}");
+        write_atomically(
+            &out,
+            &files(&[report, ("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")]),
+        )
+        .unwrap();
+        write_atomically(&out, &files(&[report, ("other", "x")])).unwrap();
+        // The spare holds a, b, c, d as files; this build makes them folders.
+        let staging = Staging::begin(&out).unwrap();
+        let order = ["q1", "a/x", "b/x", "c/x", "d/x", "q2", "q3", "q4", "q5"];
+        for rel in order {
+            staging.put(rel, rel.as_bytes()).unwrap();
+        }
+        staging.put("report.json", report.1.as_bytes()).unwrap();
+        let stats = staging.commit();
+        assert!(stats.is_ok(), "{:?}", stats.err());
+    }
+
+    /// A claimed spare whose `flock` is held for a moment by someone else
+    /// (another build's retire or reclaim holds it until just after
+    /// `give_back`) is waited for: a build never runs unlocked, so the next
+    /// build cannot take its running tree as a stale one.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_spare_locked_for_a_moment_is_waited_for_never_used_unlocked() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let report = ("report.json", "{\"tool\": \"seg\"}");
+        write_atomically(&out, &files(&[report, ("a", "1")])).unwrap();
+        write_atomically(&out, &files(&[report, ("a", "2")])).unwrap();
+        // Another process holds the spare's lock, as retire() and reclaim_stale() do
+        // between give_back and the end of their scope.
+        let held = fs::File::open(spare_of(&out)).unwrap();
+        assert_eq!(
+            unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+            0
+        );
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(held);
+        });
+        let first = Staging::begin(&out).unwrap();
+        assert!(first.recycled);
+        release.join().unwrap();
+        let second = Staging::begin(&out).unwrap();
+        let put = first.put("a", b"3");
+        assert!(put.is_ok(), "the first build's tree was taken: {put:?}");
+        drop(second);
     }
 }

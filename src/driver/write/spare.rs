@@ -167,6 +167,20 @@ pub(super) fn lock(path: &Path) -> Option<fs::File> {
     held.then_some(folder)
 }
 
+/// [`lock`], trying again for up to `patience` while another holds it.
+pub(super) fn lock_waiting(path: &Path, patience: std::time::Duration) -> Option<fs::File> {
+    let began = std::time::Instant::now();
+    loop {
+        if let Some(held) = lock(path) {
+            return Some(held);
+        }
+        if began.elapsed() >= patience {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 #[cfg(not(unix))]
 pub(super) fn lock(_: &Path) -> Option<fs::File> {
     None
