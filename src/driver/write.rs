@@ -662,6 +662,25 @@ pub fn replace_file(path: &Path, contents: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// `rel` (relative, `""` for the root itself) under `root`; the root as it
+/// is, not `root/`, which would follow `root` when it is a link.
+fn under(root: &Path, rel: &str) -> PathBuf {
+    if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    }
+}
+
+/// The relative path of `name` in the folder `rel` (`""` for the root).
+fn child_of(rel: &str, name: String) -> String {
+    if rel.is_empty() {
+        name
+    } else {
+        format!("{rel}/{name}")
+    }
+}
+
 fn absolute(p: &Path) -> Result<PathBuf, String> {
     if p.is_absolute() {
         return Ok(p.to_path_buf());

@@ -8,7 +8,7 @@
 //! moment. Otherwise (or at any other file that differs) the recorded files
 //! are linked into the new tree as usual.
 
-use super::{Owner, in_parallel, link_same, open_plain, read_plain};
+use super::{Owner, child_of, in_parallel, link_same, open_plain, read_plain, under};
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::Path;
@@ -215,11 +215,7 @@ pub(super) fn holds_exactly(
     let mut seen = (0, 0);
     let mut todo = vec![String::new()];
     while let Some(rel) = todo.pop() {
-        let path = if rel.is_empty() {
-            out.to_path_buf()
-        } else {
-            out.join(&rel)
-        };
+        let path = under(out, &rel);
         let Ok(meta) = fs::symlink_metadata(&path) else {
             return false;
         };
@@ -234,11 +230,7 @@ pub(super) fn holds_exactly(
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                 return false;
             };
-            let child = if rel.is_empty() {
-                name
-            } else {
-                format!("{rel}/{name}")
-            };
+            let child = child_of(&rel, name);
             match entry.file_type() {
                 Ok(t) if t.is_dir() && folders.contains(&child) => {
                     seen.1 += 1;

@@ -16,7 +16,7 @@
 //! longer does.
 
 use super::kept::like;
-use super::{Owner, remove_tree, same_inode, single_link};
+use super::{Owner, child_of, remove_tree, same_inode, single_link, under};
 use std::collections::HashSet;
 use std::fs;
 use std::io::{ErrorKind, Read, Seek, Write};
@@ -106,11 +106,7 @@ pub(super) fn sweep(
     let (mut removed, mut found) = (0, 0);
     let mut todo = vec![String::new()];
     while let Some(rel) = todo.pop() {
-        let dir = if rel.is_empty() {
-            root.to_path_buf()
-        } else {
-            root.join(&rel)
-        };
+        let dir = under(root, &rel);
         for entry in fs::read_dir(&dir)? {
             let entry = entry?;
             // Not a name this build gives (not UTF-8): not its file.
@@ -118,11 +114,7 @@ pub(super) fn sweep(
                 removed += remove_any(&entry.path())?;
                 continue;
             };
-            let child = if rel.is_empty() {
-                name
-            } else {
-                format!("{rel}/{name}")
-            };
+            let child = child_of(&rel, name);
             // The entry's own type: a link is not followed.
             let kind = entry.file_type()?;
             if kind.is_dir() && folders.contains(&child) {
@@ -228,11 +220,7 @@ pub(super) fn files(root: &Path) -> Vec<String> {
     let mut found = Vec::new();
     let mut todo = vec![String::new()];
     while let Some(rel) = todo.pop() {
-        let dir = if rel.is_empty() {
-            root.to_path_buf()
-        } else {
-            root.join(&rel)
-        };
+        let dir = under(root, &rel);
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;
         };
@@ -243,11 +231,7 @@ pub(super) fn files(root: &Path) -> Vec<String> {
             ) else {
                 continue;
             };
-            let child = if rel.is_empty() {
-                name
-            } else {
-                format!("{rel}/{name}")
-            };
+            let child = child_of(&rel, name);
             if kind.is_dir() {
                 todo.push(child);
             } else if kind.is_file() {

@@ -328,15 +328,9 @@ impl<'t> Fast<'t> {
                 let (item, end) = self.flow_node(at, line_end)?;
                 items.push(item);
                 at = self.skip_blanks(end, line_end);
-                match self.bytes.get(at) {
-                    Some(b',') if at < line_end => {
-                        at = self.skip_blanks(at + 1, line_end);
-                        if self.bytes.get(at) == Some(&b']') {
-                            return None;
-                        }
-                    }
-                    Some(b']') if at < line_end => break,
-                    _ => return None,
+                match self.flow_next(at, line_end, b']')? {
+                    Some(next) => at = next,
+                    None => break,
                 }
             }
         }
@@ -349,6 +343,20 @@ impl<'t> Fast<'t> {
             },
             end,
         ))
+    }
+
+    /// After a flow item, at `at`: the next item's start after a `,`
+    /// (`Some(Some(_))`), or `Some(None)` at `close`; `None` for anything
+    /// else, a trailing comma included (left to saphyr).
+    fn flow_next(&self, at: usize, line_end: usize, close: u8) -> Option<Option<usize>> {
+        match self.bytes.get(at) {
+            Some(b',') if at < line_end => {
+                let next = self.skip_blanks(at + 1, line_end);
+                (self.bytes.get(next) != Some(&close)).then_some(Some(next))
+            }
+            Some(&b) if b == close && at < line_end => Some(None),
+            _ => None,
+        }
     }
 
     fn flow_map(&mut self, open: usize, line_end: usize) -> Option<(Node<'t>, usize)> {
@@ -365,15 +373,9 @@ impl<'t> Fast<'t> {
                 let (value, end) = self.flow_node(at, line_end)?;
                 entries.push((key, value));
                 at = self.skip_blanks(end, line_end);
-                match self.bytes.get(at) {
-                    Some(b',') if at < line_end => {
-                        at = self.skip_blanks(at + 1, line_end);
-                        if self.bytes.get(at) == Some(&b'}') {
-                            return None;
-                        }
-                    }
-                    Some(b'}') if at < line_end => break,
-                    _ => return None,
+                match self.flow_next(at, line_end, b'}')? {
+                    Some(next) => at = next,
+                    None => break,
                 }
             }
         }
