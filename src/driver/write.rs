@@ -288,7 +288,7 @@ impl Staging {
                 return self.write(rel, contents);
             }
             // A failure of a file matched earlier is kept for `commit`.
-            let _ = self.link_deferred();
+            self.link_deferred();
         }
         self.folders_for(rel)?;
         let path = self.tmp.join(rel);
@@ -394,14 +394,16 @@ impl Staging {
         true
     }
 
-    /// Stop deferring: link the files matched so far into the new tree.
-    fn link_deferred(&self) -> Result<(), String> {
+    /// Stop deferring: link the files matched so far into the new tree,
+    /// each read again first, from several threads (they were read and
+    /// hashed on the threads that put them). Every file is tried; a failure
+    /// is kept for `commit` (the first in path order, as any other).
+    fn link_deferred(&self) {
         let Some(old) = &self.previous else {
-            return Ok(());
+            return;
         };
-        let mut result = Ok(());
         let matched = self.deferred.stop().map(|f| f.matched).unwrap_or_default();
-        for m in matched {
+        let _ = in_parallel(&matched, |m| {
             let linked = self.folders_for(m.rel()).and_then(|()| {
                 m.link(
                     &old.join(m.rel()),
@@ -416,13 +418,11 @@ impl Staging {
                 Ok(false) => {
                     self.reused.fetch_sub(1, Ordering::Relaxed);
                 }
-                Err(e) => {
-                    self.failed(m.rel(), &e);
-                    result = result.and(Err(e));
-                }
+                Err(e) => self.failed(m.rel(), &e),
             }
-        }
-        result
+            // Not an error here: the other files are linked all the same.
+            Ok(())
+        });
     }
 
     /// Keep the failure of the first file in path order.
@@ -466,7 +466,7 @@ impl Staging {
         if let Some(stats) = self.keep()? {
             return Ok(stats);
         }
-        let _ = self.link_deferred();
+        self.link_deferred();
         if let Some(e) = self.first_error() {
             return Err(e.into());
         }
@@ -1982,6 +1982,74 @@ mod tests {
             assert_eq!(&fs::read(out.join(rel)).unwrap(), contents, "{rel}");
         }
         assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
+    }
+
+    /// Many files matched before the first one that differs are read again
+    /// and linked then, from several threads: each the same inode as in the
+    /// previous output. Files replaced by other bytes meanwhile, wherever they
+    /// are among them, fail the build with the first in path order (the files
+    /// handed over in another order), `--out` as it was but for those edits.
+    #[cfg(unix)]
+    #[test]
+    fn many_files_matched_before_a_change_are_linked_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut all = files(&[("report.json", "{\"tool\": \"seg\"}")]);
+        for i in 0..300 {
+            all.insert(
+                format!("f{}/{i:03}.rules", i % 7),
+                i.to_string().into_bytes(),
+            );
+        }
+        write_atomically(&out, &all).unwrap();
+        let rels: Vec<String> = all.keys().filter(|r| *r != REPORT).cloned().collect();
+        let before: Vec<u64> = rels.iter().map(|r| inode(&out.join(r)).0).collect();
+        let mut next = all.clone();
+        next.insert("zz/changed.rules".to_string(), b"new".to_vec());
+        let build = |edit: &dyn Fn()| {
+            let staging = Staging::begin(&out).unwrap();
+            for rel in rels.iter().rev() {
+                staging.put(rel, &all[rel]).unwrap();
+            }
+            edit();
+            // The first file that differs: the others are linked now.
+            staging.put("zz/changed.rules", b"new").unwrap();
+            staging.put(REPORT, &all[REPORT]).unwrap();
+            staging.commit()
+        };
+        let stats = build(&|| {}).unwrap();
+        assert!(!stats.kept);
+        assert_eq!(stats.reused, all.len());
+        assert_eq!(tree(&out), next);
+        let after: Vec<u64> = rels.iter().map(|r| inode(&out.join(r)).0).collect();
+        assert_eq!(after, before, "linked, not written");
+        fs::remove_file(out.join("zz/changed.rules")).unwrap();
+        fs::remove_dir(out.join("zz")).unwrap();
+        for edited in [vec![0], vec![150, 7], vec![299, 3, 200]] {
+            let first = &rels[*edited.iter().min().unwrap()];
+            let edit = || {
+                for &i in &edited {
+                    let other = dir.path().join("other");
+                    let mut bytes = all[&rels[i]].clone();
+                    bytes[0] ^= 1;
+                    fs::write(&other, bytes).unwrap();
+                    fs::rename(&other, out.join(&rels[i])).unwrap();
+                }
+            };
+            let err = build(&edit).unwrap_err();
+            assert!(!err.replaced);
+            assert_eq!(
+                err.message,
+                format!(
+                    "cannot write `{first}`: the previous output's file changed during the build"
+                )
+            );
+            assert!(!out.join("zz").exists(), "--out as it was");
+            for &i in &edited {
+                fs::write(out.join(&rels[i]), &all[&rels[i]]).unwrap();
+            }
+            assert_eq!(tree(&out), all);
+        }
     }
 
     #[test]
