@@ -28,7 +28,9 @@
 //! single name and this build's mode and owner (see `spare`), so the
 //! exchanged tree holds exactly the new build, as it would new. The
 //! temporary folder is locked (`flock`) while its build runs: one left by a
-//! killed build is taken as the spare or removed by the next.
+//! killed build is taken as the spare or removed by the next. A build that
+//! fails gives the spare it began in back, whatever it wrote into it (the
+//! next build treats it as any spare); `--out` is untouched.
 
 mod kept;
 mod spare;
@@ -110,8 +112,9 @@ impl From<String> for CommitError {
 
 /// A new output tree, written beside `--out` as its files come (from any
 /// thread, in any order), that replaces `--out` on [`Staging::commit`].
-/// Dropped without a commit (a failed build, an error), it is removed and
-/// `--out` stays as it was.
+/// Dropped without a commit (a failed build, an error), `--out` stays as it
+/// was, and the tree is removed, or given back as the spare when it began
+/// as one.
 pub struct Staging {
     out: PathBuf,
     tmp: PathBuf,
@@ -607,8 +610,15 @@ impl Staging {
 }
 
 impl Drop for Staging {
+    /// A build that failed: `--out` is as it was. The spare it began in goes
+    /// back, with whatever this build wrote into it (it is swept and checked
+    /// like any spare by the next build, and never was `--out`), still
+    /// locked meanwhile; a folder made new goes.
     fn drop(&mut self) {
-        if !self.committed {
+        if self.committed {
+            return;
+        }
+        if !(self.recycled && spare::give_back(&self.tmp, &self.spare)) {
             let _ = remove_tree(&self.tmp);
         }
     }
@@ -1943,7 +1953,8 @@ mod tests {
             fs::read_to_string(out.join("iptables/a.rules")).unwrap(),
             "x"
         );
-        assert_eq!(leftovers(dir.path()), ["out"]);
+        // The spare the failed build began in went back.
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
     }
 
     /// Files matched before the first one that differs are linked once it
@@ -2341,7 +2352,65 @@ mod tests {
         let bad = files(&[("report.json", "x"), ("x", "file"), ("x/y", "under a file")]);
         assert!(write_atomically(&out, &bad).is_err());
         assert_eq!(tree(&out), estate());
-        assert_eq!(leftovers(dir.path()), ["out"]);
+        // The spare the failed build began in went back.
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
+    }
+
+    /// A build that fails gives the spare it began in back, whatever it
+    /// wrote into it (files written over, created, linked from `--out`):
+    /// `--out` is untouched, and the next build writes over the spare again
+    /// instead of creating every file, never through a name it shares with
+    /// `--out`, and its output holds exactly its own files.
+    #[cfg(unix)]
+    #[test]
+    fn a_failed_build_gives_the_spare_back_and_the_next_writes_over_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let spare = spare_of(&out);
+        let second = estate_of("second");
+        write_atomically(&out, &estate_of("one")).unwrap();
+        write_atomically(&out, &second).unwrap();
+        let folder = inode(&spare).0;
+        // Failed while writing: a path given twice.
+        let staging = Staging::begin(&out).unwrap();
+        staging.put("report.json", b"x").unwrap();
+        staging.put("iptables/a.rules", b"A").unwrap();
+        assert!(staging.put("iptables/a.rules", b"A2").is_err());
+        assert!(staging.commit().is_err());
+        assert_eq!(tree(&out), second, "--out as it was");
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
+        assert_eq!(inode(&spare).0, folder, "the same spare, given back");
+        // Failed after its files were handed over (a build refused after
+        // rendering): an unchanged file linked from --out (its other name now
+        // in the tree), a changed one written over the spare's.
+        {
+            let staging = Staging::begin(&out).unwrap();
+            assert!(staging.recycled);
+            staging
+                .put("iptables/a.rules", &second["iptables/a.rules"])
+                .unwrap();
+            staging.put("iptables/b.rules", b"changed").unwrap();
+        }
+        assert_eq!(tree(&out), second, "--out as it was");
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
+        assert_eq!(inode(&spare).0, folder, "the same spare, given back");
+        assert_eq!(
+            fs::read(spare.join("iptables/b.rules")).unwrap(),
+            b"changed"
+        );
+        assert_eq!(inode(&out.join("iptables/a.rules")).1, 2, "linked");
+        // The next build changes every file: written over the spare's three
+        // other files, never through the name it shares with --out (removed
+        // from the spare, the file created), nothing of the failed ones kept.
+        let next = estate_of("3");
+        let staging = staged(&out, &next);
+        assert_eq!(tree(&out), second, "--out untouched before the exchange");
+        let stats = staging.commit().unwrap();
+        assert!(stats.recycled);
+        assert_eq!((stats.rewritten, stats.created, stats.cleared), (3, 1, 1));
+        assert_eq!(tree(&out), next);
+        assert_eq!(tree(&spare), second, "the spare is the replaced output");
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
     }
 
     /// The temporary folder of a killed build (no lock held) is taken as the
