@@ -15,6 +15,7 @@ fn seg(args: &[&str]) -> Output {
         // These run in the source tree: no compiled-program cache is left
         // there (tests/tests/reach_cache.rs tests the cache in a copy).
         .env("SEG_NO_CACHE", "1")
+        .env_remove("SEG_NO_SPARE")
         .current_dir(repo())
         .output()
         .expect("run seg")
@@ -451,6 +452,75 @@ fn an_unchanged_rebuild_keeps_the_output_folder() {
         .collect();
     names.sort();
     assert_eq!(names, [".a.seg-spare", "a"], "no temporary folder left");
+}
+
+/// The names in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A build that fails keeps the spare beside `--out`; `--no-spare` (or
+/// `SEG_NO_SPARE=1`) removes it and the output it replaces, and writes what
+/// a build into an empty folder writes.
+#[test]
+fn no_spare_removes_the_spare_and_a_failed_build_keeps_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let both = ["--target", "iptables,kubernetes"];
+    for targets in [both, ["--target", "iptables"]] {
+        let o = build_bank(&a, &targets);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    }
+    assert_eq!(names_in(dir.path()), [".a.seg-spare", "a"]);
+    let built = files_under(&a);
+    // Refused after every target has rendered into the spare: it stays.
+    let o = build_bank(&a, &["--target", "iptables,kubernetes", "--deny-warnings"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing was written"), "{}", stderr(&o));
+    assert_eq!(files_under(&a), built, "--out as it was");
+    assert_eq!(names_in(dir.path()), [".a.seg-spare", "a"]);
+    // Without a spare: the output replaced, nothing beside it.
+    let o = build_bank(&a, &["--target", "iptables,kubernetes", "--no-spare", "-v"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("old output removed"), "{}", stderr(&o));
+    assert_eq!(names_in(dir.path()), ["a"]);
+    let o = build_bank(&b, &both);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        files_under(&a),
+        files_under(&b),
+        "as a build into an empty folder"
+    );
+    // The environment says the same; an unchanged rebuild removes the spare too.
+    let o = build_bank(&a, &["--target", "iptables"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = build_bank(&a, &["--target", "iptables"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(names_in(dir.path()), [".a.seg-spare", "a", "b"]);
+    let mut args = vec!["build", "examples/bank", "-v", "--now", NOW, "--out"];
+    args.extend([a.to_str().expect("utf8"), "--target", "iptables"]);
+    let o = Command::new(env!("CARGO_BIN_EXE_seg"))
+        .args(&args)
+        .env("NO_COLOR", "1")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env("SEG_NO_CACHE", "1")
+        .env("SEG_NO_SPARE", "1")
+        .current_dir(repo())
+        .output()
+        .expect("run seg");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("kept the previous output"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(names_in(dir.path()), ["a", "b"]);
 }
 
 #[test]

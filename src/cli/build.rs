@@ -1,4 +1,4 @@
-//! `seg build [PATH] [--target T,...] [--out DIR]`: check, lower to every
+//! `seg build [PATH] [--target T,...] [--out DIR] [--no-spare]`: check, lower to every
 //! target, write everything atomically, print a one-screen summary.
 
 use super::{Exit, InputArgs, Verbosity, compile_located, finish, info, locate, plural};
@@ -22,6 +22,9 @@ pub struct BuildArgs {
     /// Output folder, replaced as a whole when the build succeeds [default: PATH/out]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Keep no spare: remove the replaced output, and the spare an earlier build left beside DIR (.<name>.seg-spare, an older build), instead of keeping it for the next build to write over.
+    #[arg(long, env = "SEG_NO_SPARE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_spare: bool,
 }
 
 pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
@@ -54,7 +57,12 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
             // Each file is written into the new tree as soon as it is made,
             // once the writer has checked that `out` may be replaced. Refused,
             // the build still runs for its diagnostics and writes nothing.
-            let staged = driver::Staging::begin(&out);
+            let keep = if args.no_spare {
+                driver::Spare::Remove
+            } else {
+                driver::Spare::Keep
+            };
+            let staged = driver::Staging::begin_with(&out, keep);
             let mut build = |files: &dyn Sink| {
                 driver::build_into(
                     program,
@@ -169,7 +177,7 @@ fn wrote(w: &driver::WriteStats) -> String {
         );
     }
     format!(
-        "wrote {} ({} bytes, {} unchanged and linked, {} rewritten in place, {} created, {} removed from the spare{}): files {} ms, sync {} ms, swap {} ms, old output set aside in {} ms",
+        "wrote {} ({} bytes, {} unchanged and linked, {} rewritten in place, {} created, {} removed from the spare{}): files {} ms, sync {} ms, swap {} ms, old output {} in {} ms",
         plural(w.files, "file"),
         w.bytes,
         w.reused,
@@ -180,6 +188,7 @@ fn wrote(w: &driver::WriteStats) -> String {
         w.write.as_millis(),
         w.sync.as_millis(),
         w.swap.as_millis(),
+        if w.no_spare { "removed" } else { "set aside" },
         w.remove.as_millis(),
     )
 }

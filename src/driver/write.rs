@@ -30,7 +30,10 @@
 //! temporary folder is locked (`flock`) while its build runs: one left by a
 //! killed build is taken as the spare or removed by the next. A build that
 //! fails gives the spare it began in back, whatever it wrote into it (the
-//! next build treats it as any spare); `--out` is untouched.
+//! next build treats it as any spare); `--out` is untouched. With
+//! [`Spare::Remove`] (`seg build --no-spare`) no spare is kept: the build
+//! still begins in one an earlier build left, but the tree it replaces (or,
+//! when it fails or keeps `--out`, its own) is removed and the removal synced.
 
 mod kept;
 mod spare;
@@ -64,12 +67,22 @@ pub struct WriteStats {
     pub kept: bool,
     /// The build began in the spare (the output before the previous one).
     pub recycled: bool,
+    /// No spare is kept (`--no-spare`): the old output was removed.
+    pub no_spare: bool,
     /// Files of the spare written again in place (or found to hold these bytes).
     pub rewritten: usize,
     /// Files created anew.
     pub created: usize,
     /// Files and folders of the spare this build had no use for, removed.
     pub cleared: usize,
+}
+
+/// Whether the output a build replaces is kept beside `--out` as the spare,
+/// for the next build to write over, or removed (`seg build --no-spare`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spare {
+    Keep,
+    Remove,
 }
 
 /// Replace the folder `out` with exactly `files` (paths relative to `out`).
@@ -114,7 +127,7 @@ impl From<String> for CommitError {
 /// thread, in any order), that replaces `--out` on [`Staging::commit`].
 /// Dropped without a commit (a failed build, an error), `--out` stays as it
 /// was, and the tree is removed, or given back as the spare when it began
-/// as one.
+/// as one and a spare is kept.
 pub struct Staging {
     out: PathBuf,
     tmp: PathBuf,
@@ -143,6 +156,8 @@ pub struct Staging {
     fresh: fs::Metadata,
     /// Where the previous output goes once replaced, for the next build.
     spare: PathBuf,
+    /// Whether it goes there, or is removed.
+    keep: Spare,
     /// The temporary tree began as the spare: its names may be taken.
     recycled: bool,
     /// Files put so far: a path given twice is refused.
@@ -160,8 +175,13 @@ pub struct Staging {
 impl Staging {
     /// Check that `out` may be replaced (refusing a folder seg did not
     /// write) and create the temporary tree beside it; nothing else is
-    /// written before that check.
+    /// written before that check. The replaced output becomes the spare.
     pub fn begin(out: &Path) -> Result<Staging, String> {
+        Staging::begin_with(out, Spare::Keep)
+    }
+
+    /// [`Staging::begin`], the replaced output kept as the spare or removed.
+    pub fn begin_with(out: &Path, keep: Spare) -> Result<Staging, String> {
         let out = absolute(out)?;
         // A link to a folder: that folder is the output (the guard reads it
         // too). Exchanged, the link itself would end up under the temporary
@@ -218,6 +238,7 @@ impl Staging {
             owner,
             fresh,
             spare,
+            keep,
             recycled,
             written: Mutex::new(HashSet::new()),
             unput: Mutex::new(None),
@@ -486,7 +507,8 @@ impl Staging {
         sync_tree(&self.tmp)?;
         // The sweep counts as part of making the tree ready.
         stats.sync = began.elapsed();
-        swap_in(&self.tmp, &self.out, &self.spare, &self.stamp, &mut stats)?;
+        let spare = (self.keep == Spare::Keep).then_some(self.spare.as_path());
+        swap_in(&self.tmp, &self.out, spare, &self.stamp, &mut stats)?;
         self.committed = true;
         Ok(stats)
     }
@@ -530,12 +552,17 @@ impl Staging {
         stats.swap = began.elapsed();
         self.committed = true;
         let began = Instant::now();
-        // The spare claimed goes back, as it is; a folder made new goes.
-        let given_back = self.recycled && spare::give_back(&self.tmp, &self.spare);
+        // The spare claimed goes back, as it is; a folder made new goes, and
+        // so does the spare when none is kept.
+        let given_back =
+            self.recycled && self.keep == Spare::Keep && spare::give_back(&self.tmp, &self.spare);
         if !given_back {
             remove_tree(&self.tmp).map_err(|e| {
                 CommitError::replaced(format!("cannot remove `{}`: {e}", self.tmp.display()))
             })?;
+            if self.keep == Spare::Remove {
+                sync_folder(self.parent()).map_err(CommitError::replaced)?;
+            }
         }
         stats.remove = began.elapsed();
         Ok(Some(stats))
@@ -550,6 +577,7 @@ impl Staging {
             write: self.write_time(),
             kept,
             recycled: self.recycled,
+            no_spare: self.keep == Spare::Remove,
             rewritten: self.rewritten.load(Ordering::Relaxed),
             created: self.created.load(Ordering::Relaxed),
             cleared: self.cleared.load(Ordering::Relaxed),
@@ -565,6 +593,11 @@ impl Staging {
 
     fn since_began(&self) -> u64 {
         u64::try_from(self.began.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The folder that holds `--out`, the spare and the temporary trees.
+    fn parent(&self) -> &Path {
+        self.out.parent().unwrap_or(Path::new("/"))
     }
 
     /// Create the folders above `rel` that are not made yet, parents first.
@@ -613,13 +646,19 @@ impl Drop for Staging {
     /// A build that failed: `--out` is as it was. The spare it began in goes
     /// back, with whatever this build wrote into it (it is swept and checked
     /// like any spare by the next build, and never was `--out`), still
-    /// locked meanwhile; a folder made new goes.
+    /// locked meanwhile; a folder made new goes, and so does the spare when
+    /// none is kept.
     fn drop(&mut self) {
         if self.committed {
             return;
         }
-        if !(self.recycled && spare::give_back(&self.tmp, &self.spare)) {
+        let given_back =
+            self.recycled && self.keep == Spare::Keep && spare::give_back(&self.tmp, &self.spare);
+        if !given_back {
             let _ = remove_tree(&self.tmp);
+            if self.keep == Spare::Remove {
+                let _ = sync_folder(self.parent());
+            }
         }
     }
 }
@@ -1071,10 +1110,12 @@ fn sync_tree(tmp: &Path) -> Result<(), String> {
     folders.iter().rev().try_for_each(|d| sync(d))
 }
 
+/// Exchange the new tree `tmp` with `out` (see the module doc); the old
+/// output becomes `spare`, or is removed when there is none to keep.
 fn swap_in(
     tmp: &Path,
     out: &Path,
-    spare: &Path,
+    spare: Option<&Path>,
     stamp: &str,
     stats: &mut WriteStats,
 ) -> Result<(), CommitError> {
@@ -1120,17 +1161,23 @@ fn swap_in(
 }
 
 /// The previous output, replaced: kept as the spare for the next build to
-/// write over, or removed when a spare is there already.
-fn retire(old: &Path, spare: &Path) -> Result<(), CommitError> {
-    if spare::give_back(old, spare) {
+/// write over, or removed when a spare is there already. Without a spare to
+/// keep (`None`), removed, and the removal synced: after a crash it does not
+/// come back.
+fn retire(old: &Path, spare: Option<&Path>) -> Result<(), CommitError> {
+    if spare.is_some_and(|spare| spare::give_back(old, spare)) {
         return Ok(());
     }
-    remove_tree(old).map(|_| ()).map_err(|e| {
+    remove_tree(old).map_err(|e| {
         CommitError::replaced(format!(
             "cannot remove the previous output `{}`: {e}",
             old.display()
         ))
-    })
+    })?;
+    if spare.is_none() {
+        sync_folder(old.parent().unwrap_or(Path::new("/"))).map_err(CommitError::replaced)?;
+    }
+    Ok(())
 }
 
 /// Swap the two folders in one step; `Ok(false)` when the file system cannot.
@@ -2411,6 +2458,66 @@ mod tests {
         assert_eq!(tree(&out), next);
         assert_eq!(tree(&spare), second, "the spare is the replaced output");
         assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
+    }
+
+    /// Without a spare to keep (`--no-spare`): the replaced output is
+    /// removed, the spare an earlier build left is used and goes too, and
+    /// so does one a build that keeps `--out`, or fails, began in; a killed
+    /// build's folder is not left either. The output is what a build into
+    /// an empty folder writes.
+    #[cfg(unix)]
+    #[test]
+    fn without_a_spare_the_replaced_output_and_the_spare_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let build = |files: &BTreeMap<String, Vec<u8>>| {
+            let staging = Staging::begin_with(&out, Spare::Remove).unwrap();
+            for (rel, contents) in files {
+                staging.put(rel, contents).unwrap();
+            }
+            staging.commit()
+        };
+        // No output yet: the new tree becomes --out, nothing beside it.
+        let stats = build(&estate_of("one")).unwrap();
+        assert!(stats.no_spare && !stats.recycled);
+        assert_eq!(leftovers(dir.path()), ["out"]);
+        // Replaced: the previous output is removed.
+        let stats = build(&estate_of("second")).unwrap();
+        assert!(!stats.recycled);
+        assert_eq!(tree(&out), estate_of("second"));
+        assert_eq!(leftovers(dir.path()), ["out"]);
+        // A spare left by an earlier build is written over, then gone.
+        write_atomically(&out, &estate_of("3")).unwrap();
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
+        let stats = build(&estate_of("one")).unwrap();
+        assert!(stats.recycled);
+        assert_eq!(tree(&out), estate_of("one"));
+        assert_eq!(leftovers(dir.path()), ["out"]);
+        // An unchanged rebuild keeps --out and removes the spare it began in.
+        write_atomically(&out, &estate()).unwrap();
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
+        let stats = build(&estate()).unwrap();
+        assert!(stats.kept && stats.recycled);
+        assert_eq!(tree(&out), estate());
+        assert_eq!(leftovers(dir.path()), ["out"]);
+        // A failed build removes the spare it began in; --out as it was.
+        write_atomically(&out, &estate_of("one")).unwrap();
+        assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
+        {
+            let staging = Staging::begin_with(&out, Spare::Remove).unwrap();
+            assert!(staging.recycled);
+            staging.put("iptables/a.rules", b"changed").unwrap();
+        }
+        assert_eq!(tree(&out), estate_of("one"));
+        assert_eq!(leftovers(dir.path()), ["out"]);
+        // A killed build's folder: taken, then removed with the rest.
+        let killed = dir.path().join(".out.seg-tmp-1-1");
+        fs::create_dir_all(killed.join("iptables")).unwrap();
+        fs::write(killed.join("iptables/old-host.rules"), "ACCEPT all").unwrap();
+        let stats = build(&estate_of("second")).unwrap();
+        assert!(stats.recycled);
+        assert_eq!(tree(&out), estate_of("second"));
+        assert_eq!(leftovers(dir.path()), ["out"]);
     }
 
     /// The temporary folder of a killed build (no lock held) is taken as the
