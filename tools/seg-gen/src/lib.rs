@@ -22,6 +22,7 @@ use std::io;
 use std::path::Path;
 
 pub mod aerleon;
+pub mod collide;
 pub mod pairs;
 pub use pairs::PairsSpec;
 

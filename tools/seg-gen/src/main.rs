@@ -6,6 +6,9 @@
 //! (`seg_gen::edit`), the second version a `seg diff` benchmark compares.
 //! `--peer aerleon` (pairs job) also writes the same job as Aerleon input
 //! into DIR/aerleon (see `seg_gen::aerleon`).
+//! `seg-gen --job collide --identities 80000 --out DIR`: identities whose
+//! names share one hash under the unkeyed hasher seg's maps once used
+//! (`seg_gen::collide`), a measure of resistance to crafted collisions.
 
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
@@ -15,10 +18,10 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// What to generate: a varied estate, or the comparison job of random pairs.
+    /// What to generate: a varied estate, the comparison job of random pairs, or crafted names.
     #[arg(long, value_enum, default_value_t = Job::Estate)]
     job: Job,
-    /// Number of inventory identities [default: 5000, pairs: 2000].
+    /// Number of inventory identities [default: 5000, pairs: 2000, collide: 80000].
     #[arg(long)]
     identities: Option<usize>,
     /// Number of TCP services (pairs job only).
@@ -51,12 +54,18 @@ enum Peer {
 enum Job {
     Estate,
     Pairs,
+    /// Identities named to collide under an unkeyed hash (`--identities` only).
+    Collide,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.peer.is_some() && (!matches!(args.job, Job::Pairs) || args.edits.is_some()) {
         eprintln!("error: `--peer` writes the pairs job only, without `--edits`");
+        return ExitCode::from(2);
+    }
+    if matches!(args.job, Job::Collide) && args.edits.is_some() {
+        eprintln!("error: `--edits` does not apply to the collide job");
         return ExitCode::from(2);
     }
     if args.services == 0 || args.services > seg_gen::pairs::MAX_SERVICES {
@@ -88,6 +97,7 @@ fn main() -> ExitCode {
             }
             seg_gen::pairs::estate(&job)
         }
+        Job::Collide => seg_gen::collide::estate(args.identities.unwrap_or(80_000)),
     };
     if let Some(edits) = &args.edits {
         let Some((r, i)) = edits
