@@ -23,6 +23,7 @@
 //! for one member of a class holds for all of them.
 
 use crate::universe::{Uid, Universe};
+use seg_ir::fasthash::FastMap;
 use seg_ir::{CidrSet, EndpointSet, FlowEndpoint, IdentityId, Program};
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -169,8 +170,8 @@ impl Space {
                 .iter()
                 .map(|i| CidrSet::from_nets(&i.addresses))
                 .collect();
-            let mut local_src = FxMap::default();
-            let mut local_dst = FxMap::default();
+            let mut local_src = FastMap::default();
+            let mut local_dst = FastMap::default();
             for (index, rule) in program.rules.iter().enumerate() {
                 let s = src.set(&mut local_src, &rule.src, p, &universe, &addrs);
                 let d = dst.set(&mut local_dst, &rule.dst, p, &universe, &addrs);
@@ -230,46 +231,13 @@ impl Space {
     }
 }
 
-/// FxHash (rustc's): endpoint sets are hashed once per rule, and SipHash
-/// over every member dominated building the space.
-#[derive(Default)]
-struct Fx(u64);
-
-impl std::hash::Hasher for Fx {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(u64::from(i));
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_u128(&mut self, i: u128) {
-        self.write_u64(i as u64);
-        self.write_u64((i >> 64) as u64);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
-
 #[derive(Default)]
 struct RoleBuilder {
     sets: Vec<Membership>,
-    ids: FxMap<Membership, SetId>,
+    /// Hashed with the fast keyed hasher: endpoint sets are hashed once per
+    /// rule (SipHash over every member dominated building the space), and
+    /// their members are the author's.
+    ids: FastMap<Membership, SetId>,
 }
 
 impl RoleBuilder {
@@ -277,7 +245,7 @@ impl RoleBuilder {
     /// is reduced once).
     fn set<'p>(
         &mut self,
-        local: &mut FxMap<(&'p BTreeSet<IdentityId>, &'p CidrSet), SetId>,
+        local: &mut FastMap<(&'p BTreeSet<IdentityId>, &'p CidrSet), SetId>,
         set: &'p EndpointSet,
         p: usize,
         universe: &Universe,

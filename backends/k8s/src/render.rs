@@ -23,11 +23,10 @@ use indexmap::IndexMap;
 use seg_diag::{Code, Diagnostic, Diagnostics};
 use seg_ir::backend::KubernetesOptions;
 use seg_ir::capability::{Approximation, ApproximationKind};
-use seg_ir::fasthash::FastHasher;
+use seg_ir::fasthash::FastState;
 use seg_ir::{Action, CidrSet, IdentityId, PortRanges, PortSet, Program, Protocol, Rule, RuleId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
-use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "seg");
@@ -383,8 +382,9 @@ fn managed_labels(program: &Program) -> BTreeMap<String, String> {
 }
 
 /// A pod's groups by their ports, in the order they were made (the rules'
-/// order in the output); hashed fast, the order is the map's own.
-type Groups = IndexMap<PortSet, Group, BuildHasherDefault<FastHasher>>;
+/// order in the output); hashed fast and keyed (the ports are the
+/// author's), the order is the map's own.
+type Groups = IndexMap<PortSet, Group, FastState>;
 
 /// Group a pod's entries and address pieces by the ports NetworkPolicy can
 /// express; record what had to be dropped.
