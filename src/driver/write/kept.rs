@@ -213,6 +213,9 @@ pub(super) fn holds_exactly(
         }
     }
     let mut seen = (0, 0);
+    // The compared files' times, checked from several threads once every
+    // folder is listed (one `fstatat` each, on the main thread alone before).
+    let mut compared: Vec<(fs::DirEntry, Seen)> = Vec::with_capacity(found.matched.len());
     let mut todo = vec![String::new()];
     while let Some(rel) = todo.pop() {
         let path = under(out, &rel);
@@ -236,19 +239,27 @@ pub(super) fn holds_exactly(
                     seen.1 += 1;
                     todo.push(child);
                 }
-                Ok(t)
-                    if t.is_file()
-                        && files.get(child.as_str()).is_some_and(|seen| {
-                            seen.is_none_or(|seen| unchanged(&entry, seen))
-                        }) =>
-                {
-                    seen.0 += 1;
-                }
+                Ok(t) if t.is_file() => match files.get(child.as_str()) {
+                    Some(Some(was)) => {
+                        seen.0 += 1;
+                        compared.push((entry, *was));
+                    }
+                    Some(None) => seen.0 += 1,
+                    None => return false,
+                },
                 _ => return false,
             }
         }
     }
     if seen != (files.len(), folders.len()) {
+        return false;
+    }
+    let still = in_parallel(&compared, |(entry, was)| {
+        unchanged(entry, *was)
+            .then_some(())
+            .ok_or_else(|| format!("`{}` changed", entry.path().display()))
+    });
+    if still.is_err() {
         return false;
     }
     // Read again from several threads (reading and hashing them took the
@@ -345,6 +356,44 @@ mod tests {
         // Written long before the build, it is trusted by its times.
         found.since = i64::MAX;
         assert!(holds_exactly(&out, &fresh, &found, owner, None));
+    }
+
+    /// Many files written long before the build are checked by their inode,
+    /// size and times from several threads: any one of them replaced since
+    /// it was compared (each in turn, wherever the walk meets it) means the
+    /// output is not kept; as if compared after, it is kept again.
+    #[test]
+    fn every_compared_file_is_checked_again_among_many() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, fresh) = (dir.path().join("out"), dir.path().join("fresh"));
+        fs::create_dir(&fresh).unwrap();
+        let owner = Owner::of_files_in(&fresh);
+        let fresh = fs::symlink_metadata(&fresh).unwrap();
+        let deferred = Deferred::new(true);
+        let rels: Vec<String> = (0..300)
+            .map(|i| format!("f{}/{i:03}.rules", i % 3))
+            .collect();
+        for rel in &rels {
+            fs::create_dir_all(out.join(rel).parent().unwrap()).unwrap();
+            fs::write(out.join(rel), rel).unwrap();
+            assert!(deferred.record(&out, rel, rel.as_bytes(), owner, None));
+        }
+        let mut found = deferred.stop().unwrap();
+        // Trusted by their times: nothing is read again.
+        found.since = i64::MAX;
+        assert!(holds_exactly(&out, &fresh, &found, owner, None));
+        for at in 0..found.matched.len() {
+            let rel = found.matched[at].rel.clone();
+            let was = found.matched[at].seen;
+            // The same bytes in a new inode, renamed over the compared one.
+            let other = out.join(format!("{rel}.new"));
+            fs::write(&other, &rel).unwrap();
+            fs::rename(&other, out.join(&rel)).unwrap();
+            assert!(!holds_exactly(&out, &fresh, &found, owner, None), "{rel}");
+            found.matched[at].seen = Seen::of(&fs::symlink_metadata(out.join(&rel)).unwrap());
+            assert!(found.matched[at].seen != was, "{rel}");
+            assert!(holds_exactly(&out, &fresh, &found, owner, None), "{rel}");
+        }
     }
 
     /// Many recent files are read again from several threads: any one of
