@@ -205,12 +205,17 @@ pub(super) fn prepare(
     }
     .clamp(1, tasks.len().max(1));
 
+    // Workers that found no task left: their cores are free.
+    let finished = AtomicUsize::new(0);
     let run = |task: &Task| match *task {
         Task::Source(i, id, text) => Done::Source(i, id, seg_syntax::parse(id, text)),
         Task::Stdlib(i, id, text) => Done::Stdlib(i, id, seg_syntax::parse(id, text)),
         Task::Inventory => {
             let mut diags = Diagnostics::new();
-            let inventory = seg_check::inventory::load(&inventory_texts, now, &mut diags);
+            // A worker with nothing left to do takes pieces of the identities.
+            let spare_core = || finished.load(Ordering::Relaxed) > 0;
+            let inventory =
+                seg_check::inventory::load_sharing(&inventory_texts, now, &mut diags, &spare_core);
             Done::Inventory(inventory, diags)
         }
     };
@@ -220,6 +225,7 @@ pub(super) fn prepare(
         loop {
             let i = next_task.fetch_add(1, Ordering::Relaxed);
             let Some((_, task)) = tasks.get(i) else {
+                finished.fetch_add(1, Ordering::Relaxed);
                 return done;
             };
             done.push(run(task));
@@ -303,6 +309,45 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bank");
         let all = same_every_way(&dir, &Overlay::default());
         assert!(all.contains("\"rules\""), "the program was compiled");
+    }
+
+    /// An inventory large enough to be checked in pieces, which the worker
+    /// done with the policy files shares: the sequential result, a name
+    /// defined twice in two pieces included.
+    #[test]
+    fn a_large_inventory_checked_in_pieces_gives_the_sequential_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        fs::create_dir_all(p.join("policy")).unwrap();
+        fs::write(
+            p.join("seg.toml"),
+            "[project]\nname = \"t\"\ninventory = [\"inventory.yaml\"]\nsources = [\"policy/**/*.seg\"]\n",
+        )
+        .unwrap();
+        let mut inv = String::from("version: 1\nidentities:\n");
+        for i in 0..1500 {
+            inv += &format!(
+                "  - name: host-{i}\n    kind: workload\n    owner: team\n    addresses: [10.{}.{}.1/32]\n",
+                i / 250,
+                i % 250
+            );
+        }
+        fs::write(p.join("inventory.yaml"), &inv).unwrap();
+        let mut policy = String::from("policy main {\n  owner \"team\"\n");
+        for i in 0..400 {
+            policy += &format!("  allow host-{i} -> host-{} on tcp/{}\n", i + 1, 1000 + i);
+        }
+        policy += "}\n";
+        fs::write(p.join("policy/main.seg"), &policy).unwrap();
+        let all = same_every_way(p, &Overlay::default());
+        assert!(all.contains("\"rules\""), "the program was compiled");
+        fs::write(
+            p.join("inventory.yaml"),
+            inv.replace("name: host-1499\n", "name: host-7\n"),
+        )
+        .unwrap();
+        let all = same_every_way(p, &Overlay::default());
+        assert!(all.contains("DuplicateIdentity"), "{all}");
     }
 
     /// Imports that change the walk's order (a file outside the globs, a file
