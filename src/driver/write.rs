@@ -531,7 +531,13 @@ impl Staging {
             return Ok(None);
         };
         let twins = self.recycled.then_some(self.tmp.as_path());
-        if !kept::holds_exactly(old, &self.fresh, &found, self.owner, twins) {
+        // Held while it is checked and the report renamed into it: no other
+        // build exchanges `--out` meanwhile (see `swap_in`), so the report
+        // goes into the tree that was checked, not into another build's.
+        let held = spare::lock_named(old);
+        if (cfg!(unix) && held.is_none())
+            || !kept::holds_exactly(old, &self.fresh, &found, self.owner, twins)
+        {
             self.deferred = kept::Deferred::resume(found);
             return Ok(None);
         }
@@ -550,6 +556,7 @@ impl Staging {
             sync_folder(to.parent().unwrap_or(old)).map_err(CommitError::replaced)?;
         }
         stats.swap = began.elapsed();
+        drop(held);
         self.committed = true;
         let began = Instant::now();
         // The spare claimed goes back, as it is; a folder made new goes, and
@@ -1128,8 +1135,13 @@ fn swap_in(
         stats.swap = began.elapsed();
         return Ok(());
     }
-    // The previous output goes under the temporary name: held, as that tree was.
-    let _held = spare::lock(out);
+    // The previous output goes under the temporary name: held, as that tree
+    // was. Waited for: a build that keeps `--out` holds it while it checks
+    // it and renames its report into it.
+    let held = spare::lock_named(out);
+    if cfg!(unix) && held.is_none() {
+        return Err(format!("cannot lock `{}`", out.display()).into());
+    }
     if exchange(tmp, out)? {
         // `tmp` now names the previous output.
         sync_folder(parent).map_err(CommitError::replaced)?;
@@ -2458,6 +2470,38 @@ mod tests {
         assert_eq!(tree(&out), next);
         assert_eq!(tree(&spare), second, "the spare is the replaced output");
         assert_eq!(leftovers(dir.path()), [".out.seg-spare", "out"]);
+    }
+
+    /// Two builds into the same `--out` at once: one that finds `--out`
+    /// unchanged and keeps it (its report renamed in), one with other files
+    /// that exchanges the trees. Whichever ends last, `--out` holds one
+    /// build whole: never the other build's files with this one's report.
+    #[cfg(unix)]
+    #[test]
+    fn a_kept_rebuild_beside_a_replacing_build_never_mixes_their_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let build = |tag: &str, round: usize| {
+            files(&[
+                ("report.json", &format!("{{\"tool\": \"seg\"}} {tag} {round}")),
+                (&format!("{tag}/{tag}.rules"), tag),
+            ])
+        };
+        let mut mixed = Vec::new();
+        for round in 0..300 {
+            write_atomically(&out, &build("x", round)).unwrap();
+            std::thread::scope(|s| {
+                // Unchanged but for the report: the kept path.
+                s.spawn(|| write_atomically(&out, &build("x", round + 1)));
+                s.spawn(|| write_atomically(&out, &build("y", round)));
+            });
+            let report = fs::read_to_string(out.join("report.json")).unwrap();
+            let tag = if out.join("x").exists() { "x" } else { "y" };
+            if !report.contains(&format!(" {tag} ")) {
+                mixed.push((round, tag, report));
+            }
+        }
+        assert!(mixed.is_empty(), "--out mixes two builds: {mixed:?}");
     }
 
     /// Without a spare to keep (`--no-spare`): the replaced output is

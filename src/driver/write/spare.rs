@@ -173,6 +173,37 @@ pub(super) fn lock_waiting(path: &Path, patience: std::time::Duration) -> Option
     }
 }
 
+/// Lock the folder `path` names (an exclusive `flock`, waiting while
+/// another build holds it), and make sure `path` still names that folder
+/// once locked (a build that exchanged it meanwhile held it while it did):
+/// `--out`, for the exchange and for a build that keeps it. `None` when it
+/// cannot be opened or locked.
+#[cfg(unix)]
+pub(super) fn lock_named(path: &Path) -> Option<fs::File> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    loop {
+        let folder = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .open(path)
+            .ok()?;
+        // SAFETY: `folder` is an open descriptor for the duration of the call.
+        if unsafe { libc::flock(folder.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return None;
+        }
+        let (held, named) = (folder.metadata().ok()?, fs::symlink_metadata(path).ok()?);
+        if same_inode(&held, &named) {
+            return Some(folder);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub(super) fn lock_named(_: &Path) -> Option<fs::File> {
+    None
+}
+
 #[cfg(not(unix))]
 pub(super) fn lock(_: &Path) -> Option<fs::File> {
     None
