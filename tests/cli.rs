@@ -900,3 +900,30 @@ fn fmt_reads_stdin_and_writes_stdout() {
     assert!(stderr(&o).contains("<stdin>"), "{}", stderr(&o));
     assert_eq!(stdout(&o), "");
 }
+
+/// `--no-spare` on a build that stops on policy errors (before anything is
+/// written) still leaves no spare beside `--out`, as `--deny-warnings`
+/// refusing a build does: `--out` as it was, nothing older beside it.
+#[test]
+fn no_spare_removes_the_spare_when_the_policy_has_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = dir.path().join("a");
+    for targets in [
+        ["--target", "iptables,kubernetes"],
+        ["--target", "iptables"],
+    ] {
+        let o = build_bank(&a, &targets);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    }
+    assert_eq!(names_in(dir.path()), [".a.seg-spare", "a"]);
+    let built = files_under(&a);
+    let broken = project(
+        "policy p {\n  owner \"x\"\n  allow nobody-known -> ledger-postgres on tcp/5432\n}\n",
+    );
+    let path = broken.path().to_str().expect("utf8");
+    let out = a.to_str().expect("utf8");
+    let o = seg(&["build", path, "--now", NOW, "--out", out, "--no-spare"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(files_under(&a), built, "--out as it was");
+    assert_eq!(names_in(dir.path()), ["a"], "no older build beside --out");
+}

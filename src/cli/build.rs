@@ -82,7 +82,14 @@ pub fn run(args: &BuildArgs, color: Color, v: Verbosity) -> Exit {
             staging = Some(staged);
             reports
         }
-        _ => None,
+        _ => {
+            // Nothing to write; without a spare, the one an earlier build
+            // left goes all the same, as when a build is refused later.
+            if args.no_spare {
+                driver::remove_spare(&out);
+            }
+            None
+        }
     };
     progress.show("writing");
     if v == Verbosity::Verbose {

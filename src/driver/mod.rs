@@ -16,7 +16,9 @@ pub use build::{BuildOutcome, TargetReport, build, build_into, build_observed, c
 pub use previous::{PreviousBuild, previous_build, read_report};
 pub use project::{Input, Locate, MAX_FILE_BYTES, expand_globs, glob_set, resolve_import};
 pub use targets::{TARGETS, backend_for, target_names};
-pub use write::{CommitError, Spare, Staging, WriteStats, replace_file, write_atomically};
+pub use write::{
+    CommitError, Spare, Staging, WriteStats, remove_spare, replace_file, write_atomically,
+};
 
 use seg_check::Outline;
 use seg_check::manifest::Manifest;

@@ -670,6 +670,29 @@ impl Drop for Staging {
     }
 }
 
+/// Without a spare (`seg build --no-spare`), for a build that stops before
+/// it writes anything (policy errors): the spare an earlier build left beside
+/// `out` goes all the same, claimed, removed and the removal synced as by a
+/// build that fails. Nothing is done when there is no spare, or when `out`
+/// may not be replaced (a folder seg did not write).
+pub fn remove_spare(out: &Path) {
+    let Ok(out) = absolute(out) else { return };
+    let out = match fs::symlink_metadata(&out) {
+        Ok(m) if m.file_type().is_symlink() => match fs::canonicalize(&out) {
+            Ok(named) => named,
+            Err(_) => return,
+        },
+        _ => out,
+    };
+    let (Some(parent), Some(name)) = (out.parent(), out.file_name()) else {
+        return;
+    };
+    let spare = parent.join(format!(".{}.seg-spare", name.to_string_lossy()));
+    if fs::symlink_metadata(spare).is_ok() {
+        drop(Staging::begin_with(&out, Spare::Remove));
+    }
+}
+
 /// Files handed over to [`Staging::writing`]'s threads.
 struct Queue(SyncSender<Artifact>);
 
@@ -2483,7 +2506,10 @@ mod tests {
         let out = dir.path().join("out");
         let build = |tag: &str, round: usize| {
             files(&[
-                ("report.json", &format!("{{\"tool\": \"seg\"}} {tag} {round}")),
+                (
+                    "report.json",
+                    &format!("{{\"tool\": \"seg\"}} {tag} {round}"),
+                ),
                 (&format!("{tag}/{tag}.rules"), tag),
             ])
         };
