@@ -1,7 +1,7 @@
 //! Atomic, durable output: every file goes into a temporary folder beside
 //! `--out`, which replaces `--out` only when all of it was written. On any
-//! error the previous output is untouched and no temporary folder is left
-//! behind.
+//! error the previous output is untouched, and the temporary folder is
+//! removed or, when the build began in the spare (below), given back as it.
 //!
 //! Durability is paid once, not per file: the files are written without
 //! syncing, then one `syncfs` makes the whole new tree (contents, inodes and
