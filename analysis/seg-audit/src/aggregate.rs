@@ -18,11 +18,10 @@ use crate::model::{
 use crate::plan::{Plan, has_ports};
 use seg_flows::{CoverageGap, Entry, Flow, GapKind, K8sEndpoint, Observed, Verdict};
 use seg_ir::Timestamp;
+use seg_ir::fasthash::FastMap;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
-
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum RawPeer {

@@ -1,7 +1,7 @@
 //! Parsing numbers and addresses straight from bytes, and interning the
 //! strings that repeat from record to record.
 
-use std::collections::HashMap;
+use seg_ir::fasthash::FastMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -91,11 +91,11 @@ fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
 
 /// Shares one `Arc<str>` among the records naming the same interface or
 /// rule, so a record costs no allocation for them. Looked up on every
-/// record: foldhash rather than SipHash (randomly seeded all the same, as
+/// record: a [`FastMap`] (keyed per process from the OS's random source, as
 /// the names come from the input).
 #[derive(Default)]
 pub(crate) struct Interner {
-    map: HashMap<Box<[u8]>, Arc<str>, foldhash::fast::RandomState>,
+    map: FastMap<Box<[u8]>, Arc<str>>,
 }
 
 /// Past this many distinct strings the table starts afresh (memory bound).

@@ -1,6 +1,7 @@
 //! The hash maps of the checker (identity names, attribute values, mapping
 //! keys, memoised predicates) and of the backends (port sets, lists of rule
-//! numbers, set texts, address sets): fast on short keys, and keyed.
+//! numbers, set texts, address sets) and of the flow readers and `seg audit`
+//! (names and addresses a remote peer chooses): fast on short keys, and keyed.
 //!
 //! Their keys come from the inventory and the policy, which are often
 //! exported from a cluster or a cloud account where many people can name
