@@ -392,6 +392,88 @@ fn build_is_byte_identical_and_atomic() {
     assert_eq!(names.len(), 2, "leftover temporary folders: {names:?}");
 }
 
+/// A rebuild of an unchanged project whose output has more folders (one
+/// per namespace) than the process may hold open files still keeps the
+/// output: checking the compared files must not hold every folder open.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_unchanged_rebuild_with_more_folders_than_open_files_is_kept() {
+    use std::os::unix::process::CommandExt;
+    const NAMESPACES: usize = 300;
+    const OPEN_FILES: libc::rlim_t = 200;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path();
+    fs::create_dir(p.join("policy")).expect("policy");
+    fs::write(
+        p.join("seg.toml"),
+        "[project]\nname = \"ns\"\ninventory = [\"inventory.yaml\"]\nsources = [\"policy/**/*.seg\"]\n\n[targets.kubernetes]\n",
+    )
+    .expect("seg.toml");
+    let mut inventory = String::from("version: 1\nidentities:\n");
+    let mut policy = String::from("policy main {\n  owner \"t\"\n");
+    for i in 0..NAMESPACES {
+        inventory += &format!(
+            "  - {{ name: w{i}, kind: workload, owner: t, addresses: [10.0.{}.{}/32], kubernetes: {{ namespace: ns-{i}, labels: {{ app: w{i} }} }} }}\n",
+            i / 250,
+            i % 250 + 1
+        );
+        policy += &format!(
+            "  allow w{i} -> w{} on tcp/{}\n",
+            (i + 1) % NAMESPACES,
+            1000 + i
+        );
+    }
+    policy += "}\n";
+    fs::write(p.join("inventory.yaml"), inventory).expect("inventory");
+    fs::write(p.join("policy/main.seg"), policy).expect("policy");
+    let out = p.join("out");
+    let build = |limited: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_seg"));
+        cmd.args(["build", "-v", "--now", NOW, "--out"])
+            .arg(&out)
+            .arg(p)
+            .env("NO_COLOR", "1")
+            .env("SEG_NO_CACHE", "1")
+            .env_remove("SOURCE_DATE_EPOCH")
+            .env_remove("SEG_NO_SPARE");
+        if limited {
+            // SAFETY: setrlimit is async-signal-safe; the child only lowers
+            // its own soft limit before exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    let mut lim = libc::rlimit {
+                        rlim_cur: 0,
+                        rlim_max: 0,
+                    };
+                    if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    lim.rlim_cur = lim.rlim_cur.min(OPEN_FILES);
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        cmd.output().expect("run seg")
+    };
+    let o = build(false);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let folders = fs::read_dir(out.join("kubernetes"))
+        .expect("kubernetes")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().is_dir()))
+        .count();
+    assert!(folders >= NAMESPACES, "{folders} folders");
+    let o = build(true);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("kept the previous output"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// A rebuild of an unchanged project keeps `--out` itself: the same folder
 /// and files (only the report, which holds the time, may be replaced), and
 /// the same bytes as a build into an empty folder. (The opa target's tests

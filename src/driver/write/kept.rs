@@ -215,7 +215,10 @@ pub(super) fn holds_exactly(
     let mut seen = (0, 0);
     // The compared files' times, checked from several threads once every
     // folder is listed (one `fstatat` each, on the main thread alone before).
-    let mut compared: Vec<(fs::DirEntry, Seen)> = Vec::with_capacity(found.matched.len());
+    // Held by name, not as `DirEntry`: each of those keeps its folder open,
+    // and a folder per namespace can pass the limit of open files (then no
+    // folder can be listed and the output is never kept).
+    let mut compared: Vec<(String, Seen)> = Vec::with_capacity(found.matched.len());
     let mut todo = vec![String::new()];
     while let Some(rel) = todo.pop() {
         let path = under(out, &rel);
@@ -242,7 +245,7 @@ pub(super) fn holds_exactly(
                 Ok(t) if t.is_file() => match files.get(child.as_str()) {
                     Some(Some(was)) => {
                         seen.0 += 1;
-                        compared.push((entry, *was));
+                        compared.push((child, *was));
                     }
                     Some(None) => seen.0 += 1,
                     None => return false,
@@ -254,10 +257,10 @@ pub(super) fn holds_exactly(
     if seen != (files.len(), folders.len()) {
         return false;
     }
-    let still = in_parallel(&compared, |(entry, was)| {
-        unchanged(entry, *was)
+    let still = in_parallel(&compared, |(rel, was)| {
+        unchanged(&out.join(rel), *was)
             .then_some(())
-            .ok_or_else(|| format!("`{}` changed", entry.path().display()))
+            .ok_or_else(|| format!("`{rel}` changed"))
     });
     if still.is_err() {
         return false;
@@ -303,16 +306,15 @@ impl Seen {
     }
 }
 
-/// Whether the file `entry` names is still the one compared (`seen`).
+/// Whether the file at `path` (not followed if a link) is still the one
+/// compared (`seen`).
 #[cfg(unix)]
-fn unchanged(entry: &fs::DirEntry, seen: Seen) -> bool {
-    entry
-        .metadata()
-        .is_ok_and(|m| m.is_file() && Seen::of(&m) == seen)
+fn unchanged(path: &Path, seen: Seen) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && Seen::of(&m) == seen)
 }
 
 #[cfg(not(unix))]
-fn unchanged(_: &fs::DirEntry, _: Seen) -> bool {
+fn unchanged(_: &Path, _: Seen) -> bool {
     false
 }
 
