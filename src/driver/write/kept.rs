@@ -360,27 +360,41 @@ mod tests {
         assert!(holds_exactly(&out, &fresh, &found, owner, None));
     }
 
-    /// Many files written long before the build are checked by their inode,
-    /// size and times from several threads: any one of them replaced since
-    /// it was compared (each in turn, wherever the walk meets it) means the
-    /// output is not kept; as if compared after, it is kept again.
-    #[test]
-    fn every_compared_file_is_checked_again_among_many() {
+    /// 300 files over `folders` folders in `out`, each recorded as compared
+    /// with the bytes it holds: the temporary folder (kept alive by the
+    /// caller), `out`, a new folder's metadata, the owner and what was found.
+    fn compared_files(
+        folders: usize,
+    ) -> (
+        tempfile::TempDir,
+        std::path::PathBuf,
+        fs::Metadata,
+        Owner,
+        Found,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let (out, fresh) = (dir.path().join("out"), dir.path().join("fresh"));
         fs::create_dir(&fresh).unwrap();
         let owner = Owner::of_files_in(&fresh);
         let fresh = fs::symlink_metadata(&fresh).unwrap();
         let deferred = Deferred::new(true);
-        let rels: Vec<String> = (0..300)
-            .map(|i| format!("f{}/{i:03}.rules", i % 3))
-            .collect();
-        for rel in &rels {
-            fs::create_dir_all(out.join(rel).parent().unwrap()).unwrap();
-            fs::write(out.join(rel), rel).unwrap();
-            assert!(deferred.record(&out, rel, rel.as_bytes(), owner, None));
+        for i in 0..300 {
+            let rel = format!("f{}/{i:03}.rules", i % folders);
+            fs::create_dir_all(out.join(&rel).parent().unwrap()).unwrap();
+            fs::write(out.join(&rel), &rel).unwrap();
+            assert!(deferred.record(&out, &rel, rel.as_bytes(), owner, None));
         }
-        let mut found = deferred.stop().unwrap();
+        let found = deferred.stop().unwrap();
+        (dir, out, fresh, owner, found)
+    }
+
+    /// Many files written long before the build are checked by their inode,
+    /// size and times from several threads: any one of them replaced since
+    /// it was compared (each in turn, wherever the walk meets it) means the
+    /// output is not kept; as if compared after, it is kept again.
+    #[test]
+    fn every_compared_file_is_checked_again_among_many() {
+        let (_dir, out, fresh, owner, mut found) = compared_files(3);
         // Trusted by their times: nothing is read again.
         found.since = i64::MAX;
         assert!(holds_exactly(&out, &fresh, &found, owner, None));
@@ -403,21 +417,7 @@ mod tests {
     /// still means the output is not kept.
     #[test]
     fn every_recent_file_is_read_again_among_many() {
-        let dir = tempfile::tempdir().unwrap();
-        let (out, fresh) = (dir.path().join("out"), dir.path().join("fresh"));
-        fs::create_dir(&fresh).unwrap();
-        let owner = Owner::of_files_in(&fresh);
-        let fresh = fs::symlink_metadata(&fresh).unwrap();
-        let deferred = Deferred::new(true);
-        let rels: Vec<String> = (0..300)
-            .map(|i| format!("f{}/{i:03}.rules", i % 7))
-            .collect();
-        for rel in &rels {
-            fs::create_dir_all(out.join(rel).parent().unwrap()).unwrap();
-            fs::write(out.join(rel), rel).unwrap();
-            assert!(deferred.record(&out, rel, rel.as_bytes(), owner, None));
-        }
-        let mut found = deferred.stop().unwrap();
+        let (_dir, out, fresh, owner, mut found) = compared_files(7);
         assert!(holds_exactly(&out, &fresh, &found, owner, None));
         for at in [0, 150, 299] {
             let rel = found.matched[at].rel.clone();
